@@ -67,4 +67,3 @@ class Clock:
 
     def to_json(self) -> dict:
         return {"now": self.now().isoformat(), "frozen": self.frozen}
-

@@ -45,7 +45,7 @@ class NotAuthenticated(ApiError):
 
 
 class PermissionDenied(ApiError):
-    """Authenticated, but this kind of credential may not do this (a read-only simple token writing)."""
+    """Authenticated, but this credential may not do this (a read-only simple token writing)."""
 
     status = 403
 

@@ -1,0 +1,129 @@
+"""The application factory: ``create_app(config)`` builds one independent emulated exist.io."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import fields
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import admin_views, api_views, oauth_views
+from .errors import ApiError, InjectedFault, NotFound
+from .journal import JournalEntry
+from .state import MockConfig, MockExist
+
+log = logging.getLogger("mock_exist")
+
+
+def _config(config: MockConfig | dict | None) -> MockConfig:
+    if isinstance(config, MockConfig):
+        return config
+    config = dict(config or {})
+    known = {f.name for f in fields(MockConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise TypeError(f"unknown mock_exist config key(s): {', '.join(unknown)}")
+    return MockConfig(**config)
+
+
+def create_app(config: MockConfig | dict | None = None) -> Flask:
+    """A Flask app emulating exist.io's API v2 and OAuth2 endpoints, plus ``/_mock/`` controls."""
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    mock = MockExist(_config(config))
+    app.extensions["mock_exist"] = mock
+    app.register_blueprint(api_views.bp)
+    app.register_blueprint(oauth_views.bp)
+    if mock.config.admin:
+        app.register_blueprint(admin_views.bp)
+
+    @app.before_request
+    def before():
+        g.request_id = mock.journal_log.next_id()
+        g.fault = None
+        if request.path.startswith("/api/2/") and not request.path.endswith("/"):
+            raise NotFound("Not found. (exist.io API paths end in '/')")
+        if request.path.startswith("/_mock/"):
+            return None
+        with mock.lock:
+            rule = mock.faults.take(request.method, request.path)
+        if rule is None:
+            return None
+        g.fault = rule.mode
+        if rule.latency:
+            time.sleep(rule.latency)
+        if rule.mode == "status":
+            raise InjectedFault(rule.status)
+        if rule.mode == "apply_then_fail":
+            g.fail_with = rule.status
+        return None
+
+    @app.after_request
+    def after(response):
+        status = g.pop("fail_with", None)
+        if status is not None:
+            err = InjectedFault(status, "Injected fault: the request was applied")
+            response = jsonify(err.body())
+            response.status_code = status
+        _journal(mock, response.status_code)
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(err: ApiError):
+        response = jsonify(err.body())
+        response.status_code = err.status
+        response.headers.update(err.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        if err.code == 405:
+            detail = f'Method "{request.method}" not allowed.'
+        elif err.code == 404:
+            detail = "Not found."
+        else:
+            detail = err.description or err.name
+        response = jsonify({"detail": detail})
+        response.status_code = err.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        log.exception("mock_exist: unexpected error on %s %s", request.method, request.path)
+        response = jsonify({"detail": "Internal server error in mock_exist (a bug: please report)"})
+        response.status_code = 500
+        return response
+
+    return app
+
+
+def _journal(mock: MockExist, status: int) -> None:
+    if request.path.startswith("/_mock/"):
+        return
+    token = g.get("token")
+    body = None
+    items = None
+    if request.method == "POST" and request.mimetype == "application/json":
+        data = request.get_json(silent=True)
+        if isinstance(data, list):
+            items = len(data)
+            body = data
+    with mock.lock:
+        mock.journal_log.add(
+            JournalEntry(
+                id=g.get("request_id", 0),
+                time=mock.clock.now().isoformat(),
+                method=request.method,
+                path=request.path,
+                query=request.query_string.decode("latin-1"),
+                status=status,
+                username=token.username if token else None,
+                client_id=token.client_id if token else None,
+                items=items,
+                fault=g.get("fault"),
+                body=body,
+            )
+        )

@@ -1,0 +1,84 @@
+"""The request journal (every request the mock answered) and the ledger (every applied change).
+
+The ledger is what fault tests compare with their ground truth: one entry per value change with the
+value before and after, the operation, the client and the request that caused it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class JournalEntry:
+    id: int
+    time: str
+    method: str
+    path: str
+    query: str
+    status: int
+    username: str | None
+    client_id: str | None
+    items: int | None  # objects in a write body
+    fault: str | None
+    body: object = None
+
+
+@dataclass
+class LedgerEntry:
+    seq: int
+    request_id: int | None
+    time: str
+    username: str
+    client_id: str | None
+    attribute: str
+    date: str
+    op: str  # "update" or "increment"
+    value: object  # the value sent (a total for update, a delta for increment)
+    before: object
+    after: object
+
+
+class Journal:
+    def __init__(self, maxlen: int = 50_000):
+        self.entries: deque[JournalEntry] = deque(maxlen=maxlen)
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add(self, entry: JournalEntry) -> None:
+        self.entries.append(entry)
+
+    def to_json(self, path_prefix: str = "") -> list[dict]:
+        return [asdict(e) for e in self.entries if e.path.startswith(path_prefix)]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.entries: list[LedgerEntry] = []
+        self._seq = itertools.count(1)
+
+    def record(self, **fields: object) -> LedgerEntry:
+        entry = LedgerEntry(seq=next(self._seq), **fields)  # type: ignore[arg-type]
+        self.entries.append(entry)
+        return entry
+
+    def to_json(
+        self, username: str | None = None, attribute: str | None = None, date: str | None = None
+    ) -> list[dict]:
+        return [
+            asdict(e)
+            for e in self.entries
+            if (username is None or e.username == username)
+            and (attribute is None or e.attribute == attribute)
+            and (date is None or e.date == date)
+        ]
+
+    def clear(self) -> None:
+        self.entries.clear()

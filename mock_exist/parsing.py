@@ -1,0 +1,55 @@
+"""Request parsing shared by the blueprints: JSON bodies exactly as strict as DRF's parsers."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app, request
+
+from .errors import BadRequest, MalformedJson, TooManyItems, UnsupportedMediaType
+from .state import MockExist
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def state() -> MockExist:
+    return current_app.extensions["mock_exist"]
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body() -> object:
+    """The decoded JSON body; 415 for a non-JSON content type, 400 for malformed JSON."""
+    mimetype = request.mimetype
+    if mimetype in FORM_TYPES:
+        return request.form.to_dict()
+    if mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f'Unsupported media type "{request.content_type or ""}" in request.'
+        )
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise MalformedJson(f"JSON parse error - {err}") from None
+
+
+def write_items() -> list[dict]:
+    """A write body: a JSON array of at most ``max_items`` objects, else a whole-request 400."""
+    data = json_body()
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise BadRequest("Expected a JSON array of objects")
+    limit = state().config.max_items
+    if len(data) > limit:
+        raise TooManyItems(f"Too many objects: at most {limit} are allowed in one request")
+    return data
+
+
+def query() -> dict[str, str]:
+    return request.args.to_dict()
+
+
+def flag(name: str) -> bool:
+    return request.args.get(name, "").strip().lower() in ("1", "true", "yes", "on")
