@@ -80,7 +80,7 @@ def clock():
     if request.method == "POST":
         body = _body()
         if "now" in body:
-            when = _call(datetime.fromisoformat, date_string=str(body["now"]))
+            when = _call(lambda: datetime.fromisoformat(str(body["now"])))
             _call(s.clock.set, when=when, frozen=bool(body.get("frozen", True)))
         if "advance" in body:
             seconds = body["advance"]

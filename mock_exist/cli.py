@@ -136,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = MockServer(config, host=args.host, port=args.port)
     except OSError as err:
-        print(
-            f"mock-exist: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr
-        )
+        print(f"mock-exist: {err.strerror}", file=sys.stderr)
         return 1
     print(f"mock-exist {__version__} listening on {server.url}", flush=True)
     print(f"  API base URL:   {server.url}/api/2/", flush=True)

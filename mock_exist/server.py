@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -23,7 +24,10 @@ class MockServer:
     ):
         self.app = create_app(config)
         self.state: MockExist = self.app.extensions["mock_exist"]
-        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        try:
+            self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        except SystemExit:  # werkzeug exits (after printing why) when it can't bind
+            raise OSError(errno.EADDRINUSE, f"cannot listen on {host}:{port}") from None
         self._thread: threading.Thread | None = None
 
     @property
@@ -43,7 +47,10 @@ class MockServer:
     def start(self) -> MockServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="mock-exist", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # so stop() returns promptly
+                name="mock-exist",
+                daemon=True,
             )
             self._thread.start()
         return self
