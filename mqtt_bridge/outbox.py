@@ -1,0 +1,370 @@
+"""The durable outbox: what the bridge owes Exist, in SQLite, committed before a message is acked.
+
+Design (why nothing is lost or counted twice):
+
+- Increments are not idempotent, so the bridge never sends its events as increments. For each
+  (attribute, local date) it keeps a row with the sum of its own events (``delta``) and Exist's
+  value before the bridge's first contribution (``base``), and sends ``base + delta`` with
+  ``update``, which is idempotent: sending the same total twice is harmless, so a write whose
+  outcome is unknown (timeout, 5xx, the process killed mid-request) is simply sent again.
+- ``base`` is learned once per row with an ``increment`` of 0 (also idempotent, and it needs only
+  the write scope), whose answer carries ``current``.
+- Update-mode rows (a device's daily total) just keep the last value.
+- Each row has a ``version`` bumped by every change and a ``sent_version`` recorded after Exist
+  confirmed a write of that version, so a row changed while a write was in flight is sent again.
+- A message is acknowledged to the broker only after the transaction holding its effect committed.
+  A message committed but not yet acked when the process died is redelivered by the broker with
+  the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
+  (packet id, topic, payload digest) so such a redelivery is recognised and only acked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
+DEAD_LETTER_CAP = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS totals (
+    attribute    TEXT NOT NULL,
+    date         TEXT NOT NULL,
+    mode         TEXT NOT NULL,              -- 'increment' or 'update'
+    delta        NUMERIC NOT NULL DEFAULT 0, -- increment: sum of this bridge's amounts
+    value        TEXT,                       -- update: JSON of the last total
+    base         TEXT,                       -- increment: JSON of Exist's value before us
+    base_known   INTEGER NOT NULL DEFAULT 0,
+    version      INTEGER NOT NULL DEFAULT 0,
+    sent_version INTEGER NOT NULL DEFAULT 0,
+    sent_value   TEXT,
+    events       INTEGER NOT NULL DEFAULT 0,
+    updated_at   REAL,
+    sent_at      REAL,
+    failed_version INTEGER,                  -- the version Exist refused for good, if any
+    failed_code  TEXT,
+    failed_error TEXT,
+    PRIMARY KEY (attribute, date)
+);
+CREATE TABLE IF NOT EXISTS recent (
+    slot   INTEGER PRIMARY KEY,
+    mid    INTEGER NOT NULL,
+    topic  TEXT NOT NULL,
+    digest BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS edge_state (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      REAL NOT NULL,
+    kind    TEXT NOT NULL,
+    topic   TEXT,
+    detail  TEXT NOT NULL,
+    payload BLOB
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class OutboxError(Exception):
+    """The state directory or database can't be used (unwritable, full, corrupt)."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One change a message makes: add ``value`` (increment) or set the total (update)."""
+
+    attribute: str
+    date: str
+    mode: str
+    value: int | float | str
+
+
+@dataclass
+class Commit:
+    """Everything one MQTT message changes, written in one transaction with others."""
+
+    mid: int = 0  # 0 for QoS 0 (nothing to ack or recognise)
+    topic: str = ""
+    digest: bytes = b""
+    effects: list[Effect] = field(default_factory=list)
+    states: dict[str, object] = field(default_factory=dict)  # edge state by key
+    dead: list[tuple[str, str, bytes]] = field(default_factory=list)  # (kind, detail, payload)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A row that Exist does not have yet, as read for one flush."""
+
+    attribute: str
+    date: str
+    mode: str
+    version: int
+    base_known: bool
+    total: object  # what to send with update (None while an increment row's base is unknown)
+    events: int
+
+
+def _json(value: object) -> str:
+    return json.dumps(value)
+
+
+def _unjson(text: str | None) -> object:
+    return None if text is None else json.loads(text)
+
+
+def _add(a: object, b: object) -> object:
+    """Add two amounts keeping integers integers (Exist refuses 9.0 for integer types)."""
+    return (a or 0) + (b or 0)  # type: ignore[operator]
+
+
+class Outbox:
+    """One SQLite database in the state directory; open one ``Outbox`` per thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            self._check_schema()
+        except (sqlite3.Error, OSError) as err:
+            raise OutboxError(f"cannot use the state database {self.path}: {err}") from err
+        self._lock = threading.Lock()
+        self._slot = self._last_slot()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _check_schema(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise OutboxError(f"{self.path} was written by a newer exist-bridge (schema {row[0]})")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; any SQLite/OS error becomes ``OutboxError``."""
+        with self._lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise OutboxError(f"cannot write the state database {self.path}: {err}") from err
+            try:
+                yield self.db
+                self.db.execute("COMMIT")
+            except BaseException as err:
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                if isinstance(err, (sqlite3.Error, OSError)):
+                    raise OutboxError(
+                        f"cannot write the state database {self.path}: {err}"
+                    ) from err
+                raise
+
+    def _last_slot(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='recent_slot'").fetchone()
+        return int(row[0]) if row else 0
+
+    # ----------------------------------------------------------------- ingest side
+
+    def commit(self, batch: Iterable[Commit]) -> None:
+        """Write the effects of several messages in one transaction (group commit)."""
+        now = time.time()
+        with self.transaction() as db:
+            for c in batch:
+                for e in c.effects:
+                    self._apply(db, e, now)
+                for key, state in c.states.items():
+                    db.execute(
+                        "INSERT OR REPLACE INTO edge_state VALUES (?, ?)", (key, _json(state))
+                    )
+                for kind, detail, payload in c.dead:
+                    db.execute(
+                        "INSERT INTO dead_letters (at, kind, topic, detail, payload) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (now, kind, c.topic, detail, payload[:4096]),
+                    )
+                for name, n in c.counters.items():
+                    db.execute(
+                        "INSERT INTO counters VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                        (name, n),
+                    )
+                if c.mid:
+                    self._slot = (self._slot + 1) % RECENT_SLOTS
+                    db.execute(
+                        "INSERT OR REPLACE INTO recent VALUES (?, ?, ?, ?)",
+                        (self._slot, c.mid, c.topic, c.digest),
+                    )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('recent_slot', ?)", (str(self._slot),))
+            db.execute(
+                "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                (DEAD_LETTER_CAP,),
+            )
+
+    def _apply(self, db: sqlite3.Connection, e: Effect, now: float) -> None:
+        row = db.execute(
+            "SELECT mode, delta FROM totals WHERE attribute=? AND date=?", (e.attribute, e.date)
+        ).fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO totals (attribute, date, mode, delta, value, version, events, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 1, 1, ?)",
+                (
+                    e.attribute,
+                    e.date,
+                    e.mode,
+                    e.value if e.mode == "increment" else 0,
+                    _json(e.value) if e.mode == "update" else None,
+                    now,
+                ),
+            )
+            return
+        if e.mode == "increment":
+            db.execute(
+                "UPDATE totals SET delta=?, version=version+1, events=events+1, updated_at=? "
+                "WHERE attribute=? AND date=?",
+                (_add(row[1], e.value), now, e.attribute, e.date),
+            )
+        else:
+            db.execute(
+                "UPDATE totals SET value=?, version=version+1, events=events+1, updated_at=? "
+                "WHERE attribute=? AND date=?",
+                (_json(e.value), now, e.attribute, e.date),
+            )
+
+    def recent(self) -> dict[int, tuple[str, bytes]]:
+        """The last committed (packet id -> (topic, digest)), oldest first."""
+        rows = self.db.execute("SELECT slot, mid, topic, digest FROM recent").fetchall()
+        rows.sort(key=lambda r: (r[0] - self._slot - 1) % RECENT_SLOTS)
+        return {mid: (topic, bytes(digest)) for _, mid, topic, digest in rows}
+
+    def edge_states(self) -> dict[str, object]:
+        return {k: _unjson(v) for k, v in self.db.execute("SELECT key, state FROM edge_state")}
+
+    # ----------------------------------------------------------------- flush side
+
+    def pending(self, limit: int | None = None) -> list[Pending]:
+        """Rows whose current version Exist has not confirmed (and has not refused for good)."""
+        sql = (
+            "SELECT attribute, date, mode, version, base_known, delta, value, base, events "
+            "FROM totals WHERE version > sent_version "
+            "AND (failed_version IS NULL OR failed_version <> version) "
+            "ORDER BY date, attribute"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        out = []
+        for attr, day, mode, version, base_known, delta, value, base, events in self.db.execute(
+            sql
+        ):
+            if mode == "update":
+                total = _unjson(value)
+            elif base_known:
+                total = _add(_unjson(base), delta)
+            else:
+                total = None
+            out.append(Pending(attr, day, mode, version, bool(base_known), total, events))
+        return out
+
+    def set_base(self, attribute: str, date: str, current: object) -> None:
+        """Record Exist's value for a day before the bridge's contributions (from increment 0)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE totals SET base=?, base_known=1 WHERE attribute=? AND date=? "
+                "AND base_known=0",
+                (_json(current), attribute, date),
+            )
+
+    def mark_sent(self, attribute: str, date: str, version: int, value: object) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE totals SET sent_version=MAX(sent_version, ?), sent_value=?, sent_at=? "
+                "WHERE attribute=? AND date=?",
+                (version, _json(value), time.time(), attribute, date),
+            )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_sync', ?)", (str(time.time()),))
+
+    def mark_failed(self, attribute: str, date: str, version: int, code: str, error: str) -> None:
+        """Exist refused this version for good (validation, scope): park it, don't retry."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE totals SET failed_version=?, failed_code=?, failed_error=? "
+                "WHERE attribute=? AND date=?",
+                (version, code, error, attribute, date),
+            )
+
+    def resend(self, date: str) -> int:
+        """Mark a day's delivered rows to be sent again (yesterday's final totals after midnight)."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE totals SET sent_version=0 WHERE date=? AND sent_version=version "
+                "AND base_known + (mode='update') > 0",
+                (date,),
+            )
+            return cur.rowcount
+
+    # ----------------------------------------------------------------- meta and status
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT name, value FROM counters"))
+
+    def status(self) -> dict:
+        """Queue depth, delivered rows, refused rows, dead letters by kind, counters, last sync."""
+        q = self.db.execute
+        pending = q(
+            "SELECT COUNT(*) FROM totals WHERE version > sent_version AND "
+            "(failed_version IS NULL OR failed_version <> version)"
+        ).fetchone()[0]
+        refused = q(
+            "SELECT attribute, date, failed_code, failed_error FROM totals "
+            "WHERE failed_version = version ORDER BY date DESC LIMIT 20"
+        ).fetchall()
+        dead = dict(q("SELECT kind, COUNT(*) FROM dead_letters GROUP BY kind").fetchall())
+        last = q("SELECT at, kind, topic, detail FROM dead_letters ORDER BY id DESC LIMIT 10")
+        last_sync = self.get_meta("last_sync")
+        return {
+            "pending_rows": pending,
+            "rows": q("SELECT COUNT(*) FROM totals").fetchone()[0],
+            "refused": [
+                dict(zip(("attribute", "date", "code", "error"), r, strict=False)) for r in refused
+            ],
+            "dead_letters": dead,
+            "recent_dead_letters": [
+                dict(zip(("at", "kind", "topic", "detail"), r, strict=False)) for r in last
+            ],
+            "counters": self.counters(),
+            "last_sync": float(last_sync) if last_sync else None,
+        }
+
+    def totals(self) -> dict[tuple[str, str], object]:
+        """What the bridge believes each (attribute, date) total is (for tests and status)."""
+        out = {}
+        for p in self.db.execute("SELECT attribute, date, mode, delta, value, base FROM totals"):
+            attr, day, mode, delta, value, base = p
+            out[(attr, day)] = _unjson(value) if mode == "update" else _add(_unjson(base), delta)
+        return out
