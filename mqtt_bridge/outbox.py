@@ -311,7 +311,7 @@ class Outbox:
             )
 
     def resend(self, date: str) -> int:
-        """Mark a day's delivered rows to be sent again (yesterday's final totals after midnight)."""
+        """Mark a day's delivered rows to be sent again (final totals after midnight)."""
         with self.transaction() as db:
             cur = db.execute(
                 "UPDATE totals SET sent_version=0 WHERE date=? AND sent_version=version "
