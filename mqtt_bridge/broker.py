@@ -1,0 +1,200 @@
+"""The MQTT side: one paho-mqtt 2.x client with manual acknowledgements.
+
+- A persistent session (``clean_session=False`` and a stable client id) so the broker queues
+  messages while the bridge is down or busy, and redelivers anything not acknowledged.
+- Messages are acknowledged by ``CommitWriter`` after their effect is on disk, never by paho.
+- Subscriptions use QoS 1 at most: with paho, a QoS 2 message handed to the application is gone if
+  the process dies before it is stored (the broker then only resends PUBREL, without the payload),
+  so QoS 1 plus the outbox's duplicate detection is the safer contract.
+- A retained availability topic (``<prefix>/availability``: online/offline, offline also as the
+  last will), a retained JSON status topic (``<prefix>/status``) and optional Home Assistant MQTT
+  discovery for the bridge's own health.
+- paho reconnects with backoff by itself; on every (re)connect we subscribe again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .ingest import CommitWriter, IncomingMessage, MessageProcessor
+
+log = logging.getLogger("exist_bridge.mqtt")
+
+
+class BrokerLink:
+    """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline."""
+
+    def __init__(
+        self,
+        settings,  # MqttSettings from config (host, port, username, password, tls, ...)
+        topics: list[str],
+        processor: MessageProcessor,
+        writer: CommitWriter,
+        version: str = "",
+    ):
+        self.settings = settings
+        self.topics = sorted(set(topics))
+        self.processor = processor
+        self.writer = writer
+        self.qos = min(int(getattr(settings, "qos", 1)), 1)
+        self.prefix = getattr(settings, "topic_prefix", "exist-bridge").rstrip("/")
+        self.version = version
+        self.connected = False
+        self.connects = 0
+        self.on_message_hook: Callable[[IncomingMessage], None] | None = None
+        self.client = self._build_client()
+
+    @property
+    def availability_topic(self) -> str:
+        return f"{self.prefix}/availability"
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.prefix}/status"
+
+    def _build_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=not getattr(s, "persistent_session", True),
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if getattr(s, "username", None):
+            password = s.password.reveal() if getattr(s, "password", None) else None
+            client.username_pw_set(s.username, password)
+        tls = getattr(s, "tls", None)
+        if tls:
+            client.tls_set(
+                ca_certs=tls.ca_certs,
+                certfile=tls.certfile,
+                keyfile=tls.keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(bool(tls.insecure))
+        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # ----------------------------------------------------------------- paho callbacks
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.error(
+                "broker %s:%s refused the connection: %s",
+                self.settings.host,
+                self.settings.port,
+                reason_code,
+            )
+            return
+        self.connected = True
+        self.connects += 1
+        log.info(
+            "connected to %s:%s (session %s)",
+            self.settings.host,
+            self.settings.port,
+            "resumed" if flags.session_present else "new",
+        )
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if self.topics:
+            client.subscribe([(t, self.qos) for t in self.topics])
+            log.info("subscribed to %s", ", ".join(self.topics))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if self.connected:
+            log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+        self.connected = False
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        msg = IncomingMessage(
+            topic=message.topic,
+            payload=message.payload,
+            qos=message.qos,
+            mid=message.mid,
+            dup=bool(message.dup),
+            retain=bool(message.retain),
+            received_at=time.time(),
+        )
+        commit = self.processor.process(msg)
+        ack = (msg.mid, msg.qos) if msg.qos > 0 else None
+        self.writer.submit(commit, ack)
+        if self.on_message_hook is not None:
+            self.on_message_hook(msg)
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Called by the writer once a message's effect is committed."""
+        self.client.ack(mid, qos)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Connect in the background; paho keeps retrying while the broker is unreachable."""
+        s = self.settings
+        self.client.connect_async(s.host, s.port, keepalive=s.keepalive)
+        self.client.loop_start()
+
+    def publish_status(self, status: dict) -> None:
+        if self.connected:
+            self.client.publish(
+                self.status_topic, json.dumps(status, default=str), qos=0, retain=True
+            )
+
+    def publish_discovery(self, discovery_prefix: str, node_id: str) -> None:
+        """Home Assistant MQTT discovery: the bridge's connectivity and queue depth as entities."""
+        device = {
+            "identifiers": [node_id],
+            "name": "Exist MQTT bridge",
+            "sw_version": self.version,
+            "manufacturer": "exist-mqtt-bridge",
+        }
+        availability = {"availability_topic": self.availability_topic}
+        entities = {
+            f"{discovery_prefix}/binary_sensor/{node_id}/connected/config": {
+                "name": "Exist bridge",
+                "unique_id": f"{node_id}_connected",
+                "device_class": "connectivity",
+                "state_topic": self.availability_topic,
+                "payload_on": "online",
+                "payload_off": "offline",
+                "device": device,
+            },
+            f"{discovery_prefix}/sensor/{node_id}/pending/config": {
+                "name": "Exist bridge pending writes",
+                "unique_id": f"{node_id}_pending",
+                "state_topic": self.status_topic,
+                "value_template": "{{ value_json.pending_rows }}",
+                "device": device,
+                **availability,
+            },
+            f"{discovery_prefix}/sensor/{node_id}/budget/config": {
+                "name": "Exist bridge requests left this hour",
+                "unique_id": f"{node_id}_budget",
+                "state_topic": self.status_topic,
+                "value_template": "{{ value_json.budget_left }}",
+                "device": device,
+                **availability,
+            },
+        }
+        for topic, payload in entities.items():
+            self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+
+    def stop(self) -> None:
+        """Say offline, disconnect cleanly (no last will), stop the network thread."""
+        if self.connected:
+            info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            with contextlib.suppress(ValueError, RuntimeError):
+                info.wait_for_publish(timeout=5)
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,188 @@
+"""The flusher: every ``flush_interval``, send what the outbox owes Exist in as few requests as
+possible, and record what landed.
+
+One flush is at most two kinds of request, each in batches of 35 by the client:
+1. ``increment`` with value 0 for rows whose day total before the bridge (``base``) is unknown;
+   ``current`` in the answer is that base. Idempotent, so an unknown outcome is simply retried.
+2. ``update`` with ``base + delta`` (or the device's total) for every changed row. Idempotent too.
+
+So after a crash, a timeout or a 5xx the same totals are sent again, and nothing is counted twice.
+Per-item refusals are classified: ``validation``/``not_allowed``/``missing_field`` park the row
+(shown by ``exist-bridge status``; retried only when the row changes), ``unauthorised`` and
+``not_found`` leave it pending (the client re-acquires; a later flush retries). Whole-request
+failures (rate limit, budget, server down) postpone the next flush; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from .outbox import Outbox, Pending
+
+log = logging.getLogger("exist_bridge.flusher")
+
+PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field"})
+
+
+class ExistWriter(Protocol):
+    """What the flusher needs from the Exist client. Results have ``success`` and ``failed``
+    lists of dicts (the items echoed by Exist, failures with ``error_code`` and ``error``)."""
+
+    def increment(self, items: list[dict]) -> Any: ...
+
+    def update(self, items: list[dict]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Postpone:
+    """A whole flush could not be done: try again after ``seconds`` (and why)."""
+
+    seconds: float
+    reason: str
+
+
+# Turns an exception from the writer into a ``Postpone`` (or re-raises what is a bug).
+Classifier = Callable[[Exception], Postpone]
+
+
+@dataclass
+class FlushReport:
+    bases_learned: int = 0
+    sent: int = 0
+    parked: int = 0
+    left_pending: int = 0
+    requests: int = 0
+    postponed: Postpone | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _key(item: dict) -> tuple[str, str]:
+    return (str(item.get("name")), str(item.get("date")))
+
+
+class Flusher:
+    def __init__(
+        self,
+        outbox: Outbox,
+        writer: ExistWriter,
+        timezone: str,
+        classify: Classifier,
+        interval: float = 60.0,
+        on_flush: Callable[[FlushReport], None] | None = None,
+    ):
+        self.outbox = outbox
+        self.writer = writer
+        self.zone = ZoneInfo(timezone)
+        self.classify = classify
+        self.interval = interval
+        self.on_flush = on_flush
+        self._warned: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def today(self) -> str:
+        return datetime.now(self.zone).date().isoformat()
+
+    # ----------------------------------------------------------------- one flush
+
+    def flush_once(self) -> FlushReport:
+        """Learn missing bases, then send every changed total. Never raises for Exist's errors."""
+        with self._lock:
+            report = FlushReport()
+            self._midnight()
+            try:
+                self._learn_bases(report)
+                self._send_totals(report)
+            except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
+                report.postponed = self.classify(err)
+                log.warning(
+                    "flush postponed %.0fs: %s", report.postponed.seconds, report.postponed.reason
+                )
+            report.left_pending = len(self.outbox.pending())
+            if self.on_flush:
+                self.on_flush(report)
+            return report
+
+    def _midnight(self) -> None:
+        """After the local date changes, send the previous day's final totals once more (the docs
+        advise re-syncing yesterday's values)."""
+        today = self.today()
+        last = self.outbox.get_meta("last_day")
+        if last and last < today:
+            n = self.outbox.resend(last)
+            if n:
+                log.info("new day %s: re-sending %d final total(s) of %s", today, n, last)
+        if last != today:
+            self.outbox.set_meta("last_day", today)
+
+    def _learn_bases(self, report: FlushReport) -> None:
+        rows = [p for p in self.outbox.pending() if p.mode == "increment" and not p.base_known]
+        if not rows:
+            return
+        by_key = {(p.attribute, p.date): p for p in rows}
+        result = self.writer.increment(
+            [{"name": p.attribute, "date": p.date, "value": 0} for p in rows]
+        )
+        report.requests += (len(rows) + 34) // 35
+        for item in result.success:
+            if _key(item) in by_key and "current" in item:
+                self.outbox.set_base(item["name"], item["date"], item["current"])
+                report.bases_learned += 1
+        for item in result.failed:
+            row = by_key.get(_key(item))
+            if row is not None:
+                self._refused(row, item, report)
+
+    def _send_totals(self, report: FlushReport) -> None:
+        rows = [p for p in self.outbox.pending() if p.total is not None]
+        if not rows:
+            return
+        by_key = {(p.attribute, p.date): p for p in rows}
+        result = self.writer.update(
+            [{"name": p.attribute, "date": p.date, "value": p.total} for p in rows]
+        )
+        report.requests += (len(rows) + 34) // 35
+        for item in result.success:
+            row = by_key.get(_key(item))
+            if row is not None:
+                self.outbox.mark_sent(row.attribute, row.date, row.version, row.total)
+                report.sent += 1
+        for item in result.failed:
+            row = by_key.get(_key(item))
+            if row is not None:
+                self._refused(row, item, report)
+
+    def _refused(self, row: Pending, item: dict, report: FlushReport) -> None:
+        code = str(item.get("error_code", "unknown"))
+        error = str(item.get("error", ""))
+        report.errors.append(f"{row.attribute} {row.date}: {code}: {error}")
+        if code in PERMANENT_CODES:
+            self.outbox.mark_failed(row.attribute, row.date, row.version, code, error)
+            report.parked += 1
+            log.error(
+                "Exist refused %s on %s (%s: %s); kept aside, see `exist-bridge status`",
+                row.attribute,
+                row.date,
+                code,
+                error,
+            )
+            return
+        if (row.attribute, code) not in self._warned:
+            self._warned.add((row.attribute, code))
+            log.warning("Exist answered %s for %s (%s); will retry", code, row.attribute, error)
+
+    # ----------------------------------------------------------------- the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Flush every ``interval`` until ``stop`` is set, honouring postponements."""
+        delay = self.interval
+        while not stop.wait(delay):
+            report = self.flush_once()
+            delay = self.interval
+            if report.postponed:
+                delay = max(self.interval, report.postponed.seconds)

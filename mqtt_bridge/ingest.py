@@ -1,0 +1,209 @@
+"""From an MQTT message to a committed effect, then the broker's acknowledgement.
+
+``MessageProcessor`` (the paho network thread) turns each message into a ``Commit``: the effects
+of every matching mapping on (attribute, local date), edge states, bad-input records. It also spots
+redeliveries of messages already taken in. ``CommitWriter`` (its own thread) writes commits in
+groups, one SQLite transaction each, and only then acks the messages they came from: a message the
+broker sees acknowledged is always on disk, and a message not on disk is never acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .mapping import Mapping, route
+from .outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
+
+log = logging.getLogger("exist_bridge.ingest")
+
+AckFn = Callable[[int, int], object]
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes
+    qos: int = 0
+    mid: int = 0
+    dup: bool = False
+    retain: bool = False
+    received_at: float = 0.0
+
+
+class OnceLogger:
+    """Logs a problem the first time it's seen for a (kind, topic), then only counts it."""
+
+    def __init__(self, logger: logging.Logger, cap: int = 10_000):
+        self.logger = logger
+        self.seen: set[tuple[str, str]] = set()
+        self.cap = cap
+
+    def warn(self, kind: str, topic: str, message: str) -> None:
+        key = (kind, topic)
+        if key in self.seen:
+            return
+        if len(self.seen) < self.cap:
+            self.seen.add(key)
+        self.logger.warning(
+            "%s on %s: %s (further '%s' on this topic are only counted; see `exist-bridge status`)",
+            kind,
+            topic,
+            message,
+            kind,
+        )
+
+
+class MessageProcessor:
+    """Pure bookkeeping on the network thread: no I/O, so it keeps up with the broker."""
+
+    def __init__(self, mappings: list[Mapping], timezone: str, outbox: Outbox):
+        self.mappings = mappings
+        self.zone = ZoneInfo(timezone)
+        self.states: dict[str, object] = outbox.edge_states()
+        self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
+        self.once = OnceLogger(log)
+
+    def local_date(self, when: float) -> str:
+        return datetime.fromtimestamp(when, self.zone).date().isoformat()
+
+    def _remember(self, mid: int, topic: str, digest: bytes) -> None:
+        self.recent.pop(mid, None)
+        self.recent[mid] = (topic, digest)
+        while len(self.recent) > RECENT_SLOTS:
+            self.recent.popitem(last=False)
+
+    def process(self, msg: IncomingMessage) -> Commit:
+        """The commit for one message (effects, states, dead letters, counters)."""
+        digest = hashlib.blake2b(msg.payload, digest_size=16).digest()
+        acked = msg.qos > 0 and msg.mid > 0
+        if acked and msg.dup and self.recent.get(msg.mid) == (msg.topic, digest):
+            # A redelivery of a message already taken in (committed, or queued to be).
+            return Commit(counters={"duplicates_ignored": 1})
+        if acked:
+            self._remember(msg.mid, msg.topic, digest)
+        commit = Commit(
+            mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
+        )
+        matched = route(self.mappings, msg.topic)
+        if not matched:
+            commit.counters["unmatched"] = 1
+            return commit
+        day = self.local_date(msg.received_at or time.time())
+        for mapping in matched:
+            key = f"{mapping.index}:{msg.topic}"
+            evaluation = mapping.evaluate(msg.topic, msg.payload, msg.retain, self.states.get(key))
+            if mapping.uses_state and evaluation.new_state is not None:
+                self.states[key] = evaluation.new_state
+                commit.states[key] = evaluation.new_state
+            if evaluation.rejected is not None:
+                r = evaluation.rejected
+                commit.dead.append((r.kind, f"mapping {mapping.index}: {r.detail}", msg.payload))
+                commit.counters[f"bad_input.{r.kind}"] = (
+                    commit.counters.get(f"bad_input.{r.kind}", 0) + 1
+                )
+                self.once.warn(r.kind, msg.topic, r.detail)
+            elif evaluation.event is not None:
+                ev = evaluation.event
+                commit.effects.append(Effect(ev.attribute, day, ev.mode, ev.value))
+                commit.counters["events"] = commit.counters.get("events", 0) + 1
+            else:
+                commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+        return commit
+
+
+class CommitWriter(threading.Thread):
+    """Group commit: drain the queue, write one transaction, then ack those messages in order.
+
+    If the database can't be written (disk full, directory made read-only), nothing is acked: the
+    broker keeps the messages and its in-flight window stops sending more. The writer retries with
+    backoff and logs the cause, and carries on where it stopped once the disk is usable again.
+    """
+
+    def __init__(self, outbox: Outbox, ack: AckFn, max_batch: int = 1000, max_queue: int = 10_000):
+        super().__init__(name="exist-bridge-writer", daemon=True)
+        self.outbox = outbox
+        self.ack = ack
+        self.max_batch = max_batch
+        self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
+        self._stop = threading.Event()
+        self.failing: str | None = None  # the current write error, for status
+        self.committed = 0
+        self._idle = threading.Condition()
+
+    def submit(self, commit: Commit, ack: tuple[int, int] | None) -> None:
+        """Queue a commit; blocks (back-pressure on the network thread) when the queue is full."""
+        self.queue.put((commit, ack))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop."""
+        self._stop.set()
+        self.join(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything queued so far is committed (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self.queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def run(self) -> None:
+        delay = 0.5
+        batch: list[tuple[Commit, tuple[int, int] | None]] = []
+        while True:
+            if not batch:
+                try:
+                    batch.append(self.queue.get(timeout=0.1))
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+            try:
+                self.outbox.commit(c for c, _ in batch)
+            except OutboxError as err:
+                if self.failing != str(err):
+                    log.error(
+                        "%s — holding %d message(s) unacknowledged until it can be written",
+                        err,
+                        len(batch),
+                    )
+                self.failing = str(err)
+                if self._stop.wait(delay):
+                    log.error(
+                        "stopping with %d message(s) not written; the broker will redeliver "
+                        "them (they were never acknowledged)",
+                        len(batch),
+                    )
+                    return
+                delay = min(delay * 2, 30.0)
+                continue
+            if self.failing:
+                log.warning("the state database is writable again")
+                self.failing = None
+            delay = 0.5
+            for _, ack in batch:
+                if ack is not None:
+                    self.ack(*ack)
+            self.committed += len(batch)
+            with self._idle:
+                for _ in batch:
+                    self.queue.task_done()
+                self._idle.notify_all()
+            batch = []
