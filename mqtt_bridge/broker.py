@@ -39,6 +39,7 @@ class BrokerLink:
         processor: MessageProcessor,
         writer: CommitWriter,
         version: str = "",
+        clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.topics = sorted(set(topics))
@@ -47,6 +48,7 @@ class BrokerLink:
         self.qos = min(int(getattr(settings, "qos", 1)), 1)
         self.prefix = getattr(settings, "topic_prefix", "exist-bridge").rstrip("/")
         self.version = version
+        self.clock = clock  # when a message counts as received (its local date)
         self.connected = False
         self.connects = 0
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
@@ -125,7 +127,7 @@ class BrokerLink:
             mid=message.mid,
             dup=bool(message.dup),
             retain=bool(message.retain),
-            received_at=time.time(),
+            received_at=self.clock(),
         )
         commit = self.processor.process(msg)
         ack = (msg.mid, msg.qos) if msg.qos > 0 else None
@@ -196,5 +198,6 @@ class BrokerLink:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(ValueError, RuntimeError):
                 info.wait_for_publish(timeout=5)
+        self.connected = False  # a deliberate disconnect: no "reconnecting" warning
         self.client.disconnect()
         self.client.loop_stop()

@@ -134,7 +134,7 @@ class CommitWriter(threading.Thread):
         self.ack = ack
         self.max_batch = max_batch
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.failing: str | None = None  # the current write error, for status
         self.committed = 0
         self._idle = threading.Condition()
@@ -145,7 +145,7 @@ class CommitWriter(threading.Thread):
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop."""
-        self._stop.set()
+        self._halt.set()
         self.join(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -167,7 +167,7 @@ class CommitWriter(threading.Thread):
                 try:
                     batch.append(self.queue.get(timeout=0.1))
                 except queue.Empty:
-                    if self._stop.is_set():
+                    if self._halt.is_set():
                         return
                     continue
                 while len(batch) < self.max_batch:
@@ -185,7 +185,7 @@ class CommitWriter(threading.Thread):
                         len(batch),
                     )
                 self.failing = str(err)
-                if self._stop.wait(delay):
+                if self._halt.wait(delay):
                     log.error(
                         "stopping with %d message(s) not written; the broker will redeliver "
                         "them (they were never acknowledged)",

@@ -1,0 +1,141 @@
+"""The bridge's view of Exist: the client plus ``AttributeManager``, shaped for the flusher.
+
+- Values are coerced one item at a time, so one value Exist can never accept (1.5 for an integer
+  attribute) becomes a per-item ``validation`` failure instead of failing the whole batch.
+- Names are translated to the ones Exist gave (a custom attribute's slug) and back, so the outbox
+  keeps the names of the config.
+- Whole-request failures become a ``Postpone`` with a wait: Exist's own (``Retry-After``, the
+  budget) or an exponential backoff for outages. Nothing here drops data.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .attributes import AttributeManager
+from .budget import RequestBudget, token_key
+from .config import BridgeConfig
+from .errors import (
+    AuthError,
+    ClientError,
+    ConnectionFailed,
+    InvalidValue,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+)
+from .exist_client import ExistClient, WriteResult
+from .flusher import Postpone
+from .tokens import load_credentials
+
+log = logging.getLogger("exist_bridge.exist")
+
+BUDGET_FILE = "budget.json"
+ATTRIBUTES_FILE = "attributes.json"
+
+
+class ExistAdapter:
+    def __init__(self, client: ExistClient, manager: AttributeManager, backoff: float = 60.0):
+        self.client = client
+        self.manager = manager
+        self.backoff = backoff
+        self._failures = 0
+
+    # ----------------------------------------------------------------- start-up
+
+    def timezone(self) -> str:
+        """The user's timezone from the Exist profile."""
+        return self.manager.timezone(refresh=True)
+
+    def bootstrap(self) -> None:
+        """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
+        report = self.manager.bootstrap()
+        for name in report.acquired:
+            log.info("acquired %s", name)
+        for name in report.created:
+            log.info("created %s", name)
+        for failure in report.failed:
+            log.error("could not set up attribute %s: %s (%s)", failure.name, failure.error,
+                      failure.error_code)
+
+    # ----------------------------------------------------------------- writes
+
+    def increment(self, items: list[dict]) -> WriteResult:
+        return self._write(items, increment=True)
+
+    def update(self, items: list[dict]) -> WriteResult:
+        return self._write(items, increment=False)
+
+    def _write(self, items: list[dict], increment: bool) -> WriteResult:
+        good: list[dict] = []
+        refused: list[dict] = []
+        for item in items:
+            try:
+                self.manager.prepare([item], increment=increment)
+            except InvalidValue as err:
+                refused.append({**item, "error_code": "validation", "error": err.reason})
+                continue
+            good.append(item)
+        result = WriteResult(failed=refused)
+        if good:
+            send = self.manager.increment if increment else self.manager.update
+            sent = send(good)
+            back = {self.manager.server_name(i["name"]): i["name"] for i in good}
+            result.success = [{**s, "name": back.get(s.get("name"), s.get("name"))}
+                              for s in sent.success]
+            result.failed += [{**f, "name": back.get(f.get("name"), f.get("name"))}
+                              for f in sent.failed]
+            result.requests = sent.requests
+        self._failures = 0
+        return result
+
+    # ----------------------------------------------------------------- errors and status
+
+    def classify(self, err: Exception) -> Postpone:
+        """How long to wait after a failed flush (nothing is dropped either way)."""
+        if isinstance(err, RateLimited):  # includes our own budget running out
+            return Postpone(max(1.0, err.retry_after), str(err))
+        if isinstance(err, (ServerError, ConnectionFailed, OutcomeUnknown)):
+            self._failures += 1
+            wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
+            return Postpone(wait, f"Exist unavailable: {err}")
+        if isinstance(err, AuthError):
+            log.error("Exist refused the credentials: %s — check the token (or run "
+                      "`exist-bridge authorize`); retrying in 10 minutes", err)
+            return Postpone(600.0, f"authentication: {err}")
+        if isinstance(err, ClientError):
+            log.error("Exist refused a whole request: %s", err)
+            return Postpone(600.0, f"refused: {err}")
+        raise err
+
+    def budget_left(self) -> int | None:
+        try:
+            key = token_key(self.client.credentials.access_token())
+            return self.client.budget.status(key).remaining
+        except Exception:  # noqa: BLE001 - status only
+            return None
+
+
+def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
+    """Build the client, its persisted budget and the attribute manager from the config."""
+    e = config.exist
+    credentials = load_credentials(
+        token=e.token.reveal() if e.token else None,
+        token_file=e.token_file,
+        client_id=e.client_id,
+        client_secret=e.client_secret.reveal() if e.client_secret else None,
+    )
+    budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
+    client = ExistClient(credentials, base_url=e.base_url, budget=budget,
+                         timeout=(min(5.0, e.timeout), float(e.timeout)))
+    specs: list[dict[str, Any]] = []
+    for a in config.attributes:
+        if a.template:
+            specs.append({"template": a.template})
+        else:
+            specs.append({"name": a.name, "label": a.label, "group": a.group,
+                          "value_type": a.value_type})
+    manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE)
+    return ExistAdapter(client, manager, backoff=max(5.0, config.bridge.flush_interval))

@@ -1,0 +1,168 @@
+"""``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
+
+Start-up order, so the bridge starts even when the broker or Exist is down:
+1. open the outbox (a clear error and exit 1 if the state directory can't be used);
+2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
+   Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
+3. connect to the broker in the background (paho retries) and start taking messages in;
+4. acquire/create the configured attributes (retried until Exist answers), then flush every
+   ``flush_interval``.
+SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
+publish "offline", exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .broker import BrokerLink
+from .config import BridgeConfig
+from .flusher import Flusher, FlushReport
+from .ingest import CommitWriter, MessageProcessor
+from .mapping import build_mappings
+from .outbox import Outbox
+from .version import __version__
+
+log = logging.getLogger("exist_bridge")
+
+OUTBOX_FILE = "outbox.sqlite"
+
+
+class Bridge:
+    """One running bridge. ``start()`` returns once everything is running; ``stop()`` ends it."""
+
+    def __init__(self, config: BridgeConfig, exist=None,  # noqa: ANN001
+                 clock: Callable[[], float] = time.time):
+        from . import exist_adapter
+
+        self.config = config
+        self.clock = clock
+        self.state_dir = Path(config.bridge.state_dir)
+        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
+        self.exist = exist or exist_adapter.make_client(config, self.state_dir)
+        self.mappings = build_mappings(config)
+        self.stopping = threading.Event()
+        self.ready = threading.Event()  # set once messages are being taken in
+        self.flusher: Flusher | None = None
+        self.link: BrokerLink | None = None
+        self.writer: CommitWriter | None = None
+        self.last_report: FlushReport | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ----------------------------------------------------------------- start-up
+
+    def timezone(self) -> str:
+        """The config's timezone, the one remembered, or the profile's (waits for Exist)."""
+        if self.config.exist.timezone:
+            return self.config.exist.timezone
+        remembered = self.outbox.get_meta("timezone")
+        delay = 2.0
+        while not self.stopping.is_set():
+            try:
+                zone = self.exist.timezone()
+                if zone != remembered:
+                    self.outbox.set_meta("timezone", zone)
+                    if remembered:
+                        log.warning("the Exist profile's timezone changed from %s to %s",
+                                    remembered, zone)
+                return zone
+            except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
+                if remembered:
+                    log.warning("can't read the Exist profile (%s); using the timezone %s from "
+                                "the last run", err, remembered)
+                    return remembered
+                log.warning("waiting for the Exist profile to learn the timezone (%s); set "
+                            "exist.timezone to start without it", err)
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 300)
+        raise SystemExit(0)
+
+    def start(self) -> None:
+        zone = self.timezone()
+        log.info("exist-bridge %s: user timezone %s, %d mapping(s), state in %s", __version__,
+                 zone, len(self.mappings), self.state_dir)
+        writer_box = Outbox(self.state_dir / OUTBOX_FILE)
+        processor = MessageProcessor(self.mappings, zone, writer_box)
+        self.writer = CommitWriter(writer_box, ack=lambda mid, qos: self.link.ack(mid, qos))
+        self.link = BrokerLink(self.config.mqtt, [m.spec.topic for m in self.mappings],
+                               processor, self.writer, version=__version__, clock=self.clock)
+        self.writer.start()
+        self.link.start()
+        self.ready.set()
+        self.flusher = Flusher(Outbox(self.state_dir / OUTBOX_FILE), self.exist, zone,
+                               self.exist.classify, self.config.bridge.flush_interval,
+                               on_flush=self._flushed)
+        thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _exist_loop(self) -> None:
+        delay = 5.0
+        while not self.stopping.is_set():
+            try:
+                self.exist.bootstrap()
+                break
+            except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
+                log.warning("attribute set-up with Exist failed (%s); retrying in %.0fs", err,
+                            delay)
+                if self.stopping.wait(delay):
+                    return
+                delay = min(delay * 2, 600)
+        self.flusher.run(self.stopping)
+
+    def _flushed(self, report: FlushReport) -> None:
+        self.last_report = report
+        if report.requests:
+            log.info("flush: %d request(s), %d total(s) sent, %d base(s) learned, %d pending",
+                     report.requests, report.sent, report.bases_learned, report.left_pending)
+        if self.link is not None:
+            self.link.publish_status(self.status())
+
+    def status(self) -> dict:
+        st = self.outbox.status()
+        st["budget_left"] = self.exist.budget_left()
+        st["connected"] = bool(self.link and self.link.connected)
+        return st
+
+    # ----------------------------------------------------------------- shutdown
+
+    def stop(self) -> None:
+        """Stop taking messages, commit what came in, send what the budget allows."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("stopping: committing received messages and sending what the budget allows")
+        if self.link is not None:
+            self.link.stop()
+        if self.writer is not None:
+            self.writer.stop()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        if self.flusher is not None:
+            report = self.flusher.flush_once()
+            if report.left_pending:
+                log.warning("%d total(s) not yet sent; they are kept in %s and sent at the next "
+                            "start", report.left_pending, self.state_dir / OUTBOX_FILE)
+        log.info("stopped")
+
+
+def run(config: BridgeConfig, install_signals: bool = True,
+        until: Callable[[], bool] | None = None) -> int:
+    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
+    bridge = Bridge(config)
+    done = threading.Event()
+    if install_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+    bridge.start()
+    while not done.wait(0.5):
+        if until is not None and until():
+            break
+    bridge.stop()
+    return 0
