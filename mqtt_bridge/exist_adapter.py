@@ -49,6 +49,10 @@ class ExistAdapter:
         """The user's timezone from the Exist profile."""
         return self.manager.timezone(refresh=True)
 
+    def value_type(self, name: str) -> int | None:
+        """The value type Exist reported for ``name`` (remembered from earlier runs), if known."""
+        return self.manager.value_type(name)
+
     def bootstrap(self) -> None:
         """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
         report = self.manager.bootstrap()
@@ -57,8 +61,12 @@ class ExistAdapter:
         for name in report.created:
             log.info("created %s", name)
         for failure in report.failed:
-            log.error("could not set up attribute %s: %s (%s)", failure.name, failure.error,
-                      failure.error_code)
+            log.error(
+                "could not set up attribute %s: %s (%s)",
+                failure.name,
+                failure.error,
+                failure.error_code,
+            )
 
     # ----------------------------------------------------------------- writes
 
@@ -83,10 +91,12 @@ class ExistAdapter:
             send = self.manager.increment if increment else self.manager.update
             sent = send(good)
             back = {self.manager.server_name(i["name"]): i["name"] for i in good}
-            result.success = [{**s, "name": back.get(s.get("name"), s.get("name"))}
-                              for s in sent.success]
-            result.failed += [{**f, "name": back.get(f.get("name"), f.get("name"))}
-                              for f in sent.failed]
+            result.success = [
+                {**s, "name": back.get(s.get("name"), s.get("name"))} for s in sent.success
+            ]
+            result.failed += [
+                {**f, "name": back.get(f.get("name"), f.get("name"))} for f in sent.failed
+            ]
             result.requests = sent.requests
         self._failures = 0
         return result
@@ -102,8 +112,11 @@ class ExistAdapter:
             wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
             return Postpone(wait, f"Exist unavailable: {err}")
         if isinstance(err, AuthError):
-            log.error("Exist refused the credentials: %s — check the token (or run "
-                      "`exist-bridge authorize`); retrying in 10 minutes", err)
+            log.error(
+                "Exist refused the credentials: %s — check the token (or run "
+                "`exist-bridge authorize`); retrying in 10 minutes",
+                err,
+            )
             return Postpone(600.0, f"authentication: {err}")
         if isinstance(err, ClientError):
             log.error("Exist refused a whole request: %s", err)
@@ -128,14 +141,19 @@ def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
         client_secret=e.client_secret.reveal() if e.client_secret else None,
     )
     budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
-    client = ExistClient(credentials, base_url=e.base_url, budget=budget,
-                         timeout=(min(5.0, e.timeout), float(e.timeout)))
+    client = ExistClient(
+        credentials,
+        base_url=e.base_url,
+        budget=budget,
+        timeout=(min(5.0, e.timeout), float(e.timeout)),
+    )
     specs: list[dict[str, Any]] = []
     for a in config.attributes:
         if a.template:
             specs.append({"template": a.template})
         else:
-            specs.append({"name": a.name, "label": a.label, "group": a.group,
-                          "value_type": a.value_type})
+            specs.append(
+                {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
+            )
     manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE)
     return ExistAdapter(client, manager, backoff=max(5.0, config.bridge.flush_interval))

@@ -36,8 +36,12 @@ OUTBOX_FILE = "outbox.sqlite"
 class Bridge:
     """One running bridge. ``start()`` returns once everything is running; ``stop()`` ends it."""
 
-    def __init__(self, config: BridgeConfig, exist=None,  # noqa: ANN001
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: BridgeConfig,
+        exist=None,  # noqa: ANN001
+        clock: Callable[[], float] = time.time,
+    ):
         from . import exist_adapter
 
         self.config = config
@@ -45,12 +49,13 @@ class Bridge:
         self.state_dir = Path(config.bridge.state_dir)
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
         self.exist = exist or exist_adapter.make_client(config, self.state_dir)
-        self.mappings = build_mappings(config)
+        self.mappings = build_mappings(config, self.exist.value_type)
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.flusher: Flusher | None = None
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
+        self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
         self._threads: list[threading.Thread] = []
 
@@ -68,37 +73,60 @@ class Bridge:
                 if zone != remembered:
                     self.outbox.set_meta("timezone", zone)
                     if remembered:
-                        log.warning("the Exist profile's timezone changed from %s to %s",
-                                    remembered, zone)
+                        log.warning(
+                            "the Exist profile's timezone changed from %s to %s", remembered, zone
+                        )
                 return zone
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
                 if remembered:
-                    log.warning("can't read the Exist profile (%s); using the timezone %s from "
-                                "the last run", err, remembered)
+                    log.warning(
+                        "can't read the Exist profile (%s); using the timezone %s from "
+                        "the last run",
+                        err,
+                        remembered,
+                    )
                     return remembered
-                log.warning("waiting for the Exist profile to learn the timezone (%s); set "
-                            "exist.timezone to start without it", err)
+                log.warning(
+                    "waiting for the Exist profile to learn the timezone (%s); set "
+                    "exist.timezone to start without it",
+                    err,
+                )
             self.stopping.wait(delay)
             delay = min(delay * 2, 300)
         raise SystemExit(0)
 
     def start(self) -> None:
         zone = self.timezone()
-        log.info("exist-bridge %s: user timezone %s, %d mapping(s), state in %s", __version__,
-                 zone, len(self.mappings), self.state_dir)
+        log.info(
+            "exist-bridge %s: user timezone %s, %d mapping(s), state in %s",
+            __version__,
+            zone,
+            len(self.mappings),
+            self.state_dir,
+        )
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
-        processor = MessageProcessor(self.mappings, zone, writer_box)
+        processor = self.processor = MessageProcessor(self.mappings, zone, writer_box)
         self.writer = CommitWriter(writer_box, ack=lambda mid, qos: self.link.ack(mid, qos))
-        self.link = BrokerLink(self.config.mqtt, [m.spec.topic for m in self.mappings],
-                               processor, self.writer, version=__version__, clock=self.clock)
+        self.link = BrokerLink(
+            self.config.mqtt,
+            [m.spec.topic for m in self.mappings],
+            processor,
+            self.writer,
+            version=__version__,
+            clock=self.clock,
+        )
         self.writer.start()
         self.link.start()
         self.ready.set()
-        self.flusher = Flusher(Outbox(self.state_dir / OUTBOX_FILE), self.exist, zone,
-                               self.exist.classify, self.config.bridge.flush_interval,
-                               on_flush=self._flushed)
-        thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher",
-                                  daemon=True)
+        self.flusher = Flusher(
+            Outbox(self.state_dir / OUTBOX_FILE),
+            self.exist,
+            zone,
+            self.exist.classify,
+            self.config.bridge.flush_interval,
+            on_flush=self._flushed,
+        )
+        thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -107,20 +135,33 @@ class Bridge:
         while not self.stopping.is_set():
             try:
                 self.exist.bootstrap()
+                self.refresh_mappings()
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                log.warning("attribute set-up with Exist failed (%s); retrying in %.0fs", err,
-                            delay)
+                log.warning(
+                    "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
+                )
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 600)
         self.flusher.run(self.stopping)
 
+    def refresh_mappings(self) -> None:
+        """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
+        self.mappings = build_mappings(self.config, self.exist.value_type)
+        if self.processor is not None:
+            self.processor.mappings = self.mappings  # one reference swap: atomic
+
     def _flushed(self, report: FlushReport) -> None:
         self.last_report = report
         if report.requests:
-            log.info("flush: %d request(s), %d total(s) sent, %d base(s) learned, %d pending",
-                     report.requests, report.sent, report.bases_learned, report.left_pending)
+            log.info(
+                "flush: %d request(s), %d total(s) sent, %d base(s) learned, %d pending",
+                report.requests,
+                report.sent,
+                report.bases_learned,
+                report.left_pending,
+            )
         if self.link is not None:
             self.link.publish_status(self.status())
 
@@ -147,13 +188,17 @@ class Bridge:
         if self.flusher is not None:
             report = self.flusher.flush_once()
             if report.left_pending:
-                log.warning("%d total(s) not yet sent; they are kept in %s and sent at the next "
-                            "start", report.left_pending, self.state_dir / OUTBOX_FILE)
+                log.warning(
+                    "%d total(s) not yet sent; they are kept in %s and sent at the next start",
+                    report.left_pending,
+                    self.state_dir / OUTBOX_FILE,
+                )
         log.info("stopped")
 
 
-def run(config: BridgeConfig, install_signals: bool = True,
-        until: Callable[[], bool] | None = None) -> int:
+def run(
+    config: BridgeConfig, install_signals: bool = True, until: Callable[[], bool] | None = None
+) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
     bridge = Bridge(config)
     done = threading.Event()

@@ -74,6 +74,7 @@ class Harness:
         self.bridge = Bridge(self.config, clock=clock)
         self.bridge.start()
         self.bridge.exist.bootstrap()
+        self.bridge.refresh_mappings()
         wait_until(lambda: self.bridge.link.connected and self.bridge.link.connects)
         time.sleep(0.2)  # the SUBACK
         self.pub = Publisher(broker.port)
