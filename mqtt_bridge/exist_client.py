@@ -1,0 +1,697 @@
+"""The Exist API v2 client: one ``requests.Session``, typed results and errors, a persisted
+request budget, retries that never double-count.
+
+Reads: ``profile()``, ``owned_attributes()``, ``attributes_with_values()`` (following the
+Django-REST ``next`` links). Writes: ``acquire``, ``release``, ``create``, ``update``,
+``increment`` - each takes any number of items and sends them in chunks of at most 35 (Exist's
+cap), merging the answers into one ``WriteResult`` (``200`` = all ok, ``202`` = some failed).
+
+Retry policy (tenacity drives the loop; the decisions are here):
+
+- Every attempt first reserves a slot of the ``RequestBudget`` (default 280 of Exist's 300
+  requests/hour, persisted). If the budget is spent, ``BudgetExhausted`` is raised - or, when the
+  wait is at most ``max_wait`` seconds, the client sleeps and tries again.
+- 429: the ``Retry-After`` (or, without it, a whole hour) is recorded in the budget, so no request
+  is sent before then - not even by a restarted process. Waits up to ``max_wait`` are slept,
+  longer ones raise ``RateLimited``. A 429 is never "applied", so retrying it is always safe.
+- 5xx and connection errors: exponential backoff with jitter, up to ``max_attempts`` attempts -
+  but only for requests that are safe to repeat. Reads, ``update`` (sets a total), ``acquire``,
+  ``release`` and ``create`` (Exist refuses a duplicate name, so nothing is created twice) are.
+  ``increment`` is not: after a 5xx, a read timeout or a reset connection Exist may or may not have
+  applied it, and sending it again could count it twice. The client raises ``OutcomeUnknown``
+  (with the items in doubt) instead. Exceptions: an error that proves nothing was sent (connection
+  refused, connect timeout) is retried, and an increment whose values are all 0 is idempotent.
+- 401: with OAuth2 credentials the token is refreshed exactly once and the request repeated
+  (a 401 is never applied either); a second 401, or a personal token, raises ``AuthError``.
+- Any other 4xx raises ``ClientError``/``ValidationError`` at once: it would fail again.
+
+Tokens never appear in logs, ``repr`` or exception messages.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from .budget import RequestBudget, token_key
+from .errors import (
+    AuthError,
+    BudgetExhausted,
+    ClientError,
+    ConnectionFailed,
+    ExistError,
+    InvalidValue,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    ValidationError,
+)
+from .tokens import DEFAULT_BASE_URL, Credentials, StaticToken
+from .version import user_agent
+
+log = logging.getLogger("exist_bridge.client")
+
+MAX_ITEMS = 35  # per write request (reference/writing_data.md)
+PAGE_LIMIT = 100  # the largest page exist.io serves
+MAX_PAGES = 1000
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """One refused item of a write: Exist's ``error_code`` and ``error`` plus the item."""
+
+    name: str | None
+    date: str | None
+    value: Any
+    error_code: str
+    error: str
+    item: dict[str, Any]
+
+
+@dataclass
+class WriteResult:
+    """The merged answer of one or more write requests.
+
+    ``success`` and ``failed`` are the objects Exist echoed (failures with ``error_code`` and
+    ``error``; increment successes with ``current``). ``requests`` counts the HTTP requests sent.
+    """
+
+    success: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    statuses: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no item failed."""
+        return not self.failed
+
+    @property
+    def status(self) -> int:
+        """200 when every item succeeded, 202 when any failed (as Exist answers)."""
+        return 202 if self.failed else 200
+
+    @property
+    def failures(self) -> list[ItemFailure]:
+        """``failed`` as typed records."""
+        return [
+            ItemFailure(
+                name=f.get("name") if isinstance(f.get("name"), str) else None,
+                date=f.get("date") if isinstance(f.get("date"), str) else None,
+                value=f.get("value"),
+                error_code=str(f.get("error_code") or "unknown"),
+                error=str(f.get("error") or ""),
+                item=f,
+            )
+            for f in self.failed
+        ]
+
+    def merge(self, other: WriteResult) -> WriteResult:
+        """Add ``other``'s items and requests to this result (returns ``self``)."""
+        self.success.extend(other.success)
+        self.failed.extend(other.failed)
+        self.requests += other.requests
+        self.statuses.extend(other.statuses)
+        return self
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The authenticated user's profile (``GET /api/2/accounts/profile/``)."""
+
+    username: str
+    timezone: str
+    first_name: str = ""
+    last_name: str = ""
+    local_time: str | None = None
+    imperial_distance: bool = False
+    imperial_weight: bool = False
+    imperial_energy: bool = False
+    imperial_liquid: bool = False
+    imperial_temperature: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Profile:
+        """Build from Exist's JSON."""
+        return cls(
+            username=str(data.get("username") or ""),
+            timezone=str(data.get("timezone") or "UTC"),
+            first_name=str(data.get("first_name") or ""),
+            last_name=str(data.get("last_name") or ""),
+            local_time=data.get("local_time"),
+            imperial_distance=bool(data.get("imperial_distance")),
+            imperial_weight=bool(data.get("imperial_weight")),
+            imperial_energy=bool(data.get("imperial_energy")),
+            imperial_liquid=bool(data.get("imperial_liquid")),
+            imperial_temperature=bool(data.get("imperial_temperature")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class AttributeValue:
+    date: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An attribute as Exist describes it (owned, with-values, acquire/create success objects)."""
+
+    name: str
+    label: str = ""
+    group: str | None = None
+    value_type: int | None = None
+    value_type_description: str | None = None
+    template: str | None = None
+    manual: bool | None = None
+    active: bool | None = None
+    priority: int | None = None
+    service: str | None = None  # the owning service's name
+    values: tuple[AttributeValue, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attribute:
+        """Build from Exist's JSON (tolerates the short objects of write answers)."""
+        group = data.get("group")
+        service = data.get("service")
+        value_type = data.get("value_type")
+        values = data.get("values") or []
+        return cls(
+            name=str(data.get("name") or data.get("template") or ""),
+            label=str(data.get("label") or ""),
+            group=group.get("name") if isinstance(group, dict) else group,
+            value_type=value_type if isinstance(value_type, int) else None,
+            value_type_description=data.get("value_type_description"),
+            template=data.get("template"),
+            manual=data.get("manual"),
+            active=data.get("active"),
+            priority=data.get("priority"),
+            service=service.get("name") if isinstance(service, dict) else service,
+            values=tuple(
+                AttributeValue(str(v.get("date")), v.get("value"))
+                for v in values
+                if isinstance(v, dict)
+            ),
+            raw=dict(data),
+        )
+
+    def value_on(self, date: str) -> Any:
+        """The value for ``date`` among ``values`` (None when absent)."""
+        for v in self.values:
+            if v.date == date:
+                return v.value
+        return None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def chunked(items: list[dict[str, Any]], size: int = MAX_ITEMS) -> list[list[dict[str, Any]]]:
+    """Split ``items`` into lists of at most ``size`` (order kept)."""
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def parse_retry_after(header: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _not_sent(err: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (so any retry is safe)."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(err, requests.exceptions.ConnectionError) and err.args:
+        cause = err.args[0]
+        if isinstance(cause, MaxRetryError):
+            cause = cause.reason
+        return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
+    return False
+
+
+def check_write_values(items: list[dict[str, Any]]) -> None:
+    """Refuse values no attribute accepts (missing, None, bool, NaN, infinity) before sending."""
+    for item in items:
+        name = str(item.get("name", "?"))
+        if "value" not in item:
+            raise InvalidValue(name, None, "the item has no 'value'")
+        value = item["value"]
+        if value is None:
+            raise InvalidValue(name, value, "None can't be sent (Exist never sets a value to null)")
+        if isinstance(value, bool):
+            raise InvalidValue(name, value, "booleans must be sent as 0 or 1")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidValue(name, value, "not a finite number")
+
+
+def _all_zero(items: list[dict[str, Any]]) -> bool:
+    return all(
+        isinstance(i.get("value"), (int, float))
+        and not isinstance(i.get("value"), bool)
+        and i["value"] == 0
+        for i in items
+    )
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class ExistClient:
+    """A client for one Exist user (one token).
+
+    ``credentials`` is a personal token string, ``StaticToken`` or ``OAuthCredentials``.
+    ``budget`` defaults to an in-memory ``RequestBudget()``; give it a path to persist it.
+    ``clock`` (POSIX seconds) and ``sleep`` are injectable so tests never really wait.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        budget: RequestBudget | None = None,
+        session: requests.Session | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_attempts: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_wait: float = 60.0,
+        chunk_size: int = MAX_ITEMS,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 1 <= chunk_size <= MAX_ITEMS:
+            raise ValueError(f"chunk_size must be between 1 and {MAX_ITEMS}")
+        self.credentials: Credentials = (
+            StaticToken(credentials) if isinstance(credentials, str) else credentials
+        )
+        self.base_url = base_url.rstrip("/")
+        self.api_url = self.base_url + "/api/2"
+        self.budget = budget if budget is not None else RequestBudget(clock=clock)
+        self.session = session or requests.Session()
+        # No urllib3-level retries: every attempt must pass through the budget and our rules.
+        adapter = HTTPAdapter(max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"User-Agent": user_agent(), "Accept": "application/json"})
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self.chunk_size = chunk_size
+        self.clock = clock
+        self.sleep = sleep
+        self._backoff = tenacity.wait_exponential_jitter(
+            initial=backoff_base, max=backoff_max, jitter=backoff_base
+        )
+
+    def __repr__(self) -> str:
+        return f"ExistClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    def __enter__(self) -> ExistClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- reads
+
+    def profile(self) -> Profile:
+        """The user's profile (username, timezone, unit preferences)."""
+        data = self._json(self._call("GET", self.api_url + "/accounts/profile/"))
+        if not isinstance(data, dict):
+            raise ServerError("profile: unexpected answer from Exist")
+        return Profile.from_json(data)
+
+    def owned_attributes(
+        self,
+        attributes: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
+        include_inactive: bool = False,
+        include_low_priority: bool = True,
+    ) -> list[Attribute]:
+        """Attributes this client (service) owns, every page."""
+        params: dict[str, Any] = {}
+        if attributes is not None:
+            params["attributes"] = ",".join(attributes)
+        if groups is not None:
+            params["groups"] = ",".join(groups)
+        if include_inactive:
+            params["include_inactive"] = "true"
+        if include_low_priority:
+            params["include_low_priority"] = "true"
+        return [Attribute.from_json(a) for a in self._paged("/attributes/owned/", params)]
+
+    def attributes_with_values(
+        self,
+        days: int = 1,
+        date_max: str | None = None,
+        attributes: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
+        templates: Iterable[str] | None = None,
+    ) -> list[Attribute]:
+        """Attributes with their last ``days`` values (1-31) up to ``date_max``, every page."""
+        if not 1 <= days <= 31:
+            raise ValueError("days must be between 1 and 31")
+        params: dict[str, Any] = {"days": days}
+        if date_max:
+            params["date_max"] = date_max
+        if attributes is not None:
+            params["attributes"] = ",".join(attributes)
+        if groups is not None:
+            params["groups"] = ",".join(groups)
+        if templates is not None:
+            params["templates"] = ",".join(templates)
+        return [Attribute.from_json(a) for a in self._paged("/attributes/with-values/", params)]
+
+    # ----------------------------------------------------------------- writes
+
+    def acquire(
+        self, items: Iterable[dict[str, Any]], success_objects: bool = False
+    ) -> WriteResult:
+        """Take ownership: ``{"template": "steps", "manual": False}`` or ``{"name": ...}``.
+        With ``success_objects`` each success is a full attribute object (with ``value_type``)."""
+        params = {"success_objects": "1"} if success_objects else None
+        return self._write("acquire", items, params=params, idempotent=True)
+
+    def release(self, items: Iterable[dict[str, Any] | str]) -> WriteResult:
+        """Give up ownership (items are ``{"name": ...}`` or plain names)."""
+        objs = [{"name": i} if isinstance(i, str) else i for i in items]
+        return self._write("release", objs, idempotent=True)
+
+    def create(self, items: Iterable[dict[str, Any]], success_objects: bool = False) -> WriteResult:
+        """Create attributes: ``{"template": ...}`` or ``{"label", "group", "value_type",
+        "manual"}``. Read the created ``name`` from the answer. Retried after an unknown outcome
+        because Exist refuses to create a second attribute with the same name."""
+        params = {"success_objects": "1"} if success_objects else None
+        return self._write("create", items, params=params, idempotent=True)
+
+    def update(self, items: Iterable[dict[str, Any]]) -> WriteResult:
+        """Set days' totals: ``{"name", "date", "value"}``. Idempotent, so safely retried."""
+        objs = list(items)
+        check_write_values(objs)
+        return self._write("update", objs, idempotent=True)
+
+    def increment(self, items: Iterable[dict[str, Any]]) -> WriteResult:
+        """Add deltas: ``{"name", "value"}`` and optionally ``"date"`` (default: the user's today).
+
+        NOT idempotent: after a 5xx or a lost connection the chunk is not retried and
+        ``OutcomeUnknown`` is raised (unless all its values are 0). Successes carry ``current``.
+        """
+        objs = list(items)
+        check_write_values(objs)
+        return self._write("increment", objs, idempotent=_all_zero)
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _write(
+        self,
+        endpoint: str,
+        items: Iterable[dict[str, Any]],
+        *,
+        params: dict[str, str] | None = None,
+        idempotent: bool | Callable[[list[dict[str, Any]]], bool],
+    ) -> WriteResult:
+        objs = list(items)
+        for obj in objs:
+            if not isinstance(obj, dict):
+                raise TypeError(f"{endpoint}: items must be dicts, got {type(obj).__name__}")
+        result = WriteResult()
+        chunks = chunked(objs, self.chunk_size)
+        url = f"{self.api_url}/attributes/{endpoint}/"
+        for n, chunk in enumerate(chunks):
+            safe = idempotent(chunk) if callable(idempotent) else idempotent
+            try:
+                response = self._call("POST", url, params=params, body=chunk, idempotent=safe)
+                data = self._json(response)
+                if not isinstance(data, dict):
+                    message = f"{endpoint}: unexpected answer from Exist ({response.status_code})"
+                    if safe:
+                        raise ServerError(message, response.status_code)
+                    raise OutcomeUnknown(message, chunk, response.status_code)
+            except ExistError as err:
+                later = [item for c in chunks[n + 1 :] for item in c]
+                err.completed = result
+                err.unsent = later if isinstance(err, OutcomeUnknown) else chunk + later
+                raise
+            part = WriteResult(
+                success=[s for s in data.get("success") or [] if isinstance(s, dict)],
+                failed=[f for f in data.get("failed") or [] if isinstance(f, dict)],
+                requests=1,
+                statuses=[response.status_code],
+            )
+            if part.failed:
+                log.info(
+                    "%s: %d of %d item(s) refused by Exist", endpoint, len(part.failed), len(chunk)
+                )
+            result.merge(part)
+        return result
+
+    def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        url: str | None = self.api_url + path
+        query: dict[str, Any] | None = {**params, "limit": PAGE_LIMIT}
+        results: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while url:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise ServerError(f"{path}: pagination does not end")
+            seen.add(url)
+            data = self._json(self._call("GET", url, params=query))
+            if not isinstance(data, dict):
+                raise ServerError(f"{path}: unexpected answer from Exist")
+            results.extend(r for r in data.get("results") or [] if isinstance(r, dict))
+            nxt = data.get("next")
+            url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
+            query = None  # the next link carries the query
+        return results
+
+    def _same_origin(self, url: str) -> str:
+        """Follow a ``next`` link, but only ever to our own base URL (the token goes with it)."""
+        base, link = urlsplit(self.base_url), urlsplit(url)
+        return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _redact(self, text: str) -> str:
+        for secret in self.credentials.secrets():
+            if secret:
+                text = text.replace(secret, "<redacted>")
+        return text
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: list[dict[str, Any]] | None = None,
+        idempotent: bool = True,
+    ) -> requests.Response:
+        """One logical request: budget, auth (one refresh on 401), retries and error mapping."""
+        refreshed = [False]
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            retry=tenacity.retry_if_exception(self._retryable),
+            wait=self._wait,
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        return retrying(self._attempt, method, url, params, body, idempotent, refreshed)
+
+    def _retryable(self, err: BaseException) -> bool:
+        if isinstance(err, RateLimited):
+            return err.retry_after <= self.max_wait
+        return isinstance(err, (ServerError, ConnectionFailed))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        err = state.outcome.exception() if state.outcome else None
+        if isinstance(err, RateLimited):
+            return err.retry_after
+        return float(self._backoff(state))
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        err = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("Exist request failed (%s); retrying in %.1fs", err, wait)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        body: list[dict[str, Any]] | None,
+        idempotent: bool,
+        refreshed: list[bool],
+    ) -> requests.Response:
+        self._maybe_refresh_proactively()
+        token = self.credentials.access_token()
+        self.budget.reserve(token_key(token))
+        response = self._send(method, url, params, body, token, idempotent)
+        if response.status_code == 401 and not refreshed[0] and self.credentials.can_refresh():
+            # A 401 is decided before the request is processed: repeating it is always safe.
+            log.info("Exist answered 401; refreshing the access token once")
+            token = self.credentials.refresh(token, self.session, self.base_url, self.timeout)
+            refreshed[0] = True  # only a refresh that worked counts as "the" one
+            self.budget.reserve(token_key(token))
+            response = self._send(method, url, params, body, token, idempotent)
+        return self._check(response, token, body, idempotent, refreshed[0])
+
+    def _maybe_refresh_proactively(self) -> None:
+        now = self.clock()
+        if not self.credentials.needs_refresh(now):
+            return
+        token = self.credentials.access_token()
+        try:
+            self.credentials.refresh(token, self.session, self.base_url, self.timeout)
+            log.info("access token refreshed ahead of its expiry")
+        except ExistError as err:
+            note = getattr(self.credentials, "note_proactive_failure", None)
+            if note:
+                note(now)
+            log.warning("proactive token refresh failed (%s); using the current token", err)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        body: list[dict[str, Any]] | None,
+        token: str,
+        idempotent: bool,
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            try:
+                data = json.dumps(body, allow_nan=False)
+            except ValueError as err:
+                raise InvalidValue("?", None, f"not JSON-serialisable: {err}") from None
+        path = urlsplit(url).path
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as err:
+            reason = self._redact(f"{type(err).__name__}: {err}")[:300]
+            if _not_sent(err) or idempotent:
+                raise ConnectionFailed(f"{method} {path}: {reason}") from None
+            raise OutcomeUnknown(
+                f"{method} {path}: connection failed after sending ({reason}); Exist may or may "
+                "not have applied it, so it was not retried",
+                body or [],
+            ) from None
+        log.debug(
+            "%s %s -> %d (%.0f ms)",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _check(
+        self,
+        response: requests.Response,
+        token: str,
+        body: list[dict[str, Any]] | None,
+        idempotent: bool,
+        refreshed: bool,
+    ) -> requests.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        path = urlsplit(response.url or "").path
+        data = self._json(response)
+        detail = data.get("detail") if isinstance(data, dict) else None
+        detail_text = self._redact(str(detail if detail is not None else response.reason or ""))
+        where = f"{response.request.method if response.request else ''} {path}".strip()
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
+            wait = self.budget.note_throttled(token_key(token), retry_after)
+            raise RateLimited(f"{where}: rate limited by Exist; retry in {wait:.0f}s", wait)
+        if status >= 500:
+            if idempotent:
+                raise ServerError(f"{where}: Exist answered {status} {detail_text}".strip(), status)
+            raise OutcomeUnknown(
+                f"{where}: Exist answered {status}; it may or may not have applied the "
+                "request, so it was not retried",
+                body or [],
+                status,
+            )
+        if status == 401:
+            suffix = " even after refreshing the token" if refreshed else ""
+            raise AuthError(f"{where}: Exist refused the token (401: {detail_text}){suffix}", 401)
+        if status == 403:
+            raise PermissionDenied(f"{where}: permission denied (403: {detail_text})", 403)
+        if status == 400:
+            raise ValidationError(f"{where}: bad request (400: {detail_text})", 400, detail)
+        raise ClientError(f"{where}: Exist answered {status} ({detail_text})", status, detail)
+
+
+__all__ = [
+    "MAX_ITEMS",
+    "Attribute",
+    "AttributeValue",
+    "BudgetExhausted",
+    "ExistClient",
+    "ItemFailure",
+    "Profile",
+    "WriteResult",
+    "check_write_values",
+    "chunked",
+    "parse_retry_after",
+]
