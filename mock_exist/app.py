@@ -32,7 +32,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     """A Flask app emulating exist.io's API v2 and OAuth2 endpoints, plus ``/_mock/`` controls."""
     app = Flask(__name__)
     app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json.ensure_ascii = True  # escapes lone surrogates a client may send in a string
     mock = MockExist(_config(config))
     app.extensions["mock_exist"] = mock
     app.register_blueprint(api_views.bp)
@@ -53,6 +53,9 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         if rule is None:
             return None
         g.fault = rule.mode
+        if rule.mode == "slow_response":
+            g.delay_response = rule.latency
+            return None
         if rule.latency:
             time.sleep(rule.latency)
         if rule.mode == "status":
@@ -63,6 +66,9 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
 
     @app.after_request
     def after(response):
+        delay = g.pop("delay_response", None)
+        if delay:
+            time.sleep(delay)
         status = g.pop("fail_with", None)
         if status is not None:
             err = InjectedFault(status, "Injected fault: the request was applied")

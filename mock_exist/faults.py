@@ -5,7 +5,9 @@ Modes:
 - ``apply_then_fail``: process the request normally (state changes, ledger entries) and then answer
   ``status`` instead, so the caller cannot know whether its write landed.
 - ``latency``: only sleep ``latency`` seconds, then process normally.
-Any mode may also carry ``latency``.
+- ``slow_response``: process normally, then wait ``latency`` seconds before answering: a client
+  killed or timing out meanwhile can't know its write landed.
+Any other mode may also carry ``latency`` (slept before processing).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fnmatch
 import itertools
 from dataclasses import dataclass, field
 
-MODES = ("status", "apply_then_fail", "latency")
+MODES = ("status", "apply_then_fail", "latency", "slow_response")
 
 _ids = itertools.count(1)
 

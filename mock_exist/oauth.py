@@ -183,7 +183,8 @@ class OAuthRegistry:
 
     def _client(self, client_id: str, client_secret: str) -> Client:
         client = self.clients.get(client_id or "")
-        if client is None or not secrets.compare_digest(client.client_secret, client_secret or ""):
+        given = (client_secret or "").encode("utf-8", "surrogatepass")
+        if client is None or not secrets.compare_digest(client.client_secret.encode(), given):
             raise OAuthError("invalid_client", "Client authentication failed", status=401)
         return client
 

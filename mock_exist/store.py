@@ -7,6 +7,7 @@ the README's table with its source (docs, observed by third-party clients, or as
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -238,9 +239,11 @@ class Store:
                 continue
             item = self.attribute_json(a)
             del item["available_services"]
+            # (never before 0001-01-01, which a far-back date_max could reach)
+            span = min(days, (date_max - date.min).days + 1)
             item["values"] = [
                 {"date": d.isoformat(), "value": a.values.get(d.isoformat())}
-                for d in (date_max - timedelta(days=i) for i in range(days))
+                for d in (date_max - timedelta(days=i) for i in range(span))
             ]
             out.append(item)
         return out
@@ -469,7 +472,12 @@ class Store:
                 day = self.today(actor.username).isoformat()
             delta = vt.check_increment(attr.value_type, item["value"])
             before = attr.values.get(day)
-            current = (before or 0) + delta
+            try:
+                current = (before or 0) + delta
+            except OverflowError:
+                raise ValidationFailed("Value out of range") from None
+            if isinstance(current, float) and not math.isfinite(current):
+                raise ValidationFailed("Value out of range")
             vt.check_range(attr.value_type, current)
             attr.values[day] = current
             self._record(actor, attr, day, "increment", delta, before, current)

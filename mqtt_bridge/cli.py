@@ -119,10 +119,176 @@ def cmd_authorize(args: argparse.Namespace, out: _Output) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- run, check, status
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-c",
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="the YAML configuration (see examples/bridge.example.yaml)",
+    )
+
+
+def _load(path: str, out: _Output):  # noqa: ANN202
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        out.error(f"{path}: {len(err.problems)} problem(s) in the configuration")
+        out.stderr.write(str(err) + "\n")
+        return None
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the bridge in the foreground",
+        description="Subscribe to the configured MQTT topics and write to Exist, until SIGTERM or "
+        "Ctrl-C (which commit what was received, send what the request budget allows, and exit "
+        "0). Logs go to stderr. Nothing received is lost if the process is killed: it is "
+        "acknowledged to the broker only once stored in the state directory.",
+    )
+    _config_arg(p)
+    p.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace, out: _Output) -> int:
+    from .outbox import OutboxError
+    from .service import run as run_service
+
+    config = _load(args.config, out)
+    if config is None:
+        return 1
+    if not args.verbose:
+        logging.getLogger().setLevel(config.bridge.log_level)
+    for warning in config.warnings:
+        logging.getLogger("exist_bridge").warning("config: %s", warning)
+    try:
+        return run_service(config)
+    except OutboxError as err:
+        out.error(str(err))
+        return 1
+
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="validate a configuration file",
+        description="Check the configuration and report every problem with its key path and "
+        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist.",
+    )
+    _config_arg(p)
+    p.set_defaults(handler=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace, out: _Output) -> int:
+    config = _load(args.config, out)
+    if config is None:
+        return 1
+    for warning in config.warnings:
+        out.print(f"warning: {warning}")
+    out.print(
+        f"{args.config}: OK ({len(config.mappings)} mapping(s), {len(config.attributes)} "
+        f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
+        f"Exist {config.exist.base_url})"
+    )
+    return 0
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "status",
+        help="show queue depth, last sync, budget left and dead letters",
+        description="Read the state directory of a (running or stopped) bridge and report what "
+        "is still to be sent, when Exist last confirmed a write, how many requests are left in "
+        "this hour's budget, refused totals and bad input kept aside.",
+    )
+    _config_arg(p)
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(handler=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace, out: _Output) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from .budget import RequestBudget, token_key
+    from .exist_adapter import BUDGET_FILE
+    from .outbox import Outbox
+    from .service import OUTBOX_FILE
+    from .tokens import load_credentials
+
+    config = _load(args.config, out)
+    if config is None:
+        return 1
+    state_dir = Path(config.bridge.state_dir)
+    if not (state_dir / OUTBOX_FILE).exists():
+        out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
+        return 1
+    box = Outbox(state_dir / OUTBOX_FILE)
+    status = box.status()
+    box.close()
+    try:
+        e = config.exist
+        creds = load_credentials(
+            token=e.token.reveal() if e.token else None, token_file=e.token_file
+        )
+        budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
+        b = budget.status(token_key(creds.access_token()))
+        status["budget"] = {
+            "used": b.used,
+            "allowed": b.allowed,
+            "left": b.remaining,
+            "wait_seconds": round(b.wait),
+        }
+    except Exception as err:  # noqa: BLE001 - status shows what it can
+        status["budget"] = {"error": str(err)}
+    if args.json:
+        out.print(json.dumps(status, indent=2, default=str))
+        return 0
+    last = status["last_sync"]
+    ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
+    out.print(f"last sync:       {ago}")
+    bud = status["budget"]
+    if "left" in bud:
+        out.print(
+            f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
+            + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
+        )
+    else:
+        out.print(f"budget:          unknown ({bud['error']})")
+    counters = status["counters"]
+    out.print(
+        f"messages:        {counters.get('messages', 0)} received, "
+        f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
+        f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
+    )
+    dead = status["dead_letters"]
+    out.print(
+        f"dead letters:    {sum(dead.values())}"
+        + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(dead.items())) + ")" if dead else "")
+    )
+    for d in status["recent_dead_letters"][:5]:
+        out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
+    for r in status["refused"]:
+        out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    return 0
+
+
 # --------------------------------------------------------------------------- the parser
 
-# Later subcommands (run, check, status) register here the same way.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_authorize]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_run,
+    _add_check,
+    _add_status,
+    _add_authorize,
+]
 
 
 def _parser_class(stdout: TextIO, stderr: TextIO) -> type[argparse.ArgumentParser]:

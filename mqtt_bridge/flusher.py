@@ -179,8 +179,9 @@ class Flusher:
     # ----------------------------------------------------------------- the loop
 
     def run(self, stop: threading.Event) -> None:
-        """Flush every ``interval`` until ``stop`` is set, honouring postponements."""
-        delay = self.interval
+        """Flush every ``interval`` until ``stop`` is set, honouring postponements. Totals left
+        over from an earlier run (a crash, an outage) are sent right away."""
+        delay = 0.0 if self.outbox.pending() else self.interval
         while not stop.wait(delay):
             report = self.flush_once()
             delay = self.interval

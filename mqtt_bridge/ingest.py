@@ -128,11 +128,19 @@ class CommitWriter(threading.Thread):
     backoff and logs the cause, and carries on where it stopped once the disk is usable again.
     """
 
-    def __init__(self, outbox: Outbox, ack: AckFn, max_batch: int = 1000, max_queue: int = 10_000):
+    def __init__(
+        self,
+        outbox: Outbox,
+        ack: AckFn,
+        max_batch: int = 1000,
+        max_queue: int = 10_000,
+        ack_delay: float = 0.0,
+    ):
         super().__init__(name="exist-bridge-writer", daemon=True)
         self.outbox = outbox
         self.ack = ack
         self.max_batch = max_batch
+        self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
         self._halt = threading.Event()
         self.failing: str | None = None  # the current write error, for status
@@ -198,6 +206,8 @@ class CommitWriter(threading.Thread):
                 log.warning("the state database is writable again")
                 self.failing = None
             delay = 0.5
+            if self.ack_delay:
+                time.sleep(self.ack_delay)
             for _, ack in batch:
                 if ack is not None:
                     self.ack(*ack)

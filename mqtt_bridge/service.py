@@ -14,6 +14,7 @@ publish "offline", exit 0.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -106,7 +107,12 @@ class Bridge:
         )
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
         processor = self.processor = MessageProcessor(self.mappings, zone, writer_box)
-        self.writer = CommitWriter(writer_box, ack=lambda mid, qos: self.link.ack(mid, qos))
+        self.writer = CommitWriter(
+            writer_box,
+            ack=lambda mid, qos: self.link.ack(mid, qos),
+            # fault tests only: widen the window between storing a message and acking it
+            ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
+        )
         self.link = BrokerLink(
             self.config.mqtt,
             [m.spec.topic for m in self.mappings],
@@ -200,11 +206,11 @@ def run(
     config: BridgeConfig, install_signals: bool = True, until: Callable[[], bool] | None = None
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
-    bridge = Bridge(config)
     done = threading.Event()
-    if install_signals:
+    if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
+    bridge = Bridge(config)
     bridge.start()
     while not done.wait(0.5):
         if until is not None and until():

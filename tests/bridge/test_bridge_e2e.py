@@ -49,8 +49,9 @@ mappings:
 
 class Publisher:
     def __init__(self, port: int):
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id="test-publisher")
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="test-publisher"
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.sent = 0
@@ -81,15 +82,23 @@ class Harness:
 
     def settle(self, messages: int) -> None:
         """Wait until the bridge has committed ``messages`` messages."""
-        wait_until(lambda: self.bridge.outbox.counters().get("messages", 0)
-                   + self.bridge.outbox.counters().get("duplicates_ignored", 0) >= messages)
+        wait_until(
+            lambda: (
+                self.bridge.outbox.counters().get("messages", 0)
+                + self.bridge.outbox.counters().get("duplicates_ignored", 0)
+                >= messages
+            )
+        )
 
     def flush(self):
         return self.bridge.flusher.flush_once()
 
     def write_requests(self) -> list[dict]:
-        return [j for j in self.mock.state.journal("/api/2/attributes/")
-                if j["path"].endswith(("/update/", "/increment/"))]
+        return [
+            j
+            for j in self.mock.state.journal("/api/2/attributes/")
+            if j["path"].endswith(("/update/", "/increment/"))
+        ]
 
     def close(self) -> None:
         self.pub.close()
@@ -168,8 +177,7 @@ def test_retained_messages_are_never_counted(harness, mock_exist, mosquitto):
         harness.bridge.start()
 
 
-def test_events_on_both_sides_of_local_midnight_land_on_two_dates(mock_exist, mosquitto,
-                                                                  tmp_path):
+def test_events_on_both_sides_of_local_midnight_land_on_two_dates(mock_exist, mosquitto, tmp_path):
     tz = ZoneInfo("Pacific/Auckland")
     now = {"t": datetime(2024, 3, 9, 23, 59, 58, tzinfo=tz).timestamp()}
     h = Harness(mock_exist, mosquitto, tmp_path, tz="Pacific/Auckland", clock=lambda: now["t"])

@@ -280,7 +280,7 @@ def test_every_value_check_reports_path_and_line():
       persistent_session: maybe
       topic_prefix: a/+/b
     bridge:
-      flush_interval: 1
+      flush_interval: 0.5
       max_payload_bytes: 0
       log_level: LOUD
     attributes:

@@ -192,3 +192,12 @@ def test_seed_attribute_owned_by_another_service(mock_exist, api):
 @pytest.mark.parametrize("mock_exist_config", [{"admin": False}])
 def test_admin_api_can_be_disabled(mock_exist):
     assert admin(mock_exist, "POST", "reset").status_code == 404
+
+
+def test_slow_response_applies_first_then_answers_late(mock_exist, api):
+    api.post("attributes/acquire/", [{"template": "coffees"}])
+    mock_exist.state.add_fault("/api/2/attributes/increment/", mode="slow_response", latency=2)
+    item = [{"name": "coffees", "date": "2024-01-01", "value": 1}]
+    with pytest.raises(requests.Timeout):
+        api.session.post(f"{mock_exist.url}/api/2/attributes/increment/", json=item, timeout=0.5)
+    assert mock_exist.state.value("coffees", "2024-01-01") == 1  # applied before the answer
