@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
