@@ -55,6 +55,11 @@ class BrokerLink:
         self.client = self._build_client()
 
     @property
+    def node_id(self) -> str:
+        """The bridge's id in Home Assistant (from the MQTT client id)."""
+        return "".join(c if c.isalnum() else "_" for c in self.settings.client_id)
+
+    @property
     def availability_topic(self) -> str:
         return f"{self.prefix}/availability"
 
@@ -110,6 +115,8 @@ class BrokerLink:
             "resumed" if flags.session_present else "new",
         )
         client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if getattr(self.settings, "discovery", False):
+            self.publish_discovery(self.settings.discovery_prefix, self.node_id)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.info("subscribed to %s", ", ".join(self.topics))

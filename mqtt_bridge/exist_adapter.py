@@ -1,7 +1,7 @@
 """The bridge's view of Exist: the client plus ``AttributeManager``, shaped for the flusher.
 
-- Values are coerced one item at a time, so one value Exist can never accept (1.5 for an integer
-  attribute) becomes a per-item ``validation`` failure instead of failing the whole batch.
+- A value Exist can never accept (1.5 for an integer attribute) comes back as a per-item
+  ``validation`` failure (``AttributeManager(invalid_items="fail")``), not a failed batch.
 - Names are translated to the ones Exist gave (a custom attribute's slug) and back, so the outbox
   keeps the names of the config.
 - Whole-request failures become a ``Postpone`` with a wait: Exist's own (``Retry-After``, the
@@ -21,7 +21,6 @@ from .errors import (
     AuthError,
     ClientError,
     ConnectionFailed,
-    InvalidValue,
     OutcomeUnknown,
     RateLimited,
     ServerError,
@@ -77,27 +76,13 @@ class ExistAdapter:
         return self._write(items, increment=False)
 
     def _write(self, items: list[dict], increment: bool) -> WriteResult:
-        good: list[dict] = []
-        refused: list[dict] = []
-        for item in items:
-            try:
-                self.manager.prepare([item], increment=increment)
-            except InvalidValue as err:
-                refused.append({**item, "error_code": "validation", "error": err.reason})
-                continue
-            good.append(item)
-        result = WriteResult(failed=refused)
-        if good:
-            send = self.manager.increment if increment else self.manager.update
-            sent = send(good)
-            back = {self.manager.server_name(i["name"]): i["name"] for i in good}
-            result.success = [
-                {**s, "name": back.get(s.get("name"), s.get("name"))} for s in sent.success
-            ]
-            result.failed += [
-                {**f, "name": back.get(f.get("name"), f.get("name"))} for f in sent.failed
-            ]
-            result.requests = sent.requests
+        send = self.manager.increment if increment else self.manager.update
+        result = send(items)  # invalid values come back as per-item "validation" failures
+        back = {self.manager.server_name(i["name"]): i["name"] for i in items}
+        result.success = [{**o, "name": back.get(o.get("name"), o.get("name"))}
+                          for o in result.success]
+        result.failed = [{**o, "name": back.get(o.get("name"), o.get("name"))}
+                         for o in result.failed]
         self._failures = 0
         return result
 
@@ -155,5 +140,5 @@ def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
             specs.append(
                 {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
             )
-    manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE)
-    return ExistAdapter(client, manager, backoff=max(5.0, config.bridge.flush_interval))
+    manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE, invalid_items="fail")
+    return ExistAdapter(client, manager, backoff=max(1.0, config.bridge.flush_interval))
