@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -100,6 +101,28 @@ def _csv(params: dict[str, str], key: str) -> set[str] | None:
     if not raw:
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+class DaySeries(Sequence):
+    """Every day from ``date_max`` back ``span`` days with its value (or None), built only for the
+    page asked for: a far-future ``date_max`` is millions of days."""
+
+    def __init__(self, values: dict[str, object], date_max: date, span: int):
+        self.values, self.date_max, self.span = values, date_max, span
+
+    def __len__(self) -> int:
+        return self.span
+
+    def _day(self, i: int) -> dict:
+        d = (self.date_max - timedelta(days=i)).isoformat()
+        return {"date": d, "value": self.values.get(d)}
+
+    def __getitem__(self, index):  # noqa: ANN001
+        if isinstance(index, slice):
+            return [self._day(i) for i in range(*index.indices(self.span))]
+        if not -self.span <= index < self.span:
+            raise IndexError(index)
+        return self._day(index % self.span)
 
 
 class Store:
@@ -261,11 +284,7 @@ class Store:
         if not stored:
             return []
         first = date.fromisoformat(stored[0])
-        span = (date_max - first).days + 1
-        return [
-            {"date": d.isoformat(), "value": attr.values.get(d.isoformat())}
-            for d in (date_max - timedelta(days=i) for i in range(span))
-        ]
+        return DaySeries(dict(attr.values), date_max, (date_max - first).days + 1)
 
     def templates(self, params: dict[str, str]) -> list:
         groups = _csv(params, "groups")

@@ -348,3 +348,18 @@ def test_averages_correlations_insights_have_paged_shapes(api):
         assert api.get(path).json() == {"count": 0, "next": None, "previous": None, "results": []}
     r = api.get("correlations/combo/", attribute="sleep", attribute2="steps")
     assert r.status_code == 404 and "detail" in r.json()
+
+
+def test_values_paging_reaches_the_first_value_from_a_far_date_max(api):
+    acquire(api, "coffees")
+    api.post("attributes/update/", [{"name": "coffees", "date": "0001-01-01", "value": 1}])
+    first = api.get("attributes/values/", attribute="coffees", date_max="9999-12-31").json()
+    assert first["count"] == 3652059 and first["results"][0] == {
+        "date": "9999-12-31",
+        "value": None,
+    }
+    last_page = -(-first["count"] // 100)
+    last = api.get(
+        "attributes/values/", attribute="coffees", date_max="9999-12-31", limit=100, page=last_page
+    ).json()
+    assert last["results"][-1] == {"date": "0001-01-01", "value": 1} and last["next"] is None

@@ -1,0 +1,313 @@
+"""The running service: availability and last will, status topic, discovery, broker restarts,
+starting with the broker or Exist down, SIGTERM, and the run/check/status commands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_bridge.cli import run as cli_run
+from mqtt_bridge.config import parse_config
+from mqtt_bridge.service import Bridge
+
+from ..support.mosquitto import Mosquitto, free_port
+from .test_bridge_e2e import Publisher, wait_until
+
+CONFIG = """
+exist:
+  base_url: {url}
+  token: {token}
+  timezone: UTC
+mqtt:
+  host: 127.0.0.1
+  port: {port}
+  client_id: bridge-svc
+  discovery: {discovery}
+bridge:
+  state_dir: {state}
+  flush_interval: {interval}
+attributes:
+  - template: coffees
+mappings:
+  - {{topic: "button/+/action", attribute: coffees,
+      condition: "{{{{ value_json.action == 'single' }}}}"}}
+"""
+
+
+def config_text(mock, port, tmp_path, discovery="false", interval=3600) -> str:
+    return CONFIG.format(url=mock.url, token=mock.token, port=port, state=tmp_path / "state",
+                         discovery=discovery, interval=interval)
+
+
+class Watcher:
+    """Subscribes to topics and keeps the last payload (and retain flag) of each."""
+
+    def __init__(self, port: int, topics: list[str]):
+        self.last: dict[str, tuple[bytes, bool]] = {}
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=f"watch-{time.monotonic_ns()}")
+        self.client.on_message = lambda c, u, m: self.last.__setitem__(
+            m.topic, (m.payload, bool(m.retain)))
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def payload(self, topic: str) -> bytes | None:
+        return self.last.get(topic, (None, False))[0]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def press(pub: Publisher, n: int, button: str = "kitchen") -> None:
+    for _ in range(n):
+        pub.publish(f"button/{button}/action", {"action": "single", "battery": 90})
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def start(mock, port, tmp_path, **kwargs) -> Bridge:
+    bridge = Bridge(parse_config(config_text(mock, port, tmp_path, **kwargs)))
+    bridge.start()
+    return bridge
+
+
+def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
+    watcher = Watcher(mosquitto.port, ["exist-bridge/#", "homeassistant/#"])
+    bridge = start(mock_exist, mosquitto.port, tmp_path, discovery="true")
+    try:
+        wait_until(lambda: watcher.payload("exist-bridge/availability") == b"online")
+        config_topic = "homeassistant/binary_sensor/bridge_svc/connected/config"
+        wait_until(lambda: watcher.payload(config_topic) is not None)
+        discovery = json.loads(watcher.payload(config_topic))
+        assert discovery["state_topic"] == "exist-bridge/availability"
+        assert discovery["payload_off"] == "offline"
+        bridge.exist.bootstrap()
+        pub = Publisher(mosquitto.port)
+        press(pub, 2)
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 2)
+        bridge.flusher.flush_once()
+        wait_until(lambda: watcher.payload("exist-bridge/status") is not None)
+        status = json.loads(watcher.payload("exist-bridge/status"))
+        assert status["pending_rows"] == 0 and status["counters"]["events"] == 2
+        assert status["budget_left"] == 280 - 3 and status["connected"] is True
+    finally:
+        bridge.stop()
+    wait_until(lambda: watcher.payload("exist-bridge/availability") == b"offline")
+    watcher.close()
+    assert mock_exist.state.value("coffees", today()) == 2
+
+
+def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp_path):
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "from mqtt_bridge.cli import main; raise SystemExit(main())",
+                             "run", "-c", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = Watcher(mosquitto.port, ["exist-bridge/availability"])
+    try:
+        wait_until(lambda: watcher.payload("exist-bridge/availability") == b"online")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_until(lambda: watcher.payload("exist-bridge/availability") == b"offline")
+    finally:
+        proc.kill()
+        watcher.close()
+
+
+def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mosquitto,
+                                                                  tmp_path):
+    bridge = start(mock_exist, mosquitto.port, tmp_path)
+    try:
+        bridge.exist.bootstrap()
+        wait_until(lambda: bridge.link.connected)
+        time.sleep(0.2)
+        pub = Publisher(mosquitto.port)
+        press(pub, 3)
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 3)
+        connects = bridge.link.connects
+        mosquitto.restart()  # sessions persist in mosquitto's own database
+        wait_until(lambda: bridge.link.connects > connects, timeout=30)
+        time.sleep(0.3)
+        pub = Publisher(mosquitto.port)
+        press(pub, 4)
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 7)
+        bridge.flusher.flush_once()
+        assert mock_exist.state.value("coffees", today()) == 7
+    finally:
+        bridge.stop()
+
+
+def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_exist, mosquitto,
+                                                                         tmp_path):
+    bridge = start(mock_exist, mosquitto.port, tmp_path)
+    bridge.exist.bootstrap()
+    wait_until(lambda: bridge.link.connected)
+    time.sleep(0.2)
+    bridge.stop()  # the persistent session keeps the subscription in the broker
+    pub = Publisher(mosquitto.port)
+    press(pub, 5)
+    pub.close()
+    bridge = start(mock_exist, mosquitto.port, tmp_path)
+    try:
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 5)
+        bridge.flusher.flush_once()
+        assert mock_exist.state.value("coffees", today()) == 5
+    finally:
+        bridge.stop()
+
+
+def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, tmp_path):
+    port = free_port()
+    bridge = start(mock_exist, port, tmp_path)
+    broker = Mosquitto(tmp_path / "late-broker", port=port)
+    try:
+        time.sleep(1.0)
+        assert not bridge.link.connected
+        broker.start()
+        wait_until(lambda: bridge.link.connected, timeout=30)
+        time.sleep(0.2)
+        bridge.exist.bootstrap()
+        pub = Publisher(port)
+        press(pub, 2)
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 2)
+        bridge.flusher.flush_once()
+        assert mock_exist.state.value("coffees", today()) == 2
+    finally:
+        bridge.stop()
+        broker.kill()
+
+
+def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_path):
+    bridge = start(mock_exist, mosquitto.port, tmp_path, interval=1)
+    try:
+        wait_until(lambda: mock_exist.state.attribute("coffees") is not None)  # bootstrapped
+        mock_exist.state.add_fault("/api/2/*", status=503, count=None)
+        wait_until(lambda: bridge.link.connected)
+        pub = Publisher(mosquitto.port)
+        press(pub, 6)
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 6)
+        time.sleep(2.5)  # flushes fail meanwhile
+        assert mock_exist.state.value("coffees", today()) is None
+        assert bridge.outbox.status()["pending_rows"] == 1
+        with mock_exist.state.lock:
+            mock_exist.state.faults.clear()
+        wait_until(lambda: mock_exist.state.value("coffees", today()) == 6, timeout=60)
+    finally:
+        bridge.stop()
+
+
+def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))  # flush every hour
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "from mqtt_bridge.cli import main; raise SystemExit(main())",
+                             "run", "-c", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    try:
+        wait_until(lambda: any("subscribed to" in line for line in output))
+        wait_until(lambda: mock_exist.state.attribute("coffees") is not None)
+        pub = Publisher(mosquitto.port)
+        press(pub, 3)
+        pub.close()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+    assert mock_exist.state.value("coffees", today()) == 3
+    assert any("stopped" in line for line in output)
+
+
+def test_check_reports_every_problem_with_its_line(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("exist:\n  token: abc\n  timezone: Mars/Base\nmqtt:\n  port: 99999\n"
+                   "mappings:\n  - topic: a/#/b\n    attribute: Coffees\n")
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(["check", "-c", str(cfg)], out, err) == 1
+    text = err.getvalue()
+    for line, key in [(3, "exist.timezone"), (5, "mqtt.port"), (7, "mappings[0].topic"),
+                      (8, "mappings[0].attribute")]:
+        assert f"bad.yaml:{line}: {key}" in text, text
+    assert "Traceback" not in text
+
+
+def test_check_accepts_a_good_config(mock_exist, tmp_path):
+    import io
+
+    cfg = tmp_path / "good.yaml"
+    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(["check", "-c", str(cfg)], out, err) == 0
+    assert "OK (1 mapping(s), 1 attribute(s)" in out.getvalue()
+
+
+def test_status_shows_pending_budget_and_dead_letters(mock_exist, mosquitto, tmp_path):
+    import io
+
+    bridge = start(mock_exist, mosquitto.port, tmp_path)
+    try:
+        bridge.exist.bootstrap()
+        wait_until(lambda: bridge.link.connected)
+        time.sleep(0.2)
+        pub = Publisher(mosquitto.port)
+        press(pub, 2)
+        pub.publish("button/kitchen/action", b"\xff\xfe not text")
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("messages", 0) == 3)
+    finally:
+        bridge.stop()  # sends the 2 presses
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(["status", "-c", str(cfg)], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "pending totals:  0 (of 1 tracked)" in text
+    assert "requests left this hour" in text
+    assert "dead letters:    1 (not_utf8: 1)" in text
+    out = io.StringIO()
+    assert cli_run(["status", "-c", str(cfg), "--json"], out, err) == 0
+    assert json.loads(out.getvalue())["counters"]["events"] == 2
+
+
+def test_run_with_an_unusable_state_dir_is_a_clear_error(mock_exist, tmp_path):
+    import io
+
+    (tmp_path / "state").write_text("not a directory")
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(["run", "-c", str(cfg)], out, err) == 1
+    assert "cannot use the state database" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize("args", [["run"], ["check", "-c", "/nonexistent.yaml"]])
+def test_usage_errors(args, capsys):
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(args, out, err) in (1, 2)
+    assert "Traceback" not in err.getvalue()
