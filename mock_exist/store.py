@@ -186,26 +186,26 @@ class Store:
 
     # ----------------------------------------------------------------- reads
 
-    def _readable(self, actor: Actor) -> list[Attribute]:
+    def _readable(self, actor: Actor, params: dict[str, str]) -> list[Attribute]:
+        """The attributes the actor may read, narrowed by the ``groups`` and ``attributes``
+        filters every list endpoint shares, in exist.io's display order."""
+        groups = _csv(params, "groups")
+        names = _csv(params, "attributes")
         attrs = [
             a
             for a in self.users[actor.username].attributes.values()
             if can_read(actor.scopes, a.group, a.manual)
+            and (groups is None or a.group in groups)
+            and (names is None or a.name in names)
         ]
         return sorted(attrs, key=lambda a: (GROUPS[a.group].priority, a.group, a.priority, a.name))
 
     def list_attributes(self, actor: Actor, params: dict[str, str], owned: bool = False) -> list:
         """``attributes/`` and ``attributes/owned/`` with their documented filters."""
-        groups = _csv(params, "groups")
-        names = _csv(params, "attributes")
         manual = _flag(params, "manual")
         owned = owned or bool(_flag(params, "owned"))
         out = []
-        for a in self._readable(actor):
-            if groups is not None and a.group not in groups:
-                continue
-            if names is not None and a.name not in names:
-                continue
+        for a in self._readable(actor, params):
             if _flag(params, "exclude_custom") and a.template is None:
                 continue
             if manual is not None and a.manual != manual:
@@ -244,16 +244,10 @@ class Store:
         """``attributes/with-values/``: each attribute with ``days`` values up to ``date_max``."""
         days = self._int_param(params, "days", 1, 1, 31)
         date_max = self._day_param(actor, params, "date_max") or self.today(actor.username)
-        groups = _csv(params, "groups")
-        names = _csv(params, "attributes")
         templates = _csv(params, "templates")
         manual = _flag(params, "manual")
         out = []
-        for a in self._readable(actor):
-            if groups is not None and a.group not in groups:
-                continue
-            if names is not None and a.name not in names:
-                continue
+        for a in self._readable(actor, params):
             if templates is not None and a.template not in templates:
                 continue
             if manual and not a.manual:
