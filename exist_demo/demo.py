@@ -1,0 +1,239 @@
+"""`exist-bridge demo`: mock Exist + a broker + the bridge + simulated devices, live, then a check.
+
+Everything runs on 127.0.0.1 and stops at the end (or on Ctrl-C): the emulator in a thread, the
+broker (mosquitto, or the embedded one), the bridge in-process with ``demo.yaml``, and four devices
+publishing realistic payloads: a zigbee2mqtt fridge door sensor, a phone's step counter, a mood
+button and a smart scale (plus the odd corrupt message). The screen shows events in, requests out,
+the request budget and the values in Exist; at the end, what the devices published is compared
+with what landed in Exist, and the exit status says whether they match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mock_exist.server import MockServer
+from mqtt_bridge.config import parse_config
+from mqtt_bridge.service import Bridge
+
+from .broker import start_broker
+
+CONFIG = Path(__file__).with_name("demo.yaml")
+ATTRIBUTES = ("fridge_opens", "steps", "mood", "weight")
+
+
+@dataclass
+class Truth:
+    """What the simulated devices published, as Exist should end up storing it."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    published: int = 0
+    corrupt: int = 0
+    door: bool | None = None
+
+
+class Devices(threading.Thread):
+    """Publishes realistic payloads at a few messages per second until stopped."""
+
+    def __init__(self, port: int, seed: int = 7):
+        super().__init__(name="demo-devices", daemon=True)
+        self.rng = random.Random(seed)
+        self.truth = Truth(values={"fridge_opens": 0})
+        self.halt = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="exist-demo-devices"
+        )
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.steps = 0
+
+    def publish(self, topic: str, payload: object) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        self.client.publish(topic, text, qos=1).wait_for_publish(10)
+        self.truth.published += 1
+
+    def tick(self) -> None:
+        t, rng = self.truth, self.rng
+        roll = rng.random()
+        if roll < 0.45:
+            contact = not t.door if t.door is not None else True
+            self.publish(
+                "zigbee2mqtt/fridge_door",
+                {"contact": contact, "battery": 91, "linkquality": rng.randint(60, 160)},
+            )
+            if t.door is True and contact is False:
+                t.values["fridge_opens"] = t.values["fridge_opens"] + 1
+            t.door = contact
+        elif roll < 0.80:
+            self.steps += rng.randint(8, 120)
+            self.publish("homeassistant/sensor/phone_steps/state", str(self.steps))
+            t.values["steps"] = self.steps
+        elif roll < 0.90:
+            mood = rng.randint(3, 9)
+            self.publish("zigbee2mqtt/mood_button", {"action": f"mood_{mood}"})
+            t.values["mood"] = mood
+        elif roll < 0.97:
+            weight = round(rng.uniform(71.0, 73.5), 1)
+            self.publish("openscale/measurement", {"weight": weight, "fat": 18.4})
+            t.values["weight"] = weight
+        else:
+            self.publish("zigbee2mqtt/fridge_door", "{not json")  # a corrupt message
+            t.corrupt += 1
+
+    def run(self) -> None:
+        while not self.halt.wait(self.rng.uniform(0.05, 0.35)):
+            self.tick()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _screen(
+    elapsed: float,
+    duration: float,
+    broker,
+    mock,
+    bridge: Bridge,  # noqa: ANN001
+    devices: Devices,
+) -> str:
+    counters = bridge.outbox.counters()
+    bad = sum(v for k, v in counters.items() if k.startswith("bad_input."))
+    journal = mock.state.journal("/api/2/attributes/")
+    increments = sum(1 for j in journal if j["path"].endswith("/increment/"))
+    updates = sum(1 for j in journal if j["path"].endswith("/update/"))
+    other = len(mock.state.journal("/api/2/")) - increments - updates
+    left = bridge.exist.budget_left()
+    day = datetime.now(timezone.utc).date().isoformat()
+    lines = [
+        f"exist-bridge demo  {elapsed:4.0f}s of {duration:.0f}s   broker: {broker.name} on "
+        f"127.0.0.1:{broker.port}   Exist (mock): {mock.url}",
+        "",
+        f"events in     {devices.truth.published:6d} published  {counters.get('messages', 0):6d} "
+        f"received  {counters.get('events', 0):5d} counted  {counters.get('skipped', 0):5d} "
+        f"skipped  {bad:3d} bad (kept aside)",
+        f"requests out  {increments + updates + other:6d} total      {updates:6d} update    "
+        f"{increments:5d} increment-0  {other:3d} set-up/other",
+        f"budget        {left if left is not None else '?':>6} of 280 requests left this hour",
+        "",
+        f"values in Exist for {day}:",
+    ]
+    for name in ATTRIBUTES:
+        lines.append(
+            f"  {name:14s} {mock.state.value(name, day)!s:>10}   "
+            f"(devices: {devices.truth.values.get(name)})"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(
+    duration: float = 60.0,
+    flush_interval: float = 5.0,
+    broker_choice: str = "auto",
+    out: TextIO | None = None,
+    live: bool | None = None,
+) -> int:
+    """Run the whole demo; returns 0 when Exist ends up with exactly what was published."""
+    import sys
+
+    out = out or sys.stdout
+    live = out.isatty() if live is None else live
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("exist_bridge").setLevel(logging.WARNING)
+    for noisy in ("amqtt", "transitions"):  # the embedded broker's chatter, shutdown included
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
+    broker = start_broker(broker_choice)
+    mock = MockServer({"rate_limit": 300}).start()
+    bridge = devices = None
+    try:
+        text = (
+            CONFIG.read_text()
+            .replace("${EXIST_URL}", mock.url)
+            .replace("${MQTT_PORT}", str(broker.port))
+            .replace("${STATE_DIR}", str(state_dir))
+            .replace("${FLUSH_INTERVAL}", str(flush_interval))
+        )
+        config = parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
+        bridge = Bridge(config)
+        bridge.start()
+        deadline = time.monotonic() + 15
+        while not (bridge.link.connected and mock.state.attribute("weight")):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bridge did not connect and set up its attributes")
+            time.sleep(0.05)
+        time.sleep(0.3)  # the subscription's acknowledgement
+        devices = Devices(broker.port)
+        devices.start()
+        start = time.monotonic()
+        shown = 0.0
+        try:
+            while (elapsed := time.monotonic() - start) < duration:
+                if live:
+                    out.write(
+                        "\x1b[2J\x1b[H"
+                        + _screen(elapsed, duration, broker, mock, bridge, devices)
+                        + "\n"
+                    )
+                    out.flush()
+                    time.sleep(1)
+                else:
+                    if elapsed - shown >= 5 or shown == 0:
+                        out.write(
+                            _screen(elapsed, duration, broker, mock, bridge, devices) + "\n\n"
+                        )
+                        out.flush()
+                        shown = elapsed or 0.001
+                    time.sleep(0.5)
+        except KeyboardInterrupt:
+            out.write("\ninterrupted: stopping\n")
+        devices.stop()
+        bridge.writer.wait_idle(30)
+        bridge.stop()  # commits what came in and sends the last totals
+        out.write(
+            "\n"
+            + _screen(time.monotonic() - start, duration, broker, mock, bridge, devices)
+            + "\n\n"
+        )
+        return _verdict(out, mock, devices.truth)
+    finally:
+        if devices is not None and devices.is_alive():
+            devices.stop()
+        if bridge is not None:
+            bridge.stop()
+        mock.stop()
+        broker.stop()
+
+
+def _verdict(out: TextIO, mock, truth: Truth) -> int:  # noqa: ANN001
+    day = datetime.now(timezone.utc).date().isoformat()
+    ok = True
+    out.write(f"{'attribute':14s} {'published':>10s} {'in Exist':>10s}\n")
+    for name in ATTRIBUTES:
+        want, got = truth.values.get(name), mock.state.value(name, day)
+        match = want == got or (want == 0 and got is None)
+        ok &= match
+        out.write(f"{name:14s} {want!s:>10s} {got!s:>10s}   {'ok' if match else 'MISMATCH'}\n")
+    out.write(
+        f"\n{truth.published} messages published ({truth.corrupt} deliberately corrupt); "
+        + (
+            "Exist has exactly what the devices sent.\n"
+            if ok
+            else "Exist does NOT match what the devices sent.\n"
+        )
+    )
+    return 0 if ok else 1
