@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from .outbox import Outbox, Pending
+from .outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
@@ -94,19 +94,35 @@ class Flusher:
         """Learn missing bases, then send every changed total. Never raises for Exist's errors."""
         with self._lock:
             report = FlushReport()
-            self._midnight()
             try:
+                self._midnight()
                 self._learn_bases(report)
                 self._send_totals(report)
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
-                report.postponed = self.classify(err)
+                report.postponed = self._postpone(err)
                 log.warning(
                     "flush postponed %.0fs: %s", report.postponed.seconds, report.postponed.reason
                 )
-            report.left_pending = len(self.outbox.pending())
-            if self.on_flush:
-                self.on_flush(report)
+            try:
+                report.left_pending = len(self.outbox.pending())
+                if self.on_flush:
+                    self.on_flush(report)
+            except Exception:  # noqa: BLE001 - status only; the next flush tries again
+                log.exception("could not report the flush")
             return report
+
+    def _postpone(self, err: Exception) -> Postpone:
+        """Exist's errors via the classifier; the state directory's own errors (disk full,
+        read-only) pause sending; anything else is logged with its traceback and retried: the
+        flusher must never die, or totals would wait for ever."""
+        if isinstance(err, (OutboxError, OSError)):
+            log.error("cannot write the state directory (%s); sending paused, retrying", err)
+            return Postpone(max(self.interval, 30.0), f"state directory: {err}")
+        try:
+            return self.classify(err)
+        except Exception:  # noqa: BLE001
+            log.exception("unexpected error during a flush; retrying")
+            return Postpone(max(self.interval, 60.0), f"unexpected {type(err).__name__}: {err}")
 
     def _midnight(self) -> None:
         """After the local date changes, send the previous day's final totals once more (the docs

@@ -137,6 +137,17 @@ class Bridge:
         self._threads.append(thread)
 
     def _exist_loop(self) -> None:
+        """Set up the attributes (retried until Exist answers), then flush until stopped. Never
+        ends by an exception: a dead flusher would leave totals waiting for ever."""
+        while not self.stopping.is_set():
+            try:
+                self._set_up_then_flush()
+                return
+            except Exception:  # noqa: BLE001
+                log.exception("the Exist loop failed; restarting it in 30s")
+                self.stopping.wait(30)
+
+    def _set_up_then_flush(self) -> None:
         delay = 5.0
         while not self.stopping.is_set():
             try:
