@@ -221,7 +221,11 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
-    bridge = Bridge(config)
+    clock = time.time
+    offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
+    if offset:  # fault tests only: move the receive clock (local dates) across a midnight
+        clock = lambda: time.time() + offset  # noqa: E731
+    bridge = Bridge(config, clock=clock)
     bridge.start()
     while not done.wait(0.5):
         if until is not None and until():

@@ -1,0 +1,73 @@
+"""Scenario 5: the broker is stopped and restarted, killed, and paused (SIGSTOP) mid-stream; the
+bridge reconnects, resubscribes and takes in everything the broker delivers.
+
+A broker killed with SIGKILL may itself lose messages it had not saved yet (that is mosquitto's
+persistence setting, not the bridge): around the hard kill the stream waits until the bridge has
+stored what was published, so the truth stays exact.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+from .harness import (
+    FaultBridge,
+    Publisher,
+    assert_never_double_counted,
+    landed,
+    report,
+    wait_until,
+)
+
+
+def test_broker_restart_kill_and_pause_mid_stream(mock_exist, mosquitto, tmp_path):
+    rng = random.Random(5_2026)
+    fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", interval=1)
+    try:
+        link = fb.bridge.link
+
+        # 1. a graceful restart while messages are still being taken in
+        fb.events(rng, 150)
+        connects = link.connects
+        fb.pub.close()
+        mosquitto.restart()
+        wait_until(lambda: link.connects > connects, timeout=30)
+        fb.pub = Publisher(mosquitto.port)
+        fb.events(rng, 150)
+        fb.settle()
+
+        # 2. a hard kill once everything published is stored by the bridge
+        connects = link.connects
+        fb.pub.close()
+        mosquitto.kill()
+        time.sleep(1.5)
+        assert not link.connected
+        mosquitto.start()
+        wait_until(lambda: link.connects > connects, timeout=30)
+        fb.pub = Publisher(mosquitto.port)
+        fb.events(rng, 150)
+
+        # 3. the broker frozen for 3 s (SIGSTOP) while a stream is published
+        stream = threading.Thread(target=fb.events, args=(rng, 150))
+        stream.start()
+        time.sleep(0.1)
+        mosquitto.pause()
+        time.sleep(3)
+        mosquitto.resume()
+        stream.join(60)
+        assert not stream.is_alive()
+        fb.settle(timeout=60)
+        fb.wait_delivered(timeout=60)
+        assert landed(mock_exist.state) == dict(fb.truth) and fb.published == 600
+        assert_never_double_counted(mock_exist.state, fb.truth)
+        report(
+            "5 broker faults",
+            "graceful restart, SIGKILL + restart, SIGSTOP 3 s",
+            fb.published,
+            mock_exist.state,
+            fb.truth,
+        )
+    finally:
+        fb.close()

@@ -1,0 +1,142 @@
+"""Scenario 1: ``exist-bridge run`` SIGKILLed 24 times (fixed seed) during 2,000 events over three
+attributes and two local dates; restarted each time. Exist must end with exactly the truth.
+
+Half the kills are random; the other half land right after Exist applied an update and before its
+(delayed) answer arrives. A test hook widens the window between storing a message and acking it,
+so the broker redelivers messages already stored; another shifts the bridge's receive clock so
+local midnight falls in the middle of the stream.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+from .harness import (
+    ATTRIBUTES,
+    TOPICS,
+    Publisher,
+    assert_never_double_counted,
+    config_text,
+    landed,
+    report,
+)
+
+EVENTS = 2000
+KILLS = 24
+
+
+def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto, tmp_path):
+    rng = random.Random(1_2026)
+    config = tmp_path / "bridge.yaml"
+    config.write_text(config_text(mock_exist, mosquitto.port, tmp_path / "state", interval=1))
+    mock_exist.state.add_fault(
+        "/api/2/attributes/update/", mode="slow_response", latency=0.2, count=None
+    )
+    now = datetime.now(timezone.utc)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+    offset = midnight.timestamp() - time.time() - 12  # local midnight ~12 s into the stream
+    env = {
+        **os.environ,
+        "EXIST_BRIDGE_TEST_ACK_DELAY": "0.05",
+        "EXIST_BRIDGE_TEST_CLOCK_OFFSET": str(offset),
+    }
+    log = open(tmp_path / "bridge.log", "wb")  # noqa: SIM115 - closed in finally
+
+    def start():
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from mqtt_bridge.cli import main; raise SystemExit(main())",
+                "run",
+                "-c",
+                str(config),
+            ],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+
+    truth: Counter[str] = Counter()
+    pub = Publisher(mosquitto.port)
+
+    def stream() -> None:
+        for i in range(EVENTS):
+            topic = rng.choice(sorted(TOPICS))
+            pub.publish(topic, f'{{"n": {i}}}')
+            truth[TOPICS[topic]] += 1
+            time.sleep(0.012)
+
+    bridge = start()
+    kills, last_start = 0, 0
+    try:
+        time.sleep(1.5)
+        publisher = threading.Thread(target=stream)
+        publisher.start()
+        while publisher.is_alive() or kills < KILLS:
+            if kills % 2:
+                time.sleep(rng.uniform(0.2, 1.0))
+            else:  # right after Exist applied an update, before the bridge hears back
+                seen = len(mock_exist.state.ledger())
+                deadline = time.monotonic() + 5
+                while len(mock_exist.state.ledger()) == seen and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            bridge.send_signal(signal.SIGKILL)
+            bridge.wait(10)
+            kills += 1
+            last_start = (tmp_path / "bridge.log").stat().st_size
+            bridge = start()
+        publisher.join()
+
+        def quiet() -> bool:
+            db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite")
+            try:
+                return not db.execute(
+                    "SELECT 1 FROM totals WHERE version > sent_version"
+                ).fetchall()
+            finally:
+                db.close()
+
+        def up() -> bool:
+            return "subscribed to" in (tmp_path / "bridge.log").read_text()[last_start:]
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+            up() and landed(mock_exist.state) == dict(truth) and quiet()
+        ):
+            time.sleep(0.2)
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(30) == 0
+    finally:
+        bridge.kill()
+        log.close()
+        pub.close()
+
+    assert sum(truth.values()) == EVENTS and kills >= KILLS
+    assert landed(mock_exist.state) == dict(truth)
+    assert_never_double_counted(mock_exist.state, truth)
+    before, after = (midnight - timedelta(days=1)).date().isoformat(), midnight.date().isoformat()
+    dates = {d for name in ATTRIBUTES for d, v in mock_exist.state.values(name).items() if v}
+    assert dates == {before, after}
+    ledger = mock_exist.state.ledger()
+    assert any(e["op"] == "update" and e["before"] == e["after"] for e in ledger)  # re-sent
+    db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite")
+    counters = dict(db.execute("SELECT name, value FROM counters"))
+    db.close()
+    assert counters["duplicates_ignored"] > 0 and counters["events"] == EVENTS
+    report(
+        "1 kill -9",
+        f"{kills} SIGKILLs (half mid-write), midnight mid-stream",
+        EVENTS,
+        mock_exist.state,
+        truth,
+    )
