@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .errors import ExistError
@@ -209,7 +210,44 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     )
     _config_arg(p)
     p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="health check (for Docker/systemd): exit 1 unless a bridge is running on this state "
+        "directory, its heartbeat is fresh and it is connected to the broker",
+    )
+    p.add_argument(
+        "--max-age",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="with --check: the oldest heartbeat that counts as alive (default 90; the bridge "
+        "writes one every 15 s)",
+    )
     p.set_defaults(handler=cmd_status)
+
+
+def _health_problem(state_dir: Path, max_age: float) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
+    import time
+
+    from .jsonfile import read_json
+    from .service import HEALTH_FILE
+
+    try:
+        health = read_json(state_dir / HEALTH_FILE)
+    except (OSError, ValueError) as err:
+        return f"can't read {state_dir / HEALTH_FILE}: {err}"
+    if not isinstance(health, dict):
+        return "no heartbeat yet: the bridge has not started (or is still starting)"
+    if health.get("stopped"):
+        return "the bridge has stopped"
+    age = time.time() - float(health.get("at") or 0)
+    if age > max_age:
+        return f"the bridge's last heartbeat is {age:.0f}s old (over {max_age:.0f}s): not running"
+    if not health.get("broker_connected"):
+        return "the bridge is not connected to the MQTT broker"
+    return None
 
 
 def cmd_status(args: argparse.Namespace, out: _Output) -> int:
@@ -248,9 +286,13 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
+    problem = _health_problem(state_dir, args.max_age) if args.check else None
     if args.json:
+        if args.check:
+            status["healthy"] = problem is None
+            status["health_problem"] = problem
         out.print(json.dumps(status, indent=2, default=str))
-        return 0
+        return 1 if problem else 0
     last = status["last_sync"]
     ago = f"{time.time() - last:.0f}s ago" if last else "never"
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
@@ -278,6 +320,11 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
     for r in status["refused"]:
         out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    if problem:
+        out.error(f"unhealthy: {problem}")
+        return 1
+    if args.check:
+        out.print("health:          ok (running, connected to the broker)")
     return 0
 
 

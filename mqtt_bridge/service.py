@@ -25,6 +25,7 @@ from .broker import BrokerLink
 from .config import BridgeConfig
 from .flusher import Flusher, FlushReport
 from .ingest import CommitWriter, MessageProcessor
+from .jsonfile import write_json_atomic
 from .mapping import build_mappings
 from .outbox import Outbox
 from .version import __version__
@@ -32,6 +33,8 @@ from .version import __version__
 log = logging.getLogger("exist_bridge")
 
 OUTBOX_FILE = "outbox.sqlite"
+HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
+HEALTH_INTERVAL = 15.0
 
 
 class Bridge:
@@ -182,6 +185,21 @@ class Bridge:
         if self.link is not None:
             self.link.publish_status(self.status())
 
+    def write_health(self, stopped: bool = False) -> None:
+        """Record that this process is alive and whether the broker link is up (a heartbeat for
+        health checks; wall-clock time). A failed write (disk full) is logged, never raised."""
+        health = {
+            "pid": os.getpid(),
+            "at": time.time(),
+            "broker_connected": bool(self.link and self.link.connected),
+            "stopped": stopped,
+            "version": __version__,
+        }
+        try:
+            write_json_atomic(self.state_dir / HEALTH_FILE, health, mode=0o644)
+        except OSError as err:
+            log.debug("can't write %s: %s", HEALTH_FILE, err)
+
     def status(self) -> dict:
         st = self.outbox.status()
         st["budget_left"] = self.exist.budget_left()
@@ -227,8 +245,14 @@ def run(
         clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock)
     bridge.start()
+    bridge.write_health()
+    beat = time.monotonic()
     while not done.wait(0.5):
         if until is not None and until():
             break
+        if time.monotonic() - beat >= HEALTH_INTERVAL:
+            bridge.write_health()
+            beat = time.monotonic()
     bridge.stop()
+    bridge.write_health(stopped=True)
     return 0

@@ -231,12 +231,58 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
         press(pub, 3)
         pub.close()
         time.sleep(0.5)
+        health = status_check(cfg)  # the health check a container runs
+        assert health.returncode == 0, health.stderr
+        assert "health:          ok" in health.stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
         proc.kill()
     assert mock_exist.state.value("coffees", today()) == 3
     assert any("stopped" in line for line in output)
+    stopped = status_check(cfg)
+    assert stopped.returncode == 1 and "unhealthy: the bridge has stopped" in stopped.stderr
+
+
+def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg),
+                           "--check", *extra], capture_output=True, text=True, timeout=60)
+
+
+def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_path):
+    from mqtt_bridge.service import HEALTH_FILE
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    cfg = tmp_path / "bridge.yaml"
+    cfg.write_text(config_text(mock_exist, broker.port, tmp_path))
+    bridge = start(mock_exist, broker.port, tmp_path)
+    try:
+        never = status_check(cfg)
+        assert never.returncode == 1 and "no heartbeat yet" in never.stderr
+        wait_until(lambda: bridge.link.connected)
+        bridge.write_health()
+        assert status_check(cfg).returncode == 0
+        as_json = json.loads(status_check(cfg, "--json").stdout)
+        assert as_json["healthy"] is True and as_json["health_problem"] is None
+        broker.stop()
+        wait_until(lambda: not bridge.link.connected)
+        bridge.write_health()
+        cut_off = status_check(cfg)
+        assert cut_off.returncode == 1
+        assert "not connected to the MQTT broker" in cut_off.stderr
+        broker.start()
+        wait_until(lambda: bridge.link.connected, timeout=30)
+        bridge.write_health()
+        assert status_check(cfg).returncode == 0
+        health_file = tmp_path / "state" / HEALTH_FILE
+        beat = json.loads(health_file.read_text())
+        health_file.write_text(json.dumps({**beat, "at": beat["at"] - 120}))  # a hung process
+        stale = status_check(cfg)
+        assert stale.returncode == 1 and "last heartbeat is 12" in stale.stderr
+        assert status_check(cfg, "--max-age", "300").returncode == 0
+    finally:
+        bridge.stop()
+        broker.stop()
 
 
 def test_check_reports_every_problem_with_its_line(tmp_path, capsys):
