@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,8 +76,10 @@ class Flusher:
         classify: Classifier,
         interval: float = 60.0,
         on_flush: Callable[[FlushReport], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.outbox = outbox
+        self.clock = clock  # the same clock that dates received messages
         self.writer = writer
         self.zone = ZoneInfo(timezone)
         self.classify = classify
@@ -86,7 +89,7 @@ class Flusher:
         self._lock = threading.Lock()
 
     def today(self) -> str:
-        return datetime.now(self.zone).date().isoformat()
+        return datetime.fromtimestamp(self.clock(), self.zone).date().isoformat()
 
     # ----------------------------------------------------------------- one flush
 

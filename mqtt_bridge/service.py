@@ -134,6 +134,7 @@ class Bridge:
             self.exist.classify,
             self.config.bridge.flush_interval,
             on_flush=self._flushed,
+            clock=self.clock,
         )
         thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()

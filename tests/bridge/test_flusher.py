@@ -160,3 +160,11 @@ def test_after_midnight_yesterdays_totals_are_sent_once_more(box, exist, flusher
     before = len(exist.requests)
     flusher.flush_once()
     assert len(exist.requests) == before  # only once
+
+
+def test_the_day_comes_from_the_bridges_clock_in_the_users_zone(box, exist):
+    now = [1704153600.0]  # 2024-01-02 00:00 UTC: still 2024-01-01 in New York
+    flusher = Flusher(box, exist, "America/New_York", classify, clock=lambda: now[0])
+    assert flusher.today() == "2024-01-01"
+    now[0] += 6 * 3600
+    assert flusher.today() == "2024-01-02"
