@@ -1,0 +1,329 @@
+"""Shared pieces of ``bench/api_calls.py`` and ``bench/latency.py``.
+
+A realistic day of home events (bursty, with morning and evening peaks), the attributes they go
+to, a private mosquitto, a QoS 1 publisher, the "naive" one-POST-per-event client, environment
+lines, tables, and clean-up on exit, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run from a checkout
+
+import paho.mqtt.client as mqtt  # noqa: E402
+import requests  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from tests.support.mosquitto import Mosquitto, find_mosquitto  # noqa: E402
+
+TOPIC_PREFIX = "bench"
+
+# =================================================================================== attributes
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """One attribute of the benchmark home: ``mode`` as in a bridge mapping."""
+
+    name: str
+    mode: str  # "increment" or "update"
+    weight: float  # share of the day's events
+    template: str | None = None  # an Exist template, else a custom attribute
+    value_type: int = 0  # for custom attributes (and the mock's seed)
+    burst: bool = False  # pressed in bursts (button mashing, a light flicked on and off)
+
+    @property
+    def topic(self) -> str:
+        return f"{TOPIC_PREFIX}/{self.name}"
+
+    def bridge_attribute(self) -> str:
+        """The ``attributes:`` entry of the bridge's configuration (YAML flow style)."""
+        if self.template:
+            return f"  - template: {self.template}"
+        label = self.name.replace("_", " ").capitalize()
+        return (
+            f"  - {{name: {self.name}, label: {label}, group: custom, "
+            f"value_type: {self.value_type}}}"
+        )
+
+    def bridge_mapping(self) -> str:
+        return f'  - {{topic: "{self.topic}", attribute: {self.name}, mode: {self.mode}}}'
+
+    def seed(self, state) -> None:  # noqa: ANN001 - mock_exist.state.MockExist
+        """Give the mock's default user this attribute, owned by the default client (what the
+        naive client needs: it doesn't acquire or create anything)."""
+        owner = state.config.client_id
+        if self.template:
+            state.seed_attribute(self.name, template=self.template, owner=owner)
+        else:
+            state.seed_attribute(self.name, value_type=self.value_type, owner=owner)
+
+
+# 8 counters and 4 running totals / readings; interleaved so that ``--attributes N`` keeps both.
+POOL = [
+    AttrSpec("light_switches", "increment", 2.0, burst=True),
+    AttrSpec("steps", "update", 2.0, template="steps"),
+    AttrSpec("fridge_opens", "increment", 1.5),
+    AttrSpec("door_opens", "increment", 1.5),
+    AttrSpec("mobile_screen_min", "update", 1.0, template="mobile_screen_min"),
+    AttrSpec("button_presses", "increment", 1.0, burst=True),
+    AttrSpec("toilet_flushes", "increment", 0.7),
+    AttrSpec("room_temp", "update", 0.5, value_type=1),
+    AttrSpec("coffees", "increment", 0.5, template="coffees"),
+    AttrSpec("kettle_boils", "increment", 0.5),
+    AttrSpec("dishwasher_runs", "increment", 0.1),
+    AttrSpec("weight", "update", 0.03, template="weight"),
+]
+
+
+def attributes(n: int) -> list[AttrSpec]:
+    """The first ``n`` of the pool; past 12, extra custom counters ``counter_13`` ..."""
+    if n < 1:
+        raise ValueError("at least one attribute")
+    extra = [AttrSpec(f"counter_{i:02d}", "increment", 0.5) for i in range(13, n + 1)]
+    return (POOL + extra)[:n]
+
+
+# =================================================================================== the day
+
+# Relative event rate per local hour: quiet nights, a morning and an evening peak.
+HOURLY = [
+    0.3, 0.2, 0.1, 0.1, 0.1, 0.3, 1.5, 4.0, 4.5, 2.5, 1.5, 1.5,
+    2.5, 2.0, 1.5, 1.5, 1.5, 2.5, 4.0, 4.5, 4.0, 3.0, 1.5, 0.7,
+]  # fmt: skip
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float  # seconds since local midnight of the benchmark day
+    attr: AttrSpec
+    payload: str  # what the device publishes
+    value: float  # the delta (increment) or the new value (update)
+
+
+def _hour_time(rng: random.Random) -> float:
+    hour = rng.choices(range(24), weights=HOURLY)[0]
+    return hour * 3600.0 + rng.uniform(0, 3600.0)
+
+
+def day_of_events(n: int, attrs: list[AttrSpec], seed: int = 2024) -> list[Event]:
+    """``n`` events over one day, sorted by time. About a fifth come in bursts (5-25 presses
+    within ~20 s on a "burst" attribute); the rest follow ``HOURLY``. Updates carry a running
+    total (steps, screen minutes) or a reading (temperature, weight)."""
+    rng = random.Random(seed)
+    weights = [a.weight for a in attrs]
+    bursty = [a for a in attrs if a.burst]
+    stamps: list[tuple[float, AttrSpec]] = []
+    while len(stamps) < n:
+        t = _hour_time(rng)
+        if bursty and rng.random() < 0.02:
+            attr = rng.choice(bursty)
+            for _ in range(min(rng.randint(5, 25), n - len(stamps))):
+                t = min(t + rng.expovariate(1.0), DAY - 0.001)
+                stamps.append((t, attr))
+        else:
+            stamps.append((t, rng.choices(attrs, weights=weights)[0]))
+    stamps.sort(key=lambda s: s[0])
+    running: dict[str, float] = {}
+    out = []
+    for t, attr in stamps:
+        if attr.mode == "increment":
+            out.append(Event(t, attr, '{"action": "single"}', 1))
+            continue
+        if attr.name == "steps":
+            value = running.get(attr.name, 0) + rng.randint(10, 400)
+        elif attr.name == "mobile_screen_min":
+            value = running.get(attr.name, 0) + rng.randint(1, 12)
+        elif attr.name == "weight":
+            value = round(rng.uniform(70.0, 80.0), 1)
+        elif attr.value_type == 1:
+            value = round(rng.uniform(18.0, 24.0), 1)
+        else:
+            value = running.get(attr.name, 0) + 1
+        running[attr.name] = value
+        out.append(Event(t, attr, str(value), value))
+    return out
+
+
+def expected_values(events: list[Event]) -> dict[str, float]:
+    """Per attribute: the number of increments, or the last value of an update attribute."""
+    out: dict[str, float] = {}
+    for ev in events:
+        if ev.attr.mode == "increment":
+            out[ev.attr.name] = out.get(ev.attr.name, 0) + ev.value
+        else:
+            out[ev.attr.name] = ev.value
+    return out
+
+
+# =================================================================================== MQTT
+
+
+class Publisher:
+    """Publishes at QoS 1 and waits for the broker's PUBACK (so "published" means "the broker
+    has it")."""
+
+    def __init__(self, port: int, client_id: str = "bench-publisher"):
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
+        )
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: str) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def start_broker(workdir: Path) -> Mosquitto:
+    """A private mosquitto on a free loopback port (never the system one on 1883)."""
+    return Mosquitto(workdir, persistence=False, max_inflight=100).start()
+
+
+# =================================================================================== naive client
+
+
+class NaiveClient:
+    """What a Home Assistant automation calling a ``rest_command`` does: one POST per event,
+    straight to Exist, no batching, no retry (a 429 or an error loses the event)."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+        self.api = base_url.rstrip("/") + "/api/2/attributes"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self.statuses: dict[int, int] = {}
+
+    def send(self, attr: AttrSpec, value: float, date: str | None = None) -> int:
+        """``increment`` (by ``value``, date left to Exist: "today") or ``update`` (``date``)."""
+        item: dict = {"name": attr.name, "value": value}
+        if attr.mode == "update":
+            item["date"] = date
+        try:
+            status = self.session.post(
+                f"{self.api}/{attr.mode}/", json=[item], timeout=self.timeout
+            ).status_code
+        except requests.RequestException:
+            status = 0
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        return status
+
+    def close(self) -> None:
+        self.session.close()
+
+
+# =================================================================================== numbers
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def max_in_any_window(times: list[float], window: float = 3600.0) -> int:
+    """The most ``times`` within any sliding ``window`` (a half-open interval)."""
+    ordered = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(ordered):
+        while ordered[lo] <= t - window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A GitHub-flavoured Markdown table (readable as plain text too)."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+
+
+# =================================================================================== environment
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def environment() -> str:
+    try:
+        out = subprocess.run(
+            [find_mosquitto(), "-h"], capture_output=True, text=True, timeout=10
+        ).stdout
+        mosquitto = out.splitlines()[0].replace("mosquitto version ", "") if out else "?"
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        mosquitto = "?"
+    from mqtt_bridge.version import __version__
+
+    return (
+        f"# machine: {platform.machine()}, os.cpu_count()={os.cpu_count()}, "
+        f"{platform.system()} {platform.release()}\n"
+        f"# python {platform.python_version()}, exist-bridge {__version__}, "
+        f"mosquitto {mosquitto}, paho-mqtt {_version('paho-mqtt')}, "
+        f"requests {_version('requests')}, flask {_version('flask')}, "
+        f"werkzeug {_version('werkzeug')}"
+    )
+
+
+# =================================================================================== clean-up
+
+
+@contextlib.contextmanager
+def workspace(prefix: str) -> Iterator[tuple[Path, contextlib.ExitStack]]:
+    """A temporary directory and an ``ExitStack`` for everything started; both are cleaned up
+    on return, on an exception, on Ctrl-C and on SIGTERM (turned into ``KeyboardInterrupt``)."""
+
+    def on_term(signum, frame):  # noqa: ANN001, ARG001
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_term)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with contextlib.ExitStack() as stack:
+            yield tmp, stack
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def wait_for(predicate, timeout: float, step: float = 0.002, what: str = "a condition") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
