@@ -90,7 +90,9 @@ VALUE_TYPES = {
 }
 NOT_INCREMENTABLE = frozenset({2, 4, 6, 8})  # Exist refuses increments on strings, times, scales
 INTEGER_TYPES = frozenset({0, 3, 4, 6, 7, 8})  # Exist refuses floats (even 9.0) on these
-MODES = ("increment", "update")
+MODES = ("increment", "update", "counter", "duration")
+INCREMENTING_MODES = frozenset({"increment", "counter", "duration"})  # sent to Exist as increments
+DURATION_TYPES = frozenset({0, 1, 3})  # what duration mode's whole minutes may be added to
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_MQTT_PACKET = 268_435_455
 
@@ -242,6 +244,8 @@ class MappingSpec:
     edge: EdgeSpec | None = None
     amount: int | float | str = 1
     retained: str = "ignore"
+    scale: int | float = 1  # counter mode: the reading's increase is multiplied by this
+    on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
     line: int | None = None
 
 
@@ -491,6 +495,15 @@ def _amount(value: Any) -> int | float | str:
     )
 
 
+@_kind("positive number")
+def _scale(value: Any) -> int | float:
+    if _is_number(value) and math.isfinite(value) and value > 0:
+        return value
+    raise vol.Invalid(
+        f"expected a positive number (e.g. 0.001 to turn Wh into kWh), got {_short(value)}"
+    )
+
+
 @_kind("state (true/false/ON/OFF, a number or text)")
 def _state(value: Any) -> Any:
     if value is None or isinstance(value, (bool, str)) or _is_number(value):
@@ -498,6 +511,22 @@ def _state(value: Any) -> Any:
             raise vol.Invalid("must be finite")
         return normalize_state(value)
     raise vol.Invalid(f"expected a single state value, got {_short(value)}")
+
+
+@_kind("state or list of states")
+def _states(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        return (_state(value),)
+    if not value:
+        raise vol.Invalid("expected at least one state")
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(_state(item))
+        except vol.Invalid as err:
+            err.prepend([index])
+            raise
+    return tuple(out)
 
 
 def _tls(value: Any) -> dict | None:
@@ -698,7 +727,14 @@ MAPPING_SCHEMA = vol.Schema(
         _opt(
             "mode",
             "increment: each counted message adds `amount`; update: the message carries the "
-            "day's total (last one wins).",
+            "day's total (last one wins); counter: the value is a cumulative meter reading "
+            "(e.g. energy Total), each reading adds its increase over the previous one (per "
+            "topic) times `scale`: the first reading is only a baseline, a lower reading is a "
+            "meter reset and adds itself (counted from zero), a retained reading adds only an "
+            "increase; duration: the value is an on/off state, the whole minutes spent on (by "
+            "the bridge's receive times) are added (seconds carried over, split at local "
+            "midnight; a repeated on adds the minutes so far without restarting the clock; a "
+            "retained message never adds time).",
             "increment",
         ): _one_of(MODES),
         _opt(
@@ -716,21 +752,35 @@ MAPPING_SCHEMA = vol.Schema(
         ): _template,
         _opt(
             "edge",
-            "increment only: count only transitions of the value from `from` to `to` "
+            "increment mode only: count only transitions of the value from `from` to `to` "
             "(per topic), not repeated states.",
         ): EDGE_SCHEMA,
         _opt(
             "amount",
-            "increment only: the number added per counted message, or `value` to add the "
+            "increment mode only: the number added per counted message, or `value` to add the "
             "extracted value.",
             1,
         ): _amount,
         _opt(
             "retained",
             "ignore: a retained message (a state snapshot) never counts, but seeds edge state; "
-            "apply: update-mode mappings use it.",
+            "apply: update-mode mappings use it. (counter and duration modes have their own "
+            "rules, see mode.)",
             "ignore",
         ): _one_of(("ignore", "apply")),
+        _opt(
+            "scale",
+            "counter mode only: multiplies each increase of the reading (0.001 turns Wh into "
+            "kWh). On an integer attribute fractions are carried to the next reading, so the "
+            "day's total stays whole and nothing is lost.",
+            1,
+        ): _scale,
+        _opt(
+            "on_states",
+            "duration mode only: the state(s) meaning on (a state or a list); any other value "
+            "is off. Default: true/ON/on, 1, occupied, open, home, detected. (Not `on:`: YAML "
+            "reads an unquoted on as true.)",
+        ): _states,
     }
 )
 
@@ -1003,7 +1053,12 @@ def _schema_problems(err: vol.MultipleInvalid, doc: _Document) -> list[Problem]:
     for e in err.errors:
         path = tuple(step.schema if isinstance(step, vol.Marker) else step for step in e.path)
         message = e.error_message
-        if message == "extra keys not allowed":
+        if message == "extra keys not allowed" and path and isinstance(path[-1], bool):
+            message = (
+                f"unknown key {str(path[-1]).lower()} (YAML reads an unquoted on/off/yes/no key "
+                "as a boolean; for duration mode's on states write on_states)"
+            )
+        elif message == "extra keys not allowed":
             known = _schema_at(path[:-1])
             close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
@@ -1023,6 +1078,21 @@ def _get(item: Any, key: str, default: Any = None) -> Any:
 def _mode_of(item: Any) -> str | None:
     mode = _get(item, "mode", "increment")
     return mode.strip().lower() if isinstance(mode, str) and mode.strip().lower() in MODES else None
+
+
+_AMOUNT_WHY = {
+    "update": "in update mode the message carries the total",
+    "counter": "counter mode adds the reading's increase, times scale",
+    "duration": "duration mode adds the minutes spent on",
+}
+_RETAINED_WHY = {
+    "increment": "retained: apply only applies to update mode (a retained message is a snapshot, "
+    "not an event)",
+    "counter": "retained: apply only applies to update mode (counter mode always compares a "
+    "retained reading with the last one, and counts only an increase)",
+    "duration": "retained: apply only applies to update mode (in duration mode a retained state "
+    "never adds time: when it changed is unknown)",
+}
 
 
 def _slug(label: str) -> str:
@@ -1125,24 +1195,26 @@ def _cross_checks(
         mode = _mode_of(item)
         if "json_path" in item and "value_template" in item:
             add(problems, here + ("value_template",), "json_path and value_template are exclusive")
-        if mode == "update":
+        if mode is not None and mode != "increment":
             if "edge" in item:
                 add(problems, here + ("edge",), "edge only applies to increment mode")
             if "amount" in item:
                 add(
                     problems,
                     here + ("amount",),
-                    "amount only applies to increment mode (in update mode the message carries "
-                    "the total)",
+                    f"amount only applies to increment mode ({_AMOUNT_WHY[mode]})",
                 )
+        if mode is not None and mode != "counter" and "scale" in item:
+            add(problems, here + ("scale",), "scale only applies to counter mode")
+        if mode is not None and mode != "duration" and "on_states" in item:
+            add(problems, here + ("on_states",), "on_states only applies to duration mode")
         retained = _get(item, "retained")
-        if mode == "increment" and isinstance(retained, str) and retained.lower() == "apply":
-            add(
-                problems,
-                here + ("retained",),
-                "retained: apply only applies to update mode (a retained message is a snapshot, "
-                "not an event)",
-            )
+        if (
+            mode in INCREMENTING_MODES
+            and isinstance(retained, str)
+            and retained.strip().lower() == "apply"
+        ):
+            add(problems, here + ("retained",), _RETAINED_WHY[mode])
         edge = item.get("edge")
         if isinstance(edge, dict) and "from" in edge and "to" in edge:
             try:
@@ -1155,25 +1227,33 @@ def _cross_checks(
         if not isinstance(attribute, str) or mode is None:
             continue
         mode_path = here + ("mode",) if "mode" in item else here + ("attribute",)
-        if attribute in first_mode and first_mode[attribute][1] != mode:
+        if attribute in first_mode and (first_mode[attribute][1] == "update") != (mode == "update"):
             other, other_mode = first_mode[attribute]
             add(
                 problems,
                 mode_path,
                 f"attribute {attribute!r} is fed in {other_mode} mode by mappings[{other}] and in "
-                f"{mode} mode here; one attribute takes one mode",
+                f"{mode} mode here; one attribute takes either updates or increments",
             )
         first_mode.setdefault(attribute, (index, mode))
         spec = declared.get(attribute, (None, None))[1]
         value_type = _get(spec, "value_type")
         if "template" not in (spec or {}) and isinstance(value_type, int):
-            if mode == "increment" and value_type in NOT_INCREMENTABLE:
+            if mode in INCREMENTING_MODES and value_type in NOT_INCREMENTABLE:
                 add(
                     problems,
                     mode_path,
                     f"{attribute!r} has value type {value_type} "
                     f"({VALUE_TYPES.get(value_type, '?')}), which Exist can't increment; use "
                     "mode: update",
+                )
+            elif mode == "duration" and value_type not in DURATION_TYPES:
+                add(
+                    problems,
+                    mode_path,
+                    f"{attribute!r} has value type {value_type} "
+                    f"({VALUE_TYPES.get(value_type, '?')}); duration mode adds minutes: give it "
+                    "value type 3 (duration), or 0 or 1",
                 )
             amount = item.get("amount", 1)
             if (
@@ -1296,6 +1376,7 @@ def _build(
                 from_=item["edge"].get("from"),
                 has_from="from" in item["edge"],
             )
+        on_states = item.get("on_states")
         mappings.append(
             MappingSpec(
                 topic=item["topic"],
@@ -1307,6 +1388,8 @@ def _build(
                 edge=edge,
                 amount=item["amount"],
                 retained=item["retained"],
+                scale=item["scale"],
+                on_states=tuple(on_states) if on_states is not None else None,
                 line=doc.line(("mappings", index)),
             )
         )

@@ -23,6 +23,9 @@ from zoneinfo import ZoneInfo
 from .mapping import Mapping, route
 from .outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
 
+# Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
+ROUTE_CACHE = 4096
+
 log = logging.getLogger("exist_bridge.ingest")
 
 AckFn = Callable[[int, int], object]
@@ -68,12 +71,46 @@ class MessageProcessor:
     def __init__(self, mappings: list[Mapping], timezone: str, outbox: Outbox):
         self.mappings = mappings
         self.zone = ZoneInfo(timezone)
+        self._quarter: float | None = None  # local_date's cache
+        self._quarter_date = ""
         self.states: dict[str, object] = outbox.edge_states()
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
 
+    @property
+    def mappings(self) -> list[Mapping]:
+        return self._routing[0]
+
+    @mappings.setter
+    def mappings(self, mappings: list[Mapping]) -> None:
+        # The mappings and their route cache are swapped together, in one assignment (atomic
+        # for the network thread, which may be routing a message meanwhile).
+        self._routing: tuple[list[Mapping], dict[str, list[Mapping]]] = (mappings, {})
+
+    def _route(self, topic: str) -> list[Mapping]:
+        """``route()`` memoised per topic (devices repeat their topics), for at most
+        ``ROUTE_CACHE`` topics."""
+        mappings, routes = self._routing
+        matched = routes.get(topic)
+        if matched is None:
+            matched = route(mappings, topic)
+            if len(routes) >= ROUTE_CACHE:
+                routes.clear()
+            routes[topic] = matched
+        return matched
+
     def local_date(self, when: float) -> str:
-        return datetime.fromtimestamp(when, self.zone).date().isoformat()
+        # Cached per quarter hour of UTC (local midnights and clock changes fall on quarter
+        # hours), and only when both ends of that quarter hour have the same local date.
+        quarter = when // 900
+        if quarter == self._quarter:
+            return self._quarter_date
+        day = datetime.fromtimestamp(when, self.zone).date().isoformat()
+        first = datetime.fromtimestamp(quarter * 900, self.zone).date().isoformat()
+        last = datetime.fromtimestamp(quarter * 900 + 899.999, self.zone).date().isoformat()
+        if first == day == last:
+            self._quarter, self._quarter_date = quarter, day
+        return day
 
     def _remember(self, mid: int, topic: str, digest: bytes) -> None:
         self.recent.pop(mid, None)
@@ -93,14 +130,22 @@ class MessageProcessor:
         commit = Commit(
             mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
         )
-        matched = route(self.mappings, msg.topic)
+        matched = self._route(msg.topic)
         if not matched:
             commit.counters["unmatched"] = 1
             return commit
-        day = self.local_date(msg.received_at or time.time())
+        received_at = msg.received_at or time.time()
+        day = self.local_date(received_at)
         for mapping in matched:
             key = f"{mapping.index}:{msg.topic}"
-            evaluation = mapping.evaluate(msg.topic, msg.payload, msg.retain, self.states.get(key))
+            evaluation = mapping.evaluate(
+                msg.topic,
+                msg.payload,
+                msg.retain,
+                self.states.get(key),
+                received_at=received_at,
+                zone=self.zone,
+            )
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
                 commit.states[key] = evaluation.new_state
@@ -112,9 +157,10 @@ class MessageProcessor:
                 )
                 self.once.warn(r.kind, msg.topic, r.detail)
             elif evaluation.event is not None:
-                ev = evaluation.event
-                commit.effects.append(Effect(ev.attribute, day, ev.mode, ev.value))
-                commit.counters["events"] = commit.counters.get("events", 0) + 1
+                for ev in evaluation.events:  # several: a duration split at local midnight
+                    date = day if ev.at is None else self.local_date(ev.at)
+                    commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value))
+                    commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
         return commit
@@ -135,10 +181,12 @@ class CommitWriter(threading.Thread):
         max_batch: int = 1000,
         max_queue: int = 10_000,
         ack_delay: float = 0.0,
+        ack_many: Callable[[list[tuple[int, int]]], object] | None = None,
     ):
         super().__init__(name="exist-bridge-writer", daemon=True)
         self.outbox = outbox
         self.ack = ack
+        self.ack_many = ack_many  # acks a committed batch at once, in order (else one by one)
         self.max_batch = max_batch
         self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
@@ -208,9 +256,12 @@ class CommitWriter(threading.Thread):
             delay = 0.5
             if self.ack_delay:
                 time.sleep(self.ack_delay)
-            for _, ack in batch:
-                if ack is not None:
-                    self.ack(*ack)
+            if self.ack_many is not None:
+                self.ack_many([ack for _, ack in batch if ack is not None])
+            else:
+                for _, ack in batch:
+                    if ack is not None:
+                        self.ack(*ack)
             self.committed += len(batch)
             with self._idle:
                 for _ in batch:

@@ -15,18 +15,41 @@ The order of evaluation for one message:
 5. edge: the normalised value becomes the new state; it counts only on a ``from`` -> ``to``
    transition with a known previous state and not from a retained message;
 6. the event: increment adds ``amount`` (or the value itself: ``not_a_number``, ``not_finite``);
-   update sets the value (a finite number, or text).
+   update sets the value (a finite number, or text); counter and duration as below.
+
+Counter mode (a cumulative meter: Tasmota ``ENERGY.Total`` in kWh, a Shelly's ``total`` in Wh): the
+state per (mapping, topic) is ``{"reading": r, "carry": c}``. The first reading is only a baseline.
+A higher reading adds ``(reading - last) * scale``, rounded to 6 decimals (no float noise); an
+equal one adds nothing. A lower reading is a meter reset (reboot, replacement): it adds the
+reading itself, counted from zero (a negative one adds nothing), and becomes the new baseline. A
+retained reading is still a correct delta against the stored one, so it counts when it is higher;
+when it is lower it is taken as an old snapshot, never as a reset, and ignored. On an integer
+attribute only whole amounts are added; the fraction is carried (``carry``) to the next reading.
+An increase lands on the local date it is received. Readings must be finite numbers (numeric text
+is fine): ``not_a_number``, ``not_finite``, ``no_value`` (Home Assistant's ``unavailable``).
+
+Duration mode (occupancy, presence, a TV's power): the state is ``{"on": bool, "since": t,
+"carry": seconds}``. A value in ``on_states`` (default: true/ON/on, 1, occupied, open, home,
+detected) is on, anything else off. Off -> on starts the clock at the message's receive time; on ->
+off adds the whole minutes since then, carrying the leftover seconds to the next period (10 visits
+of 90 s give 15 minutes); a repeated on adds the minutes so far and keeps the period open (the
+clock is not restarted); an off without an on adds nothing. A period that crosses local midnight is
+split: each day gets the minutes that fell on it (events carry a timestamp ``at`` inside their
+day). A retained message never adds time (when it changed is unknown): a retained on while off
+starts the clock at receipt, a retained off while on closes the period without counting it.
+Times are the bridge's receive times: a message the broker queued while the bridge was down is
+timed at its delivery (MQTT carries no publish time).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
-
-from paho.mqtt.client import topic_matches_sub
 
 from .templating import (
     JsonPath,
@@ -47,6 +70,9 @@ DETAIL_CHARS = 200
 STRING_TYPE = 2
 NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
 INTEGER_TYPES = frozenset({0, 3, 4, 6, 7, 8})
+DEFAULT_ON_STATES = (True, 1, "occupied", "open", "home", "detected")
+DECIMALS = 6  # counter amounts are rounded to this many places (no float noise)
+MAX_PERIOD = 400 * 86400.0  # a longer "on" period is a broken clock or state, not a visit
 _UNSET = object()
 
 
@@ -55,8 +81,9 @@ class Event:
     """What one message means for Exist."""
 
     attribute: str
-    mode: str  # "increment" or "update"
+    mode: str  # "increment" or "update" (what the outbox does; counter/duration increment)
     value: int | float | str  # the amount to add (increment) or the day's total (update)
+    at: float | None = None  # a time inside the day it belongs to; None: the receive time's day
 
 
 @dataclass(frozen=True)
@@ -70,9 +97,21 @@ class Rejected:
 @dataclass(frozen=True)
 class Evaluation:
     event: Event | None  # None when the message does not count (or was rejected)
-    new_state: object  # the edge state after this message; None when the mapping has no edge
+    new_state: object  # the state after this message; None when the mapping keeps none
     rejected: Rejected | None = None
     skipped: str | None = None  # why it didn't count when not rejected
+    more: tuple[Event, ...] = ()  # further events (a duration split at midnight)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """Every event of this message, in order (``event`` first)."""
+        return () if self.event is None else (self.event, *self.more)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    now: float  # the message's receive time (epoch seconds)
+    zone: tzinfo  # the user's time zone
 
 
 class _Reject(Exception):
@@ -132,6 +171,8 @@ class Mapping:
         self.mode = spec.mode
         self.max_payload_bytes = max_payload_bytes
         self._exact = "+" not in spec.topic and "#" not in spec.topic
+        self._topic = spec.topic
+        self._levels = spec.topic.split("/")
         self._path = JsonPath(spec.json_path) if spec.json_path else None
         self._template = compile_template(spec.value_template) if spec.value_template else None
         self._condition = compile_template(spec.condition) if spec.condition else None
@@ -150,28 +191,47 @@ class Mapping:
         return f"<Mapping {self.index}: {self.spec.topic} -> {self.attribute} ({self.mode})>"
 
     def matches(self, topic: str) -> bool:
-        """Whether ``topic`` matches this mapping's topic filter (MQTT rules, via paho)."""
+        """Whether ``topic`` matches this mapping's topic filter (MQTT rules, as paho's
+        ``topic_matches_sub``, without building a matcher tree per call)."""
         if self._exact:
-            return topic == self.spec.topic
+            return topic == self._topic
         try:
-            return topic_matches_sub(self.spec.topic, topic)
+            return _filter_matches(self._levels, topic)
         except Exception:  # noqa: BLE001 - a hostile topic must not break routing
             return False
 
     @property
     def uses_state(self) -> bool:
-        """Whether edge detection is on (the caller must keep state per topic)."""
-        return self.spec.edge is not None
+        """Whether the caller must keep state per topic (edge, counter and duration modes);
+        it must be JSON-serialisable (it is persisted with the message's commit)."""
+        return self.spec.edge is not None or self.mode in ("counter", "duration")
+
+    @property
+    def effect_mode(self) -> str:
+        """What the outbox does with this mapping's events: "update" or "increment"."""
+        return "update" if self.mode == "update" else "increment"
 
     # ------------------------------------------------------------------------------ evaluate
 
     def evaluate(
-        self, topic: str, payload: bytes, retained: bool, previous_state: object
+        self,
+        topic: str,
+        payload: bytes,
+        retained: bool,
+        previous_state: object,
+        *,
+        received_at: float | None = None,
+        zone: tzinfo | None = None,
     ) -> Evaluation:
-        """What this message means; never raises."""
+        """What this message means; never raises.
+
+        ``received_at`` (epoch seconds, default now) and ``zone`` (the user's time zone, default
+        UTC) are only used by duration mode: when a state changed, and where local midnight is.
+        """
         keep = previous_state if self.uses_state else None
+        clock = _Clock(time.time() if received_at is None else received_at, zone or timezone.utc)
         try:
-            return self._evaluate(topic, payload, retained, previous_state)
+            return self._evaluate(topic, payload, retained, previous_state, clock)
         except _Reject as rej:
             return Evaluation(None, keep, rej.rejected)
         except Exception as err:  # noqa: BLE001 - a safety net: bad input never crashes ingest
@@ -180,7 +240,7 @@ class Mapping:
             )
 
     def _evaluate(
-        self, topic: str, payload: bytes, retained: bool, previous_state: object
+        self, topic: str, payload: bytes, retained: bool, previous_state: object, clock: _Clock
     ) -> Evaluation:
         spec = self.spec
         keep = previous_state if self.uses_state else None
@@ -215,6 +275,11 @@ class Mapping:
                 return Evaluation(None, keep, skipped="condition false")
 
         value = self._extract(message, topic)
+
+        if self.mode == "counter":
+            return self._counter(value, previous_state, retained)
+        if self.mode == "duration":
+            return self._duration(value, previous_state, retained, clock)
 
         new_state = None
         if self.uses_state:
@@ -278,6 +343,114 @@ class Mapping:
             return new_state, False, "not an edge"
         return new_state, True, ""
 
+    # ------------------------------------------------------------------------------ counter
+
+    def _counter(self, value: Any, previous_state: object, retained: bool) -> Evaluation:
+        reading = self._reading(value)
+        last, carry = _counter_state(previous_state)
+        state = {"reading": reading, "carry": carry}
+        if last is None:
+            return Evaluation(None, state, skipped="baseline (first reading)")
+        if reading < last:
+            if retained:  # an old snapshot, not a reset: keep counting from the stored reading
+                kept = {"reading": last, "carry": carry}
+                return Evaluation(None, kept, skipped="retained reading below the last")
+            increase = max(reading, 0.0)  # a reset: the meter counted up again from zero
+        else:
+            increase = reading - last
+        amount = round(increase * self.spec.scale + carry, DECIMALS)
+        if not math.isfinite(amount):
+            raise _Reject("not_finite", f"the increase from {last} to {reading} is not finite")
+        if self.value_type in INTEGER_TYPES:
+            whole = math.floor(amount)
+            state["carry"] = round(amount - whole, DECIMALS)
+            amount = whole
+        else:
+            state["carry"] = 0.0
+        if amount <= 0:
+            why = "no whole increase yet (fraction carried)" if state["carry"] else "no increase"
+            return Evaluation(None, state, skipped=why)
+        value = int(amount) if float(amount).is_integer() else amount
+        return Evaluation(Event(self.attribute, "increment", value), state)
+
+    def _reading(self, value: Any) -> float:
+        """A meter reading: a finite number (numeric text accepted), as a float."""
+        if isinstance(value, str) and value.strip().lower() in NO_VALUE_STATES:
+            raise _Reject("no_value", f"{value.strip()!r} is a 'no reading' state")
+        if value is None:
+            raise _Reject("no_value", "null")
+        if isinstance(value, (dict, list)):
+            raise _Reject("not_scalar", f"expected a meter reading, got {_show(value)}")
+        if isinstance(value, bool):
+            raise _Reject("not_a_number", f"{_show(value)} is a boolean, not a number")
+        if isinstance(value, str):
+            number = parse_number(value)
+            if number is None:
+                raise _Reject("not_a_number", f"{_show(value)} is not a number")
+            value = number
+        if not isinstance(value, (int, float)):
+            raise _Reject("not_a_number", f"{_show(value)} is not a number")
+        try:
+            reading = float(value)
+        except OverflowError:
+            reading = math.inf
+        if not math.isfinite(reading):
+            raise _Reject("not_finite", f"{_show(value)} is not a finite number")
+        return reading
+
+    # ------------------------------------------------------------------------------ duration
+
+    def _duration(
+        self, value: Any, previous_state: object, retained: bool, clock: _Clock
+    ) -> Evaluation:
+        if isinstance(value, (dict, list)):
+            raise _Reject("not_scalar", f"expected an on/off state, got {_show(value)}")
+        state = normalize_state(value)
+        if isinstance(state, float) and not math.isfinite(state):
+            raise _Reject("not_finite", f"state {_show(value)} is not a finite number")
+        on_states = self.spec.on_states or DEFAULT_ON_STATES
+        is_on = any(
+            same_state(state, s) or (isinstance(s, str) and _same_text(state, s)) for s in on_states
+        )
+        was_on, since, carry = _duration_state(previous_state)
+        now = clock.now
+        if retained:
+            if was_on and not is_on:
+                return Evaluation(
+                    None, _on_state(False, None, carry), skipped="retained off: period dropped"
+                )
+            if is_on and not was_on:
+                return Evaluation(None, _on_state(True, now, carry), skipped="on (retained)")
+            return Evaluation(None, _on_state(was_on, since, carry), skipped="retained snapshot")
+        if not was_on:
+            if is_on:
+                return Evaluation(None, _on_state(True, now, carry), skipped="on: clock started")
+            return Evaluation(None, _on_state(False, None, carry), skipped="off without on")
+        new_state = _on_state(is_on, now if is_on else None, carry)
+        if now - since > MAX_PERIOD:  # a broken clock or state: don't add months of minutes
+            return Evaluation(None, new_state, skipped="on for too long: period dropped")
+        events, carry = self._minutes(since, now, carry, clock.zone)
+        new_state["carry"] = carry
+        if not events:
+            return Evaluation(None, new_state, skipped="under a minute (seconds carried)")
+        return Evaluation(events[0], new_state, more=tuple(events[1:]))
+
+    def _minutes(
+        self, since: float, until: float, carry: float, zone: tzinfo
+    ) -> tuple[list[Event], float]:
+        """Whole minutes in [since, until) per local day, and the seconds left over."""
+        events: list[Event] = []
+        start = since
+        while start < until:
+            end = min(_next_midnight(start, zone), until)
+            carry += end - start
+            minutes = int(carry // 60)
+            carry -= minutes * 60
+            if minutes > 0:
+                events.append(Event(self.attribute, "increment", minutes, at=(start + end) / 2))
+            start = end
+        return events, round(carry, 3)
+
     def _number(self, value: Any) -> int | float:
         """A finite number (numeric text accepted), whole for integer attributes."""
         if isinstance(value, bool):
@@ -325,6 +498,53 @@ class Mapping:
         return self._number(number)
 
 
+def _finite(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _counter_state(state: object) -> tuple[float | None, float]:
+    """(last reading, carried fraction) from a stored counter state; (None, 0) if it isn't one."""
+    if not isinstance(state, dict) or not _finite(state.get("reading")):
+        return None, 0.0
+    carry = state.get("carry", 0.0)
+    return float(state["reading"]), float(carry) if _finite(carry) and 0 <= carry < 1 else 0.0
+
+
+def _duration_state(state: object) -> tuple[bool, float | None, float]:
+    """(on, since, carried seconds) from a stored duration state; off if it isn't one."""
+    if not isinstance(state, dict):
+        return False, None, 0.0
+    carry = state.get("carry", 0.0)
+    carry = float(carry) if _finite(carry) and 0 <= carry < 60 else 0.0
+    since = state.get("since")
+    if state.get("on") is True and _finite(since):
+        return True, float(since), carry
+    return False, None, carry
+
+
+def _on_state(on: bool, since: float | None, carry: float) -> dict:
+    return {"on": on, "since": since, "carry": carry}
+
+
+def _same_text(state: Any, on: str) -> bool:
+    return isinstance(state, str) and state.strip().lower() == on.strip().lower()
+
+
+def _next_midnight(when: float, zone: tzinfo) -> float:
+    """The first local midnight after ``when`` (epoch seconds)."""
+    day = datetime.fromtimestamp(when, zone).date()
+    for ahead in (1, 2):  # 2: a midnight that a DST change made land before ``when``
+        midnight = datetime.combine(day + timedelta(days=ahead), datetime.min.time(), zone)
+        if midnight.timestamp() > when:
+            return midnight.timestamp()
+    return when + 86400.0
+
+
 def build_mappings(
     config: BridgeConfig, value_types: Callable[[str], int | None] | None = None
 ) -> list[Mapping]:
@@ -343,6 +563,27 @@ def build_mappings(
         )
         for index, spec in enumerate(config.mappings)
     ]
+
+
+def _filter_matches(levels: list[str], topic: str) -> bool:
+    """MQTT topic filter matching, exactly as paho's ``topic_matches_sub`` (its ``MQTTMatcher``
+    walk for one filter): ``+`` is one level, a trailing ``#`` any number (also none: ``a/#``
+    matches ``a``), and neither wildcard matches a ``$`` topic at the first level."""
+    parts = topic.split("/")
+    normal = not topic.startswith("$")
+    last = len(levels) - 1
+    for i, part in enumerate(parts):
+        if i > last:
+            return False
+        level = levels[i]
+        if level == "#" and i == last and (normal or i > 0):
+            return True
+        if level != part and (level != "+" or not (normal or i > 0)):
+            return False
+    n = len(parts)
+    if n == last + 1:
+        return True
+    return n == last and levels[n] == "#" and (normal or n > 0)
 
 
 def route(mappings: list[Mapping], topic: str) -> list[Mapping]:

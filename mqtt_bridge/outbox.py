@@ -121,9 +121,36 @@ def _unjson(text: str | None) -> object:
     return None if text is None else json.loads(text)
 
 
+_MAX_VARIABLES = 999  # SQLite's lowest limit on parameters per statement (before 3.32)
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
+    """``head VALUES (?, ...), (?, ...) tail``: many rows per statement, in order."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, _MAX_VARIABLES // width)
+    one = "(" + ", ".join("?" * width) + ")"
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        db.execute(
+            f"{head} VALUES {', '.join([one] * len(chunk))}{tail}",
+            [v for row in chunk for v in row],
+        )
+
+
+def _stored(value: object) -> object:
+    """``value`` as a NUMERIC column gives it back: a whole float within 64 bits is an integer."""
+    if isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**63:
+        return int(value)
+    return value
+
+
 def _add(a: object, b: object) -> object:
-    """Add two amounts keeping integers integers (Exist refuses 9.0 for integer types)."""
-    return (a or 0) + (b or 0)  # type: ignore[operator]
+    """Add two amounts keeping integers integers (Exist refuses 9.0 for integer types), and
+    decimal sums free of float noise (0.1 + 0.2 is 0.3, not 0.30000000000000004)."""
+    total = (a or 0) + (b or 0)  # type: ignore[operator]
+    return round(total, 9) if isinstance(total, float) else total
 
 
 class Outbox:
@@ -184,70 +211,105 @@ class Outbox:
     # ----------------------------------------------------------------- ingest side
 
     def commit(self, batch: Iterable[Commit]) -> None:
-        """Write the effects of several messages in one transaction (group commit)."""
-        now = time.time()
-        with self.transaction() as db:
-            for c in batch:
-                for e in c.effects:
-                    self._apply(db, e, now)
-                for key, state in c.states.items():
-                    db.execute(
-                        "INSERT OR REPLACE INTO edge_state VALUES (?, ?)", (key, _json(state))
-                    )
-                for kind, detail, payload in c.dead:
-                    db.execute(
-                        "INSERT INTO dead_letters (at, kind, topic, detail, payload) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (now, kind, c.topic, detail, payload[:4096]),
-                    )
-                for name, n in c.counters.items():
-                    db.execute(
-                        "INSERT INTO counters VALUES (?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                        (name, n),
-                    )
-                if c.mid:
-                    self._slot = (self._slot + 1) % RECENT_SLOTS
-                    db.execute(
-                        "INSERT OR REPLACE INTO recent VALUES (?, ?, ?, ?)",
-                        (self._slot, c.mid, c.topic, c.digest),
-                    )
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('recent_slot', ?)", (str(self._slot),))
-            db.execute(
-                "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
-                (DEAD_LETTER_CAP,),
-            )
+        """Write the effects of several messages in one transaction (group commit).
 
-    def _apply(self, db: sqlite3.Connection, e: Effect, now: float) -> None:
-        row = db.execute(
-            "SELECT mode, delta FROM totals WHERE attribute=? AND date=?", (e.attribute, e.date)
-        ).fetchone()
-        if row is None:
-            db.execute(
-                "INSERT INTO totals (attribute, date, mode, delta, value, version, events, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, 1, 1, ?)",
-                (
-                    e.attribute,
-                    e.date,
-                    e.mode,
-                    e.value if e.mode == "increment" else 0,
-                    _json(e.value) if e.mode == "update" else None,
-                    now,
-                ),
+        Effects, edge states, counters and recent ids are gathered over the batch and written
+        with a few multi-row statements, whatever the batch size: the same end state as message
+        by message (effects in order, the last state wins, counters add up, slots in order).
+        Few statements matter beyond their own cost: each one lets go of the GIL and has to take
+        it back from the busy network thread."""
+        now = time.time()
+        states: dict[str, object] = {}
+        counters: dict[str, int] = {}
+        recent: list[tuple[int, int, str, bytes]] = []
+        effects: list[Effect] = []
+        dead: list[tuple[float, str, str, str, bytes]] = []
+        for c in batch:
+            effects.extend(c.effects)
+            states.update(c.states)
+            for kind, detail, payload in c.dead:
+                dead.append((now, kind, c.topic, detail, payload[:4096]))
+            for name, n in c.counters.items():
+                counters[name] = counters.get(name, 0) + n
+            if c.mid:
+                self._slot = (self._slot + 1) % RECENT_SLOTS
+                recent.append((self._slot, c.mid, c.topic, c.digest))
+        with self.transaction() as db:
+            self._apply(db, effects, now)
+            _insert_rows(
+                db,
+                "INSERT OR REPLACE INTO edge_state",
+                [(key, _json(state)) for key, state in states.items()],
             )
+            _insert_rows(db, "INSERT INTO dead_letters (at, kind, topic, detail, payload)", dead)
+            _insert_rows(
+                db,
+                "INSERT INTO counters",
+                list(counters.items()),
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            )
+            _insert_rows(db, "INSERT OR REPLACE INTO recent", recent)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('recent_slot', ?)", (str(self._slot),))
+            if dead:
+                db.execute(
+                    "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                    (DEAD_LETTER_CAP,),
+                )
+
+    def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
+        """Apply a batch's effects in order: one read of the rows touched, one upsert.
+
+        The same end state as one UPDATE per effect: an increment adds to ``delta`` (``_add`` on
+        the value as SQLite's NUMERIC column would have stored it), an update sets ``value``, and
+        ``version``/``events`` grow by the number of effects; a new row takes its mode from its
+        first effect."""
+        if not effects:
             return
-        if e.mode == "increment":
-            db.execute(
-                "UPDATE totals SET delta=?, version=version+1, events=events+1, updated_at=? "
-                "WHERE attribute=? AND date=?",
-                (_add(row[1], e.value), now, e.attribute, e.date),
-            )
-        else:
-            db.execute(
-                "UPDATE totals SET value=?, version=version+1, events=events+1, updated_at=? "
-                "WHERE attribute=? AND date=?",
-                (_json(e.value), now, e.attribute, e.date),
-            )
+        found: dict[tuple[str, str], tuple] = {}
+        attributes = list({e.attribute: None for e in effects})
+        dates = list({e.date: None for e in effects})
+        for i in range(0, len(attributes), _MAX_VARIABLES // 2):
+            names = attributes[i : i + _MAX_VARIABLES // 2]
+            for j in range(0, len(dates), _MAX_VARIABLES // 2):
+                days = dates[j : j + _MAX_VARIABLES // 2]
+                for attribute, date, mode, delta, value in db.execute(
+                    "SELECT attribute, date, mode, delta, value FROM totals "
+                    f"WHERE attribute IN ({','.join('?' * len(names))}) "
+                    f"AND date IN ({','.join('?' * len(days))})",
+                    (*names, *days),
+                ):
+                    found[(attribute, date)] = (mode, delta, value)
+        rows: dict[tuple[str, str], list] = {}  # key -> [mode, delta, value, count]
+        for e in effects:
+            key = (e.attribute, e.date)
+            row = rows.get(key)
+            if row is None:
+                old = found.get(key)
+                if old is None:
+                    rows[key] = [
+                        e.mode,
+                        _stored(e.value) if e.mode == "increment" else 0,
+                        _json(e.value) if e.mode == "update" else None,
+                        1,
+                    ]
+                    continue
+                row = rows[key] = [*old, 0]
+            if e.mode == "increment":
+                row[1] = _stored(_add(row[1], e.value))
+            else:
+                row[2] = _json(e.value)
+            row[3] += 1
+        _insert_rows(
+            db,
+            "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at)",
+            [
+                (a, d, mode, delta, value, n, n, now)
+                for (a, d), (mode, delta, value, n) in rows.items()
+            ],
+            " ON CONFLICT(attribute, date) DO UPDATE SET delta=excluded.delta, "
+            "value=excluded.value, version=version+excluded.version, "
+            "events=events+excluded.events, updated_at=excluded.updated_at",
+        )
 
     def recent(self) -> dict[int, tuple[str, bytes]]:
         """The last committed (packet id -> (topic, digest)), oldest first."""

@@ -124,6 +124,9 @@ class Template:
         try:
             parsed = _ENV.parse(source)
             self._compiled = _ENV.from_string(parsed)
+            # A plain dict instead of Jinja's ChainMap over the environment's globals (fixed at
+            # import): every render copies them, and copying a ChainMap costs more than the render.
+            self._compiled.globals = dict(self._compiled.globals)
         except TemplateSyntaxError as err:
             raise TemplateCompileError(err.message or str(err), err.lineno) from None
         except Exception as err:  # e.g. RecursionError on absurd nesting

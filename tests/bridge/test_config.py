@@ -410,7 +410,7 @@ def test_cross_field_checks():
             "mappings[1].mode",
             19,
             "attribute 'steps' is fed in increment mode by mappings[0] and in update mode here; "
-            "one attribute takes one mode",
+            "one attribute takes either updates or increments",
         ),
         ("mappings[1].edge", 20, "edge only applies to increment mode"),
         (
@@ -436,6 +436,184 @@ def test_cross_field_checks():
         ),
         ("mappings[5].edge", 32, "from and to are the same state"),
     ]
+
+
+def test_counter_and_duration_modes_parse():
+    config = parse(
+        """\
+        exist:
+          token: abc
+        attributes:
+          - {name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}
+          - {name: office_minutes, label: Office minutes, group: custom, value_type: 3}
+          - {name: kitchen_minutes, label: Kitchen minutes, group: custom, value_type: 3}
+        mappings:
+          - topic: tele/plug/SENSOR
+            attribute: energy_kwh
+            mode: counter
+            json_path: ENERGY.Total
+          - topic: shellies/plug/relay/0/energy
+            attribute: energy_kwh
+            mode: counter
+            scale: 0.0000166667
+          - topic: zigbee2mqtt/office_motion
+            attribute: office_minutes
+            mode: duration
+            json_path: occupancy
+          - topic: zigbee2mqtt/kitchen_motion
+            attribute: kitchen_minutes
+            mode: duration
+            on_states: [Occupied, "ON", 1]
+        """
+    )
+    tasmota, shelly, office, kitchen = config.mappings
+    assert (tasmota.mode, tasmota.scale, tasmota.on_states) == ("counter", 1, None)
+    assert (shelly.mode, shelly.scale) == ("counter", 0.0000166667)
+    assert (office.mode, office.on_states, office.scale) == ("duration", None, 1)
+    assert kitchen.on_states == ("Occupied", True, 1)  # normalised like edge states
+    assert config.warnings == []
+
+
+def test_counter_and_duration_checks_name_key_and_line():
+    text = """\
+    exist:
+      token: abc
+    attributes:
+      - {name: note, label: Note, group: custom, value_type: 2}
+      - {name: happy, label: Happy, group: custom, value_type: 5}
+      - {name: kwh, label: Kwh, group: custom, value_type: 1}
+    mappings:
+      - topic: a
+        attribute: kwh
+        mode: counter
+        edge: {to: true}
+        amount: 2
+        retained: apply
+        on_states: occupied
+      - topic: b
+        attribute: happy
+        mode: duration
+        scale: 2
+        retained: apply
+      - topic: c
+        attribute: note
+        mode: counter
+      - topic: d
+        attribute: kwh
+        scale: 0.001
+        on_states: "on"
+      - topic: e
+        attribute: kwh
+        mode: update
+    """
+    assert problems(text) == [
+        ("mappings[0].edge", 11, "edge only applies to increment mode"),
+        (
+            "mappings[0].amount",
+            12,
+            "amount only applies to increment mode (counter mode adds the reading's increase, "
+            "times scale)",
+        ),
+        (
+            "mappings[0].retained",
+            13,
+            "retained: apply only applies to update mode (counter mode always compares a "
+            "retained reading with the last one, and counts only an increase)",
+        ),
+        ("mappings[0].on_states", 14, "on_states only applies to duration mode"),
+        (
+            "mappings[1].mode",
+            17,
+            "'happy' has value type 5 (percentage (0.0-1.0)); duration mode adds minutes: give it "
+            "value type 3 (duration), or 0 or 1",
+        ),
+        ("mappings[1].scale", 18, "scale only applies to counter mode"),
+        (
+            "mappings[1].retained",
+            19,
+            "retained: apply only applies to update mode (in duration mode a retained state "
+            "never adds time: when it changed is unknown)",
+        ),
+        (
+            "mappings[2].mode",
+            22,
+            "'note' has value type 2 (string), which Exist can't increment; use mode: update",
+        ),
+        ("mappings[3].scale", 25, "scale only applies to counter mode"),
+        ("mappings[3].on_states", 26, "on_states only applies to duration mode"),
+        (
+            "mappings[4].mode",
+            29,
+            "attribute 'kwh' is fed in counter mode by mappings[0] and in update mode here; "
+            "one attribute takes either updates or increments",
+        ),
+    ]
+
+
+def test_counter_and_increment_may_feed_one_attribute():
+    config = parse(
+        """\
+        exist: {token: abc}
+        mappings:
+          - {topic: a, attribute: kwh, mode: counter}
+          - {topic: b, attribute: kwh, amount: 0.5}
+          - {topic: c, attribute: minutes, mode: duration}
+          - {topic: d, attribute: minutes}
+        """
+    )
+    assert [m.mode for m in config.mappings] == ["counter", "increment", "duration", "increment"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "expected a positive number (e.g. 0.001 to turn Wh into kWh), got 0"),
+        ("-0.001", "expected a positive number (e.g. 0.001 to turn Wh into kWh), got -0.001"),
+        (".nan", "expected a positive number (e.g. 0.001 to turn Wh into kWh), got nan"),
+        ("kwh", "expected a positive number (e.g. 0.001 to turn Wh into kWh), got 'kwh'"),
+        ("true", "expected a positive number (e.g. 0.001 to turn Wh into kWh), got True"),
+    ],
+)
+def test_scale_must_be_a_positive_number(value, message):
+    text = "exist: {token: abc}\nmappings:\n  - topic: a\n    attribute: kwh\n"
+    text += f"    mode: counter\n    scale: {value}\n"
+    assert problems(text) == [("mappings[0].scale", 6, message)]
+
+
+def test_on_states_values_are_checked():
+    text = """\
+    exist: {token: abc}
+    mappings:
+      - topic: a
+        attribute: minutes
+        mode: duration
+        on_states: []
+      - topic: b
+        attribute: minutes
+        mode: duration
+        on_states: [occupied, {x: 1}]
+    """
+    assert problems(text) == [
+        ("mappings[0].on_states", 6, "expected at least one state"),
+        ("mappings[1].on_states[1]", 10, "expected a single state value, got {'x': 1}"),
+    ]
+
+
+def test_an_unquoted_on_key_gets_a_hint():
+    text = """\
+    exist: {token: abc}
+    mappings:
+      - topic: a
+        attribute: minutes
+        mode: duration
+        on: occupied
+    """
+    [(path, line, message)] = problems(text)
+    assert path == "mappings[0][True]" and line == 3
+    assert message == (
+        "unknown key true (YAML reads an unquoted on/off/yes/no key as a boolean; for duration "
+        "mode's on states write on_states)"
+    )
 
 
 def test_duplicate_keys_and_attributes():
@@ -711,6 +889,8 @@ def test_describe_schema_covers_every_key():
         "mappings[].topic",
         "mappings[].edge.from",
         "mappings[].retained",
+        "mappings[].scale",
+        "mappings[].on_states",
     ):
         assert rows[key]["description"], key
     assert rows["mappings[].topic"]["required"] is True
@@ -718,6 +898,9 @@ def test_describe_schema_covers_every_key():
     assert rows["mqtt.keepalive"]["type"] == "integer 5..3600"
     assert rows["mappings[].mode"]["default"] == "increment"
     assert rows["mappings"]["type"] == "list of mappings"
+    assert rows["mappings[].mode"]["type"] == "increment | update | counter | duration"
+    assert rows["mappings[].scale"]["default"] == 1
+    assert rows["mappings[].on_states"]["type"] == "state or list of states"
 
 
 # ----------------------------------------------------------------------------- robustness
@@ -737,7 +920,7 @@ def _section(keys: list[str]) -> st.SearchStrategy:
 
 
 _mapping_keys = ["topic", "attribute", "mode", "json_path", "value_template", "condition"]
-_mapping_keys += ["edge", "amount", "retained"]
+_mapping_keys += ["edge", "amount", "retained", "scale", "on_states"]
 _documents = st.fixed_dictionaries(
     {},
     optional={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -78,3 +79,134 @@ def test_bad_input_is_logged_once_per_kind_and_topic(processor, caplog):
         (True, False),
         (False, True),
     ]
+
+
+# ----------------------------------------------------------------------------- counter, duration
+
+METERS = """
+exist: {token: t}
+attributes:
+  - {name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}
+  - {name: office_minutes, label: Office minutes, group: custom, value_type: 3}
+mappings:
+  - {topic: "tele/+/SENSOR", attribute: energy_kwh, mode: counter, json_path: ENERGY.Total}
+  - {topic: "office/occupancy", attribute: office_minutes, mode: duration, json_path: occupancy}
+"""
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def local(*args) -> float:
+    return datetime(*args, tzinfo=BERLIN).timestamp()
+
+
+class Meters:
+    """A processor over a real outbox that commits what it processes, and can be restarted."""
+
+    def __init__(self, path):
+        self.path = path
+        self.mid = 0
+        self.start()
+
+    def start(self) -> None:
+        self.box = Outbox(self.path)
+        self.processor = MessageProcessor(
+            build_mappings(parse_config(METERS)), "Europe/Berlin", self.box
+        )
+
+    def restart(self) -> None:
+        self.box.close()
+        self.start()
+
+    def send(self, topic: str, payload: bytes, at: float, retain: bool = False):
+        self.mid += 1
+        commit = self.processor.process(msg(topic, payload, mid=self.mid, at=at, retain=retain))
+        self.box.commit([commit])
+        return commit
+
+
+@pytest.fixture
+def meters(tmp_path):
+    m = Meters(tmp_path / "o.sqlite")
+    yield m
+    m.box.close()
+
+
+def test_counter_state_survives_a_restart(meters):
+    at = local(2024, 5, 6, 10, 0)
+    assert meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": 12.5}}', at).effects == []
+    commit = meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": 12.75}}', at + 300)
+    assert commit.states == {"0:tele/plug/SENSOR": {"reading": 12.75, "carry": 0.0}}
+    meters.restart()  # the state comes back from the outbox: the next reading is a delta
+    commit = meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": 13.1}}', at + 600)
+    assert [(e.attribute, e.date, e.mode, e.value) for e in commit.effects] == [
+        ("energy_kwh", "2024-05-06", "increment", 0.35)
+    ]
+    for total in (13.2, 13.3, 13.4):  # decimal sums are stored without float noise
+        meters.send("tele/plug/SENSOR", json.dumps({"ENERGY": {"Total": total}}).encode(), at)
+    assert meters.box.totals() == {("energy_kwh", "2024-05-06"): 0.9}
+
+
+def test_duration_state_survives_a_restart(meters):
+    on = local(2024, 5, 6, 9, 0)
+    commit = meters.send("office/occupancy", b'{"occupancy": true}', on)
+    assert commit.effects == [] and commit.counters["skipped"] == 1
+    meters.restart()
+    commit = meters.send("office/occupancy", b'{"occupancy": false}', on + 25 * 60 + 30)
+    assert [(e.date, e.value) for e in commit.effects] == [("2024-05-06", 25)]
+    assert commit.states == {"1:office/occupancy": {"on": False, "since": None, "carry": 30.0}}
+    meters.restart()
+    meters.send("office/occupancy", b'{"occupancy": true}', on + 3600)
+    commit = meters.send("office/occupancy", b'{"occupancy": false}', on + 3600 + 30)
+    assert [e.value for e in commit.effects] == [1]  # 30 s carried over the restart + 30 s
+    assert meters.box.totals() == {("office_minutes", "2024-05-06"): 26}
+
+
+def test_a_duration_across_local_midnight_lands_on_both_dates(meters):
+    meters.send("office/occupancy", b'{"occupancy": true}', local(2024, 5, 6, 23, 15))
+    commit = meters.send("office/occupancy", b'{"occupancy": false}', local(2024, 5, 7, 1, 5))
+    assert [(e.date, e.value) for e in commit.effects] == [("2024-05-06", 45), ("2024-05-07", 65)]
+    assert commit.counters["events"] == 2
+    assert meters.box.totals() == {
+        ("office_minutes", "2024-05-06"): 45,
+        ("office_minutes", "2024-05-07"): 65,
+    }
+
+
+def test_the_duration_clock_is_the_receive_time_not_the_processing_time(meters):
+    on = local(2024, 1, 15, 8, 0)
+    meters.send("office/occupancy", b'{"occupancy": true}', on)
+    commit = meters.send("office/occupancy", b'{"occupancy": false}', on + 7 * 60)
+    assert [(e.date, e.value) for e in commit.effects] == [("2024-01-15", 7)]
+
+
+def test_bad_meter_readings_are_dead_letters_and_keep_the_state(meters):
+    at = local(2024, 5, 6, 10, 0)
+    meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": 5}}', at)
+    commit = meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": "n/a"}}', at + 1)
+    assert commit.effects == [] and commit.counters["bad_input.not_a_number"] == 1
+    assert [kind for kind, _, _ in commit.dead] == ["not_a_number"]
+    commit = meters.send("tele/plug/SENSOR", b'{"ENERGY": {"Total": 6}}', at + 2)
+    assert [e.value for e in commit.effects] == [1]
+
+
+def test_routes_are_remembered_per_topic_and_forgotten_when_the_mappings_change(tmp_path):
+    from mqtt_bridge import ingest
+    from mqtt_bridge.config import parse_config
+    from mqtt_bridge.mapping import build_mappings
+
+    text = (
+        "exist: {token: abc, timezone: UTC}\nattributes: [{template: coffees}, {template: steps}]\n"
+        "mappings:\n  - {topic: 'b/+', attribute: coffees}\n"
+    )
+    box = Outbox(tmp_path / "o.sqlite")
+    proc = ingest.MessageProcessor(build_mappings(parse_config(text)), "UTC", box)
+    assert [m.attribute for m in proc._route("b/1")] == ["coffees"]
+    assert proc._route("b/1") is proc._route("b/1")  # memoised
+    proc.mappings = build_mappings(
+        parse_config(text + "  - {topic: 'b/1', attribute: steps, mode: update}\n")
+    )
+    assert [m.attribute for m in proc._route("b/1")] == ["coffees", "steps"]
+    for i in range(ingest.ROUTE_CACHE + 10):  # a flood of topics stays bounded
+        proc._route(f"b/{i}")
+    assert len(proc._routing[1]) <= ingest.ROUTE_CACHE
+    box.close()

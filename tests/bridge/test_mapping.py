@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +26,9 @@ attributes:
   - {name: fridge_opens, label: Fridge opens, group: food, value_type: 0}
   - {name: water_ml, label: Water ml, group: food, value_type: 0}
   - {name: journal, label: Journal, group: custom, value_type: 2}
+  - {name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}
+  - {name: energy_wh, label: Energy wh, group: custom, value_type: 0}
+  - {name: office_minutes, label: Office minutes, group: custom, value_type: 3}
 """
 
 
@@ -442,6 +448,336 @@ def test_route_matches_every_mapping_with_mqtt_wildcards():
     assert route(ms, "a/" * 10_000) == [ms[2]]
 
 
+# ----------------------------------------------------------------------------- counter mode
+
+TASMOTA = """\
+- topic: tele/+/SENSOR
+  attribute: energy_kwh
+  mode: counter
+  json_path: ENERGY.Total
+"""
+
+
+def tasmota(total: float, power: int = 40) -> bytes:
+    """A Tasmota plug's teleperiod message (tele/<device>/SENSOR)."""
+    return json.dumps(
+        {
+            "Time": "2024-05-01T10:00:00",
+            "ENERGY": {
+                "TotalStartTime": "2023-11-02T18:12:44",
+                "Total": total,
+                "Yesterday": 0.512,
+                "Today": 0.123,
+                "Power": power,
+                "ApparentPower": 52,
+                "ReactivePower": 33,
+                "Factor": 0.77,
+                "Voltage": 233,
+                "Current": 0.223,
+            },
+        }
+    ).encode()
+
+
+def test_counter_first_reading_is_a_baseline_then_increases_count():
+    plug = mapping(TASMOTA)
+    assert plug.uses_state and plug.effect_mode == "increment"
+    results = feed(plug, "tele/plug/SENSOR", [tasmota(t) for t in (123.4, 123.456, 123.5, 124)])
+    assert counted(results) == [None, 0.056, 0.044, 0.5]  # rounded: no 0.05599999999999739
+    assert results[0].skipped == "baseline (first reading)"
+    assert results[1].event == Event("energy_kwh", "increment", 0.056)
+    assert results[-1].new_state == {"reading": 124.0, "carry": 0.0}
+    assert json.loads(json.dumps(results[-1].new_state)) == results[-1].new_state
+
+
+def test_counter_equal_reading_adds_nothing_and_readings_are_per_topic():
+    plug = mapping(TASMOTA)
+    a = feed(plug, "tele/a/SENSOR", [tasmota(10), tasmota(10), tasmota(12.25)])
+    assert counted(a) == [None, None, 2.25]
+    assert a[1].skipped == "no increase"
+    b = plug.evaluate("tele/b/SENSOR", tasmota(500), False, None)  # another plug: own baseline
+    assert b.event is None and b.new_state == {"reading": 500.0, "carry": 0.0}
+
+
+def test_counter_reset_counts_the_new_reading_from_zero():
+    plug = mapping(TASMOTA)
+    # rebooted (or replaced) after 201.5: the meter starts again near zero
+    results = feed(plug, "tele/plug/SENSOR", [tasmota(t) for t in (200, 201.5, 0.3, 0.5)])
+    assert counted(results) == [None, 1.5, 0.3, 0.2]
+    negative = plug.evaluate("t", b'{"ENERGY": {"Total": -4}}', False, {"reading": 5.0})
+    assert negative.event is None and negative.new_state["reading"] == -4.0
+
+
+def test_counter_scale_turns_watt_hours_into_kilowatt_hours():
+    shelly = mapping(
+        """\
+        - topic: shellies/+/emeter/0/total
+          attribute: energy_kwh
+          mode: counter
+          scale: 0.001
+        """
+    )
+    topic = "shellies/shellyem-B9A4F2/emeter/0/total"
+    results = feed(shelly, topic, [b"51234.5", b"51468.9", b"51700", b"120.1"])
+    assert counted(results) == [None, 0.2344, 0.2311, 0.1201]
+
+
+def test_counter_on_an_integer_attribute_carries_fractions():
+    wh = mapping(
+        """\
+        - {topic: plug/energy, attribute: energy_wh, mode: counter, scale: 0.1}
+        """
+    )
+    readings = [b"0", b"3", b"6", b"10", b"10.5", b"27"]
+    results = feed(wh, "plug/energy", readings)
+    assert counted(results) == [None, None, None, 1, None, 1]
+    assert results[1].skipped == "no whole increase yet (fraction carried)"
+    assert [r.new_state["carry"] for r in results] == [0, 0.3, 0.6, 0, 0.05, 0.7]
+    assert all(isinstance(v, int) for v in counted(results) if v is not None)
+    # whatever the readings, the whole part of the scaled increase is never lost
+    assert sum(v for v in counted(results) if v) == int(27 * 0.1)
+
+
+def test_counter_retained_readings_count_only_an_increase():
+    plug = mapping(TASMOTA)
+    topic = "tele/plug/SENSOR"
+    seeded = plug.evaluate(topic, tasmota(50), True, None)
+    assert seeded.event is None and seeded.new_state == {"reading": 50.0, "carry": 0.0}
+    # after a restart the broker hands over its retained reading: still a correct delta
+    later = plug.evaluate(topic, tasmota(52.5), True, seeded.new_state)
+    assert later.event.value == 2.5
+    # an older retained snapshot is never a reset: ignored, the stored reading kept
+    stale = plug.evaluate(topic, tasmota(51), True, later.new_state)
+    assert stale.event is None and stale.skipped == "retained reading below the last"
+    assert stale.new_state == later.new_state
+    assert plug.evaluate(topic, tasmota(53), False, stale.new_state).event.value == 0.5
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [
+        (b'{"ENERGY": {"Total": "abc"}}', "not_a_number"),
+        (b'{"ENERGY": {"Total": true}}', "not_a_number"),
+        (b'{"ENERGY": {"Total": null}}', "no_value"),
+        (b'{"ENERGY": {"Total": "unavailable"}}', "no_value"),
+        (b'{"ENERGY": {"Total": "nan"}}', "not_finite"),
+        (b'{"ENERGY": {"Total": 1e999}}', "not_finite"),
+        (b'{"ENERGY": {"Total": ' + b"9" * 400 + b"}}", "not_finite"),
+        (b'{"ENERGY": {"Total": [1]}}', "not_scalar"),
+        (b'{"ENERGY": {"Power": 40}}', "path_missing"),
+        (b'{"ENERGY": {"Total": 1', "not_json"),
+        (b"123.4", "path_missing"),
+    ],
+)
+def test_counter_bad_readings_are_rejected_and_keep_the_state(payload, kind):
+    plug = mapping(TASMOTA)
+    state = {"reading": 100.0, "carry": 0.0}
+    ev = plug.evaluate("tele/plug/SENSOR", payload, False, state)
+    assert rejected(ev) == kind
+    assert ev.new_state is state
+    assert plug.evaluate("tele/plug/SENSOR", tasmota(101), False, ev.new_state).event.value == 1
+
+
+def test_counter_text_payloads_and_templates():
+    ha = mapping(
+        """\
+        - topic: homeassistant/sensor/+/state
+          attribute: energy_kwh
+          mode: counter
+          value_template: "{{ value | float / 1000 }}"
+        """
+    )
+    results = feed(ha, "homeassistant/sensor/meter/state", [b"1000", b"unavailable", b"2500"])
+    assert counted(results) == [None, None, 1.5]
+    assert rejected(results[1]) == "template_error"  # float() refuses it (no default given)
+    plain = mapping("- {topic: meter, attribute: energy_kwh, mode: counter}\n")
+    results = feed(plain, "meter", [b"17.5", b"unknown", b" 18.25 ", b"unavailable", b"19"])
+    assert counted(results) == [None, None, 0.75, None, 0.75]
+    assert [rejected(r) for r in results] == [None, "no_value", None, "no_value", None]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, {"last": 5}, {"reading": True}, {"reading": "5"}, {"reading": 10**400}, [1], 7],
+)
+def test_counter_unusable_stored_state_means_a_new_baseline(state):
+    plug = mapping(TASMOTA)
+    ev = plug.evaluate("tele/plug/SENSOR", tasmota(9), False, state)
+    assert ev.event is None and ev.skipped == "baseline (first reading)"
+    assert ev.new_state == {"reading": 9.0, "carry": 0.0}
+
+
+# ----------------------------------------------------------------------------- duration mode
+
+OCCUPANCY = """\
+- topic: zigbee2mqtt/+/occupancy_sensor
+  attribute: office_minutes
+  mode: duration
+  json_path: occupancy
+"""
+BERLIN = ZoneInfo("Europe/Berlin")
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=BERLIN).timestamp()
+
+
+def occupancy(on: bool) -> bytes:
+    """A zigbee2mqtt occupancy sensor (e.g. Aqara RTCGQ11LM)."""
+    return json.dumps(
+        {"battery": 100, "illuminance": 21, "linkquality": 84, "occupancy": on, "voltage": 3005}
+    ).encode()
+
+
+def timeline(
+    m: Mapping, steps: list[tuple[float, bytes]], state: object = None, zone=BERLIN, retained=False
+) -> tuple[list[Evaluation], object]:
+    """Evaluate messages received at the given times, keeping state like ingest does."""
+    out = []
+    for at, payload in steps:
+        ev = m.evaluate("t", payload, retained, state, received_at=at, zone=zone)
+        state = ev.new_state
+        out.append(ev)
+    return out, state
+
+
+def minutes_by_day(evaluations: list[Evaluation], zone=BERLIN) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for e in evaluations:
+        for event in e.events:
+            assert event.mode == "increment" and isinstance(event.value, int)
+            day = datetime.fromtimestamp(event.at, zone).date().isoformat()
+            days[day] = days.get(day, 0) + event.value
+    return days
+
+
+def test_duration_counts_whole_minutes_and_carries_the_seconds():
+    room = mapping(OCCUPANCY)
+    steps = []
+    for visit in range(10):  # ten visits of 90 s, an hour apart
+        steps += [(T0 + visit * 3600, occupancy(True)), (T0 + visit * 3600 + 90, occupancy(False))]
+    results, state = timeline(room, steps)
+    assert [e.event.value if e.event else None for e in results] == [None, 1, None, 2] * 5
+    assert minutes_by_day(results) == {"2024-05-06": 15}  # not 10 (floored), not 20 (rounded)
+    assert state == {"on": False, "since": None, "carry": 0.0}
+    assert results[0].skipped == "on: clock started"
+
+
+def test_duration_repeated_on_does_not_restart_the_clock():
+    room = mapping(OCCUPANCY)
+    results, state = timeline(
+        room,
+        [
+            (T0, occupancy(True)),
+            (T0 + 100, occupancy(True)),  # still occupied: the minutes so far are added
+            (T0 + 110, occupancy(True)),
+            (T0 + 200, occupancy(False)),
+        ],
+    )
+    assert [e.event.value if e.event else None for e in results] == [None, 1, None, 2]
+    assert results[1].new_state == {"on": True, "since": T0 + 100, "carry": 40.0}
+    assert results[2].skipped == "under a minute (seconds carried)"
+    assert results[2].new_state == {"on": True, "since": T0 + 110, "carry": 50.0}
+    assert state == {"on": False, "since": None, "carry": 20.0}  # 200 s = 3 minutes 20 s
+
+
+def test_duration_off_without_on_and_repeated_off_add_nothing():
+    room = mapping(OCCUPANCY)
+    results, state = timeline(
+        room, [(T0, occupancy(False)), (T0 + 600, occupancy(False)), (T0 + 900, occupancy(False))]
+    )
+    assert [e.events for e in results] == [(), (), ()]
+    assert {e.skipped for e in results} == {"off without on"}
+    assert state == {"on": False, "since": None, "carry": 0.0}
+
+
+def test_duration_split_at_local_midnight():
+    room = mapping(OCCUPANCY)
+    on = datetime(2024, 5, 6, 23, 50, 30, tzinfo=BERLIN).timestamp()
+    off = datetime(2024, 5, 7, 0, 20, tzinfo=BERLIN).timestamp()
+    results, state = timeline(room, [(on, occupancy(True)), (off, occupancy(False))])
+    assert [e.value for e in results[1].events] == [9, 20]  # 9 min 30 s, then 20 min + 30 s
+    assert minutes_by_day(results) == {"2024-05-06": 9, "2024-05-07": 20}
+    assert state["carry"] == 30.0
+    # several days on, in another zone
+    tokyo = ZoneInfo("Asia/Tokyo")
+    on = datetime(2024, 5, 6, 22, 0, tzinfo=tokyo).timestamp()
+    off = datetime(2024, 5, 8, 1, 0, tzinfo=tokyo).timestamp()
+    results, _ = timeline(room, [(on, occupancy(True)), (off, occupancy(False))], zone=tokyo)
+    assert minutes_by_day(results, tokyo) == {
+        "2024-05-06": 120,
+        "2024-05-07": 1440,
+        "2024-05-08": 60,
+    }
+
+
+def test_duration_on_a_daylight_saving_day():
+    room = mapping(OCCUPANCY)
+    on = datetime(2024, 3, 30, 23, 0, tzinfo=BERLIN).timestamp()
+    off = datetime(2024, 4, 1, 0, 30, tzinfo=BERLIN).timestamp()
+    results, _ = timeline(room, [(on, occupancy(True)), (off, occupancy(False))])
+    # 31 March 2024 had 23 hours in Berlin
+    assert minutes_by_day(results) == {"2024-03-30": 60, "2024-03-31": 23 * 60, "2024-04-01": 30}
+
+
+def test_duration_default_and_custom_on_states():
+    room = mapping(OCCUPANCY)
+    for payload in (b'{"occupancy": "ON"}', b'{"occupancy": 1}', b'{"occupancy": "Occupied"}'):
+        started = room.evaluate("t", payload, False, None, received_at=T0)
+        assert started.new_state == {"on": True, "since": T0, "carry": 0.0}, payload
+    for payload in (b'{"occupancy": "unavailable"}', b'{"occupancy": 0}', b'{"occupancy": "x"}'):
+        ended = room.evaluate("t", payload, False, {"on": True, "since": T0}, received_at=T0 + 60)
+        assert ended.event.value == 1 and ended.new_state["on"] is False, payload
+    tv = mapping(
+        """\
+        - topic: homeassistant/media_player/tv/state
+          attribute: office_minutes
+          mode: duration
+          on_states: [playing, paused]
+        """
+    )
+    results, _ = timeline(
+        tv, [(T0, b"playing"), (T0 + 60, b"Paused"), (T0 + 180, b"idle"), (T0 + 240, b"on")]
+    )
+    assert [e.event.value if e.event else None for e in results] == [None, 1, 2, None]
+    assert results[3].new_state["on"] is False  # "on" is not one of this mapping's on states
+
+
+def test_duration_retained_messages_never_add_time():
+    room = mapping(OCCUPANCY)
+    started = room.evaluate("t", occupancy(True), True, None, received_at=T0)
+    assert started.event is None and started.new_state["since"] == T0  # on now: count from here
+    again = room.evaluate("t", occupancy(True), True, started.new_state, received_at=T0 + 600)
+    assert again.event is None and again.new_state == started.new_state
+    dropped = room.evaluate("t", occupancy(False), True, again.new_state, received_at=T0 + 900)
+    assert dropped.event is None and dropped.skipped == "retained off: period dropped"
+    assert dropped.new_state == {"on": False, "since": None, "carry": 0.0}
+
+
+def test_duration_receive_clock_going_backwards_adds_nothing():
+    room = mapping(OCCUPANCY)
+    ev = room.evaluate("t", occupancy(False), False, {"on": True, "since": T0}, received_at=T0 - 5)
+    assert ev.events == () and ev.new_state == {"on": False, "since": None, "carry": 0.0}
+    ancient = {"on": True, "since": T0 - 500 * 86400, "carry": 0}
+    ev = room.evaluate("t", occupancy(False), False, ancient, received_at=T0)
+    assert ev.events == () and ev.skipped == "on for too long: period dropped"
+
+
+def test_duration_bad_values_keep_the_state_and_state_survives_json():
+    room = mapping(OCCUPANCY)
+    results, state = timeline(room, [(T0, occupancy(True)), (T0 + 30, occupancy(True))])
+    restored = json.loads(json.dumps(state))  # what the outbox stores and reads back
+    bad = room.evaluate("t", b'{"occupancy": {"a": 1}}', False, restored, received_at=T0 + 40)
+    assert rejected(bad) == "not_scalar" and bad.new_state is restored
+    assert rejected(room.evaluate("t", b"{", False, restored, received_at=T0 + 40)) == "not_json"
+    end = room.evaluate("t", occupancy(False), False, restored, received_at=T0 + 150)
+    assert end.event.value == 2 and end.new_state["carry"] == 30.0
+
+
+def test_duration_without_a_receive_time_uses_now_in_utc():
+    room = mapping(OCCUPANCY)
+    before = time.time()
+    ev = room.evaluate("t", occupancy(True), False, None)
+    assert before <= ev.new_state["since"] <= time.time()
+
+
 # ----------------------------------------------------------------------------- never raises
 
 FUZZ_MAPPINGS = mappings(
@@ -455,6 +791,10 @@ FUZZ_MAPPINGS = mappings(
     - {topic: "#", attribute: journal, mode: update}
     - {topic: "#", attribute: some_total, mode: update, value_template: "{{ value_json.a.b }}"}
     - {topic: "#", attribute: other_count, condition: "{{ value | float > 3 }}", amount: 0.5}
+    - {topic: "#", attribute: energy_kwh, mode: counter, json_path: ENERGY.Total}
+    - {topic: "#", attribute: energy_wh, mode: counter, scale: 0.001}
+    - {topic: "#", attribute: office_minutes, mode: duration, json_path: occupancy}
+    - {topic: "#", attribute: office_minutes, mode: duration, on_states: [x, 2]}
     """,
     max_payload_bytes=4096,
 )
@@ -468,7 +808,9 @@ json_values = st.recursive(
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
-            st.sampled_from(["contact", "action", "ml", "readings", "kg", "a", "b"]) | st.text(),
+            st.sampled_from(["contact", "action", "ml", "readings", "kg", "a", "b", "ENERGY"])
+            | st.sampled_from(["Total", "occupancy"])
+            | st.text(),
             children,
             max_size=4,
         )
@@ -482,7 +824,14 @@ payloads = (
     | st.integers(min_value=-(10**60), max_value=10**60).map(lambda n: str(n).encode())
     | st.sampled_from([b"[" * 3000, b"{" * 3000, b"9" * 4100, b"1e999", b"-0", b"\xef\xbb\xbf42"])
 )
-states = st.none() | json_values | json_values.map(lambda v: {"last": v})
+_numbers = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+states = (
+    st.none()
+    | json_values
+    | json_values.map(lambda v: {"last": v})
+    | st.fixed_dictionaries({"reading": _numbers, "carry": _numbers})
+    | st.fixed_dictionaries({"on": _numbers, "since": _numbers, "carry": _numbers})
+)
 
 
 def check_invariants(m: Mapping, ev: Evaluation) -> None:
@@ -492,10 +841,13 @@ def check_invariants(m: Mapping, ev: Evaluation) -> None:
         assert ev.rejected.kind != "internal_error", ev.rejected
         assert len(ev.rejected.detail) <= 200
     if ev.event is not None:
-        assert ev.event.attribute == m.attribute and ev.event.mode == m.mode
-        value = ev.event.value
-        assert not isinstance(value, bool) and isinstance(value, (int, float, str))
-        json.dumps(value, allow_nan=False)
+        for event in ev.events:
+            assert event.attribute == m.attribute and event.mode == m.effect_mode
+            value = event.value
+            assert not isinstance(value, bool) and isinstance(value, (int, float, str))
+            json.dumps(value, allow_nan=False)
+            if m.mode in ("counter", "duration"):
+                assert value > 0
     if not m.uses_state:
         assert ev.new_state is None
 
@@ -504,7 +856,7 @@ def check_invariants(m: Mapping, ev: Evaluation) -> None:
 @given(payload=payloads, retained=st.booleans(), state=states)
 def test_evaluate_never_raises(payload, retained, state):
     for m in FUZZ_MAPPINGS:
-        ev = m.evaluate("zigbee2mqtt/device", payload, retained, state)
+        ev = m.evaluate("zigbee2mqtt/device", payload, retained, state, received_at=1.7e9)
         check_invariants(m, ev)
         if m.uses_state and ev.rejected is None:
             json.dumps(ev.new_state, allow_nan=False)  # persisted by ingest
@@ -521,3 +873,11 @@ def test_ignored_retained_snapshots_are_not_judged():
     m = mapping("- {topic: t, attribute: coffees}\n", max_payload_bytes=10)
     assert m.evaluate("t", b"\xff" * 100, True, None).skipped == "retained snapshot"
     assert m.evaluate("t", b"\xff" * 100, False, None).rejected.kind == "too_large"
+
+
+def test_counter_retained_lower_reading_keeps_a_clean_state():
+    plug = mapping(TASMOTA)
+    ev = plug.evaluate("t", tasmota(0.5), True, {"reading": 1.0, "carry": float("inf")})
+    assert ev.skipped == "retained reading below the last"
+    assert ev.new_state == {"reading": 1.0, "carry": 0.0}
+    json.dumps(ev.new_state, allow_nan=False)
