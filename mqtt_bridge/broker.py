@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -27,6 +28,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .ingest import CommitWriter, IncomingMessage, MessageProcessor
 
 log = logging.getLogger("exist_bridge.mqtt")
+
+
+class _QuietWake:
+    """Stands in for paho's wake-up socket while a batch of acks is queued (see ``ack_many``)."""
+
+    def send(self, data: bytes) -> int:
+        return len(data)
+
+    def close(self) -> None:
+        pass
 
 
 class BrokerLink:
@@ -114,6 +125,15 @@ class BrokerLink:
             self.settings.port,
             "resumed" if flags.session_present else "new",
         )
+        persistent = getattr(self.settings, "persistent_session", True)
+        if self.connects > 1 and persistent and not flags.session_present:
+            # The broker forgot the session (restarted without persistence, or couldn't save
+            # it): whatever it had queued for the bridge, and unacknowledged deliveries, are gone.
+            log.warning(
+                "the broker did not resume the bridge's session after a reconnect: messages "
+                "queued for it while it was away are lost (is persistence enabled and "
+                "writable in the broker?)"
+            )
         client.publish(self.availability_topic, "online", qos=1, retain=True)
         if getattr(self.settings, "discovery", False):
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
@@ -145,6 +165,34 @@ class BrokerLink:
     def ack(self, mid: int, qos: int) -> None:
         """Called by the writer once a message's effect is committed."""
         self.client.ack(mid, qos)
+
+    def ack_many(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge a committed batch, in order, waking paho's network thread once.
+
+        paho wakes its network thread for every packet queued from another thread (a byte written
+        to a socket pair); each of those writes lets go of the GIL and takes it back from the busy
+        network thread, which made acknowledging cost more than committing. Queueing the PUBACKs
+        behind a silent stand-in for the socket, then waking the thread once, sends the same
+        packets in the same order. This uses paho 2.x's ``_sockpairW``; without it (another paho),
+        or for a single ack, the acks go one by one."""
+        client = self.client
+        wake = getattr(client, "_sockpairW", None)
+        if len(acks) < 2 or not isinstance(wake, socket.socket):
+            for mid, qos in acks:
+                client.ack(mid, qos)
+            return
+        quiet = _QuietWake()
+        client._sockpairW = quiet
+        try:
+            for mid, qos in acks:
+                client.ack(mid, qos)
+        finally:
+            if client._sockpairW is quiet:
+                client._sockpairW = wake
+                with contextlib.suppress(OSError):  # BlockingIOError: a wake-up is pending
+                    wake.send(b"0")
+            else:  # paho reset its sockets meanwhile (a disconnect), closing the stand-in
+                wake.close()
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -113,6 +113,7 @@ class Bridge:
         self.writer = CommitWriter(
             writer_box,
             ack=lambda mid, qos: self.link.ack(mid, qos),
+            ack_many=lambda acks: self.link.ack_many(acks),
             # fault tests only: widen the window between storing a message and acking it
             ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
         )
@@ -186,13 +187,15 @@ class Bridge:
         if self.link is not None:
             self.link.publish_status(self.status())
 
-    def write_health(self, stopped: bool = False) -> None:
+    def write_health(self, stopped: bool = False, connected: bool | None = None) -> None:
         """Record that this process is alive and whether the broker link is up (a heartbeat for
         health checks; wall-clock time). A failed write (disk full) is logged, never raised."""
         health = {
             "pid": os.getpid(),
             "at": time.time(),
-            "broker_connected": bool(self.link and self.link.connected),
+            "broker_connected": (
+                bool(self.link and self.link.connected) if connected is None else connected
+            ),
             "stopped": stopped,
             "version": __version__,
         }
@@ -246,14 +249,15 @@ def run(
         clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock)
     bridge.start()
-    bridge.write_health()
-    beat = time.monotonic()
-    while not done.wait(0.5):
-        if until is not None and until():
+    beat, connected = 0.0, None
+    while True:
+        # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down
+        now_connected = bool(bridge.link and bridge.link.connected)
+        if now_connected is not connected or time.monotonic() - beat >= HEALTH_INTERVAL:
+            bridge.write_health(connected=now_connected)
+            beat, connected = time.monotonic(), now_connected
+        if done.wait(0.5) or (until is not None and until()):
             break
-        if time.monotonic() - beat >= HEALTH_INTERVAL:
-            bridge.write_health()
-            beat = time.monotonic()
     bridge.stop()
     bridge.write_health(stopped=True)
     return 0

@@ -166,7 +166,14 @@ class FaultBridge:
 
     def settle(self, timeout: float = 30) -> None:
         """Wait until every published message is committed to the outbox."""
-        wait_until(lambda: self.counters().get("messages", 0) >= self.published, timeout=timeout)
+        try:
+            wait_until(
+                lambda: self.counters().get("messages", 0) >= self.published, timeout=timeout
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"not committed: {self.published} published, counters {self.counters()}"
+            ) from None
 
     def delivered(self) -> bool:
         """Everything published is in Exist and the outbox owes nothing."""

@@ -46,6 +46,8 @@ class Mosquitto:
         self.port = port or free_port()
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
+        self.stderr = self.workdir / "mosquitto.stderr"
+        self.persistence = persistence
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
@@ -58,32 +60,68 @@ class Mosquitto:
             "log_type warning",
             f"log_dest file {self.log}",
         ]
+        if getattr(os, "geteuid", lambda: -1)() == 0:
+            # Started as root, mosquitto drops to the ``mosquitto`` user, which can't write into
+            # pytest's 0700 temporary directories: every save of the persistence file (and the log)
+            # then fails, and a restarted broker has silently lost its sessions and their queued
+            # messages. Stay the user the tests run as.
+            lines.append("user root")
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
-        self.proc = subprocess.Popen(
-            [find_mosquitto(), "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        with self.stderr.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                [find_mosquitto(), "-c", str(self.conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"mosquitto exited: {self._stderr_text()}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self
             time.sleep(0.02)
         raise RuntimeError(f"mosquitto did not listen on {self.port}")
 
+    def _stderr_text(self) -> str:
+        try:
+            return self.stderr.read_text(errors="replace").strip()
+        except OSError:
+            return ""
+
     def stop(self) -> None:
-        """Graceful stop (SIGTERM): mosquitto saves its persistence file."""
+        """Graceful stop (SIGTERM): mosquitto saves its persistence file (checked: a broker that
+        can't save would lose its sessions on a restart, and a test relying on them would
+        fail only when a message happened to be queued at that moment)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
             self.proc.wait(10)
+            if self.persistence and not (self.workdir / "mosquitto.db").exists():
+                self.proc = None
+                raise RuntimeError(
+                    f"mosquitto did not save its persistence file in {self.workdir}: "
+                    f"{self._stderr_text()}"
+                )
         self.proc = None
+
+    def wait_saved(self, timeout: float = 15.0) -> None:
+        """Wait for the next save of the persistence file (``autosave_interval``), so that what
+        the broker knows now (messages acknowledged, queues emptied) survives a SIGKILL. Killed
+        before that save, it restarts from the older file: it has lost what it learnt since, and
+        re-sends as new messages the ones it had queued then, acknowledged since or not."""
+        assert self.persistence
+        db = self.workdir / "mosquitto.db"
+        since = time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if db.exists() and db.stat().st_mtime > since:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not save {db} within {timeout}s: {self._stderr_text()}")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
