@@ -1,0 +1,279 @@
+"""How fast the bridge takes messages in, durably, next to a bare paho-mqtt subscriber.
+
+One private mosquitto (own config, free port, ``max_inflight_messages 20`` as mosquitto's default,
+``max_queued_messages`` raised so nothing is dropped) and the Exist emulator (``mock-exist``, its
+own process). The bridge and the bare subscriber run in this process, one at a time. Each round:
+
+1. creates offline persistent sessions (``clean_session=False``, subscribed, then disconnected)
+   for the bridge and for the bare subscriber(s);
+2. publishes ``--messages`` zigbee2mqtt-like messages (12 mappings on 12 attributes: door edges,
+   Jinja conditions and templates, JSON paths, plain text, a wildcard) which the broker queues for
+   every session; the publisher's speed is therefore not part of any measurement;
+3. A: starts the real service, ``mqtt_bridge.service.Bridge`` (QoS ``--qos``, durable outbox:
+   SQLite WAL ``synchronous=FULL``, group commit, manual acks after the commit), and times from
+   ``start()`` until the outbox's committed ``messages`` counter reaches N; ``flush_interval`` is
+   a day, so Exist sees only the start-up bootstrap;
+4. B: connects a bare paho-mqtt 2.x client (same QoS, auto-ack, an on_message that only counts)
+   to its session and times from ``connect()`` to the N-th message; with ``--qos 1`` a bare QoS 0
+   subscriber is measured too, as an extra row.
+
+Every count is checked (exactly N received and committed, no duplicates, nothing unmatched). The
+table shows each round and the medians; the ratio is bridge / bare paho at the same QoS.
+Run: ``python bench/ingest.py [--messages N] [--rounds R] [--qos {0,1}]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    TOPICS,
+    Broker,
+    Cleanup,
+    MockExist,
+    _client,
+    bridge_config,
+    environment,
+    message_stream,
+    prepare_session,
+    publish,
+    table,
+)
+
+from mqtt_bridge.config import parse_config  # noqa: E402
+from mqtt_bridge.service import OUTBOX_FILE, Bridge  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Messages/second into the bridge's durable outbox vs a bare paho subscriber, "
+        "on the same pre-queued stream from a private mosquitto (medians of alternating rounds).",
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="messages per round (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        metavar="R",
+        help="rounds, each measuring the bridge then bare paho; medians reported "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--qos",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="subscription QoS of the bridge and the bare subscriber (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2000,
+        metavar="W",
+        help="messages in an untimed first round (default: %(default)s; 0 to skip)",
+    )
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=20,
+        metavar="K",
+        help="mosquitto's max_inflight_messages (default: %(default)s, mosquitto's default)",
+    )
+    args = parser.parse_args(argv)
+    if args.messages < 100 or args.rounds < 1 or args.warmup < 0 or args.max_inflight < 0:
+        parser.error("--messages >= 100, --rounds >= 1, --warmup >= 0, --max-inflight >= 0")
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, cleanup: Cleanup):
+        self.args = args
+        self.work = cleanup.tempdir("bench-ingest-")
+        (self.work / "broker").mkdir()
+        self.broker = Broker(
+            self.work / "broker",
+            max_inflight=args.max_inflight,
+            max_queued=max(2 * args.messages, 10_000),
+        ).start(cleanup)
+        self.mock = MockExist().start(cleanup)
+        self.timeout = max(300.0, args.messages / 200)
+
+    # ------------------------------------------------------------------ one measurement each
+
+    def bridge_rate(self, client_id: str, n: int, tag: str) -> float:
+        state = self.work / f"state-{tag}"
+        config = parse_config(
+            bridge_config(
+                exist_url=self.mock.url,
+                token=self.mock.token,
+                mqtt_port=self.broker.port,
+                client_id=client_id,
+                state_dir=state,
+                qos=self.args.qos,
+            )
+        )
+        bridge = Bridge(config)
+        reader: sqlite3.Connection | None = None
+        try:
+            start = time.perf_counter()
+            bridge.start()
+            deadline = time.monotonic() + self.timeout
+            while True:
+                if reader is None and (state / OUTBOX_FILE).exists():
+                    reader = sqlite3.connect(f"file:{state / OUTBOX_FILE}?mode=ro", uri=True)
+                row = None
+                if reader is not None:
+                    row = reader.execute(
+                        "SELECT value FROM counters WHERE name='messages'"
+                    ).fetchone()
+                if row and row[0] >= n:
+                    end = time.perf_counter()
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"bridge: only {row and row[0]} of {n} committed")
+                time.sleep(0.02)  # light polling: this thread shares the GIL with the bridge
+        finally:
+            bridge.stop()
+            if reader is not None:
+                reader.close()
+        counters = bridge.outbox.counters()
+        dead = bridge.outbox.status()["dead_letters"]
+        bridge.outbox.close()
+        problems = {k: v for k, v in counters.items() if k in ("unmatched", "duplicates_ignored")}
+        if counters.get("messages") != n or problems or dead:
+            raise RuntimeError(f"bridge: counters {counters}, dead letters {dead}")
+        return n / (end - start)
+
+    def bare_rate(self, client_id: str, n: int) -> float:
+        received = 0
+        done = threading.Event()
+        end = 0.0
+
+        def on_message(client, userdata, message) -> None:  # noqa: ANN001
+            nonlocal received, end
+            received += 1
+            if received == n:
+                end = time.perf_counter()
+                done.set()
+
+        client = _client(client_id, clean_session=False)
+        client.on_message = on_message
+        start = time.perf_counter()
+        client.connect("127.0.0.1", self.broker.port)
+        client.loop_start()
+        try:
+            if not done.wait(self.timeout):
+                raise RuntimeError(f"bare paho: only {received} of {n} received")
+            time.sleep(0.3)  # anything beyond N would be a broker redelivery: must not happen
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        if received != n:
+            raise RuntimeError(f"bare paho: received {received}, expected {n}")
+        return n / (end - start)
+
+    # ------------------------------------------------------------------ a round
+
+    def round(self, tag: str, n: int) -> dict[str, float]:
+        qos = self.args.qos
+        ids = {
+            "bridge": f"bench-bridge-{tag}",
+            "bare": f"bench-bare-q{qos}-{tag}",
+        }
+        if qos == 1:
+            ids["bare0"] = f"bench-bare-q0-{tag}"
+        for key, cid in ids.items():
+            prepare_session(self.broker.port, cid, TOPICS, 0 if key == "bare0" else qos)
+        published = publish(self.broker.port, message_stream(n), qos=1)
+        assert published == n
+        out = {"bridge": self.bridge_rate(ids["bridge"], n, tag)}
+        out["bare"] = self.bare_rate(ids["bare"], n)
+        if "bare0" in ids:
+            out["bare0"] = self.bare_rate(ids["bare0"], n)
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    print("bench/ingest.py: messages/second into the bridge's durable outbox vs bare paho-mqtt")
+    for line in environment():
+        print("  " + line)
+    print(
+        f"  {args.messages} messages x {args.rounds} round(s), QoS {args.qos}, "
+        f"mosquitto max_inflight_messages {args.max_inflight}"
+    )
+    with Cleanup() as cleanup:
+        bench = Bench(args, cleanup)
+        if args.warmup:
+            bench.round("warmup", max(args.warmup, 100))
+        results = []
+        for r in range(1, args.rounds + 1):
+            res = bench.round(f"r{r}", args.messages)
+            results.append(res)
+            line = f"  round {r}: bridge {res['bridge']:,.0f}/s, bare paho {res['bare']:,.0f}/s"
+            if "bare0" in res:
+                line += f", bare paho QoS 0 {res['bare0']:,.0f}/s"
+            print(line, flush=True)
+        dropped = bench.broker.dropped()
+    if dropped:
+        print(f"mosquitto logged: {dropped}")
+
+    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    ratios = [r["bridge"] / r["bare"] for r in results]
+    rows = [
+        [
+            r + 1,
+            f"{res['bridge']:,.0f}",
+            f"{res['bare']:,.0f}",
+            f"{res['bridge'] / res['bare']:.2f}",
+        ]
+        + ([f"{res['bare0']:,.0f}"] if "bare0" in res else [])
+        for r, res in enumerate(results)
+    ]
+    rows.append(
+        [
+            "median",
+            f"{med['bridge']:,.0f}",
+            f"{med['bare']:,.0f}",
+            f"{statistics.median(ratios):.2f}",
+        ]
+        + ([f"{med['bare0']:,.0f}"] if "bare0" in med else [])
+    )
+    headers = [
+        "round",
+        f"bridge QoS {args.qos} (msg/s)",
+        f"bare paho QoS {args.qos} (msg/s)",
+        "ratio",
+    ] + (["bare paho QoS 0 (msg/s)"] if "bare0" in med else [])
+    print()
+    print(table(headers, rows))
+    print()
+    print(
+        f"ratio bridge / bare paho (QoS {args.qos}): {statistics.median(ratios):.2f} "
+        f"(median of per-round ratios; medians' ratio {med['bridge'] / med['bare']:.2f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; stopped everything started", file=sys.stderr)
+        sys.exit(130)
