@@ -48,6 +48,7 @@ class MosquittoBroker:
 
     def __init__(self, executable: str, workdir: Path):
         self.executable = executable
+        self.workdir = workdir
         self.port = free_port()
         conf = workdir / "mosquitto.conf"
         conf.write_text(
@@ -67,6 +68,7 @@ class MosquittoBroker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class EmbeddedBroker:

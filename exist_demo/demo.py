@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -157,6 +159,9 @@ def run_demo(
     for noisy in ("amqtt", "transitions"):  # the embedded broker's chatter, shutdown included
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
+    if threading.current_thread() is threading.main_thread():
+        # `kill <pid>` (SIGTERM) stops the demo like Ctrl-C does: everything it started is ended
+        signal.signal(signal.SIGTERM, _interrupt)
     broker = start_broker(broker_choice)
     mock = MockServer({"rate_limit": 300}).start()
     bridge = devices = None
@@ -217,6 +222,11 @@ def run_demo(
             bridge.stop()
         mock.stop()
         broker.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _verdict(out: TextIO, mock, truth: Truth) -> int:  # noqa: ANN001

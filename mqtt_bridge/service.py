@@ -37,6 +37,10 @@ HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-br
 HEALTH_INTERVAL = 15.0
 
 
+class StartCancelled(Exception):
+    """A stop was asked for while start-up was still waiting for Exist."""
+
+
 class Bridge:
     """One running bridge. ``start()`` returns once everything is running; ``stop()`` ends it."""
 
@@ -56,6 +60,7 @@ class Bridge:
         self.mappings = build_mappings(config, self.exist.value_type)
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
+        self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
         self.flusher: Flusher | None = None
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
@@ -71,7 +76,7 @@ class Bridge:
             return self.config.exist.timezone
         remembered = self.outbox.get_meta("timezone")
         delay = 2.0
-        while not self.stopping.is_set():
+        while not (self.stopping.is_set() or self.cancel_start.is_set()):
             try:
                 zone = self.exist.timezone()
                 if zone != remembered:
@@ -95,9 +100,9 @@ class Bridge:
                     "exist.timezone to start without it",
                     err,
                 )
-            self.stopping.wait(delay)
+            self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
-        raise SystemExit(0)
+        raise StartCancelled
 
     def start(self) -> None:
         zone = self.timezone()
@@ -240,15 +245,29 @@ def run(
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
     done = threading.Event()
+    started: list[Bridge] = []
+
+    def on_signal(*_: object) -> None:
+        done.set()
+        for bridge in started:
+            bridge.cancel_start.set()  # if start-up is still waiting for Exist, stop waiting
+
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: done.set())
+            signal.signal(sig, on_signal)
     clock = time.time
     offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
     if offset:  # fault tests only: move the receive clock (local dates) across a midnight
         clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock)
-    bridge.start()
+    started.append(bridge)
+    if done.is_set():
+        bridge.cancel_start.set()
+    try:
+        bridge.start()
+    except StartCancelled:
+        log.info("stopped during start-up, before any message was taken in")
+        return 0
     beat, connected = 0.0, None
     while True:
         # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down

@@ -244,6 +244,28 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
     assert stopped.returncode == 1 and "unhealthy: the bridge has stopped" in stopped.stderr
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
+    """No timezone configured or remembered and Exist unreachable: start-up waits for the
+    profile, and SIGTERM / Ctrl-C must still end it at once (not only SIGKILL)."""
+    cfg = tmp_path / "bridge.yaml"
+    text = CONFIG.format(url=f"http://127.0.0.1:{free_port()}", token="a" * 40, port=free_port(),
+                         state=tmp_path / "state", discovery="false", interval=60)
+    cfg.write_text(text.replace("  timezone: UTC\n", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    try:
+        wait_until(lambda: any("waiting for the Exist profile" in line for line in output),
+                   timeout=60)
+        proc.send_signal(sig)
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+    assert any("stopped during start-up" in line for line in output), output
+
+
 def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg),
                            "--check", *extra], capture_output=True, text=True, timeout=60)
