@@ -159,6 +159,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .outbox import OutboxError
+    from .service import StateDirInUse
     from .service import run as run_service
 
     config = _load(args.config, out)
@@ -170,7 +171,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     try:
         return run_service(config)
-    except OutboxError as err:
+    except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
 

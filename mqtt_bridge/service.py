@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from .broker import BrokerLink
 from .config import BridgeConfig
@@ -35,6 +36,35 @@ log = logging.getLogger("exist_bridge")
 OUTBOX_FILE = "outbox.sqlite"
 HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
 HEALTH_INTERVAL = 15.0
+LOCK_FILE = "bridge.lock"  # one running bridge per state directory
+
+
+class StateDirInUse(Exception):
+    """Another running bridge holds this state directory (two would count events twice)."""
+
+
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold ``state_dir/bridge.lock`` exclusively for as long as the returned file is open (the
+    operating system releases it when the process ends, kill -9 included)."""
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StateDirInUse(
+            f"{state_dir} is in use by another running bridge ({holder}); give each bridge its "
+            "own bridge.state_dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class StartCancelled(Exception):
@@ -55,7 +85,12 @@ class Bridge:
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
+        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)  # first: a clear error if unusable
+        try:
+            self._lock = lock_state_dir(self.state_dir)
+        except BaseException:
+            self.outbox.close()
+            raise
         self.exist = exist or exist_adapter.make_client(config, self.state_dir)
         self.mappings = build_mappings(config, self.exist.value_type)
         self.stopping = threading.Event()
@@ -237,6 +272,7 @@ class Bridge:
                     report.left_pending,
                     self.state_dir / OUTBOX_FILE,
                 )
+        self._lock.close()  # another bridge may use the state directory now
         log.info("stopped")
 
 

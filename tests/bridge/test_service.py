@@ -379,3 +379,24 @@ def test_usage_errors(args, capsys):
     out, err = io.StringIO(), io.StringIO()
     assert cli_run(args, out, err) in (1, 2)
     assert "Traceback" not in err.getvalue()
+
+
+def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_path):
+    import io
+
+    from mqtt_bridge.service import StateDirInUse
+
+    first = start(mock_exist, mosquitto.port, tmp_path)
+    try:
+        with pytest.raises(StateDirInUse, match="in use by another running bridge"):
+            Bridge(parse_config(config_text(mock_exist, mosquitto.port, tmp_path)))
+        cfg = tmp_path / "bridge.yaml"
+        cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+        out, err = io.StringIO(), io.StringIO()
+        assert cli_run(["run", "-c", str(cfg)], out, err) == 1
+        assert f"pid {__import__('os').getpid()}" in err.getvalue()
+        assert "own bridge.state_dir" in err.getvalue() and "Traceback" not in err.getvalue()
+    finally:
+        first.stop()
+    second = Bridge(parse_config(config_text(mock_exist, mosquitto.port, tmp_path)))  # free now
+    second.stop()
