@@ -131,6 +131,13 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the YAML configuration (see examples/bridge.example.yaml)",
     )
+    p.add_argument(  # also accepted after the command (exist-bridge run -c f -v)
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logging, tracebacks on errors",
+    )
 
 
 def _load(path: str, out: _Output):  # noqa: ANN202

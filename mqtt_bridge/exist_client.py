@@ -481,8 +481,8 @@ class ExistClient:
                 requests=1,
                 statuses=[response.status_code],
             )
-            if part.failed:
-                log.info(
+            if part.failed:  # the caller reports what matters (a missing attribute is created)
+                log.debug(
                     "%s: %d of %d item(s) refused by Exist", endpoint, len(part.failed), len(chunk)
                 )
             result.merge(part)

@@ -400,3 +400,15 @@ def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_p
         first.stop()
     second = Bridge(parse_config(config_text(mock_exist, mosquitto.port, tmp_path)))  # free now
     second.stop()
+
+
+def test_verbose_is_accepted_before_or_after_the_command(mock_exist, tmp_path):
+    import io
+
+    cfg = tmp_path / "good.yaml"
+    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    for argv in (["-v", "check", "-c", str(cfg)], ["check", "-c", str(cfg), "-v"]):
+        out, err = io.StringIO(), io.StringIO()
+        assert cli_run(argv, out, err) == 0, err.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_run(["check", "-c", str(cfg), "--bogus"], out, err) == 2
