@@ -162,12 +162,9 @@ class BrokerLink:
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Called by the writer once a message's effect is committed."""
-        self.client.ack(mid, qos)
-
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
-        """Acknowledge a committed batch, in order, waking paho's network thread once.
+        """Acknowledge a committed batch, in order, waking paho's network thread once (called by
+        the writer once the messages' effects are committed).
 
         paho wakes its network thread for every packet queued from another thread (a byte written
         to a socket pair); each of those writes lets go of the GIL and takes it back from the busy

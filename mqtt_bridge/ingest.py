@@ -28,7 +28,7 @@ ROUTE_CACHE = 4096
 
 log = logging.getLogger("exist_bridge.ingest")
 
-AckFn = Callable[[int, int], object]
+AckFn = Callable[[list[tuple[int, int]]], object]  # acks a committed batch: (mid, qos), in order
 
 
 @dataclass(frozen=True)
@@ -181,12 +181,10 @@ class CommitWriter(threading.Thread):
         max_batch: int = 1000,
         max_queue: int = 10_000,
         ack_delay: float = 0.0,
-        ack_many: Callable[[list[tuple[int, int]]], object] | None = None,
     ):
         super().__init__(name="exist-bridge-writer", daemon=True)
         self.outbox = outbox
         self.ack = ack
-        self.ack_many = ack_many  # acks a committed batch at once, in order (else one by one)
         self.max_batch = max_batch
         self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
@@ -256,12 +254,7 @@ class CommitWriter(threading.Thread):
             delay = 0.5
             if self.ack_delay:
                 time.sleep(self.ack_delay)
-            if self.ack_many is not None:
-                self.ack_many([ack for _, ack in batch if ack is not None])
-            else:
-                for _, ack in batch:
-                    if ack is not None:
-                        self.ack(*ack)
+            self.ack([ack for _, ack in batch if ack is not None])
             self.committed += len(batch)
             with self._idle:
                 for _ in batch:

@@ -381,17 +381,9 @@ class Mapping:
             raise _Reject("no_value", "null")
         if isinstance(value, (dict, list)):
             raise _Reject("not_scalar", f"expected a meter reading, got {_show(value)}")
-        if isinstance(value, bool):
-            raise _Reject("not_a_number", f"{_show(value)} is a boolean, not a number")
-        if isinstance(value, str):
-            number = parse_number(value)
-            if number is None:
-                raise _Reject("not_a_number", f"{_show(value)} is not a number")
-            value = number
-        if not isinstance(value, (int, float)):
-            raise _Reject("not_a_number", f"{_show(value)} is not a number")
+        number = _numeric(value)
         try:
-            reading = float(value)
+            reading = float(number)
         except OverflowError:
             reading = math.inf
         if not math.isfinite(reading):
@@ -453,15 +445,7 @@ class Mapping:
 
     def _number(self, value: Any) -> int | float:
         """A finite number (numeric text accepted), whole for integer attributes."""
-        if isinstance(value, bool):
-            raise _Reject("not_a_number", f"{_show(value)} is a boolean, not a number")
-        if isinstance(value, str):
-            number = parse_number(value)
-            if number is None:
-                raise _Reject("not_a_number", f"{_show(value)} is not a number")
-            value = number
-        if not isinstance(value, (int, float)):
-            raise _Reject("not_a_number", f"{_show(value)} is not a number")
+        value = _numeric(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise _Reject("not_finite", f"{value} is not a finite number")
         if self.value_type in INTEGER_TYPES and isinstance(value, float):
@@ -496,6 +480,20 @@ class Mapping:
         if number is None:  # text: right for a string attribute (Exist refuses it otherwise)
             return value.strip()
         return self._number(number)
+
+
+def _numeric(value: Any) -> int | float:
+    """``value`` as a number (numeric text parsed); booleans and other types are refused."""
+    if isinstance(value, bool):
+        raise _Reject("not_a_number", f"{_show(value)} is a boolean, not a number")
+    if isinstance(value, str):
+        number = parse_number(value)
+        if number is None:
+            raise _Reject("not_a_number", f"{_show(value)} is not a number")
+        return number
+    if not isinstance(value, (int, float)):
+        raise _Reject("not_a_number", f"{_show(value)} is not a number")
+    return value
 
 
 def _finite(value: object) -> bool:

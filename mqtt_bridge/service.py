@@ -152,8 +152,7 @@ class Bridge:
         processor = self.processor = MessageProcessor(self.mappings, zone, writer_box)
         self.writer = CommitWriter(
             writer_box,
-            ack=lambda mid, qos: self.link.ack(mid, qos),
-            ack_many=lambda acks: self.link.ack_many(acks),
+            ack=lambda acks: self.link.ack_many(acks),
             # fault tests only: widen the window between storing a message and acking it
             ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
         )
