@@ -15,7 +15,6 @@ import platform
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,9 +29,11 @@ if str(ROOT) not in sys.path:
 
 import paho.mqtt.client as mqtt  # noqa: E402
 import requests  # noqa: E402
+from _common import mosquitto_version  # noqa: E402
+from _common import table as _table  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from tests.support.mosquitto import Mosquitto, find_mosquitto  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
 
 TOPIC_PREFIX = "bench"
 
@@ -256,15 +257,8 @@ def max_in_any_window(times: list[float], window: float = 3600.0) -> int:
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
-    """A GitHub-flavoured Markdown table (readable as plain text too)."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+    """A GitHub-flavoured Markdown table, left-aligned (readable as plain text too)."""
+    return _table(headers, rows, align="left")
 
 
 # =================================================================================== environment
@@ -278,13 +272,7 @@ def _version(dist: str) -> str:
 
 
 def environment() -> str:
-    try:
-        out = subprocess.run(
-            [find_mosquitto(), "-h"], capture_output=True, text=True, timeout=10
-        ).stdout
-        mosquitto = out.splitlines()[0].replace("mosquitto version ", "") if out else "?"
-    except (OSError, RuntimeError, subprocess.SubprocessError):
-        mosquitto = "?"
+    mosquitto = mosquitto_version()
     from mqtt_bridge.version import __version__
 
     return (

@@ -41,6 +41,9 @@ import paho.mqtt  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from tests.support.mosquitto import find_mosquitto as _find_mosquitto  # noqa: E402
+from tests.support.mosquitto import free_port  # noqa: E402
+
 # --------------------------------------------------------------------------- processes, cleanup
 
 
@@ -97,21 +100,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
             proc.wait(10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def find_mosquitto() -> str:
-    for candidate in (
-        shutil.which("mosquitto"),
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise SystemExit("mosquitto is not installed (apt-get install mosquitto)")
+    try:
+        return _find_mosquitto()
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from None
 
 
 def mosquitto_version() -> str:
@@ -119,7 +112,7 @@ def mosquitto_version() -> str:
         out = subprocess.run(
             [find_mosquitto(), "-h"], capture_output=True, text=True, timeout=10
         ).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, SystemExit):
         return "?"
     found = re.search(r"mosquitto version (\S+)", out)
     return found.group(1) if found else "?"
@@ -442,13 +435,15 @@ def environment() -> list[str]:
     ]
 
 
-def table(headers: list[str], rows: list[list[object]]) -> str:
-    """A plain table with right-aligned columns (Markdown-compatible)."""
+def table(headers: list[str], rows: list[list[object]], align: str = "right") -> str:
+    """A plain table, columns aligned ``right`` or ``left`` (Markdown-compatible)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    pad = str.rjust if align == "right" else str.ljust
 
     def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        return "| " + " | ".join(pad(c, w) for c, w in zip(r, widths, strict=True)) + " |"
 
-    sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+    end = ":" if align == "right" else "-"
+    sep = "|" + "|".join("-" * (w + 1) + end for w in widths) + "|"
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
