@@ -57,6 +57,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import _apibench as ab
+from _common import stop_process
 
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
@@ -341,16 +342,7 @@ def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:  # noqa: ANN0
         [exe], env={**os.environ, "MQTTWARNINI": str(ini)}, cwd=tmp, stdout=log, stderr=log
     )
 
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-    stack.callback(stop)
+    stack.callback(stop_process, proc, 10)
     time.sleep(3)  # mqttwarn connects and subscribes
     pub = ab.Publisher(broker.port, "bench-mqttwarn-publisher")
     stack.callback(pub.close)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import _apibench as ab
 import paho.mqtt.client as mqtt
+from _common import stop_process
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mock_exist.server import MockServer
@@ -232,16 +233,7 @@ def run_bridge(
         cwd=work,
     )
 
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-    stack.callback(stop)
+    stack.callback(stop_process, proc, 30)
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -263,7 +255,7 @@ def run_bridge(
         )
     except TimeoutError as err:
         print(f"# {tag}: {err}", file=sys.stderr)
-    stop()
+    stop_process(proc, 30)
     return {
         "latencies": latencies(server.state, sender.sent),
         "sent": len(sender.sent),
