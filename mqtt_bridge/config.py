@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import voluptuous as vol
 import yaml
 
-from .templating import (
+from .pipeline.process.expressions import (
     JsonPath,
     JsonPathError,
     TemplateCompileError,

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .ingest import CommitWriter, IncomingMessage, MessageProcessor
+from ..process.ingest import CommitWriter, IncomingMessage, MessageProcessor
 
 log = logging.getLogger("exist_bridge.mqtt")
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .client import Attribute, ExistClient, ItemFailure, WriteResult
 from .errors import ExistError, InvalidValue
-from .exist_client import Attribute, ExistClient, ItemFailure, WriteResult
 from .jsonfile import locked, read_json, write_json_atomic
 
 log = logging.getLogger("exist_bridge.attributes")

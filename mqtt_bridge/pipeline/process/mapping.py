@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from .templating import (
+from .expressions import (
     JsonPath,
     RenderFailure,
     compile_template,
@@ -62,7 +62,7 @@ from .templating import (
 )
 
 if TYPE_CHECKING:
-    from .config import AttributeSpec, BridgeConfig, MappingSpec
+    from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
 __all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings", "route"]
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from .outbox import Outbox, OutboxError, Pending
+from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 

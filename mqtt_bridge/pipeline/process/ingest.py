@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ..buffer.outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
 from .mapping import Mapping, route
-from .outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
 ROUTE_CACHE = 4096
