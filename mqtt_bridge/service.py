@@ -26,9 +26,10 @@ from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
 from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
-from .pipeline.process.ingest import CommitWriter, MessageProcessor
+from .pipeline.process.ingest import MessageProcessor
 from .pipeline.process.mapping import build_mappings
 
 log = logging.getLogger("exist_bridge")
