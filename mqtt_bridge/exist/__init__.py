@@ -1,0 +1,1 @@
+"""Exist (exist.io): its rules (``domain``) and, later, the API client."""
