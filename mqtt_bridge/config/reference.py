@@ -93,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write:
         path = Path(args.write)
-        path.write_text(replace_section(path.read_text()))
+        try:
+            path.write_text(replace_section(path.read_text(encoding="utf-8")), encoding="utf-8")
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            parser.exit(1, f"{parser.prog}: error: {path}: {reason}\n")
     else:
         sys.stdout.write(reference_table() + "\n")
     return 0

@@ -305,6 +305,7 @@ def _retained_in(mode: str, retained: Callable[[Any], str]) -> Callable[[Any], s
 
 
 def _mode_schema(mode: str) -> vol.Schema:
+    """MAPPING_SCHEMA as ``mode`` sees it."""
     keys: dict[Any, Any] = {}
     for marker, validator in MAPPING_SCHEMA.schema.items():
         key = marker.schema
@@ -317,9 +318,10 @@ def _mode_schema(mode: str) -> vol.Schema:
     return vol.Schema(keys)
 
 
+MODE_SCHEMAS = {mode: _mode_schema(mode) for mode in MODES}
 MAPPING_ITEM = v.KeyValueSchemas(
     "mode",
-    {mode: _mode_schema(mode) for mode in MODES},
+    MODE_SCHEMAS,
     fallback=MAPPING_SCHEMA,
     default="increment",
     normalise=lambda mode: mode.strip().lower() if isinstance(mode, str) else mode,
