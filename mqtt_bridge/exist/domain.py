@@ -41,6 +41,7 @@ VALUE_TYPES = {
     7: "boolean (0/1)",
     8: "scale (1-9)",
 }
+STRING = 2  # the one value type that isn't a number
 TEMPLATE_ONLY_TYPES = frozenset({6})  # minutes from midday: templates only, never created
 CREATABLE_VALUE_TYPES = {k: v for k, v in VALUE_TYPES.items() if k not in TEMPLATE_ONLY_TYPES}
 INTEGER_TYPES = frozenset({0, 3, 4, 6, 7, 8})  # Exist refuses floats (even 9.0) on these
