@@ -103,10 +103,8 @@ class MockServer:
         server = self._server
         # Close the sockets from the server's own loop (thread-safe), which then ends: its map
         # is empty. The trigger runs the callback in that thread.
-        try:
+        with contextlib.suppress(OSError):  # a closed trigger: the loop has ended already
             server.trigger.pull_trigger(lambda: _close_all(server))
-        except OSError:  # the trigger is already closed: the loop has ended
-            pass
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
