@@ -243,3 +243,20 @@ def test_journal_is_capped_in_bytes_dropping_the_oldest():
         kept = sum(len(json.dumps(e["body"])) for e in entries)
         assert kept <= 200_000
         assert 0 < len(entries) < 40 and entries[-1]["id"] == 40
+
+
+def test_openapi_documents_413_on_every_post_and_the_app_answers_it():
+    from importlib import resources
+
+    from mock_exist import create_app
+
+    document = json.loads(
+        resources.files("mock_exist").joinpath("openapi.json").read_text(encoding="utf-8")
+    )
+    client = create_app({"max_body_bytes": 10}).test_client()
+    posts = [path for path, item in document["paths"].items() if "post" in item]
+    assert posts
+    for path in posts:
+        assert "413" in document["paths"][path]["post"]["responses"], path
+        r = client.post(path, data="[" + " " * 20 + "]", content_type="application/json")
+        assert r.status_code == 413 and "10 bytes" in r.get_json()["detail"], path
