@@ -150,6 +150,7 @@ def test_bad_control_input_is_a_400_naming_the_field_and_changes_nothing(frozen,
     assert frozen_dump(frozen) == before
 
 
+BUG = "Internal server error in mock_exist"  # the mock's answer to an unexpected exception
 WRONG_VALUES = [None, True, "x", "", "500", -1, 0, 1.5, 10**400, 1e300, [], {}, ["a"], {"a": 1}]
 ENDPOINTS = {
     "users": {"username": "bob", "timezone": "UTC", "password": "p", "first_name": "B",
@@ -185,6 +186,9 @@ def test_fuzz_every_control_endpoint_with_wrong_typed_values(path):
                 assert r.status_code < 500, f"{where}: {r.status_code} {r.text[:200]}"
                 after = requests.get(f"{server.url}/_mock/state", timeout=10)
                 assert after.status_code == 200, where
+                probe = requests.get(f"{server.url}/api/2/accounts/profile/", timeout=10,
+                                     headers={"Authorization": f"Bearer {server.token}"})
+                assert BUG not in probe.text, f"{where}: then {probe.status_code} {probe.text}"
                 if r.status_code == 400:
                     assert isinstance(r.json().get("detail"), str), where
                     assert after.json() == before, f"{where}: half-applied"
