@@ -19,7 +19,9 @@ examples:
       then open http://127.0.0.1:5000/oauth2/authorize?client_id=myapp&response_type=code&...
 
 The test-control API is under /_mock/ (reset, state, users, clients, tokens, clock, faults,
-rate-limit, journal, ledger, openapi.json); see README.md.
+rate-limit, journal, ledger, openapi.json); see README.md. It is open to anyone who reaches
+the port: keep the default --host 127.0.0.1, or pass --admin-token (a non-loopback --host without
+one prints a warning).
 """
 
 
