@@ -280,6 +280,70 @@ def check_write_values(items: list[dict[str, Any]]) -> None:
             raise InvalidValue(name, value, "not a finite number")
 
 
+# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
+# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
+MAX_ABS_VALUE = 2**31 - 1
+INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
+
+
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` (a number Exist answered, e.g. an increment's ``current``) can't be believed:
+    not a number, a bool, NaN/infinity or beyond ``MAX_ABS_VALUE``. None when it is fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{_short(value)} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{_short(value)} is not a finite number"
+    if abs(value) > MAX_ABS_VALUE:
+        return f"{_short(value)} is beyond +/-{MAX_ABS_VALUE}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def answer_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a write answer (``success``/``failed`` must be lists of
+    objects, failures with string codes), or None."""
+    for key in ("success", "failed"):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return f"'{key}' is {type(items).__name__}, not a list"
+        for item in items:
+            if not isinstance(item, dict):
+                return f"'{key}' holds a {type(item).__name__}, not an object"
+    for item in data.get("failed") or []:
+        for field_name in ("error_code", "error"):
+            if field_name in item and not isinstance(item[field_name], str):
+                return f"a failure's '{field_name}' is {type(item[field_name]).__name__}"
+    return None
+
+
+def _check_currents(
+    success: list[dict[str, Any]], failed: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Move increment successes whose ``current`` can't be believed to ``failed`` (code
+    ``invalid_answer``): that item is retried later, the other items are unaffected."""
+    good = []
+    for item in success:
+        problem = value_problem(item["current"]) if "current" in item else None
+        if problem is None:
+            good.append(item)
+            continue
+        log.warning(
+            "increment: Exist answered an unbelievable current for %s on %s (%s); not stored, "
+            "retried later",
+            _short(item.get("name")),
+            _short(item.get("date")),
+            problem,
+        )
+        failed = [*failed, {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"}]
+    return good, failed
+
+
 def _all_zero(items: list[dict[str, Any]]) -> bool:
     return all(
         isinstance(i.get("value"), (int, float))
@@ -470,14 +534,26 @@ class ExistClient:
                     if safe:
                         raise ServerError(message, response.status_code)
                     raise OutcomeUnknown(message, chunk, response.status_code)
+                problem = answer_problem(data)
+                if problem:
+                    message = (
+                        f"{endpoint}: malformed answer from Exist ({response.status_code}): "
+                        f"{problem}"
+                    )
+                    if safe:
+                        raise ServerError(message, response.status_code)
+                    raise OutcomeUnknown(message, chunk, response.status_code)
             except ExistError as err:
                 later = [item for c in chunks[n + 1 :] for item in c]
                 err.completed = result
                 err.unsent = later if isinstance(err, OutcomeUnknown) else chunk + later
                 raise
+            success, failed = list(data.get("success") or []), list(data.get("failed") or [])
+            if endpoint == "increment":
+                success, failed = _check_currents(success, failed)
             part = WriteResult(
-                success=[s for s in data.get("success") or [] if isinstance(s, dict)],
-                failed=[f for f in data.get("failed") or [] if isinstance(f, dict)],
+                success=success,
+                failed=failed,
                 requests=1,
                 statuses=[response.status_code],
             )
@@ -691,7 +767,9 @@ __all__ = [
     "ItemFailure",
     "Profile",
     "WriteResult",
+    "answer_problem",
     "check_write_values",
     "chunked",
     "parse_retry_after",
+    "value_problem",
 ]
