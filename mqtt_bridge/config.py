@@ -204,6 +204,7 @@ class BridgeSettings:
     flush_interval: float = 60
     max_payload_bytes: int = 262_144
     log_level: str = "INFO"
+    stop_timeout: float = 25
 
 
 @dataclass(frozen=True)
@@ -686,6 +687,14 @@ BRIDGE_SCHEMA = vol.Schema(
             262_144,
         ): _int_range(1, MAX_MQTT_PACKET),
         _opt("log_level", "DEBUG, INFO, WARNING or ERROR.", "INFO"): _one_of(LOG_LEVELS, True),
+        _opt(
+            "stop_timeout",
+            "Seconds SIGTERM/Ctrl-C may take: what Exist has not confirmed by then stays in the "
+            "outbox and is sent at the next start. Keep it below the supervisor's kill timeout "
+            "(the compose file's stop_grace_period 90 s, systemd's 90 s; plain `docker stop` "
+            "waits 10 s unless given -t).",
+            25,
+        ): _number_range(1, 3600),
     }
 )
 
@@ -1351,6 +1360,7 @@ def _build(
         flush_interval=b["flush_interval"],
         max_payload_bytes=b["max_payload_bytes"],
         log_level=b["log_level"],
+        stop_timeout=b["stop_timeout"],
     )
     attributes = []
     for index, a in enumerate(valid["attributes"]):

@@ -405,6 +405,9 @@ class ExistClient:
         self._backoff = tenacity.wait_exponential_jitter(
             initial=backoff_base, max=backoff_max, jitter=backoff_base
         )
+        # ``time.monotonic()`` by which every request must be done (set while stopping): HTTP
+        # timeouts and retry waits shrink to fit, and no request starts after it.
+        self.deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"ExistClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
@@ -611,7 +614,9 @@ class ExistClient:
         """One logical request: budget, auth (one refresh on 401), retries and error mapping."""
         refreshed = [False]
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_any(
+                tenacity.stop_after_attempt(self.max_attempts), self._deadline_passed
+            ),
             retry=tenacity.retry_if_exception(self._retryable),
             wait=self._wait,
             sleep=self.sleep,
@@ -620,6 +625,24 @@ class ExistClient:
         )
         return retrying(self._attempt, method, url, params, body, idempotent, refreshed)
 
+    def _remaining(self) -> float | None:
+        """Seconds left before ``deadline`` (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _deadline_passed(self, state: tenacity.RetryCallState) -> bool:
+        left = self._remaining()
+        return left is not None and left <= 0.5
+
+    def _request_timeout(self) -> float | tuple[float, float]:
+        """The configured (connect, read) timeout, shrunk to what is left before ``deadline``."""
+        left = self._remaining()
+        if left is None:
+            return self.timeout
+        left = max(0.1, left)
+        if isinstance(self.timeout, tuple):
+            return (min(self.timeout[0], left), min(self.timeout[1], left))
+        return min(self.timeout, left)
+
     def _retryable(self, err: BaseException) -> bool:
         if isinstance(err, RateLimited):
             return err.retry_after <= self.max_wait
@@ -627,9 +650,9 @@ class ExistClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         err = state.outcome.exception() if state.outcome else None
-        if isinstance(err, RateLimited):
-            return err.retry_after
-        return float(self._backoff(state))
+        wait = err.retry_after if isinstance(err, RateLimited) else float(self._backoff(state))
+        left = self._remaining()
+        return wait if left is None else max(0.0, min(wait, left))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         err = state.outcome.exception() if state.outcome else None
@@ -645,6 +668,11 @@ class ExistClient:
         idempotent: bool,
         refreshed: list[bool],
     ) -> requests.Response:
+        left = self._remaining()
+        if left is not None and left <= 0:
+            raise ConnectionFailed(
+                f"{method} {urlsplit(url).path}: not sent, the stop deadline has passed"
+            )
         self._maybe_refresh_proactively()
         token = self.credentials.access_token()
         self.budget.reserve(token_key(token))
@@ -698,7 +726,7 @@ class ExistClient:
                 params=params,
                 data=data,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=self._request_timeout(),
                 allow_redirects=False,
             )
         except requests.RequestException as err:
