@@ -11,9 +11,10 @@ Retry policy (tenacity drives the loop; the decisions are here):
 - Every attempt first reserves a slot of the ``RequestBudget`` (default 280 of Exist's 300
   requests/hour, persisted). If the budget is spent, ``BudgetExhausted`` is raised - or, when the
   wait is at most ``max_wait`` seconds, the client sleeps and tries again.
-- 429: the ``Retry-After`` (or, without it, a whole hour) is recorded in the budget, so no request
-  is sent before then - not even by a restarted process. Waits up to ``max_wait`` are slept,
-  longer ones raise ``RateLimited``. A 429 is never "applied", so retrying it is always safe.
+- 429: the ``Retry-After`` (capped at an hour plus a margin; without it, until the window frees)
+  is recorded in the budget, so no request is sent before then - not even by a restarted process.
+  Waits up to ``max_wait`` are slept, longer ones raise ``RateLimited``. A 429 is never
+  "applied", so retrying it is always safe.
 - 5xx and connection errors: exponential backoff with jitter, up to ``max_attempts`` attempts -
   but only for requests that are safe to repeat. Reads, ``update`` (sets a total), ``acquire``,
   ``release`` and ``create`` (Exist refuses a duplicate name, so nothing is created twice) are.
@@ -24,6 +25,14 @@ Retry policy (tenacity drives the loop; the decisions are here):
 - 401: with OAuth2 credentials the token is refreshed exactly once and the request repeated
   (a 401 is never applied either); a second 401, or a personal token, raises ``AuthError``.
 - Any other 4xx raises ``ClientError``/``ValidationError`` at once: it would fail again.
+
+Answers are checked before they touch state: ``success``/``failed`` must be lists of objects
+(else the request failed: ``ServerError``, or ``OutcomeUnknown`` for a real increment), and an
+increment's ``current`` must be a finite number within ``MAX_ABS_VALUE`` (else that item is moved to
+``failed`` with ``error_code`` ``invalid_answer``; the others are unaffected).
+
+While stopping, ``deadline`` (``time.monotonic()``) bounds everything: HTTP timeouts and retry
+waits shrink to fit, and no request starts after it.
 
 Tokens never appear in logs, ``repr`` or exception messages.
 """
