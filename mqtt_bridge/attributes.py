@@ -459,7 +459,8 @@ class AttributeManager:
         self._save()
 
     def _record(self, spec: AttributeSpec, how: str, obj: dict[str, Any]) -> None:
-        server_name = str(obj.get("name") or spec.name)
+        answered = obj.get("name")
+        server_name = answered if isinstance(answered, str) and answered else spec.name
         if server_name != spec.name:
             log.warning(
                 "Exist named attribute %r %r; writes to %r go there",

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 import tenacity
@@ -209,7 +210,11 @@ class Attribute:
             name=str(data.get("name") or data.get("template") or ""),
             label=str(data.get("label") or ""),
             group=group.get("name") if isinstance(group, dict) else group,
-            value_type=value_type if isinstance(value_type, int) else None,
+            value_type=(
+                value_type
+                if isinstance(value_type, int) and not isinstance(value_type, bool)
+                else None
+            ),
             value_type_description=data.get("value_type_description"),
             template=data.get("template"),
             manual=data.get("manual"),
@@ -305,6 +310,17 @@ def value_problem(value: Any) -> str | None:
     if abs(value) > MAX_ABS_VALUE:
         return f"{_short(value)} is beyond +/-{MAX_ABS_VALUE}"
     return None
+
+
+def _known_zone(zone: Any) -> bool:
+    """True when ``zone`` is the name of an IANA time zone this machine knows."""
+    if not isinstance(zone, str) or not zone or len(zone) > 64:
+        return False
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _short(value: Any) -> str:
@@ -438,6 +454,9 @@ class ExistClient:
         data = self._json(self._call("GET", self.api_url + "/accounts/profile/"))
         if not isinstance(data, dict):
             raise ServerError("profile: unexpected answer from Exist")
+        zone = data.get("timezone")
+        if zone is not None and not _known_zone(zone):
+            raise ServerError(f"profile: malformed answer from Exist: timezone {_short(zone)}")
         return Profile.from_json(data)
 
     def owned_attributes(
@@ -588,7 +607,14 @@ class ExistClient:
             data = self._json(self._call("GET", url, params=query))
             if not isinstance(data, dict):
                 raise ServerError(f"{path}: unexpected answer from Exist")
-            results.extend(r for r in data.get("results") or [] if isinstance(r, dict))
+            page = data.get("results")
+            if page is None:
+                page = []
+            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+                raise ServerError(
+                    f"{path}: malformed answer from Exist: 'results' is not a list of objects"
+                )
+            results.extend(page)
             nxt = data.get("next")
             url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
             query = None  # the next link carries the query

@@ -98,3 +98,30 @@ def test_a_fractional_current_for_an_integer_attribute_is_refused(rsps, client, 
     result = manager.increment(items("steps", "weight"))
     assert [(s["name"], s["current"]) for s in result.success] == [("weight", 71.5)]
     assert [(f["name"], f["error_code"]) for f in result.failed] == [("steps", INVALID_ANSWER)]
+
+
+PROFILE = API + "/accounts/profile/"
+OWNED = API + "/attributes/owned/"
+
+
+@pytest.mark.parametrize("zone", ["abc", 5, "", "../../etc/passwd", ["UTC"]])
+def test_a_profile_with_an_unknown_timezone_is_a_failed_request(rsps, client, zone):
+    rsps.add(responses.GET, PROFILE, json={"username": "u", "timezone": zone})
+    with pytest.raises(ServerError, match="timezone"):
+        client.profile()
+
+
+@pytest.mark.parametrize("results", ["abc", 5, [1, 2], {"name": "steps"}])
+def test_a_page_that_is_not_a_list_of_objects_is_a_failed_request(rsps, client, results):
+    rsps.add(responses.GET, OWNED, json={"count": 1, "next": None, "results": results})
+    with pytest.raises(ServerError, match="results"):
+        client.owned_attributes()
+
+
+def test_a_boolean_value_type_is_not_a_value_type(rsps, client):
+    rsps.add(
+        responses.GET,
+        OWNED,
+        json={"next": None, "results": [{"name": "steps", "value_type": True}]},
+    )
+    assert client.owned_attributes()[0].value_type is None
