@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .errors import ExistError
-from .oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
-from .tokens import DEFAULT_BASE_URL
-from .version import __version__
+from .exist.errors import ExistError
+from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
+from .exist.tokens import DEFAULT_BASE_URL
+from .exist.version import __version__
 
 PROG = "exist-bridge"
 DEFAULT_TOKEN_FILE = os.path.join("state", "token.json")
@@ -165,7 +165,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
-    from .outbox import OutboxError
+    from .pipeline.buffer.outbox import OutboxError
     from .service import StateDirInUse
     from .service import run as run_service
 
@@ -239,7 +239,7 @@ def _health_problem(state_dir: Path, max_age: float) -> str | None:
     """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
     import time
 
-    from .jsonfile import read_json
+    from .exist.jsonfile import read_json
     from .service import HEALTH_FILE
 
     try:
@@ -263,11 +263,11 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     import time
     from pathlib import Path
 
-    from .budget import RequestBudget, token_key
-    from .exist_adapter import BUDGET_FILE
-    from .outbox import Outbox
+    from .exist.budget import RequestBudget, token_key
+    from .exist.tokens import load_credentials
+    from .pipeline.buffer.outbox import Outbox
+    from .pipeline.output.exist_output import BUDGET_FILE
     from .service import OUTBOX_FILE
-    from .tokens import load_credentials
 
     config = _load(args.config, out)
     if config is None:

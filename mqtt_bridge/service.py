@@ -22,14 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .broker import BrokerLink
 from .config import BridgeConfig
-from .flusher import Flusher, FlushReport
-from .ingest import CommitWriter, MessageProcessor
-from .jsonfile import write_json_atomic
-from .mapping import build_mappings
-from .outbox import Outbox
-from .version import __version__
+from .exist.jsonfile import write_json_atomic
+from .exist.version import __version__
+from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.writer import CommitWriter
+from .pipeline.input.mqtt import BrokerLink
+from .pipeline.output.flusher import Flusher, FlushReport
+from .pipeline.process.ingest import MessageProcessor
+from .pipeline.process.mapping import build_mappings
 
 log = logging.getLogger("exist_bridge")
 
@@ -80,7 +81,7 @@ class Bridge:
         exist=None,  # noqa: ANN001
         clock: Callable[[], float] = time.time,
     ):
-        from . import exist_adapter
+        from .pipeline.output import exist_output as exist_adapter
 
         self.config = config
         self.clock = clock

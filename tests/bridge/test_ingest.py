@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.ingest import IncomingMessage, MessageProcessor
-from mqtt_bridge.mapping import build_mappings
-from mqtt_bridge.outbox import Outbox
+from mqtt_bridge.pipeline.buffer.outbox import Outbox
+from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
+from mqtt_bridge.pipeline.process.mapping import build_mappings
 
 CONFIG = """
 exist: {token: t}
@@ -190,9 +190,9 @@ def test_bad_meter_readings_are_dead_letters_and_keep_the_state(meters):
 
 
 def test_routes_are_remembered_per_topic_and_forgotten_when_the_mappings_change(tmp_path):
-    from mqtt_bridge import ingest
     from mqtt_bridge.config import parse_config
-    from mqtt_bridge.mapping import build_mappings
+    from mqtt_bridge.pipeline.process import ingest
+    from mqtt_bridge.pipeline.process.mapping import build_mappings
 
     text = (
         "exist: {token: abc, timezone: UTC}\nattributes: [{template: coffees}, {template: steps}]\n"

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.mapping import Evaluation, Event, Mapping, build_mappings, route
-from mqtt_bridge.templating import MAX_OUTPUT_CHARS
+from mqtt_bridge.pipeline.process.expressions import MAX_OUTPUT_CHARS
+from mqtt_bridge.pipeline.process.mapping import Evaluation, Event, Mapping, build_mappings, route
 
 ATTRIBUTES = """\
 attributes:

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from mqtt_bridge.attributes import AttributeManager, AttributeSpec, coerce_value, parse_specs
-from mqtt_bridge.errors import InvalidValue
+from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, coerce_value, parse_specs
+from mqtt_bridge.exist.errors import InvalidValue
 
 from .conftest import API, bodies, echo_write
 

@@ -11,9 +11,9 @@ import json
 import pytest
 import responses
 
-from mqtt_bridge.attributes import AttributeManager
-from mqtt_bridge.errors import OutcomeUnknown, ServerError
-from mqtt_bridge.exist_client import INVALID_ANSWER, MAX_ABS_VALUE, value_problem
+from mqtt_bridge.exist.attributes import AttributeManager
+from mqtt_bridge.exist.client import INVALID_ANSWER, MAX_ABS_VALUE, value_problem
+from mqtt_bridge.exist.errors import OutcomeUnknown, ServerError
 
 from .conftest import API
 

@@ -11,10 +11,10 @@ import time
 import pytest
 import responses
 
-from mqtt_bridge.budget import RETRY_AFTER_MARGIN, WINDOW, RequestBudget, token_key
 from mqtt_bridge.cli import run as cli_run
-from mqtt_bridge.errors import BudgetExhausted, RateLimited
-from mqtt_bridge.outbox import Outbox
+from mqtt_bridge.exist.budget import RETRY_AFTER_MARGIN, WINDOW, RequestBudget, token_key
+from mqtt_bridge.exist.errors import BudgetExhausted, RateLimited
+from mqtt_bridge.pipeline.buffer.outbox import Outbox
 
 from .conftest import API, TOKEN
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 import responses
 
-from mqtt_bridge.errors import ConnectionFailed
+from mqtt_bridge.exist.errors import ConnectionFailed
 
 from .conftest import API
 

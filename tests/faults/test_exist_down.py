@@ -20,7 +20,7 @@ import random
 import time
 from datetime import datetime
 
-from mqtt_bridge.budget import token_key
+from mqtt_bridge.exist.budget import token_key
 
 from .harness import (
     FaultBridge,

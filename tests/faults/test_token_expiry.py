@@ -10,7 +10,7 @@ import json
 import random
 import time
 
-from mqtt_bridge.tokens import TokenFile, TokenSet
+from mqtt_bridge.exist.tokens import TokenFile, TokenSet
 
 from .harness import (
     FaultBridge,

@@ -56,6 +56,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from .budget import RequestBudget, token_key
+from .domain import MAX_ITEMS_PER_REQUEST
 from .errors import (
     AuthError,
     BudgetExhausted,
@@ -74,7 +75,7 @@ from .version import user_agent
 
 log = logging.getLogger("exist_bridge.client")
 
-MAX_ITEMS = 35  # per write request (reference/writing_data.md)
+MAX_ITEMS = MAX_ITEMS_PER_REQUEST  # per write request (reference/writing_data.md)
 PAGE_LIMIT = 100  # the largest page exist.io serves
 MAX_PAGES = 1000
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .client import INVALID_ANSWER, Attribute, ExistClient, ItemFailure, WriteResult
+from .domain import CREATABLE_VALUE_TYPES, INTEGER_TYPES, NOT_INCREMENTABLE
 from .errors import ExistError, InvalidValue
-from .exist_client import INVALID_ANSWER, Attribute, ExistClient, ItemFailure, WriteResult
 from .jsonfile import locked, read_json, write_json_atomic
 
 log = logging.getLogger("exist_bridge.attributes")
 
-# Exist's value types (reference/object_types.md, "Attribute value types")
+# Exist's value types (reference/object_types.md, "Attribute value types"); the sets are in domain
 INTEGER = 0
 DECIMAL = 1
 STRING = 2
@@ -48,11 +49,7 @@ PERCENTAGE = 5
 TIME_FROM_MIDDAY = 6
 BOOLEAN = 7
 SCALE = 8
-VALUE_TYPES = frozenset(range(9))
-INTEGER_TYPES = frozenset({INTEGER, DURATION, TIME_OF_DAY, TIME_FROM_MIDDAY, BOOLEAN, SCALE})
-# "This endpoint will not allow incrementing string, scale, or time of day attributes."
-NOT_INCREMENTABLE = frozenset({STRING, SCALE, TIME_OF_DAY, TIME_FROM_MIDDAY})
-CREATABLE_TYPES = VALUE_TYPES - {TIME_FROM_MIDDAY}  # 6 is reserved for templates
+CREATABLE_TYPES = frozenset(CREATABLE_VALUE_TYPES)  # 6 is reserved for templates
 
 STATE_VERSION = 1
 DEFAULT_PROFILE_MAX_AGE = 24 * 3600.0

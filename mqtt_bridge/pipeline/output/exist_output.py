@@ -14,10 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .attributes import AttributeManager
-from .budget import RequestBudget, token_key
-from .config import BridgeConfig
-from .errors import (
+from ...config import BridgeConfig
+from ...exist.attributes import AttributeManager
+from ...exist.budget import RequestBudget, token_key
+from ...exist.client import ExistClient, WriteResult
+from ...exist.errors import (
     AuthError,
     ClientError,
     ConnectionFailed,
@@ -25,9 +26,8 @@ from .errors import (
     RateLimited,
     ServerError,
 )
-from .exist_client import ExistClient, WriteResult
+from ...exist.tokens import load_credentials
 from .flusher import Postpone
-from .tokens import load_credentials
 
 log = logging.getLogger("exist_bridge.exist")
 

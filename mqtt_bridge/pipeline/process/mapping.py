@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from .templating import (
+from ...exist.domain import INTEGER_TYPES, STRING
+from .expressions import (
     JsonPath,
     RenderFailure,
     compile_template,
@@ -62,14 +63,12 @@ from .templating import (
 )
 
 if TYPE_CHECKING:
-    from .config import AttributeSpec, BridgeConfig, MappingSpec
+    from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
 __all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings", "route"]
 
 DETAIL_CHARS = 200
-STRING_TYPE = 2
 NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
-INTEGER_TYPES = frozenset({0, 3, 4, 6, 7, 8})
 DEFAULT_ON_STATES = (True, 1, "occupied", "open", "home", "detected")
 DECIMALS = 6  # counter amounts are rounded to this many places (no float noise)
 MAX_PERIOD = 400 * 86400.0  # a longer "on" period is a broken clock or state, not a visit
@@ -185,7 +184,7 @@ class Mapping:
         if self.value_type is None:
             self.expects = "any"
         else:
-            self.expects = "string" if self.value_type == STRING_TYPE else "number"
+            self.expects = "string" if self.value_type == STRING else "number"
 
     def __repr__(self) -> str:
         return f"<Mapping {self.index}: {self.spec.topic} -> {self.attribute} ({self.mode})>"

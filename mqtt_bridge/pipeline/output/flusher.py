@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from .errors import ServerError
-from .exist_client import INVALID_ANSWER, value_problem
-from .outbox import Outbox, OutboxError, Pending
+from ...exist.client import INVALID_ANSWER, value_problem
+from ...exist.errors import ServerError
+from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
