@@ -566,7 +566,7 @@ class AttributeManager:
                 and isinstance(current, float)
                 and not current.is_integer()
             ):
-                log.warning(
+                log.debug(  # the caller reports it (the flusher once per attribute)
                     "increment: Exist answered current=%r for the whole-number attribute %s; "
                     "not stored, retried later",
                     current,

@@ -359,7 +359,7 @@ def _check_currents(
         if problem is None:
             good.append(item)
             continue
-        log.warning(
+        log.debug(  # the caller reports it (the flusher once per attribute)
             "increment: Exist answered an unbelievable current for %s on %s (%s); not stored, "
             "retried later",
             _short(item.get("name")),
