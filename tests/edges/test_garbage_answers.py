@@ -42,7 +42,7 @@ def stored_bases(state_dir) -> dict[str, object]:
 
 
 def test_garbage_answers_never_become_state_and_never_block_other_rows(
-    mock_exist, mosquitto, tmp_path
+    mock_exist, mosquitto, tmp_path, caplog
 ):
     rng = random.Random(11_0001)
     liar = LyingExist(mock_exist.url)
@@ -67,6 +67,10 @@ def test_garbage_answers_never_become_state_and_never_block_other_rows(
         assert "coffees" not in landed(mock_exist.state)
         assert "coffees" not in stored_bases(state_dir)  # nothing garbage was stored
         assert fb.bridge.outbox.status()["pending_rows"] == 1
+        said = [r.getMessage() for r in caplog.records if "invalid_answer for coffees" in
+                r.getMessage()]
+        assert len(said) == 1 and "not a number" in said[0], said  # logged once, with what
+        assert "Traceback" not in caplog.text
 
         # a whole answer of the wrong shape: a failed request, nothing marked sent
         del liar.garble[INCREMENT]
