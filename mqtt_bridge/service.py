@@ -272,7 +272,7 @@ class Bridge:
         if self.link is not None:
             self.link.stop()
         if self.writer is not None:
-            self.writer.stop()
+            self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         busy = any(t.is_alive() for t in self._threads)
