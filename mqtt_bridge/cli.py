@@ -291,6 +291,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
             "allowed": b.allowed,
             "left": b.remaining,
             "wait_seconds": round(b.wait),
+            "waiting_because": b.reason,
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
@@ -311,6 +312,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
             f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
             + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
         )
+        if bud.get("waiting_because"):
+            out.print(f"waiting:         {bud['waiting_because']}")
     else:
         out.print(f"budget:          unknown ({bud['error']})")
     counters = status["counters"]

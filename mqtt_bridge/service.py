@@ -8,7 +8,7 @@ Start-up order, so the bridge starts even when the broker or Exist is down:
 4. acquire/create the configured attributes (retried until Exist answers), then flush every
    ``flush_interval``.
 SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
-publish "offline", exit 0.
+publish "offline", exit 0 - within ``bridge.stop_timeout`` (what is unsent stays in the outbox).
 """
 
 from __future__ import annotations
@@ -253,25 +253,47 @@ class Bridge:
     # ----------------------------------------------------------------- shutdown
 
     def stop(self) -> None:
-        """Stop taking messages, commit what came in, send what the budget allows."""
+        """Stop taking messages, commit what came in, send what the budget allows - all within
+        ``bridge.stop_timeout`` seconds. What Exist has not confirmed by then (it is slow, or
+        accepts connections and never answers) stays in the outbox for the next start."""
         if self.stopping.is_set():
             return
         self.stopping.set()
-        log.info("stopping: committing received messages and sending what the budget allows")
+        limit = float(self.config.bridge.stop_timeout)
+        deadline = time.monotonic() + limit
+        set_deadline = getattr(self.exist, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(deadline)  # requests in flight and retries end by the deadline
+        log.info(
+            "stopping (within %.0fs): committing received messages and sending what the "
+            "budget allows",
+            limit,
+        )
         if self.link is not None:
             self.link.stop()
         if self.writer is not None:
-            self.writer.stop()
+            self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
         for thread in self._threads:
-            thread.join(timeout=60)
-        if self.flusher is not None:
-            report = self.flusher.flush_once()
-            if report.left_pending:
-                log.warning(
-                    "%d total(s) not yet sent; they are kept in %s and sent at the next start",
-                    report.left_pending,
-                    self.state_dir / OUTBOX_FILE,
-                )
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        busy = any(t.is_alive() for t in self._threads)
+        if self.flusher is not None and not busy and time.monotonic() < deadline:
+            self.flusher.flush_once()
+        elif busy:
+            log.warning(
+                "stop deadline (bridge.stop_timeout %.0fs) reached while a request to Exist was "
+                "still unanswered; not waiting for it",
+                limit,
+            )
+        try:
+            left = len(self.outbox.pending())
+        except Exception:  # noqa: BLE001 - a report only
+            left = 0
+        if left:
+            log.warning(
+                "%d total(s) not yet sent; they are kept in %s and sent at the next start",
+                left,
+                self.state_dir / OUTBOX_FILE,
+            )
         self._lock.close()  # another bridge may use the state directory now
         log.info("stopped")
 

@@ -132,6 +132,7 @@ class BridgeSettings:
     flush_interval: float = 60
     max_payload_bytes: int = 262_144
     log_level: str = "INFO"
+    stop_timeout: float = 25
 
 
 @dataclass(frozen=True)

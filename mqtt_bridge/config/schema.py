@@ -141,6 +141,14 @@ BRIDGE_SCHEMA = vol.Schema(
             262_144,
         ): v.int_range(1, MAX_MQTT_PACKET),
         _opt("log_level", "DEBUG, INFO, WARNING or ERROR.", "INFO"): v.one_of(LOG_LEVELS, True),
+        _opt(
+            "stop_timeout",
+            "Seconds SIGTERM/Ctrl-C may take: what Exist has not confirmed by then stays in the "
+            "outbox and is sent at the next start. Keep it below the supervisor's kill timeout "
+            "(the compose file's stop_grace_period 90 s, systemd's 90 s; plain `docker stop` "
+            "waits 10 s unless given -t).",
+            25,
+        ): v.number_range(1, 3600),
     }
 )
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .client import Attribute, ExistClient, ItemFailure, WriteResult
+from .client import INVALID_ANSWER, Attribute, ExistClient, ItemFailure, WriteResult
 from .domain import CREATABLE_VALUE_TYPES, INTEGER_TYPES, NOT_INCREMENTABLE
 from .errors import ExistError, InvalidValue
 from .jsonfile import locked, read_json, write_json_atomic
@@ -456,7 +456,8 @@ class AttributeManager:
         self._save()
 
     def _record(self, spec: AttributeSpec, how: str, obj: dict[str, Any]) -> None:
-        server_name = str(obj.get("name") or spec.name)
+        answered = obj.get("name")
+        server_name = answered if isinstance(answered, str) and answered else spec.name
         if server_name != spec.name:
             log.warning(
                 "Exist named attribute %r %r; writes to %r go there",
@@ -545,11 +546,42 @@ class AttributeManager:
         if bad and self.invalid_items == "raise":
             raise bad[0][1]
         result = self._write_with_reacquire(send, good) if good else WriteResult()
+        if increment:
+            self._check_currents_fit(result)
         for obj, err in bad:
             result.failed.append(
                 {**obj, "error_code": "validation", "error": f"refused before sending: {err}"}
             )
         return result
+
+    def _check_currents_fit(self, result: WriteResult) -> None:
+        """Move increment successes whose ``current`` doesn't fit the attribute's value type
+        (1.5 for an integer attribute) to ``failed`` as ``invalid_answer``: never stored."""
+        kept = []
+        for item in result.success:
+            vt = self.value_type(str(item.get("name")))
+            current = item.get("current")
+            if (
+                vt in INTEGER_TYPES
+                and isinstance(current, float)
+                and not current.is_integer()
+            ):
+                log.debug(  # the caller reports it (the flusher once per attribute)
+                    "increment: Exist answered current=%r for the whole-number attribute %s; "
+                    "not stored, retried later",
+                    current,
+                    item.get("name"),
+                )
+                result.failed.append(
+                    {
+                        **item,
+                        "error_code": INVALID_ANSWER,
+                        "error": f"current {current!r} is not a whole number (value type {vt})",
+                    }
+                )
+            else:
+                kept.append(item)
+        result.success = kept
 
     def _write_with_reacquire(
         self, send: Callable[[list[dict[str, Any]]], WriteResult], objs: list[dict[str, Any]]

@@ -11,9 +11,10 @@ Retry policy (tenacity drives the loop; the decisions are here):
 - Every attempt first reserves a slot of the ``RequestBudget`` (default 280 of Exist's 300
   requests/hour, persisted). If the budget is spent, ``BudgetExhausted`` is raised - or, when the
   wait is at most ``max_wait`` seconds, the client sleeps and tries again.
-- 429: the ``Retry-After`` (or, without it, a whole hour) is recorded in the budget, so no request
-  is sent before then - not even by a restarted process. Waits up to ``max_wait`` are slept,
-  longer ones raise ``RateLimited``. A 429 is never "applied", so retrying it is always safe.
+- 429: the ``Retry-After`` (capped at an hour plus a margin; without it, until the window frees)
+  is recorded in the budget, so no request is sent before then - not even by a restarted process.
+  Waits up to ``max_wait`` are slept, longer ones raise ``RateLimited``. A 429 is never
+  "applied", so retrying it is always safe.
 - 5xx and connection errors: exponential backoff with jitter, up to ``max_attempts`` attempts -
   but only for requests that are safe to repeat. Reads, ``update`` (sets a total), ``acquire``,
   ``release`` and ``create`` (Exist refuses a duplicate name, so nothing is created twice) are.
@@ -24,6 +25,14 @@ Retry policy (tenacity drives the loop; the decisions are here):
 - 401: with OAuth2 credentials the token is refreshed exactly once and the request repeated
   (a 401 is never applied either); a second 401, or a personal token, raises ``AuthError``.
 - Any other 4xx raises ``ClientError``/``ValidationError`` at once: it would fail again.
+
+Answers are checked before they touch state: ``success``/``failed`` must be lists of objects
+(else the request failed: ``ServerError``, or ``OutcomeUnknown`` for a real increment), and an
+increment's ``current`` must be a finite number within ``MAX_ABS_VALUE`` (else that item is moved to
+``failed`` with ``error_code`` ``invalid_answer``; the others are unaffected).
+
+While stopping, ``deadline`` (``time.monotonic()``) bounds everything: HTTP timeouts and retry
+waits shrink to fit, and no request starts after it.
 
 Tokens never appear in logs, ``repr`` or exception messages.
 """
@@ -39,6 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 import tenacity
@@ -201,7 +211,11 @@ class Attribute:
             name=str(data.get("name") or data.get("template") or ""),
             label=str(data.get("label") or ""),
             group=group.get("name") if isinstance(group, dict) else group,
-            value_type=value_type if isinstance(value_type, int) else None,
+            value_type=(
+                value_type
+                if isinstance(value_type, int) and not isinstance(value_type, bool)
+                else None
+            ),
             value_type_description=data.get("value_type_description"),
             template=data.get("template"),
             manual=data.get("manual"),
@@ -281,6 +295,81 @@ def check_write_values(items: list[dict[str, Any]]) -> None:
             raise InvalidValue(name, value, "not a finite number")
 
 
+# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
+# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
+MAX_ABS_VALUE = 2**31 - 1
+INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
+
+
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` (a number Exist answered, e.g. an increment's ``current``) can't be believed:
+    not a number, a bool, NaN/infinity or beyond ``MAX_ABS_VALUE``. None when it is fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{_short(value)} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{_short(value)} is not a finite number"
+    if abs(value) > MAX_ABS_VALUE:
+        return f"{_short(value)} is beyond +/-{MAX_ABS_VALUE}"
+    return None
+
+
+def _known_zone(zone: Any) -> bool:
+    """True when ``zone`` is the name of an IANA time zone this machine knows."""
+    if not isinstance(zone, str) or not zone or len(zone) > 64:
+        return False
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def answer_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a write answer (``success``/``failed`` must be lists of
+    objects, failures with string codes), or None."""
+    for key in ("success", "failed"):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return f"'{key}' is {type(items).__name__}, not a list"
+        for item in items:
+            if not isinstance(item, dict):
+                return f"'{key}' holds a {type(item).__name__}, not an object"
+    for item in data.get("failed") or []:
+        for field_name in ("error_code", "error"):
+            if field_name in item and not isinstance(item[field_name], str):
+                return f"a failure's '{field_name}' is {type(item[field_name]).__name__}"
+    return None
+
+
+def _check_currents(
+    success: list[dict[str, Any]], failed: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Move increment successes whose ``current`` can't be believed to ``failed`` (code
+    ``invalid_answer``): that item is retried later, the other items are unaffected."""
+    good = []
+    for item in success:
+        problem = value_problem(item["current"]) if "current" in item else None
+        if problem is None:
+            good.append(item)
+            continue
+        log.debug(  # the caller reports it (the flusher once per attribute)
+            "increment: Exist answered an unbelievable current for %s on %s (%s); not stored, "
+            "retried later",
+            _short(item.get("name")),
+            _short(item.get("date")),
+            problem,
+        )
+        failed = [*failed, {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"}]
+    return good, failed
+
+
 def _all_zero(items: list[dict[str, Any]]) -> bool:
     return all(
         isinstance(i.get("value"), (int, float))
@@ -342,6 +431,9 @@ class ExistClient:
         self._backoff = tenacity.wait_exponential_jitter(
             initial=backoff_base, max=backoff_max, jitter=backoff_base
         )
+        # ``time.monotonic()`` by which every request must be done (set while stopping): HTTP
+        # timeouts and retry waits shrink to fit, and no request starts after it.
+        self.deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"ExistClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
@@ -363,6 +455,9 @@ class ExistClient:
         data = self._json(self._call("GET", self.api_url + "/accounts/profile/"))
         if not isinstance(data, dict):
             raise ServerError("profile: unexpected answer from Exist")
+        zone = data.get("timezone")
+        if zone is not None and not _known_zone(zone):
+            raise ServerError(f"profile: malformed answer from Exist: timezone {_short(zone)}")
         return Profile.from_json(data)
 
     def owned_attributes(
@@ -471,14 +566,26 @@ class ExistClient:
                     if safe:
                         raise ServerError(message, response.status_code)
                     raise OutcomeUnknown(message, chunk, response.status_code)
+                problem = answer_problem(data)
+                if problem:
+                    message = (
+                        f"{endpoint}: malformed answer from Exist ({response.status_code}): "
+                        f"{problem}"
+                    )
+                    if safe:
+                        raise ServerError(message, response.status_code)
+                    raise OutcomeUnknown(message, chunk, response.status_code)
             except ExistError as err:
                 later = [item for c in chunks[n + 1 :] for item in c]
                 err.completed = result
                 err.unsent = later if isinstance(err, OutcomeUnknown) else chunk + later
                 raise
+            success, failed = list(data.get("success") or []), list(data.get("failed") or [])
+            if endpoint == "increment":
+                success, failed = _check_currents(success, failed)
             part = WriteResult(
-                success=[s for s in data.get("success") or [] if isinstance(s, dict)],
-                failed=[f for f in data.get("failed") or [] if isinstance(f, dict)],
+                success=success,
+                failed=failed,
                 requests=1,
                 statuses=[response.status_code],
             )
@@ -501,7 +608,14 @@ class ExistClient:
             data = self._json(self._call("GET", url, params=query))
             if not isinstance(data, dict):
                 raise ServerError(f"{path}: unexpected answer from Exist")
-            results.extend(r for r in data.get("results") or [] if isinstance(r, dict))
+            page = data.get("results")
+            if page is None:
+                page = []
+            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+                raise ServerError(
+                    f"{path}: malformed answer from Exist: 'results' is not a list of objects"
+                )
+            results.extend(page)
             nxt = data.get("next")
             url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
             query = None  # the next link carries the query
@@ -536,7 +650,9 @@ class ExistClient:
         """One logical request: budget, auth (one refresh on 401), retries and error mapping."""
         refreshed = [False]
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_any(
+                tenacity.stop_after_attempt(self.max_attempts), self._deadline_passed
+            ),
             retry=tenacity.retry_if_exception(self._retryable),
             wait=self._wait,
             sleep=self.sleep,
@@ -545,6 +661,24 @@ class ExistClient:
         )
         return retrying(self._attempt, method, url, params, body, idempotent, refreshed)
 
+    def _remaining(self) -> float | None:
+        """Seconds left before ``deadline`` (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _deadline_passed(self, state: tenacity.RetryCallState) -> bool:
+        left = self._remaining()
+        return left is not None and left <= 0.5
+
+    def _request_timeout(self) -> float | tuple[float, float]:
+        """The configured (connect, read) timeout, shrunk to what is left before ``deadline``."""
+        left = self._remaining()
+        if left is None:
+            return self.timeout
+        left = max(0.1, left)
+        if isinstance(self.timeout, tuple):
+            return (min(self.timeout[0], left), min(self.timeout[1], left))
+        return min(self.timeout, left)
+
     def _retryable(self, err: BaseException) -> bool:
         if isinstance(err, RateLimited):
             return err.retry_after <= self.max_wait
@@ -552,9 +686,9 @@ class ExistClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         err = state.outcome.exception() if state.outcome else None
-        if isinstance(err, RateLimited):
-            return err.retry_after
-        return float(self._backoff(state))
+        wait = err.retry_after if isinstance(err, RateLimited) else float(self._backoff(state))
+        left = self._remaining()
+        return wait if left is None else max(0.0, min(wait, left))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         err = state.outcome.exception() if state.outcome else None
@@ -570,6 +704,11 @@ class ExistClient:
         idempotent: bool,
         refreshed: list[bool],
     ) -> requests.Response:
+        left = self._remaining()
+        if left is not None and left <= 0:
+            raise ConnectionFailed(
+                f"{method} {urlsplit(url).path}: not sent, the stop deadline has passed"
+            )
         self._maybe_refresh_proactively()
         token = self.credentials.access_token()
         self.budget.reserve(token_key(token))
@@ -623,7 +762,7 @@ class ExistClient:
                 params=params,
                 data=data,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=self._request_timeout(),
                 allow_redirects=False,
             )
         except requests.RequestException as err:
@@ -692,7 +831,9 @@ __all__ = [
     "ItemFailure",
     "Profile",
     "WriteResult",
+    "answer_problem",
     "check_write_values",
     "chunked",
     "parse_retry_after",
+    "value_problem",
 ]

@@ -108,6 +108,10 @@ class ExistAdapter:
             return Postpone(600.0, f"refused: {err}")
         raise err
 
+    def set_deadline(self, deadline: float | None) -> None:
+        """No request may run past ``deadline`` (``time.monotonic()``; None: no limit)."""
+        self.client.deadline = deadline
+
     def budget_left(self) -> int | None:
         try:
             key = token_key(self.client.credentials.access_token())

@@ -24,6 +24,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from ...exist.client import INVALID_ANSWER, value_problem
+from ...exist.errors import ServerError
 from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
@@ -60,6 +62,7 @@ class FlushReport:
     left_pending: int = 0
     requests: int = 0
     postponed: Postpone | None = None
+    invalid_answers: int = 0  # items whose answer failed the checks (left pending)
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,6 +104,11 @@ class Flusher:
                 self._midnight()
                 self._learn_bases(report)
                 self._send_totals(report)
+                if report.invalid_answers:  # the other rows went; back off from a sick server
+                    raise ServerError(
+                        f"{report.invalid_answers} answer(s) from Exist failed the checks "
+                        f"({report.errors[-1]}); those rows stay pending"
+                    )
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
                 report.postponed = self._postpone(err)
                 log.warning(
@@ -150,6 +158,14 @@ class Flusher:
         report.requests += (len(rows) + 34) // 35
         for item in result.success:
             if _key(item) in by_key and "current" in item:
+                problem = value_problem(item["current"])
+                if problem:  # the client checks this too; never store what can't be believed
+                    self._refused(
+                        by_key[_key(item)],
+                        {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"},
+                        report,
+                    )
+                    continue
                 self.outbox.set_base(item["name"], item["date"], item["current"])
                 report.bases_learned += 1
         for item in result.failed:
@@ -180,6 +196,8 @@ class Flusher:
         code = str(item.get("error_code", "unknown"))
         error = str(item.get("error", ""))
         report.errors.append(f"{row.attribute} {row.date}: {code}: {error}")
+        if code == INVALID_ANSWER:
+            report.invalid_answers += 1
         if code in PERMANENT_CODES:
             self.outbox.mark_failed(row.attribute, row.date, row.version, code, error)
             report.parked += 1
