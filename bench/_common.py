@@ -283,7 +283,7 @@ def bridge_config(
     client_id: str,
     state_dir: Path,
     qos: int = 1,
-    flush_interval: float = 86_400,
+    delay: float = 86_400,
     timezone: str = "UTC",
 ) -> str:
     """A complete bridge configuration for the workload (flushing kept out of the way)."""
@@ -292,7 +292,7 @@ def bridge_config(
         f"  requests_per_hour: 280\n"
         f"mqtt:\n  host: 127.0.0.1\n  port: {mqtt_port}\n  client_id: {client_id}\n"
         f"  qos: {qos}\n  persistent_session: true\n"
-        f"bridge:\n  state_dir: {state_dir}\n  flush_interval: {flush_interval}\n"
+        f"bridge:\n  state_dir: {state_dir}\n  event_delay: {delay}\n  total_delay: {delay}\n"
         f"  log_level: WARNING\n" + attributes_yaml() + MAPPINGS_YAML
     )
 

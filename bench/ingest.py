@@ -11,7 +11,7 @@ own process). The bridge and the bare subscriber run in this process, one at a t
    every session; the publisher's speed is therefore not part of any measurement;
 3. A: starts the real service, ``mqtt_bridge.service.Bridge`` (QoS ``--qos``, durable outbox:
    SQLite WAL ``synchronous=FULL``, group commit, manual acks after the commit), and times from
-   ``start()`` until the outbox's committed ``messages`` counter reaches N; ``flush_interval`` is
+   ``start()`` until the outbox's committed ``messages`` counter reaches N; the delays are
    a day, so Exist sees only the start-up bootstrap;
 4. B: connects a bare paho-mqtt 2.x client (same QoS, auto-ack, an on_message that only counts)
    to its session and times from ``connect()`` to the N-th message; with ``--qos 1`` a bare QoS 0

@@ -144,7 +144,7 @@ def _screen(
 
 def run_demo(
     duration: float = 60.0,
-    flush_interval: float = 5.0,
+    delay: float = 5.0,
     broker_choice: str = "auto",
     out: TextIO | None = None,
     live: bool | None = None,
@@ -171,7 +171,7 @@ def run_demo(
             .replace("${EXIST_URL}", mock.url)
             .replace("${MQTT_PORT}", str(broker.port))
             .replace("${STATE_DIR}", str(state_dir))
-            .replace("${FLUSH_INTERVAL}", str(flush_interval))
+            .replace("${DELAY}", str(delay))
         )
         config = parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
         bridge = Bridge(config)

@@ -359,10 +359,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="seconds to run (default 60; Ctrl-C stops earlier)",
     )
     p.add_argument(
-        "--flush-interval",
+        "--delay",
+        "--flush-interval",  # its name before deadlines (issue 14)
+        dest="delay",
         type=float,
         default=5.0,
-        help="seconds between writes to Exist in the demo (default 5; real use: 60+)",
+        help="seconds a change may wait before it is written to Exist in the demo (default 5; "
+        "real use: the defaults, event_delay 300 and total_delay 3600)",
     )
     p.add_argument(
         "--broker",
@@ -378,10 +381,10 @@ def cmd_demo(args: argparse.Namespace, out: _Output) -> int:
         from exist_demo import run_demo
     except ImportError as err:
         raise ValueError(f"the demo needs the mock_exist package installed: {err}") from None
-    if args.duration <= 0 or args.flush_interval <= 0:
-        raise ValueError("--duration and --flush-interval must be positive")
+    if args.duration <= 0 or args.delay < 1:
+        raise ValueError("--duration must be positive and --delay at least 1")
     try:
-        return run_demo(args.duration, args.flush_interval, args.broker, out=out.stdout)
+        return run_demo(args.duration, args.delay, args.broker, out=out.stdout)
     except RuntimeError as err:
         out.error(str(err))
         return 1

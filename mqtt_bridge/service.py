@@ -5,8 +5,9 @@ Start-up order, so the bridge starts even when the broker or Exist is down:
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
 3. connect to the broker in the background (paho retries) and start taking messages in;
-4. acquire/create the configured attributes (retried until Exist answers), then flush every
-   ``flush_interval``.
+4. acquire/create the configured attributes (retried until Exist answers), then flush by
+   deadline (``bridge.event_delay``, ``bridge.total_delay``, ``mappings[].max_delay``; see
+   ``pipeline.output.flusher``).
 SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
 publish "offline", exit 0 - within ``bridge.stop_timeout`` (what is unsent stays in the outbox).
 """
@@ -97,6 +98,7 @@ class Bridge:
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
+        self.alarm = threading.Event()  # what the flusher sleeps on between deadlines
         self.flusher: Flusher | None = None
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
@@ -156,6 +158,7 @@ class Bridge:
             ack=lambda acks: self.link.ack_many(acks),
             # fault tests only: widen the window between storing a message and acking it
             ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
+            on_commit=self._committed,
         )
         self.link = BrokerLink(
             self.config.mqtt,
@@ -173,13 +176,19 @@ class Bridge:
             self.exist,
             zone,
             self.exist.classify,
-            self.config.bridge.flush_interval,
             on_flush=self._flushed,
             clock=self.clock,
+            alarm=self.alarm,
+            retry=self.config.retry_delay,
         )
         thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _committed(self, due: float | None) -> None:
+        """After each commit: wake the flusher if its earliest deadline moved forward."""
+        if self.flusher is not None:
+            self.flusher.notify(due)
 
     def _exist_loop(self) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never
@@ -259,6 +268,7 @@ class Bridge:
         if self.stopping.is_set():
             return
         self.stopping.set()
+        self.alarm.set()  # the flusher may be asleep until a deadline
         limit = float(self.config.bridge.stop_timeout)
         deadline = time.monotonic() + limit
         set_deadline = getattr(self.exist, "set_deadline", None)

@@ -75,10 +75,22 @@ class _Builder:
                 port=m.get("port", 8883 if tls is not None else 1883),
                 **self.secrets("mqtt", m),
             ),
-            "bridge": self.make(BridgeSettings, valid["bridge"]),
+            "bridge": self.bridge(valid["bridge"]),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
             "mappings": [self.mapping(i, item) for i, item in enumerate(valid["mappings"])],
         }
+
+    def bridge(self, block: dict) -> BridgeSettings:
+        """``BridgeSettings``; the deprecated ``flush_interval`` stands for ``event_delay`` and
+        ``total_delay`` where they are not given (``checks`` warns about it)."""
+        raw = self.doc.data.get("bridge") if isinstance(self.doc.data, dict) else None
+        given = raw if isinstance(raw, dict) else {}
+        if "flush_interval" in block:
+            block = {**block}
+            for key in ("event_delay", "total_delay"):
+                if key not in given:
+                    block[key] = block["flush_interval"]
+        return self.make(BridgeSettings, block)
 
     def attribute(self, index: int, item: dict) -> AttributeSpec:
         line = self.doc.line(("attributes", index))

@@ -55,6 +55,7 @@ def cross_checks(
     found = Findings(doc)
     _check_exist(data.get("exist"), found)
     _check_mqtt(_section(data, "mqtt"), found)
+    _check_bridge(_section(data, "bridge"), found)
     _check_secret_files(data, found)
     _check_files(data, base_dir, found)
     declared = _check_attributes(data.get("attributes"), found)
@@ -90,6 +91,23 @@ def _check_mqtt(mqtt: dict, found: Findings) -> None:
     tls = mqtt.get("tls")
     if isinstance(tls, dict) and "keyfile" in tls and "certfile" not in tls:
         found.problem(("mqtt", "tls", "certfile"), "keyfile is given, so certfile is needed")
+
+
+def _check_bridge(bridge: dict, found: Findings) -> None:
+    if "flush_interval" not in bridge:
+        return
+    new = [k for k in ("event_delay", "total_delay") if k not in bridge]
+    taken = (
+        f"taken as {' and '.join(new)} here ({bridge['flush_interval']} s)"
+        if new
+        else "ignored here (event_delay and total_delay are both given)"
+    )
+    found.warning(
+        ("bridge", "flush_interval"),
+        f"flush_interval is deprecated and {taken}: the bridge now sends by deadline. Use "
+        "bridge.event_delay (events; default 300 s) and bridge.total_delay (totals and "
+        "readings; default 3600 s), or mappings[].max_delay, or remove it for the defaults",
+    )
 
 
 def _check_secret_files(data: dict, found: Findings) -> None:

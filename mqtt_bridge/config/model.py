@@ -129,7 +129,9 @@ class MqttSettings:
 @dataclass(frozen=True)
 class BridgeSettings:
     state_dir: Path = Path("state")
-    flush_interval: float = 60
+    event_delay: float = 300
+    total_delay: float = 3600
+    flush_interval: float | None = None  # deprecated: stands for both delays (build.py)
     max_payload_bytes: int = 262_144
     log_level: str = "INFO"
     stop_timeout: float = 25
@@ -175,6 +177,7 @@ class MappingSpec:
     retained: str = "ignore"
     scale: int | float = 1  # counter mode: the reading's increase is multiplied by this
     on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
+    max_delay: float | None = None  # seconds; None: the bridge's event_delay or total_delay
     line: int | None = None
 
 
@@ -187,6 +190,23 @@ class BridgeConfig:
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
     source: str = "<string>"
+
+    def delay(self, mapping: MappingSpec) -> float:
+        """The longest a change from ``mapping`` may wait before it is sent to Exist (seconds):
+        its ``max_delay``, else ``bridge.event_delay`` for events (increment, counter, duration
+        modes), ``bridge.total_delay`` for totals and readings (update mode)."""
+        if mapping.max_delay is not None:
+            return float(mapping.max_delay)
+        if mapping.mode in INCREMENTING_MODES:
+            return float(self.bridge.event_delay)
+        return float(self.bridge.total_delay)
+
+    @property
+    def retry_delay(self) -> float:
+        """Seconds before a failed send is retried first (then backing off): the shortest
+        configured delay, at most 60 (a short-delay test or demo bridge retries quickly)."""
+        delays = [self.delay(m) for m in self.mappings]
+        return max(1.0, min([60.0, self.bridge.event_delay, self.bridge.total_delay, *delays]))
 
     @property
     def topics(self) -> list[str]:

@@ -130,10 +130,24 @@ BRIDGE_SCHEMA = vol.Schema(
             v.path
         ),
         _opt(
+            "event_delay",
+            "Seconds a counted event (increment, counter and duration modes) may wait before "
+            "it is sent to Exist. A change gets its deadline when it first becomes pending; "
+            "at the earliest deadline everything pending goes, 35 totals per request, so "
+            "events arriving meanwhile ride along for free. A day's totals are sent at its "
+            "local midnight at the latest.",
+            300,
+        ): v.number_range(1, 86400),
+        _opt(
+            "total_delay",
+            "Seconds a running total or reading (update mode: steps, weight) may wait before "
+            "it is sent. Exist asks periodic data to be synced once an hour at most.",
+            3600,
+        ): v.number_range(1, 86400),
+        _opt(
             "flush_interval",
-            "Seconds between sends to Exist (the coalescing window). Each flush spends one "
-            "request per 35 changed totals, so 60 stays far inside the 300/hour budget.",
-            60,
+            "Deprecated: taken as event_delay and total_delay (with a warning) when neither "
+            "is given.",
         ): v.number_range(1, 86400),
         _opt(
             "max_payload_bytes",
@@ -253,6 +267,11 @@ MAPPING_SCHEMA = vol.Schema(
             "day's total stays whole and nothing is lost.",
             1,
         ): v.scale,
+        _opt(
+            "max_delay",
+            "Seconds this mapping's changes may wait before they are sent to Exist; default: "
+            "bridge.event_delay (increment, counter, duration) or bridge.total_delay (update).",
+        ): v.number_range(1, 86400),
         _opt(
             "on_states",
             "duration mode only: the state(s) meaning on (a state or a list); any other value "

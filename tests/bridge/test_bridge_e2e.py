@@ -29,7 +29,8 @@ mqtt:
   client_id: bridge-under-test
 bridge:
   state_dir: {state}
-  flush_interval: 3600
+  event_delay: 3600
+  total_delay: 3600
 attributes:
   - name: fridge_opens
     label: Fridge opens

@@ -65,9 +65,10 @@ def test_minimal_config_gets_every_default():
         "homeassistant",
     )
     b = config.bridge
-    assert (b.state_dir, b.flush_interval, b.max_payload_bytes, b.log_level) == (
+    assert (b.state_dir, b.event_delay, b.total_delay, b.max_payload_bytes, b.log_level) == (
         Path("state"),
-        60,
+        300,
+        3600,
         262_144,
         "INFO",
     )
@@ -114,7 +115,7 @@ def test_full_config_parses(tmp_path):
           discovery_prefix: ha
         bridge:
           state_dir: /var/lib/exist-bridge
-          flush_interval: 300
+          event_delay: 300
           max_payload_bytes: 1024
           log_level: debug
         attributes:
@@ -280,7 +281,7 @@ def test_every_value_check_reports_path_and_line():
       persistent_session: maybe
       topic_prefix: a/+/b
     bridge:
-      flush_interval: 0.5
+      event_delay: 0.5
       max_payload_bytes: 0
       log_level: LOUD
     attributes:
@@ -312,7 +313,7 @@ def test_every_value_check_reports_path_and_line():
         ("mqtt.qos", 10),
         ("mqtt.persistent_session", 11),
         ("mqtt.topic_prefix", 12),
-        ("bridge.flush_interval", 14),
+        ("bridge.event_delay", 14),
         ("bridge.max_payload_bytes", 15),
         ("bridge.log_level", 16),
         ("attributes[0].template", 18),
@@ -883,7 +884,9 @@ def test_describe_schema_covers_every_key():
         "exist.token",
         "exist.requests_per_hour",
         "mqtt.tls.insecure",
-        "bridge.flush_interval",
+        "bridge.event_delay",
+        "bridge.total_delay",
+        "mappings[].max_delay",
         "attributes[].template",
         "attributes[].value_type",
         "mappings[].topic",
@@ -926,7 +929,7 @@ _documents = st.fixed_dictionaries(
     optional={
         "exist": _section(["token", "token_file", "client_id", "client_secret", "timezone"]),
         "mqtt": _section(["host", "port", "password", "tls", "qos", "topic_prefix"]),
-        "bridge": _section(["state_dir", "flush_interval", "log_level"]),
+        "bridge": _section(["state_dir", "flush_interval", "event_delay", "log_level"]),
         "attributes": st.lists(
             _section(["template", "name", "label", "group", "value_type"]) | _values, max_size=3
         ),

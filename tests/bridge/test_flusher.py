@@ -18,6 +18,7 @@ class LostResponse(Exception):
 class Result:
     success: list = field(default_factory=list)
     failed: list = field(default_factory=list)
+    requests: int = 1  # what the client reports it sent
 
 
 class FakeExist:
@@ -82,7 +83,7 @@ def exist():
 
 @pytest.fixture
 def flusher(box, exist):
-    return Flusher(box, exist, "UTC", classify, interval=60)
+    return Flusher(box, exist, "UTC", classify)
 
 
 def events(box, attr, day, n, value=1):

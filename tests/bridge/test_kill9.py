@@ -31,7 +31,8 @@ mqtt:
   client_id: bridge-kill9
 bridge:
   state_dir: {state}
-  flush_interval: 1
+  event_delay: 1
+  total_delay: 1
 attributes:
   - template: coffees
   - {{name: fridge_opens, label: Fridge opens, group: food, value_type: 0}}

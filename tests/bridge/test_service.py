@@ -34,7 +34,8 @@ mqtt:
   discovery: {discovery}
 bridge:
   state_dir: {state}
-  flush_interval: {interval}
+  event_delay: {interval}
+  total_delay: {interval}
 attributes:
   - template: coffees
 mappings:

@@ -492,7 +492,7 @@ def test_offline_config_keeps_apart_from_the_real_one(monkeypatch):
     assert urlsplit(offline.exist.base_url).hostname == "mock"
     assert online.bridge.state_dir != offline.bridge.state_dir
     assert online.mqtt.client_id != offline.mqtt.client_id  # separate persistent sessions
-    assert online.bridge.flush_interval >= 60
+    assert online.bridge.event_delay >= 300 and online.bridge.total_delay >= 3600
 
 
 def test_mosquitto_conf_has_a_listener_and_persistence():

@@ -69,7 +69,7 @@ def start(config_path, log_path):
 def write_config(path, mock, port, state, base_url) -> None:
     text = config_text(mock, port, state, base_url=base_url)
     text = text.replace(
-        "  flush_interval: 1\n", f"  flush_interval: 1\n  stop_timeout: {STOP_TIMEOUT}\n"
+        "  total_delay: 1\n", f"  total_delay: 1\n  stop_timeout: {STOP_TIMEOUT}\n"
     )
     text = text.replace("  requests_per_hour: 280\n", "  requests_per_hour: 280\n  timeout: 60\n")
     path.write_text(text)

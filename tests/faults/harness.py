@@ -55,7 +55,8 @@ mqtt:
   client_id: bridge-faults
 bridge:
   state_dir: {state}
-  flush_interval: {interval}
+  event_delay: {interval}
+  total_delay: {interval}
 attributes:
   - template: coffees
   - {{name: fridge_opens, label: Fridge opens, group: food, value_type: 0}}

@@ -31,7 +31,8 @@ mqtt:
   client_id: bridge-fuzz
 bridge:
   state_dir: {state}
-  flush_interval: 1
+  event_delay: 1
+  total_delay: 1
 attributes:
   - {{name: fuzz_events, label: Fuzz events, group: custom, value_type: 0}}
   - {{name: templated_events, label: Templated events, group: custom, value_type: 0}}

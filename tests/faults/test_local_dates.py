@@ -25,7 +25,8 @@ mqtt:
   client_id: bridge-dates
 bridge:
   state_dir: {state}
-  flush_interval: 3600
+  event_delay: 3600
+  total_delay: 3600
 attributes:
   - {{name: weighed_events, label: Weighed events, group: custom, value_type: 0}}
   - template: steps

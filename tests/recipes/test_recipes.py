@@ -147,7 +147,8 @@ class RecipeBridge:
             f"  client_id: recipe-{name}\n"
             "bridge:\n"
             f"  state_dir: {infra.root / name}\n"
-            "  flush_interval: 3600\n"
+            "  event_delay: 3600\n"
+            "  total_delay: 3600\n"
         )
         original = recipe_text(name)
         body = original[re.search(r"^attributes:", original, re.M).start() :]

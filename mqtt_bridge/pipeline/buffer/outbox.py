@@ -12,6 +12,11 @@ Design (why nothing is lost or counted twice):
 - Update-mode rows (a device's daily total) just keep the last value.
 - Each row has a ``version`` bumped by every change and a ``sent_version`` recorded after Exist
   confirmed a write of that version, so a row changed while a write was in flight is sent again.
+- Each pending row has a deadline (``due_at``, set when it first becomes pending: the earliest
+  ``Effect.due`` among its changes since) by which the flusher sends it. A flush marks the rows
+  it sends ``CLAIMED`` (so a change arriving meanwhile sets its own deadline); a row that is
+  still pending with ``due_at`` NULL (a database from before deadlines, a midnight re-send) or
+  ``CLAIMED`` (its send failed) is due now.
 - A message is acknowledged to the broker only after the transaction holding its effect committed.
   A message committed but not yet acked when the process died is redelivered by the broker with
   the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
@@ -32,6 +37,8 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
 DEAD_LETTER_CAP = 10_000
+CLAIMED = 1e300  # due_at of a row a flush is sending (see the module docstring)
+_PENDING = "version > sent_version AND (failed_version IS NULL OR failed_version <> version)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS totals (
@@ -85,6 +92,7 @@ class Effect:
     date: str
     mode: str
     value: int | float | str
+    due: float = 0.0  # when this change must be sent at the latest (clock seconds; 0: now)
 
 
 @dataclass
@@ -166,11 +174,13 @@ class Outbox:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            self._add_due_at()
             self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(f"cannot use the state database {self.path}: {err}") from err
         self._lock = threading.Lock()
         self._slot = self._last_slot()
+        self.last_due: float | None = None  # set by commit(): see its docstring
 
     def close(self) -> None:
         self.db.close()
@@ -183,6 +193,13 @@ class Outbox:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
             raise OutboxError(f"{self.path} was written by a newer exist-bridge (schema {row[0]})")
+
+    def _add_due_at(self) -> None:
+        """Migration: databases from before deadlines get a nullable ``due_at`` (NULL: due now,
+        so what such a database holds pending is sent at the first flush)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(totals)")}
+        if "due_at" not in columns:
+            self.db.execute("ALTER TABLE totals ADD COLUMN due_at REAL")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -217,8 +234,12 @@ class Outbox:
         with a few multi-row statements, whatever the batch size: the same end state as message
         by message (effects in order, the last state wins, counters add up, slots in order).
         Few statements matter beyond their own cost: each one lets go of the GIL and has to take
-        it back from the busy network thread."""
+        it back from the busy network thread.
+
+        Afterwards ``last_due`` is the earliest deadline the batch set or brought forward (None:
+        no row's deadline moved), so the writer can wake the flusher only when it must."""
         now = time.time()
+        self.last_due = None
         states: dict[str, object] = {}
         counters: dict[str, int] = {}
         recent: list[tuple[int, int, str, bytes]] = []
@@ -257,6 +278,7 @@ class Outbox:
                 )
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
+        # (also sets ``last_due``: the earliest deadline this batch set or brought forward)
         """Apply a batch's effects in order: one read of the rows touched, one upsert.
 
         The same end state as one UPDATE per effect: an increment adds to ``delta`` (``_add`` on
@@ -266,22 +288,30 @@ class Outbox:
         if not effects:
             return
         found: dict[tuple[str, str], tuple] = {}
+        due_before: dict[tuple[str, str], float | None] = {}  # rows pending before: deadline
         attributes = list({e.attribute: None for e in effects})
         dates = list({e.date: None for e in effects})
         for i in range(0, len(attributes), _MAX_VARIABLES // 2):
             names = attributes[i : i + _MAX_VARIABLES // 2]
             for j in range(0, len(dates), _MAX_VARIABLES // 2):
                 days = dates[j : j + _MAX_VARIABLES // 2]
-                for attribute, date, mode, delta, value in db.execute(
-                    "SELECT attribute, date, mode, delta, value FROM totals "
+                for attribute, date, mode, delta, value, pending, due_at in db.execute(
+                    f"SELECT attribute, date, mode, delta, value, {_PENDING}, due_at FROM totals "
                     f"WHERE attribute IN ({','.join('?' * len(names))}) "
                     f"AND date IN ({','.join('?' * len(days))})",
                     (*names, *days),
                 ):
                     found[(attribute, date)] = (mode, delta, value)
+                    if pending:
+                        due_before[(attribute, date)] = due_at
         rows: dict[tuple[str, str], list] = {}  # key -> [mode, delta, value, count]
+        due: dict[tuple[str, str], float | None] = {}
         for e in effects:
             key = (e.attribute, e.date)
+            if key not in due:
+                due[key] = due_before.get(key, e.due)
+            if due[key] is not None:  # NULL stays NULL: due now
+                due[key] = min(due[key], e.due)  # type: ignore[type-var]
             row = rows.get(key)
             if row is None:
                 old = found.get(key)
@@ -301,15 +331,19 @@ class Outbox:
             row[3] += 1
         _insert_rows(
             db,
-            "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at)",
+            "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at, "
+            "due_at)",
             [
-                (a, d, mode, delta, value, n, n, now)
+                (a, d, mode, delta, value, n, n, now, due[(a, d)])
                 for (a, d), (mode, delta, value, n) in rows.items()
             ],
             " ON CONFLICT(attribute, date) DO UPDATE SET delta=excluded.delta, "
             "value=excluded.value, version=version+excluded.version, "
-            "events=events+excluded.events, updated_at=excluded.updated_at",
+            "events=events+excluded.events, updated_at=excluded.updated_at, "
+            "due_at=excluded.due_at",
         )
+        changed = [d for k, d in due.items() if k not in due_before or d != due_before[k]]
+        self.last_due = min((d or 0.0 for d in changed), default=None)
 
     def recent(self) -> dict[int, tuple[str, bytes]]:
         """The last committed (packet id -> (topic, digest)), oldest first."""
@@ -345,6 +379,22 @@ class Outbox:
             out.append(Pending(attr, day, mode, version, bool(base_known), total, events))
         return out
 
+    def claim(self) -> None:
+        """Mark every pending row as being sent (``CLAIMED``): a change committed during the
+        flush then sets a fresh deadline instead of inheriting the one being served."""
+        with self.transaction() as db:
+            db.execute(f"UPDATE totals SET due_at=? WHERE {_PENDING}", (CLAIMED,))
+
+    def deadlines(self) -> dict[str, float]:
+        """The earliest deadline of the pending rows, per date (0 for a row due now)."""
+        return dict(
+            self.db.execute(
+                "SELECT date, MIN(CASE WHEN due_at IS NULL OR due_at >= ? THEN 0 ELSE due_at END) "
+                f"FROM totals WHERE {_PENDING} GROUP BY date",
+                (CLAIMED,),
+            )
+        )
+
     def set_base(self, attribute: str, date: str, current: object) -> None:
         """Record Exist's value for a day before the bridge's contributions (from increment 0)."""
         with self.transaction() as db:
@@ -376,8 +426,8 @@ class Outbox:
         """Mark a day's delivered rows to be sent again (final totals after midnight)."""
         with self.transaction() as db:
             cur = db.execute(
-                "UPDATE totals SET sent_version=0 WHERE date=? AND sent_version=version "
-                "AND base_known + (mode='update') > 0",
+                "UPDATE totals SET sent_version=0, due_at=NULL WHERE date=? "
+                "AND sent_version=version AND base_known + (mode='update') > 0",
                 (date,),
             )
             return cur.rowcount

@@ -145,4 +145,4 @@ def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
                 {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
             )
     manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE, invalid_items="fail")
-    return ExistAdapter(client, manager, backoff=max(1.0, config.bridge.flush_interval))
+    return ExistAdapter(client, manager, backoff=config.retry_delay)

@@ -1,5 +1,15 @@
-"""The flusher: every ``flush_interval``, send what the outbox owes Exist in as few requests as
-possible, and record what landed.
+"""The flusher: at the earliest deadline of what is pending, send *everything* the outbox owes
+Exist in as few requests as possible, and record what landed.
+
+When it runs (Exist's best practices: batch writes, don't call every minute of every hour):
+- each pending change has a deadline (``bridge.event_delay`` for events, ``bridge.total_delay``
+  for totals and readings, or the mapping's ``max_delay``), set when it first becomes pending;
+  a day's totals are due at that day's local midnight at the latest;
+- the loop sleeps until the earliest deadline (or the next local midnight, when yesterday's
+  final totals are sent once more), then sends all that is pending: changes not yet due ride
+  along for free. Nothing pending: no request. The ingest writer wakes it (``notify``) only when
+  a commit brings the earliest deadline forward;
+- a postponement (rate limit, budget, outage) holds every send until it ends.
 
 One flush is at most two kinds of request, each in batches of 35 by the client:
 1. ``increment`` with value 0 for rows whose day total before the bridge (``base``) is unknown;
@@ -20,7 +30,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,6 +40,8 @@ from ...exist.errors import ServerError
 from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
+
+RETRY_DUE = 60.0  # seconds before rows a flush could not deliver (refused for now) are retried
 
 PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field"})
 
@@ -77,22 +90,73 @@ class Flusher:
         writer: ExistWriter,
         timezone: str,
         classify: Classifier,
-        interval: float = 60.0,
         on_flush: Callable[[FlushReport], None] | None = None,
         clock: Callable[[], float] = time.time,
+        alarm: threading.Event | None = None,
+        retry: float = RETRY_DUE,
     ):
         self.outbox = outbox
-        self.clock = clock  # the same clock that dates received messages
+        self.clock = clock  # the same clock that dates received messages and sets deadlines
         self.writer = writer
         self.zone = ZoneInfo(timezone)
         self.classify = classify
-        self.interval = interval
+        self.retry = retry
         self.on_flush = on_flush
+        # What the loop sleeps on (``wait(timeout)``): set by ``notify`` and ``wake``.
+        self.alarm = alarm if alarm is not None else threading.Event()
+        self.hold_until = 0.0  # no send before this (a postponement)
+        self.planned = float("inf")  # when the sleeping loop wakes next (-inf: planning)
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def today(self) -> str:
         return datetime.fromtimestamp(self.clock(), self.zone).date().isoformat()
+
+    def day_end(self, day: str) -> float:
+        """The instant local ``day`` ends (the next day's local midnight)."""
+        nxt = date.fromisoformat(day) + timedelta(days=1)
+        return datetime.combine(nxt, day_time(0), self.zone).timestamp()
+
+    # ----------------------------------------------------------------- when
+
+    def next_due(self) -> float:
+        """The earliest deadline of what is pending (a day's rows are due when it ends);
+        ``inf`` when nothing is pending."""
+        due = float("inf")
+        for day, earliest in self.outbox.deadlines().items():
+            due = min(due, earliest, self.day_end(day))
+        return due
+
+    def next_wake(self) -> float:
+        """When the loop must run next: the earliest deadline or the next local midnight (the
+        day's final totals), not before a postponement ends."""
+        return max(self.hold_until, min(self.next_due(), self.day_end(self.today())))
+
+    def step(self) -> float:
+        """Flush if something is due (or the local date changed since the last flush); return
+        the clock time of the next wake-up."""
+        now = self.clock()
+        last = self.outbox.get_meta("last_day")  # the local date of the last flush
+        if now >= self.hold_until and (
+            self.next_due() <= now or (last is not None and last < self.today())
+        ):
+            report = self.flush_once()
+            now = self.clock()
+            if report.postponed:
+                self.hold_until = now + report.postponed.seconds
+            elif self.next_due() <= now:  # refused for now (not_found, ...): not in a loop
+                self.hold_until = now + self.retry
+        return self.next_wake()
+
+    def notify(self, due: float | None) -> None:
+        """A commit set a deadline ``due``: wake the loop if that is before its planned wake-up
+        (called by the ingest writer after each commit; cheap when nothing changes)."""
+        if due is not None and due < self.planned:
+            self.alarm.set()
+
+    def wake(self) -> None:
+        """Wake the loop now (to stop, or to re-plan)."""
+        self.alarm.set()
 
     # ----------------------------------------------------------------- one flush
 
@@ -102,6 +166,7 @@ class Flusher:
             report = FlushReport()
             try:
                 self._midnight()
+                self.outbox.claim()  # changes from now on set their own deadlines
                 self._learn_bases(report)
                 self._send_totals(report)
                 if report.invalid_answers:  # the other rows went; back off from a sick server
@@ -128,12 +193,12 @@ class Flusher:
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
             log.error("cannot write the state directory (%s); sending paused, retrying", err)
-            return Postpone(max(self.interval, 30.0), f"state directory: {err}")
+            return Postpone(30.0, f"state directory: {err}")
         try:
             return self.classify(err)
         except Exception:  # noqa: BLE001
             log.exception("unexpected error during a flush; retrying")
-            return Postpone(max(self.interval, 60.0), f"unexpected {type(err).__name__}: {err}")
+            return Postpone(60.0, f"unexpected {type(err).__name__}: {err}")
 
     def _midnight(self) -> None:
         """After the local date changes, send the previous day's final totals once more (the docs
@@ -152,10 +217,11 @@ class Flusher:
         if not rows:
             return
         by_key = {(p.attribute, p.date): p for p in rows}
-        result = self.writer.increment(
-            [{"name": p.attribute, "date": p.date, "value": 0} for p in rows]
+        result = self._write(
+            self.writer.increment,
+            [{"name": p.attribute, "date": p.date, "value": 0} for p in rows],
+            report,
         )
-        report.requests += (len(rows) + 34) // 35
         for item in result.success:
             if _key(item) in by_key and "current" in item:
                 problem = value_problem(item["current"])
@@ -178,10 +244,11 @@ class Flusher:
         if not rows:
             return
         by_key = {(p.attribute, p.date): p for p in rows}
-        result = self.writer.update(
-            [{"name": p.attribute, "date": p.date, "value": p.total} for p in rows]
+        result = self._write(
+            self.writer.update,
+            [{"name": p.attribute, "date": p.date, "value": p.total} for p in rows],
+            report,
         )
-        report.requests += (len(rows) + 34) // 35
         for item in result.success:
             row = by_key.get(_key(item))
             if row is not None:
@@ -191,6 +258,18 @@ class Flusher:
             row = by_key.get(_key(item))
             if row is not None:
                 self._refused(row, item, report)
+
+    @staticmethod
+    def _write(send: Callable[[list[dict]], Any], items: list[dict], report: FlushReport) -> Any:
+        """``send(items)``, counting the requests the client reports it made (``requests`` of
+        the result, or of the part done before an exception: ``completed``)."""
+        try:
+            result = send(items)
+        except Exception as err:
+            report.requests += int(getattr(getattr(err, "completed", None), "requests", 0) or 0)
+            raise
+        report.requests += int(getattr(result, "requests", 0) or 0)
+        return result
 
     def _refused(self, row: Pending, item: dict, report: FlushReport) -> None:
         code = str(item.get("error_code", "unknown"))
@@ -216,11 +295,14 @@ class Flusher:
     # ----------------------------------------------------------------- the loop
 
     def run(self, stop: threading.Event) -> None:
-        """Flush every ``interval`` until ``stop`` is set, honouring postponements. Totals left
-        over from an earlier run (a crash, an outage) are sent right away."""
-        delay = 0.0 if self.outbox.pending() else self.interval
-        while not stop.wait(delay):
-            report = self.flush_once()
-            delay = self.interval
-            if report.postponed:
-                delay = max(self.interval, report.postponed.seconds)
+        """Flush by deadline until ``stop`` is set (``wake()`` after setting it), honouring
+        postponements. What an earlier run left pending is due at its stored deadline (at once
+        for rows without one)."""
+        while not stop.is_set():
+            self.planned = float("-inf")  # a notify while planning always wakes the next wait
+            wake = self.step()
+            self.planned = wake
+            if stop.is_set():
+                return
+            self.alarm.wait(max(0.0, min(wake - self.clock(), 86400.0)))
+            self.alarm.clear()

@@ -154,7 +154,9 @@ class MessageProcessor:
             elif evaluation.event is not None:
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
-                    commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value))
+                    commit.effects.append(
+                        Effect(ev.attribute, date, ev.mode, ev.value, received_at + mapping.delay)
+                    )
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1

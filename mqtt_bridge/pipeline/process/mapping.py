@@ -163,8 +163,10 @@ class Mapping:
         max_payload_bytes: int = 262_144,
         attribute_spec: AttributeSpec | None = None,
         learned_type: int | None = None,
+        delay: float = 0.0,
     ):
         self.index = index
+        self.delay = delay  # seconds a change may wait before it is sent (its deadline)
         self.spec = spec
         self.attribute = spec.attribute
         self.mode = spec.mode
@@ -557,6 +559,7 @@ def build_mappings(
             max_payload_bytes=config.bridge.max_payload_bytes,
             attribute_spec=declared.get(spec.attribute),
             learned_type=value_types(spec.attribute) if value_types else None,
+            delay=config.delay(spec),
         )
         for index, spec in enumerate(config.mappings)
     ]
