@@ -105,7 +105,8 @@ class Flusher:
         # What the loop sleeps on (``wait(timeout)``): set by ``notify`` and ``wake``.
         self.alarm = alarm if alarm is not None else threading.Event()
         self.hold_until = 0.0  # no send before this (a postponement)
-        self.planned = float("inf")  # when the sleeping loop wakes next (-inf: planning)
+        self.planned = float("inf")  # when the sleeping loop wakes next
+        self.planning = True  # the loop is not asleep (yet): a notify must wake it
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -151,7 +152,7 @@ class Flusher:
     def notify(self, due: float | None) -> None:
         """A commit set a deadline ``due``: wake the loop if that is before its planned wake-up
         (called by the ingest writer after each commit; cheap when nothing changes)."""
-        if due is not None and due < self.planned:
+        if due is not None and (self.planning or due < self.planned):
             self.alarm.set()
 
     def wake(self) -> None:
@@ -299,10 +300,11 @@ class Flusher:
         postponements. What an earlier run left pending is due at its stored deadline (at once
         for rows without one)."""
         while not stop.is_set():
-            self.planned = float("-inf")  # a notify while planning always wakes the next wait
-            wake = self.step()
-            self.planned = wake
+            self.planning = True  # a notify meanwhile always wakes the coming wait
+            self.planned = self.step()
+            self.planning = False
             if stop.is_set():
                 return
-            self.alarm.wait(max(0.0, min(wake - self.clock(), 86400.0)))
+            self.alarm.wait(max(0.0, min(self.planned - self.clock(), 86400.0)))
+            self.planning = True
             self.alarm.clear()
