@@ -7,6 +7,7 @@ lines, tables, and clean-up on exit, Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import importlib.metadata
 import math
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +165,67 @@ def day_of_events(n: int, attrs: list[AttrSpec], seed: int = 2024) -> list[Event
         running[attr.name] = value
         out.append(Event(t, attr, str(value), value))
     return out
+
+
+READINGS = [
+    AttrSpec("steps", "update", 1.0, template="steps"),
+    AttrSpec("weight", "update", 0.0, template="weight"),
+]
+
+
+def readings_day(seed: int = 2024) -> tuple[list[AttrSpec], list[Event]]:
+    """A readings-only day: the phone's step count as Home Assistant's ``mqtt_statestream``
+    publishes it (the state as a plain string, every minute: unchanged at night, growing by day)
+    and a weight from a smart scale twice a day (07:05 and 22:40)."""
+    rng = random.Random(seed)
+    steps, weight = READINGS
+    out, total = [], 0
+    for minute in range(1440):
+        t = minute * 60.0 + rng.uniform(0, 5)
+        total += rng.randint(0, 120) if 7 * 60 <= minute < 23 * 60 else 0
+        out.append(Event(t, steps, str(total), total))
+    for t in (7 * 3600 + 300.0, 22 * 3600 + 2400.0):
+        value = round(rng.uniform(70.0, 80.0), 1)
+        out.append(Event(t, weight, str(value), value))
+    out.sort(key=lambda e: e.t)
+    return list(READINGS), out
+
+
+def carried_delays(
+    events: list[Event], received: list[float], journal: list[dict]
+) -> dict[str, list[float]]:
+    """Per class (``events``: counters, ``totals``: totals and readings) each event's delay: from
+    its receipt to the first write request at or after it whose body carries its attribute (a
+    base-learning increment of 0 carries nothing)."""
+    carried: dict[str, list[float]] = {}
+    for j in journal:
+        if not j["path"].endswith(("/update/", "/increment/")) or j["status"] >= 400:
+            continue
+        t = datetime.fromisoformat(j["time"]).timestamp()
+        for item in j["body"] or []:
+            if j["path"].endswith("/increment/") and item.get("value") == 0:
+                continue
+            carried.setdefault(str(item.get("name")), []).append(t)
+    for times in carried.values():
+        times.sort()
+    out: dict[str, list[float]] = {"events": [], "totals": []}
+    for ev, at in zip(events, received, strict=True):
+        times = carried.get(ev.attr.name, [])
+        i = bisect.bisect_left(times, at - 1e-6)
+        if i < len(times):
+            out["events" if ev.attr.mode == "increment" else "totals"].append(times[i] - at)
+    return out
+
+
+def delay_summary(values: list[float]) -> str:
+    """``p50 / p99 / max`` in seconds (or minutes past 600 s), "-" for none."""
+    if not values:
+        return "-"
+
+    def fmt(x: float) -> str:
+        return f"{x / 60:.1f} min" if x >= 600 else f"{x:.0f} s"
+
+    return " / ".join(fmt(v) for v in (percentile(values, 50), percentile(values, 99), max(values)))
 
 
 def expected_values(events: list[Event]) -> dict[str, float]:

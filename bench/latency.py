@@ -3,24 +3,27 @@
 Three contenders, each against a fresh mock Exist (real HTTP on loopback, real clock) and a
 private mosquitto:
 
-1. ``exist-bridge run`` (a subprocess, exactly as deployed) at the bridge's default
-   ``flush_interval`` (``BridgeSettings().flush_interval``, 60 s): an event waits for the next
-   flush, so the latency should be about ``flush_interval / 2`` on average and at most about
-   ``flush_interval``;
-2. the same at a short cadence (``--short-interval``, 1 s), which shows the pipeline's own cost
-   (broker hop, ingest and commit to the outbox, the flush's requests);
+1. ``exist-bridge run`` (a subprocess, exactly as deployed) with the bridge's default
+   ``event_delay`` (``BridgeSettings().event_delay``, 300 s): the first event of a quiet spell
+   sets a deadline 300 s away and everything arriving until then rides along with it, so the
+   latency should be about ``event_delay / 2`` on average and at most about ``event_delay``
+   (totals and readings wait up to ``total_delay``, 3600 s by default: see ``api_calls.py``,
+   which measures both classes over a simulated day);
+2. the same with a short delay (``--short-delay``, 1 s, the kind of setting a demo uses), which
+   shows the pipeline's own cost (broker hop, ingest and commit to the outbox, the flush's
+   requests);
 3. for reference, the naive client: an MQTT subscriber that POSTs one ``increment`` per message
    straight to Exist (what a Home Assistant automation calling a ``rest_command`` does).
 
 Events (counter increments over 12 attributes) are published at uniformly random times over
-whole flush windows, so they fall at random points of the flusher's cycle. A sample's latency is
-(time the mock applied the change that made the attribute's total include this event) - (time
-just before ``publish``): the mock runs in this process on the real clock and records each
-applied change with its time in its ledger, so no polling error is added. Percentiles are
-nearest-rank.
+``--windows`` deadlines' worth of time, so they fall at random points of the flusher's cycle.
+A sample's latency is (time the mock applied the change that made the attribute's total include
+this event) - (time just before ``publish``): the mock runs in this process on the real clock and
+records each applied change with its time in its ledger, so no polling error is added.
+Percentiles are nearest-rank.
 
-Run: ``python bench/latency.py`` (about 3 minutes: the 60 s cadence needs whole minutes),
-``--quick`` (about 2 minutes), ``--help`` for the options.
+Run: ``python bench/latency.py`` (about 6 minutes: the 300 s delay needs whole deadlines),
+``--quick`` (fewer samples, 10 s short runs), ``--help`` for the options.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ mqtt:
   client_id: bench-latency-bridge
 bridge:
   state_dir: {state}
-  flush_interval: {interval}
+  event_delay: {interval}
+  total_delay: {interval}
   log_level: INFO
 attributes:
 {attributes}
@@ -69,10 +73,10 @@ mappings:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    default_interval = BridgeSettings().flush_interval
+    default_interval = BridgeSettings().event_delay
     parser = argparse.ArgumentParser(
-        description="Measure publish-to-Exist latency of exist-bridge (default and short flush "
-        "cadence) and of one POST per event, against the mock.",
+        description="Measure publish-to-Exist latency of exist-bridge (default and short "
+        "event_delay) and of one POST per event, against the mock.",
     )
     parser.add_argument(
         "--samples",
@@ -82,24 +86,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="events (samples) per contender (default: %(default)s)",
     )
     parser.add_argument(
-        "--flush-interval",
+        "--event-delay",
         type=float,
         default=default_interval,
         metavar="SECONDS",
-        help="the bridge's cadence for contender 1 (default: %(default)s, the bridge's default)",
+        help="the bridge's event_delay for contender 1 (default: %(default)s, the bridge's "
+        "default)",
     )
     parser.add_argument(
         "--windows",
         type=int,
-        default=2,
-        help="flush windows the events of contender 1 are spread over (default: %(default)s)",
+        default=1,
+        help="deadlines' worth of time the events of contender 1 are spread over (default: "
+        "%(default)s)",
     )
     parser.add_argument(
-        "--short-interval",
+        "--short-delay",
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="the short cadence of contender 2 (default: %(default)s)",
+        help="the short event_delay of contender 2 (default: %(default)s)",
     )
     parser.add_argument(
         "--short-duration",
@@ -112,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: 60 samples, 1 window, 10 s for the short runs (about 2 minutes)",
+        help="a smoke run: 60 samples, 10 s for the short runs (about 5.5 minutes)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -123,8 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.windows = 1
         if "--short-duration" not in given:
             args.short_duration = 10.0
-    if args.samples < 1 or args.windows < 1 or min(args.flush_interval, args.short_interval) <= 0:
-        parser.error("--samples, --windows and the intervals must be positive")
+    if args.samples < 1 or args.windows < 1 or min(args.event_delay, args.short_delay) < 1:
+        parser.error("--samples and --windows must be positive, the delays at least 1")
     if args.samples > 280:
         parser.error("--samples above 280 would hit Exist's 300/h limit in the naive run")
     return args
@@ -196,7 +202,8 @@ def write_requests(state) -> int:  # noqa: ANN001
 def run_bridge(
     interval: float, n: int, span: float, rng: random.Random, tmp: Path, stack, tag: str
 ) -> dict:  # noqa: ANN001
-    """``exist-bridge run`` in a subprocess at ``interval``; ``n`` events over ``span`` s."""
+    """``exist-bridge run`` in a subprocess with both delays ``interval``; ``n`` events over
+    ``span`` s."""
     work = tmp / tag
     work.mkdir()
     server = stack.enter_context(MockServer())
@@ -334,21 +341,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     rng = random.Random(args.seed)
-    long_span = args.windows * args.flush_interval
+    long_span = args.windows * args.event_delay
     print(ab.environment())
     print(
         f"# {args.samples} events per contender over {len(NAMES)} counter attributes; bridge at "
-        f"flush_interval {args.flush_interval:g} s (events over {long_span:g} s) and "
-        f"{args.short_interval:g} s (over {args.short_duration:g} s); naive over "
+        f"event_delay {args.event_delay:g} s (events over {long_span:g} s) and "
+        f"{args.short_delay:g} s (over {args.short_duration:g} s); naive over "
         f"{args.short_duration:g} s"
     )
     sys.stdout.flush()
     with ab.workspace("bench-latency-") as (tmp, stack):
         default = run_bridge(
-            args.flush_interval, args.samples, long_span, rng, tmp, stack, "default"
+            args.event_delay, args.samples, long_span, rng, tmp, stack, "default"
         )
         short = run_bridge(
-            args.short_interval, args.samples, args.short_duration, rng, tmp, stack, "short"
+            args.short_delay, args.samples, args.short_duration, rng, tmp, stack, "short"
         )
         naive = run_naive(args.samples, args.short_duration, rng, tmp, stack)
     print()
@@ -369,27 +376,27 @@ def main(argv: list[str] | None = None) -> int:
             ],  # fmt: skip
             [
                 row(
-                    f"exist-bridge, flush {args.flush_interval:g} s",
+                    f"exist-bridge, event_delay {args.event_delay:g} s (default)",
                     default,
-                    f"mean ~{args.flush_interval / 2:g} s, max ~{args.flush_interval:g} s",
+                    f"mean ~{args.event_delay / 2:g} s, max ~{args.event_delay:g} s",
                 ),
                 row(
-                    f"exist-bridge, flush {args.short_interval:g} s",
+                    f"exist-bridge, event_delay {args.short_delay:g} s",
                     short,
-                    f"mean ~{args.short_interval / 2:g} s + overhead",
+                    f"mean ~{args.short_delay / 2:g} s + overhead",
                 ),
                 row("naive: 1 POST per event", naive, "broker hop + 1 request"),
             ],
         )
     )
     for label, interval, result in (
-        ("default", args.flush_interval, default),
-        ("short", args.short_interval, short),
+        ("default", args.event_delay, default),
+        ("short", args.short_delay, short),
     ):
         if result["latencies"]:
             over = statistics.fmean(result["latencies"]) - interval / 2
             print(
-                f"bridge, flush {interval:g} s ({label}): mean - flush_interval/2 = "
+                f"bridge, event_delay {interval:g} s ({label}): mean - event_delay/2 = "
                 f"{over * 1000:+.0f} ms (the pipeline's own cost, plus sampling noise)"
             )
     return 0
