@@ -424,6 +424,17 @@ def delivery(state, specs, events, expected: dict[str, float]) -> tuple[float, i
     return (100.0 * counted / total if total else 100.0), finals_ok, finals
 
 
+def naive_delays(events: list[ab.Event], journal: list[dict], t0: float) -> dict[str, list[float]]:
+    """The naive client's delays: one request per event, in order; only delivered ones."""
+    out: dict[str, list[float]] = {"events": [], "totals": []}
+    for ev, j in zip(events, journal, strict=True):
+        if j["status"] < 400:
+            sent = datetime.fromisoformat(j["time"]).timestamp()
+            cls = "events" if ev.attr.mode == "increment" else "totals"
+            out[cls].append(sent - (t0 + ev.t))
+    return out
+
+
 def describe(result: dict, t0: float) -> dict:
     journal = result["journal"]
     writes = [j for j in journal if j["path"].endswith(("/update/", "/increment/"))]
@@ -473,7 +484,12 @@ def scenario(name: str, args, specs, events, t0: float, tmp: Path, stack) -> dic
     for row_label, result in ((label, bridge), ("naive: 1 POST per event, no retry", naive)):
         d = result["d"] = describe(result, t0)
         share, ok, finals = delivery(result["state"], specs, events, expected)
-        delays = result["delay"] = ab.carried_delays(events, result["received"], result["journal"])
+        if result is naive:  # its own POST, or lost to a 429 (not a delay: not delivered)
+            delays = result["delay"] = naive_delays(events, result["journal"], t0)
+        else:
+            delays = result["delay"] = ab.carried_delays(
+                events, result["received"], result["journal"]
+            )
         rows.append(
             [
                 row_label,
