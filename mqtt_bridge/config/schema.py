@@ -146,8 +146,8 @@ BRIDGE_SCHEMA = vol.Schema(
         ): v.number_range(1, 86400),
         _opt(
             "flush_interval",
-            "Deprecated: taken as event_delay and total_delay (with a warning) when neither "
-            "is given.",
+            "Deprecated (before deadlines, the seconds between sends): stands for "
+            "event_delay and total_delay where they are not given, with a warning.",
         ): v.number_range(1, 86400),
         _opt(
             "max_payload_bytes",
