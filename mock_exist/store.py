@@ -181,9 +181,6 @@ class Store:
             "available_services": [client.service_json()] if client else [],
         }
 
-    def _owner(self, actor: Actor) -> Client | None:
-        return self.oauth.clients.get(actor.client_id or "")
-
     # ----------------------------------------------------------------- reads
 
     def _readable(self, actor: Actor, params: dict[str, str]) -> list[Attribute]:
