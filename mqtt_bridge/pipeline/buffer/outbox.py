@@ -128,7 +128,8 @@ def inspect_outbox(path: str | Path) -> str | None:
         try:
             problems = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
-                return f"{path} is damaged: " + "; ".join(problems)[:300]
+                found = "; ".join(" ".join(str(p).split()) for p in problems)
+                return f"{path} is damaged: {found[:300]}"
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
             schema = (
                 "meta" in tables and db.execute("SELECT 1 FROM meta WHERE key='schema'").fetchone()
