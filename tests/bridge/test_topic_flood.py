@@ -14,9 +14,14 @@ import sqlite3
 import time
 
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.ingest import LOG_BURST, CommitWriter, IncomingMessage, MessageProcessor
+from mqtt_bridge.ingest import CommitWriter, IncomingMessage, MessageProcessor
 from mqtt_bridge.mapping import build_mappings
-from mqtt_bridge.outbox import MAX_TOPIC_STATES, STATE_MAX_AGE, Outbox
+from mqtt_bridge.outbox import Outbox
+
+# the documented bounds (README, "Bad input" and "State directory")
+LOG_BURST = 20  # bad-input lines one by one per minute
+MAX_TOPIC_STATES = 10_000  # per-topic states kept
+STATE_MAX_AGE = 30 * 86400  # a topic not seen for 30 days loses its state
 
 CONFIG = """
 exist: {token: t}
