@@ -110,7 +110,6 @@ def used_state(mock_exist, mosquitto, tmp_path):
     wait_until(lambda: committed(state) == 3, 30)
     wait_until(lambda: sum(mock_exist.state.values("coffees").values()) == 3, 30)
     assert run.stop() == 0, run.text()
-    assert (state / "outbox.marker").exists()  # documented in the README
     return config, state
 
 
