@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge.flusher import Flusher
-from mqtt_bridge.outbox import Commit, Effect, Outbox
+from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+from mqtt_bridge.pipeline.output.flusher import Flusher
 
 from .test_bridge_e2e import Publisher, wait_until
 

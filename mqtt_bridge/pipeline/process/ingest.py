@@ -42,7 +42,6 @@ LOG_WINDOW = 60.0  # ... of this many seconds; the rest are summed up in one lin
 log = logging.getLogger("exist_bridge.ingest")
 
 
-
 @dataclass(frozen=True)
 class IncomingMessage:
     topic: str
