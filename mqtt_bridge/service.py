@@ -29,6 +29,7 @@ from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
 from .pipeline.buffer.outbox import (
+    MARKER_FILE,
     Outbox,
     OutboxLost,
     inspect_outbox,
@@ -123,7 +124,10 @@ class Bridge:
         try:
             if not problem:
                 self._lock = lock_state_dir(self.state_dir)
-            write_marker(path)
+            try:
+                write_marker(path)
+            except OSError as err:  # a full disk: the outbox itself still works; next start
+                log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
             self.outbox.close()
             if problem:
