@@ -473,6 +473,13 @@ class Outbox:
     ) -> int:
         """Rename and delete per-topic states (start-up migration), and delete those whose topic
         was last seen before ``older_than`` (epoch seconds); returns how many aged out."""
+        if not renamed and not dropped:
+            row = self.db.execute(
+                "SELECT 1 FROM edge_state WHERE seen < ? LIMIT 1",
+                (older_than if older_than is not None else float("-inf"),),
+            ).fetchone()
+            if row is None:
+                return 0  # nothing to do: no write (the disk may be full or read-only)
         with self.transaction() as db:
             for old, new in renamed.items():
                 db.execute("UPDATE OR REPLACE edge_state SET key=? WHERE key=?", (new, old))

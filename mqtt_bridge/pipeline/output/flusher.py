@@ -127,14 +127,20 @@ class Flusher:
             except Exception:  # noqa: BLE001 - status only; the next flush tries again
                 log.exception("could not report the flush")
             else:
-                if report.postponed is None and self._state_error is not None:
+                state_failed = report.postponed is not None and report.postponed.reason.startswith(
+                    "state directory"
+                )
+                if self._state_error is not None and not state_failed:
                     log.warning("the state database can be used again; sending resumed")
                     self._state_error = None
             return report
 
     def _state_failed(self, err: Exception) -> None:
-        """Log a state-database error once (not at every flush while it lasts)."""
-        if str(err) != self._state_error:
+        """Log a state-database error once (not at every flush while it lasts): the first
+        error after a good flush; later ones, while it lasts, only at debug level."""
+        if self._state_error is not None:
+            log.debug("the state database still can't be used: %s", err)
+        else:
             log.error(
                 "%s — sending paused until it can be used (`exist-bridge status` explains; "
                 "no message is acknowledged that was not stored)",

@@ -30,6 +30,7 @@ from ..buffer.outbox import (
     Commit,
     Effect,
     Outbox,
+    OutboxError,
 )
 from .mapping import Mapping, route
 
@@ -138,7 +139,11 @@ def migrate_state_keys(
         else:
             dropped.append(key)
     now = time.time() if now is None else now
-    aged = outbox.rekey_states(renamed, dropped, older_than=now - STATE_MAX_AGE)
+    try:
+        aged = outbox.rekey_states(renamed, dropped, older_than=now - STATE_MAX_AGE)
+    except OutboxError as err:  # a full or read-only disk: try again at the next start
+        log.warning("per-topic states not re-keyed or pruned this time: %s", err)
+        return 0, 0, 0
     if renamed or dropped:
         log.warning(
             "per-topic states were keyed by mapping position (older version): %d re-keyed to "
