@@ -314,6 +314,8 @@ class Bridge:
             self.link.stop()
         if self.writer is not None:
             self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        if self.processor is not None:
+            self.processor.once.summarise()  # bad input not yet summed up in the log
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         busy = any(t.is_alive() for t in self._threads)

@@ -59,7 +59,8 @@ class OnceLogger:
 
     Bounded memory: the last ``cap`` pairs are remembered (least recently seen forgotten first).
     Bounded volume: at most ``burst`` lines per ``window`` seconds; the pairs beyond are summed
-    up in one line when the next window starts (they are all counted and kept as dead letters)."""
+    up in one line at the first bad input after that window (or at shutdown); all of them are
+    counted and kept as dead letters."""
 
     def __init__(
         self,
@@ -80,6 +81,10 @@ class OnceLogger:
         self._suppressed: dict[str, int] = {}  # kind -> new pairs not logged in this window
 
     def warn(self, kind: str, topic: str, message: str) -> None:
+        now = self.clock()
+        if self._window_start is None or now - self._window_start >= self.window:
+            self.summarise()
+            self._window_start, self._logged = now, 0
         key = (kind, topic)
         if key in self.seen:
             self.seen.move_to_end(key)
@@ -87,10 +92,6 @@ class OnceLogger:
         self.seen[key] = None
         if len(self.seen) > self.cap:
             self.seen.popitem(last=False)
-        now = self.clock()
-        if self._window_start is None or now - self._window_start >= self.window:
-            self.summarise()
-            self._window_start, self._logged = now, 0
         if self._logged >= self.burst:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
             return
@@ -120,7 +121,7 @@ class OnceLogger:
 def migrate_state_keys(
     outbox: Outbox, mappings: list[Mapping], now: float | None = None
 ) -> tuple[int, int, int]:
-    """Re-key per-topic states stored by position (``"<index>:<topic>"``, before 0.x) to
+    """Re-key per-topic states stored by position (``"<index>:<topic>"``, older versions) to
     ``Mapping.state_key``, and prune states not seen for ``STATE_MAX_AGE``. Returns (migrated,
     dropped, aged out). An old key is migrated when the mapping now at that position matches
     its topic and the state has that mapping's shape (counter/duration/edge); otherwise it is
