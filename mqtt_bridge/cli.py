@@ -273,13 +273,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
 
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
-    from .pipeline.buffer.outbox import (
-        MARKER_FILE,
-        Outbox,
-        OutboxError,
-        inspect_outbox,
-        lost_message,
-    )
+    from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
     from .service import OUTBOX_FILE
 

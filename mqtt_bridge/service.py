@@ -28,15 +28,15 @@ from typing import IO
 from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
-from .pipeline.buffer.outbox import (
+from .pipeline.buffer.integrity import (
     MARKER_FILE,
-    Outbox,
     OutboxLost,
     inspect_outbox,
     lost_message,
     set_aside,
     write_marker,
 )
+from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport

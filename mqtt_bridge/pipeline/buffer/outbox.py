@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -42,7 +41,6 @@ RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65
 DEAD_LETTER_CAP = 10_000
 MAX_TOPIC_STATES = 10_000  # per-topic states kept (edge/counter/duration); least recent dropped
 STATE_MAX_AGE = 30 * 86400.0  # a topic not seen for this long loses its state (at start-up)
-MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS totals (
@@ -88,18 +86,7 @@ class OutboxError(Exception):
     """The state directory or database can't be used (unwritable, full, corrupt)."""
 
 
-class OutboxLost(OutboxError):
-    """The outbox was deleted, truncated or damaged since the last run (see ``inspect_outbox``)."""
-
-
-LOST_WHAT = (
-    "the totals not yet sent to Exist and the memory of messages already taken in (used to "
-    "recognise the broker's redeliveries) are gone"
-)
-ACCEPT_FLAG = "--accept-fresh-outbox"
-
-
-def _damage(err: BaseException) -> str:
+def damage_text(err: BaseException) -> str:
     """``err`` in words, saying "damaged" when SQLite found the file corrupt."""
     text = str(err)
     if isinstance(err, sqlite3.DatabaseError) and any(
@@ -107,79 +94,6 @@ def _damage(err: BaseException) -> str:
     ):
         return f"the file is damaged ({text})"
     return text
-
-
-def inspect_outbox(path: str | Path) -> str | None:
-    """Why the outbox at ``path`` can't be trusted, or None when it is fine or brand new.
-
-    Lost: the file is missing while ``MARKER_FILE`` beside it says there was one, or it is
-    empty (0 bytes: a real outbox always has its header page), or it has no schema row.
-    Damaged: SQLite can't open it or its ``quick_check`` finds broken pages. Reads only."""
-    path = Path(path)
-    marker = path.parent / MARKER_FILE
-    if not path.exists():
-        if marker.exists():
-            return f"{path} is missing, but {marker.name} says this state directory had one"
-        return None
-    try:
-        if path.stat().st_size == 0:
-            return f"{path} is empty (0 bytes): it was truncated"
-        db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        try:
-            problems = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
-            if problems != ["ok"]:
-                found = "; ".join(" ".join(str(p).split()) for p in problems)
-                return f"{path} is damaged: {found[:300]}"
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-            schema = (
-                "meta" in tables and db.execute("SELECT 1 FROM meta WHERE key='schema'").fetchone()
-            )
-            if not schema and marker.exists():
-                return f"{path} is not the bridge's outbox any more (its tables are gone)"
-        finally:
-            db.close()
-    except sqlite3.Error as err:
-        return f"{path}: {_damage(err)}"
-    except OSError as err:
-        return f"cannot read {path}: {err}"
-    return None
-
-
-def lost_message(problem: str) -> str:
-    """The one-line error for a lost or damaged outbox: what, what is gone, how to go on."""
-    return (
-        f"the outbox was lost or damaged: {problem}. With it, {LOST_WHAT}. Nothing was "
-        f"changed. To start deliberately with a fresh outbox (pending totals are not sent; "
-        f"messages the broker redelivers may count twice), run `exist-bridge run "
-        f"{ACCEPT_FLAG}` once: the old file is kept beside it as outbox.sqlite.lost-*"
-    )
-
-
-def set_aside(path: str | Path) -> Path | None:
-    """Rename the outbox (and its -wal/-shm files) to ``<name>.lost-<UTC time>``; the new name
-    of the main file, or None when there was none."""
-    path = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    moved = None
-    for suffix in ("", "-wal", "-shm"):
-        old = Path(str(path) + suffix)
-        if old.exists():
-            new = old.with_name(f"{path.name}.lost-{stamp}{suffix}")
-            os.replace(old, new)
-            if not suffix:
-                moved = new
-    return moved
-
-
-def write_marker(path: str | Path) -> None:
-    """Record beside the outbox that this state directory has one (see ``inspect_outbox``)."""
-    marker = Path(path).parent / MARKER_FILE
-    if not marker.exists():
-        marker.write_text(
-            f"{Path(path).name}: the bridge's outbox is kept here. If it goes missing or is "
-            "truncated, exist-bridge refuses to start rather than silently begin afresh.\n",
-            encoding="utf-8",
-        )
 
 
 _F = TypeVar("_F")
@@ -194,7 +108,7 @@ def _reads(method: _F) -> _F:
             return method(self, *args, **kwargs)  # type: ignore[operator]
         except sqlite3.Error as err:
             raise OutboxError(
-                f"cannot read the state database {self.path}: {_damage(err)}"
+                f"cannot read the state database {self.path}: {damage_text(err)}"
             ) from err
 
     return wrapper  # type: ignore[return-value]
@@ -292,7 +206,9 @@ class Outbox:
             self.db.executescript(SCHEMA)
             self._check_schema()
         except (sqlite3.Error, OSError) as err:
-            raise OutboxError(f"cannot use the state database {self.path}: {_damage(err)}") from err
+            raise OutboxError(
+                f"cannot use the state database {self.path}: {damage_text(err)}"
+            ) from err
         self._lock = threading.Lock()
         self._slot = self._last_slot()
 
@@ -330,7 +246,7 @@ class Outbox:
                     self.db.execute("ROLLBACK")
                 if isinstance(err, (sqlite3.Error, OSError)):
                     raise OutboxError(
-                        f"cannot write the state database {self.path}: {_damage(err)}"
+                        f"cannot write the state database {self.path}: {damage_text(err)}"
                     ) from err
                 raise
 

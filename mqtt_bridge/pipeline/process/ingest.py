@@ -32,7 +32,8 @@ from ..buffer.outbox import (
     Outbox,
     OutboxError,
 )
-from .mapping import Mapping, route
+from .mapping import Mapping
+from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
 ROUTE_CACHE = 4096

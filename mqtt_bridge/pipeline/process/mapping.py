@@ -64,11 +64,12 @@ from .expressions import (
     parse_number,
     same_state,
 )
+from .routing import filter_matches
 
 if TYPE_CHECKING:
     from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
-__all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings", "route"]
+__all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings"]
 
 DETAIL_CHARS = 200
 NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
@@ -204,7 +205,7 @@ class Mapping:
         if self._exact:
             return topic == self._topic
         try:
-            return _filter_matches(self._levels, topic)
+            return filter_matches(self._levels, topic)
         except Exception:  # noqa: BLE001 - a hostile topic must not break routing
             return False
 
@@ -580,29 +581,3 @@ def build_mappings(
         if n:
             mapping.state_id += f"#{n}"
     return mappings
-
-
-def _filter_matches(levels: list[str], topic: str) -> bool:
-    """MQTT topic filter matching, exactly as paho's ``topic_matches_sub`` (its ``MQTTMatcher``
-    walk for one filter): ``+`` is one level, a trailing ``#`` any number (also none: ``a/#``
-    matches ``a``), and neither wildcard matches a ``$`` topic at the first level."""
-    parts = topic.split("/")
-    normal = not topic.startswith("$")
-    last = len(levels) - 1
-    for i, part in enumerate(parts):
-        if i > last:
-            return False
-        level = levels[i]
-        if level == "#" and i == last and (normal or i > 0):
-            return True
-        if level != part and (level != "+" or not (normal or i > 0)):
-            return False
-    n = len(parts)
-    if n == last + 1:
-        return True
-    return n == last and levels[n] == "#" and (normal or n > 0)
-
-
-def route(mappings: list[Mapping], topic: str) -> list[Mapping]:
-    """Every mapping whose topic filter matches ``topic`` (a message may feed several)."""
-    return [m for m in mappings if m.matches(topic)]
