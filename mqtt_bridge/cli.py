@@ -243,17 +243,27 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
 
-def _health_problem(state_dir: Path, max_age: float) -> str | None:
-    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
+def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
+    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
     import time
 
     from .exist.jsonfile import read_json
-    from .service import HEALTH_FILE
+    from .service import HEALTH_FILE, LOCK_FILE
 
     try:
         health = read_json(state_dir / HEALTH_FILE)
     except (OSError, ValueError) as err:
-        return f"can't read {state_dir / HEALTH_FILE}: {err}"
+        health = None
+        if running is not False:
+            return f"can't read {state_dir / HEALTH_FILE}: {err}"
+    if running is False:
+        # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
+        # released by the operating system the moment the process ends.
+        if isinstance(health, dict) and health.get("stopped"):
+            return "the bridge has stopped"
+        lock = state_dir / LOCK_FILE
+        return f"no bridge holds the lock {lock}: not running (killed, or never started)"
     if not isinstance(health, dict):
         return "no heartbeat yet: the bridge has not started (or is still starting)"
     if health.get("stopped"):
@@ -276,7 +286,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
-    from .service import OUTBOX_FILE
+    from .service import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
     if config is None:
@@ -285,6 +295,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
         out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
         return 1
+    running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
     problem = inspect_outbox(state_dir / OUTBOX_FILE)
     if problem:
         out.error(lost_message(problem))
@@ -298,6 +309,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     except OutboxError as err:
         out.error(str(err))
         return 1
+    status["running"] = running
+    status["pid"] = _pid(holder) if running else None
     try:
         e = config.exist
         creds = load_credentials(
@@ -314,7 +327,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
-    problem = _health_problem(state_dir, args.max_age) if args.check else None
+    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
     if args.json:
         if args.check:
             status["healthy"] = problem is None
@@ -323,6 +336,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         return 1 if problem else 0
     last = status["last_sync"]
     ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    if running:
+        out.print(f"bridge:          running ({holder or 'pid unknown'})")
+    elif running is False:
+        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
+    else:
+        out.print(f"bridge:          unknown ({holder})")
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     out.print(f"last sync:       {ago}")
     bud = status["budget"]
@@ -356,6 +375,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if args.check:
         out.print("health:          ok (running, connected to the broker)")
     return 0
+
+
+def _pid(holder: str) -> int | None:
+    """The pid in the lock file's ``pid N`` line, if it has one."""
+    parts = holder.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
 
 
 # --------------------------------------------------------------------------- demo
