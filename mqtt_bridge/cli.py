@@ -140,11 +140,11 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, out: _Output):  # noqa: ANN202
+def _load(path: str, out: _Output, check_files: bool = False):  # noqa: ANN202
     from .config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        return load_config(path, check_files=check_files)
     except ConfigError as err:
         out.error(f"{path}: {len(err.problems)} problem(s) in the configuration")
         out.stderr.write(str(err) + "\n")
@@ -177,7 +177,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .service import StateDirInUse
     from .service import run as run_service
 
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     if not args.verbose:
@@ -203,7 +203,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace, out: _Output) -> int:
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     for warning in config.warnings:

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -241,15 +240,13 @@ def test_run_with_a_non_pem_ca_file_exits_with_one_line(tmp_path):
 def test_the_broker_link_names_the_tls_file_it_cannot_load(tmp_path):
     """If a TLS file goes bad after the check (rotated certificate...), the broker link still
     fails with the key and the file, not with OpenSSL's bare ``[X509] PEM lib``."""
-    from mqtt_bridge.broker import BrokerLink
+    from mqtt_bridge.config import MqttSettings, TlsSettings
+    from mqtt_bridge.pipeline.input.mqtt import BrokerLink
     from mqtt_bridge.tlsfiles import TlsFileError
 
     ca = tmp_path / "ca.pem"
     ca.write_text("garbage\n")
-    tls = SimpleNamespace(ca_certs=ca, certfile=None, keyfile=None, insecure=False)
-    settings = SimpleNamespace(host="127.0.0.1", port=8883, client_id="x", username=None,
-                               password=None, tls=tls, topic_prefix="exist-bridge", qos=1,
-                               persistent_session=True)
+    settings = MqttSettings(host="127.0.0.1", port=8883, tls=TlsSettings(ca_certs=ca))
     with pytest.raises(TlsFileError) as caught:
         BrokerLink(settings, ["a"], processor=None, writer=None)
     assert isinstance(caught.value, ValueError)  # the CLI reports ValueErrors as one line
