@@ -196,7 +196,9 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate a configuration file",
         description="Check the configuration and report every problem with its key path and "
-        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist.",
+        "line, and open the files the bridge needs (the token file, the TLS CA, certificate and "
+        "key) to prove they can be used. Exit status 0 when valid, 1 otherwise. Contacts neither "
+        "the broker nor Exist.",
     )
     _config_arg(p)
     p.set_defaults(handler=cmd_check)
@@ -220,9 +222,10 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
         help="show queue depth, last sync, budget left and dead letters",
-        description="Read the state directory of a (running or stopped) bridge and report what "
-        "is still to be sent, when Exist last confirmed a write, how many requests are left in "
-        "this hour's budget, refused totals and bad input kept aside.",
+        description="Read the state directory of a (running or stopped) bridge and report "
+        "whether a bridge is running on it, what is still to be sent, when Exist last confirmed "
+        "a write, how many requests are left in this hour's budget, refused totals and bad input "
+        "kept aside.",
     )
     _config_arg(p)
     p.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -230,7 +233,8 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         "--check",
         action="store_true",
         help="health check (for Docker/systemd): exit 1 unless a bridge is running on this state "
-        "directory, its heartbeat is fresh and it is connected to the broker",
+        "directory (a process holds its bridge.lock), its heartbeat is fresh and it is connected "
+        "to the broker",
     )
     p.add_argument(
         "--max-age",
