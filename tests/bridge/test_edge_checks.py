@@ -31,10 +31,18 @@ def _bridge_cli(*args: str, **kwargs) -> subprocess.Popen:
 def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
-    proc = _bridge_cli("run", "-c", str(cfg), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+    log = tmp_path / "bridge.log"
+    with log.open("w") as sink:
+        proc = _bridge_cli("run", "-c", str(cfg), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: status_check(cfg).returncode == 0, timeout=60)
+        def healthy() -> bool:
+            assert proc.poll() is None, log.read_text()
+            return status_check(cfg).returncode == 0
+
+        try:
+            wait_until(healthy, timeout=90)
+        except AssertionError as err:
+            raise AssertionError(f"{err}: {status_check(cfg)}\n{log.read_text()}") from None
         plain = subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg)],
                                capture_output=True, text=True, timeout=60)
         assert f"bridge:          running (pid {proc.pid})" in plain.stdout, plain.stdout
