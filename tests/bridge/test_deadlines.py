@@ -217,6 +217,18 @@ def test_a_postponement_holds_every_send_until_it_ends(box, exist, clock, flushe
     assert exist.values[("coffees", DAY)] == 1 and box.pending() == []
 
 
+def test_a_row_whose_send_failed_stays_due_when_it_changes_again(box, exist, clock, flusher):
+    exist.lose.add("update")
+    change(box, clock, "steps", "update", 100, 10)
+    clock.t += 10
+    flusher.step()  # lost answer: held 30 s, the row still due
+    change(box, clock, "steps", "update", 200, 3600)  # a newer total, its own deadline an hour away
+    assert flusher.next_due() <= clock.t  # the older change is overdue: it does not wait an hour
+    clock.t = flusher.hold_until
+    flusher.step()
+    assert exist.values[("steps", DAY)] == 200 and box.pending() == []
+
+
 def test_rows_refused_for_now_are_retried_after_a_pause_not_in_a_loop(box, exist, clock):
     flusher = Flusher(box, exist, "UTC", classify, clock=clock, retry=60)
     exist.refuse["steps"] = ("unauthorised", "not yours")

@@ -14,9 +14,9 @@ Design (why nothing is lost or counted twice):
   confirmed a write of that version, so a row changed while a write was in flight is sent again.
 - Each pending row has a deadline (``due_at``, set when it first becomes pending: the earliest
   ``Effect.due`` among its changes since) by which the flusher sends it. A flush marks the rows
-  it sends ``CLAIMED`` (so a change arriving meanwhile sets its own deadline); a row that is
-  still pending with ``due_at`` NULL (a database from before deadlines, a midnight re-send) or
-  ``CLAIMED`` (its send failed) is due now.
+  it sends ``CLAIMED`` (so a change arriving meanwhile sets its own deadline) and, once done,
+  makes those it could not deliver due at that moment; a pending row with ``due_at`` NULL (a
+  database from before deadlines, a midnight re-send) is due now.
 - A message is acknowledged to the broker only after the transaction holding its effect committed.
   A message committed but not yet acked when the process died is redelivered by the broker with
   the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
@@ -470,6 +470,14 @@ class Outbox:
         flush then sets a fresh deadline instead of inheriting the one being served."""
         with self.transaction() as db:
             db.execute(f"UPDATE totals SET due_at=? WHERE {_PENDING}", (CLAIMED,))
+
+    def unclaim(self, now: float) -> None:
+        """After a flush: rows it claimed but could not deliver are due ``now`` (explicitly, so
+        a later change can't push them back to its own, later deadline)."""
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {_PENDING}", (now, CLAIMED)
+            )
 
     @_reads
     def deadlines(self) -> dict[str, float]:

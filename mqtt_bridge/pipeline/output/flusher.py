@@ -185,6 +185,7 @@ class Flusher:
                         report.postponed.reason,
                     )
             try:
+                self.outbox.unclaim(self.clock())  # what could not go stays due
                 report.left_pending = len(self.outbox.pending())
                 if self.on_flush:
                     self.on_flush(report)
