@@ -423,6 +423,8 @@ def run(
         if now_connected is not connected or time.monotonic() - beat >= HEALTH_INTERVAL:
             bridge.write_health(connected=now_connected)
             beat, connected = time.monotonic(), now_connected
+        if bridge.flusher is not None:
+            bridge.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
         if done.wait(0.5) or (until is not None and until()):
             break
     bridge.stop()

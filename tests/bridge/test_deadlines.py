@@ -270,6 +270,20 @@ def test_notify_wakes_the_loop_only_for_an_earlier_deadline(box, exist, clock, f
     assert flusher.alarm.is_set()
 
 
+def test_a_clock_that_jumped_past_the_planned_wake_up_wakes_the_loop(box, exist, clock, flusher):
+    flusher.planned, flusher.planning = T0 + 300, False
+    clock.t = T0 + 86400  # e.g. resumed from suspend: the sleep's real seconds lag behind
+    flusher.notify(T0 + 86400 + 300)  # later than planned, but planned is already past
+    assert flusher.alarm.is_set()
+    flusher.alarm.clear()
+    flusher.nudge()  # the heartbeat's check, without any commit
+    assert flusher.alarm.is_set()
+    flusher.alarm.clear()
+    clock.t = T0 + 100
+    flusher.nudge()  # not due yet: left asleep
+    assert not flusher.alarm.is_set()
+
+
 def test_the_loop_sleeps_until_the_deadline_then_sends(box, exist, clock):
     waits: list[float] = []
     stop = threading.Event()

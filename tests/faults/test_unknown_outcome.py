@@ -41,7 +41,10 @@ def test_applied_then_failed_writes_are_never_counted_twice(mock_exist, mosquitt
     state = mock_exist.state
     noon = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
     now = {"t": (noon - timedelta(days=len(ROUNDS))).timestamp()}
-    fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", clock=lambda: now["t"])
+    started = time.monotonic()
+    # the bridge's clock ticks from each round's noon: its deadlines (event_delay 1 s) come due
+    fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state",
+                     clock=lambda: now["t"] + time.monotonic() - started)  # fmt: skip
     fast_retries(fb.bridge)
     by_date: Counter[tuple[str, str]] = Counter()
     try:

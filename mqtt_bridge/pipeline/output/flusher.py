@@ -153,7 +153,18 @@ class Flusher:
     def notify(self, due: float | None) -> None:
         """A commit set a deadline ``due``: wake the loop if that is before its planned wake-up
         (called by the ingest writer after each commit; cheap when nothing changes)."""
-        if due is not None and (self.planning or due < self.planned):
+        if due is not None and (self.planning or due < self.planned or self.overdue()):
+            self.alarm.set()
+
+    def overdue(self) -> bool:
+        """The loop sleeps past its planned wake-up: the clock jumped (a suspended machine
+        resumed, a test moved it), and the sleep's real seconds lag behind."""
+        return not self.planning and self.planned <= self.clock()
+
+    def nudge(self) -> None:
+        """Wake the loop if it is overdue (the service's heartbeat calls this: no wake-up, no
+        database read of its own)."""
+        if self.overdue():
             self.alarm.set()
 
     def wake(self) -> None:
