@@ -162,8 +162,8 @@ class Flusher:
         return not self.planning and self.planned <= self.clock()
 
     def nudge(self) -> None:
-        """Wake the loop if it is overdue (the service's heartbeat calls this: no wake-up, no
-        database read of its own)."""
+        """Wake the loop if it is overdue. The service's heartbeat calls this every half second:
+        it reads only the clock, so a sleeping bridge costs no extra wake-up of the loop."""
         if self.overdue():
             self.alarm.set()
 
