@@ -229,6 +229,22 @@ def test_a_row_whose_send_failed_stays_due_when_it_changes_again(box, exist, clo
     assert exist.values[("steps", DAY)] == 200 and box.pending() == []
 
 
+def test_changes_that_came_due_during_a_long_flush_go_right_after_it(box, exist, clock):
+    flusher = Flusher(box, exist, "UTC", classify, clock=clock, retry=60)
+    change(box, clock, "steps", "update", 100, 10)
+    clock.t += 10
+
+    def slow_exist():  # the request waited out a Retry-After inside the client
+        change(box, clock, "coffees", "update", 1, 5)  # arrives during it, due 5 s later
+        clock.t += 30
+
+    exist.during_update = slow_exist
+    assert flusher.step() <= clock.t  # due already: no retry pause, nothing was refused
+    exist.during_update = None
+    flusher.step()
+    assert exist.values[("coffees", DAY)] == 1
+
+
 def test_rows_refused_for_now_are_retried_after_a_pause_not_in_a_loop(box, exist, clock):
     flusher = Flusher(box, exist, "UTC", classify, clock=clock, retry=60)
     exist.refuse["steps"] = ("unauthorised", "not yours")

@@ -76,6 +76,7 @@ class FlushReport:
     requests: int = 0
     postponed: Postpone | None = None
     invalid_answers: int = 0  # items whose answer failed the checks (left pending)
+    refused_for_now: int = 0  # items refused but not for good (unauthorised, ...): retried
     errors: list[str] = field(default_factory=list)
 
 
@@ -146,7 +147,7 @@ class Flusher:
             now = self.clock()
             if report.postponed:
                 self.hold_until = now + report.postponed.seconds
-            elif self.next_due() <= now:  # refused for now (not_found, ...): not in a loop
+            elif report.refused_for_now:  # unauthorised, not_found ...: not in a loop
                 self.hold_until = now + self.retry
         return self.next_wake()
 
@@ -327,6 +328,7 @@ class Flusher:
                 error,
             )
             return
+        report.refused_for_now += 1
         if (row.attribute, code) not in self._warned:
             self._warned.add((row.attribute, code))
             log.warning("Exist answered %s for %s (%s); will retry", code, row.attribute, error)
