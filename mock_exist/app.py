@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import fields
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import admin_views, api_views, oauth_views
-from .errors import ApiError, InjectedFault, NotFound, PayloadTooLarge
+from . import admin_views, api_views, fault_responses, oauth_views
+from .errors import ApiError, NotFound, PayloadTooLarge
 from .journal import JournalEntry
 from .parsing import loads
 from .state import MockConfig, MockExist
@@ -53,32 +52,12 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
             raise NotFound("Not found. (exist.io API paths end in '/')")
         if request.path.startswith("/_mock/"):
             return None
-        with mock.lock:
-            rule = mock.faults.take(request.method, request.path)
-        if rule is None:
-            return None
-        g.fault = rule.mode
-        if rule.mode == "slow_response":
-            g.delay_response = rule.latency
-            return None
-        if rule.latency:
-            time.sleep(rule.latency)
-        if rule.mode == "status":
-            raise InjectedFault(rule.status)
-        if rule.mode == "apply_then_fail":
-            g.fail_with = rule.status
-        return None
+        return fault_responses.before(mock)
 
     @app.after_request
     def after(response):
-        delay = g.pop("delay_response", None)
-        if delay:
-            time.sleep(delay)
-        status = g.pop("fail_with", None)
-        if status is not None:
-            err = InjectedFault(status, "Injected fault: the request was applied")
-            response = jsonify(err.body())
-            response.status_code = status
+        if not request.path.startswith("/_mock/"):
+            response = fault_responses.after(response)
         _journal(mock, response.status_code)
         access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"),
                         response.status_code)
