@@ -40,7 +40,7 @@ def before(mock) -> Response | None:  # noqa: ANN001 (a MockExist)
         return None
     g.fault = rule.mode
     g.fault_rule = rule
-    if rule.latency and not rule.latency_after:
+    if rule.latency and not rule.latency_after and rule.mode != "slow_body":
         time.sleep(rule.latency)
     if rule.apply:
         return None  # the view runs; ``after`` changes its answer
@@ -53,7 +53,7 @@ def after(response: Response) -> Response:
     rule: FaultRule | None = g.pop("fault_rule", None)
     if rule is None or g.pop("fault_answered", False):
         return response
-    if rule.latency and rule.latency_after:
+    if rule.latency and rule.latency_after and rule.mode != "slow_body":
         time.sleep(rule.latency)
     return answer(rule, response)
 
@@ -87,14 +87,16 @@ def answer(rule: FaultRule, real: Response | None) -> Response:
 
 
 def _slow(real: Response, seconds: float) -> Response:
-    """The real answer with its headers at once and its body in pieces over ``seconds``."""
+    """The real answer with its headers and first bytes at once, the rest of its body in pieces
+    spread over ``seconds`` (waitress sends the headers with the first bytes)."""
     body = real.get_data()
     step = max(1, -(-len(body) // SLOW_BODY_PIECES))
     pieces = [body[i:i + step] for i in range(0, len(body), step)] or [b""]
-    pause = seconds / len(pieces)
+    pause = seconds / max(1, len(pieces) - 1)
 
     def trickle():
-        for piece in pieces:
+        yield pieces[0]
+        for piece in pieces[1:]:
             time.sleep(pause)
             yield piece
 

@@ -12,7 +12,8 @@ Plain Python (no Flask): a rule says *when* it fires and *what* the client gets;
 - ``truncated_json``: the real answer (processed), its JSON body cut after half its bytes.
 - ``malformed_json``: ``status`` (default 200) with a body that is not JSON, typed
   ``application/json``.
-- ``slow_body``: the real answer, its headers at once and its body trickled over ``latency`` s.
+- ``slow_body``: the real answer, its headers at once and its body trickled over ``latency`` s
+  (here ``latency`` is that duration, not a sleep before or after).
 - ``html_error``: ``status`` (default 502) with a proxy's HTML error page.
 
 ``apply`` says whether the request is processed before the fault answers; each mode has a

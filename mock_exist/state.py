@@ -261,7 +261,7 @@ class MockExist:
     def add_fault(
         self,
         path: str,
-        status: int = 500,
+        status: int | None = None,
         count: int | None = 1,
         method: str | None = None,
         mode: str = "status",
