@@ -22,11 +22,15 @@ bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
 @bp.before_request
 def guard():
-    """With ``MockConfig.admin_token`` set, every control call needs it in X-Mock-Admin-Token."""
+    """With ``MockConfig.admin_token`` set, every control call needs it: in the
+    X-Mock-Admin-Token header, or in the dashboard's cookie (set by ``/_mock/?admin_token=``)."""
     expected = state().config.admin_token
     if expected is None:
         return None
-    given = request.headers.get("X-Mock-Admin-Token", "")
+    given = request.headers.get("X-Mock-Admin-Token") or request.cookies.get(
+        "mock_admin_token", "")
+    if request.path == "/_mock/" and request.method == "GET" and not given:
+        given = request.args.get("admin_token", "")
     if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         raise NotAuthenticated(
             "The control API needs the admin token in the X-Mock-Admin-Token header "
@@ -183,7 +187,16 @@ def seed_attribute():
 
 @bp.get("/journal")
 def journal():
-    return jsonify(state().journal(request.args.get("path", "")))
+    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``."""
+    args = request.args
+    limit = None
+    if args.get("limit"):
+        try:
+            limit = int(args["limit"])
+        except ValueError:
+            raise BadRequest("limit: must be a whole number") from None
+    return jsonify(state().journal(args.get("path", ""), args.get("status"), limit,
+                                   args.get("order") == "newest"))
 
 
 @bp.get("/ledger")

@@ -8,7 +8,7 @@ from dataclasses import fields
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import admin_views, api_views, fault_responses, oauth_views
+from . import admin_views, api_views, dashboard_views, fault_responses, oauth_views
 from .errors import ApiError, NotFound, PayloadTooLarge
 from .journal import JournalEntry
 from .parsing import loads
@@ -41,6 +41,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     app.register_blueprint(oauth_views.bp)
     if mock.config.admin:
         app.register_blueprint(admin_views.bp)
+        app.register_blueprint(dashboard_views.bp)
 
     @app.before_request
     def before():
@@ -58,7 +59,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     def after(response):
         if not request.path.startswith("/_mock/"):
             response = fault_responses.after(response)
-        _journal(mock, response.status_code)
+        _journal(mock, response)
         access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"),
                         response.status_code)
         return response
@@ -94,9 +95,25 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     return app
 
 
-def _journal(mock: MockExist, status: int) -> None:
+def _answer(mock: MockExist, response) -> tuple[object, int]:  # noqa: ANN001
+    """The answer's body as kept in the journal: JSON if it parses, else text; (None, 0) when
+    streamed (``slow_body``) or larger than ``journal_body_bytes``."""
+    if response.is_streamed or response.direct_passthrough:
+        return None, 0
+    data = response.get_data()
+    if not data or len(data) > mock.config.journal_body_bytes:
+        return None, len(data)
+    try:
+        return loads(data), len(data)
+    except ValueError:
+        return data.decode("utf-8", "replace"), len(data)
+
+
+def _journal(mock: MockExist, response) -> None:  # noqa: ANN001
     if request.path.startswith("/_mock/"):
         return
+    status = response.status_code
+    answer, answer_bytes = _answer(mock, response)
     token = g.get("token")
     body = None
     items = None
@@ -130,5 +147,7 @@ def _journal(mock: MockExist, status: int) -> None:
                 body=body,
                 body_bytes=size,
                 truncated=truncated,
+                answer=answer,
+                answer_bytes=answer_bytes,
             )
         )

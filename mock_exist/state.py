@@ -412,6 +412,9 @@ class MockExist:
         with self.lock:
             return self.ledger_log.to_json(username, attribute, date)
 
-    def journal(self, path_prefix: str = "") -> list[dict]:
+    def journal(self, path_prefix: str = "", status: str | None = None,
+                limit: int | None = None, newest_first: bool = False) -> list[dict]:
+        """Requests answered, oldest first (``newest_first`` reverses), filtered by path prefix
+        and status (``"429"`` or ``"4xx"``), the last ``limit`` of them."""
         with self.lock:
-            return self.journal_log.to_json(path_prefix)
+            return self.journal_log.to_json(path_prefix, status, limit, newest_first)
