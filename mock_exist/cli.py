@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+    # before the banner: whoever reads "Press Ctrl-C" may send SIGTERM at once
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:  # the banner too: a Ctrl-C right after "Press Ctrl-C" is a clean stop
         print(f"mock-exist {__version__} listening on {server.url}", flush=True)
         print(f"  API base URL:   {server.url}/api/2/", flush=True)
@@ -211,14 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             what = "loaded from" if loaded is not None else "new, saved on exit to"
             print(f"  state:          {what} {args.state}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        try:
-            server.serve_forever()  # waitress ends it on Ctrl-C
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        server.serve_forever()  # waitress ends it on Ctrl-C
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
     code = 0
     if args.state:
