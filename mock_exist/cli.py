@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  state:          {what} {args.state}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         server.serve_forever()  # waitress ends it on Ctrl-C
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_Stop)
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -231,13 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM: leave the server loop at once."""
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM: leave the server loop at once. A KeyboardInterrupt,
+    because waitress's loop swallows other exceptions raised inside its handlers."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     """``docker stop`` (SIGTERM, also as PID 1, where the default action is to ignore it):
-    stop serving now, like Ctrl-C."""
+    stop serving now, like Ctrl-C. A second SIGTERM during the shutdown is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Stop()
 
 
