@@ -43,6 +43,11 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         app.register_blueprint(admin_views.bp)
         app.register_blueprint(dashboard_views.bp)
 
+    @app.get("/_mock/health")
+    def health():
+        """Liveness for container healthchecks: 200, no data, no admin token needed."""
+        return jsonify({"ok": True})
+
     @app.before_request
     def before():
         g.request_id = mock.journal_log.next_id()
