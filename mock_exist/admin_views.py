@@ -19,6 +19,21 @@ from .parsing import json_body, state
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
+# The fields each control call accepts in its JSON body (anything else is a 400); openapi.json
+# documents exactly these (tests/mock/test_openapi_document.py compares them).
+FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/_mock/users"): ("username", "timezone", "password", "first_name", "last_name"),
+    ("POST", "/_mock/users/{username}/timezone"): ("timezone",),
+    ("POST", "/_mock/clients"): ("client_id", "client_secret", "redirect_uris", "name", "label",
+                                 "username"),
+    ("POST", "/_mock/tokens"): ("username", "client_id", "scopes", "expires_in", "access_token"),
+    ("POST", "/_mock/clock"): ("now", "frozen", "advance", "resume"),
+    ("POST", "/_mock/faults"): RULE_FIELDS,
+    ("POST", "/_mock/rate-limit"): ("limit", "window", "mode", "retry_after"),
+    ("POST", "/_mock/attributes"): ("name", "username", "template", "label", "group",
+                                    "value_type", "manual", "owner", "values"),
+}
+
 
 @bp.before_request
 def guard():
@@ -92,7 +107,7 @@ def save_state():
 
 @bp.post("/users")
 def add_user():
-    body = _body("username", "timezone", "password", "first_name", "last_name")
+    body = _body(*FIELDS["POST", "/_mock/users"])
     if "username" not in body:
         raise BadRequest("username: is required")
     user = _call(state().add_user, **_args(body, "username", "timezone", "password",
@@ -102,14 +117,14 @@ def add_user():
 
 @bp.post("/users/<username>/timezone")
 def set_timezone(username: str):
-    body = _body("timezone")
+    body = _body(*FIELDS["POST", "/_mock/users/{username}/timezone"])
     _call(state().set_timezone, username, body.get("timezone"))
     return jsonify({"username": username, "timezone": body["timezone"]})
 
 
 @bp.post("/clients")
 def add_client():
-    body = _body("client_id", "client_secret", "redirect_uris", "name", "label", "username")
+    body = _body(*FIELDS["POST", "/_mock/clients"])
     for key in ("client_id", "client_secret"):
         if key not in body:
             raise BadRequest(f"{key}: is required")
@@ -120,7 +135,7 @@ def add_client():
 
 @bp.post("/tokens")
 def issue_token():
-    body = _body("username", "client_id", "scopes", "expires_in", "access_token")
+    body = _body(*FIELDS["POST", "/_mock/tokens"])
     if isinstance(body.get("scopes"), str):
         body["scopes"] = body["scopes"].replace(",", " ").split()
     token = _call(state().issue_token, **_args(body, "username", "client_id", "scopes",
@@ -134,7 +149,7 @@ def clock():
     ``{"resume": true}`` to let a frozen clock tick. Everything is checked before anything moves:
     the clock stays within the years 1900-9000."""
     if request.method == "POST":
-        body = _body("now", "frozen", "advance", "resume")
+        body = _body(*FIELDS["POST", "/_mock/clock"])
         return jsonify(_call(state().set_clock, **_args(body, "now", "frozen", "advance",
                                                            "resume")))
     return jsonify(state().clock.to_json())
@@ -145,7 +160,7 @@ def faults():
     """GET: every rule with its counts (fired ones too); POST: add one; DELETE: clear all."""
     s = state()
     if request.method == "POST":
-        body = _body(*RULE_FIELDS)
+        body = _body(*FIELDS["POST", "/_mock/faults"])
         if "path" not in body:
             raise BadRequest("path: is required")
         rule = _call(s.add_fault, **body)
@@ -169,7 +184,7 @@ def rate_limit():
     """GET: the settings and each token's count; POST ``{"limit": N, "window": seconds,
     "mode": "sliding"|"fixed", "retry_after": bool}`` (``limit`` 0 throttles every request)."""
     if request.method == "POST":
-        body = _body("limit", "window", "mode", "retry_after")
+        body = _body(*FIELDS["POST", "/_mock/rate-limit"])
         if "limit" not in body:
             raise BadRequest("limit: is required")
         return jsonify(_call(state().set_rate_limit, **body))
@@ -178,8 +193,7 @@ def rate_limit():
 
 @bp.post("/attributes")
 def seed_attribute():
-    body = _body("name", "username", "template", "label", "group", "value_type", "manual",
-                 "owner", "values")
+    body = _body(*FIELDS["POST", "/_mock/attributes"])
     if "name" not in body and body.get("template") is None:
         raise BadRequest("name: is required")
     return jsonify(_call(state().seed_attribute, body.pop("name", None), **body)), 201
