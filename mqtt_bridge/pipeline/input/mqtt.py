@@ -25,10 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ... import homeassistant
 from ...config import MqttSettings
-from ...tlsfiles import tls_context
 from ..buffer.writer import CommitWriter
 from ..process.ingest import IncomingMessage, MessageProcessor
 from . import batch_ack
+from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
 
