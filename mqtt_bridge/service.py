@@ -39,8 +39,8 @@ from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
-from .pipeline.process.ingest import MessageProcessor
 from .pipeline.process.mapping import build_mappings
+from .pipeline.process.processor import MessageProcessor
 from .state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
