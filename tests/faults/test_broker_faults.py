@@ -15,7 +15,7 @@ import random
 import threading
 import time
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     Publisher,
     assert_never_double_counted,

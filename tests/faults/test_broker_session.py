@@ -14,9 +14,8 @@ from __future__ import annotations
 import logging
 import random
 
-from tests.support.mosquitto import Mosquitto
-
-from .harness import FaultBridge, Publisher, wait_until
+from ..support.faults import FaultBridge, Publisher, wait_until
+from ..support.mosquitto import Mosquitto
 
 
 def _restart_with_backlog(fb: FaultBridge, broker: Mosquitto, rng, n: int = 150) -> int:

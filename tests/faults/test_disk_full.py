@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     landed,

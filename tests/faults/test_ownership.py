@@ -9,7 +9,7 @@ import random
 
 import requests
 
-from .harness import (
+from ..support.faults import (
     ATTRIBUTES,
     FaultBridge,
     assert_never_double_counted,

@@ -17,15 +17,15 @@ from __future__ import annotations
 import random
 import time
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     duplicates,
     landed,
     report,
+    requests_in_any_hour,
     wait_until,
 )
-from .test_exist_down import requests_in_any_hour
 
 
 def api_requests(state) -> list[dict]:

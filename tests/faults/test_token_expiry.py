@@ -12,7 +12,7 @@ import time
 
 from mqtt_bridge.tokens import TokenFile, TokenSet
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     config_text,
@@ -29,9 +29,9 @@ def test_expired_access_token_is_refreshed_exactly_once(mock_exist, mosquitto, t
     TokenFile(token_file).save(
         TokenSet.from_response(issued, time.time(), "mock_client", "mock_secret")
     )
-    credentials = (
-        f"  token_file: {token_file}\n  client_id: mock_client\n  client_secret: mock_secret"
-    )
+    credentials = {
+        "token_file": str(token_file), "client_id": "mock_client", "client_secret": "mock_secret"
+    }
     text = config_text(mock_exist, mosquitto.port, tmp_path / "state", credentials=credentials)
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text)
     try:

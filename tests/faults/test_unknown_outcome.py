@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from .harness import (
+from ..support.faults import (
     ATTRIBUTES,
     TOPICS,
     FaultBridge,

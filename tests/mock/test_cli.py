@@ -9,7 +9,7 @@ import sys
 
 import requests
 
-from .test_guide_examples import free_port
+from ..support.net import free_port
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 
