@@ -20,6 +20,8 @@ from ..support.config import Env, bridge_config
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 ATTRIBUTES = [
     {"name": "fridge_opens", "label": "Fridge opens", "group": "food", "value_type": 0},
     {"template": "steps"},

@@ -15,11 +15,14 @@ import time
 from collections import Counter
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..support.bridge import bridge_process
 from ..support.config import write_bridge_config
 from ..support.faults import FAULT_ATTRIBUTES, FAULT_MAPPINGS, TOPICS
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def start_bridge(config_path, log):

@@ -76,6 +76,7 @@ def start(mock, port, tmp_path, **kwargs) -> Bridge:
     return bridge
 
 
+@pytest.mark.slow
 def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
     watcher = Watcher(mosquitto.port, ["exist-bridge/#", "homeassistant/#"])
     bridge = start(mock_exist, mosquitto.port, tmp_path, discovery="true")
@@ -103,6 +104,7 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
     assert mock_exist.state.value("coffees", today()) == 2
 
 
+@pytest.mark.slow
 def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
@@ -119,6 +121,7 @@ def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp
         watcher.close()
 
 
+@pytest.mark.slow
 def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mosquitto,
                                                                   tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
@@ -143,6 +146,7 @@ def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mo
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_exist, mosquitto,
                                                                          tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
@@ -161,6 +165,7 @@ def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_ex
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, tmp_path):
     port = free_port()
     bridge = start(mock_exist, port, tmp_path)
@@ -182,6 +187,7 @@ def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, 
         broker.kill()
 
 
+@pytest.mark.slow
 def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path, interval=1)
     try:
@@ -202,6 +208,7 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))  # flush every hour
@@ -229,6 +236,7 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
     assert stopped.returncode == 1 and "unhealthy: the bridge has stopped" in stopped.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     """No timezone configured or remembered and Exist unreachable: start-up waits for the
@@ -255,6 +263,7 @@ def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
                            "--check", *extra], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_path):
     from mqtt_bridge.service import HEALTH_FILE
 
@@ -316,6 +325,7 @@ def test_check_accepts_a_good_config(mock_exist, tmp_path):
     assert "OK (1 mapping(s), 1 attribute(s)" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_status_shows_pending_budget_and_dead_letters(mock_exist, mosquitto, tmp_path):
     import io
 
@@ -364,6 +374,7 @@ def test_usage_errors(args, capsys):
     assert "Traceback" not in err.getvalue()
 
 
+@pytest.mark.slow
 def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_path):
     import io
 

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 DEMO = [sys.executable, "-c", "from mqtt_bridge.cli import main; raise SystemExit(main())",
         "demo"]
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ..support.config import bridge_config
 from ..support.faults import FaultBridge, wait_until
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 VALUE, TEMPLATE = "fuzz/value", "fuzz/template"
 ATTRIBUTE = {VALUE: "fuzz_events", TEMPLATE: "templated_events"}

@@ -15,6 +15,8 @@ import random
 import threading
 import time
 
+import pytest
+
 from ..support.faults import (
     FaultBridge,
     Publisher,
@@ -23,6 +25,8 @@ from ..support.faults import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_broker_restart_kill_and_pause_mid_stream(mock_exist, mosquitto, tmp_path):

@@ -34,6 +34,8 @@ from ..support.faults import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 
 class TmpfsDisk:
     """A 4 MiB tmpfs mounted on the state directory."""

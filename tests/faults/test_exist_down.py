@@ -19,6 +19,8 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
+
 from mqtt_bridge.budget import token_key
 
 from ..support.faults import (
@@ -33,6 +35,8 @@ from ..support.faults import (
     wait_until,
 )
 from ..support.proxy import DownableProxy
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 BUDGET = 16
 

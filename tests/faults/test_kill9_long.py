@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from ..support.bridge import bridge_process
 from ..support.faults import (
     ATTRIBUTES,
@@ -27,6 +29,8 @@ from ..support.faults import (
     landed,
     report,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 EVENTS = 2000
 KILLS = 24

@@ -15,6 +15,8 @@ import pytest
 from ..support.config import bridge_config
 from ..support.faults import FaultBridge, wait_until
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 # (UTC instant, the local date in Europe/Berlin)
 INSTANTS = [
     ("2026-01-15T22:59:59", "2026-01-15"),  # 23:59:59 CET

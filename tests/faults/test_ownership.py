@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import requests
 
 from ..support.faults import (
@@ -17,6 +18,8 @@ from ..support.faults import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_attribute_taken_by_another_service_is_reacquired(mock_exist, mosquitto, tmp_path):

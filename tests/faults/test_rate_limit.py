@@ -17,6 +17,8 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
+
 from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
@@ -26,6 +28,8 @@ from ..support.faults import (
     requests_in_any_hour,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def api_requests(state) -> list[dict]:

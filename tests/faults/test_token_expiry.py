@@ -10,6 +10,8 @@ import json
 import random
 import time
 
+import pytest
+
 from mqtt_bridge.tokens import TokenFile, TokenSet
 
 from ..support.faults import (
@@ -19,6 +21,8 @@ from ..support.faults import (
     landed,
     report,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_expired_access_token_is_refreshed_exactly_once(mock_exist, mosquitto, tmp_path):

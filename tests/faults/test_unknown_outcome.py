@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from ..support.faults import (
     ATTRIBUTES,
     TOPICS,
@@ -25,6 +27,8 @@ from ..support.faults import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 ROUNDS = [  # (faults on update/, faults on increment/)
     (1, 1),

@@ -22,6 +22,8 @@ import requests
 from ..support.html import FormParser
 from ..support.net import free_port
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 EXAMPLES = Path(__file__).parent / "guide_examples"
 HEX40 = r"[0-9a-f]{40}"
 

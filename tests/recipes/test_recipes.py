@@ -32,6 +32,8 @@ from ..support.mosquitto import Mosquitto
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
 NAMES = sorted(p.stem for p in RECIPES.glob("*.yaml"))
 TZ = "Europe/London"
