@@ -13,7 +13,7 @@ import responses
 from mqtt_bridge.attributes import AttributeManager, AttributeSpec, coerce_value, parse_specs
 from mqtt_bridge.errors import InvalidValue
 
-from .conftest import API, bodies, echo_write
+from ..support.exist_client import API, bodies, echo_write
 
 ACQUIRE = API + "/attributes/acquire/"
 CREATE = API + "/attributes/create/"

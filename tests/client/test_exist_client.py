@@ -24,7 +24,7 @@ from mqtt_bridge.errors import (
 from mqtt_bridge.exist_client import WriteResult, chunked, parse_retry_after
 from mqtt_bridge.version import __version__
 
-from .conftest import API, BASE, TOKEN, bodies, echo_write
+from ..support.exist_client import API, BASE, TOKEN, bodies, echo_write
 
 UPDATE = API + "/attributes/update/"
 INCREMENT = API + "/attributes/increment/"

@@ -24,8 +24,8 @@ from mqtt_bridge.oauth_flow import (
 )
 from mqtt_bridge.tokens import TokenFile
 
+from ..support.exist_client import BASE
 from ..support.net import free_port
-from .conftest import BASE
 
 
 def test_authorize_url_has_the_documented_shape():

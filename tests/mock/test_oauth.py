@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from ..support.exist_api import Api
 from ..support.html import FormParser
-from .conftest import Api
 
 REDIRECT = "http://localhost:8000/"
 
