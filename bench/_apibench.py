@@ -257,7 +257,7 @@ def _version(dist: str) -> str:
 
 def environment() -> str:
     mosquitto = mosquitto_version()
-    from mqtt_bridge.version import __version__
+    from mqtt_bridge.exist.version import __version__
 
     return (
         f"# machine: {platform.machine()}, os.cpu_count()={os.cpu_count()}, "

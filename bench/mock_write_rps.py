@@ -8,8 +8,9 @@ that ``--repeat`` times and prints the median rate:
 - ``increment x1``: ``POST /api/2/attributes/increment/`` with 1 item;
 - ``GET attributes``: ``GET /api/2/attributes/`` (a read, for comparison).
 
-Client and server share the machine (and the GIL for the server's threads), so the numbers are a
-floor for the mock, not a property of exist.io. Run: ``python -m bench.mock_write_rps [--help]``.
+Client and server share the machine (and the GIL with the server's waitress worker threads), so
+the numbers are a floor for the mock, not a property of exist.io.
+Run: ``python -m bench.mock_write_rps [--help]``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def measure(send: Callable[[int], None], requests_: int, repeat: int, warmup: in
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    logging.getLogger("mock_exist.access").setLevel(logging.WARNING)  # no access log per request
     print(
         f"mock-exist write throughput: {os.cpu_count()} CPU core(s) (os.cpu_count()), "
         f"Python {platform.python_version()}, {platform.platform()}"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import sys
 
-from mqtt_bridge.attributes import AttributeManager
-from mqtt_bridge.budget import RequestBudget
-from mqtt_bridge.errors import ExistError, OutcomeUnknown
-from mqtt_bridge.exist_client import ExistClient
+from mqtt_bridge.exist.attributes import AttributeManager
+from mqtt_bridge.exist.budget import RequestBudget
+from mqtt_bridge.exist.client import ExistClient
+from mqtt_bridge.exist.errors import ExistError, OutcomeUnknown
 
 
 def main() -> int:

@@ -7,14 +7,16 @@ import time
 from dataclasses import fields
 
 from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import admin_views, api_views, oauth_views
-from .errors import ApiError, InjectedFault, NotFound
+from .errors import ApiError, InjectedFault, NotFound, PayloadTooLarge
 from .journal import JournalEntry
+from .parsing import loads
 from .state import MockConfig, MockExist
 
 log = logging.getLogger("mock_exist")
+access_log = logging.getLogger("mock_exist.access")
 
 
 def _config(config: MockConfig | dict | None) -> MockConfig:
@@ -34,6 +36,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.ensure_ascii = True  # escapes lone surrogates a client may send in a string
     mock = MockExist(_config(config))
+    app.config["MAX_CONTENT_LENGTH"] = mock.config.max_body_bytes  # also for chunked bodies
     app.extensions["mock_exist"] = mock
     app.register_blueprint(api_views.bp)
     app.register_blueprint(oauth_views.bp)
@@ -44,6 +47,8 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     def before():
         g.request_id = mock.journal_log.next_id()
         g.fault = None
+        if (request.content_length or 0) > mock.config.max_body_bytes:
+            raise PayloadTooLarge(mock.config.max_body_bytes)  # before reading it, before auth
         if request.path.startswith("/api/2/") and not request.path.endswith("/"):
             raise NotFound("Not found. (exist.io API paths end in '/')")
         if request.path.startswith("/_mock/"):
@@ -75,6 +80,8 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
             response = jsonify(err.body())
             response.status_code = status
         _journal(mock, response.status_code)
+        access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"),
+                        response.status_code)
         return response
 
     @app.errorhandler(ApiError)
@@ -90,6 +97,8 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
             detail = f'Method "{request.method}" not allowed.'
         elif err.code == 404:
             detail = "Not found."
+        elif isinstance(err, RequestEntityTooLarge):
+            detail = PayloadTooLarge(mock.config.max_body_bytes).detail
         else:
             detail = err.description or err.name
         response = jsonify({"detail": detail})
@@ -112,11 +121,20 @@ def _journal(mock: MockExist, status: int) -> None:
     token = g.get("token")
     body = None
     items = None
-    if request.method == "POST" and request.mimetype == "application/json":
-        data = request.get_json(silent=True)
+    size = request.content_length or 0
+    truncated = False
+    if request.method == "POST" and request.mimetype == "application/json" and size:
+        data = None
+        if size <= mock.config.journal_body_bytes:
+            try:
+                data = loads(request.get_data(cache=True))
+            except (ValueError, RequestEntityTooLarge):
+                data = None
         if isinstance(data, list):
             items = len(data)
             body = data
+        else:
+            truncated = data is None
     with mock.lock:
         mock.journal_log.add(
             JournalEntry(
@@ -131,5 +149,7 @@ def _journal(mock: MockExist, status: int) -> None:
                 items=items,
                 fault=g.get("fault"),
                 body=body,
+                body_bytes=size,
+                truncated=truncated,
             )
         )

@@ -19,7 +19,9 @@ examples:
       then open http://127.0.0.1:5000/oauth2/authorize?client_id=myapp&response_type=code&...
 
 The test-control API is under /_mock/ (reset, state, users, clients, tokens, clock, faults,
-rate-limit, journal, ledger, openapi.json); see README.md.
+rate-limit, journal, ledger, openapi.json); see README.md. It is open to anyone who reaches
+the port: keep the default --host 127.0.0.1, or pass --admin-token (a non-loopback --host without
+one prints a warning).
 """
 
 
@@ -108,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="objects allowed in one write request (default 35)",
     )
     p.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API")
+    p.add_argument(
+        "--admin-token",
+        help="require this secret in the X-Mock-Admin-Token header of every /_mock/ call "
+        "(advised with a non-loopback --host: the control API shows every token)",
+    )
     p.add_argument("--quiet", action="store_true", help="don't log each request")
     p.add_argument("--version", action="version", version=f"mock-exist {__version__}")
     return p
@@ -127,34 +134,45 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         max_items=args.max_items,
         admin=not args.no_admin,
+        admin_token=args.admin_token,
     )
-    from .server import MockServer
+    from .server import MockServer, is_loopback
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("mock_exist.access").setLevel(logging.WARNING)
     try:
         server = MockServer(config, host=args.host, port=args.port)
     except OSError as err:
         print(f"mock-exist: {err.strerror}", file=sys.stderr)
         return 1
-    print(f"mock-exist {__version__} listening on {server.url}", flush=True)
-    print(f"  API base URL:   {server.url}/api/2/", flush=True)
-    print(f"  OAuth2 URL:     {server.url}/oauth2/", flush=True)
-    print(f"  user:           {config.username} (timezone {config.timezone})", flush=True)
-    print(f"  token:          {server.token}", flush=True)
-    print(
-        f"  OAuth2 client:  {config.client_id} / {config.client_secret} -> "
-        f"{', '.join(config.redirect_uris)}",
-        flush=True,
-    )
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        server._server.serve_forever()
+    if not is_loopback(args.host) and config.admin and not config.admin_token:
+        print(
+            f"mock-exist: WARNING: listening on {args.host}, not a loopback address, with the "
+            "/_mock/ control API open to anyone who can reach it: it shows every token and can "
+            "reset the mock. Pass --admin-token SECRET (or --no-admin), or listen on 127.0.0.1.",
+            file=sys.stderr,
+            flush=True,
+        )
+    try:  # the banner too: a Ctrl-C right after "Press Ctrl-C" is a clean stop
+        print(f"mock-exist {__version__} listening on {server.url}", flush=True)
+        print(f"  API base URL:   {server.url}/api/2/", flush=True)
+        print(f"  OAuth2 URL:     {server.url}/oauth2/", flush=True)
+        print(f"  user:           {config.username} (timezone {config.timezone})", flush=True)
+        print(f"  token:          {server.token}", flush=True)
+        print(
+            f"  OAuth2 client:  {config.client_id} / {config.client_secret} -> "
+            f"{', '.join(config.redirect_uris)}",
+            flush=True,
+        )
+        if config.admin_token:
+            print("  control API:    /_mock/ (needs the X-Mock-Admin-Token header)", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        server.serve_forever()  # waitress ends it on Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:
-        server._server.server_close()
+        server.stop()
     print("mock-exist stopped.", flush=True)
     return 0
 

@@ -58,6 +58,15 @@ class MethodNotAllowed(ApiError):
     status = 405
 
 
+class PayloadTooLarge(ApiError):
+    """A request body over the mock's size limit (``MockConfig.max_body_bytes``; assumed)."""
+
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"Request body too large: at most {limit} bytes are accepted.")
+
+
 class UnsupportedMediaType(ApiError):
     status = 415
 

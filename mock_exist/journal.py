@@ -23,7 +23,9 @@ class JournalEntry:
     client_id: str | None
     items: int | None  # objects in a write body
     fault: str | None
-    body: object = None
+    body: object = None  # the parsed JSON array of a POST, if small enough to keep
+    body_bytes: int = 0  # the request body's size
+    truncated: bool = False  # a body was sent but not kept (too large, too deep, not parsable)
 
 
 @dataclass
@@ -41,22 +43,41 @@ class LedgerEntry:
     after: object
 
 
+ENTRY_OVERHEAD = 300  # bytes counted for an entry's fields besides its body (a rough estimate)
+
+
 class Journal:
-    def __init__(self, maxlen: int = 50_000):
-        self.entries: deque[JournalEntry] = deque(maxlen=maxlen)
+    """The last ``maxlen`` requests, and no more than ``max_bytes`` of them: each entry counts its
+    kept body's size plus ``ENTRY_OVERHEAD``; the oldest entries go first."""
+
+    def __init__(self, maxlen: int = 50_000, max_bytes: int = 16 * 1024 * 1024):
+        self.entries: deque[JournalEntry] = deque()
+        self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
         return next(self._ids)
 
+    @staticmethod
+    def _cost(entry: JournalEntry) -> int:
+        return ENTRY_OVERHEAD + (0 if entry.body is None else entry.body_bytes)
+
     def add(self, entry: JournalEntry) -> None:
         self.entries.append(entry)
+        self.bytes += self._cost(entry)
+        while self.entries and (
+            len(self.entries) > self.maxlen or self.bytes > self.max_bytes
+        ):
+            self.bytes -= self._cost(self.entries.popleft())
 
     def to_json(self, path_prefix: str = "") -> list[dict]:
         return [asdict(e) for e in self.entries if e.path.startswith(path_prefix)]
 
     def clear(self) -> None:
         self.entries.clear()
+        self.bytes = 0
 
 
 class Ledger:

@@ -10,6 +10,7 @@ from .errors import BadRequest, MalformedJson, TooManyItems, UnsupportedMediaTyp
 from .state import MockExist
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_DEPTH = 100  # assumed: deeper JSON is refused as malformed (a write body is 2 levels deep)
 
 
 def state() -> MockExist:
@@ -18,6 +19,31 @@ def state() -> MockExist:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth_ok(value: object) -> bool:
+    """True if ``value`` nests at most ``MAX_DEPTH`` arrays/objects (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth > MAX_DEPTH:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads(raw: bytes) -> object:
+    """Decode a JSON body strictly (no NaN/Infinity, at most ``MAX_DEPTH`` levels deep);
+    ``ValueError`` for anything else, including JSON too deep for the parser itself."""
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if not _depth_ok(data):
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return data
 
 
 def json_body() -> object:
@@ -31,8 +57,8 @@ def json_body() -> object:
         )
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        return loads(raw)
+    except ValueError as err:  # UnicodeDecodeError is one
         raise MalformedJson(f"JSON parse error - {err}") from None
 
 

@@ -25,6 +25,8 @@ class RateLimiter:
     def hit(self, key: str) -> None:
         """Count one request for ``key``, or raise ``Throttled`` if the budget is spent."""
         now = self.clock.timestamp()
+        if self.limit <= 0:  # "always throttle": nothing will ever free up, say a whole window
+            raise Throttled(max(1, math.ceil(self.window)))
         history = self._history.setdefault(key, deque())
         while history and history[0] <= now - self.window:
             history.popleft()

@@ -1,14 +1,31 @@
-"""Run a mock exist.io on a real TCP port in a background thread (tests, the demo, benchmarks)."""
+"""Run a mock exist.io on a real TCP port in a background thread (tests, the demo, benchmarks).
+
+The server is waitress, a production-grade pure-Python WSGI server: HTTP/1.1 with keep-alive, a
+fixed pool of worker threads (an idle or slow connection costs a socket, not a thread), an idle
+timeout, a connection limit and a cap on request bodies. The same server runs ``mock-exist``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import threading
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import create_server
 
 from .app import create_app
 from .state import MockConfig, MockExist
+
+THREADS = 8  # worker threads; requests beyond that wait in waitress's queue
+CHANNEL_TIMEOUT = 60  # seconds an idle (kept-alive or stalled) connection is kept open
+CONNECTION_LIMIT = 200  # open connections before new ones wait in the listen backlog
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, localhost)."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class MockServer:
@@ -24,20 +41,43 @@ class MockServer:
     ):
         self.app = create_app(config)
         self.state: MockExist = self.app.extensions["mock_exist"]
+        # The app answers bodies over max_body_bytes with a JSON 413; waitress only cuts off
+        # bodies far beyond that (its own 413), so it never buffers an unbounded upload.
+        body_cap = 2 * self.state.config.max_body_bytes + 64 * 1024
         try:
-            self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
-        except SystemExit:  # werkzeug exits (after printing why) when it can't bind
-            raise OSError(errno.EADDRINUSE, f"cannot listen on {host}:{port}") from None
+            self._server = create_server(
+                self.app,
+                map={},  # a private socket map: several servers may run in one process
+                host=host,
+                port=port,
+                threads=THREADS,
+                channel_timeout=CHANNEL_TIMEOUT,
+                connection_limit=CONNECTION_LIMIT,
+                max_request_body_size=body_cap,
+                ident="mock-exist",
+                expose_tracebacks=False,
+            )
+        except OSError as err:
+            raise OSError(
+                err.errno or errno.EADDRINUSE,
+                f"cannot listen on {host}:{port} ({err.strerror or err})",
+            ) from None
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     @property
     def port(self) -> int:
-        return self._server.server_port
+        return self._server.effective_port
+
+    @property
+    def host(self) -> str:
+        return str(self._server.effective_host)
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (the API is under ``/api/2/``)."""
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def token(self) -> str:
@@ -46,24 +86,40 @@ class MockServer:
 
     def start(self) -> MockServer:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},  # so stop() returns promptly
-                name="mock-exist",
-                daemon=True,
-            )
+            self._thread = threading.Thread(target=self.serve_forever, name="mock-exist",
+                                            daemon=True)
             self._thread.start()
         return self
 
+    def serve_forever(self) -> None:
+        """Serve in this thread until ``stop()`` (from another thread) or Ctrl-C."""
+        try:
+            self._server.run()
+        finally:
+            self._stopped.set()
+
     def stop(self) -> None:
+        """Stop serving and close every connection, kept-alive ones included."""
+        server = self._server
+        # Close the sockets from the server's own loop (thread-safe), which then ends: its map
+        # is empty. The trigger runs the callback in that thread.
+        with contextlib.suppress(OSError):  # a closed trigger: the loop has ended already
+            server.trigger.pull_trigger(lambda: _close_all(server))
         if self._thread is not None:
-            self._server.shutdown()
             self._thread.join(timeout=10)
             self._thread = None
-        self._server.server_close()
+        else:
+            _close_all(server)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
     def __enter__(self) -> MockServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _close_all(server) -> None:  # noqa: ANN001
+    for dispatcher in list(server._map.values()):
+        with contextlib.suppress(OSError):
+            dispatcher.close()

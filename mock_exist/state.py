@@ -39,7 +39,11 @@ class MockConfig:
     admin: bool = True
     clock_start: datetime | None = None
     clock_frozen: bool = False
-    journal_size: int = 50_000
+    journal_size: int = 50_000  # entries kept in the request journal
+    journal_bytes: int = 16 * 1024 * 1024  # ... and at most this many bytes of kept bodies
+    journal_body_bytes: int = 64 * 1024  # a body larger than this is journaled without content
+    max_body_bytes: int = 1024 * 1024  # a request body larger than this is refused with 413
+    admin_token: str | None = None  # when set, /_mock/ needs it in the X-Mock-Admin-Token header
 
 
 class MockExist:
@@ -59,7 +63,7 @@ class MockExist:
             cfg = self.config
             self.oauth = OAuthRegistry(self.clock)
             self.ledger_log = Ledger()
-            self.journal_log = Journal(cfg.journal_size)
+            self.journal_log = Journal(cfg.journal_size, cfg.journal_bytes)
             self.store = Store(self.clock, self.oauth, self.ledger_log)
             self.limiter = RateLimiter(self.clock, cfg.rate_limit, cfg.rate_window)
             self.faults = FaultRules()

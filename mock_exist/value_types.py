@@ -5,12 +5,18 @@ Documented: the type table, percentages 0.0-1.0, scales 1-9, booleans 0/1, ``moo
 third-party clients) integer types refusing JSON floats even when whole. Assumed: times of day are
 0-1439 minutes, durations and counts may be any integer, and an increment may not push a boolean or
 percentage out of its range.
+
+Numeric ranges: the docs are silent. We assume integer types are stored in a signed 32-bit integer
+column (Django's ``IntegerField``, most likely exist.io's backing store) and decimals in a double:
+an integer outside -2**31..2**31-1, or a decimal that is not a finite double, is a ``validation``
+failure, for a value sent and for the total an increment would produce.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import date
 
 from .errors import ValidationFailed
@@ -31,6 +37,8 @@ NOT_INCREMENTABLE = frozenset({STRING, SCALE, TIME_OF_DAY, TIME_FROM_MIDDAY})
 CREATABLE_TYPES = frozenset(ALL_TYPES) - {TIME_FROM_MIDDAY}
 
 STRING_MAX = {"mood_note": 1000}
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # assumed (see above): signed 32-bit
+FLOAT_MAX = sys.float_info.max
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -60,11 +68,16 @@ def check_value(value_type: int, value: object, attribute: str = "") -> int | fl
         if not 0.0 <= value <= 1.0:
             raise ValidationFailed("Value must be a float between 0 and 1")
         return value
+    check_range(value_type, value)
     return value  # DECIMAL
 
 
 def check_range(value_type: int, value: int | float) -> None:
     """Range rules that also apply to the total an increment produces."""
+    if value_type in INTEGER_TYPES and not INT_MIN <= value <= INT_MAX:
+        raise ValidationFailed(f"Value must be an integer between {INT_MIN} and {INT_MAX}")
+    if not -FLOAT_MAX <= value <= FLOAT_MAX:  # also false for NaN
+        raise ValidationFailed("Value must be a finite number")
     if value_type == SCALE and not 1 <= value <= 9:
         raise ValidationFailed("Value must be an integer between 1 and 9")
     if value_type == BOOLEAN and value not in (0, 1):

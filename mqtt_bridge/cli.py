@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .errors import ExistError
-from .oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
-from .tokens import DEFAULT_BASE_URL
-from .version import __version__
+from .exist.errors import ExistError
+from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
+from .exist.tokens import DEFAULT_BASE_URL
+from .exist.version import __version__
 
 PROG = "exist-bridge"
 DEFAULT_TOKEN_FILE = os.path.join("state", "token.json")
@@ -161,11 +161,19 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "acknowledged to the broker only once stored in the state directory.",
     )
     _config_arg(p)
+    p.add_argument(
+        "--accept-fresh-outbox",
+        action="store_true",
+        help="start even though the outbox (state_dir/outbox.sqlite) was deleted, truncated or "
+        "damaged: the old file is renamed to outbox.sqlite.lost-<time> and a fresh one is "
+        "started. Its totals not yet sent to Exist are lost, and messages the broker redelivers "
+        "may count twice. Without it, the bridge refuses to start over a lost outbox",
+    )
     p.set_defaults(handler=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
-    from .outbox import OutboxError
+    from .pipeline.buffer.outbox import OutboxError
     from .service import StateDirInUse
     from .service import run as run_service
 
@@ -177,7 +185,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     for warning in config.warnings:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     try:
-        return run_service(config)
+        return run_service(config, accept_fresh_outbox=args.accept_fresh_outbox)
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
@@ -239,7 +247,7 @@ def _health_problem(state_dir: Path, max_age: float) -> str | None:
     """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
     import time
 
-    from .jsonfile import read_json
+    from .exist.jsonfile import read_json
     from .service import HEALTH_FILE
 
     try:
@@ -263,22 +271,33 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     import time
     from pathlib import Path
 
-    from .budget import RequestBudget, token_key
-    from .exist_adapter import BUDGET_FILE
-    from .outbox import Outbox
+    from .exist.budget import RequestBudget, token_key
+    from .exist.tokens import load_credentials
+    from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from .pipeline.buffer.outbox import Outbox, OutboxError
+    from .pipeline.output.exist_output import BUDGET_FILE
     from .service import OUTBOX_FILE
-    from .tokens import load_credentials
 
     config = _load(args.config, out)
     if config is None:
         return 1
     state_dir = Path(config.bridge.state_dir)
-    if not (state_dir / OUTBOX_FILE).exists():
+    if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
         out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
         return 1
-    box = Outbox(state_dir / OUTBOX_FILE)
-    status = box.status()
-    box.close()
+    problem = inspect_outbox(state_dir / OUTBOX_FILE)
+    if problem:
+        out.error(lost_message(problem))
+        return 1
+    try:
+        box = Outbox(state_dir / OUTBOX_FILE)
+        try:
+            status = box.status()
+        finally:
+            box.close()
+    except OutboxError as err:
+        out.error(str(err))
+        return 1
     try:
         e = config.exist
         creds = load_credentials(
@@ -291,6 +310,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
             "allowed": b.allowed,
             "left": b.remaining,
             "wait_seconds": round(b.wait),
+            "waiting_because": b.reason,
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
@@ -311,6 +331,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
             f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
             + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
         )
+        if bud.get("waiting_because"):
+            out.print(f"waiting:         {bud['waiting_because']}")
     else:
         out.print(f"budget:          unknown ({bud['error']})")
     counters = status["counters"]

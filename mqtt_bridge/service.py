@@ -1,14 +1,17 @@
 """``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
 
 Start-up order, so the bridge starts even when the broker or Exist is down:
-1. open the outbox (a clear error and exit 1 if the state directory can't be used);
+1. check the outbox: a missing (while ``outbox.marker`` says there was one), truncated or damaged
+   outbox stops the start with a clear error and exit 1, unless ``accept_fresh_outbox``
+   (``run --accept-fresh-outbox``) sets the old file aside and starts a fresh one; then open it
+   (a clear error and exit 1 if the state directory can't be used);
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
 3. connect to the broker in the background (paho retries) and start taking messages in;
 4. acquire/create the configured attributes (retried until Exist answers), then flush every
    ``flush_interval``.
 SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
-publish "offline", exit 0.
+publish "offline", exit 0 - within ``bridge.stop_timeout`` (what is unsent stays in the outbox).
 """
 
 from __future__ import annotations
@@ -22,14 +25,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .broker import BrokerLink
 from .config import BridgeConfig
-from .flusher import Flusher, FlushReport
-from .ingest import CommitWriter, MessageProcessor
-from .jsonfile import write_json_atomic
-from .mapping import build_mappings
-from .outbox import Outbox
-from .version import __version__
+from .exist.jsonfile import write_json_atomic
+from .exist.version import __version__
+from .pipeline.buffer.integrity import (
+    MARKER_FILE,
+    OutboxLost,
+    inspect_outbox,
+    lost_message,
+    set_aside,
+    write_marker,
+)
+from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.writer import CommitWriter
+from .pipeline.input.mqtt import BrokerLink
+from .pipeline.output.flusher import Flusher, FlushReport
+from .pipeline.process.ingest import MessageProcessor
+from .pipeline.process.mapping import build_mappings
 
 log = logging.getLogger("exist_bridge")
 
@@ -79,17 +91,47 @@ class Bridge:
         config: BridgeConfig,
         exist=None,  # noqa: ANN001
         clock: Callable[[], float] = time.time,
+        accept_fresh_outbox: bool = False,
     ):
-        from . import exist_adapter
+        from .pipeline.output import exist_output as exist_adapter
 
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)  # first: a clear error if unusable
+        path = self.state_dir / OUTBOX_FILE
+        problem = inspect_outbox(path)  # first: never start afresh over lost state unasked
+        if problem and not accept_fresh_outbox:
+            raise OutboxLost(lost_message(problem))
+        if problem:
+            self._lock = lock_state_dir(self.state_dir)  # never move a running bridge's file
+            try:
+                kept = set_aside(path)
+            except OSError as err:
+                self._lock.close()
+                raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+            log.warning(
+                "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+                "yet sent are lost and redelivered messages may count twice%s",
+                problem,
+                f"; the old file is kept as {kept}" if kept else "",
+            )
         try:
-            self._lock = lock_state_dir(self.state_dir)
+            self.outbox = Outbox(path)  # a clear error if the state directory is unusable
+        except BaseException:
+            if problem:
+                self._lock.close()
+            raise
+        try:
+            if not problem:
+                self._lock = lock_state_dir(self.state_dir)
+            try:
+                write_marker(path)
+            except OSError as err:  # a full disk: the outbox itself still works; next start
+                log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
             self.outbox.close()
+            if problem:
+                self._lock.close()
             raise
         self.exist = exist or exist_adapter.make_client(config, self.state_dir)
         self.mappings = build_mappings(config, self.exist.value_type)
@@ -252,33 +294,61 @@ class Bridge:
     # ----------------------------------------------------------------- shutdown
 
     def stop(self) -> None:
-        """Stop taking messages, commit what came in, send what the budget allows."""
+        """Stop taking messages, commit what came in, send what the budget allows - all within
+        ``bridge.stop_timeout`` seconds. What Exist has not confirmed by then (it is slow, or
+        accepts connections and never answers) stays in the outbox for the next start."""
         if self.stopping.is_set():
             return
         self.stopping.set()
-        log.info("stopping: committing received messages and sending what the budget allows")
+        limit = float(self.config.bridge.stop_timeout)
+        deadline = time.monotonic() + limit
+        set_deadline = getattr(self.exist, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(deadline)  # requests in flight and retries end by the deadline
+        log.info(
+            "stopping (within %.0fs): committing received messages and sending what the "
+            "budget allows",
+            limit,
+        )
         if self.link is not None:
             self.link.stop()
         if self.writer is not None:
-            self.writer.stop()
+            self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        if self.processor is not None:
+            self.processor.once.summarise()  # bad input not yet summed up in the log
         for thread in self._threads:
-            thread.join(timeout=60)
-        if self.flusher is not None:
-            report = self.flusher.flush_once()
-            if report.left_pending:
-                log.warning(
-                    "%d total(s) not yet sent; they are kept in %s and sent at the next start",
-                    report.left_pending,
-                    self.state_dir / OUTBOX_FILE,
-                )
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        busy = any(t.is_alive() for t in self._threads)
+        if self.flusher is not None and not busy and time.monotonic() < deadline:
+            self.flusher.flush_once()
+        elif busy:
+            log.warning(
+                "stop deadline (bridge.stop_timeout %.0fs) reached while a request to Exist was "
+                "still unanswered; not waiting for it",
+                limit,
+            )
+        try:
+            left = len(self.outbox.pending())
+        except Exception:  # noqa: BLE001 - a report only
+            left = 0
+        if left:
+            log.warning(
+                "%d total(s) not yet sent; they are kept in %s and sent at the next start",
+                left,
+                self.state_dir / OUTBOX_FILE,
+            )
         self._lock.close()  # another bridge may use the state directory now
         log.info("stopped")
 
 
 def run(
-    config: BridgeConfig, install_signals: bool = True, until: Callable[[], bool] | None = None
+    config: BridgeConfig,
+    install_signals: bool = True,
+    until: Callable[[], bool] | None = None,
+    accept_fresh_outbox: bool = False,
 ) -> int:
-    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
+    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -294,7 +364,7 @@ def run(
     offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
     if offset:  # fault tests only: move the receive clock (local dates) across a midnight
         clock = lambda: time.time() + offset  # noqa: E731
-    bridge = Bridge(config, clock=clock)
+    bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mqtt_bridge.config_doc import END, START, reference_table
+from mqtt_bridge.config.reference import END, START, reference_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -15,7 +15,7 @@ def test_configuration_reference_matches_the_schema():
     section = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert section == reference_table(), (
         "README's configuration reference is stale: run "
-        "`python -m mqtt_bridge.config_doc --write README.md`"
+        "`python -m mqtt_bridge.config --write README.md`"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from mqtt_bridge.broker import BrokerLink
+from mqtt_bridge.pipeline.input.mqtt import BrokerLink
 
 
 class FakeClient:

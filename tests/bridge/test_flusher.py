@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mqtt_bridge.flusher import Flusher, Postpone
-from mqtt_bridge.outbox import Commit, Effect, Outbox
+from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+from mqtt_bridge.pipeline.output.flusher import Flusher, Postpone
 
 
 class LostResponse(Exception):

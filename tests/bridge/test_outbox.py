@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_bridge.outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
+from mqtt_bridge.pipeline.buffer.outbox import RECENT_SLOTS, Commit, Effect, Outbox, OutboxError
 
 
 @pytest.fixture

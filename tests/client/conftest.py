@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import responses
 
-from mqtt_bridge.budget import RequestBudget
-from mqtt_bridge.exist_client import ExistClient
+from mqtt_bridge.exist.budget import RequestBudget
+from mqtt_bridge.exist.client import ExistClient
 
 from ..support.exist_client import API, BASE, TOKEN, FakeClock, bodies, echo_write
 

@@ -8,8 +8,8 @@ import os
 import pytest
 import responses
 
-from mqtt_bridge.budget import RequestBudget, token_key
-from mqtt_bridge.errors import BudgetExhausted
+from mqtt_bridge.exist.budget import RequestBudget, token_key
+from mqtt_bridge.exist.errors import BudgetExhausted
 
 from ..support.exist_client import API, TOKEN, FakeClock
 

@@ -8,8 +8,9 @@ import pytest
 import requests
 import responses
 
-from mqtt_bridge.budget import token_key
-from mqtt_bridge.errors import (
+from mqtt_bridge.exist.budget import token_key
+from mqtt_bridge.exist.client import WriteResult, chunked, parse_retry_after
+from mqtt_bridge.exist.errors import (
     AuthError,
     BudgetExhausted,
     ClientError,
@@ -21,8 +22,7 @@ from mqtt_bridge.errors import (
     ServerError,
     ValidationError,
 )
-from mqtt_bridge.exist_client import WriteResult, chunked, parse_retry_after
-from mqtt_bridge.version import __version__
+from mqtt_bridge.exist.version import __version__
 
 from ..support.exist_client import API, BASE, TOKEN, bodies, echo_write
 
@@ -347,7 +347,7 @@ def test_429_retry_after_as_http_date(clock):
 
 
 def test_budget_exhaustion_raises_without_sending(rsps, make_client, clock):
-    from mqtt_bridge.budget import RequestBudget
+    from mqtt_bridge.exist.budget import RequestBudget
 
     client = make_client(budget=RequestBudget(limit=3, margin=1, clock=clock), max_wait=0)
     rsps.add(responses.GET, PROFILE, json={"username": "u", "timezone": "UTC"})
@@ -360,7 +360,7 @@ def test_budget_exhaustion_raises_without_sending(rsps, make_client, clock):
 
 
 def test_a_short_budget_wait_is_slept_through(rsps, make_client, clock):
-    from mqtt_bridge.budget import RequestBudget
+    from mqtt_bridge.exist.budget import RequestBudget
 
     client = make_client(budget=RequestBudget(limit=2, margin=0, window=30, clock=clock))
     rsps.add(responses.GET, PROFILE, json={"username": "u", "timezone": "UTC"})

@@ -24,11 +24,11 @@ import pytest
 import requests
 
 from mqtt_bridge import cli
-from mqtt_bridge.attributes import AttributeManager
-from mqtt_bridge.budget import RequestBudget
-from mqtt_bridge.errors import BudgetExhausted, OutcomeUnknown, RateLimited
-from mqtt_bridge.exist_client import ExistClient
-from mqtt_bridge.tokens import OAuthCredentials, TokenFile, TokenSet
+from mqtt_bridge.exist.attributes import AttributeManager
+from mqtt_bridge.exist.budget import RequestBudget
+from mqtt_bridge.exist.client import ExistClient
+from mqtt_bridge.exist.errors import BudgetExhausted, OutcomeUnknown, RateLimited
+from mqtt_bridge.exist.tokens import OAuthCredentials, TokenFile, TokenSet
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 TODAY = "2024-05-01"

@@ -15,14 +15,14 @@ import requests
 import responses
 
 from mqtt_bridge import cli
-from mqtt_bridge.errors import AuthorizationFailed
-from mqtt_bridge.oauth_flow import (
+from mqtt_bridge.exist.errors import AuthorizationFailed
+from mqtt_bridge.exist.oauth_flow import (
     RedirectListener,
     authorize_url,
     parse_scopes,
     run_authorize,
 )
-from mqtt_bridge.tokens import TokenFile
+from mqtt_bridge.exist.tokens import TokenFile
 
 from ..support.exist_client import BASE
 from ..support.net import free_port

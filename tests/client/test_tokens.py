@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from mqtt_bridge.errors import AuthError, CredentialsError, ValidationError
-from mqtt_bridge.tokens import (
+from mqtt_bridge.exist.errors import AuthError, CredentialsError, ValidationError
+from mqtt_bridge.exist.tokens import (
     OAuthCredentials,
     StaticToken,
     TokenFile,

@@ -48,7 +48,7 @@ import yaml
 from mock_exist import cli as mock_cli
 from mqtt_bridge import cli as bridge_cli
 from mqtt_bridge.config import ConfigError, load_config, parse_config
-from mqtt_bridge.outbox import Outbox
+from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.service import HEALTH_FILE, OUTBOX_FILE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from mqtt_bridge.budget import token_key
+from mqtt_bridge.exist.budget import token_key
 
 from ..support.faults import (
     FaultBridge,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mqtt_bridge.tokens import TokenFile, TokenSet
+from mqtt_bridge.exist.tokens import TokenFile, TokenSet
 
 from ..support.faults import (
     FaultBridge,

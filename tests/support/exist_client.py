@@ -1,4 +1,4 @@
-"""Helpers for tests of the Exist client (mqtt_bridge.exist_client) against ``responses``:
+"""Helpers for tests of the Exist client (mqtt_bridge.exist.client) against ``responses``:
 the fake base URL and token, a fake clock, a write-echoing callback and the bodies sent."""
 
 from __future__ import annotations

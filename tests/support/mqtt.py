@@ -90,7 +90,7 @@ def install_suback_tracking() -> None:
     global _installed
     if _installed:
         return
-    from mqtt_bridge.broker import BrokerLink
+    from mqtt_bridge.pipeline.input.mqtt import BrokerLink
 
     original = BrokerLink._build_client
 

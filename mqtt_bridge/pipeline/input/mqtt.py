@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -25,19 +24,13 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .ingest import CommitWriter, IncomingMessage, MessageProcessor
+from ... import homeassistant
+from ...config import MqttSettings
+from ..buffer.writer import CommitWriter
+from ..process.ingest import IncomingMessage, MessageProcessor
+from . import batch_ack
 
 log = logging.getLogger("exist_bridge.mqtt")
-
-
-class _QuietWake:
-    """Stands in for paho's wake-up socket while a batch of acks is queued (see ``ack_many``)."""
-
-    def send(self, data: bytes) -> int:
-        return len(data)
-
-    def close(self) -> None:
-        pass
 
 
 class BrokerLink:
@@ -45,7 +38,7 @@ class BrokerLink:
 
     def __init__(
         self,
-        settings,  # MqttSettings from config (host, port, username, password, tls, ...)
+        settings: MqttSettings,
         topics: list[str],
         processor: MessageProcessor,
         writer: CommitWriter,
@@ -56,8 +49,8 @@ class BrokerLink:
         self.topics = sorted(set(topics))
         self.processor = processor
         self.writer = writer
-        self.qos = min(int(getattr(settings, "qos", 1)), 1)
-        self.prefix = getattr(settings, "topic_prefix", "exist-bridge").rstrip("/")
+        self.qos = min(int(settings.qos), 1)
+        self.prefix = settings.topic_prefix.rstrip("/")
         self.version = version
         self.clock = clock  # when a message counts as received (its local date)
         self.connected = False
@@ -68,7 +61,7 @@ class BrokerLink:
     @property
     def node_id(self) -> str:
         """The bridge's id in Home Assistant (from the MQTT client id)."""
-        return "".join(c if c.isalnum() else "_" for c in self.settings.client_id)
+        return homeassistant.node_id(self.settings.client_id)
 
     @property
     def availability_topic(self) -> str:
@@ -83,14 +76,14 @@ class BrokerLink:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
-            clean_session=not getattr(s, "persistent_session", True),
+            clean_session=not s.persistent_session,
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
-        if getattr(s, "username", None):
-            password = s.password.reveal() if getattr(s, "password", None) else None
+        if s.username:
+            password = s.password.reveal() if s.password else None
             client.username_pw_set(s.username, password)
-        tls = getattr(s, "tls", None)
+        tls = s.tls
         if tls:
             client.tls_set(
                 ca_certs=tls.ca_certs,
@@ -125,7 +118,7 @@ class BrokerLink:
             self.settings.port,
             "resumed" if flags.session_present else "new",
         )
-        persistent = getattr(self.settings, "persistent_session", True)
+        persistent = self.settings.persistent_session
         if self.connects > 1 and persistent and not flags.session_present:
             # The broker forgot the session (restarted without persistence, or couldn't save
             # it): whatever it had queued for the bridge, and unacknowledged deliveries, are gone.
@@ -135,7 +128,7 @@ class BrokerLink:
                 "writable in the broker?)"
             )
         client.publish(self.availability_topic, "online", qos=1, retain=True)
-        if getattr(self.settings, "discovery", False):
+        if self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
@@ -163,33 +156,9 @@ class BrokerLink:
             self.on_message_hook(msg)
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
-        """Acknowledge a committed batch, in order, waking paho's network thread once (called by
-        the writer once the messages' effects are committed).
-
-        paho wakes its network thread for every packet queued from another thread (a byte written
-        to a socket pair); each of those writes lets go of the GIL and takes it back from the busy
-        network thread, which made acknowledging cost more than committing. Queueing the PUBACKs
-        behind a silent stand-in for the socket, then waking the thread once, sends the same
-        packets in the same order. This uses paho 2.x's ``_sockpairW``; without it (another paho),
-        or for a single ack, the acks go one by one."""
-        client = self.client
-        wake = getattr(client, "_sockpairW", None)
-        if len(acks) < 2 or not isinstance(wake, socket.socket):
-            for mid, qos in acks:
-                client.ack(mid, qos)
-            return
-        quiet = _QuietWake()
-        client._sockpairW = quiet
-        try:
-            for mid, qos in acks:
-                client.ack(mid, qos)
-        finally:
-            if client._sockpairW is quiet:
-                client._sockpairW = wake
-                with contextlib.suppress(OSError):  # BlockingIOError: a wake-up is pending
-                    wake.send(b"0")
-            else:  # paho reset its sockets meanwhile (a disconnect), closing the stand-in
-                wake.close()
+        """Acknowledge a committed batch, in order (called by the writer once the messages'
+        effects are committed); see ``batch_ack`` for how paho is woken only once."""
+        batch_ack.ack_many(self.client, acks)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -207,41 +176,10 @@ class BrokerLink:
 
     def publish_discovery(self, discovery_prefix: str, node_id: str) -> None:
         """Home Assistant MQTT discovery: the bridge's connectivity and queue depth as entities."""
-        device = {
-            "identifiers": [node_id],
-            "name": "Exist MQTT bridge",
-            "sw_version": self.version,
-            "manufacturer": "exist-mqtt-bridge",
-        }
-        availability = {"availability_topic": self.availability_topic}
-        entities = {
-            f"{discovery_prefix}/binary_sensor/{node_id}/connected/config": {
-                "name": "Exist bridge",
-                "unique_id": f"{node_id}_connected",
-                "device_class": "connectivity",
-                "state_topic": self.availability_topic,
-                "payload_on": "online",
-                "payload_off": "offline",
-                "device": device,
-            },
-            f"{discovery_prefix}/sensor/{node_id}/pending/config": {
-                "name": "Exist bridge pending writes",
-                "unique_id": f"{node_id}_pending",
-                "state_topic": self.status_topic,
-                "value_template": "{{ value_json.pending_rows }}",
-                "device": device,
-                **availability,
-            },
-            f"{discovery_prefix}/sensor/{node_id}/budget/config": {
-                "name": "Exist bridge requests left this hour",
-                "unique_id": f"{node_id}_budget",
-                "state_topic": self.status_topic,
-                "value_template": "{{ value_json.budget_left }}",
-                "device": device,
-                **availability,
-            },
-        }
-        for topic, payload in entities.items():
+        messages = homeassistant.discovery_messages(
+            discovery_prefix, node_id, self.version, self.availability_topic, self.status_topic
+        )
+        for topic, payload in messages.items():
             self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
 
     def stop(self) -> None:

@@ -24,7 +24,9 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from .outbox import Outbox, OutboxError, Pending
+from ...exist.client import INVALID_ANSWER, value_problem
+from ...exist.errors import ServerError
+from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
@@ -60,6 +62,7 @@ class FlushReport:
     left_pending: int = 0
     requests: int = 0
     postponed: Postpone | None = None
+    invalid_answers: int = 0  # items whose answer failed the checks (left pending)
     errors: list[str] = field(default_factory=list)
 
 
@@ -86,6 +89,7 @@ class Flusher:
         self.interval = interval
         self.on_flush = on_flush
         self._warned: set[tuple[str, str]] = set()
+        self._state_error: str | None = None  # the state database's error, logged once
         self._lock = threading.Lock()
 
     def today(self) -> str:
@@ -101,25 +105,55 @@ class Flusher:
                 self._midnight()
                 self._learn_bases(report)
                 self._send_totals(report)
+                if report.invalid_answers:  # the other rows went; back off from a sick server
+                    raise ServerError(
+                        f"{report.invalid_answers} answer(s) from Exist failed the checks "
+                        f"({report.errors[-1]}); those rows stay pending"
+                    )
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
                 report.postponed = self._postpone(err)
-                log.warning(
-                    "flush postponed %.0fs: %s", report.postponed.seconds, report.postponed.reason
-                )
+                if not isinstance(err, (OutboxError, OSError)):  # those are logged once
+                    log.warning(
+                        "flush postponed %.0fs: %s",
+                        report.postponed.seconds,
+                        report.postponed.reason,
+                    )
             try:
                 report.left_pending = len(self.outbox.pending())
                 if self.on_flush:
                     self.on_flush(report)
+            except (OutboxError, OSError) as err:
+                self._state_failed(err)
             except Exception:  # noqa: BLE001 - status only; the next flush tries again
                 log.exception("could not report the flush")
+            else:
+                state_failed = report.postponed is not None and report.postponed.reason.startswith(
+                    "state directory"
+                )
+                if self._state_error is not None and not state_failed:
+                    log.warning("the state database can be used again; sending resumed")
+                    self._state_error = None
             return report
+
+    def _state_failed(self, err: Exception) -> None:
+        """Log a state-database error once (not at every flush while it lasts): the first
+        error after a good flush; later ones, while it lasts, only at debug level."""
+        if self._state_error is not None:
+            log.debug("the state database still can't be used: %s", err)
+        else:
+            log.error(
+                "%s — sending paused until it can be used (`exist-bridge status` explains; "
+                "no message is acknowledged that was not stored)",
+                err,
+            )
+            self._state_error = str(err)
 
     def _postpone(self, err: Exception) -> Postpone:
         """Exist's errors via the classifier; the state directory's own errors (disk full,
         read-only) pause sending; anything else is logged with its traceback and retried: the
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
-            log.error("cannot write the state directory (%s); sending paused, retrying", err)
+            self._state_failed(err)
             return Postpone(max(self.interval, 30.0), f"state directory: {err}")
         try:
             return self.classify(err)
@@ -150,6 +184,14 @@ class Flusher:
         report.requests += (len(rows) + 34) // 35
         for item in result.success:
             if _key(item) in by_key and "current" in item:
+                problem = value_problem(item["current"])
+                if problem:  # the client checks this too; never store what can't be believed
+                    self._refused(
+                        by_key[_key(item)],
+                        {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"},
+                        report,
+                    )
+                    continue
                 self.outbox.set_base(item["name"], item["date"], item["current"])
                 report.bases_learned += 1
         for item in result.failed:
@@ -180,6 +222,8 @@ class Flusher:
         code = str(item.get("error_code", "unknown"))
         error = str(item.get("error", ""))
         report.errors.append(f"{row.attribute} {row.date}: {code}: {error}")
+        if code == INVALID_ANSWER:
+            report.invalid_answers += 1
         if code in PERMANENT_CODES:
             self.outbox.mark_failed(row.attribute, row.date, row.version, code, error)
             report.parked += 1
@@ -200,7 +244,11 @@ class Flusher:
     def run(self, stop: threading.Event) -> None:
         """Flush every ``interval`` until ``stop`` is set, honouring postponements. Totals left
         over from an earlier run (a crash, an outage) are sent right away."""
-        delay = 0.0 if self.outbox.pending() else self.interval
+        try:
+            delay = 0.0 if self.outbox.pending() else self.interval
+        except OutboxError as err:
+            self._state_failed(err)
+            delay = max(self.interval, 30.0)
         while not stop.wait(delay):
             report = self.flush_once()
             delay = self.interval

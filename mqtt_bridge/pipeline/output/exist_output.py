@@ -14,10 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .attributes import AttributeManager
-from .budget import RequestBudget, token_key
-from .config import BridgeConfig
-from .errors import (
+from ...config import BridgeConfig
+from ...exist.attributes import AttributeManager
+from ...exist.budget import RequestBudget, token_key
+from ...exist.client import ExistClient, WriteResult
+from ...exist.errors import (
     AuthError,
     ClientError,
     ConnectionFailed,
@@ -25,9 +26,8 @@ from .errors import (
     RateLimited,
     ServerError,
 )
-from .exist_client import ExistClient, WriteResult
+from ...exist.tokens import load_credentials
 from .flusher import Postpone
-from .tokens import load_credentials
 
 log = logging.getLogger("exist_bridge.exist")
 
@@ -107,6 +107,10 @@ class ExistAdapter:
             log.error("Exist refused a whole request: %s", err)
             return Postpone(600.0, f"refused: {err}")
         raise err
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """No request may run past ``deadline`` (``time.monotonic()``; None: no limit)."""
+        self.client.deadline = deadline
 
     def budget_left(self) -> int | None:
         try:

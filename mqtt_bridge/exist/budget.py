@@ -16,8 +16,10 @@ after a restart; the clock is injectable for tests.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -37,6 +39,9 @@ DEFAULT_MARGIN = 20
 WINDOW = 3600.0
 FILE_VERSION = 1
 _FUTURE_SLACK = 60.0  # timestamps further in the future than this mean the clock went backwards
+# Exist's limit is per hour, so a 429 asking for more than an hour (plus a margin for clock skew)
+# is not believable: such a Retry-After - or such a pause read back from the file - is capped.
+RETRY_AFTER_MARGIN = 300.0
 
 
 def token_key(token: str) -> str:
@@ -52,6 +57,7 @@ class BudgetStatus:
     allowed: int  # requests the budget allows per window
     wait: float  # seconds until the next request may be sent (0: now)
     blocked_until: float | None  # end of a 429 block, if one is in force
+    reason: str | None = None  # why requests wait (None when one may go now)
 
     @property
     def remaining(self) -> int:
@@ -93,6 +99,7 @@ class RequestBudget:
         self.clock = clock
         self._memory: dict[str, Any] = {"version": FILE_VERSION, "keys": {}}
         self._mutex = threading.RLock()
+        self._repaired = False  # a transaction capped a stored pause: write it back
 
     @property
     def allowed(self) -> int:
@@ -116,14 +123,43 @@ class RequestBudget:
                 )
             entry["sent"].append(now)
 
+    @property
+    def max_block(self) -> float:
+        """The longest pause a 429 can impose: one window plus ``RETRY_AFTER_MARGIN``."""
+        return self.window + RETRY_AFTER_MARGIN
+
     def note_throttled(self, key: str, retry_after: float | None) -> float:
-        """Record a 429 from Exist: no request for ``key`` until ``retry_after`` seconds from now,
-        or (without a ``Retry-After``) until a whole window has passed. Returns the wait."""
-        wait = float(retry_after) if retry_after is not None and retry_after >= 0 else self.window
+        """Record a 429 from Exist: no request for ``key`` until ``retry_after`` seconds from now
+        (capped at ``max_block``), or - without a usable ``Retry-After`` - until the window frees
+        (the oldest request counted here leaves the hour; a whole window if none is known).
+        Returns the wait."""
         with self._transaction() as data:
             now = self.clock()
             entry = self._entry(data, key, now)
-            entry["blocked_until"] = max(entry.get("blocked_until") or 0.0, now + wait)
+            if retry_after is None or not retry_after >= 0:
+                sent = entry["sent"]
+                wait = sent[0] + self.window - now if sent else self.window
+                wait = min(max(wait, 1.0), self.window)
+                reason = "rate-limited by Exist (429 without Retry-After): until the hour frees"
+            elif retry_after > self.max_block:
+                wait = self.max_block
+                reason = (
+                    f"rate-limited by Exist (429, Retry-After {retry_after:.0f}s is beyond an "
+                    f"hour, capped to {wait:.0f}s)"
+                )
+                log.warning(
+                    "Exist asked for a %.0fs pause; that is beyond its hourly window, "
+                    "pausing %.0fs instead",
+                    retry_after,
+                    wait,
+                )
+            else:
+                wait = float(retry_after)
+                reason = f"rate-limited by Exist (429, Retry-After {retry_after:.0f}s)"
+            until = now + wait
+            if until >= (entry.get("blocked_until") or 0.0):
+                entry["blocked_until"] = until
+                entry["blocked_reason"] = reason
         log.warning("Exist rate-limited this token; pausing requests for %.0fs", wait)
         return wait
 
@@ -133,7 +169,16 @@ class RequestBudget:
             now = self.clock()
             entry = self._entry(data, key, now)
             blocked = entry.get("blocked_until")
-            return BudgetStatus(len(entry["sent"]), self.allowed, self._wait(entry, now), blocked)
+            wait = self._wait(entry, now)
+            reason = None
+            if blocked and blocked > now:
+                reason = entry.get("blocked_reason") or "rate-limited by Exist (429)"
+            elif wait > 0:
+                reason = (
+                    f"request budget spent ({len(entry['sent'])}/{self.allowed} requests in the "
+                    f"last {self.window:.0f}s)"
+                )
+            return BudgetStatus(len(entry["sent"]), self.allowed, wait, blocked, reason)
 
     def wait_time(self, key: str) -> float:
         """Seconds until a request for ``key`` may be sent (0.0: now)."""
@@ -165,8 +210,30 @@ class RequestBudget:
                 sent.append(t)
         entry["sent"] = sorted(sent)
         blocked = entry.get("blocked_until")
-        if blocked is not None and float(blocked) <= now:
+        if blocked is not None:
+            try:
+                blocked = float(blocked)
+            except (TypeError, ValueError):
+                blocked = float("nan")
+            if blocked != blocked:  # unreadable or NaN: the longest believable pause
+                blocked = now + self.max_block + 1
+            if blocked > now + self.max_block:  # e.g. a Retry-After of 31 years stored earlier
+                log.warning(
+                    "the stored rate-limit pause (%.0fs) is beyond Exist's hourly window; "
+                    "capped to %.0fs",
+                    blocked - now,
+                    self.max_block,
+                )
+                blocked = now + self.max_block
+                self._repaired = True
+                entry["blocked_reason"] = (
+                    f"rate-limited by Exist (a stored pause beyond an hour, capped to "
+                    f"{self.max_block:.0f}s)"
+                )
+            entry["blocked_until"] = blocked
+        if blocked is not None and blocked <= now:
             entry["blocked_until"] = None
+            entry.pop("blocked_reason", None)
         return entry
 
     def _prune_keys(self, data: dict) -> None:
@@ -193,14 +260,44 @@ class RequestBudget:
     @contextlib.contextmanager
     def _transaction(self, write: bool = True) -> Iterator[dict]:
         """Read the budget (under the thread and file locks), let the caller change it, and write
-        it back unless the caller raised (a refused reservation changes nothing)."""
+        it back unless the caller raised (a refused reservation changes nothing - except that a
+        stored pause found beyond the cap is written back capped, so it ends)."""
         with self._mutex, locked(self.path) if self.path is not None else nullcontext():
             data = self._read()
-            yield data
+            self._repaired = False
+            try:
+                yield data
+            except BudgetExhausted:
+                if write and self._repaired:
+                    self._save(data)
+                raise
             if write:
-                self._prune_keys(data)
-                data["version"] = FILE_VERSION
-                if self.path is not None:
-                    write_json_atomic(self.path, data)
-                else:
-                    self._memory = data
+                self._save(data)
+
+    def _save(self, data: dict) -> None:
+        self._prune_keys(data)
+        data["version"] = FILE_VERSION
+        if self.path is not None:
+            write_json_atomic(self.path, data)
+        else:
+            self._memory = data
+
+
+def parse_retry_after(header: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

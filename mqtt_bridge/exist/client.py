@@ -11,9 +11,10 @@ Retry policy (tenacity drives the loop; the decisions are here):
 - Every attempt first reserves a slot of the ``RequestBudget`` (default 280 of Exist's 300
   requests/hour, persisted). If the budget is spent, ``BudgetExhausted`` is raised - or, when the
   wait is at most ``max_wait`` seconds, the client sleeps and tries again.
-- 429: the ``Retry-After`` (or, without it, a whole hour) is recorded in the budget, so no request
-  is sent before then - not even by a restarted process. Waits up to ``max_wait`` are slept,
-  longer ones raise ``RateLimited``. A 429 is never "applied", so retrying it is always safe.
+- 429: the ``Retry-After`` (capped at an hour plus a margin; without it, until the window frees)
+  is recorded in the budget, so no request is sent before then - not even by a restarted process.
+  Waits up to ``max_wait`` are slept, longer ones raise ``RateLimited``. A 429 is never
+  "applied", so retrying it is always safe.
 - 5xx and connection errors: exponential backoff with jitter, up to ``max_attempts`` attempts -
   but only for requests that are safe to repeat. Reads, ``update`` (sets a total), ``acquire``,
   ``release`` and ``create`` (Exist refuses a duplicate name, so nothing is created twice) are.
@@ -25,18 +26,23 @@ Retry policy (tenacity drives the loop; the decisions are here):
   (a 401 is never applied either); a second 401, or a personal token, raises ``AuthError``.
 - Any other 4xx raises ``ClientError``/``ValidationError`` at once: it would fail again.
 
+Answers are checked before they touch state: ``success``/``failed`` must be lists of objects
+(else the request failed: ``ServerError``, or ``OutcomeUnknown`` for a real increment), and an
+increment's ``current`` must be a finite number within ``MAX_ABS_VALUE`` (else that item is moved to
+``failed`` with ``error_code`` ``invalid_answer``; the others are unaffected).
+
+While stopping, ``deadline`` (``time.monotonic()``) bounds everything: HTTP timeouts and retry
+waits shrink to fit, and no request starts after it.
+
 Tokens never appear in logs, ``repr`` or exception messages.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,7 +51,18 @@ import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from .budget import RequestBudget, token_key
+from .answers import (
+    INVALID_ANSWER,
+    MAX_ABS_VALUE,
+    answer_problem,
+    check_currents,
+    known_zone,
+    short,
+    value_problem,
+)
+from .budget import RequestBudget, parse_retry_after, token_key
+from .coercion import check_write_values
+from .domain import MAX_ITEMS_PER_REQUEST
 from .errors import (
     AuthError,
     BudgetExhausted,
@@ -59,171 +76,16 @@ from .errors import (
     ServerError,
     ValidationError,
 )
+from .models import Attribute, AttributeValue, ItemFailure, Profile, WriteResult
 from .tokens import DEFAULT_BASE_URL, Credentials, StaticToken
 from .version import user_agent
 
 log = logging.getLogger("exist_bridge.client")
 
-MAX_ITEMS = 35  # per write request (reference/writing_data.md)
+MAX_ITEMS = MAX_ITEMS_PER_REQUEST  # per write request (reference/writing_data.md)
 PAGE_LIMIT = 100  # the largest page exist.io serves
 MAX_PAGES = 1000
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ItemFailure:
-    """One refused item of a write: Exist's ``error_code`` and ``error`` plus the item."""
-
-    name: str | None
-    date: str | None
-    value: Any
-    error_code: str
-    error: str
-    item: dict[str, Any]
-
-
-@dataclass
-class WriteResult:
-    """The merged answer of one or more write requests.
-
-    ``success`` and ``failed`` are the objects Exist echoed (failures with ``error_code`` and
-    ``error``; increment successes with ``current``). ``requests`` counts the HTTP requests sent.
-    """
-
-    success: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    requests: int = 0
-    statuses: list[int] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no item failed."""
-        return not self.failed
-
-    @property
-    def status(self) -> int:
-        """200 when every item succeeded, 202 when any failed (as Exist answers)."""
-        return 202 if self.failed else 200
-
-    @property
-    def failures(self) -> list[ItemFailure]:
-        """``failed`` as typed records."""
-        return [
-            ItemFailure(
-                name=f.get("name") if isinstance(f.get("name"), str) else None,
-                date=f.get("date") if isinstance(f.get("date"), str) else None,
-                value=f.get("value"),
-                error_code=str(f.get("error_code") or "unknown"),
-                error=str(f.get("error") or ""),
-                item=f,
-            )
-            for f in self.failed
-        ]
-
-    def merge(self, other: WriteResult) -> WriteResult:
-        """Add ``other``'s items and requests to this result (returns ``self``)."""
-        self.success.extend(other.success)
-        self.failed.extend(other.failed)
-        self.requests += other.requests
-        self.statuses.extend(other.statuses)
-        return self
-
-
-@dataclass(frozen=True)
-class Profile:
-    """The authenticated user's profile (``GET /api/2/accounts/profile/``)."""
-
-    username: str
-    timezone: str
-    first_name: str = ""
-    last_name: str = ""
-    local_time: str | None = None
-    imperial_distance: bool = False
-    imperial_weight: bool = False
-    imperial_energy: bool = False
-    imperial_liquid: bool = False
-    imperial_temperature: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Profile:
-        """Build from Exist's JSON."""
-        return cls(
-            username=str(data.get("username") or ""),
-            timezone=str(data.get("timezone") or "UTC"),
-            first_name=str(data.get("first_name") or ""),
-            last_name=str(data.get("last_name") or ""),
-            local_time=data.get("local_time"),
-            imperial_distance=bool(data.get("imperial_distance")),
-            imperial_weight=bool(data.get("imperial_weight")),
-            imperial_energy=bool(data.get("imperial_energy")),
-            imperial_liquid=bool(data.get("imperial_liquid")),
-            imperial_temperature=bool(data.get("imperial_temperature")),
-            raw=dict(data),
-        )
-
-
-@dataclass(frozen=True)
-class AttributeValue:
-    date: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """An attribute as Exist describes it (owned, with-values, acquire/create success objects)."""
-
-    name: str
-    label: str = ""
-    group: str | None = None
-    value_type: int | None = None
-    value_type_description: str | None = None
-    template: str | None = None
-    manual: bool | None = None
-    active: bool | None = None
-    priority: int | None = None
-    service: str | None = None  # the owning service's name
-    values: tuple[AttributeValue, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Attribute:
-        """Build from Exist's JSON (tolerates the short objects of write answers)."""
-        group = data.get("group")
-        service = data.get("service")
-        value_type = data.get("value_type")
-        values = data.get("values") or []
-        return cls(
-            name=str(data.get("name") or data.get("template") or ""),
-            label=str(data.get("label") or ""),
-            group=group.get("name") if isinstance(group, dict) else group,
-            value_type=value_type if isinstance(value_type, int) else None,
-            value_type_description=data.get("value_type_description"),
-            template=data.get("template"),
-            manual=data.get("manual"),
-            active=data.get("active"),
-            priority=data.get("priority"),
-            service=service.get("name") if isinstance(service, dict) else service,
-            values=tuple(
-                AttributeValue(str(v.get("date")), v.get("value"))
-                for v in values
-                if isinstance(v, dict)
-            ),
-            raw=dict(data),
-        )
-
-    def value_on(self, date: str) -> Any:
-        """The value for ``date`` among ``values`` (None when absent)."""
-        for v in self.values:
-            if v.date == date:
-                return v.value
-        return None
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def chunked(items: list[dict[str, Any]], size: int = MAX_ITEMS) -> list[list[dict[str, Any]]]:
@@ -231,26 +93,6 @@ def chunked(items: list[dict[str, Any]], size: int = MAX_ITEMS) -> list[list[dic
     if size < 1:
         raise ValueError("chunk size must be at least 1")
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def parse_retry_after(header: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _not_sent(err: requests.RequestException) -> bool:
@@ -263,21 +105,6 @@ def _not_sent(err: requests.RequestException) -> bool:
             cause = cause.reason
         return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
     return False
-
-
-def check_write_values(items: list[dict[str, Any]]) -> None:
-    """Refuse values no attribute accepts (missing, None, bool, NaN, infinity) before sending."""
-    for item in items:
-        name = str(item.get("name", "?"))
-        if "value" not in item:
-            raise InvalidValue(name, None, "the item has no 'value'")
-        value = item["value"]
-        if value is None:
-            raise InvalidValue(name, value, "None can't be sent (Exist never sets a value to null)")
-        if isinstance(value, bool):
-            raise InvalidValue(name, value, "booleans must be sent as 0 or 1")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidValue(name, value, "not a finite number")
 
 
 def _all_zero(items: list[dict[str, Any]]) -> bool:
@@ -341,6 +168,9 @@ class ExistClient:
         self._backoff = tenacity.wait_exponential_jitter(
             initial=backoff_base, max=backoff_max, jitter=backoff_base
         )
+        # ``time.monotonic()`` by which every request must be done (set while stopping): HTTP
+        # timeouts and retry waits shrink to fit, and no request starts after it.
+        self.deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"ExistClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
@@ -362,6 +192,9 @@ class ExistClient:
         data = self._json(self._call("GET", self.api_url + "/accounts/profile/"))
         if not isinstance(data, dict):
             raise ServerError("profile: unexpected answer from Exist")
+        zone = data.get("timezone")
+        if zone is not None and not known_zone(zone):
+            raise ServerError(f"profile: malformed answer from Exist: timezone {short(zone)}")
         return Profile.from_json(data)
 
     def owned_attributes(
@@ -470,14 +303,26 @@ class ExistClient:
                     if safe:
                         raise ServerError(message, response.status_code)
                     raise OutcomeUnknown(message, chunk, response.status_code)
+                problem = answer_problem(data)
+                if problem:
+                    message = (
+                        f"{endpoint}: malformed answer from Exist ({response.status_code}): "
+                        f"{problem}"
+                    )
+                    if safe:
+                        raise ServerError(message, response.status_code)
+                    raise OutcomeUnknown(message, chunk, response.status_code)
             except ExistError as err:
                 later = [item for c in chunks[n + 1 :] for item in c]
                 err.completed = result
                 err.unsent = later if isinstance(err, OutcomeUnknown) else chunk + later
                 raise
+            success, failed = list(data.get("success") or []), list(data.get("failed") or [])
+            if endpoint == "increment":
+                success, failed = check_currents(success, failed)
             part = WriteResult(
-                success=[s for s in data.get("success") or [] if isinstance(s, dict)],
-                failed=[f for f in data.get("failed") or [] if isinstance(f, dict)],
+                success=success,
+                failed=failed,
                 requests=1,
                 statuses=[response.status_code],
             )
@@ -500,7 +345,14 @@ class ExistClient:
             data = self._json(self._call("GET", url, params=query))
             if not isinstance(data, dict):
                 raise ServerError(f"{path}: unexpected answer from Exist")
-            results.extend(r for r in data.get("results") or [] if isinstance(r, dict))
+            page = data.get("results")
+            if page is None:
+                page = []
+            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+                raise ServerError(
+                    f"{path}: malformed answer from Exist: 'results' is not a list of objects"
+                )
+            results.extend(page)
             nxt = data.get("next")
             url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
             query = None  # the next link carries the query
@@ -535,7 +387,9 @@ class ExistClient:
         """One logical request: budget, auth (one refresh on 401), retries and error mapping."""
         refreshed = [False]
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_any(
+                tenacity.stop_after_attempt(self.max_attempts), self._deadline_passed
+            ),
             retry=tenacity.retry_if_exception(self._retryable),
             wait=self._wait,
             sleep=self.sleep,
@@ -544,6 +398,24 @@ class ExistClient:
         )
         return retrying(self._attempt, method, url, params, body, idempotent, refreshed)
 
+    def _remaining(self) -> float | None:
+        """Seconds left before ``deadline`` (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _deadline_passed(self, state: tenacity.RetryCallState) -> bool:
+        left = self._remaining()
+        return left is not None and left <= 0.5
+
+    def _request_timeout(self) -> float | tuple[float, float]:
+        """The configured (connect, read) timeout, shrunk to what is left before ``deadline``."""
+        left = self._remaining()
+        if left is None:
+            return self.timeout
+        left = max(0.1, left)
+        if isinstance(self.timeout, tuple):
+            return (min(self.timeout[0], left), min(self.timeout[1], left))
+        return min(self.timeout, left)
+
     def _retryable(self, err: BaseException) -> bool:
         if isinstance(err, RateLimited):
             return err.retry_after <= self.max_wait
@@ -551,9 +423,9 @@ class ExistClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         err = state.outcome.exception() if state.outcome else None
-        if isinstance(err, RateLimited):
-            return err.retry_after
-        return float(self._backoff(state))
+        wait = err.retry_after if isinstance(err, RateLimited) else float(self._backoff(state))
+        left = self._remaining()
+        return wait if left is None else max(0.0, min(wait, left))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         err = state.outcome.exception() if state.outcome else None
@@ -569,6 +441,11 @@ class ExistClient:
         idempotent: bool,
         refreshed: list[bool],
     ) -> requests.Response:
+        left = self._remaining()
+        if left is not None and left <= 0:
+            raise ConnectionFailed(
+                f"{method} {urlsplit(url).path}: not sent, the stop deadline has passed"
+            )
         self._maybe_refresh_proactively()
         token = self.credentials.access_token()
         self.budget.reserve(token_key(token))
@@ -622,7 +499,7 @@ class ExistClient:
                 params=params,
                 data=data,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=self._request_timeout(),
                 allow_redirects=False,
             )
         except requests.RequestException as err:
@@ -683,6 +560,8 @@ class ExistClient:
 
 
 __all__ = [
+    "INVALID_ANSWER",
+    "MAX_ABS_VALUE",
     "MAX_ITEMS",
     "Attribute",
     "AttributeValue",
@@ -691,7 +570,9 @@ __all__ = [
     "ItemFailure",
     "Profile",
     "WriteResult",
+    "answer_problem",
     "check_write_values",
     "chunked",
     "parse_retry_after",
+    "value_problem",
 ]

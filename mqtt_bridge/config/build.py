@@ -1,0 +1,162 @@
+"""From text to ``BridgeConfig``: read the YAML (``source``), validate it (``schema``), check
+across keys (``checks``), then build the settings dataclasses (``model``) from the valid data.
+
+The dataclasses are built by field name from the validated sections, so a new key needs no code
+here: only its schema entry and its dataclass field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import voluptuous as vol
+
+from .checks import cross_checks
+from .model import (
+    AttributeSpec,
+    BridgeConfig,
+    BridgeSettings,
+    ConfigError,
+    EdgeSpec,
+    ExistSettings,
+    MappingSpec,
+    MqttSettings,
+    Problem,
+    TlsSettings,
+)
+from .schema import CONFIG_SCHEMA, schema_problems
+from .source import SECRET_FILES, Document, format_path, read_secret_file, resolve
+
+T = TypeVar("T")
+
+
+class _Builder:
+    """Builds the dataclasses from the validated data; a secret file that can't be read is a
+    problem added to ``problems``."""
+
+    def __init__(self, doc: Document, base_dir: Path | None, problems: list[Problem]):
+        self.doc = doc
+        self.base_dir = base_dir
+        self.problems = problems
+
+    def make(self, cls: type[T], block: dict, **values: Any) -> T:
+        """``cls`` from the keys of ``block`` that are its fields (paths taken relative to the
+        base directory), then ``values``."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        found = {key: self.path(value) for key, value in block.items() if key in names}
+        return cls(**{**found, **values})
+
+    def path(self, value: Any) -> Any:
+        return resolve(value, self.base_dir) if isinstance(value, Path) else value
+
+    def secrets(self, section: str, block: dict) -> dict[str, Any]:
+        """The section's secrets that were given as ``<key>_file``, read from their files."""
+        out = {}
+        for where, key in SECRET_FILES:
+            if where == section and f"{key}_file" in block:
+                path = self.path(block[f"{key}_file"])
+                out[key] = read_secret_file(path, (section, f"{key}_file"), self.doc, self.problems)
+        return out
+
+    def config(self, valid: dict) -> dict[str, Any]:
+        """The ``BridgeConfig`` fields, but for warnings and source."""
+        e, m = valid["exist"], valid["mqtt"]
+        tls = None if m.get("tls") is None else self.make(TlsSettings, m["tls"])
+        return {
+            "exist": self.make(ExistSettings, e, **self.secrets("exist", e)),
+            "mqtt": self.make(
+                MqttSettings,
+                m,
+                tls=tls,
+                port=m.get("port", 8883 if tls is not None else 1883),
+                **self.secrets("mqtt", m),
+            ),
+            "bridge": self.make(BridgeSettings, valid["bridge"]),
+            "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
+            "mappings": [self.mapping(i, item) for i, item in enumerate(valid["mappings"])],
+        }
+
+    def attribute(self, index: int, item: dict) -> AttributeSpec:
+        line = self.doc.line(("attributes", index))
+        if "template" in item:  # a template's name is the template's
+            return self.make(AttributeSpec, item, name=item["template"], line=line)
+        return self.make(AttributeSpec, item, line=line)
+
+    def mapping(self, index: int, item: dict) -> MappingSpec:
+        edge = item.get("edge")
+        if edge is not None:
+            edge = EdgeSpec(to=edge["to"], from_=edge.get("from"), has_from="from" in edge)
+        return self.make(MappingSpec, item, edge=edge, line=self.doc.line(("mappings", index)))
+
+
+def parse_config(
+    text: str,
+    source: str = "<string>",
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BridgeConfig:
+    """Parse and check a configuration; raises ``ConfigError`` listing every problem.
+
+    ``source`` names the file in messages. Relative paths in the file (state_dir, token_file,
+    *_file, TLS files) are taken relative to ``base_dir`` (default: the working directory).
+    ``env`` replaces ``os.environ`` for ``!env`` (tests).
+    """
+    doc = Document(text, os.environ if env is None else env)
+    problems = list(doc.problems)
+    if doc.data is None and not problems:
+        problems.append(Problem("", 1, "the file is empty; it needs at least exist and mappings"))
+    elif doc.data is not None and not isinstance(doc.data, dict):
+        problems.append(Problem("", doc.line(()), "expected a mapping of sections (exist, ...)"))
+    if problems and not isinstance(doc.data, dict):
+        raise ConfigError(problems, source)
+
+    data = dict(doc.data)
+    for section in ("mqtt", "bridge"):
+        if section in data and data[section] is None:
+            data[section] = {}  # a section left with every key commented out
+    valid = None
+    try:
+        valid = CONFIG_SCHEMA(data)
+    except vol.MultipleInvalid as err:
+        problems.extend(schema_problems(err, doc))
+    base = Path(base_dir) if base_dir is not None else None
+    cross, warnings = cross_checks(data, doc, base)
+    problems.extend(cross)
+    # A value from an unset !env variable fails validation too: report only the variable.
+    unset = [format_path(path) for path in doc.env_missing]
+    problems = [
+        p
+        for p in problems
+        if not any(p.path == u or p.path.startswith((u + ".", u + "[")) for u in unset)
+    ]
+    problems.extend(doc.env_problems)
+    if problems or valid is None:
+        raise ConfigError(_ordered(problems), source)
+    built = _Builder(doc, base, problems).config(valid)
+    if problems:
+        raise ConfigError(_ordered(problems), source)
+    return BridgeConfig(
+        **built, warnings=[w.format(source) for w in _ordered(warnings)], source=source
+    )
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.line if p.line is not None else 0, p.path))
+
+
+def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
+    """Read and check the configuration file at ``path`` (relative paths inside it are taken
+    relative to the file's directory); raises ``ConfigError``."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ConfigError([Problem("", None, f"can't read the file: {reason}")], source) from None
+    return parse_config(text, source, base_dir=Path(path).resolve().parent)

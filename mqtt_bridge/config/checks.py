@@ -1,0 +1,206 @@
+"""Checks across keys and items, which no one key's schema can make. They run on the raw data,
+so they report even when other keys are invalid.
+
+Per-key rules (including "this key only applies to that mode") belong in ``schema.py``; what
+must hold between keys, between items, or on disk belongs here. A file that must exist when the
+configuration is checked: add its key path to ``FILES_THAT_MUST_EXIST``; another rule on a
+section: add it to that section's ``_check_<section>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..exist.domain import INTEGER_TYPES, NOT_INCREMENTABLE, VALUE_TYPES, name_from_label
+from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem
+from .source import SECRET_FILES, Document, format_path, resolve
+from .validators import is_number
+
+# Files that must exist now, as key paths (the token file may not: `exist-bridge authorize`
+# writes it).
+FILES_THAT_MUST_EXIST = [(s, f"{k}_file") for s, k in sorted(SECRET_FILES)] + [
+    ("mqtt", "tls", k) for k in ("ca_certs", "certfile", "keyfile")
+]
+
+
+class Findings:
+    """Problems and warnings, each at a key path (its line looked up in the document)."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def problem(self, path: tuple, message: str) -> None:
+        self.problems.append(Problem(format_path(path), self.doc.line(path), message))
+
+    def warning(self, path: tuple, message: str) -> None:
+        self.warnings.append(Problem(format_path(path), self.doc.line(path), message))
+
+
+def _get(item: Any, key: str, default: Any = None) -> Any:
+    return item.get(key, default) if isinstance(item, dict) else default
+
+
+def _section(data: dict, name: str) -> dict:
+    block = data.get(name)
+    return block if isinstance(block, dict) else {}
+
+
+def cross_checks(
+    data: dict, doc: Document, base_dir: Path | None
+) -> tuple[list[Problem], list[Problem]]:
+    """Every cross-key check on the raw ``data``. Returns (problems, warnings)."""
+    found = Findings(doc)
+    _check_exist(data.get("exist"), found)
+    _check_mqtt(_section(data, "mqtt"), found)
+    _check_secret_files(data, found)
+    _check_files(data, base_dir, found)
+    declared = _check_attributes(data.get("attributes"), found)
+    _check_mappings(data.get("mappings"), declared, found)
+    return found.problems, found.warnings
+
+
+def _check_exist(exist: Any, found: Findings) -> None:
+    if not isinstance(exist, dict):
+        return  # missing or not a mapping: the schema says so
+    if "token" in exist and "token_file" in exist:
+        found.problem(("exist", "token_file"), "give token or token_file, not both")
+    elif "token" not in exist and "token_file" not in exist:
+        found.problem(
+            ("exist", "token"),
+            "required: token (a personal token, e.g. !env EXIST_TOKEN) or token_file (from "
+            "`exist-bridge authorize`)",
+        )
+    has_secret = "client_secret" in exist or "client_secret_file" in exist
+    if has_secret and "client_id" not in exist:
+        found.problem(("exist", "client_id"), "client_secret is given, so client_id is needed")
+    if "token_file" in exist and not ("client_id" in exist and has_secret):
+        found.warning(
+            ("exist", "token_file"),
+            "without client_id and client_secret the OAuth2 token can't be refreshed when it "
+            "expires",
+        )
+
+
+def _check_mqtt(mqtt: dict, found: Findings) -> None:
+    if ("password" in mqtt or "password_file" in mqtt) and "username" not in mqtt:
+        found.problem(("mqtt", "username"), "a password is given, so username is needed")
+    tls = mqtt.get("tls")
+    if isinstance(tls, dict) and "keyfile" in tls and "certfile" not in tls:
+        found.problem(("mqtt", "tls", "certfile"), "keyfile is given, so certfile is needed")
+
+
+def _check_secret_files(data: dict, found: Findings) -> None:
+    for section, key in SECRET_FILES:
+        block = _section(data, section)
+        if key in block and f"{key}_file" in block:
+            found.problem((section, f"{key}_file"), f"give {key} or {key}_file, not both")
+
+
+def _check_files(data: dict, base_dir: Path | None, found: Findings) -> None:
+    for where in FILES_THAT_MUST_EXIST:
+        value: Any = data
+        for step in where:
+            value = _get(value, step)
+        if isinstance(value, str) and value.strip():
+            path = resolve(Path(value.strip()).expanduser(), base_dir)
+            if not path.is_file():
+                found.problem(where, f"no file {path}")
+
+
+def _check_attributes(attributes: Any, found: Findings) -> dict[str, Any]:
+    """No attribute twice; a custom one's label should give its name. Returns the declared
+    attributes by name (the raw items)."""
+    declared: dict[str, tuple[int, Any]] = {}
+    for index, item in enumerate(attributes if isinstance(attributes, list) else []):
+        key = "template" if "template" in (item if isinstance(item, dict) else {}) else "name"
+        name = _get(item, key)
+        if not isinstance(name, str):
+            continue
+        if name in declared:
+            found.problem(
+                ("attributes", index, key),
+                f"attribute {name!r} is already listed at attributes[{declared[name][0]}]",
+            )
+            continue
+        declared[name] = (index, item)
+        label = _get(item, "label")
+        if key == "name" and isinstance(label, str) and label.strip():
+            derived = name_from_label(label)
+            if derived != name:
+                found.warning(
+                    ("attributes", index, "label"),
+                    f"Exist names a new attribute after its label ({derived!r}), not {name!r}: "
+                    f"if {name!r} doesn't exist yet, creating it gives {derived!r}",
+                )
+    return {name: item for name, (_, item) in declared.items()}
+
+
+def _mode_of(item: Any) -> str | None:
+    mode = _get(item, "mode", "increment")
+    return mode.strip().lower() if isinstance(mode, str) and mode.strip().lower() in MODES else None
+
+
+def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) -> None:
+    """Each attribute is fed either updates or increments, in a mode its value type takes;
+    one that isn't listed under attributes gets a warning."""
+    first_mode: dict[str, tuple[int, str]] = {}
+    for index, item in enumerate(mappings if isinstance(mappings, list) else []):
+        if not isinstance(item, dict):
+            continue
+        here = ("mappings", index)
+        if "json_path" in item and "value_template" in item:
+            found.problem(here + ("value_template",), "json_path and value_template are exclusive")
+        mode = _mode_of(item)
+        attribute = item.get("attribute")
+        if not isinstance(attribute, str) or mode is None:
+            continue
+        mode_path = here + ("mode",) if "mode" in item else here + ("attribute",)
+        if attribute in first_mode and (first_mode[attribute][1] == "update") != (mode == "update"):
+            other, other_mode = first_mode[attribute]
+            found.problem(
+                mode_path,
+                f"attribute {attribute!r} is fed in {other_mode} mode by mappings[{other}] and in "
+                f"{mode} mode here; one attribute takes either updates or increments",
+            )
+        if attribute in declared:
+            _check_value_type(item, here, mode, mode_path, declared[attribute], found)
+        elif attribute not in first_mode:
+            found.warning(
+                here + ("attribute",),
+                f"{attribute!r} is not listed under attributes: the bridge won't acquire it, so "
+                "it must already belong to this client",
+            )
+        first_mode.setdefault(attribute, (index, mode))
+
+
+def _check_value_type(
+    item: dict, here: tuple, mode: str, mode_path: tuple, spec: Any, found: Findings
+) -> None:
+    """What a mapping in ``mode`` may do with the custom attribute ``spec`` (a raw item)."""
+    value_type = _get(spec, "value_type")
+    if "template" in spec or not isinstance(value_type, int):
+        return
+    attribute = item["attribute"]
+    described = f"value type {value_type} ({VALUE_TYPES.get(value_type, '?')})"
+    if mode in INCREMENTING_MODES and value_type in NOT_INCREMENTABLE:
+        found.problem(
+            mode_path,
+            f"{attribute!r} has {described}, which Exist can't increment; use mode: update",
+        )
+    elif mode == "duration" and value_type not in DURATION_TYPES:
+        found.problem(
+            mode_path,
+            f"{attribute!r} has {described}; duration mode adds minutes: give it value type 3 "
+            "(duration), or 0 or 1",
+        )
+    amount = item.get("amount", 1)
+    whole = not is_number(amount) or isinstance(amount, int)
+    if mode == "increment" and value_type in INTEGER_TYPES and not whole:
+        found.problem(
+            here + ("amount",),
+            f"{attribute!r} holds integers (value type {value_type}); amount must be a whole "
+            "number",
+        )

@@ -1,0 +1,194 @@
+"""What a configuration is once read: the settings dataclasses, ``Secret``, and the problems.
+
+A new key goes here as a field of its section's dataclass (with the default the Python API
+uses), and in ``schema.py`` with its validator and description; ``build.py`` copies it across by
+name, so nothing else needs to list it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODES = ("increment", "update", "counter", "duration")
+INCREMENTING_MODES = frozenset({"increment", "counter", "duration"})  # sent to Exist as increments
+DURATION_TYPES = frozenset({0, 1, 3})  # what duration mode's whole minutes may be added to
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_MQTT_PACKET = 268_435_455
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# =================================================================================== secrets
+
+
+class Secret:
+    """A secret string that doesn't show itself: ``repr``/``str`` give ``Secret('***')``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself (pass it to the library that needs it, never to a log)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+# =================================================================================== results
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration: ``path`` like ``mappings[2].topic``, ``line``
+    1-based (None when unknown)."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def format(self, source: str) -> str:
+        """``FILE:LINE: path: message``."""
+        where = f"{source}:{self.line}" if self.line is not None else source
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration can't be used; ``problems`` lists everything found, in file order."""
+
+    def __init__(self, problems: list[Problem], source: str = "<string>"):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(p.format(self.source) for p in self.problems)
+
+
+# =================================================================================== settings
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class ExistSettings:
+    base_url: str = "https://exist.io"
+    token: Secret | None = None
+    token_file: Path | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    timezone: str | None = None
+    requests_per_hour: int = 280
+    timeout: float = 30
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "localhost"
+    port: int = 1883
+    username: str | None = None
+    password: Secret | None = None
+    tls: TlsSettings | None = None
+    client_id: str = "exist-bridge"
+    keepalive: int = 60
+    qos: int = 1
+    persistent_session: bool = True
+    topic_prefix: str = "exist-bridge"
+    discovery: bool = False
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    state_dir: Path = Path("state")
+    flush_interval: float = 60
+    max_payload_bytes: int = 262_144
+    log_level: str = "INFO"
+    stop_timeout: float = 25
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """An attribute to acquire at start: a template (``template`` set) or a custom attribute
+    (``label``, ``group``, ``value_type`` set; acquired by name, created when missing)."""
+
+    name: str
+    template: str | None = None
+    label: str | None = None
+    group: str | None = None
+    value_type: int | None = None
+    line: int | None = None
+
+    @property
+    def custom(self) -> bool:
+        return self.template is None
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """Count only transitions ``from_`` -> ``to`` (normalised states; ``from_`` None when
+    ``has_from`` is false, meaning "from any other state")."""
+
+    to: Any
+    from_: Any = None
+    has_from: bool = False
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    topic: str
+    attribute: str
+    mode: str = "increment"
+    json_path: str | None = None
+    value_template: str | None = None
+    condition: str | None = None
+    edge: EdgeSpec | None = None
+    amount: int | float | str = 1
+    retained: str = "ignore"
+    scale: int | float = 1  # counter mode: the reading's increase is multiplied by this
+    on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    exist: ExistSettings
+    mqtt: MqttSettings
+    bridge: BridgeSettings
+    attributes: list[AttributeSpec]
+    mappings: list[MappingSpec]
+    warnings: list[str] = field(default_factory=list)
+    source: str = "<string>"
+
+    @property
+    def topics(self) -> list[str]:
+        """The distinct topic filters to subscribe to, in mapping order."""
+        return list(dict.fromkeys(m.topic for m in self.mappings))

@@ -1,0 +1,213 @@
+"""Reading the YAML: the data, each key's line, ``!env VAR``, and the ``<field>_file`` secrets.
+
+``Document(text, env)`` composes the text once and keeps, besides the data, the line of every
+key path (``("mappings", 2, "topic")``) so any later problem can name its line; ``!env`` values
+whose variable is unset are reported once, by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import Problem, Secret, short
+
+# Secrets that may instead be read from a file, as (section, key): the key ``<key>_file``.
+SECRET_FILES = {("exist", "client_secret"), ("mqtt", "password")}
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+def format_path(path: tuple) -> str:
+    """``("mappings", 2, "topic")`` -> ``mappings[2].topic`` (odd keys quoted: ``a['x y']``)."""
+    text = ""
+    for step in path:
+        if isinstance(step, int) and not isinstance(step, bool):
+            text += f"[{step}]"
+        elif not isinstance(step, str) or not _PLAIN_KEY.match(step):
+            text += f"[{short(step)}]"
+        else:
+            text += f".{step}" if text else step
+    return text
+
+
+def resolve(path: Path, base_dir: Path | None) -> Path:
+    """``path`` taken relative to ``base_dir`` (None: the working directory)."""
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+class _MissingEnv:
+    """Stands in for a ``!env`` value whose variable isn't set (reported once, by name)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<unset ${self.name}>"
+
+
+class _Loader(yaml.SafeLoader):
+    env: Mapping[str, str] = os.environ
+    missing: list[tuple[yaml.Node, str]]
+
+
+def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!env takes a variable name, like !env EXIST_TOKEN", node.start_mark
+        )
+    name = str(loader.construct_scalar(node)).strip()
+    if name in loader.env:
+        return loader.env[name]
+    loader.missing.append((node, name))
+    return _MissingEnv(name)
+
+
+_Loader.add_constructor("!env", _construct_env)
+
+
+class Document:
+    """The YAML text composed once: the data, each key's line, and problems found on the way."""
+
+    def __init__(self, text: str, env: Mapping[str, str]):
+        self.lines: dict[tuple, int] = {}
+        self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
+        self.problems: list[Problem] = []
+        self.env_missing: list[tuple] = []
+        self.env_problems: list[Problem] = []
+        self.data: Any = None
+        try:
+            loader = _Loader(text)
+        except yaml.reader.ReaderError as err:
+            line = text[: err.position].count("\n") + 1 if err.position is not None else None
+            self.problems.append(Problem("", line, f"YAML error: {err.reason}"))
+            return
+        loader.env = env
+        loader.missing = []
+        try:
+            root = loader.get_single_node()
+            if root is not None:
+                self.lines[()] = root.start_mark.line + 1
+                self._walk(root, ())
+                self.data = loader.construct_document(root)
+        except yaml.MarkedYAMLError as err:
+            self.problems.append(self._yaml_problem(err))
+            return
+        except yaml.YAMLError as err:
+            self.problems.append(Problem("", None, f"YAML error: {err}"))
+            return
+        except RecursionError:
+            self.problems.append(Problem("", None, "YAML error: nested too deeply"))
+            return
+        finally:
+            loader.dispose()
+        for node, name in loader.missing:
+            paths = self.node_paths.get(id(node)) or [()]
+            self.env_missing.extend(paths)
+            path = paths[0]
+            self.env_problems.append(
+                Problem(
+                    format_path(path),
+                    self.line(path) if path else node.start_mark.line + 1,
+                    f"environment variable {name} is not set (from !env {name})"
+                    if _ENV_NAME.match(name)
+                    else f"!env needs a variable name, got {name!r}",
+                )
+            )
+
+    @staticmethod
+    def _yaml_problem(err: yaml.MarkedYAMLError) -> Problem:
+        # Only the parser's own words and the position: the snippet could show a secret.
+        mark = err.problem_mark or err.context_mark
+        message = " ".join(m for m in (err.context, err.problem) if m) or "YAML syntax error"
+        if "unhashable" in message:
+            message += ' (is a template unquoted? write "{{ ... }}" in quotes)'
+        if "could not determine a constructor" in message:
+            message += " (secrets: use !env VAR_NAME or a <field>_file key)"
+        line = mark.line + 1 if mark is not None else None
+        context = err.context_mark
+        if context is not None and line is not None and context.line + 1 != line:
+            message += f" (it starts on line {context.line + 1})"
+        return Problem("", line, f"YAML syntax error: {message}")
+
+    def _walk(self, node: yaml.Node, path: tuple) -> None:
+        if id(node) in self.node_paths and not isinstance(node, yaml.ScalarNode):
+            return  # an alias of a collection already walked (and no billion laughs)
+        self.node_paths.setdefault(id(node), []).append(path)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node, merged in self._pairs(node):
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = key_node.value
+                here = path + (key,)
+                if not merged:
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        self.problems.append(
+                            Problem(
+                                format_path(here),
+                                line,
+                                f"duplicate key (first on line {seen[key]}); YAML keeps only the "
+                                "last",
+                            )
+                        )
+                        continue
+                    seen[key] = line
+                elif key in seen:
+                    continue  # overridden by an explicit key
+                else:
+                    seen[key] = key_node.start_mark.line + 1
+                self.lines[here] = seen[key]
+                self._walk(value_node, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.lines[path + (index,)] = item.start_mark.line + 1
+                self._walk(item, path + (index,))
+
+    @staticmethod
+    def _pairs(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
+        """The mapping's pairs (key, value, merged): explicit keys first, then ``<<`` merges."""
+        merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in sources:
+                    if isinstance(source, yaml.MappingNode):
+                        merged.extend((k, v, True) for k, v, _ in Document._pairs(source))
+            else:
+                yield key_node, value_node, False
+        yield from merged
+
+    def line(self, path: tuple) -> int | None:
+        """The line of ``path``'s key, else of the nearest enclosing key (for a missing key)."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def read_secret_file(path: Path, where: tuple, doc: Document, problems: list[Problem]) -> Any:
+    """The secret in the file at ``path`` (content stripped), or None with a problem added at
+    ``where`` (the ``<key>_file`` key) when it can't be read or is empty."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        message = f"can't read {path}: {reason}"
+        problems.append(Problem(format_path(where), doc.line(where), message))
+        return None
+    if not text:
+        problems.append(Problem(format_path(where), doc.line(where), f"{path} is empty"))
+        return None
+    return Secret(text)

@@ -1,0 +1,353 @@
+"""The value validators: each takes a raw YAML value, returns it normalised or raises
+``vol.Invalid`` with a one-line message; ``kind`` is the type shown in the reference."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+import re
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import voluptuous as vol
+
+from ..exist.domain import ATTRIBUTE_NAME, CREATABLE_VALUE_TYPES, GROUPS, TEMPLATE_ONLY_TYPES
+from ..pipeline.process.expressions import (
+    JsonPath,
+    JsonPathError,
+    TemplateCompileError,
+    compile_template,
+    normalize_state,
+)
+from .model import Secret, short
+
+
+def kind(description: str) -> Callable[[Callable], Callable]:
+    """Tag a validator with the human type shown by ``describe_schema``."""
+
+    def tag(fn: Callable) -> Callable:
+        fn.kind = description  # type: ignore[attr-defined]
+        return fn
+
+    return tag
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    @kind(f"integer {lo}..{hi}")
+    def check(value: Any) -> int:
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,12}\s*", value):
+            value = int(value)  # e.g. from !env
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise vol.Invalid(f"expected an integer from {lo} to {hi}, got {short(value)}")
+        if not lo <= value <= hi:
+            raise vol.Invalid(f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    return check
+
+
+def number_range(lo: float, hi: float) -> Callable[[Any], float]:
+    @kind(f"number {lo}..{hi}")
+    def check(value: Any) -> float:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)  # e.g. from !env
+        if not is_number(value) or not math.isfinite(value):
+            raise vol.Invalid(f"expected a number from {lo} to {hi}, got {short(value)}")
+        if not lo <= value <= hi:
+            raise vol.Invalid(f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    return check
+
+
+@kind("boolean")
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise vol.Invalid(f"expected true or false, got {short(value)}")
+
+
+@kind("string")
+def string(value: Any) -> str:
+    if is_number(value):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise vol.Invalid(f"expected a non-empty string, got {short(value)}")
+    return value.strip()
+
+
+@kind("secret string")
+def secret(value: Any) -> Secret:
+    # Never echo the value: this is where a password would end up in a log.
+    if is_number(value):
+        value = str(value)
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a string (tip: `!env VAR_NAME` or the _file variant)")
+    if not value.strip():
+        raise vol.Invalid("is empty")
+    return Secret(value.strip())
+
+
+@kind("path")
+def path(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise vol.Invalid(f"expected a file path, got {short(value)}")
+    return Path(value.strip()).expanduser()
+
+
+@kind("http(s) URL")
+def url(value: Any) -> str:
+    if isinstance(value, str):
+        parts = urlsplit(value.strip())
+        if parts.scheme in ("http", "https") and parts.netloc and not parts.query:
+            return value.strip().rstrip("/")
+    raise vol.Invalid(f"expected an http(s) URL like https://exist.io, got {short(value)}")
+
+
+@kind("IANA time zone")
+def timezone(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        try:
+            ZoneInfo(value.strip())
+            return value.strip()
+        except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, OSError...
+            pass
+    raise vol.Invalid(f"unknown time zone {short(value)} (expected e.g. Europe/London)")
+
+
+def one_of(options: tuple[str, ...], upper: bool = False) -> Callable[[Any], str]:
+    @kind(" | ".join(options))
+    def check(value: Any) -> str:
+        if isinstance(value, str):
+            text = value.strip().upper() if upper else value.strip().lower()
+            if text in options:
+                return text
+        raise vol.Invalid(f"expected one of {', '.join(options)}, got {short(value)}")
+
+    return check
+
+
+@kind("attribute name ([a-z0-9_]+)")
+def attribute_name(value: Any) -> str:
+    if isinstance(value, str) and ATTRIBUTE_NAME.match(value):
+        return value
+    raise vol.Invalid(
+        f"expected an Exist attribute name (lowercase letters, digits, _), got {short(value)}"
+    )
+
+
+@kind("Exist group")
+def group(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() in GROUPS:
+        return value.strip().lower()
+    hint = ""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value.lower(), GROUPS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise vol.Invalid(f"unknown group {short(value)}{hint}; one of: {', '.join(GROUPS)}")
+
+
+@kind("value type 0..8 except 6")
+def value_type(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in TEMPLATE_ONLY_TYPES:
+            raise vol.Invalid(f"value type {value} (minutes from midday) is reserved for templates")
+        if value in CREATABLE_VALUE_TYPES:
+            return value
+    choices = ", ".join(f"{k} {v}" for k, v in CREATABLE_VALUE_TYPES.items())
+    raise vol.Invalid(f"expected a value type ({choices}), got {short(value)}")
+
+
+def topic_problem(value: str, wildcards: bool) -> str | None:
+    """Why ``value`` isn't a valid topic filter (paho's subscribe rules) or topic name."""
+    if not value:
+        return "is empty"
+    if len(value.encode("utf-8", "surrogatepass")) > 65535:
+        return "is longer than 65535 bytes"
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not wildcards:
+        if "+" in value or "#" in value:
+            return "may not contain the wildcards + or #"
+        return None
+    levels = value.split("/")
+    for i, level in enumerate(levels):
+        if len(level) > 1 and ("+" in level or "#" in level):
+            return f"level {level!r}: a wildcard (+ or #) must be a whole level, like a/+/c or a/#"
+        if level == "#" and i != len(levels) - 1:
+            return "'#' must be the last level"
+    return None
+
+
+@kind("MQTT topic filter")
+def topic_filter(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected an MQTT topic filter, got {short(value)}")
+    problem = topic_problem(value, wildcards=True)
+    if problem:
+        raise vol.Invalid(f"invalid topic filter {short(value)}: {problem}")
+    return value
+
+
+@kind("MQTT topic (no wildcards)")
+def topic_name(value: Any) -> str:
+    if isinstance(value, str):
+        problem = topic_problem(value.strip().strip("/"), wildcards=False)
+        if problem is None:
+            return value.strip().strip("/")
+        raise vol.Invalid(f"invalid topic {short(value)}: {problem}")
+    raise vol.Invalid(f"expected an MQTT topic, got {short(value)}")
+
+
+@kind("JSON path (data.steps, readings[0].kg)")
+def json_path(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected a JSON path like data.steps, got {short(value)}")
+    try:
+        return JsonPath(value).text
+    except JsonPathError as err:
+        raise vol.Invalid(str(err)) from None
+
+
+@kind("Jinja2 template")
+def template(value: Any) -> str:
+    if isinstance(value, dict):
+        raise vol.Invalid('a template must be quoted in YAML: "{{ value_json.x }}"')
+    if not isinstance(value, str) or not value.strip():
+        raise vol.Invalid(f"expected a template string, got {short(value)}")
+    try:
+        compile_template(value)
+    except TemplateCompileError as err:
+        where = f" (template line {err.lineno})" if err.lineno and "\n" in value.strip() else ""
+        raise vol.Invalid(f"template error{where}: {err.message}") from None
+    return value
+
+
+@kind("number | value")
+def amount(value: Any) -> int | float | str:
+    if isinstance(value, str) and value.strip().lower() == "value":
+        return "value"
+    if is_number(value) and math.isfinite(value) and value != 0:
+        return value
+    raise vol.Invalid(
+        f"expected a non-zero number or the word value (add the extracted value), got "
+        f"{short(value)}"
+    )
+
+
+@kind("positive number")
+def scale(value: Any) -> int | float:
+    if is_number(value) and math.isfinite(value) and value > 0:
+        return value
+    raise vol.Invalid(
+        f"expected a positive number (e.g. 0.001 to turn Wh into kWh), got {short(value)}"
+    )
+
+
+@kind("state (true/false/ON/OFF, a number or text)")
+def state(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)) or is_number(value):
+        if is_number(value) and not math.isfinite(value):
+            raise vol.Invalid("must be finite")
+        return normalize_state(value)
+    raise vol.Invalid(f"expected a single state value, got {short(value)}")
+
+
+@kind("state or list of states")
+def states(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        return (state(value),)
+    if not value:
+        raise vol.Invalid("expected at least one state")
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(state(item))
+        except vol.Invalid as err:
+            err.prepend([index])
+            raise
+    return tuple(out)
+
+
+class ListOf:
+    """A list whose items are each validated, every item's errors reported (voluptuous alone
+    stops at the first bad item)."""
+
+    def __init__(self, item: Callable[[Any], Any], min_length: int = 0, what: str = "item"):
+        self.item = item
+        self.min_length = min_length
+        self.what = what
+        self.kind = f"list of {what}s"
+
+    def __call__(self, value: Any) -> list:
+        if value is None and self.min_length == 0:
+            return []
+        if not isinstance(value, list):
+            raise vol.Invalid(f"expected a list of {self.what}s (lines starting with '- ')")
+        if len(value) < self.min_length:
+            raise vol.Invalid(f"needs at least {self.min_length} {self.what}")
+        errors: list[vol.Invalid] = []
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(self.item(item))
+            except vol.MultipleInvalid as err:
+                for e in err.errors:
+                    e.prepend([index])
+                errors.extend(err.errors)
+            except vol.Invalid as err:
+                err.prepend([index])
+                errors.append(err)
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return out
+
+
+class KeyValueSchemas:
+    """A mapping validated by the schema that its ``key``'s value picks (Home Assistant's
+    ``cv.key_value_schemas``): ``schemas[normalise(value)]``, ``default`` when the key is
+    absent. A mapping whose key has no schema (or that isn't a mapping) goes to ``fallback``,
+    which must report that key's value (and still checks the other keys)."""
+
+    kind = "mapping"
+
+    def __init__(
+        self,
+        key: str,
+        schemas: dict[str, Callable[[Any], Any]],
+        fallback: vol.Schema,
+        default: str,
+        normalise: Callable[[Any], Any] = lambda value: value,
+    ):
+        self.key = key
+        self.schemas = schemas
+        self.fallback = fallback
+        self.default = default
+        self.normalise = normalise
+
+    def select(self, value: Any) -> Callable[[Any], Any]:
+        """The schema for the mapping ``value``."""
+        if not isinstance(value, dict):
+            return self.fallback
+        chosen = self.normalise(value.get(self.key, self.default))
+        return (
+            self.schemas.get(chosen, self.fallback)
+            if isinstance(chosen, Hashable)
+            else (self.fallback)
+        )
+
+    def __call__(self, value: Any) -> Any:
+        return self.select(value)(value)

@@ -1,0 +1,1 @@
+"""The message pipeline: input (MQTT) -> process (mappings) -> buffer (outbox) -> output (Exist)."""

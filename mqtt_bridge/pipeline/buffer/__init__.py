@@ -1,0 +1,1 @@
+"""Buffer: the durable outbox between the broker and Exist."""

@@ -1,0 +1,118 @@
+"""Group commit: the outbox writer thread, and only then the broker's acknowledgement.
+
+``MessageProcessor`` (the paho network thread) hands each message's ``Commit`` to ``CommitWriter``
+(its own thread), which writes commits in groups, one SQLite transaction each, and only then acks
+the messages they came from: a message the broker sees acknowledged is always on disk, and a
+message not on disk is never acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from .outbox import Commit, Outbox, OutboxError
+
+log = logging.getLogger("exist_bridge.ingest")  # the name its log lines always had
+
+AckFn = Callable[[list[tuple[int, int]]], object]  # acks a committed batch: (mid, qos), in order
+
+
+class CommitWriter(threading.Thread):
+    """Group commit: drain the queue, write one transaction, then ack those messages in order.
+
+    If the database can't be written (disk full, directory made read-only), nothing is acked: the
+    broker keeps the messages and its in-flight window stops sending more. The writer retries with
+    backoff and logs the cause, and carries on where it stopped once the disk is usable again.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        ack: AckFn,
+        max_batch: int = 1000,
+        max_queue: int = 10_000,
+        ack_delay: float = 0.0,
+    ):
+        super().__init__(name="exist-bridge-writer", daemon=True)
+        self.outbox = outbox
+        self.ack = ack
+        self.max_batch = max_batch
+        self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
+        self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
+        self._halt = threading.Event()
+        self.failing: str | None = None  # the current write error, for status
+        self.committed = 0
+        self._idle = threading.Condition()
+
+    def submit(self, commit: Commit, ack: tuple[int, int] | None) -> None:
+        """Queue a commit; blocks (back-pressure on the network thread) when the queue is full."""
+        self.queue.put((commit, ack))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop."""
+        self._halt.set()
+        self.join(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything queued so far is committed (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self.queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def run(self) -> None:
+        delay = 0.5
+        batch: list[tuple[Commit, tuple[int, int] | None]] = []
+        while True:
+            if not batch:
+                try:
+                    batch.append(self.queue.get(timeout=0.1))
+                except queue.Empty:
+                    if self._halt.is_set():
+                        return
+                    continue
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+            try:
+                self.outbox.commit(c for c, _ in batch)
+            except OutboxError as err:
+                if self.failing != str(err):
+                    log.error(
+                        "%s — holding %d message(s) unacknowledged until it can be written",
+                        err,
+                        len(batch),
+                    )
+                self.failing = str(err)
+                if self._halt.wait(delay):
+                    log.error(
+                        "stopping with %d message(s) not written; the broker will redeliver "
+                        "them (they were never acknowledged)",
+                        len(batch),
+                    )
+                    return
+                delay = min(delay * 2, 30.0)
+                continue
+            if self.failing:
+                log.warning("the state database is writable again")
+                self.failing = None
+            delay = 0.5
+            if self.ack_delay:
+                time.sleep(self.ack_delay)
+            self.ack([ack for _, ack in batch if ack is not None])
+            self.committed += len(batch)
+            with self._idle:
+                for _ in batch:
+                    self.queue.task_done()
+                self._idle.notify_all()
+            batch = []

@@ -1,0 +1,1 @@
+"""Input: messages from the MQTT broker."""

@@ -1,0 +1,1 @@
+"""Output: sending the outbox to Exist."""

@@ -1,0 +1,1 @@
+"""Process: what one message means for Exist (mappings, modes, expressions)."""
