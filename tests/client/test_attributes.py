@@ -10,10 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, coerce_value, parse_specs
+from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, parse_specs
+from mqtt_bridge.exist.coercion import coerce_value
 from mqtt_bridge.exist.errors import InvalidValue
 
-from .conftest import API, bodies, echo_write
+from ..support.exist_client import API, bodies, echo_write
 
 ACQUIRE = API + "/attributes/acquire/"
 CREATE = API + "/attributes/create/"

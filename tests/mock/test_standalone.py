@@ -13,13 +13,7 @@ import requests
 
 from mock_exist import cli as mock_cli
 from mock_exist.server import MockServer
-from tests.docker.test_docker_files import (
-    ENV_OFFLINE,
-    load_compose,
-    parse_dockerfile,
-    parse_mock_command,
-    stages,
-)
+from tests.docker.test_docker_files import ENV_OFFLINE, load_compose, parse_mock_command, stages
 
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_STACK = ("paho", "mqtt_bridge", "voluptuous", "yaml", "tenacity", "amqtt")
@@ -74,7 +68,7 @@ def test_the_plugin_never_breaks_a_session_without_flask(tmp_path):
 
 def _mock_stage():
     text = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
-    all_stages = stages(parse_dockerfile(text))
+    all_stages = stages(text)
     [mock] = [s for s in all_stages if s.name == "mock"]
     return mock, all_stages
 
@@ -82,14 +76,15 @@ def _mock_stage():
 def test_dockerfile_has_a_mock_target_running_only_mock_exist():
     mock, all_stages = _mock_stage()
     assert all_stages[-1] is not mock  # the default build stays the bridge
-    last = {i.keyword: i for i in mock.instructions}
-    assert last["ENTRYPOINT"].exec_form() == ["mock-exist"]
-    args, error = parse_mock_command(last["CMD"].exec_form())
+    last = {c.cmd: c for c in mock.commands}
+    assert last["ENTRYPOINT"].json and list(last["ENTRYPOINT"].value) == ["mock-exist"]
+    assert last["CMD"].json
+    args, error = parse_mock_command(list(last["CMD"].value))
     assert args is not None, error
     assert (args.host, args.port) == ("0.0.0.0", 5000)
-    assert last["USER"].args == "10001:10001" and last["STOPSIGNAL"].args == "SIGTERM"
-    assert last["EXPOSE"].args == "5000"
-    runs = [i.args for i in mock.instructions if i.keyword == "RUN"]
+    assert last["USER"].value[0] == "10001:10001" and last["STOPSIGNAL"].value[0] == "SIGTERM"
+    assert last["EXPOSE"].value[0] == "5000"
+    runs = [c.value[0] for c in mock.commands if c.cmd == "RUN"]
     install = next(run for run in runs if "pip install" in run)
     assert "--no-deps exist-mqtt-bridge" in install
     extra = _names(_project()["project"]["optional-dependencies"]["mock"])
