@@ -127,6 +127,8 @@ class Suite:
             self.check("values: reads back what was written, newest first", self.read_back)
             self.check("with-values: days=2 lists both days", self.with_values)
             self.check("owned: lists the created attribute", self.owned)
+            self.check("scopes: attributes/ lists it in group custom (the token's read scope)",
+                       self.listed_by_scope)
         finally:
             self.check("release: 200, the attribute is given up", self.release)
         self.check("after release: update is 202 unauthorised", self.after_release)
@@ -268,6 +270,14 @@ class Suite:
         expect(r.status_code == 200, f"status {r.status_code}")
         names = [a["name"] for a in r.json()["results"]]
         expect(self.attribute in names, f"owned {names}")
+
+    def listed_by_scope(self) -> None:
+        r = self.get("attributes/", groups="custom", limit=100, manual=1)
+        expect(r.status_code == 200, f"status {r.status_code}")
+        found = [a for a in r.json()["results"] if a["name"] == self.attribute]
+        expect(len(found) == 1 and found[0]["group"]["name"] == "custom",
+               f"{self.attribute} not listed with custom_read/manual_read: "
+               f"{[a['name'] for a in r.json()['results']]}")
 
     def release(self) -> None:
         if self.attribute is None:
