@@ -100,18 +100,15 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     return app
 
 
-def _answer(mock: MockExist, response) -> tuple[object, int]:  # noqa: ANN001
-    """The answer's body as kept in the journal: JSON if it parses, else text; (None, 0) when
-    streamed (``slow_body``) or larger than ``journal_body_bytes``."""
+def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:  # noqa: ANN001
+    """The answer's body as kept in the journal (bytes, parsed only when the journal is read);
+    (None, 0) when streamed (``slow_body``), None when larger than ``journal_body_bytes``."""
     if response.is_streamed or response.direct_passthrough:
         return None, 0
     data = response.get_data()
     if not data or len(data) > mock.config.journal_body_bytes:
         return None, len(data)
-    try:
-        return loads(data), len(data)
-    except ValueError:
-        return data.decode("utf-8", "replace"), len(data)
+    return data, len(data)
 
 
 def _journal(mock: MockExist, response) -> None:  # noqa: ANN001

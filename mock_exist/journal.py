@@ -7,6 +7,7 @@ value before and after, the operation, the client and the request that caused it
 from __future__ import annotations
 
 import itertools
+import json
 from collections import deque
 from dataclasses import asdict, dataclass
 
@@ -26,7 +27,7 @@ class JournalEntry:
     body: object = None  # the parsed JSON array of a POST, if small enough to keep
     body_bytes: int = 0  # the request body's size
     truncated: bool = False  # a body was sent but not kept (too large, too deep, not parsable)
-    answer: object = None  # the answer's body: parsed JSON, else text (if small enough to keep)
+    answer: object = None  # the answer's body (kept as bytes; read as parsed JSON, else text)
     answer_bytes: int = 0  # the answer body's size (0 when streamed or none)
 
 
@@ -85,11 +86,22 @@ class Journal:
             chosen = chosen[-limit:] if limit > 0 else []
         if newest_first:
             chosen.reverse()
-        return [asdict(e) for e in chosen]
+        return [{**asdict(e), "answer": _readable(e.answer)} for e in chosen]
 
     def clear(self) -> None:
         self.entries.clear()
         self.bytes = 0
+
+
+def _readable(answer: object) -> object:
+    """A kept answer body as JSON data when it parses, else as text (parsed only when read, so
+    serving a request costs no JSON parsing of its answer)."""
+    if not isinstance(answer, bytes):
+        return answer
+    try:
+        return json.loads(answer)
+    except ValueError:
+        return answer.decode("utf-8", "replace")
 
 
 def status_matches(status: int, wanted: str | None) -> bool:
