@@ -341,6 +341,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
+    timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
+    if timed:  # mappings with event_time: how their messages were timed
+        out.print(
+            f"event time:      {timed.pop('payload', 0)} from payloads"
+            + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
+        )
     dead = status["dead_letters"]
     out.print(
         f"dead letters:    {sum(dead.values())}"

@@ -32,7 +32,7 @@ from ..buffer.outbox import (
     Outbox,
     OutboxError,
 )
-from .mapping import Mapping
+from .mapping import OUT_OF_ORDER, Evaluation, Mapping
 from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
@@ -237,6 +237,17 @@ class MessageProcessor:
         while len(self.recent) > RECENT_SLOTS:
             self.recent.popitem(last=False)
 
+    def _note_time(self, commit: Commit, topic: str, evaluation: Evaluation) -> None:
+        """Count how an ``event_time`` mapping timed the message (``event_time.payload``, or the
+        reason it fell back to the receive time, logged once per topic; or out of order)."""
+        reading = evaluation.time
+        name = "payload" if reading.fallback is None else reading.fallback
+        if evaluation.skipped == OUT_OF_ORDER:
+            name = "out_of_order"
+        commit.counters[f"event_time.{name}"] = commit.counters.get(f"event_time.{name}", 0) + 1
+        if reading.fallback is not None:
+            self.once.warn(f"event_time_{reading.fallback}", topic, reading.detail)
+
     def process(self, msg: IncomingMessage) -> Commit:
         """The commit for one message (effects, states, dead letters, counters)."""
         digest = hashlib.blake2b(msg.payload, digest_size=16).digest()
@@ -268,6 +279,8 @@ class MessageProcessor:
                 received_at=received_at,
                 zone=self.zone,
             )
+            if evaluation.time is not None:  # the mapping has event_time
+                self._note_time(commit, msg.topic, evaluation)
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
                 self.states.move_to_end(key)
