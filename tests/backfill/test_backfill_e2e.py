@@ -348,3 +348,19 @@ def test_days_the_live_bridge_wrote_are_kept_unless_overwrite(mock_exist, tmp_pa
     options.overwrite = True
     assert run(cfg, options)[0] == 0
     assert mock_exist.state.values("steps") == {"2024-02-01": 4000, "2024-02-02": 5200}
+
+
+def test_a_csv_with_another_header_is_one_clear_line(mock_exist, tmp_path):
+    cfg_path = tmp_path / "bridge.yaml"
+    cfg_path.write_text(CONFIG.format(url=mock_exist.url, token=mock_exist.token,
+                                      state=tmp_path / "state", per_hour=280))
+    path = tmp_path / "odd.csv"
+    write_csv(path, ["when", "what"], [["2024-01-01", "x"]])
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_run(["backfill", "-c", str(cfg_path), "--from", "2024-01-01", "--to", "2024-01-02",
+                    "--csv", str(path)], out, err)
+    assert code == 1
+    assert f"{path}:1: the header must be date,attribute,value or timestamp,entity,state" in (
+        err.getvalue()
+    )
+    assert "Traceback" not in err.getvalue() and writes(mock_exist) == []
