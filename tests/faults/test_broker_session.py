@@ -14,9 +14,12 @@ from __future__ import annotations
 import logging
 import random
 
-from tests.support.mosquitto import Mosquitto
+import pytest
 
-from .harness import FaultBridge, Publisher, wait_until
+from ..support.faults import FaultBridge, Publisher, wait_until
+from ..support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def _restart_with_backlog(fb: FaultBridge, broker: Mosquitto, rng, n: int = 150) -> int:
