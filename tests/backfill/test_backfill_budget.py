@@ -11,6 +11,8 @@ from mqtt_bridge.backfill import BackfillOptions
 
 from .test_backfill_e2e import ZONE, config, run, write_csv, writes
 
+pytestmark = pytest.mark.slow  # the mock over HTTP
+
 
 @pytest.fixture
 def mock_exist_config():

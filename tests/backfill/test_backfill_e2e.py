@@ -22,6 +22,8 @@ from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.exist_output import make_client
 
+pytestmark = pytest.mark.slow  # HTTP servers, a year of history
+
 TZ = "Europe/Berlin"
 ZONE = ZoneInfo(TZ)
 HA_TOKEN = "ha-long-lived-token"

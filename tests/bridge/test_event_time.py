@@ -13,8 +13,8 @@ import pytest
 from mqtt_bridge.config import ConfigError, parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.process.event_time import parse_time
-from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
 from mqtt_bridge.pipeline.process.mapping import OUT_OF_ORDER, build_mappings
+from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")

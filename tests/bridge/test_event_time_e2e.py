@@ -6,15 +6,20 @@ untrusted times fall back to the receive date and show in `exist-bridge status`.
 from __future__ import annotations
 
 import io
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
-from .test_bridge_e2e import Publisher, wait_until
+from ..support.bridge import start_bridge
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # mosquitto and a bridge
 
 ZONE = ZoneInfo("Europe/Berlin")
 DAY_BEFORE, DAY = "2024-03-09", "2024-03-10"
@@ -87,13 +92,7 @@ def config_text(mock, broker, tmp_path) -> str:
 
 
 def start(mock, broker, tmp_path, clock: Clock) -> Bridge:
-    bridge = Bridge(parse_config(config_text(mock, broker, tmp_path)), clock=clock)
-    bridge.start()
-    bridge.exist.bootstrap()
-    bridge.refresh_mappings()
-    wait_until(lambda: bridge.link.connected and bridge.link.connects)
-    time.sleep(0.2)  # the SUBACK (as test_bridge_e2e's harness)
-    return bridge
+    return start_bridge(parse_config(config_text(mock, broker, tmp_path)), clock=clock)
 
 
 def settle(bridge: Bridge, messages: int) -> None:
