@@ -128,9 +128,11 @@ def run_backfill(
     except SourceError as err:
         raise ValueError(str(err)) from None
 
-    progress = sd.Progress(state_dir)
-    plan = sd.make_plan(totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite)
     key = token_key(exist.client.credentials.access_token())
+    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
+    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
+    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
+    plan = sd.make_plan(totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite)
     budget = exist.client.budget.status(key)
     eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
 

@@ -32,14 +32,17 @@ OUTBOX_FILE = "outbox.sqlite"
 
 
 class Progress:
-    """``state_dir/backfill.json``: the values Exist confirmed per (attribute, date)."""
+    """``state_dir/backfill.json``: the values Exist confirmed per (attribute, date), for one
+    token (``account``: the budget's key of it); another token starts afresh."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, account: str = ""):
         self.path = Path(state_dir) / PROGRESS_FILE
+        self.account = account
         self.sent: dict[str, Any] = {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("sent"), dict):
+            same = isinstance(data, dict) and data.get("account", "") == account
+            if same and isinstance(data.get("sent"), dict):
                 self.sent = data["sent"]
         except FileNotFoundError:
             pass
@@ -60,7 +63,8 @@ class Progress:
             self.sent[self.key(item["name"], item["date"])] = item["value"]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"version": 1, "sent": self.sent}), encoding="utf-8")
+        data = {"version": 1, "account": self.account, "sent": self.sent}
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.path)
 
 
