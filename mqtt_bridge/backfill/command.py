@@ -65,6 +65,7 @@ def run_backfill(
 ) -> int:
     """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
     from ..exist.budget import token_key
+    from ..exist.errors import ExistError
     from ..pipeline.output.exist_output import make_client
     from ..pipeline.process.mapping import build_mappings
     from . import replay as rp
@@ -163,7 +164,21 @@ def run_backfill(
         return 0
 
     exist.bootstrap()
-    report = sd.send(plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr))
+    try:
+        report = sd.send(plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr))
+    except (ExistError, KeyboardInterrupt) as err:
+        left = len(plan.items) - sum(
+            1 for i in plan.items if progress.done(i["name"], i["date"], i["value"])
+        )
+        stderr.write(
+            f"\nbackfill stopped with {left} total(s) not sent yet"
+            + (f" ({err})" if isinstance(err, ExistError) else "")
+            + "; what Exist confirmed is kept in "
+            f"{progress.path}: run the same command again to send the rest\n"
+        )
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return 1
     say(
         f"sent {report.sent} total(s) in {report.requests} request(s)"
         + (f", waited {sd.duration_text(report.waited)} for the budget" if report.waited else "")

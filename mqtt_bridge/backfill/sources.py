@@ -195,4 +195,3 @@ def read_csv(path: Path, zone: tzinfo, topic_of_entity) -> tuple[list[Record], l
             records.append(Record(at, topic_of_entity(second), third))
     records.sort(key=lambda r: r.at)  # stable: same-time rows keep the file's order
     return records, days
-

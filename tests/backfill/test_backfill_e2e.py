@@ -317,9 +317,12 @@ def test_csv_messages_replay_through_the_mappings_and_an_interrupted_run_resumes
         return real_update(items)
 
     exist.update = interrupted
+    err = io.StringIO()
     with pytest.raises(KeyboardInterrupt):
-        run(cfg, options, exist=exist)
+        run_backfill(cfg, options, io.StringIO(), err, exist=exist)
     assert len(writes(mock_exist)) == 2  # 70 of 120 totals sent
+    assert "backfill stopped with 50 total(s) not sent yet" in err.getvalue()
+    assert "run the same command again to send the rest" in err.getvalue()
 
     code, out, _ = run(cfg, options)  # the rerun sends only what is left
     assert code == 0, out
@@ -366,3 +369,19 @@ def test_a_csv_with_another_header_is_one_clear_line(mock_exist, tmp_path):
         err.getvalue()
     )
     assert "Traceback" not in err.getvalue() and writes(mock_exist) == []
+
+
+def test_exist_down_stops_the_run_with_a_hint_and_a_rerun_finishes(mock_exist, tmp_path):
+    path = tmp_path / "days.csv"
+    write_csv(path, ["date", "attribute", "value"],
+              [[f"2024-01-{d:02d}", "steps", str(100 * d)] for d in range(1, 31)])
+    cfg = config(mock_exist, tmp_path)
+    options = BackfillOptions(start=date(2024, 1, 1), end=date(2024, 1, 31), csv=path)
+    exist = make_client(cfg, tmp_path / "state", sleep=lambda s: None)  # retries don't wait
+    mock_exist.state.add_fault("/api/2/attributes/update/", status=503, count=None)
+    code, out, err = run(cfg, options, exist=exist)
+    assert code == 1
+    assert "backfill stopped with 30 total(s) not sent yet" in err
+    mock_exist.state.faults.clear()
+    assert run(cfg, options)[0] == 0
+    assert mock_exist.state.values("steps") == {f"2024-01-{d:02d}": 100 * d for d in range(1, 31)}
