@@ -144,7 +144,9 @@ def run_backfill(
         + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
     )
     for name, a in sorted(plan.summary().items()):
-        say(f"  {name}: {a['days']} day(s) {a['first']}..{a['last']}, total {a['total']:g}")
+        total = a["total"]
+        shown = f"{int(total)}" if float(total).is_integer() else f"{total}"
+        say(f"  {name}: {a['days']} day(s) {a['first']}..{a['last']}, total {shown}")
     if plan.live:
         say(
             f"left out {len(plan.live)} day(s) the live bridge has written (--overwrite to "
@@ -154,10 +156,11 @@ def run_backfill(
         )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
+    wait = eta + budget.wait if plan.requests else 0.0
     say(
         f"to send: {len(plan.items)} total(s) in {plan.requests} request(s); budget "
-        f"{budget.remaining} of {budget.allowed} left this hour, so it takes "
-        f"{sd.duration_text(eta + budget.wait if plan.requests else 0)}"
+        f"{budget.remaining} of {budget.allowed} left this hour, "
+        + (f"so it takes about {sd.duration_text(wait)}" if wait > 0 else "so all go now")
     )
     if options.dry_run or not plan.items:
         say("dry run: nothing sent" if options.dry_run else "nothing to send")

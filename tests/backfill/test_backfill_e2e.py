@@ -235,7 +235,7 @@ def test_dry_run_shows_the_plan_and_sends_nothing(mock_exist, year, tmp_path):
     assert f"door_opens: 365 day(s) 2023-01-01..2023-12-31, total {opens}" in out
     assert (
         "to send: 1825 total(s) in 53 request(s); budget 20 of 20 left this hour, so it takes "
-        "2 h 0 min" in out
+        "about 2 h 0 min" in out
     )
     assert "dry run: nothing sent" in out
     assert mock_exist.state.journal("/api/2/") == []  # not even the set-up
