@@ -27,8 +27,7 @@ pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see
 
 def start_bridge(config_path, log):
     # kills between store and ack
-    return bridge_process(config_path, env={"EXIST_BRIDGE_TEST_ACK_DELAY": "0.1"},
-                          stdout=log, stderr=log)
+    return bridge_process(config_path, ack_delay=0.1, stdout=log, stderr=log)
 
 
 def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tmp_path):

@@ -46,14 +46,10 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
     now = datetime.now(timezone.utc)
     midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
     offset = midnight.timestamp() - time.time() - 12  # local midnight ~12 s into the stream
-    env = {
-        "EXIST_BRIDGE_TEST_ACK_DELAY": "0.05",
-        "EXIST_BRIDGE_TEST_CLOCK_OFFSET": str(offset),
-    }
     log = open(tmp_path / "bridge.log", "wb")  # noqa: SIM115 - closed in finally
 
     def start():
-        return bridge_process(config, env=env, stdout=log, stderr=log)
+        return bridge_process(config, ack_delay=0.05, clock_offset=offset, stdout=log, stderr=log)
 
     truth: Counter[str] = Counter()
     pub = Publisher(mosquitto.port)
