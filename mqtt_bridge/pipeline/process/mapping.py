@@ -13,6 +13,7 @@ The order of evaluation for one message:
 2. UTF-8 (``not_utf8``); the JSON is parsed only if json_path or a template's value_json needs it;
 3. ``condition``: false -> skipped "condition false"; a missing key/variable -> skipped
    "condition undefined" (a device's other messages often lack the key); other errors reject;
+   with ``event_time``, then the message's time (below), and an ``OUT_OF_ORDER`` skip;
 4. the value: json_path (``not_json``, ``path_missing``), value_template (``template_error``,
    ``not_json``) or the payload text;
 5. edge: the normalised value becomes the new state; it counts only on a ``from`` -> ``to``
