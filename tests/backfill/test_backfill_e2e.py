@@ -385,3 +385,22 @@ def test_exist_down_stops_the_run_with_a_hint_and_a_rerun_finishes(mock_exist, t
     mock_exist.state.faults.clear()
     assert run(cfg, options)[0] == 0
     assert mock_exist.state.values("steps") == {f"2024-01-{d:02d}": 100 * d for d in range(1, 31)}
+
+
+def test_an_entity_alone_replays_on_its_statestream_topic_through_the_mappings(
+    mock_exist, tmp_path
+):
+    history = History(date(2024, 3, 1), 31)
+    history.changes["sensor.phone_steps"] = history.changes.pop("sensor.steps")
+    history.start()
+    try:
+        cfg = config(mock_exist, tmp_path)  # maps homeassistant/sensor/phone_steps/state
+        options = BackfillOptions(start=date(2024, 3, 1), end=date(2024, 3, 31),
+                                  home_assistant=history.url, ha_token=HA_TOKEN,
+                                  entities=["sensor.phone_steps"])
+        code, out, _ = run(cfg, options)
+        assert code == 0, out
+        assert mock_exist.state.values("steps") == history.truth["steps"]  # across the DST change
+        assert len(writes(mock_exist)) == 1
+    finally:
+        history.stop()
