@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .addon.command import add_addon
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -395,6 +396,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_status,
     _add_authorize,
     _add_demo,
+    add_addon,
 ]
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -63,8 +64,17 @@ class OnceLogger:
 class MessageProcessor:
     """Pure bookkeeping on the network thread: no I/O, so it keeps up with the broker."""
 
-    def __init__(self, mappings: list[Mapping], timezone: str, outbox: Outbox):
+    def __init__(
+        self,
+        mappings: list[Mapping],
+        timezone: str,
+        outbox: Outbox,
+        observer: Callable[[int, str], None] | None = None,
+    ):
         self.mappings = mappings
+        # told (mapping index, outcome) per matching mapping: "received", then "counted",
+        # "skipped" or "rejected" (the HTTP endpoint's per-mapping metrics)
+        self.observer = observer
         self.zone = ZoneInfo(timezone)
         self._quarter: float | None = None  # local_date's cache
         self._quarter_date = ""
@@ -131,7 +141,9 @@ class MessageProcessor:
             return commit
         received_at = msg.received_at or time.time()
         day = self.local_date(received_at)
+        observe = self.observer or _ignore
         for mapping in matched:
+            observe(mapping.index, "received")
             key = f"{mapping.index}:{msg.topic}"
             evaluation = mapping.evaluate(
                 msg.topic,
@@ -151,11 +163,18 @@ class MessageProcessor:
                     commit.counters.get(f"bad_input.{r.kind}", 0) + 1
                 )
                 self.once.warn(r.kind, msg.topic, r.detail)
+                observe(mapping.index, "rejected")
             elif evaluation.event is not None:
+                observe(mapping.index, "counted")
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
                     commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value))
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                observe(mapping.index, "skipped")
         return commit
+
+
+def _ignore(index: int, outcome: str) -> None:
+    """The observer when none is set."""
