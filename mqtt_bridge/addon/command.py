@@ -42,6 +42,12 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--http-host", default=defaults.http_host, help="%(default)s")
     p.add_argument("--http-port", type=int, default=HTTP_PORT, help="%(default)s")
+    p.add_argument(
+        "--exist-url",
+        default=None,
+        metavar="URL",
+        help="another Exist server, e.g. a mock-exist (default: exist.io)",
+    )
     p.add_argument(  # also accepted after the command
         "-v",
         "--verbose",
@@ -66,6 +72,7 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
         supervisor_url=args.supervisor_url,
         http_host=args.http_host,
         http_port=args.http_port,
+        exist_base_url=args.exist_url,
     )
     try:
         options = read_options(paths.options)

@@ -54,6 +54,7 @@ class AddonPaths:
     )
     http_host: str = "0.0.0.0"  # noqa: S104 - ingress reaches the container from the Supervisor
     http_port: int = HTTP_PORT
+    exist_base_url: str | None = None  # another Exist server (the mock, in tests)
 
 
 def read_options(path: Path) -> dict[str, Any]:
@@ -205,6 +206,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         },
         "http": {"enabled": True, "host": paths.http_host, "port": paths.http_port},
     }
+    if paths.exist_base_url:
+        sections["exist"]["base_url"] = paths.exist_base_url
     env = dict(os.environ)
     env[TOKEN_VAR] = token.strip()
     if mqtt.username:
