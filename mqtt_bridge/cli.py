@@ -141,11 +141,11 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, out: _Output):  # noqa: ANN202
+def _load(path: str, out: _Output, check_files: bool = False):  # noqa: ANN202
     from .config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        return load_config(path, check_files=check_files)
     except ConfigError as err:
         out.error(f"{path}: {len(err.problems)} problem(s) in the configuration")
         out.stderr.write(str(err) + "\n")
@@ -162,6 +162,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "acknowledged to the broker only once stored in the state directory.",
     )
     _config_arg(p)
+    p.add_argument(
+        "--accept-fresh-outbox",
+        action="store_true",
+        help="start even though the outbox (state_dir/outbox.sqlite) was deleted, truncated or "
+        "damaged: the old file is renamed to outbox.sqlite.lost-<time> and a fresh one is "
+        "started. Its totals not yet sent to Exist are lost, and messages the broker redelivers "
+        "may count twice. Without it, the bridge refuses to start over a lost outbox",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -170,7 +178,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .service import StateDirInUse
     from .service import run as run_service
 
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     if not args.verbose:
@@ -178,7 +186,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     for warning in config.warnings:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     try:
-        return run_service(config)
+        return run_service(config, accept_fresh_outbox=args.accept_fresh_outbox)
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
@@ -189,14 +197,16 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate a configuration file",
         description="Check the configuration and report every problem with its key path and "
-        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist.",
+        "line, and open the files the bridge needs (the token file, the TLS CA, certificate and "
+        "key) to prove they can be used. Exit status 0 when valid, 1 otherwise. Contacts neither "
+        "the broker nor Exist.",
     )
     _config_arg(p)
     p.set_defaults(handler=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace, out: _Output) -> int:
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     for warning in config.warnings:
@@ -213,9 +223,10 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
         help="show queue depth, last sync, budget left and dead letters",
-        description="Read the state directory of a (running or stopped) bridge and report what "
-        "is still to be sent, when Exist last confirmed a write, how many requests are left in "
-        "this hour's budget, refused totals and bad input kept aside.",
+        description="Read the state directory of a (running or stopped) bridge and report "
+        "whether a bridge is running on it, what is still to be sent, when Exist last confirmed "
+        "a write, how many requests are left in this hour's budget, refused totals and bad input "
+        "kept aside.",
     )
     _config_arg(p)
     p.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -223,7 +234,8 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         "--check",
         action="store_true",
         help="health check (for Docker/systemd): exit 1 unless a bridge is running on this state "
-        "directory, its heartbeat is fresh and it is connected to the broker",
+        "directory (a process holds its bridge.lock), its heartbeat is fresh and it is connected "
+        "to the broker",
     )
     p.add_argument(
         "--max-age",
@@ -236,17 +248,27 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
 
-def _health_problem(state_dir: Path, max_age: float) -> str | None:
-    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
+def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
+    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
     import time
 
     from .exist.jsonfile import read_json
-    from .service import HEALTH_FILE
+    from .service import HEALTH_FILE, LOCK_FILE
 
     try:
         health = read_json(state_dir / HEALTH_FILE)
     except (OSError, ValueError) as err:
-        return f"can't read {state_dir / HEALTH_FILE}: {err}"
+        health = None
+        if running is not False:
+            return f"can't read {state_dir / HEALTH_FILE}: {err}"
+    if running is False:
+        # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
+        # released by the operating system the moment the process ends.
+        if isinstance(health, dict) and health.get("stopped"):
+            return "the bridge has stopped"
+        lock = state_dir / LOCK_FILE
+        return f"no bridge holds the lock {lock}: not running (killed, or never started)"
     if not isinstance(health, dict):
         return "no heartbeat yet: the bridge has not started (or is still starting)"
     if health.get("stopped"):
@@ -266,20 +288,34 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
 
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
-    from .pipeline.buffer.outbox import Outbox
+    from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
-    from .service import OUTBOX_FILE
+    from .service import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
     if config is None:
         return 1
     state_dir = Path(config.bridge.state_dir)
-    if not (state_dir / OUTBOX_FILE).exists():
+    if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
         out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
         return 1
-    box = Outbox(state_dir / OUTBOX_FILE)
-    status = box.status()
-    box.close()
+    running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
+    problem = inspect_outbox(state_dir / OUTBOX_FILE)
+    if problem:
+        out.error(lost_message(problem))
+        return 1
+    try:
+        box = Outbox(state_dir / OUTBOX_FILE)
+        try:
+            status = box.status()
+        finally:
+            box.close()
+    except OutboxError as err:
+        out.error(str(err))
+        return 1
+    status["running"] = running
+    status["pid"] = _pid(holder) if running else None
     try:
         e = config.exist
         creds = load_credentials(
@@ -296,7 +332,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
-    problem = _health_problem(state_dir, args.max_age) if args.check else None
+    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
     if args.json:
         if args.check:
             status["healthy"] = problem is None
@@ -305,6 +341,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         return 1 if problem else 0
     last = status["last_sync"]
     ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    if running:
+        out.print(f"bridge:          running ({holder or 'pid unknown'})")
+    elif running is False:
+        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
+    else:
+        out.print(f"bridge:          unknown ({holder})")
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     out.print(f"last sync:       {ago}")
     bud = status["budget"]
@@ -338,6 +380,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if args.check:
         out.print("health:          ok (running, connected to the broker)")
     return 0
+
+
+def _pid(holder: str) -> int | None:
+    """The pid in the lock file's ``pid N`` line, if it has one."""
+    parts = holder.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
 
 
 # --------------------------------------------------------------------------- demo

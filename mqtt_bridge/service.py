@@ -1,7 +1,10 @@
 """``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
 
 Start-up order, so the bridge starts even when the broker or Exist is down:
-1. open the outbox (a clear error and exit 1 if the state directory can't be used);
+1. check the outbox: a missing (while ``outbox.marker`` says there was one), truncated or damaged
+   outbox stops the start with a clear error and exit 1, unless ``accept_fresh_outbox``
+   (``run --accept-fresh-outbox``) sets the old file aside and starts a fresh one; then open it
+   (a clear error and exit 1 if the state directory can't be used);
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
 3. connect to the broker in the background (paho retries) and start taking messages in;
@@ -27,6 +30,14 @@ from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
 from .observe.state import count_requests
+from .pipeline.buffer.integrity import (
+    MARKER_FILE,
+    OutboxLost,
+    inspect_outbox,
+    lost_message,
+    set_aside,
+    write_marker,
+)
 from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
@@ -40,6 +51,7 @@ OUTBOX_FILE = "outbox.sqlite"
 HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
 HEALTH_INTERVAL = 15.0
 LOCK_FILE = "bridge.lock"  # one running bridge per state directory
+LOCK_PROBE_GRACE = 2.0  # seconds a starting bridge waits out a `status` probe of the lock
 
 
 class StateDirInUse(Exception):
@@ -53,9 +65,17 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
 
     state_dir.mkdir(parents=True, exist_ok=True)
     handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    # `exist-bridge status` holds the lock shared for an instant to learn whether a bridge runs
+    # (see ``lock_holder``): a probe is not a bridge, so contention is retried for a moment.
+    deadline = time.monotonic() + LOCK_PROBE_GRACE
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
@@ -70,6 +90,30 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
     return handle
 
 
+def lock_holder(state_dir: Path) -> tuple[bool | None, str]:
+    """Whether a process holds ``state_dir/bridge.lock`` (a bridge is running there), and what the
+    file says about it (``pid N``). ``(False, "")`` when no process holds it - a bridge that was
+    SIGKILLed or stopped; ``(None, why)`` where file locks can't be tested. Takes the lock shared
+    for an instant (never creates the file); ``lock_state_dir`` tolerates such a probe."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None, "no file locks on this platform"
+    try:
+        handle = open(state_dir / LOCK_FILE, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False, ""
+    except OSError as err:
+        return None, f"can't open {state_dir / LOCK_FILE}: {err.strerror}"
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True, handle.read().strip()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False, ""
+
+
 class StartCancelled(Exception):
     """A stop was asked for while start-up was still waiting for Exist."""
 
@@ -82,17 +126,47 @@ class Bridge:
         config: BridgeConfig,
         exist=None,  # noqa: ANN001
         clock: Callable[[], float] = time.time,
+        accept_fresh_outbox: bool = False,
     ):
         from .pipeline.output import exist_output as exist_adapter
 
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)  # first: a clear error if unusable
+        path = self.state_dir / OUTBOX_FILE
+        problem = inspect_outbox(path)  # first: never start afresh over lost state unasked
+        if problem and not accept_fresh_outbox:
+            raise OutboxLost(lost_message(problem))
+        if problem:
+            self._lock = lock_state_dir(self.state_dir)  # never move a running bridge's file
+            try:
+                kept = set_aside(path)
+            except OSError as err:
+                self._lock.close()
+                raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+            log.warning(
+                "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+                "yet sent are lost and redelivered messages may count twice%s",
+                problem,
+                f"; the old file is kept as {kept}" if kept else "",
+            )
         try:
-            self._lock = lock_state_dir(self.state_dir)
+            self.outbox = Outbox(path)  # a clear error if the state directory is unusable
+        except BaseException:
+            if problem:
+                self._lock.close()
+            raise
+        try:
+            if not problem:
+                self._lock = lock_state_dir(self.state_dir)
+            try:
+                write_marker(path)
+            except OSError as err:  # a full disk: the outbox itself still works; next start
+                log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
             self.outbox.close()
+            if problem:
+                self._lock.close()
             raise
         self.exist = exist or exist_adapter.make_client(config, self.state_dir)
         self.mappings = build_mappings(config, self.exist.value_type)
@@ -299,6 +373,8 @@ class Bridge:
             self.link.stop()
         if self.writer is not None:
             self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        if self.processor is not None:
+            self.processor.once.summarise()  # bad input not yet summed up in the log
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         busy = any(t.is_alive() for t in self._threads)
@@ -325,9 +401,13 @@ class Bridge:
 
 
 def run(
-    config: BridgeConfig, install_signals: bool = True, until: Callable[[], bool] | None = None
+    config: BridgeConfig,
+    install_signals: bool = True,
+    until: Callable[[], bool] | None = None,
+    accept_fresh_outbox: bool = False,
 ) -> int:
-    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
+    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -343,7 +423,7 @@ def run(
     offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
     if offset:  # fault tests only: move the receive clock (local dates) across a midnight
         clock = lambda: time.time() + offset  # noqa: E731
-    bridge = Bridge(config, clock=clock)
+    bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()
