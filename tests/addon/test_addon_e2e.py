@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mock_exist.server import MockServer
 
-from ..support.browser import chromium, keep_artifact
+from ..support.browser import chromium, console_errors, screenshot
 from ..support.ingress import IngressProxy
 from ..support.mosquitto import Mosquitto, free_port
 from ..support.supervisor import FakeSupervisor, mqtt_service
@@ -273,7 +273,7 @@ def _version() -> str:
 
 
 def test_status_page_in_a_headless_browser_behind_an_ingress_path(addon, tmp_path):
-    with IngressProxy(addon.url) as proxy, chromium(tmp_path / "profile") as browser:
+    with IngressProxy(addon.url) as proxy, chromium(tmp_path) as browser:
         browser.get(proxy.url)
         from selenium.webdriver.common.by import By
 
@@ -289,9 +289,8 @@ def test_status_page_in_a_headless_browser_behind_an_ingress_path(addon, tmp_pat
             ["steps", today(), "5021", "sent"],
         ]
         assert "requests left this hour" in browser.find_element(By.ID, "budget").text
-        shot = tmp_path / "addon-status-page.png"
-        assert browser.save_screenshot(str(shot))
-        keep_artifact(shot)
+        screenshot(browser, tmp_path, "addon-status-page")
+        assert console_errors(browser) == []
         # the links are relative: they stay under the ingress path
         browser.find_element(By.ID, "link-metrics").click()
         wait_for("the metrics page", lambda: "exist_bridge_" in browser.page_source)
