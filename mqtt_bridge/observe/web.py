@@ -233,7 +233,8 @@ class HttpEndpoint:
             )
         except OSError as err:
             raise OSError(
-                err.errno, f"http: cannot listen on {host}:{port} ({err.strerror or err})"
+                f"http: cannot listen on {host}:{port} ({err.strerror or err}); set http.host "
+                "and http.port to a free address"
             ) from None
         self._thread: threading.Thread | None = None
 

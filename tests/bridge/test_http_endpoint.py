@@ -151,3 +151,12 @@ def test_the_endpoint_is_off_by_default_and_local_when_on():
     assert (off.http.enabled, off.http.host, off.http.port) == (False, "127.0.0.1", 8099)
     on = parse_config(base + "http: {enabled: true, port: 9100}\n")
     assert (on.http.enabled, on.http.host, on.http.port) == (True, "127.0.0.1", 9100)
+
+
+def test_a_port_in_use_is_a_one_line_error(view, endpoint):
+    with pytest.raises(OSError) as err:
+        HttpEndpoint(view, "127.0.0.1", endpoint.port)
+    assert str(err.value) == (
+        f"http: cannot listen on 127.0.0.1:{endpoint.port} (Address already in use); set "
+        "http.host and http.port to a free address"
+    )
