@@ -289,6 +289,8 @@ def test_status_page_in_a_headless_browser_behind_an_ingress_path(addon, tmp_pat
             ["steps", today(), "5021", "sent"],
         ]
         assert "requests left this hour" in browser.find_element(By.ID, "budget").text
+        messages = browser.find_element(By.ID, "messages").text
+        assert messages.startswith(f"{len(FRIDGE) + 1 + len(STEPS)} received, 6 counted, 5 skipped")
         screenshot(browser, tmp_path, "addon-status-page")
         assert console_errors(browser) == []
         # the links are relative: they stay under the ingress path
