@@ -132,7 +132,7 @@ def _stored(status: dict[str, Any]) -> Iterator[Metric]:
     yield _gauge(
         "refused_totals",
         "(attribute, day) totals Exist refused (parked until they change).",
-        len(status.get("refused", [])),
+        status.get("refused_rows", len(status.get("refused", []))),
     )
     if status.get("last_sync"):
         yield _gauge(

@@ -82,6 +82,7 @@ class ObserveApp:
                 if self._outbox is None:
                     self._outbox = Outbox(state.outbox_path)
                 status = self._outbox.status()
+                status["refused_rows"] = self._outbox.refused_count()
                 if days:
                     status["days"] = self._outbox.days()
                 return status, None

@@ -160,3 +160,21 @@ def test_a_port_in_use_is_a_one_line_error(view, endpoint):
         f"http: cannot listen on 127.0.0.1:{endpoint.port} (Address already in use); set "
         "http.host and http.port to a free address"
     )
+
+
+def test_pending_and_refused_gauges_count_every_row(endpoint, view):
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+
+    box = Outbox(view.state.outbox_path)
+    days = [f"2026-01-{d:02d}" for d in range(1, 31)]
+    box.commit(
+        [Commit(effects=[Effect("steps", day, "update", 100 + i)]) for i, day in enumerate(days)]
+    )
+    for p in box.pending()[:25]:
+        box.mark_failed(p.attribute, p.date, p.version, "validation", "no")
+    box.close()
+    m = metrics(endpoint)
+    assert m[("exist_bridge_refused_totals", ())] == 25  # not only the 20 status() lists
+    assert m[("exist_bridge_pending_totals", ())] == 5
+    page = requests.get(endpoint.url + "/", timeout=5).text
+    assert page.count('<tr class="refused">') == 25 and page.count('<tr class="pending">') == 5

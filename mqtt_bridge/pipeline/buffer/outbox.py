@@ -513,6 +513,13 @@ class Outbox:
         }
 
     @_reads
+    def refused_count(self) -> int:
+        """How many (attribute, date) totals Exist refused for good (until they change)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM totals WHERE failed_version = version"
+        ).fetchone()[0]
+
+    @_reads
     def days(self, limit: int = 100) -> list[dict]:
         """The most recent (attribute, date) rows, newest day first: ``state`` is ``pending``,
         ``sent`` or ``refused``, ``total`` what the bridge believes the day's total is,
