@@ -4,7 +4,8 @@ clients, and the mock Exist over real HTTP. Then the HTTP endpoint: /healthz, /m
 prometheus_client's own parser), the status page in headless Chromium through an ingress-like
 path prefix, and /healthz turning 503 when the broker stops.
 
-The tests of this module share one running add-on and run in file order.
+The tests of this module share one running add-on (the ``addon`` fixture); the last one stops its
+broker.
 """
 
 from __future__ import annotations
@@ -176,17 +177,33 @@ def publish_all(port: int) -> None:
 
 @pytest.fixture(scope="module")
 def addon(tmp_path_factory):
+    """The add-on started twice, as a user would: first with no mappings file (it writes the
+    starter and stops), then with the mappings written, once healthy the devices' messages
+    published and their values arrived in the mock. Each test checks one part of that."""
     a = Addon(tmp_path_factory.mktemp("addon"))
     try:
+        a.first_start = subprocess.run(
+            a.command(), env=a.env, capture_output=True, text=True, timeout=60
+        )
+        a.first_requests = list(a.supervisor.requests)
+        (a.work / "config" / "exist-bridge.yaml").write_text(MAPPINGS)
+        a.start()
+        a.first_health = healthz_until(a, 200)
+        publish_all(a.broker.port)
+        wait_for(
+            "the values in the mock",
+            lambda: (
+                a.mock.state.value("fridge_opens", today()) == 3
+                and a.mock.state.value("steps", today()) == 5021
+            ),
+        )
         yield a
     finally:
         a.close()
 
 
 def test_first_start_writes_a_starter_mappings_file_and_says_so(addon):
-    result = subprocess.run(
-        addon.command(), env=addon.env, capture_output=True, text=True, timeout=60
-    )
+    result = addon.first_start
     starter = addon.work / "config" / "exist-bridge.yaml"
     assert starter.exists()
     assert "wrote a starter mappings file to " + str(starter) in result.stderr
@@ -195,23 +212,15 @@ def test_first_start_writes_a_starter_mappings_file_and_says_so(addon):
     assert "mappings: required key is missing" in result.stderr
     assert "Traceback" not in result.stderr
     # the credentials came from the Supervisor, asked with the add-on's token
-    assert ("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}") in addon.supervisor.requests
+    assert addon.first_requests == [("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}")]
 
 
 def test_the_addon_runs_and_values_land_in_the_mock(addon):
-    (addon.work / "config" / "exist-bridge.yaml").write_text(MAPPINGS)
-    addon.start()
-    health = healthz_until(addon, 200)
+    health = addon.first_health
     assert health.json()["status"] == "ok"
     assert health.json()["broker"] == f"127.0.0.1:{addon.broker.port}"
-    publish_all(addon.broker.port)
-    wait_for(
-        "the values in the mock",
-        lambda: (
-            addon.mock.state.value("fridge_opens", today()) == 3
-            and addon.mock.state.value("steps", today()) == 5021
-        ),
-    )
+    assert addon.mock.state.value("fridge_opens", today()) == 3
+    assert addon.mock.state.value("steps", today()) == 5021
     log = addon.log_text()
     assert MQTT_PASSWORD not in log and addon.mock.token not in log
     assert "from the Supervisor's MQTT service" in log
