@@ -50,7 +50,8 @@ from _common import (  # noqa: E402
 )
 
 from mqtt_bridge.config import parse_config  # noqa: E402
-from mqtt_bridge.service import OUTBOX_FILE, Bridge  # noqa: E402
+from mqtt_bridge.service import Bridge  # noqa: E402
+from mqtt_bridge.state_dir import OUTBOX_FILE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -175,8 +175,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.outbox import OutboxError
-    from .service import StateDirInUse
     from .service import run as run_service
+    from .state_dir import StateDirInUse
 
     config = _load(args.config, out, check_files=True)
     if config is None:
@@ -254,7 +254,7 @@ def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> st
     import time
 
     from .exist.jsonfile import read_json
-    from .service import HEALTH_FILE, LOCK_FILE
+    from .state_dir import HEALTH_FILE, LOCK_FILE
 
     try:
         health = read_json(state_dir / HEALTH_FILE)
@@ -291,7 +291,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
-    from .service import LOCK_FILE, OUTBOX_FILE, lock_holder
+    from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
     if config is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge.service import HEALTH_FILE, LOCK_FILE, lock_state_dir
+from mqtt_bridge.state_dir import HEALTH_FILE, LOCK_FILE, lock_state_dir
 
 from .test_bridge_e2e import wait_until
 from .test_service import config_text, status_check

@@ -272,7 +272,7 @@ def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
 
 
 def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_path):
-    from mqtt_bridge.service import HEALTH_FILE
+    from mqtt_bridge.state_dir import HEALTH_FILE
 
     broker = Mosquitto(tmp_path / "broker").start()
     cfg = tmp_path / "bridge.yaml"
@@ -384,7 +384,7 @@ def test_usage_errors(args, capsys):
 def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_path):
     import io
 
-    from mqtt_bridge.service import StateDirInUse
+    from mqtt_bridge.state_dir import StateDirInUse
 
     first = start(mock_exist, mosquitto.port, tmp_path)
     try:

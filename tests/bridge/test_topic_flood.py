@@ -16,8 +16,8 @@ import time
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.buffer.writer import CommitWriter
-from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
 from mqtt_bridge.pipeline.process.mapping import build_mappings
+from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
 # the documented bounds (README, "Bad input" and "State directory")
 LOG_BURST = 20  # bad-input lines one by one per minute

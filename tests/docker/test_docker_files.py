@@ -42,7 +42,7 @@ from mock_exist import cli as mock_cli
 from mqtt_bridge import cli as bridge_cli
 from mqtt_bridge.config import ConfigError, load_config, parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
-from mqtt_bridge.service import HEALTH_FILE, OUTBOX_FILE
+from mqtt_bridge.state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -1017,7 +1017,7 @@ def _script(name: str) -> list[str]:
     return [sys.executable, "-m", "mqtt_bridge.cli"]
 
 
-def test_healthcheck_is_healthy_only_with_bridge_state(tmp_path):
+def test_healthcheck_is_healthy_only_with_bridge_state(tmp_path, request):
     """Run the HEALTHCHECK command (the installed console script) as the container would,
     with /config/bridge.yaml and /data mapped to a temporary directory."""
     argv = _healthcheck_argv()
@@ -1048,6 +1048,8 @@ def test_healthcheck_is_healthy_only_with_bridge_state(tmp_path):
     # the bridge opens its outbox in the state directory first thing at start (Bridge.__init__),
     # but it is healthy only once it runs: a fresh heartbeat, connected to the broker
     Outbox(state / OUTBOX_FILE).close()
+    lock = lock_state_dir(state)  # held by the running bridge (what `status --check` asks first)
+    request.addfinalizer(lock.close)
     starting = check()
     assert starting.returncode == 1 and "no heartbeat yet" in starting.stderr
     beat = {"pid": 1, "at": time.time(), "broker_connected": True, "stopped": False}

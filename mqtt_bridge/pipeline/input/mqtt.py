@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ... import homeassistant
 from ...config import MqttSettings
 from ..buffer.writer import CommitWriter
-from ..process.ingest import IncomingMessage, MessageProcessor
+from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
 from .tls import tls_context
 
