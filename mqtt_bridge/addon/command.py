@@ -62,8 +62,8 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     """Build the configuration from the add-on's world, then run the bridge."""
     from ..config import ConfigError
     from ..pipeline.buffer.outbox import OutboxError
-    from ..service import StateDirInUse
     from ..service import run as run_service
+    from ..state_dir import StateDirInUse
 
     paths = AddonPaths(
         options=args.options,

@@ -186,6 +186,7 @@ def addon(tmp_path_factory):
             a.command(), env=a.env, capture_output=True, text=True, timeout=60
         )
         a.first_requests = list(a.supervisor.requests)
+        (a.work / "config").mkdir(exist_ok=True)  # so a failed first start fails its test only
         (a.work / "config" / "exist-bridge.yaml").write_text(MAPPINGS)
         a.start()
         a.first_health = healthz_until(a, 200)
