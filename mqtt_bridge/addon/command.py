@@ -61,6 +61,7 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
 def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     """Build the configuration from the add-on's world, then run the bridge."""
     from ..config import ConfigError
+    from ..pipeline.buffer.integrity import OutboxLost
     from ..pipeline.buffer.outbox import OutboxError
     from ..service import run as run_service
     from ..state_dir import StateDirInUse
@@ -92,7 +93,13 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     for warning in config.warnings:
         log.warning("config: %s", warning)
     try:
-        return run_service(config)
+        return run_service(config, accept_fresh_outbox=bool(options.get("accept_fresh_outbox")))
+    except OutboxLost as err:
+        out.error(
+            f"{err} (in the add-on: turn on accept_fresh_outbox in its Configuration tab, start "
+            "it once, then turn the option off again)"
+        )
+        return 1
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1

@@ -181,3 +181,56 @@ def test_the_command_reports_one_line_without_a_traceback(tmp_path, supervisor, 
         "Configuration tab"
     )
     assert "Traceback" not in err.getvalue()
+
+
+def _lost_outbox(tmp_path) -> list[str]:
+    """A data directory whose outbox went missing (the marker says there was one); the
+    command line of the add-on on it."""
+    from mqtt_bridge.pipeline.buffer.integrity import write_marker
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_marker(data / "outbox.sqlite")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / glue.DEFAULT_MAPPINGS_FILE).write_text(MAPPINGS)
+    return [
+        "addon",
+        "--options",
+        str(tmp_path / "options.json"),
+        "--data-dir",
+        str(data),
+        "--config-dir",
+        str(tmp_path / "config"),
+    ]
+
+
+def test_a_lost_outbox_stops_the_addon_and_names_the_option(tmp_path):
+    import io
+
+    argv = _lost_outbox(tmp_path)
+    (tmp_path / "options.json").write_text(json.dumps({**OPTIONS, "mqtt_host": "broker"}))
+    err = io.StringIO()
+    assert run(argv, io.StringIO(), err) == 1
+    last = err.getvalue().strip().splitlines()[-1]
+    assert last.startswith("exist-bridge: error: the outbox was lost or damaged: ")
+    assert last.endswith(
+        "(in the add-on: turn on accept_fresh_outbox in its Configuration tab, start it once, "
+        "then turn the option off again)"
+    )
+
+
+def test_accept_fresh_outbox_is_passed_to_the_bridge(tmp_path, monkeypatch):
+    import io
+
+    import mqtt_bridge.service
+
+    argv = _lost_outbox(tmp_path)
+    options = {**OPTIONS, "mqtt_host": "broker", "accept_fresh_outbox": True}
+    (tmp_path / "options.json").write_text(json.dumps(options))
+    asked = {}
+    monkeypatch.setattr(
+        mqtt_bridge.service, "run", lambda config, **kw: asked.update(kw, config=config) or 0
+    )
+    assert run(argv, io.StringIO(), io.StringIO()) == 0
+    assert asked["accept_fresh_outbox"] is True
+    assert asked["config"].bridge.state_dir == tmp_path / "data"
