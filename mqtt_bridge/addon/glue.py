@@ -155,7 +155,7 @@ def ensure_mappings_file(path: Path) -> bool:
     return True
 
 
-def _file_keys(text: str, path: Path) -> list[str]:
+def _file_keys(text: str) -> list[str]:
     """The top-level keys of the mappings file (its YAML errors are left to the config
     reader, which reports them with their line)."""
     try:
@@ -182,7 +182,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         text = mappings_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise AddonError(f"can't read the mappings file {mappings_file}: {err}") from None
-    for key in _file_keys(text, mappings_file):
+    for key in _file_keys(text):
         if key not in FILE_KEYS:
             raise AddonError(
                 f"{mappings_file}: {key!r} is set by the add-on (its Configuration tab, and the "
