@@ -170,8 +170,6 @@ class Bridge:
         self.writer = CommitWriter(
             writer_box,
             ack=lambda acks: self.link.ack_many(acks),
-            # fault tests only: widen the window between storing a message and acking it
-            ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
         )
         self.link = BrokerLink(
             self.config.mqtt,
@@ -341,9 +339,11 @@ def run(
     install_signals: bool = True,
     until: Callable[[], bool] | None = None,
     accept_fresh_outbox: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
-    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
+    when a message counts as received (its local date)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -355,10 +355,6 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
-    clock = time.time
-    offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
-    if offset:  # fault tests only: move the receive clock (local dates) across a midnight
-        clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():

@@ -29,7 +29,8 @@ from mock_exist.server import MockServer
 
 from ..support.browser import chromium, console_errors, screenshot
 from ..support.ingress import IngressProxy
-from ..support.mosquitto import Mosquitto, free_port
+from ..support.mosquitto import Mosquitto
+from ..support.net import free_port
 from ..support.supervisor import FakeSupervisor, mqtt_service
 
 SUPERVISOR_TOKEN = "supervisor-token-for-the-addon"

@@ -10,8 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from .net import free_port
+
+__all__ = ["Mosquitto", "find_mosquitto", "free_port"]
+
 
 def find_mosquitto() -> str:
+    """The mosquitto executable; a one-line error naming the package when it is missing."""
     for candidate in (
         shutil.which("mosquitto"),
         "/usr/sbin/mosquitto",
@@ -30,12 +35,6 @@ def _tool(name: str) -> str:
     if not found:
         raise RuntimeError(f"{name} is not installed (it comes with the mosquitto package)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:
