@@ -33,6 +33,8 @@ from ..support.mosquitto import Mosquitto
 from ..support.net import free_port
 from ..support.supervisor import FakeSupervisor, mqtt_service
 
+pytestmark = pytest.mark.slow  # a broker, the mock, the add-on as a process and a browser
+
 SUPERVISOR_TOKEN = "supervisor-token-for-the-addon"
 MQTT_USER, MQTT_PASSWORD = "addons", "Ohqu8ahm-broker-pw"
 
