@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .addon.command import add_addon
 from .backfill.command import add_backfill
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
@@ -451,6 +452,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_authorize,
     _add_demo,
     add_backfill,
+    add_addon,
 ]
 
 

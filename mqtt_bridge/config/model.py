@@ -138,6 +138,15 @@ class BridgeSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The optional HTTP endpoint: /healthz, /metrics and the status page."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8099
+
+
+@dataclass(frozen=True)
 class AttributeSpec:
     """An attribute to acquire at start: a template (``template`` set) or a custom attribute
     (``label``, ``group``, ``value_type`` set; acquired by name, created when missing)."""
@@ -190,6 +199,7 @@ class BridgeConfig:
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
     source: str = "<string>"
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def topics(self) -> list[str]:

@@ -165,6 +165,23 @@ BRIDGE_SCHEMA = vol.Schema(
     }
 )
 
+HTTP_SCHEMA = vol.Schema(
+    {
+        _opt(
+            "enabled",
+            "Serve /healthz (JSON, 200 or 503 with the reason), /metrics (Prometheus) and a "
+            "read-only status page. On in the Home Assistant add-on.",
+            False,
+        ): v.boolean,
+        _opt(
+            "host",
+            "Address to listen on; 127.0.0.1 keeps it on this machine (0.0.0.0: every interface).",
+            "127.0.0.1",
+        ): v.string,
+        _opt("port", "TCP port to listen on.", 8099): v.int_range(1, 65535),
+    }
+)
+
 ATTRIBUTE_TEMPLATE_SCHEMA = vol.Schema(
     {
         _req(
@@ -364,6 +381,9 @@ CONFIG_SCHEMA = vol.Schema(
         _req("exist", "The Exist account and API."): EXIST_SCHEMA,
         _opt("mqtt", "The MQTT broker.", dict): MQTT_SCHEMA,
         _opt("bridge", "The bridge itself.", dict): BRIDGE_SCHEMA,
+        _opt("http", "The optional HTTP endpoint (health, metrics, status page).", dict): (
+            HTTP_SCHEMA
+        ),
         _opt("attributes", "Attributes to acquire (or create) at start.", list): v.ListOf(
             _AttributeItem(), what="attribute"
         ),

@@ -181,8 +181,12 @@ class MessageProcessor:
         timezone: str,
         outbox: Outbox,
         max_states: int = MAX_TOPIC_STATES,
+        observer: Callable[[int, str], None] | None = None,
     ):
         self.mappings = mappings
+        # told (mapping index, outcome) per matching mapping: "received", then "counted",
+        # "skipped" or "rejected" (the HTTP endpoint's per-mapping metrics)
+        self.observer = observer
         self.zone = ZoneInfo(timezone)
         self._quarter: float | None = None  # local_date's cache
         self._quarter_date = ""
@@ -269,7 +273,9 @@ class MessageProcessor:
         if self._over:
             commit.dropped.extend(self._over)
             self._over = []
+        observe = self.observer or _ignore
         for mapping in matched:
+            observe(mapping.index, "received")
             key = mapping.state_key(msg.topic)
             evaluation = mapping.evaluate(
                 msg.topic,
@@ -296,11 +302,18 @@ class MessageProcessor:
                     commit.counters.get(f"bad_input.{r.kind}", 0) + 1
                 )
                 self.once.warn(r.kind, msg.topic, r.detail)
+                observe(mapping.index, "rejected")
             elif evaluation.event is not None:
+                observe(mapping.index, "counted")
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
                     commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value))
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                observe(mapping.index, "skipped")
         return commit
+
+
+def _ignore(index: int, outcome: str) -> None:
+    """The observer when none is set."""
