@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .addon.command import add_addon
+from .backfill.command import add_backfill
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -364,6 +366,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
+    timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
+    if timed:  # mappings with event_time: how their messages were timed
+        out.print(
+            f"event time:      {timed.pop('payload', 0)} from payloads"
+            + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
+        )
     dead = status["dead_letters"]
     out.print(
         f"dead letters:    {sum(dead.values())}"
@@ -443,6 +451,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_status,
     _add_authorize,
     _add_demo,
+    add_backfill,
+    add_addon,
 ]
 
 
