@@ -22,7 +22,7 @@ this event) - (time just before ``publish``): the mock runs in this process on t
 records each applied change with its time in its ledger, so no polling error is added.
 Percentiles are nearest-rank.
 
-Run: ``python bench/latency.py`` (about 6 minutes: the 300 s delay needs whole deadlines),
+Run: ``python -m bench.latency`` (about 6 minutes: the 300 s delay needs whole deadlines),
 ``--quick`` (fewer samples, 10 s short runs), ``--help`` for the options.
 """
 
@@ -40,11 +40,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import _apibench as ab
 import paho.mqtt.client as mqtt
-from _common import stop_process
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import _apibench as ab
+from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings
 

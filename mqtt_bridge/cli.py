@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .addon.command import add_addon
+from .backfill.command import add_backfill
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -174,8 +176,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.outbox import OutboxError
-    from .service import StateDirInUse
     from .service import run as run_service
+    from .state_dir import StateDirInUse
 
     config = _load(args.config, out, check_files=True)
     if config is None:
@@ -253,7 +255,7 @@ def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> st
     import time
 
     from .exist.jsonfile import read_json
-    from .service import HEALTH_FILE, LOCK_FILE
+    from .state_dir import HEALTH_FILE, LOCK_FILE
 
     try:
         health = read_json(state_dir / HEALTH_FILE)
@@ -290,7 +292,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
-    from .service import LOCK_FILE, OUTBOX_FILE, lock_holder
+    from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
     if config is None:
@@ -364,6 +366,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
+    timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
+    if timed:  # mappings with event_time: how their messages were timed
+        out.print(
+            f"event time:      {timed.pop('payload', 0)} from payloads"
+            + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
+        )
     dead = status["dead_letters"]
     out.print(
         f"dead letters:    {sum(dead.values())}"
@@ -446,6 +454,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_status,
     _add_authorize,
     _add_demo,
+    add_backfill,
+    add_addon,
 ]
 
 

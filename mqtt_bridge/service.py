@@ -24,11 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
+from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
+from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     MARKER_FILE,
     OutboxLost,
@@ -41,76 +42,13 @@ from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
-from .pipeline.process.ingest import MessageProcessor
 from .pipeline.process.mapping import build_mappings
+from .pipeline.process.processor import MessageProcessor
+from .state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
 
-OUTBOX_FILE = "outbox.sqlite"
-HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
 HEALTH_INTERVAL = 15.0
-LOCK_FILE = "bridge.lock"  # one running bridge per state directory
-LOCK_PROBE_GRACE = 2.0  # seconds a starting bridge waits out a `status` probe of the lock
-
-
-class StateDirInUse(Exception):
-    """Another running bridge holds this state directory (two would count events twice)."""
-
-
-def lock_state_dir(state_dir: Path) -> IO[str]:
-    """Hold ``state_dir/bridge.lock`` exclusively for as long as the returned file is open (the
-    operating system releases it when the process ends, kill -9 included)."""
-    import fcntl
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
-    # `exist-bridge status` holds the lock shared for an instant to learn whether a bridge runs
-    # (see ``lock_holder``): a probe is not a bridge, so contention is retried for a moment.
-    deadline = time.monotonic() + LOCK_PROBE_GRACE
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() < deadline:
-                time.sleep(0.05)
-                continue
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise StateDirInUse(
-            f"{state_dir} is in use by another running bridge ({holder}); give each bridge its "
-            "own bridge.state_dir"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-def lock_holder(state_dir: Path) -> tuple[bool | None, str]:
-    """Whether a process holds ``state_dir/bridge.lock`` (a bridge is running there), and what the
-    file says about it (``pid N``). ``(False, "")`` when no process holds it - a bridge that was
-    SIGKILLed or stopped; ``(None, why)`` where file locks can't be tested. Takes the lock shared
-    for an instant (never creates the file); ``lock_state_dir`` tolerates such a probe."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return None, "no file locks on this platform"
-    try:
-        handle = open(state_dir / LOCK_FILE, encoding="utf-8")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return False, ""
-    except OSError as err:
-        return None, f"can't open {state_dir / LOCK_FILE}: {err.strerror}"
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True, handle.read().strip()
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False, ""
 
 
 class StartCancelled(Exception):
@@ -179,6 +117,8 @@ class Bridge:
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
         self._threads: list[threading.Thread] = []
+        self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
+        count_requests(self.exist, self.tally)
 
     # ----------------------------------------------------------------- start-up
 
@@ -226,12 +166,12 @@ class Bridge:
             self.state_dir,
         )
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
-        processor = self.processor = MessageProcessor(self.mappings, zone, writer_box)
+        processor = self.processor = MessageProcessor(
+            self.mappings, zone, writer_box, observer=self.tally.message
+        )
         self.writer = CommitWriter(
             writer_box,
             ack=lambda acks: self.link.ack_many(acks),
-            # fault tests only: widen the window between storing a message and acking it
-            ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
             on_commit=self._committed,
         )
         self.link = BrokerLink(
@@ -333,6 +273,26 @@ class Bridge:
         st["connected"] = bool(self.link and self.link.connected)
         return st
 
+    def live(self) -> LiveState:
+        """What the HTTP endpoint shows of this bridge (``observe.BridgeView``)."""
+        phase = "running" if self.ready.is_set() else "starting"
+        report = self.last_report
+        budget_left = getattr(self.exist, "budget_left", None)
+        return LiveState(
+            version=__version__,
+            phase="stopping" if self.stopping.is_set() else phase,
+            broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+            broker_connected=bool(self.link and self.link.connected),
+            outbox_path=self.state_dir / OUTBOX_FILE,
+            mappings=tuple(
+                MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode)
+                for m in self.mappings
+            ),
+            budget_left=budget_left() if budget_left is not None else None,
+            budget_allowed=self.config.exist.requests_per_hour,
+            flush_problem=report.postponed.reason if report and report.postponed else None,
+        )
+
     # ----------------------------------------------------------------- shutdown
 
     def stop(self) -> None:
@@ -389,9 +349,11 @@ def run(
     install_signals: bool = True,
     until: Callable[[], bool] | None = None,
     accept_fresh_outbox: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
-    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
+    when a message counts as received (its local date)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -403,14 +365,21 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
-    clock = time.time
-    offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
-    if offset:  # fault tests only: move the receive clock (local dates) across a midnight
-        clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()
+    http = config.http
+    endpoint = HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
+    try:
+        return _serve(bridge, done, until)
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+
+
+def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | None) -> int:
+    """Start ``bridge``, write its heartbeat until ``done`` (or ``until()``), then stop it."""
     try:
         bridge.start()
     except StartCancelled:

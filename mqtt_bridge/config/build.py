@@ -23,6 +23,7 @@ from .model import (
     ConfigError,
     EdgeSpec,
     ExistSettings,
+    HttpSettings,
     MappingSpec,
     MqttSettings,
     Problem,
@@ -76,6 +77,7 @@ class _Builder:
                 **self.secrets("mqtt", m),
             ),
             "bridge": self.bridge(valid["bridge"]),
+            "http": self.make(HttpSettings, valid["http"]),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
             "mappings": [self.mapping(i, item) for i, item in enumerate(valid["mappings"])],
         }
@@ -131,7 +133,7 @@ def parse_config(
         raise ConfigError(problems, source)
 
     data = dict(doc.data)
-    for section in ("mqtt", "bridge"):
+    for section in ("mqtt", "bridge", "http"):
         if section in data and data[section] is None:
             data[section] = {}  # a section left with every key commented out
     valid = None

@@ -70,7 +70,7 @@ def file_checks(
     be used (``exist-bridge check`` and ``run``). A missing TLS file is already a problem of
     ``cross_checks``; a missing token file is one only here (``exist-bridge authorize`` may write
     it after the configuration). Returns (problems, warnings)."""
-    from ..tlsfiles import TlsFileError, tls_context
+    from ..pipeline.input.tls import TlsFileError, tls_context
 
     found = Findings(doc)
 

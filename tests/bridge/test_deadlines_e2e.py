@@ -6,7 +6,6 @@ Nothing here is timed: "no request yet" is asserted once the loop has planned it
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,10 @@ import pytest
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
-from .test_bridge_e2e import Publisher, wait_until
+from ..support.mqtt import Publisher, wait_subscribed
+from ..support.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 UTC = ZoneInfo("UTC")
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -60,8 +62,7 @@ class Rig:
         self.bridge = Bridge(parse_config(text, env={"EXIST_TOKEN": mock.token}),
                              clock=self.clock.timestamp)  # fmt: skip
         self.bridge.start()
-        wait_until(lambda: self.bridge.link.connected)
-        time.sleep(0.2)  # the SUBACK
+        wait_subscribed(self.bridge.link, 15)  # connected, its SUBACK received
         self.pub = Publisher(broker.port)
         self.sent = 0
         wait_until(lambda: self.asleep_until() is not None)  # attribute set-up done

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_bridge.service import HEALTH_FILE, LOCK_FILE, lock_state_dir
+from mqtt_bridge.state_dir import HEALTH_FILE, LOCK_FILE, lock_state_dir
 
 from .test_bridge_e2e import wait_until
 from .test_service import config_text, status_check
@@ -250,7 +250,7 @@ def test_the_broker_link_names_the_tls_file_it_cannot_load(tmp_path):
     fails with the key and the file, not with OpenSSL's bare ``[X509] PEM lib``."""
     from mqtt_bridge.config import MqttSettings, TlsSettings
     from mqtt_bridge.pipeline.input.mqtt import BrokerLink
-    from mqtt_bridge.tlsfiles import TlsFileError
+    from mqtt_bridge.pipeline.input.tls import TlsFileError
 
     ca = tmp_path / "ca.pem"
     ca.write_text("garbage\n")

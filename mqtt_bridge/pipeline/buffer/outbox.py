@@ -572,6 +572,43 @@ class Outbox:
         }
 
     @_reads
+    def refused_count(self) -> int:
+        """How many (attribute, date) totals Exist refused for good (until they change)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM totals WHERE failed_version = version"
+        ).fetchone()[0]
+
+    @_reads
+    def days(self, limit: int = 100) -> list[dict]:
+        """The most recent (attribute, date) rows, newest day first: ``state`` is ``pending``,
+        ``sent`` or ``refused``, ``total`` what the bridge believes the day's total is,
+        ``sent_value``/``sent_at`` the last write Exist confirmed, ``code``/``error`` a refusal."""
+        rows = self.db.execute(
+            "SELECT attribute, date, mode, delta, value, base, version, sent_version, "
+            "sent_value, sent_at, failed_version, failed_code, failed_error FROM totals "
+            "ORDER BY date DESC, attribute LIMIT ?",
+            (limit,),
+        ).fetchall()
+        out = []
+        for row in rows:
+            attr, day, mode, delta, value, base, ver, sent_ver, sent_value, sent_at = row[:10]
+            failed_ver, code, error = row[10:]
+            refused = failed_ver is not None and failed_ver == ver
+            out.append(
+                {
+                    "attribute": attr,
+                    "date": day,
+                    "state": "refused" if refused else "pending" if ver > sent_ver else "sent",
+                    "total": _unjson(value) if mode == "update" else _add(_unjson(base), delta),
+                    "sent_value": _unjson(sent_value),
+                    "sent_at": sent_at,
+                    "code": code if refused else None,
+                    "error": error if refused else None,
+                }
+            )
+        return out
+
+    @_reads
     def totals(self) -> dict[tuple[str, str], object]:
         """What the bridge believes each (attribute, date) total is (for tests and status)."""
         out = {}

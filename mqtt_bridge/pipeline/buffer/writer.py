@@ -35,14 +35,12 @@ class CommitWriter(threading.Thread):
         ack: AckFn,
         max_batch: int = 1000,
         max_queue: int = 10_000,
-        ack_delay: float = 0.0,
         on_commit: Callable[[float | None], object] | None = None,
     ):
         super().__init__(name="exist-bridge-writer", daemon=True)
         self.outbox = outbox
         self.ack = ack
         self.max_batch = max_batch
-        self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
         # after each commit: the earliest deadline it set (the flusher's ``notify``)
         self.on_commit = on_commit
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
@@ -110,8 +108,6 @@ class CommitWriter(threading.Thread):
                 log.warning("the state database is writable again")
                 self.failing = None
             delay = 0.5
-            if self.ack_delay:
-                time.sleep(self.ack_delay)
             self.ack([ack for _, ack in batch if ack is not None])
             if self.on_commit is not None:
                 self.on_commit(self.outbox.last_due)

@@ -25,10 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ... import homeassistant
 from ...config import MqttSettings
-from ...tlsfiles import tls_context
 from ..buffer.writer import CommitWriter
-from ..process.ingest import IncomingMessage, MessageProcessor
+from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
+from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
 
@@ -55,6 +55,7 @@ class BrokerLink:
         self.clock = clock  # when a message counts as received (its local date)
         self.connected = False
         self.connects = 0
+        self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
 
@@ -92,6 +93,7 @@ class BrokerLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # ----------------------------------------------------------------- paho callbacks
@@ -127,7 +129,22 @@ class BrokerLink:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
-            log.info("subscribed to %s", ", ".join(self.topics))
+            log.debug("subscribing to %s", ", ".join(self.topics))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        """The broker's SUBACK: messages on the granted topics now reach the bridge."""
+        codes = list(reason_codes)
+        granted = [t for t, rc in zip(self.topics, codes, strict=False) if not rc.is_failure]
+        refused = [t for t, rc in zip(self.topics, codes, strict=False) if rc.is_failure]
+        if refused:
+            log.error(
+                "the broker refused the subscription to %s (its ACL?): messages there never "
+                "reach the bridge",
+                ", ".join(refused),
+            )
+        if granted:
+            log.info("subscribed to %s", ", ".join(granted))
+        self.subacks.append(codes)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected:

@@ -32,7 +32,7 @@ from ..buffer.outbox import (
     Outbox,
     OutboxError,
 )
-from .mapping import Mapping
+from .mapping import OUT_OF_ORDER, Evaluation, Mapping
 from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
@@ -181,8 +181,12 @@ class MessageProcessor:
         timezone: str,
         outbox: Outbox,
         max_states: int = MAX_TOPIC_STATES,
+        observer: Callable[[int, str], None] | None = None,
     ):
         self.mappings = mappings
+        # told (mapping index, outcome) per matching mapping: "received", then "counted",
+        # "skipped" or "rejected" (the HTTP endpoint's per-mapping metrics)
+        self.observer = observer
         self.zone = ZoneInfo(timezone)
         self._quarter: float | None = None  # local_date's cache
         self._quarter_date = ""
@@ -237,6 +241,17 @@ class MessageProcessor:
         while len(self.recent) > RECENT_SLOTS:
             self.recent.popitem(last=False)
 
+    def _note_time(self, commit: Commit, topic: str, evaluation: Evaluation) -> None:
+        """Count how an ``event_time`` mapping timed the message (``event_time.payload``, or the
+        reason it fell back to the receive time, logged once per topic; or out of order)."""
+        reading = evaluation.time
+        name = "payload" if reading.fallback is None else reading.fallback
+        if evaluation.skipped == OUT_OF_ORDER:
+            name = "out_of_order"
+        commit.counters[f"event_time.{name}"] = commit.counters.get(f"event_time.{name}", 0) + 1
+        if reading.fallback is not None:
+            self.once.warn(f"event_time_{reading.fallback}", topic, reading.detail)
+
     def process(self, msg: IncomingMessage) -> Commit:
         """The commit for one message (effects, states, dead letters, counters)."""
         digest = hashlib.blake2b(msg.payload, digest_size=16).digest()
@@ -258,7 +273,9 @@ class MessageProcessor:
         if self._over:
             commit.dropped.extend(self._over)
             self._over = []
+        observe = self.observer or _ignore
         for mapping in matched:
+            observe(mapping.index, "received")
             key = mapping.state_key(msg.topic)
             evaluation = mapping.evaluate(
                 msg.topic,
@@ -268,6 +285,8 @@ class MessageProcessor:
                 received_at=received_at,
                 zone=self.zone,
             )
+            if evaluation.time is not None:  # the mapping has event_time
+                self._note_time(commit, msg.topic, evaluation)
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
                 self.states.move_to_end(key)
@@ -283,7 +302,9 @@ class MessageProcessor:
                     commit.counters.get(f"bad_input.{r.kind}", 0) + 1
                 )
                 self.once.warn(r.kind, msg.topic, r.detail)
+                observe(mapping.index, "rejected")
             elif evaluation.event is not None:
+                observe(mapping.index, "counted")
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
                     commit.effects.append(
@@ -292,4 +313,9 @@ class MessageProcessor:
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                observe(mapping.index, "skipped")
         return commit
+
+
+def _ignore(index: int, outcome: str) -> None:
+    """The observer when none is set."""
