@@ -12,11 +12,7 @@ Design (why nothing is lost or counted twice):
 - Update-mode rows (a device's daily total) just keep the last value.
 - Each row has a ``version`` bumped by every change and a ``sent_version`` recorded after Exist
   confirmed a write of that version, so a row changed while a write was in flight is sent again.
-- Each pending row has a deadline (``due_at``, set when it first becomes pending: the earliest
-  ``Effect.due`` among its changes since) by which the flusher sends it. A flush marks the rows
-  it sends ``CLAIMED`` (so a change arriving meanwhile sets its own deadline) and, once done,
-  makes those it could not deliver due at that moment; a pending row with ``due_at`` NULL (a
-  database from before deadlines, a midnight re-send) is due now.
+- Each pending row has a deadline (``due_at``): see ``deadlines``.
 - A message is acknowledged to the broker only after the transaction holding its effect committed.
   A message committed but not yet acked when the process died is redelivered by the broker with
   the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
@@ -41,13 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .deadlines import PENDING, DeadlineColumns, add_due_at
+
 SCHEMA_VERSION = 2  # 2: edge_state.seen (when its topic was last seen)
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
 DEAD_LETTER_CAP = 10_000
 MAX_TOPIC_STATES = 10_000  # per-topic states kept (edge/counter/duration); least recent dropped
 STATE_MAX_AGE = 30 * 86400.0  # a topic not seen for this long loses its state (at start-up)
-CLAIMED = 1e300  # due_at of a row a flush is sending (see the module docstring)
-_PENDING = "version > sent_version AND (failed_version IS NULL OR failed_version <> version)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS totals (
@@ -199,7 +195,7 @@ def _add(a: object, b: object) -> object:
     return round(total, 9) if isinstance(total, float) else total
 
 
-class Outbox:
+class Outbox(DeadlineColumns):
     """One SQLite database in the state directory; open one ``Outbox`` per thread."""
 
     def __init__(self, path: str | Path):
@@ -212,7 +208,7 @@ class Outbox:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
-            self._add_due_at()
+            add_due_at(self.db)
             self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(
@@ -239,13 +235,6 @@ class Outbox:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
             )
-
-    def _add_due_at(self) -> None:
-        """Migration: databases from before deadlines get a nullable ``due_at`` (NULL: due now,
-        so what such a database holds pending is sent at the first flush)."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(totals)")}
-        if "due_at" not in columns:
-            self.db.execute("ALTER TABLE totals ADD COLUMN due_at REAL")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -354,7 +343,7 @@ class Outbox:
             for j in range(0, len(dates), _MAX_VARIABLES // 2):
                 days = dates[j : j + _MAX_VARIABLES // 2]
                 for attribute, date, mode, delta, value, pending, due_at in db.execute(
-                    f"SELECT attribute, date, mode, delta, value, {_PENDING}, due_at FROM totals "
+                    f"SELECT attribute, date, mode, delta, value, {PENDING}, due_at FROM totals "
                     f"WHERE attribute IN ({','.join('?' * len(names))}) "
                     f"AND date IN ({','.join('?' * len(days))})",
                     (*names, *days),
@@ -465,30 +454,7 @@ class Outbox:
             out.append(Pending(attr, day, mode, version, bool(base_known), total, events))
         return out
 
-    def claim(self) -> None:
-        """Mark every pending row as being sent (``CLAIMED``): a change committed during the
-        flush then sets a fresh deadline instead of inheriting the one being served."""
-        with self.transaction() as db:
-            db.execute(f"UPDATE totals SET due_at=? WHERE {_PENDING}", (CLAIMED,))
-
-    def unclaim(self, now: float) -> None:
-        """After a flush: rows it claimed but could not deliver are due ``now`` (explicitly, so
-        a later change can't push them back to its own, later deadline)."""
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {_PENDING}", (now, CLAIMED)
-            )
-
-    @_reads
-    def deadlines(self) -> dict[str, float]:
-        """The earliest deadline of the pending rows, per date (0 for a row due now)."""
-        return dict(
-            self.db.execute(
-                "SELECT date, MIN(CASE WHEN due_at IS NULL OR due_at >= ? THEN 0 ELSE due_at END) "
-                f"FROM totals WHERE {_PENDING} GROUP BY date",
-                (CLAIMED,),
-            )
-        )
+    deadlines = _reads(DeadlineColumns.deadlines)
 
     def set_base(self, attribute: str, date: str, current: object) -> None:
         """Record Exist's value for a day before the bridge's contributions (from increment 0)."""

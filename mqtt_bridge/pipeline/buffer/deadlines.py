@@ -1,0 +1,60 @@
+"""When the outbox's pending rows must be sent: their deadlines (``totals.due_at``, issue 14).
+
+- A row gets its deadline when it first becomes pending: the earliest ``Effect.due`` among its
+  changes since (``Outbox._apply``); a later change can only bring it forward.
+- A flush marks the rows it sends ``CLAIMED`` (``claim``), so a change arriving meanwhile sets
+  its own deadline instead of inheriting the one being served; once done, the rows it could not
+  deliver are due at that moment (``unclaim``), so a later change can't push them back.
+- A pending row with ``due_at`` NULL (a database from before deadlines, a midnight re-send) is
+  due now, as is a ``CLAIMED`` one (a flush that died half way).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+
+CLAIMED = 1e300  # due_at of a row a flush is sending
+PENDING = "version > sent_version AND (failed_version IS NULL OR failed_version <> version)"
+
+
+def add_due_at(db: sqlite3.Connection) -> None:
+    """Migration: databases from before deadlines get the nullable ``due_at`` (NULL: due now,
+    so what such a database holds pending is sent at the first flush)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(totals)")}
+    if "due_at" not in columns:
+        db.execute("ALTER TABLE totals ADD COLUMN due_at REAL")
+
+
+class DeadlineColumns:
+    """The flush side of deadlines, mixed into ``Outbox`` (its ``db`` and ``transaction``)."""
+
+    db: sqlite3.Connection
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover
+        raise NotImplementedError  # Outbox's
+
+    def claim(self) -> None:
+        """Mark every pending row as being sent (``CLAIMED``)."""
+        with self.transaction() as db:
+            db.execute(f"UPDATE totals SET due_at=? WHERE {PENDING}", (CLAIMED,))
+
+    def unclaim(self, now: float) -> None:
+        """After a flush: the rows it claimed but could not deliver are due ``now``."""
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {PENDING}", (now, CLAIMED)
+            )
+
+    def deadlines(self) -> dict[str, float]:
+        """The earliest deadline of the pending rows, per date (0 for a row due now)."""
+        return dict(
+            self.db.execute(
+                "SELECT date, MIN(CASE WHEN due_at IS NULL OR due_at >= ? THEN 0 ELSE due_at END) "
+                f"FROM totals WHERE {PENDING} GROUP BY date",
+                (CLAIMED,),
+            )
+        )
+
+
+__all__ = ["CLAIMED", "PENDING", "DeadlineColumns", "add_due_at"]
