@@ -176,6 +176,8 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger().setLevel(config.bridge.log_level)
     for warning in config.warnings:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
+    for error in config.check_errors:  # one mapping broken, not the bridge: run, but say so
+        logging.getLogger("exist_bridge").error("config: %s", error)
     try:
         return run_service(config)
     except (OutboxError, StateDirInUse) as err:
@@ -200,6 +202,10 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         return 1
     for warning in config.warnings:
         out.print(f"warning: {warning}")
+    if config.check_errors:
+        out.error(f"{args.config}: {len(config.check_errors)} problem(s) in the configuration")
+        out.stderr.write("\n".join(config.check_errors) + "\n")
+        return 1
     out.print(
         f"{args.config}: OK ({len(config.mappings)} mapping(s), {len(config.attributes)} "
         f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
@@ -295,6 +301,9 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
+    from .diagnose import status_view
+
+    status["broker"] = status_view.broker_link(state_dir)
     problem = _health_problem(state_dir, args.max_age) if args.check else None
     if args.json:
         if args.check:
@@ -306,6 +315,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     ago = f"{time.time() - last:.0f}s ago" if last else "never"
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     out.print(f"last sync:       {ago}")
+    out.print(f"broker:          {status_view.broker_line(status['broker'])}")
     bud = status["budget"]
     if "left" in bud:
         out.print(

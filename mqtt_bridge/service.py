@@ -123,22 +123,31 @@ class Bridge:
                         )
                 return zone
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
+                refused = self._token_refused(err)
                 if remembered:
                     log.warning(
                         "can't read the Exist profile (%s); using the timezone %s from "
                         "the last run",
-                        err,
+                        refused or err,
                         remembered,
                     )
                     return remembered
-                log.warning(
-                    "waiting for the Exist profile to learn the timezone (%s); set "
-                    "exist.timezone to start without it",
-                    err,
-                )
+                if refused:  # not "set exist.timezone": the token is what is wrong
+                    log.error("%s; retrying in %.0fs", refused, delay)
+                else:
+                    log.warning(
+                        "waiting for the Exist profile to learn the timezone (%s); set "
+                        "exist.timezone to start without it",
+                        err,
+                    )
             self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
         raise StartCancelled
+
+    def _token_refused(self, err: Exception) -> str | None:
+        """The 'Exist refused the token' line for ``err``, if that is what it means."""
+        describe = getattr(self.exist, "token_refused", None)
+        return describe(err) if describe is not None else None
 
     def start(self) -> None:
         zone = self.timezone()
@@ -200,9 +209,13 @@ class Bridge:
                 self.refresh_mappings()
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                log.warning(
-                    "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
-                )
+                refused = self._token_refused(err)
+                if refused:
+                    log.error("%s; retrying in %.0fs", refused, delay)
+                else:
+                    log.warning(
+                        "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
+                    )
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 600)
@@ -239,6 +252,8 @@ class Bridge:
             "stopped": stopped,
             "version": __version__,
         }
+        if self.link is not None:  # connected since / last error, for `exist-bridge status`
+            health["broker"] = self.link.link_status()
         try:
             write_json_atomic(self.state_dir / HEALTH_FILE, health, mode=0o644)
         except OSError as err:
@@ -326,13 +341,19 @@ def run(
     except StartCancelled:
         log.info("stopped during start-up, before any message was taken in")
         return 0
-    beat, connected = 0.0, None
+    beat, connected, error_at = 0.0, None, None
     while True:
         # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down
+        # (or fails again, so `status` shows the latest error)
         now_connected = bool(bridge.link and bridge.link.connected)
-        if now_connected is not connected or time.monotonic() - beat >= HEALTH_INTERVAL:
+        now_error_at = bridge.link.link_status()["last_error_at"] if bridge.link else None
+        if (
+            now_connected is not connected
+            or now_error_at != error_at
+            or time.monotonic() - beat >= HEALTH_INTERVAL
+        ):
             bridge.write_health(connected=now_connected)
-            beat, connected = time.monotonic(), now_connected
+            beat, connected, error_at = time.monotonic(), now_connected, now_error_at
         if done.wait(0.5) or (until is not None and until()):
             break
     bridge.stop()

@@ -140,8 +140,12 @@ def parse_config(
     built = _Builder(doc, base, problems).config(valid)
     if problems:
         raise ConfigError(_ordered(problems), source)
+    warnings = _ordered(warnings)
     return BridgeConfig(
-        **built, warnings=[w.format(source) for w in _ordered(warnings)], source=source
+        **built,
+        warnings=[w.format(source) for w in warnings if not w.check_error],
+        source=source,
+        check_errors=[w.format(source) for w in warnings if w.check_error],
     )
 
 

@@ -9,10 +9,17 @@ section: add it to that section's ``_check_<section>``.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
-from ..exist.domain import INTEGER_TYPES, NOT_INCREMENTABLE, VALUE_TYPES, name_from_label
+from ..exist.domain import (
+    INTEGER_TYPES,
+    NOT_INCREMENTABLE,
+    TEMPLATES,
+    VALUE_TYPES,
+    name_from_label,
+)
 from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem
 from .source import SECRET_FILES, Document, format_path, resolve
 from .validators import is_number
@@ -37,6 +44,12 @@ class Findings:
 
     def warning(self, path: tuple, message: str) -> None:
         self.warnings.append(Problem(format_path(path), self.doc.line(path), message))
+
+    def check_error(self, path: tuple, message: str) -> None:
+        """An error for ``exist-bridge check``, a warning for ``run`` (kept with the warnings)."""
+        self.warnings.append(
+            Problem(format_path(path), self.doc.line(path), message, check_error=True)
+        )
 
 
 def _get(item: Any, key: str, default: Any = None) -> Any:
@@ -167,6 +180,8 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
             )
         if attribute in declared:
             _check_value_type(item, here, mode, mode_path, declared[attribute], found)
+        elif attribute not in TEMPLATES:
+            found.check_error(here + ("attribute",), unknown_attribute(attribute, declared))
         elif attribute not in first_mode:
             found.warning(
                 here + ("attribute",),
@@ -174,6 +189,20 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
                 "it must already belong to this client",
             )
         first_mode.setdefault(attribute, (index, mode))
+
+
+def unknown_attribute(attribute: str, declared: dict[str, Any]) -> str:
+    """Why a mapping's ``attribute`` that is neither declared nor an Exist template is refused,
+    with the closest declared or template names (a typo is the usual cause)."""
+    known = list(dict.fromkeys([*declared, *TEMPLATES]))
+    close = difflib.get_close_matches(attribute, known, n=3, cutoff=0.75)
+    hint = (
+        "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        if close
+        else "declare it under attributes (name, label, group, value_type) or use the name of "
+        "an Exist template (e.g. coffees, steps)"
+    )
+    return f"{attribute!r} is neither listed under attributes nor an Exist template; {hint}"
 
 
 def _check_value_type(

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import ssl
+import sys
 import time
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from ...config import MqttSettings
 from ..buffer.writer import CommitWriter
 from ..process.ingest import IncomingMessage, MessageProcessor
 from . import batch_ack
+from .link_state import FailureLog, connect_error, login_refused
 
 log = logging.getLogger("exist_bridge.mqtt")
 
@@ -55,6 +57,7 @@ class BrokerLink:
         self.clock = clock  # when a message counts as received (its local date)
         self.connected = False
         self.connects = 0
+        self.failures = FailureLog(settings)  # why connecting fails, logged without flooding
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
 
@@ -95,6 +98,7 @@ class BrokerLink:
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -103,20 +107,17 @@ class BrokerLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
-            log.error(
-                "broker %s:%s refused the connection: %s",
-                self.settings.host,
-                self.settings.port,
-                reason_code,
-            )
+            self.failures.failed(login_refused(reason_code, self.settings))
             return
         self.connected = True
         self.connects += 1
+        failed = self.failures.connected()
         log.info(
-            "connected to %s:%s (session %s)",
+            "connected to %s:%s (session %s)%s",
             self.settings.host,
             self.settings.port,
             "resumed" if flags.session_present else "new",
+            f" after {failed} failed attempt(s)" if failed else "",
         )
         persistent = self.settings.persistent_session
         if self.connects > 1 and persistent and not flags.session_present:
@@ -134,10 +135,20 @@ class BrokerLink:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.info("subscribed to %s", ", ".join(self.topics))
 
+    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+        # paho calls this inside its ``except OSError`` around a connection attempt
+        self.failures.failed(connect_error(sys.exc_info()[1], self.settings))
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+            self.failures.disconnected(f"disconnected: {reason_code}")
         self.connected = False
+
+    def link_status(self) -> dict:
+        """The broker link for ``status``: host, port, connected (since), last error (when),
+        failed attempts since the last connection."""
+        return self.failures.state.as_dict()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
         msg = IncomingMessage(

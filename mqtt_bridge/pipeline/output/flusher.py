@@ -7,10 +7,12 @@ One flush is at most two kinds of request, each in batches of 35 by the client:
 2. ``update`` with ``base + delta`` (or the device's total) for every changed row. Idempotent too.
 
 So after a crash, a timeout or a 5xx the same totals are sent again, and nothing is counted twice.
-Per-item refusals are classified: ``validation``/``not_allowed``/``missing_field`` park the row
-(shown by ``exist-bridge status``; retried only when the row changes), ``unauthorised`` and
-``not_found`` leave it pending (the client re-acquires; a later flush retries). Whole-request
-failures (rate limit, budget, server down) postpone the next flush; nothing is dropped.
+Per-item refusals are classified: ``validation``/``not_allowed``/``missing_field``/``not_found``
+park the row (shown by ``exist-bridge status``; retried only when the row changes: a mistyped
+attribute must not cost a request per flush for ever), ``unauthorised`` leaves it pending (the
+client re-acquires, and re-creates a configured attribute Exist lost; a later flush retries).
+Whole-request failures (rate limit, budget, server down) postpone the next flush; nothing is
+dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
-PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field"})
+PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field", "not_found"})
+# What to do about a parked row, by Exist's error code.
+FIXES = {
+    "not_found": "no such attribute for this user: check its name (`exist-bridge check`)",
+    "not_allowed": "the token lacks this group's write scope",
+}
 
 
 class ExistWriter(Protocol):
@@ -202,11 +209,12 @@ class Flusher:
             self.outbox.mark_failed(row.attribute, row.date, row.version, code, error)
             report.parked += 1
             log.error(
-                "Exist refused %s on %s (%s: %s); kept aside, see `exist-bridge status`",
+                "Exist refused %s on %s (%s: %s)%s; kept aside, see `exist-bridge status`",
                 row.attribute,
                 row.date,
                 code,
                 error,
+                f" - {FIXES[code]}" if code in FIXES else "",
             )
             return
         if (row.attribute, code) not in self._warned:
