@@ -161,6 +161,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "acknowledged to the broker only once stored in the state directory.",
     )
     _config_arg(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="subscribe with its own client id and a clean session (the real bridge's queued "
+        "messages stay queued for it) and log what each message would do; nothing is written "
+        "to Exist or the state directory",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -178,6 +185,10 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     for error in config.check_errors:  # one mapping broken, not the bridge: run, but say so
         logging.getLogger("exist_bridge").error("config: %s", error)
+    if args.dry_run:
+        from .diagnose.dry_run import run_dry
+
+        return run_dry(config)
     try:
         return run_service(config)
     except (OutboxError, StateDirInUse) as err:
@@ -212,6 +223,37 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         f"Exist {config.exist.base_url})"
     )
     return 0
+
+
+def _add_test(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "test",
+        help="try one message against the mappings, offline",
+        description="Show what the bridge would do with one MQTT message: for each mapping, "
+        "whether its topic matches, the condition's result, the extracted value, the "
+        "edge/counter/duration state used (read-only from the state directory, if the bridge "
+        "has run) and the effect (attribute, local date, +amount or total), or why the message "
+        "would be skipped. Contacts neither the broker nor Exist and writes nothing. Exit "
+        "status 0 when the message would change something in Exist, 1 when it would not.",
+    )
+    _config_arg(p)
+    p.add_argument("-t", "--topic", required=True, help="the message's topic")
+    p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
+    p.add_argument("--retained", action="store_true", help="as a retained message")
+    p.set_defaults(handler=cmd_test)
+
+
+def cmd_test(args: argparse.Namespace, out: _Output) -> int:
+    """``exist-bridge test``: one message through the mappings, nothing written."""
+    from .pipeline.process.trial import describe, try_message
+
+    config = _load(args.config, out)
+    if config is None:
+        return 1
+    trial = try_message(config, args.topic, os.fsencode(args.message), args.retained)
+    for line in describe(trial):
+        out.print(line)
+    return 0 if trial.counts else 1
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
@@ -402,6 +444,7 @@ def cmd_demo(args: argparse.Namespace, out: _Output) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_check,
+    _add_test,
     _add_status,
     _add_authorize,
     _add_demo,

@@ -46,8 +46,11 @@ class BrokerLink:
         writer: CommitWriter,
         version: str = "",
         clock: Callable[[], float] = time.time,
+        announce: bool = True,
     ):
         self.settings = settings
+        # False for a dry run: no availability/status/discovery (they are the real bridge's)
+        self.announce = announce
         self.topics = sorted(set(topics))
         self.processor = processor
         self.writer = writer
@@ -95,7 +98,8 @@ class BrokerLink:
                 cert_reqs=ssl.CERT_REQUIRED,
             )
             client.tls_insecure_set(bool(tls.insecure))
-        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        if self.announce:
+            client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -128,8 +132,9 @@ class BrokerLink:
                 "queued for it while it was away are lost (is persistence enabled and "
                 "writable in the broker?)"
             )
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
-        if self.settings.discovery:
+        if self.announce:
+            client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if self.announce and self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
@@ -180,7 +185,7 @@ class BrokerLink:
         self.client.loop_start()
 
     def publish_status(self, status: dict) -> None:
-        if self.connected:
+        if self.connected and self.announce:
             self.client.publish(
                 self.status_topic, json.dumps(status, default=str), qos=0, retain=True
             )
@@ -195,7 +200,7 @@ class BrokerLink:
 
     def stop(self) -> None:
         """Say offline, disconnect cleanly (no last will), stop the network thread."""
-        if self.connected:
+        if self.connected and self.announce:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(ValueError, RuntimeError):
                 info.wait_for_publish(timeout=5)

@@ -12,12 +12,13 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..buffer.outbox import RECENT_SLOTS, Commit, Effect, Outbox
-from .mapping import Mapping, route
+from .mapping import Evaluation, Mapping, route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
 ROUTE_CACHE = 4096
@@ -35,6 +36,41 @@ class IncomingMessage:
     dup: bool = False
     retain: bool = False
     received_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one mapping made of one message (``exist-bridge test``, dry runs, debug logs)."""
+
+    mapping: Mapping
+    state_before: object  # the edge/counter/duration state used (None: none yet, or no state)
+    evaluation: Evaluation  # with ``value`` and ``condition`` filled
+    effects: tuple[Effect, ...]  # what it adds to / sets in the outbox, with local dates
+
+
+def _amount(effect: Effect) -> str:
+    if effect.mode == "increment":
+        text = str(effect.value)
+        return text if text.startswith("-") else f"+{text}"
+    return f"= {effect.value}"
+
+
+def summary(outcome: Outcome) -> str:
+    """One phrase: ``coffees +1 on 2026-11-29``, ``coffees: condition false``,
+    ``fridge_opens: edge: state recorded (no previous state)``, ``steps: bad input (...)``."""
+    ev, mapping = outcome.evaluation, outcome.mapping
+    if outcome.effects:
+        return ", ".join(f"{e.attribute} {_amount(e)} on {e.date}" for e in outcome.effects)
+    if ev.rejected is not None:
+        return f"{mapping.attribute}: bad input ({ev.rejected.kind}: {ev.rejected.detail})"
+    why = ev.skipped or "no effect"
+    if mapping.spec.edge is not None and why in ("no previous state", "not an edge"):
+        return f"{mapping.attribute}: edge: state recorded ({why})"
+    return f"{mapping.attribute}: {why}"
+
+
+# Called with each message and what every matching mapping made of it (nothing: no mapping).
+Observer = Callable[["IncomingMessage", list[Outcome]], None]
 
 
 class OnceLogger:
@@ -71,6 +107,7 @@ class MessageProcessor:
         self.states: dict[str, object] = outbox.edge_states()
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
+        self.observer: Observer | None = None  # exist-bridge test and run --dry-run
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -126,21 +163,29 @@ class MessageProcessor:
             mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
         )
         matched = self._route(msg.topic)
+        explain = self.observer is not None
+        outcomes: list[Outcome] | None = (
+            [] if explain or log.isEnabledFor(logging.DEBUG) else None
+        )
         if not matched:
             commit.counters["unmatched"] = 1
+            self._tell(msg, outcomes)
             return commit
         received_at = msg.received_at or time.time()
         day = self.local_date(received_at)
         for mapping in matched:
             key = f"{mapping.index}:{msg.topic}"
+            before = self.states.get(key)
             evaluation = mapping.evaluate(
                 msg.topic,
                 msg.payload,
                 msg.retain,
-                self.states.get(key),
+                before,
                 received_at=received_at,
                 zone=self.zone,
+                explain=explain,
             )
+            first_effect = len(commit.effects)
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
                 commit.states[key] = evaluation.new_state
@@ -158,4 +203,18 @@ class MessageProcessor:
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+            if outcomes is not None:
+                effects = tuple(commit.effects[first_effect:])
+                outcomes.append(Outcome(mapping, before, evaluation, effects))
+        self._tell(msg, outcomes)
         return commit
+
+    def _tell(self, msg: IncomingMessage, outcomes: list[Outcome] | None) -> None:
+        """The debug line for a message (one per message) and the observer, if any."""
+        if outcomes is None:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            what = "; ".join(summary(o) for o in outcomes) or "no mapping matches this topic"
+            log.debug("%s -> %s", msg.topic, what)
+        if self.observer is not None:
+            self.observer(msg, outcomes)

@@ -47,7 +47,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +100,8 @@ class Evaluation:
     rejected: Rejected | None = None
     skipped: str | None = None  # why it didn't count when not rejected
     more: tuple[Event, ...] = ()  # further events (a duration split at midnight)
+    value: Any = None  # with evaluate(explain=True): the extracted value (None: not reached)
+    condition: bool | None = None  # with explain=True: the condition's verdict, if it has one
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -221,6 +223,7 @@ class Mapping:
         *,
         received_at: float | None = None,
         zone: tzinfo | None = None,
+        explain: bool = False,
     ) -> Evaluation:
         """What this message means; never raises.
 
@@ -229,17 +232,22 @@ class Mapping:
         """
         keep = previous_state if self.uses_state else None
         clock = _Clock(time.time() if received_at is None else received_at, zone or timezone.utc)
+        seen: dict[str, Any] | None = {} if explain else None
         try:
-            return self._evaluate(topic, payload, retained, previous_state, clock)
+            result = self._evaluate(topic, payload, retained, previous_state, clock, seen)
         except _Reject as rej:
-            return Evaluation(None, keep, rej.rejected)
+            result = Evaluation(None, keep, rej.rejected)
         except Exception as err:  # noqa: BLE001 - a safety net: bad input never crashes ingest
-            return Evaluation(
+            result = Evaluation(
                 None, keep, Rejected("internal_error", _truncate(f"{type(err).__name__}: {err}"))
             )
+        if seen:
+            result = replace(result, value=seen.get("value"), condition=seen.get("condition"))
+        return result
 
     def _evaluate(
-        self, topic: str, payload: bytes, retained: bool, previous_state: object, clock: _Clock
+        self, topic: str, payload: bytes, retained: bool, previous_state: object, clock: _Clock,
+        seen: dict[str, Any] | None = None,  # explain: the condition's verdict and the value
     ) -> Evaluation:
         spec = self.spec
         keep = previous_state if self.uses_state else None
@@ -270,10 +278,14 @@ class Mapping:
                 if verdict.undefined:
                     raise _Reject("not_json", f"condition needs value_json: {message.json_error}")
                 raise _Reject("condition_error", f"condition: {verdict.detail}")
+            if seen is not None:
+                seen["condition"] = is_truthy(verdict)
             if not is_truthy(verdict):
                 return Evaluation(None, keep, skipped="condition false")
 
         value = self._extract(message, topic)
+        if seen is not None:
+            seen["value"] = value
 
         if self.mode == "counter":
             return self._counter(value, previous_state, retained)
