@@ -29,7 +29,7 @@ from .errors import (
     ValidationFailed,
 )
 from .journal import Ledger
-from .oauth import Client, OAuthRegistry, can_read, can_write
+from .oauth import OAuthRegistry, can_read, can_write
 
 CUSTOM_PRIORITY = 9  # the guide shows a new custom attribute with priority 9 (observed)
 LOW_PRIORITY = 10  # "include_low_priority: attributes with a priority >= 10"
@@ -180,9 +180,6 @@ class Store:
             "value_type_description": VALUE_TYPE_DESCRIPTIONS[attr.value_type],
             "available_services": [client.service_json()] if client else [],
         }
-
-    def _owner(self, actor: Actor) -> Client | None:
-        return self.oauth.clients.get(actor.client_id or "")
 
     # ----------------------------------------------------------------- reads
 

@@ -168,6 +168,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "messages stay queued for it) and log what each message would do; nothing is written "
         "to Exist or the state directory",
     )
+    p.add_argument(
+        "--accept-fresh-outbox",
+        action="store_true",
+        help="start even though the outbox (state_dir/outbox.sqlite) was deleted, truncated or "
+        "damaged: the old file is renamed to outbox.sqlite.lost-<time> and a fresh one is "
+        "started. Its totals not yet sent to Exist are lost, and messages the broker redelivers "
+        "may count twice. Without it, the bridge refuses to start over a lost outbox",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -190,7 +198,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
 
         return run_dry(config)
     try:
-        return run_service(config)
+        return run_service(config, accept_fresh_outbox=args.accept_fresh_outbox)
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
@@ -313,7 +321,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
 
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
-    from .pipeline.buffer.outbox import Outbox
+    from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
     from .service import OUTBOX_FILE
 
@@ -321,12 +330,22 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if config is None:
         return 1
     state_dir = Path(config.bridge.state_dir)
-    if not (state_dir / OUTBOX_FILE).exists():
+    if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
         out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
         return 1
-    box = Outbox(state_dir / OUTBOX_FILE)
-    status = box.status()
-    box.close()
+    problem = inspect_outbox(state_dir / OUTBOX_FILE)
+    if problem:
+        out.error(lost_message(problem))
+        return 1
+    try:
+        box = Outbox(state_dir / OUTBOX_FILE)
+        try:
+            status = box.status()
+        finally:
+            box.close()
+    except OutboxError as err:
+        out.error(str(err))
+        return 1
     try:
         e = config.exist
         creds = load_credentials(

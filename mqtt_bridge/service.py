@@ -1,7 +1,10 @@
 """``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
 
 Start-up order, so the bridge starts even when the broker or Exist is down:
-1. open the outbox (a clear error and exit 1 if the state directory can't be used);
+1. check the outbox: a missing (while ``outbox.marker`` says there was one), truncated or damaged
+   outbox stops the start with a clear error and exit 1, unless ``accept_fresh_outbox``
+   (``run --accept-fresh-outbox``) sets the old file aside and starts a fresh one; then open it
+   (a clear error and exit 1 if the state directory can't be used);
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
 3. connect to the broker in the background (paho retries) and start taking messages in;
@@ -25,6 +28,14 @@ from typing import IO
 from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
+from .pipeline.buffer.integrity import (
+    MARKER_FILE,
+    OutboxLost,
+    inspect_outbox,
+    lost_message,
+    set_aside,
+    write_marker,
+)
 from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
@@ -80,17 +91,47 @@ class Bridge:
         config: BridgeConfig,
         exist=None,  # noqa: ANN001
         clock: Callable[[], float] = time.time,
+        accept_fresh_outbox: bool = False,
     ):
         from .pipeline.output import exist_output as exist_adapter
 
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)  # first: a clear error if unusable
+        path = self.state_dir / OUTBOX_FILE
+        problem = inspect_outbox(path)  # first: never start afresh over lost state unasked
+        if problem and not accept_fresh_outbox:
+            raise OutboxLost(lost_message(problem))
+        if problem:
+            self._lock = lock_state_dir(self.state_dir)  # never move a running bridge's file
+            try:
+                kept = set_aside(path)
+            except OSError as err:
+                self._lock.close()
+                raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+            log.warning(
+                "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+                "yet sent are lost and redelivered messages may count twice%s",
+                problem,
+                f"; the old file is kept as {kept}" if kept else "",
+            )
         try:
-            self._lock = lock_state_dir(self.state_dir)
+            self.outbox = Outbox(path)  # a clear error if the state directory is unusable
+        except BaseException:
+            if problem:
+                self._lock.close()
+            raise
+        try:
+            if not problem:
+                self._lock = lock_state_dir(self.state_dir)
+            try:
+                write_marker(path)
+            except OSError as err:  # a full disk: the outbox itself still works; next start
+                log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
             self.outbox.close()
+            if problem:
+                self._lock.close()
             raise
         self.exist = exist or exist_adapter.make_client(config, self.state_dir)
         self.mappings = build_mappings(config, self.exist.value_type)
@@ -288,6 +329,8 @@ class Bridge:
             self.link.stop()
         if self.writer is not None:
             self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        if self.processor is not None:
+            self.processor.once.summarise()  # bad input not yet summed up in the log
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         busy = any(t.is_alive() for t in self._threads)
@@ -314,9 +357,13 @@ class Bridge:
 
 
 def run(
-    config: BridgeConfig, install_signals: bool = True, until: Callable[[], bool] | None = None
+    config: BridgeConfig,
+    install_signals: bool = True,
+    until: Callable[[], bool] | None = None,
+    accept_fresh_outbox: bool = False,
 ) -> int:
-    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true)."""
+    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -332,7 +379,7 @@ def run(
     offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
     if offset:  # fault tests only: move the receive clock (local dates) across a midnight
         clock = lambda: time.time() + offset  # noqa: E731
-    bridge = Bridge(config, clock=clock)
+    bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()

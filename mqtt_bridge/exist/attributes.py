@@ -1,4 +1,4 @@
-"""Attributes: bootstrap from config, the value-type registry, and value coercion.
+"""Attributes: bootstrap from config and the value-type registry (values: ``coercion``).
 
 Bootstrap (once, remembered in a small JSON state file): templated attributes are acquired with
 ``{"template": t, "manual": false}`` (Exist creates them if the user lacks them); custom ones are
@@ -20,100 +20,28 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import numbers
 import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .client import INVALID_ANSWER, Attribute, ExistClient, ItemFailure, WriteResult
-from .domain import CREATABLE_VALUE_TYPES, INTEGER_TYPES, NOT_INCREMENTABLE
+from .coercion import coerce_value
+from .domain import CREATABLE_VALUE_TYPES, INTEGER_TYPES
 from .errors import ExistError, InvalidValue
 from .jsonfile import locked, read_json, write_json_atomic
 
 log = logging.getLogger("exist_bridge.attributes")
 
-# Exist's value types (reference/object_types.md, "Attribute value types"); the sets are in domain
-INTEGER = 0
-DECIMAL = 1
-STRING = 2
-DURATION = 3
-TIME_OF_DAY = 4
-PERCENTAGE = 5
-TIME_FROM_MIDDAY = 6
-BOOLEAN = 7
-SCALE = 8
 CREATABLE_TYPES = frozenset(CREATABLE_VALUE_TYPES)  # 6 is reserved for templates
 
 STATE_VERSION = 1
 DEFAULT_PROFILE_MAX_AGE = 24 * 3600.0
 _ERROR_FIELDS = ("error", "error_code")
-
-
-# --------------------------------------------------------------------------- coercion
-
-
-def coerce_value(
-    value: Any, value_type: int | None, *, attribute: str = "?", increment: bool = False
-) -> int | float | str:
-    """Return ``value`` in the form Exist accepts for ``value_type`` or raise ``InvalidValue``.
-
-    ``value_type`` None (unknown) only applies the universal checks. For an ``increment`` the
-    value is a delta: range checks of the day's total are left to Exist, and types that can't be
-    incremented (string, scale, time of day) are refused.
-    """
-    if value is None:
-        raise InvalidValue(attribute, value, "None can't be sent")
-    if isinstance(value, bool):
-        raise InvalidValue(attribute, value, "booleans must be sent as 0 or 1")
-    if increment and value_type in NOT_INCREMENTABLE:
-        raise InvalidValue(attribute, value, f"value type {value_type} can't be incremented")
-    if value_type == STRING:
-        if not isinstance(value, str):
-            raise InvalidValue(attribute, value, "a string attribute needs a string value")
-        return value
-    if isinstance(value, str):
-        if value_type is None:
-            return value
-        raise InvalidValue(attribute, value, f"value type {value_type} needs a number")
-    if not isinstance(value, (numbers.Real, Decimal)):
-        raise InvalidValue(attribute, value, f"unsupported type {type(value).__name__}")
-    number: int | float = value if isinstance(value, int) else float(value)
-    if isinstance(number, float) and not math.isfinite(number):
-        raise InvalidValue(attribute, value, "not a finite number")
-    if value_type is None:
-        return number
-    if value_type in INTEGER_TYPES:
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise InvalidValue(
-                    attribute, value, f"value type {value_type} needs a whole number"
-                )
-            number = int(number)
-        if not increment:
-            _check_integer_range(attribute, value, value_type, number)
-        return number
-    if value_type == PERCENTAGE:
-        low = -1.0 if increment else 0.0
-        if not low <= number <= 1.0:
-            raise InvalidValue(attribute, value, "a percentage must be between 0 and 1")
-        return number
-    return number  # DECIMAL, or a type this code doesn't know yet
-
-
-def _check_integer_range(attribute: str, value: Any, value_type: int, number: int) -> None:
-    if value_type == BOOLEAN and number not in (0, 1):
-        raise InvalidValue(attribute, value, "a boolean must be 0 or 1")
-    if value_type == SCALE and not 1 <= number <= 9:
-        raise InvalidValue(attribute, value, "a scale must be between 1 and 9")
-    if value_type in (TIME_OF_DAY, TIME_FROM_MIDDAY) and not 0 <= number <= 1439:
-        raise InvalidValue(attribute, value, "a time of day must be 0..1439 minutes")
 
 
 # --------------------------------------------------------------------------- specs
@@ -480,15 +408,6 @@ class AttributeManager:
         return name in self._state["attributes"]
 
     # ----------------------------------------------------------------- writes
-
-    def prepare(self, items: Iterable[dict[str, Any]], increment: bool = False) -> list[dict]:
-        """Translate names and coerce values for their (learned) value types; ``InvalidValue``
-        for the first value that can't be valid. Learns unknown value types from the owned
-        attributes first (once per name)."""
-        good, bad = self._prepare(items, increment)
-        if bad:
-            raise bad[0][1]
-        return good
 
     def _prepare(
         self, items: Iterable[dict[str, Any]], increment: bool

@@ -16,8 +16,10 @@ after a restart; the clock is injectable for tests.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -279,3 +281,23 @@ class RequestBudget:
             write_json_atomic(self.path, data)
         else:
             self._memory = data
+
+
+def parse_retry_after(header: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

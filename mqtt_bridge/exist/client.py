@@ -39,23 +39,29 @@ Tokens never appear in logs, ``repr`` or exception messages.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from .budget import RequestBudget, token_key
+from .answers import (
+    INVALID_ANSWER,
+    MAX_ABS_VALUE,
+    answer_problem,
+    check_currents,
+    known_zone,
+    short,
+    value_problem,
+)
+from .budget import RequestBudget, parse_retry_after, token_key
+from .coercion import check_write_values
 from .domain import MAX_ITEMS_PER_REQUEST
 from .errors import (
     AuthError,
@@ -70,6 +76,7 @@ from .errors import (
     ServerError,
     ValidationError,
 )
+from .models import Attribute, AttributeValue, ItemFailure, Profile, WriteResult
 from .tokens import DEFAULT_BASE_URL, Credentials, StaticToken
 from .version import user_agent
 
@@ -81,191 +88,11 @@ MAX_PAGES = 1000
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 
 
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ItemFailure:
-    """One refused item of a write: Exist's ``error_code`` and ``error`` plus the item."""
-
-    name: str | None
-    date: str | None
-    value: Any
-    error_code: str
-    error: str
-    item: dict[str, Any]
-
-
-@dataclass
-class WriteResult:
-    """The merged answer of one or more write requests.
-
-    ``success`` and ``failed`` are the objects Exist echoed (failures with ``error_code`` and
-    ``error``; increment successes with ``current``). ``requests`` counts the HTTP requests sent.
-    """
-
-    success: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    requests: int = 0
-    statuses: list[int] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no item failed."""
-        return not self.failed
-
-    @property
-    def status(self) -> int:
-        """200 when every item succeeded, 202 when any failed (as Exist answers)."""
-        return 202 if self.failed else 200
-
-    @property
-    def failures(self) -> list[ItemFailure]:
-        """``failed`` as typed records."""
-        return [
-            ItemFailure(
-                name=f.get("name") if isinstance(f.get("name"), str) else None,
-                date=f.get("date") if isinstance(f.get("date"), str) else None,
-                value=f.get("value"),
-                error_code=str(f.get("error_code") or "unknown"),
-                error=str(f.get("error") or ""),
-                item=f,
-            )
-            for f in self.failed
-        ]
-
-    def merge(self, other: WriteResult) -> WriteResult:
-        """Add ``other``'s items and requests to this result (returns ``self``)."""
-        self.success.extend(other.success)
-        self.failed.extend(other.failed)
-        self.requests += other.requests
-        self.statuses.extend(other.statuses)
-        return self
-
-
-@dataclass(frozen=True)
-class Profile:
-    """The authenticated user's profile (``GET /api/2/accounts/profile/``)."""
-
-    username: str
-    timezone: str
-    first_name: str = ""
-    last_name: str = ""
-    local_time: str | None = None
-    imperial_distance: bool = False
-    imperial_weight: bool = False
-    imperial_energy: bool = False
-    imperial_liquid: bool = False
-    imperial_temperature: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Profile:
-        """Build from Exist's JSON."""
-        return cls(
-            username=str(data.get("username") or ""),
-            timezone=str(data.get("timezone") or "UTC"),
-            first_name=str(data.get("first_name") or ""),
-            last_name=str(data.get("last_name") or ""),
-            local_time=data.get("local_time"),
-            imperial_distance=bool(data.get("imperial_distance")),
-            imperial_weight=bool(data.get("imperial_weight")),
-            imperial_energy=bool(data.get("imperial_energy")),
-            imperial_liquid=bool(data.get("imperial_liquid")),
-            imperial_temperature=bool(data.get("imperial_temperature")),
-            raw=dict(data),
-        )
-
-
-@dataclass(frozen=True)
-class AttributeValue:
-    date: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """An attribute as Exist describes it (owned, with-values, acquire/create success objects)."""
-
-    name: str
-    label: str = ""
-    group: str | None = None
-    value_type: int | None = None
-    value_type_description: str | None = None
-    template: str | None = None
-    manual: bool | None = None
-    active: bool | None = None
-    priority: int | None = None
-    service: str | None = None  # the owning service's name
-    values: tuple[AttributeValue, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Attribute:
-        """Build from Exist's JSON (tolerates the short objects of write answers)."""
-        group = data.get("group")
-        service = data.get("service")
-        value_type = data.get("value_type")
-        values = data.get("values") or []
-        return cls(
-            name=str(data.get("name") or data.get("template") or ""),
-            label=str(data.get("label") or ""),
-            group=group.get("name") if isinstance(group, dict) else group,
-            value_type=(
-                value_type
-                if isinstance(value_type, int) and not isinstance(value_type, bool)
-                else None
-            ),
-            value_type_description=data.get("value_type_description"),
-            template=data.get("template"),
-            manual=data.get("manual"),
-            active=data.get("active"),
-            priority=data.get("priority"),
-            service=service.get("name") if isinstance(service, dict) else service,
-            values=tuple(
-                AttributeValue(str(v.get("date")), v.get("value"))
-                for v in values
-                if isinstance(v, dict)
-            ),
-            raw=dict(data),
-        )
-
-    def value_on(self, date: str) -> Any:
-        """The value for ``date`` among ``values`` (None when absent)."""
-        for v in self.values:
-            if v.date == date:
-                return v.value
-        return None
-
-
-# --------------------------------------------------------------------------- helpers
-
-
 def chunked(items: list[dict[str, Any]], size: int = MAX_ITEMS) -> list[list[dict[str, Any]]]:
     """Split ``items`` into lists of at most ``size`` (order kept)."""
     if size < 1:
         raise ValueError("chunk size must be at least 1")
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def parse_retry_after(header: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _not_sent(err: requests.RequestException) -> bool:
@@ -278,96 +105,6 @@ def _not_sent(err: requests.RequestException) -> bool:
             cause = cause.reason
         return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
     return False
-
-
-def check_write_values(items: list[dict[str, Any]]) -> None:
-    """Refuse values no attribute accepts (missing, None, bool, NaN, infinity) before sending."""
-    for item in items:
-        name = str(item.get("name", "?"))
-        if "value" not in item:
-            raise InvalidValue(name, None, "the item has no 'value'")
-        value = item["value"]
-        if value is None:
-            raise InvalidValue(name, value, "None can't be sent (Exist never sets a value to null)")
-        if isinstance(value, bool):
-            raise InvalidValue(name, value, "booleans must be sent as 0 or 1")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidValue(name, value, "not a finite number")
-
-
-# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
-# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
-MAX_ABS_VALUE = 2**31 - 1
-INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
-
-
-def value_problem(value: Any) -> str | None:
-    """Why ``value`` (a number Exist answered, e.g. an increment's ``current``) can't be believed:
-    not a number, a bool, NaN/infinity or beyond ``MAX_ABS_VALUE``. None when it is fine."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{_short(value)} is not a number"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{_short(value)} is not a finite number"
-    if abs(value) > MAX_ABS_VALUE:
-        return f"{_short(value)} is beyond +/-{MAX_ABS_VALUE}"
-    return None
-
-
-def _known_zone(zone: Any) -> bool:
-    """True when ``zone`` is the name of an IANA time zone this machine knows."""
-    if not isinstance(zone, str) or not zone or len(zone) > 64:
-        return False
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def answer_problem(data: dict[str, Any]) -> str | None:
-    """What is wrong with the shape of a write answer (``success``/``failed`` must be lists of
-    objects, failures with string codes), or None."""
-    for key in ("success", "failed"):
-        items = data.get(key)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            return f"'{key}' is {type(items).__name__}, not a list"
-        for item in items:
-            if not isinstance(item, dict):
-                return f"'{key}' holds a {type(item).__name__}, not an object"
-    for item in data.get("failed") or []:
-        for field_name in ("error_code", "error"):
-            if field_name in item and not isinstance(item[field_name], str):
-                return f"a failure's '{field_name}' is {type(item[field_name]).__name__}"
-    return None
-
-
-def _check_currents(
-    success: list[dict[str, Any]], failed: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Move increment successes whose ``current`` can't be believed to ``failed`` (code
-    ``invalid_answer``): that item is retried later, the other items are unaffected."""
-    good = []
-    for item in success:
-        problem = value_problem(item["current"]) if "current" in item else None
-        if problem is None:
-            good.append(item)
-            continue
-        log.debug(  # the caller reports it (the flusher once per attribute)
-            "increment: Exist answered an unbelievable current for %s on %s (%s); not stored, "
-            "retried later",
-            _short(item.get("name")),
-            _short(item.get("date")),
-            problem,
-        )
-        failed = [*failed, {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"}]
-    return good, failed
 
 
 def _all_zero(items: list[dict[str, Any]]) -> bool:
@@ -456,8 +193,8 @@ class ExistClient:
         if not isinstance(data, dict):
             raise ServerError("profile: unexpected answer from Exist")
         zone = data.get("timezone")
-        if zone is not None and not _known_zone(zone):
-            raise ServerError(f"profile: malformed answer from Exist: timezone {_short(zone)}")
+        if zone is not None and not known_zone(zone):
+            raise ServerError(f"profile: malformed answer from Exist: timezone {short(zone)}")
         return Profile.from_json(data)
 
     def owned_attributes(
@@ -582,7 +319,7 @@ class ExistClient:
                 raise
             success, failed = list(data.get("success") or []), list(data.get("failed") or [])
             if endpoint == "increment":
-                success, failed = _check_currents(success, failed)
+                success, failed = check_currents(success, failed)
             part = WriteResult(
                 success=success,
                 failed=failed,
@@ -823,6 +560,8 @@ class ExistClient:
 
 
 __all__ = [
+    "INVALID_ANSWER",
+    "MAX_ABS_VALUE",
     "MAX_ITEMS",
     "Attribute",
     "AttributeValue",

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.process.expressions import MAX_OUTPUT_CHARS
-from mqtt_bridge.pipeline.process.mapping import Evaluation, Event, Mapping, build_mappings, route
+from mqtt_bridge.pipeline.process.mapping import Evaluation, Event, Mapping, build_mappings
+from mqtt_bridge.pipeline.process.routing import route
 
 ATTRIBUTES = """\
 attributes:

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, coerce_value, parse_specs
+from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, parse_specs
+from mqtt_bridge.exist.coercion import coerce_value
 from mqtt_bridge.exist.errors import InvalidValue
 
 from .conftest import API, bodies, echo_write

@@ -16,10 +16,16 @@ Design (why nothing is lost or counted twice):
   A message committed but not yet acked when the process died is redelivered by the broker with
   the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
   (packet id, topic, payload digest) so such a redelivery is recognised and only acked.
+- Losing this file silently would lose both, so a marker file beside it (``MARKER_FILE``) records
+  that the state directory has an outbox; ``inspect_outbox`` (run before every start and by
+  ``status``) reports a missing, truncated or damaged outbox instead of starting afresh.
+- Per-topic edge state is bounded: at most ``MAX_TOPIC_STATES`` rows (the least recently seen
+  are dropped first) and none older than ``STATE_MAX_AGE`` since its topic was last seen.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -28,10 +34,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: edge_state.seen (when its topic was last seen)
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
 DEAD_LETTER_CAP = 10_000
+MAX_TOPIC_STATES = 10_000  # per-topic states kept (edge/counter/duration); least recent dropped
+STATE_MAX_AGE = 30 * 86400.0  # a topic not seen for this long loses its state (at start-up)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS totals (
@@ -59,7 +68,7 @@ CREATE TABLE IF NOT EXISTS recent (
     topic  TEXT NOT NULL,
     digest BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS edge_state (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS edge_state (key TEXT PRIMARY KEY, state TEXT NOT NULL, seen REAL);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      REAL NOT NULL,
@@ -75,6 +84,34 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class OutboxError(Exception):
     """The state directory or database can't be used (unwritable, full, corrupt)."""
+
+
+def damage_text(err: BaseException) -> str:
+    """``err`` in words, saying "damaged" when SQLite found the file corrupt."""
+    text = str(err)
+    if isinstance(err, sqlite3.DatabaseError) and any(
+        word in text for word in ("malformed", "not a database", "corrupt")
+    ):
+        return f"the file is damaged ({text})"
+    return text
+
+
+_F = TypeVar("_F")
+
+
+def _reads(method: _F) -> _F:
+    """A read of the database: SQLite errors become ``OutboxError`` (one clear line)."""
+
+    @functools.wraps(method)  # type: ignore[arg-type]
+    def wrapper(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)  # type: ignore[operator]
+        except sqlite3.Error as err:
+            raise OutboxError(
+                f"cannot read the state database {self.path}: {damage_text(err)}"
+            ) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -96,6 +133,7 @@ class Commit:
     digest: bytes = b""
     effects: list[Effect] = field(default_factory=list)
     states: dict[str, object] = field(default_factory=dict)  # edge state by key
+    dropped: list[str] = field(default_factory=list)  # edge states to forget (pruned)
     dead: list[tuple[str, str, bytes]] = field(default_factory=list)  # (kind, detail, payload)
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -168,7 +206,9 @@ class Outbox:
             self.db.executescript(SCHEMA)
             self._check_schema()
         except (sqlite3.Error, OSError) as err:
-            raise OutboxError(f"cannot use the state database {self.path}: {err}") from err
+            raise OutboxError(
+                f"cannot use the state database {self.path}: {damage_text(err)}"
+            ) from err
         self._lock = threading.Lock()
         self._slot = self._last_slot()
 
@@ -179,10 +219,16 @@ class Outbox:
 
     def _check_schema(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise OutboxError(f"{self.path} was written by a newer exist-bridge (schema {row[0]})")
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(edge_state)")}
+        if "seen" not in columns:  # schema 1: states without a last-seen time (now: start-up)
+            self.db.execute("ALTER TABLE edge_state ADD COLUMN seen REAL")
+            self.db.execute("UPDATE edge_state SET seen=?", (time.time(),))
+        if row is None or int(row[0]) < SCHEMA_VERSION:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -200,7 +246,7 @@ class Outbox:
                     self.db.execute("ROLLBACK")
                 if isinstance(err, (sqlite3.Error, OSError)):
                     raise OutboxError(
-                        f"cannot write the state database {self.path}: {err}"
+                        f"cannot write the state database {self.path}: {damage_text(err)}"
                     ) from err
                 raise
 
@@ -220,13 +266,19 @@ class Outbox:
         it back from the busy network thread."""
         now = time.time()
         states: dict[str, object] = {}
+        dropped: dict[str, None] = {}
         counters: dict[str, int] = {}
         recent: list[tuple[int, int, str, bytes]] = []
         effects: list[Effect] = []
         dead: list[tuple[float, str, str, str, bytes]] = []
         for c in batch:
             effects.extend(c.effects)
-            states.update(c.states)
+            for key in c.dropped:
+                states.pop(key, None)
+                dropped[key] = None
+            for key, state in c.states.items():
+                dropped.pop(key, None)
+                states[key] = state
             for kind, detail, payload in c.dead:
                 dead.append((now, kind, c.topic, detail, payload[:4096]))
             for name, n in c.counters.items():
@@ -238,9 +290,15 @@ class Outbox:
             self._apply(db, effects, now)
             _insert_rows(
                 db,
-                "INSERT OR REPLACE INTO edge_state",
-                [(key, _json(state)) for key, state in states.items()],
+                "INSERT OR REPLACE INTO edge_state (key, state, seen)",
+                [(key, _json(state), now) for key, state in states.items()],
             )
+            keys = list(dropped)
+            for i in range(0, len(keys), _MAX_VARIABLES):
+                chunk = keys[i : i + _MAX_VARIABLES]
+                db.execute(
+                    f"DELETE FROM edge_state WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                )
             _insert_rows(db, "INSERT INTO dead_letters (at, kind, topic, detail, payload)", dead)
             _insert_rows(
                 db,
@@ -311,17 +369,45 @@ class Outbox:
             "events=events+excluded.events, updated_at=excluded.updated_at",
         )
 
+    @_reads
     def recent(self) -> dict[int, tuple[str, bytes]]:
         """The last committed (packet id -> (topic, digest)), oldest first."""
         rows = self.db.execute("SELECT slot, mid, topic, digest FROM recent").fetchall()
         rows.sort(key=lambda r: (r[0] - self._slot - 1) % RECENT_SLOTS)
         return {mid: (topic, bytes(digest)) for _, mid, topic, digest in rows}
 
+    @_reads
     def edge_states(self) -> dict[str, object]:
-        return {k: _unjson(v) for k, v in self.db.execute("SELECT key, state FROM edge_state")}
+        """Every per-topic state, least recently seen first."""
+        return {
+            k: _unjson(v)
+            for k, v in self.db.execute("SELECT key, state FROM edge_state ORDER BY seen, key")
+        }
+
+    def rekey_states(
+        self, renamed: dict[str, str], dropped: Iterable[str], older_than: float | None = None
+    ) -> int:
+        """Rename and delete per-topic states (start-up migration), and delete those whose topic
+        was last seen before ``older_than`` (epoch seconds); returns how many aged out."""
+        if not renamed and not dropped:
+            row = self.db.execute(
+                "SELECT 1 FROM edge_state WHERE seen < ? LIMIT 1",
+                (older_than if older_than is not None else float("-inf"),),
+            ).fetchone()
+            if row is None:
+                return 0  # nothing to do: no write (the disk may be full or read-only)
+        with self.transaction() as db:
+            for old, new in renamed.items():
+                db.execute("UPDATE OR REPLACE edge_state SET key=? WHERE key=?", (new, old))
+            for key in dropped:
+                db.execute("DELETE FROM edge_state WHERE key=?", (key,))
+            if older_than is None:
+                return 0
+            return db.execute("DELETE FROM edge_state WHERE seen < ?", (older_than,)).rowcount
 
     # ----------------------------------------------------------------- flush side
 
+    @_reads
     def pending(self, limit: int | None = None) -> list[Pending]:
         """Rows whose current version Exist has not confirmed (and has not refused for good)."""
         sql = (
@@ -384,6 +470,7 @@ class Outbox:
 
     # ----------------------------------------------------------------- meta and status
 
+    @_reads
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
@@ -392,9 +479,11 @@ class Outbox:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    @_reads
     def counters(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT name, value FROM counters"))
 
+    @_reads
     def status(self) -> dict:
         """Queue depth, delivered rows, refused rows, dead letters by kind, counters, last sync."""
         q = self.db.execute
@@ -419,10 +508,11 @@ class Outbox:
             "recent_dead_letters": [
                 dict(zip(("at", "kind", "topic", "detail"), r, strict=False)) for r in last
             ],
-            "counters": self.counters(),
+            "counters": dict(q("SELECT name, value FROM counters")),
             "last_sync": float(last_sync) if last_sync else None,
         }
 
+    @_reads
     def totals(self) -> dict[tuple[str, str], object]:
         """What the bridge believes each (attribute, date) total is (for tests and status)."""
         out = {}

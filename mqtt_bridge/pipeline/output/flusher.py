@@ -96,6 +96,7 @@ class Flusher:
         self.interval = interval
         self.on_flush = on_flush
         self._warned: set[tuple[str, str]] = set()
+        self._state_error: str | None = None  # the state database's error, logged once
         self._lock = threading.Lock()
 
     def today(self) -> str:
@@ -118,23 +119,48 @@ class Flusher:
                     )
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
                 report.postponed = self._postpone(err)
-                log.warning(
-                    "flush postponed %.0fs: %s", report.postponed.seconds, report.postponed.reason
-                )
+                if not isinstance(err, (OutboxError, OSError)):  # those are logged once
+                    log.warning(
+                        "flush postponed %.0fs: %s",
+                        report.postponed.seconds,
+                        report.postponed.reason,
+                    )
             try:
                 report.left_pending = len(self.outbox.pending())
                 if self.on_flush:
                     self.on_flush(report)
+            except (OutboxError, OSError) as err:
+                self._state_failed(err)
             except Exception:  # noqa: BLE001 - status only; the next flush tries again
                 log.exception("could not report the flush")
+            else:
+                state_failed = report.postponed is not None and report.postponed.reason.startswith(
+                    "state directory"
+                )
+                if self._state_error is not None and not state_failed:
+                    log.warning("the state database can be used again; sending resumed")
+                    self._state_error = None
             return report
+
+    def _state_failed(self, err: Exception) -> None:
+        """Log a state-database error once (not at every flush while it lasts): the first
+        error after a good flush; later ones, while it lasts, only at debug level."""
+        if self._state_error is not None:
+            log.debug("the state database still can't be used: %s", err)
+        else:
+            log.error(
+                "%s — sending paused until it can be used (`exist-bridge status` explains; "
+                "no message is acknowledged that was not stored)",
+                err,
+            )
+            self._state_error = str(err)
 
     def _postpone(self, err: Exception) -> Postpone:
         """Exist's errors via the classifier; the state directory's own errors (disk full,
         read-only) pause sending; anything else is logged with its traceback and retried: the
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
-            log.error("cannot write the state directory (%s); sending paused, retrying", err)
+            self._state_failed(err)
             return Postpone(max(self.interval, 30.0), f"state directory: {err}")
         try:
             return self.classify(err)
@@ -226,7 +252,11 @@ class Flusher:
     def run(self, stop: threading.Event) -> None:
         """Flush every ``interval`` until ``stop`` is set, honouring postponements. Totals left
         over from an earlier run (a crash, an outage) are sent right away."""
-        delay = 0.0 if self.outbox.pending() else self.interval
+        try:
+            delay = 0.0 if self.outbox.pending() else self.interval
+        except OutboxError as err:
+            self._state_failed(err)
+            delay = max(self.interval, 30.0)
         while not stop.wait(delay):
             report = self.flush_once()
             delay = self.interval

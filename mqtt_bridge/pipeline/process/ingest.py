@@ -4,6 +4,12 @@
 of every matching mapping on (attribute, local date), edge states, bad-input records. It also spots
 redeliveries of messages already taken in. ``buffer.writer.CommitWriter`` writes the commits and
 only then acks the messages they came from.
+
+Bounded under any flood of topics: per-topic states are kept for at most ``MAX_TOPIC_STATES``
+topics (the least recently seen are forgotten, in memory and on disk, and start again from a
+baseline if they come back), states of topics not seen for ``STATE_MAX_AGE`` are pruned at start,
+and bad input is logged once per (kind, topic) for the last ``ONCE_CAP`` pairs, at most
+``LOG_BURST`` lines per ``LOG_WINDOW`` seconds, then one summary line per window.
 """
 
 from __future__ import annotations
@@ -17,14 +23,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..buffer.outbox import RECENT_SLOTS, Commit, Effect, Outbox
-from .mapping import Evaluation, Mapping, route
+from ..buffer.outbox import (
+    MAX_TOPIC_STATES,
+    RECENT_SLOTS,
+    STATE_MAX_AGE,
+    Commit,
+    Effect,
+    Outbox,
+    OutboxError,
+)
+from .mapping import Evaluation, Mapping
+from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
 ROUTE_CACHE = 4096
+ONCE_CAP = 10_000  # (kind, topic) pairs remembered as already logged (least recent forgotten)
+LOG_BURST = 20  # bad-input lines logged one by one per window ...
+LOG_WINDOW = 60.0  # ... of this many seconds; the rest are summed up in one line
 
 log = logging.getLogger("exist_bridge.ingest")
-
 
 
 @dataclass(frozen=True)
@@ -74,19 +91,47 @@ Observer = Callable[["IncomingMessage", list[Outcome]], None]
 
 
 class OnceLogger:
-    """Logs a problem the first time it's seen for a (kind, topic), then only counts it."""
+    """Logs a problem the first time it's seen for a (kind, topic), then only counts it.
 
-    def __init__(self, logger: logging.Logger, cap: int = 10_000):
+    Bounded memory: the last ``cap`` pairs are remembered (least recently seen forgotten first).
+    Bounded volume: at most ``burst`` lines per ``window`` seconds; the pairs beyond are summed
+    up in one line at the first bad input after that window (or at shutdown); all of them are
+    counted and kept as dead letters."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        cap: int = ONCE_CAP,
+        burst: int = LOG_BURST,
+        window: float = LOG_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.logger = logger
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.cap = cap
+        self.burst = burst
+        self.window = window
+        self.clock = clock
+        self._window_start: float | None = None
+        self._logged = 0
+        self._suppressed: dict[str, int] = {}  # kind -> new pairs not logged in this window
 
     def warn(self, kind: str, topic: str, message: str) -> None:
+        now = self.clock()
+        if self._window_start is None or now - self._window_start >= self.window:
+            self.summarise()
+            self._window_start, self._logged = now, 0
         key = (kind, topic)
         if key in self.seen:
+            self.seen.move_to_end(key)
             return
-        if len(self.seen) < self.cap:
-            self.seen.add(key)
+        self.seen[key] = None
+        if len(self.seen) > self.cap:
+            self.seen.popitem(last=False)
+        if self._logged >= self.burst:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        self._logged += 1
         self.logger.warning(
             "%s on %s: %s (further '%s' on this topic are only counted; see `exist-bridge status`)",
             kind,
@@ -95,16 +140,94 @@ class OnceLogger:
             kind,
         )
 
+    def summarise(self) -> None:
+        """Log the one summary line for the pairs not logged one by one (if any)."""
+        if not self._suppressed:
+            return
+        self.logger.warning(
+            "bad input on %d more new topic(s) in %.0fs not logged one by one (%s): a flood of "
+            "topics; every message is counted and kept as a dead letter, see `exist-bridge status`",
+            sum(self._suppressed.values()),
+            self.window,
+            ", ".join(f"{k}: {n}" for k, n in sorted(self._suppressed.items())),
+        )
+        self._suppressed = {}
+
+
+def migrate_state_keys(
+    outbox: Outbox, mappings: list[Mapping], now: float | None = None
+) -> tuple[int, int, int]:
+    """Re-key per-topic states stored by position (``"<index>:<topic>"``, older versions) to
+    ``Mapping.state_key``, and prune states not seen for ``STATE_MAX_AGE``. Returns (migrated,
+    dropped, aged out). An old key is migrated when the mapping now at that position matches
+    its topic and the state has that mapping's shape (counter/duration/edge); otherwise it is
+    dropped (that topic starts again from a baseline). Never raises for odd keys."""
+    renamed: dict[str, str] = {}
+    dropped: list[str] = []
+    for key, state in outbox.edge_states().items():
+        if key.startswith("["):  # already keyed by Mapping.state_key
+            continue
+        index, sep, topic = key.partition(":")
+        mapping = None
+        if sep and index.isdigit() and int(index) < len(mappings):
+            mapping = mappings[int(index)]
+        if mapping is not None and mapping.matches(topic) and _state_fits(mapping, state):
+            renamed[key] = mapping.state_key(topic)
+        else:
+            dropped.append(key)
+    now = time.time() if now is None else now
+    try:
+        aged = outbox.rekey_states(renamed, dropped, older_than=now - STATE_MAX_AGE)
+    except OutboxError as err:  # a full or read-only disk: try again at the next start
+        log.warning("per-topic states not re-keyed or pruned this time: %s", err)
+        return 0, 0, 0
+    if renamed or dropped:
+        log.warning(
+            "per-topic states were keyed by mapping position (older version): %d re-keyed to "
+            "their mapping (assuming the mappings were not reordered since the last run), %d "
+            "dropped because no mapping fits them (those topics start again from a baseline)",
+            len(renamed),
+            len(dropped),
+        )
+    if aged:
+        log.info(
+            "forgot the state of %d topic(s) not seen for %.0f days", aged, STATE_MAX_AGE / 86400
+        )
+    return len(renamed), len(dropped), aged
+
+
+def _state_fits(mapping: Mapping, state: object) -> bool:
+    """Whether ``state`` has the shape ``mapping`` keeps (so an old key can be trusted)."""
+    if not (mapping.uses_state and isinstance(state, dict)):
+        return False
+    if mapping.mode == "counter":
+        return "reading" in state
+    if mapping.mode == "duration":
+        return "on" in state
+    return "last" in state
+
 
 class MessageProcessor:
     """Pure bookkeeping on the network thread: no I/O, so it keeps up with the broker."""
 
-    def __init__(self, mappings: list[Mapping], timezone: str, outbox: Outbox):
+    def __init__(
+        self,
+        mappings: list[Mapping],
+        timezone: str,
+        outbox: Outbox,
+        max_states: int = MAX_TOPIC_STATES,
+    ):
         self.mappings = mappings
         self.zone = ZoneInfo(timezone)
         self._quarter: float | None = None  # local_date's cache
         self._quarter_date = ""
-        self.states: dict[str, object] = outbox.edge_states()
+        migrate_state_keys(outbox, mappings)
+        # per-topic states, least recently seen first (pruned beyond ``max_states``)
+        self.max_states = max_states
+        self.states: OrderedDict[str, object] = OrderedDict(outbox.edge_states())
+        self._over = [
+            self.states.popitem(last=False)[0] for _ in range(max(0, len(self.states) - max_states))
+        ]  # dropped from disk with the next commit
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
         self.observer: Observer | None = None  # exist-bridge test and run --dry-run
@@ -173,8 +296,11 @@ class MessageProcessor:
             return commit
         received_at = msg.received_at or time.time()
         day = self.local_date(received_at)
+        if self._over:
+            commit.dropped.extend(self._over)
+            self._over = []
         for mapping in matched:
-            key = f"{mapping.index}:{msg.topic}"
+            key = mapping.state_key(msg.topic)
             before = self.states.get(key)
             evaluation = mapping.evaluate(
                 msg.topic,
@@ -188,7 +314,12 @@ class MessageProcessor:
             first_effect = len(commit.effects)
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
+                self.states.move_to_end(key)
                 commit.states[key] = evaluation.new_state
+                while len(self.states) > self.max_states:  # forget the least recently seen
+                    old = self.states.popitem(last=False)[0]
+                    commit.states.pop(old, None)
+                    commit.dropped.append(old)
             if evaluation.rejected is not None:
                 r = evaluation.rejected
                 commit.dead.append((r.kind, f"mapping {mapping.index}: {r.detail}", msg.payload))

@@ -2,7 +2,10 @@
 of an attribute), a skip (the message doesn't count), or a ``Rejected`` (bad input).
 
 Pure and total: no I/O, and ``Mapping.evaluate`` never raises, whatever the payload. The caller
-keeps the edge state per (mapping, topic) and passes it back in (``Evaluation.new_state``).
+keeps the edge state per (mapping, topic) and passes it back in (``Evaluation.new_state``), under
+``Mapping.state_key(topic)``: keyed on what the mapping reads (attribute, mode, topic filter,
+json_path, value_template), not on its position in the file, so reordering the mappings keeps each
+one's state, and changing what a mapping reads starts it afresh.
 
 The order of evaluation for one message:
 1. a retained message on a mapping without edge and with ``retained: ignore`` is skipped
@@ -61,11 +64,12 @@ from .expressions import (
     parse_number,
     same_state,
 )
+from .routing import filter_matches
 
 if TYPE_CHECKING:
     from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
-__all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings", "route"]
+__all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings"]
 
 DETAIL_CHARS = 200
 NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
@@ -168,6 +172,12 @@ class Mapping:
     ):
         self.index = index
         self.spec = spec
+        # What identifies this mapping's per-topic state (``state_key``); build_mappings appends
+        # "#n" to the n-th further mapping that reads the same.
+        self.state_id = json.dumps(
+            [spec.attribute, spec.mode, spec.topic, spec.json_path, spec.value_template],
+            ensure_ascii=False,
+        )
         self.attribute = spec.attribute
         self.mode = spec.mode
         self.max_payload_bytes = max_payload_bytes
@@ -197,9 +207,13 @@ class Mapping:
         if self._exact:
             return topic == self._topic
         try:
-            return _filter_matches(self._levels, topic)
+            return filter_matches(self._levels, topic)
         except Exception:  # noqa: BLE001 - a hostile topic must not break routing
             return False
+
+    def state_key(self, topic: str) -> str:
+        """The key of this mapping's state for ``topic`` (stable across reordered mappings)."""
+        return f"{self.state_id} {topic}"
 
     @property
     def uses_state(self) -> bool:
@@ -562,7 +576,7 @@ def build_mappings(
     ``value_types`` gives the value type Exist reported for an attribute name (learned by the
     client), so values can be checked locally without a copy of Exist's template table."""
     declared = {a.name: a for a in config.attributes}
-    return [
+    mappings = [
         Mapping(
             index,
             spec,
@@ -572,29 +586,10 @@ def build_mappings(
         )
         for index, spec in enumerate(config.mappings)
     ]
-
-
-def _filter_matches(levels: list[str], topic: str) -> bool:
-    """MQTT topic filter matching, exactly as paho's ``topic_matches_sub`` (its ``MQTTMatcher``
-    walk for one filter): ``+`` is one level, a trailing ``#`` any number (also none: ``a/#``
-    matches ``a``), and neither wildcard matches a ``$`` topic at the first level."""
-    parts = topic.split("/")
-    normal = not topic.startswith("$")
-    last = len(levels) - 1
-    for i, part in enumerate(parts):
-        if i > last:
-            return False
-        level = levels[i]
-        if level == "#" and i == last and (normal or i > 0):
-            return True
-        if level != part and (level != "+" or not (normal or i > 0)):
-            return False
-    n = len(parts)
-    if n == last + 1:
-        return True
-    return n == last and levels[n] == "#" and (normal or n > 0)
-
-
-def route(mappings: list[Mapping], topic: str) -> list[Mapping]:
-    """Every mapping whose topic filter matches ``topic`` (a message may feed several)."""
-    return [m for m in mappings if m.matches(topic)]
+    seen: dict[str, int] = {}
+    for mapping in mappings:  # identical mappings: the 1st, 2nd, ... of them keep theirs
+        n = seen.get(mapping.state_id, 0)
+        seen[mapping.state_id] = n + 1
+        if n:
+            mapping.state_id += f"#{n}"
+    return mappings

@@ -56,6 +56,15 @@ class StateSnapshot:
     def recent(self) -> dict[int, tuple[str, bytes]]:
         return {}
 
+    def rekey_states(self, renamed: dict[str, str], dropped: list[str], **_: object) -> int:
+        """States keyed by an older version: re-keyed in memory only (the file is untouched)."""
+        for old, new in renamed.items():
+            if old in self.states:
+                self.states[new] = self.states.pop(old)
+        for key in dropped:
+            self.states.pop(key, None)
+        return 0
+
 
 class _Silent:
     """A ``OnceLogger`` that says nothing."""

@@ -1,0 +1,90 @@
+"""Exist's answers are checked before they touch state: a value must be a finite number in range,
+``success``/``failed`` lists of objects, failures with string codes. An answer that fails the checks
+is a failed request (or, for one item, a failure with ``error_code`` ``invalid_answer``), never a
+stored value."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger("exist_bridge.client")
+
+
+# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
+# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
+MAX_ABS_VALUE = 2**31 - 1
+INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
+
+
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` (a number Exist answered, e.g. an increment's ``current``) can't be believed:
+    not a number, a bool, NaN/infinity or beyond ``MAX_ABS_VALUE``. None when it is fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{short(value)} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{short(value)} is not a finite number"
+    if abs(value) > MAX_ABS_VALUE:
+        return f"{short(value)} is beyond +/-{MAX_ABS_VALUE}"
+    return None
+
+
+def known_zone(zone: Any) -> bool:
+    """True when ``zone`` is the name of an IANA time zone this machine knows."""
+    if not isinstance(zone, str) or not zone or len(zone) > 64:
+        return False
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def answer_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a write answer (``success``/``failed`` must be lists of
+    objects, failures with string codes), or None."""
+    for key in ("success", "failed"):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return f"'{key}' is {type(items).__name__}, not a list"
+        for item in items:
+            if not isinstance(item, dict):
+                return f"'{key}' holds a {type(item).__name__}, not an object"
+    for item in data.get("failed") or []:
+        for field_name in ("error_code", "error"):
+            if field_name in item and not isinstance(item[field_name], str):
+                return f"a failure's '{field_name}' is {type(item[field_name]).__name__}"
+    return None
+
+
+def check_currents(
+    success: list[dict[str, Any]], failed: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Move increment successes whose ``current`` can't be believed to ``failed`` (code
+    ``invalid_answer``): that item is retried later, the other items are unaffected."""
+    good = []
+    for item in success:
+        problem = value_problem(item["current"]) if "current" in item else None
+        if problem is None:
+            good.append(item)
+            continue
+        log.debug(  # the caller reports it (the flusher once per attribute)
+            "increment: Exist answered an unbelievable current for %s on %s (%s); not stored, "
+            "retried later",
+            short(item.get("name")),
+            short(item.get("date")),
+            problem,
+        )
+        failed = [*failed, {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"}]
+    return good, failed
+
+

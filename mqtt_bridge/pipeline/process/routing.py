@@ -1,0 +1,34 @@
+"""Which mappings a topic feeds: MQTT topic-filter matching."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .mapping import Mapping
+
+
+def filter_matches(levels: list[str], topic: str) -> bool:
+    """MQTT topic filter matching, exactly as paho's ``topic_matches_sub`` (its ``MQTTMatcher``
+    walk for one filter): ``+`` is one level, a trailing ``#`` any number (also none: ``a/#``
+    matches ``a``), and neither wildcard matches a ``$`` topic at the first level."""
+    parts = topic.split("/")
+    normal = not topic.startswith("$")
+    last = len(levels) - 1
+    for i, part in enumerate(parts):
+        if i > last:
+            return False
+        level = levels[i]
+        if level == "#" and i == last and (normal or i > 0):
+            return True
+        if level != part and (level != "+" or not (normal or i > 0)):
+            return False
+    n = len(parts)
+    if n == last + 1:
+        return True
+    return n == last and levels[n] == "#" and (normal or n > 0)
+
+
+def route(mappings: list[Mapping], topic: str) -> list[Mapping]:
+    """Every mapping whose topic filter matches ``topic`` (a message may feed several)."""
+    return [m for m in mappings if m.matches(topic)]
