@@ -319,11 +319,13 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     import time
     from pathlib import Path
 
+    from .diagnose import status_view
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
     from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
+    from .pipeline.output.flusher import POSTPONED_META
     from .service import OUTBOX_FILE
 
     config = _load(args.config, out)
@@ -341,6 +343,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         box = Outbox(state_dir / OUTBOX_FILE)
         try:
             status = box.status()
+            rows, note = box.rows(since=status_view.recent_date()), box.get_meta(POSTPONED_META)
         finally:
             box.close()
     except OutboxError as err:
@@ -362,9 +365,14 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
-    from .diagnose import status_view
-
     status["broker"] = status_view.broker_link(state_dir)
+    status["postponed"] = status_view.postponed(note)
+    status["totals"] = status_view.totals(
+        rows,
+        running=bool(status["broker"] and status["broker"]["bridge_running"]),
+        budget=status["budget"],
+        postponement=status["postponed"],
+    )
     problem = _health_problem(state_dir, args.max_age) if args.check else None
     if args.json:
         if args.check:
@@ -402,6 +410,10 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
     for r in status["refused"]:
         out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    if status["totals"]:
+        out.print("totals (pending and refused, and those of the last two days):")
+        for line in status_view.total_lines(status["totals"]):
+            out.print(line)
     if problem:
         out.error(f"unhealthy: {problem}")
         return 1

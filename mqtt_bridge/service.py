@@ -272,9 +272,10 @@ class Bridge:
         self.last_report = report
         if report.requests:
             log.info(
-                "flush: %d request(s), %d total(s) sent, %d base(s) learned, %d pending",
+                "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
                 report.requests,
                 report.sent,
+                f" ({report.sent_text()})" if report.sent_items else "",
                 report.bases_learned,
                 report.left_pending,
             )

@@ -513,6 +513,42 @@ class Outbox:
         }
 
     @_reads
+    def rows(self, since: str = "", limit: int = 200) -> list[dict]:
+        """Each (attribute, date) as ``status`` lists it, newest date first: every pending or
+        refused row, and the sent ones dated ``since`` (an ISO date) or later. Keys:
+        ``attribute``, ``date``, ``mode``, ``state`` (pending, sent or refused), ``total`` (what
+        is owed to Exist; None while an increment row's day value before the bridge is
+        unknown), ``base_known``, ``events``, ``updated_at``, ``sent_total``, ``sent_at``,
+        ``code`` and ``error`` (a refusal)."""
+        out = []
+        for (attribute, date, mode, version, sent_version, failed_version, delta, value, base,
+             base_known, events, updated_at, sent_value, sent_at, code, error) in self.db.execute(
+            "SELECT attribute, date, mode, version, sent_version, failed_version, delta, value, "
+            "base, base_known, events, updated_at, sent_value, sent_at, failed_code, failed_error "
+            "FROM totals WHERE date >= ? OR version > sent_version "
+            "ORDER BY date DESC, attribute LIMIT ?",
+            (since, int(limit)),
+        ):
+            if failed_version is not None and failed_version == version:
+                state = "refused"
+            elif version > sent_version:
+                state = "pending"
+            else:
+                state = "sent"
+            if mode == "update":
+                total = _unjson(value)
+            else:
+                total = _add(_unjson(base), delta) if base_known else None
+            out.append({
+                "attribute": attribute, "date": date, "mode": mode, "state": state,
+                "total": total, "base_known": bool(base_known), "events": events,
+                "updated_at": updated_at, "sent_total": _unjson(sent_value), "sent_at": sent_at,
+                "code": code if state == "refused" else None,
+                "error": error if state == "refused" else None,
+            })
+        return out
+
+    @_reads
     def totals(self) -> dict[tuple[str, str], object]:
         """What the bridge believes each (attribute, date) total is (for tests and status)."""
         out = {}

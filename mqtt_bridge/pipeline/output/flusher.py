@@ -17,6 +17,7 @@ dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -71,6 +72,16 @@ class FlushReport:
     postponed: Postpone | None = None
     invalid_answers: int = 0  # items whose answer failed the checks (left pending)
     errors: list[str] = field(default_factory=list)
+    sent_items: list[tuple[str, str, object]] = field(default_factory=list)  # (attr, date, total)
+
+    def sent_text(self, limit: int = 10) -> str:
+        """What was sent: ``coffees 2026-11-29 = 7, steps 2026-11-29 = 4321`` (and N more)."""
+        shown = [f"{a} {d} = {t}" for a, d, t in self.sent_items[:limit]]
+        more = len(self.sent_items) - limit
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+POSTPONED_META = "flush_postponed"  # the outbox's meta key: why sending waits (for `status`)
 
 
 def _key(item: dict) -> tuple[str, str]:
@@ -96,6 +107,7 @@ class Flusher:
         self.interval = interval
         self.on_flush = on_flush
         self._warned: set[tuple[str, str]] = set()
+        self._postponed_note: str | None = None  # what POSTPONED_META holds (None: unknown)
         self._state_error: str | None = None  # the state database's error, logged once
         self._lock = threading.Lock()
 
@@ -127,6 +139,7 @@ class Flusher:
                     )
             try:
                 report.left_pending = len(self.outbox.pending())
+                self._note_postponed(report)
                 if self.on_flush:
                     self.on_flush(report)
             except (OutboxError, OSError) as err:
@@ -141,6 +154,17 @@ class Flusher:
                     log.warning("the state database can be used again; sending resumed")
                     self._state_error = None
             return report
+
+    def _note_postponed(self, report: FlushReport) -> None:
+        """Keep why sending waits in the outbox (``status`` shows it); written only when it
+        changes, so a healthy bridge doesn't write at every flush."""
+        p = report.postponed
+        note = "" if p is None else json.dumps(
+            {"reason": p.reason, "at": self.clock(), "seconds": p.seconds}
+        )
+        if note != self._postponed_note:  # (None at start: clear what a last run left)
+            self.outbox.set_meta(POSTPONED_META, note)
+            self._postponed_note = note
 
     def _state_failed(self, err: Exception) -> None:
         """Log a state-database error once (not at every flush while it lasts): the first
@@ -220,6 +244,7 @@ class Flusher:
             if row is not None:
                 self.outbox.mark_sent(row.attribute, row.date, row.version, row.total)
                 report.sent += 1
+                report.sent_items.append((row.attribute, row.date, row.total))
         for item in result.failed:
             row = by_key.get(_key(item))
             if row is not None:
