@@ -72,7 +72,24 @@ def cross_checks(
     _check_files(data, base_dir, found)
     declared = _check_attributes(data.get("attributes"), found)
     _check_mappings(data.get("mappings"), declared, found)
+    _check_yaml_booleans(doc, found)
     return found.problems, found.warnings
+
+
+def _check_yaml_booleans(doc: Document, found: Findings) -> None:
+    """An unquoted on/off/yes/no among a mapping's states (``on_states: [on, off]``,
+    ``edge: {to: off}``) is a boolean to YAML, not the text a device sends."""
+    for path, text in doc.yaml_booleans:
+        if not path or path[0] != "mappings":
+            continue
+        value = "true" if text.lower() in ("on", "yes", "y") else "false"
+        if text.lower() in ("on", "off"):  # states compare on/off and true/false alike
+            effect = f"it still matches a device's {text!r}, but quote it to say so"
+        else:
+            effect = f"a device's text {text!r} never equals it: quote it"
+        found.warning(
+            path, f"YAML reads the unquoted {text} as the boolean {value}; {effect}: \"{text}\""
+        )
 
 
 def _check_exist(exist: Any, found: Findings) -> None:

@@ -72,6 +72,37 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
 _Loader.add_constructor("!env", _construct_env)
 
 
+# The parser's phrases, in a plain sentence ({start}: the line the construct began on).
+_PLAIN_ERRORS = (
+    ("cannot start any token", "'\\t'", "a tab character: YAML indents with spaces only"),
+    ("expected <block end>", "", "this line is not indented like the lines above it (keys of "
+     "one item line up under each other; a new list item starts with '- ')"),
+    ("could not find expected ':'", "", "a line without 'key: value', or a value continued "
+     "on a line indented wrongly"),
+    ("mapping values are not allowed here", "", "': ' inside a value: quote the value "
+     "(\"like: this\"), or check the indentation"),
+    ("while scanning a quoted scalar", "", "a quote opened on line {start} is never closed"),
+    ("while parsing a flow mapping", "", "a '{{' opened on line {start} is not closed with '}}', "
+     "or a comma is missing between its entries"),
+    ("while parsing a flow sequence", "", "a '[' opened on line {start} is not closed with ']', "
+     "or a comma is missing between its items"),
+    ("found undefined alias", "", "'*name' refers to an anchor '&name' that is not defined "
+     "above"),
+    ("cannot start any token", "", "a value starts with a character YAML reserves ('@', '`', "
+     "'%'): quote the value"),
+)
+
+
+def plain_yaml_error(message: str, start: int | None) -> str | None:
+    """A plain sentence for a PyYAML syntax error, or None when it isn't a usual one."""
+    for phrase, also, sentence in _PLAIN_ERRORS:
+        if phrase in message and also in message:
+            if "{start}" in sentence and start is None:
+                return None
+            return sentence.format(start=start)
+    return None
+
+
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
@@ -81,6 +112,8 @@ class Document:
         self.problems: list[Problem] = []
         self.env_missing: list[tuple] = []
         self.env_problems: list[Problem] = []
+        # unquoted yes/no/on/off, which YAML reads as booleans: (path, the text written)
+        self.yaml_booleans: list[tuple[tuple, str]] = []
         self.data: Any = None
         try:
             loader = _Loader(text)
@@ -132,14 +165,29 @@ class Document:
             message += " (secrets: use !env VAR_NAME or a <field>_file key)"
         line = mark.line + 1 if mark is not None else None
         context = err.context_mark
-        if context is not None and line is not None and context.line + 1 != line:
-            message += f" (it starts on line {context.line + 1})"
+        start = context.line + 1 if context is not None else None
+        plain = plain_yaml_error(message, start)
+        if plain and start is not None and (
+            "could not find expected ':'" in message or f"line {start}" in plain
+        ):
+            line = start  # where it began: the parser notices it a line (or more) later
+        if plain:
+            message = f"{plain} (the parser: {message})"
+        elif start is not None and line is not None and start != line:
+            message += f" (it starts on line {start})"
         return Problem("", line, f"YAML syntax error: {message}")
 
     def _walk(self, node: yaml.Node, path: tuple) -> None:
         if id(node) in self.node_paths and not isinstance(node, yaml.ScalarNode):
             return  # an alias of a collection already walked (and no billion laughs)
         self.node_paths.setdefault(id(node), []).append(path)
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == "tag:yaml.org,2002:bool"
+            and node.style is None
+            and node.value.lower() not in ("true", "false")
+        ):
+            self.yaml_booleans.append((path, node.value))
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node, merged in self._pairs(node):
