@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
@@ -144,6 +145,7 @@ class Bridge:
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
         self._threads: list[threading.Thread] = []
+        self._status_lock = threading.Lock()
 
     # ----------------------------------------------------------------- start-up
 
@@ -215,6 +217,7 @@ class Bridge:
             version=__version__,
             clock=self.clock,
         )
+        self.link.status_source = self.status
         self.writer.start()
         self.link.start()
         self.ready.set()
@@ -302,9 +305,18 @@ class Bridge:
             log.debug("can't write %s: %s", HEALTH_FILE, err)
 
     def status(self) -> dict:
-        st = self.outbox.status()
+        """The retained status topic's JSON (also read by Home Assistant's entities)."""
+        with self._status_lock:  # the flusher and the network thread (on connect) both ask
+            st = self.outbox.status()
         st["budget_left"] = self.exist.budget_left()
         st["connected"] = bool(self.link and self.link.connected)
+        st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
+        last = st.get("last_sync")
+        st["last_sync_iso"] = (
+            datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds")
+            if last
+            else None
+        )
         return st
 
     # ----------------------------------------------------------------- shutdown

@@ -29,7 +29,14 @@ from .model import (
     TlsSettings,
 )
 from .schema import CONFIG_SCHEMA, schema_problems
-from .source import SECRET_FILES, Document, format_path, read_secret_file, resolve
+from .source import (
+    SECRET_FILES,
+    SECRETS_FILE,
+    Document,
+    format_path,
+    read_secret_file,
+    resolve,
+)
 
 T = TypeVar("T")
 
@@ -106,7 +113,9 @@ def parse_config(
     *_file, TLS files) are taken relative to ``base_dir`` (default: the working directory).
     ``env`` replaces ``os.environ`` for ``!env`` (tests).
     """
-    doc = Document(text, os.environ if env is None else env)
+    base = Path(base_dir) if base_dir is not None else None
+    secrets_file = (base if base is not None else Path.cwd()) / SECRETS_FILE
+    doc = Document(text, os.environ if env is None else env, secrets_file)
     problems = list(doc.problems)
     if doc.data is None and not problems:
         problems.append(Problem("", 1, "the file is empty; it needs at least exist and mappings"))
@@ -124,7 +133,6 @@ def parse_config(
         valid = CONFIG_SCHEMA(data)
     except vol.MultipleInvalid as err:
         problems.extend(schema_problems(err, doc))
-    base = Path(base_dir) if base_dir is not None else None
     cross, warnings = cross_checks(data, doc, base)
     problems.extend(cross)
     # A value from an unset !env variable fails validation too: report only the variable.

@@ -1,4 +1,6 @@
-"""Reading the YAML: the data, each key's line, ``!env VAR``, and the ``<field>_file`` secrets.
+"""Reading the YAML: the data, each key's line, ``!env VAR``, ``!secret name`` (from
+``secrets.yaml`` beside the configuration, as Home Assistant does) and the ``<field>_file``
+secrets.
 
 ``Document(text, env)`` composes the text once and keeps, besides the data, the line of every
 key path (``("mappings", 2, "topic")``) so any later problem can name its line; ``!env`` values
@@ -16,6 +18,8 @@ from typing import Any
 import yaml
 
 from .model import Problem, Secret, short
+
+SECRETS_FILE = "secrets.yaml"  # beside the configuration: the values of ``!secret name``
 
 # Secrets that may instead be read from a file, as (section, key): the key ``<key>_file``.
 SECRET_FILES = {("exist", "client_secret"), ("mqtt", "password")}
@@ -55,6 +59,9 @@ class _MissingEnv:
 class _Loader(yaml.SafeLoader):
     env: Mapping[str, str] = os.environ
     missing: list[tuple[yaml.Node, str]]
+    secrets_file: Path | None = None
+    secrets: dict | str | None = None  # the file's mapping, or why it can't be used
+    missing_secrets: list[tuple[yaml.Node, str]]  # (node, the problem)
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
@@ -70,6 +77,53 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
 
 
 _Loader.add_constructor("!env", _construct_env)
+
+
+def _load_secrets(path: Path | None) -> dict | str:
+    """``secrets.yaml`` as a mapping, or why it can't be used (Home Assistant's convention:
+    the file beside the configuration, ``name: value`` per line)."""
+    if path is None:
+        return "!secret needs the configuration's directory (no file was read)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"no {path} (it holds the !secret values, one 'name: value' per line)"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"can't read {path}: {getattr(err, 'strerror', None) or err}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        return f"{path} is not valid YAML{where}"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return f"{path} must be a mapping of 'name: value' lines"
+    return data
+
+
+def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!secret takes a name, like !secret exist_token", node.start_mark
+        )
+    name = str(loader.construct_scalar(node)).strip()
+    if loader.secrets is None:
+        loader.secrets = _load_secrets(loader.secrets_file)
+    if isinstance(loader.secrets, str):
+        loader.missing_secrets.append((node, f"!secret {name}: {loader.secrets}"))
+        return _MissingEnv(name)
+    if name not in loader.secrets:
+        loader.missing_secrets.append(
+            (node, f"!secret {name}: no {name!r} in {loader.secrets_file}")
+        )
+        return _MissingEnv(name)
+    value = loader.secrets[name]
+    return value if isinstance(value, str) else str(value) if value is not None else ""
+
+
+_Loader.add_constructor("!secret", _construct_secret)
 
 
 # The parser's phrases, in a plain sentence ({start}: the line the construct began on).
@@ -106,7 +160,7 @@ def plain_yaml_error(message: str, start: int | None) -> str | None:
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
-    def __init__(self, text: str, env: Mapping[str, str]):
+    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None):
         self.lines: dict[tuple, int] = {}
         self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
         self.problems: list[Problem] = []
@@ -123,6 +177,8 @@ class Document:
             return
         loader.env = env
         loader.missing = []
+        loader.secrets_file = secrets_file
+        loader.missing_secrets = []
         try:
             root = loader.get_single_node()
             if root is not None:
@@ -140,7 +196,16 @@ class Document:
             return
         finally:
             loader.dispose()
-        for node, name in loader.missing:
+        unset = [
+            (
+                node,
+                f"environment variable {name} is not set (from !env {name})"
+                if _ENV_NAME.match(name)
+                else f"!env needs a variable name, got {name!r}",
+            )
+            for node, name in loader.missing
+        ]
+        for node, message in unset + loader.missing_secrets:
             paths = self.node_paths.get(id(node)) or [()]
             self.env_missing.extend(paths)
             path = paths[0]
@@ -148,9 +213,7 @@ class Document:
                 Problem(
                     format_path(path),
                     self.line(path) if path else node.start_mark.line + 1,
-                    f"environment variable {name} is not set (from !env {name})"
-                    if _ENV_NAME.match(name)
-                    else f"!env needs a variable name, got {name!r}",
+                    message,
                 )
             )
 

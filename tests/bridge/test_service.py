@@ -100,7 +100,8 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
         pub.close()
         wait_until(lambda: bridge.outbox.counters().get("events", 0) == 2)
         bridge.flusher.flush_once()
-        wait_until(lambda: watcher.payload("exist-bridge/status") is not None)
+        # (a status is also published on connect: wait for the flush's)
+        wait_until(lambda: b'"events": 2' in (watcher.payload("exist-bridge/status") or b""))
         status = json.loads(watcher.payload("exist-bridge/status"))
         assert status["pending_rows"] == 0 and status["counters"]["events"] == 2
         assert status["budget_left"] == 280 - 3 and status["connected"] is True

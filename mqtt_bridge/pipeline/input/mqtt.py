@@ -61,6 +61,9 @@ class BrokerLink:
         self.connected = False
         self.connects = 0
         self.failures = FailureLog(settings)  # why connecting fails, logged without flooding
+        # the status published at once on (re)connect (Home Assistant's entities fill at start)
+        self.status_source: Callable[[], dict] | None = None
+        self._prefix_warned = False
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
 
@@ -105,6 +108,8 @@ class BrokerLink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        if self.announce:  # another bridge's status on our topic: a shared topic_prefix
+            client.message_callback_add(self.status_topic, self._on_status_topic)
         return client
 
     # ----------------------------------------------------------------- paho callbacks
@@ -136,6 +141,13 @@ class BrokerLink:
             client.publish(self.availability_topic, "online", qos=1, retain=True)
         if self.announce and self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
+        if self.announce:
+            client.subscribe(self.status_topic, qos=0)
+            if self.status_source is not None:
+                try:
+                    self.publish_status(self.status_source())
+                except Exception as err:  # noqa: BLE001 - a status only; the flusher sends more
+                    log.debug("no status published on connect: %s", err)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.info("subscribed to %s", ", ".join(self.topics))
@@ -170,6 +182,26 @@ class BrokerLink:
         self.writer.submit(commit, ack)
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
+
+    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        """``<topic_prefix>/status`` from the broker: ours, or another bridge's that shares the
+        prefix (two bridges would overwrite each other's availability and status)."""
+        if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest
+            self._on_message(client, userdata, message)
+        try:
+            owner = json.loads(message.payload).get("client_id")
+        except (ValueError, AttributeError):
+            return
+        if owner and owner != self.settings.client_id and not self._prefix_warned:
+            self._prefix_warned = True
+            log.warning(
+                "another bridge (client id %r) publishes its status on %s too: two bridges "
+                "sharing mqtt.topic_prefix %r overwrite each other's availability and status; "
+                "give each its own mqtt.topic_prefix",
+                owner,
+                self.status_topic,
+                self.prefix,
+            )
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge a committed batch, in order (called by the writer once the messages'
