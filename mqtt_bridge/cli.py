@@ -209,9 +209,17 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate a configuration file",
         description="Check the configuration and report every problem with its key path and "
-        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist.",
+        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist, "
+        "unless --online.",
     )
     _config_arg(p)
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also connect to the broker (do the credentials work?) and call Exist with the "
+        "token (the profile, and which mapped attributes this client owns or would acquire or "
+        "create); writes nothing",
+    )
     p.set_defaults(handler=cmd_check)
 
 
@@ -230,7 +238,15 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
         f"Exist {config.exist.base_url})"
     )
-    return 0
+    if not args.online:
+        return 0
+    from .diagnose.online import check_online
+
+    report = check_online(config)
+    for line in report.lines:
+        out.print(line)
+    out.print(f"online: {report.problems} problem(s)")
+    return 1 if report.problems else 0
 
 
 def _add_test(sub: argparse._SubParsersAction) -> None:
