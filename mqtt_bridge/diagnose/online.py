@@ -1,4 +1,4 @@
-"""``exist-bridge check --online``: try the broker and Exist with the configuration, writing nothing.
+"""``exist-bridge check --online``: try the broker and Exist with the configuration; no writes.
 
 - The broker: the bridge's own ``BrokerLink`` (same TLS and login code) connects with its own
   client id (``<client_id>-check-<pid>``) and a clean session, subscribes to nothing, announces
