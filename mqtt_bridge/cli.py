@@ -193,6 +193,10 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     for error in config.check_errors:  # one mapping broken, not the bridge: run, but say so
         logging.getLogger("exist_bridge").error("config: %s", error)
+    if os.environ.get("EXIST_BASE_URL"):
+        logging.getLogger("exist_bridge").info(
+            "exist.base_url is %s (from $EXIST_BASE_URL)", config.exist.base_url
+        )
     if args.dry_run:
         from .diagnose.dry_run import run_dry
 
@@ -233,10 +237,13 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         out.error(f"{args.config}: {len(config.check_errors)} problem(s) in the configuration")
         out.stderr.write("\n".join(config.check_errors) + "\n")
         return 1
+    from .config.build import BASE_URL_VARIABLE
+
+    override = f" from ${BASE_URL_VARIABLE}" if os.environ.get(BASE_URL_VARIABLE) else ""
     out.print(
         f"{args.config}: OK ({len(config.mappings)} mapping(s), {len(config.attributes)} "
         f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
-        f"Exist {config.exist.base_url})"
+        f"Exist {config.exist.base_url}{override})"
     )
     if not args.online:
         return 0

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import voluptuous as vol
 
+from . import validators as v
 from .checks import cross_checks
 from .model import (
     AttributeSpec,
@@ -125,6 +126,7 @@ def parse_config(
         raise ConfigError(problems, source)
 
     data = dict(doc.data)
+    _base_url_override(data, os.environ if env is None else env, problems)
     for section in ("mqtt", "bridge"):
         if section in data and data[section] is None:
             data[section] = {}  # a section left with every key commented out
@@ -155,6 +157,23 @@ def parse_config(
         source=source,
         check_errors=[w.format(source) for w in warnings if w.check_error],
     )
+
+
+BASE_URL_VARIABLE = "EXIST_BASE_URL"  # overrides exist.base_url (try a recipe offline)
+
+
+def _base_url_override(data: dict, env: Mapping[str, str], problems: list[Problem]) -> None:
+    """``$EXIST_BASE_URL``, when set, replaces ``exist.base_url`` (the emulator, without editing
+    a file; `exist-bridge authorize --base-url` defaults to it too)."""
+    value = env.get(BASE_URL_VARIABLE, "").strip()
+    if not value or not isinstance(data.get("exist"), dict):
+        return
+    try:
+        v.url(value)
+    except vol.Invalid as err:
+        problems.append(Problem("exist.base_url", None, f"${BASE_URL_VARIABLE}: {err.msg}"))
+        return
+    data["exist"] = {**data["exist"], "base_url": value}
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
