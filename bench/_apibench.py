@@ -15,7 +15,6 @@ import platform
 import random
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -23,17 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run from a checkout
+import requests
 
-import paho.mqtt.client as mqtt  # noqa: E402
-import requests  # noqa: E402
-from _common import mosquitto_version  # noqa: E402
-from _common import table as _table  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from bench._common import mosquitto_version
+from bench._common import table as _table
+from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt import Publisher as _Publisher
 
-from tests.support.mosquitto import Mosquitto  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 
 TOPIC_PREFIX = "bench"
 
@@ -179,23 +175,11 @@ def expected_values(events: list[Event]) -> dict[str, float]:
 # =================================================================================== MQTT
 
 
-class Publisher:
-    """Publishes at QoS 1 and waits for the broker's PUBACK (so "published" means "the broker
-    has it")."""
+class Publisher(_Publisher):
+    """``tests.support.mqtt.Publisher`` with the benchmarks' client id and a 30 s PUBACK wait."""
 
     def __init__(self, port: int, client_id: str = "bench-publisher"):
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
-        )
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: str) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(30)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        super().__init__(port, client_id=client_id, timeout=30)
 
 
 def start_broker(workdir: Path) -> Mosquitto:

@@ -33,16 +33,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run from a checkout
+import paho.mqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-import paho.mqtt  # noqa: E402
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from tests.support.mosquitto import find_mosquitto as _find_mosquitto
+from tests.support.mosquitto import free_port
 
-from tests.support.mosquitto import find_mosquitto as _find_mosquitto  # noqa: E402
-from tests.support.mosquitto import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (the benchmarks' subprocesses' cwd)
 
 # --------------------------------------------------------------------------- processes, cleanup
 

@@ -39,7 +39,7 @@ A flush that the bridge's own budget delays (try ``--flush-interval 10``: 360 fl
 against a 280/h budget) waits inside the client; that wait also moves the simulated clock, and the
 floor is then computed over the flush windows the bridge actually had.
 
-Run: ``python bench/api_calls.py`` (under a minute on 2 cores), ``--quick`` for a smoke run (about
+Run: ``python -m bench.api_calls`` (under a minute on 2 cores), ``--quick`` for a smoke run (about
 15 s), ``--help`` for the options.
 """
 
@@ -56,12 +56,12 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import _apibench as ab
-from _common import stop_process
-
+from bench import _apibench as ab
+from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
+from tests.support.mqtt import install_suback_tracking, wait_subscribed
 
 MQTTWARN_REASON = (
     "not measured: mqttwarn 0.36.1 installs (pip, throwaway venv), but its HTTP target "
@@ -221,9 +221,9 @@ class SimDay:
         self.stop.poke()
 
     def start(self, broker_port: int) -> None:
+        install_suback_tracking()
         self.bridge.start()
-        ab.wait_for(lambda: self.bridge.link.connected, 30, what="the bridge's MQTT connection")
-        time.sleep(0.3)  # the SUBACK
+        wait_subscribed(self.bridge.link, 30)  # connected, its SUBACK received
         ab.wait_for(lambda: self.stop.sleeping()[0] is not None, 60, what="attribute set-up")
         self.pub = ab.Publisher(broker_port)
 

@@ -19,7 +19,7 @@ own process). The bridge and the bare subscriber run in this process, one at a t
 
 Every count is checked (exactly N received and committed, no duplicates, nothing unmatched). The
 table shows each round and the medians; the ratio is bridge / bare paho at the same QoS.
-Run: ``python bench/ingest.py [--messages N] [--rounds R] [--qos {0,1}]``.
+Run: ``python -m bench.ingest [--messages N] [--rounds R] [--qos {0,1}]``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,8 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (  # noqa: E402
+from bench._common import (
     TOPICS,
     Broker,
     Cleanup,
@@ -48,9 +45,9 @@ from _common import (  # noqa: E402
     publish,
     table,
 )
-
-from mqtt_bridge.config import parse_config  # noqa: E402
-from mqtt_bridge.service import OUTBOX_FILE, Bridge  # noqa: E402
+from mqtt_bridge.config import parse_config
+from mqtt_bridge.service import Bridge
+from mqtt_bridge.state_dir import OUTBOX_FILE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

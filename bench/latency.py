@@ -19,7 +19,7 @@ just before ``publish``): the mock runs in this process on the real clock and re
 applied change with its time in its ledger, so no polling error is added. Percentiles are
 nearest-rank.
 
-Run: ``python bench/latency.py`` (about 3 minutes: the 60 s cadence needs whole minutes),
+Run: ``python -m bench.latency`` (about 3 minutes: the 60 s cadence needs whole minutes),
 ``--quick`` (about 2 minutes), ``--help`` for the options.
 """
 
@@ -37,11 +37,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import _apibench as ab
 import paho.mqtt.client as mqtt
-from _common import stop_process
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import _apibench as ab
+from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings
 

@@ -10,7 +10,7 @@ zigbee2mqtt-like messages (QoS 1) are published as fast as possible and committe
 outbox, at checkpoints of the outbox's committed ``messages`` counter. The table also shows the
 outbox file size (SQLite + WAL), the backlog still waiting in the broker and the broker's RSS:
 the backlog lives in the broker and the totals on disk, not in the bridge's memory.
-Run: ``python bench/memory.py [--events N]``.
+Run: ``python -m bench.memory [--events N]``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (  # noqa: E402
+from bench._common import (
     ROOT,
     TOPICS,
     Broker,

@@ -10,7 +10,7 @@ that ``--repeat`` times and prints the median rate:
 
 Client and server share the machine (and the GIL with the server's waitress worker threads), so
 the numbers are a floor for the mock, not a property of exist.io.
-Run: ``python bench/mock_write_rps.py [--help]``.
+Run: ``python -m bench.mock_write_rps [--help]``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-
-from mock_exist.server import MockServer  # noqa: E402
+from mock_exist.server import MockServer
 
 ATTRIBUTES = [f"bench_{i:02d}" for i in range(35)]
 

@@ -140,11 +140,11 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, out: _Output):  # noqa: ANN202
+def _load(path: str, out: _Output, check_files: bool = False):  # noqa: ANN202
     from .config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        return load_config(path, check_files=check_files)
     except ConfigError as err:
         out.error(f"{path}: {len(err.problems)} problem(s) in the configuration")
         out.stderr.write(str(err) + "\n")
@@ -181,10 +181,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.outbox import OutboxError
-    from .service import StateDirInUse
     from .service import run as run_service
+    from .state_dir import StateDirInUse
 
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     if not args.verbose:
@@ -213,8 +213,9 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate a configuration file",
         description="Check the configuration and report every problem with its key path and "
-        "line. Exit status 0 when valid, 1 otherwise. Contacts neither the broker nor Exist, "
-        "unless --online.",
+        "line, and open the files the bridge needs (the token file, the TLS CA, certificate and "
+        "key) to prove they can be used. Exit status 0 when valid, 1 otherwise. Contacts neither "
+        "the broker nor Exist, unless --online.",
     )
     _config_arg(p)
     p.add_argument(
@@ -228,7 +229,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace, out: _Output) -> int:
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     if config is None:
         return 1
     for warning in config.warnings:
@@ -249,51 +250,31 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         return 0
     from .diagnose.online import check_online
 
-    report = check_online(config)
-    for line in report.lines:
-        out.print(line)
-    out.print(f"online: {report.problems} problem(s)")
-    return 1 if report.problems else 0
+    return check_online(config).show(out.print)
 
 
 def _add_test(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "test",
-        help="try one message against the mappings, offline",
-        description="Show what the bridge would do with one MQTT message: for each mapping, "
-        "whether its topic matches, the condition's result, the extracted value, the "
-        "edge/counter/duration state used (read-only from the state directory, if the bridge "
-        "has run) and the effect (attribute, local date, +amount or total), or why the message "
-        "would be skipped. Contacts neither the broker nor Exist and writes nothing. Exit "
-        "status 0 when the message would change something in Exist, 1 when it would not.",
-    )
-    _config_arg(p)
-    p.add_argument("-t", "--topic", required=True, help="the message's topic")
-    p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
-    p.add_argument("--retained", action="store_true", help="as a retained message")
-    p.set_defaults(handler=cmd_test)
+    from .diagnose.commands import add_test_parser
+
+    add_test_parser(sub, _config_arg).set_defaults(handler=cmd_test)
 
 
 def cmd_test(args: argparse.Namespace, out: _Output) -> int:
     """``exist-bridge test``: one message through the mappings, nothing written."""
-    from .pipeline.process.trial import describe, try_message
+    from .diagnose.commands import run_test
 
     config = _load(args.config, out)
-    if config is None:
-        return 1
-    trial = try_message(config, args.topic, os.fsencode(args.message), args.retained)
-    for line in describe(trial):
-        out.print(line)
-    return 0 if trial.counts else 1
+    return 1 if config is None else run_test(config, args, out.print)
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
         help="show queue depth, last sync, budget left and dead letters",
-        description="Read the state directory of a (running or stopped) bridge and report what "
-        "is still to be sent, when Exist last confirmed a write, how many requests are left in "
-        "this hour's budget, refused totals and bad input kept aside.",
+        description="Read the state directory of a (running or stopped) bridge and report "
+        "whether a bridge is running on it, what is still to be sent, when Exist last confirmed "
+        "a write, how many requests are left in this hour's budget, refused totals and bad input "
+        "kept aside.",
     )
     _config_arg(p)
     p.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -301,7 +282,8 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         "--check",
         action="store_true",
         help="health check (for Docker/systemd): exit 1 unless a bridge is running on this state "
-        "directory, its heartbeat is fresh and it is connected to the broker",
+        "directory (a process holds its bridge.lock), its heartbeat is fresh and it is connected "
+        "to the broker",
     )
     p.add_argument(
         "--max-age",
@@ -314,17 +296,27 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
 
-def _health_problem(state_dir: Path, max_age: float) -> str | None:
-    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy."""
+def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
+    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
     import time
 
     from .exist.jsonfile import read_json
-    from .service import HEALTH_FILE
+    from .state_dir import HEALTH_FILE, LOCK_FILE
 
     try:
         health = read_json(state_dir / HEALTH_FILE)
     except (OSError, ValueError) as err:
-        return f"can't read {state_dir / HEALTH_FILE}: {err}"
+        health = None
+        if running is not False:
+            return f"can't read {state_dir / HEALTH_FILE}: {err}"
+    if running is False:
+        # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
+        # released by the operating system the moment the process ends.
+        if isinstance(health, dict) and health.get("stopped"):
+            return "the bridge has stopped"
+        lock = state_dir / LOCK_FILE
+        return f"no bridge holds the lock {lock}: not running (killed, or never started)"
     if not isinstance(health, dict):
         return "no heartbeat yet: the bridge has not started (or is still starting)"
     if health.get("stopped"):
@@ -349,7 +341,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
     from .pipeline.output.flusher import POSTPONED_META
-    from .service import OUTBOX_FILE
+    from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
     if config is None:
@@ -358,6 +350,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
         out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
         return 1
+    running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
     problem = inspect_outbox(state_dir / OUTBOX_FILE)
     if problem:
         out.error(lost_message(problem))
@@ -372,6 +365,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     except OutboxError as err:
         out.error(str(err))
         return 1
+    status["running"] = running
+    status["pid"] = _pid(holder) if running else None
     try:
         e = config.exist
         creds = load_credentials(
@@ -392,11 +387,13 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     status["postponed"] = status_view.postponed(note)
     status["totals"] = status_view.totals(
         rows,
-        running=bool(status["broker"] and status["broker"]["bridge_running"]),
+        running=bool(running) if running is not None else bool(
+            status["broker"] and status["broker"]["bridge_running"]
+        ),
         budget=status["budget"],
         postponement=status["postponed"],
     )
-    problem = _health_problem(state_dir, args.max_age) if args.check else None
+    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
     if args.json:
         if args.check:
             status["healthy"] = problem is None
@@ -405,6 +402,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         return 1 if problem else 0
     last = status["last_sync"]
     ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    if running:
+        out.print(f"bridge:          running ({holder or 'pid unknown'})")
+    elif running is False:
+        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
+    else:
+        out.print(f"bridge:          unknown ({holder})")
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     out.print(f"last sync:       {ago}")
     out.print(f"broker:          {status_view.broker_line(status['broker'])}")
@@ -443,6 +446,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if args.check:
         out.print("health:          ok (running, connected to the broker)")
     return 0
+
+
+def _pid(holder: str) -> int | None:
+    """The pid in the lock file's ``pid N`` line, if it has one."""
+    parts = holder.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
 
 
 # --------------------------------------------------------------------------- demo

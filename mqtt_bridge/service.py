@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
@@ -41,43 +40,13 @@ from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
-from .pipeline.process.ingest import MessageProcessor
 from .pipeline.process.mapping import build_mappings
+from .pipeline.process.processor import MessageProcessor
+from .state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
 
-OUTBOX_FILE = "outbox.sqlite"
-HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
 HEALTH_INTERVAL = 15.0
-LOCK_FILE = "bridge.lock"  # one running bridge per state directory
-
-
-class StateDirInUse(Exception):
-    """Another running bridge holds this state directory (two would count events twice)."""
-
-
-def lock_state_dir(state_dir: Path) -> IO[str]:
-    """Hold ``state_dir/bridge.lock`` exclusively for as long as the returned file is open (the
-    operating system releases it when the process ends, kill -9 included)."""
-    import fcntl
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise StateDirInUse(
-            f"{state_dir} is in use by another running bridge ({holder}); give each bridge its "
-            "own bridge.state_dir"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 class StartCancelled(Exception):
@@ -206,8 +175,6 @@ class Bridge:
         self.writer = CommitWriter(
             writer_box,
             ack=lambda acks: self.link.ack_many(acks),
-            # fault tests only: widen the window between storing a message and acking it
-            ack_delay=float(os.environ.get("EXIST_BRIDGE_TEST_ACK_DELAY", "0") or 0),
         )
         self.link = BrokerLink(
             self.config.mqtt,
@@ -374,9 +341,11 @@ def run(
     install_signals: bool = True,
     until: Callable[[], bool] | None = None,
     accept_fresh_outbox: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
-    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``)."""
+    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
+    when a message counts as received (its local date)."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -388,10 +357,6 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
-    clock = time.time
-    offset = float(os.environ.get("EXIST_BRIDGE_TEST_CLOCK_OFFSET", "0") or 0)
-    if offset:  # fault tests only: move the receive clock (local dates) across a midnight
-        clock = lambda: time.time() + offset  # noqa: E731
     bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
     started.append(bridge)
     if done.is_set():

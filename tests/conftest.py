@@ -5,6 +5,20 @@ from __future__ import annotations
 import pytest
 
 from .support.mosquitto import Mosquitto
+from .support.mqtt import install_suback_tracking
+
+
+def pytest_configure(config):
+    """Every in-process bridge records its SUBACKs (``tests.support.mqtt.wait_subscribed``)."""
+    install_suback_tracking()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the ``mosquitto`` fixture starts a broker: it is ``slow`` even when its
+    module forgot the mark (so ``-m "not slow"`` never starts one)."""
+    for item in items:
+        if "mosquitto" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

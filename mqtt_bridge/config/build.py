@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import voluptuous as vol
 
 from . import validators as v
-from .checks import cross_checks
+from .checks import cross_checks, file_checks
 from .model import (
     AttributeSpec,
     BridgeConfig,
@@ -107,12 +107,15 @@ def parse_config(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    check_files: bool = False,
 ) -> BridgeConfig:
     """Parse and check a configuration; raises ``ConfigError`` listing every problem.
 
     ``source`` names the file in messages. Relative paths in the file (state_dir, token_file,
     *_file, TLS files) are taken relative to ``base_dir`` (default: the working directory).
-    ``env`` replaces ``os.environ`` for ``!env`` (tests).
+    ``env`` replaces ``os.environ`` for ``!env`` (tests). ``check_files`` also opens the files
+    the bridge needs to run (``exist-bridge check`` and ``run``): the token file must exist and
+    hold tokens (a warning if group/others may read it), the TLS files must load as PEM.
     """
     base = Path(base_dir) if base_dir is not None else None
     secrets_file = (base if base is not None else Path.cwd()) / SECRETS_FILE
@@ -137,6 +140,10 @@ def parse_config(
         problems.extend(schema_problems(err, doc))
     cross, warnings = cross_checks(data, doc, base)
     problems.extend(cross)
+    if check_files:
+        cross, more = file_checks(data, doc, base)
+        problems.extend(cross)
+        warnings.extend(more)
     # A value from an unset !env variable fails validation too: report only the variable.
     unset = [format_path(path) for path in doc.env_missing]
     problems = [
@@ -181,13 +188,14 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.line if p.line is not None else 0, p.path))
 
 
-def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
+def load_config(path: str | os.PathLike[str], *, check_files: bool = False) -> BridgeConfig:
     """Read and check the configuration file at ``path`` (relative paths inside it are taken
-    relative to the file's directory); raises ``ConfigError``."""
+    relative to the file's directory); raises ``ConfigError``. ``check_files``: see
+    ``parse_config``."""
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise ConfigError([Problem("", None, f"can't read the file: {reason}")], source) from None
-    return parse_config(text, source, base_dir=Path(path).resolve().parent)
+    return parse_config(text, source, base_dir=Path(path).resolve().parent, check_files=check_files)

@@ -92,6 +92,80 @@ def _check_yaml_booleans(doc: Document, found: Findings) -> None:
         )
 
 
+def file_checks(
+    data: dict, doc: Document, base_dir: Path | None
+) -> tuple[list[Problem], list[Problem]]:
+    """Open the files the bridge needs to run (the token file, the TLS files) and prove they can
+    be used (``exist-bridge check`` and ``run``). A missing TLS file is already a problem of
+    ``cross_checks``; a missing token file is one only here (``exist-bridge authorize`` may write
+    it after the configuration). Returns (problems, warnings)."""
+    from ..pipeline.input.tls import TlsFileError, tls_context
+
+    found = Findings(doc)
+
+    def file_at(*where: Any) -> Path | None:
+        value: Any = data
+        for step in where:
+            value = _get(value, step)
+        if isinstance(value, str) and value.strip():
+            return resolve(Path(value.strip()).expanduser(), base_dir)
+        return None
+
+    token_file = file_at("exist", "token_file")
+    if token_file is not None:
+        problem, lax = _token_file_problem(token_file)
+        if problem:
+            found.problem(("exist", "token_file"), problem)
+        if lax:
+            found.warning(("exist", "token_file"), lax)
+    if isinstance(_section(data, "mqtt").get("tls"), dict):
+        files = {k: file_at("mqtt", "tls", k) for k in ("ca_certs", "certfile", "keyfile")}
+        # the CA and the client certificate each on their own, so both are reported
+        ca, client = {"ca_certs": files["ca_certs"]}, dict(files, ca_certs=None)
+        for group in (ca, client) if files["certfile"] is not None else (ca,):
+            if any(f is not None and not f.is_file() for f in group.values()):
+                continue  # a missing file: "no file ..." already
+            try:
+                tls_context(**group)
+            except TlsFileError as err:
+                found.problem(("mqtt", "tls", err.key), f"{err.path}: {err.reason}")
+    return found.problems, found.warnings
+
+
+def _token_file_problem(path: Path) -> tuple[str | None, str | None]:
+    """(why the token file can't be used, why its permissions are too open), each None if fine."""
+    import stat
+
+    from ..exist.errors import CredentialsError
+    from ..exist.jsonfile import read_json
+    from ..exist.tokens import TokenSet
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"no file {path}: write it with `exist-bridge authorize --token-file ...`", None
+    except OSError as err:
+        return f"can't read {path}: {err.strerror}", None
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a file", None
+    mode = stat.S_IMODE(info.st_mode)
+    lax = None
+    if mode & 0o077:
+        lax = (
+            f"{path} has group/other permissions (mode {mode:04o}) and holds your Exist tokens: "
+            f"chmod 600 {path}"
+        )
+    try:
+        TokenSet.from_json(read_json(path))
+    except ValueError:
+        return f"{path} is not valid JSON, so not a token file (see `exist-bridge authorize`)", lax
+    except OSError as err:
+        return f"can't read {path}: {err.strerror}", lax
+    except CredentialsError as err:
+        return f"{path}: {err}", lax
+    return None, lax
+
+
 def _check_exist(exist: Any, found: Findings) -> None:
     if not isinstance(exist, dict):
         return  # missing or not a mapping: the schema says so

@@ -21,7 +21,7 @@ from ..config import BridgeConfig, MqttSettings
 from ..exist.version import __version__
 from ..pipeline.buffer.outbox import Commit
 from ..pipeline.input.mqtt import BrokerLink
-from ..pipeline.process.ingest import IncomingMessage, MessageProcessor, Outcome, summary
+from ..pipeline.process.processor import IncomingMessage, MessageProcessor, Outcome, summary
 from ..pipeline.process.trial import StateSnapshot, trial_mappings, user_timezone
 
 log = logging.getLogger("exist_bridge.dry_run")

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..config import BridgeConfig
@@ -43,6 +43,13 @@ class Report:
     def problem(self, text: str) -> None:
         self.lines.append(f"problem: {text}")
         self.problems += 1
+
+    def show(self, say: Callable[[str], None]) -> int:
+        """Print the lines and the count; the exit status (1 if any problem)."""
+        for line in self.lines:
+            say(line)
+        say(f"online: {self.problems} problem(s)")
+        return 1 if self.problems else 0
 
 
 @contextlib.contextmanager

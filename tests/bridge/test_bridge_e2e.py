@@ -6,78 +6,41 @@ run one flush, and compare what landed in the mock with what was published.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: !env EXIST_TOKEN
-  timezone: {tz}
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-under-test
-bridge:
-  state_dir: {state}
-  flush_interval: 3600
-attributes:
-  - name: fridge_opens
-    label: Fridge opens
-    group: food
-    value_type: 0
-  - template: steps
-mappings:
-  - topic: zigbee2mqtt/+/fridge
-    attribute: fridge_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-  - topic: homeassistant/sensor/steps/state
-    attribute: steps
-    mode: update
-"""
+from ..support.bridge import start_bridge
+from ..support.config import Env, bridge_config
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
-class Publisher:
-    def __init__(self, port: int):
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id="test-publisher"
-        )
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        self.sent = 0
-
-    def publish(self, topic: str, payload, retain: bool = False) -> None:
-        if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload)
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
-        self.sent += 1
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+ATTRIBUTES = [
+    {"name": "fridge_opens", "label": "Fridge opens", "group": "food", "value_type": 0},
+    {"template": "steps"},
+]
+MAPPINGS = [
+    {"topic": "zigbee2mqtt/+/fridge", "attribute": "fridge_opens", "json_path": "contact",
+     "edge": {"from": True, "to": False}},
+    {"topic": "homeassistant/sensor/steps/state", "attribute": "steps", "mode": "update"},
+]
 
 
 class Harness:
     def __init__(self, mock, broker, tmp_path, tz: str = "UTC", clock=time.time):
-        text = CONFIG.format(url=mock.url, tz=tz, port=broker.port, state=tmp_path / "state")
+        text = bridge_config(url=mock.url, token=Env("EXIST_TOKEN"), timezone=tz, port=broker.port,
+                             state_dir=tmp_path / "state", attributes=ATTRIBUTES,
+                             mappings=MAPPINGS)
         self.config = parse_config(text, env={"EXIST_TOKEN": mock.token})
         self.mock = mock
-        self.bridge = Bridge(self.config, clock=clock)
-        self.bridge.start()
-        self.bridge.exist.bootstrap()
-        self.bridge.refresh_mappings()
-        wait_until(lambda: self.bridge.link.connected and self.bridge.link.connects)
-        time.sleep(0.2)  # the SUBACK
+        self.bridge = start_bridge(self.config, clock=clock)
         self.pub = Publisher(broker.port)
 
     def settle(self, messages: int) -> None:
@@ -103,15 +66,6 @@ class Harness:
     def close(self) -> None:
         self.pub.close()
         self.bridge.stop()
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture

@@ -137,6 +137,7 @@ def test_no_config_module_is_over_600_lines():
     assert {name: n for name, n in sizes.items() if n > 600} == {}
 
 
+@pytest.mark.slow
 def test_python_m_config_prints_the_reference():
     from mqtt_bridge.config.reference import reference_table
 
@@ -147,6 +148,7 @@ def test_python_m_config_prints_the_reference():
     assert run.stdout == reference_table() + "\n"
 
 
+@pytest.mark.slow
 def test_python_m_config_write_without_markers_is_a_one_line_error(tmp_path):
     target = tmp_path / "NOTES.md"
     target.write_text("# no markers here\n")

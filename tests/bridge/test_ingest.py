@@ -11,8 +11,8 @@ import pytest
 
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
-from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
 from mqtt_bridge.pipeline.process.mapping import build_mappings
+from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
 CONFIG = """
 exist: {token: t}
@@ -201,7 +201,7 @@ def test_bad_meter_readings_are_dead_letters_and_keep_the_state(meters):
 
 def test_routes_are_remembered_per_topic_and_forgotten_when_the_mappings_change(tmp_path):
     from mqtt_bridge.config import parse_config
-    from mqtt_bridge.pipeline.process import ingest
+    from mqtt_bridge.pipeline.process import processor as ingest
     from mqtt_bridge.pipeline.process.mapping import build_mappings
 
     text = (

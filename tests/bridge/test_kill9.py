@@ -7,75 +7,36 @@ acknowledged. (The fault suite runs a longer version of this with more kills and
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-kill9
-bridge:
-  state_dir: {state}
-  flush_interval: 1
-attributes:
-  - template: coffees
-  - {{name: fridge_opens, label: Fridge opens, group: food, value_type: 0}}
-  - {{name: door_opens, label: Door opens, group: custom, value_type: 0}}
-mappings:
-  - {{topic: "button/coffee", attribute: coffees}}
-  - {{topic: "zigbee2mqtt/fridge", attribute: fridge_opens}}
-  - {{topic: "zigbee2mqtt/door", attribute: door_opens}}
-"""
+from ..support.bridge import bridge_process
+from ..support.config import write_bridge_config
+from ..support.faults import FAULT_ATTRIBUTES, FAULT_MAPPINGS, TOPICS
 
-TOPICS = {
-    "button/coffee": "coffees",
-    "zigbee2mqtt/fridge": "fridge_opens",
-    "zigbee2mqtt/door": "door_opens",
-}
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def start_bridge(config_path, log):
-    env = {**os.environ, "EXIST_BRIDGE_TEST_ACK_DELAY": "0.1"}  # kills between store and ack
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from mqtt_bridge.cli import main; raise SystemExit(main())",
-            "run",
-            "-c",
-            str(config_path),
-        ],
-        stdout=log,
-        stderr=log,
-        env=env,
-    )
+    # kills between store and ack
+    return bridge_process(config_path, ack_delay=0.1, stdout=log, stderr=log)
 
 
 def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tmp_path):
     rng = random.Random(20261123)
     config = tmp_path / "bridge.yaml"
-    config.write_text(
-        CONFIG.format(
-            url=mock_exist.url,
-            token=mock_exist.token,
-            port=mosquitto.port,
-            state=tmp_path / "state",
-        )
+    write_bridge_config(
+        config, url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
+        state_dir=tmp_path / "state", client_id="bridge-kill9", flush_interval=1,
+        attributes=FAULT_ATTRIBUTES, mappings=FAULT_MAPPINGS,
     )
     mock_exist.state.add_fault(
         "/api/2/attributes/update/", mode="slow_response", latency=0.3, count=None

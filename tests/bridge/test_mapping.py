@@ -3,6 +3,7 @@ and a fuzz that evaluate never raises."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import time
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paho.mqtt.client import topic_matches_sub
 
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.process.expressions import MAX_OUTPUT_CHARS
@@ -863,11 +865,51 @@ def test_evaluate_never_raises(payload, retained, state):
             json.dumps(ev.new_state, allow_nan=False)  # persisted by ingest
 
 
-@settings(max_examples=200, deadline=None)
-@given(topic=st.text(max_size=100))
-def test_matching_never_raises(topic):
-    for m in FUZZ_MAPPINGS + mappings("- {topic: a/+/c, attribute: x}\n"):
-        assert isinstance(m.matches(topic), bool)
+# Topic levels that exercise MQTT's matching corners: empty levels, ``$`` topics at the first
+# level (``$SYS``), names that look alike, and arbitrary text (no separator, wildcard or NUL).
+_plain_levels = st.one_of(
+    st.sampled_from(["", "a", "b", "$SYS", "$a", "sensor", "a b", "é"]),
+    st.text(st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs", "Cc")),
+             max_size=4),
+)
+mqtt_topics = st.lists(_plain_levels, min_size=1, max_size=5).map("/".join).filter(bool)
+mqtt_filters = st.builds(
+    lambda levels, hash_: "/".join(levels + (["#"] if hash_ else [])),
+    st.lists(st.one_of(_plain_levels, st.just("+")), min_size=0, max_size=5),
+    st.booleans(),
+).filter(bool)
+
+
+PLAIN = mapping("- {topic: t, attribute: coffees}\n")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topic_filter=mqtt_filters, topics=st.lists(mqtt_topics, min_size=1, max_size=8))
+def test_matching_agrees_with_paho(topic_filter, topics):
+    """A differential test: the bridge's own matcher against paho's ``topic_matches_sub``."""
+    m = Mapping(0, dataclasses.replace(PLAIN.spec, topic=topic_filter))  # no YAML round per case
+    for topic in topics + [topic_filter.replace("+", "x").replace("#", "y")]:
+        assert m.matches(topic) == topic_matches_sub(topic_filter, topic), (topic_filter, topic)
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "expected"),
+    [
+        ("a/#", "a", True),
+        ("#", "$SYS/x", False),
+        ("+/x", "$SYS/x", False),
+        ("$SYS/#", "$SYS/x", True),
+        ("a/+", "a/", True),
+        ("+/+", "/", True),
+        ("a//b", "a//b", True),
+        ("a/+/b", "a//b", True),
+        ("a/b", "a/b/", False),
+    ],
+)
+def test_matching_corner_cases(topic_filter, topic, expected):
+    assert topic_matches_sub(topic_filter, topic) is expected  # the reference agrees
+    m = mapping(f"- {{topic: {json.dumps(topic_filter)}, attribute: coffees}}\n")  # as configured
+    assert m.matches(topic) is expected
 
 
 def test_ignored_retained_snapshots_are_not_judged():

@@ -19,33 +19,24 @@ from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
-from ..support.mosquitto import Mosquitto, free_port
-from .test_bridge_e2e import Publisher, wait_until
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-svc
-  discovery: {discovery}
-bridge:
-  state_dir: {state}
-  flush_interval: {interval}
-attributes:
-  - template: coffees
-mappings:
-  - {{topic: "button/+/action", attribute: coffees,
-      condition: "{{{{ value_json.action == 'single' }}}}"}}
-"""
+from ..support.bridge import BRIDGE_CMD
+from ..support.config import bridge_config
+from ..support.mosquitto import Mosquitto
+from ..support.mqtt import Publisher, install_suback_tracking, subscribe, wait_subscribed
+from ..support.net import free_port
+from ..support.waiting import wait_until
 
 
-def config_text(mock, port, tmp_path, discovery="false", interval=3600) -> str:
-    return CONFIG.format(url=mock.url, token=mock.token, port=port, state=tmp_path / "state",
-                         discovery=discovery, interval=interval)
+def config_text(mock, port, tmp_path, discovery="false", interval=3600, url=None, token=None,
+                timezone="UTC") -> str:
+    return bridge_config(
+        url=url or mock.url, token=token or mock.token, port=port, state_dir=tmp_path / "state",
+        client_id="bridge-svc", timezone=timezone, flush_interval=interval,
+        mqtt={"discovery": discovery == "true"},
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "button/+/action", "attribute": "coffees",
+                   "condition": "{{ value_json.action == 'single' }}"}],
+    )
 
 
 class Watcher:
@@ -57,9 +48,9 @@ class Watcher:
                                   client_id=f"watch-{time.monotonic_ns()}")
         self.client.on_message = lambda c, u, m: self.last.__setitem__(
             m.topic, (m.payload, bool(m.retain)))
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        subscribe(self.client, topics)
 
     def payload(self, topic: str) -> bytes | None:
         return self.last.get(topic, (None, False))[0]
@@ -79,11 +70,13 @@ def today() -> str:
 
 
 def start(mock, port, tmp_path, **kwargs) -> Bridge:
+    install_suback_tracking()
     bridge = Bridge(parse_config(config_text(mock, port, tmp_path, **kwargs)))
     bridge.start()
     return bridge
 
 
+@pytest.mark.slow
 def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
     watcher = Watcher(mosquitto.port, ["exist-bridge/#", "homeassistant/#"])
     bridge = start(mock_exist, mosquitto.port, tmp_path, discovery="true")
@@ -112,12 +105,11 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
     assert mock_exist.state.value("coffees", today()) == 2
 
 
+@pytest.mark.slow
 def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
-    proc = subprocess.Popen([sys.executable, "-c",
-                             "from mqtt_bridge.cli import main; raise SystemExit(main())",
-                             "run", "-c", str(cfg)],
+    proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watcher = Watcher(mosquitto.port, ["exist-bridge/availability"])
     try:
@@ -130,13 +122,13 @@ def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp
         watcher.close()
 
 
+@pytest.mark.slow
 def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mosquitto,
                                                                   tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
     try:
         bridge.exist.bootstrap()
-        wait_until(lambda: bridge.link.connected)
-        time.sleep(0.2)
+        wait_subscribed(bridge.link)
         pub = Publisher(mosquitto.port)
         press(pub, 3)
         pub.close()
@@ -144,7 +136,7 @@ def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mo
         connects = bridge.link.connects
         mosquitto.restart()  # sessions persist in mosquitto's own database
         wait_until(lambda: bridge.link.connects > connects, timeout=30)
-        time.sleep(0.3)
+        wait_subscribed(bridge.link)
         pub = Publisher(mosquitto.port)
         press(pub, 4)
         pub.close()
@@ -155,12 +147,12 @@ def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mo
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_exist, mosquitto,
                                                                          tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
     bridge.exist.bootstrap()
-    wait_until(lambda: bridge.link.connected)
-    time.sleep(0.2)
+    wait_subscribed(bridge.link)
     bridge.stop()  # the persistent session keeps the subscription in the broker
     pub = Publisher(mosquitto.port)
     press(pub, 5)
@@ -174,6 +166,7 @@ def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_ex
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, tmp_path):
     port = free_port()
     bridge = start(mock_exist, port, tmp_path)
@@ -182,8 +175,7 @@ def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, 
         time.sleep(1.0)
         assert not bridge.link.connected
         broker.start()
-        wait_until(lambda: bridge.link.connected, timeout=30)
-        time.sleep(0.2)
+        wait_subscribed(bridge.link)
         bridge.exist.bootstrap()
         pub = Publisher(port)
         press(pub, 2)
@@ -196,6 +188,7 @@ def test_starts_while_the_broker_is_down_and_connects_when_it_comes(mock_exist, 
         broker.kill()
 
 
+@pytest.mark.slow
 def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path, interval=1)
     try:
@@ -216,12 +209,11 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
         bridge.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))  # flush every hour
-    proc = subprocess.Popen([sys.executable, "-c",
-                             "from mqtt_bridge.cli import main; raise SystemExit(main())",
-                             "run", "-c", str(cfg)],
+    proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
@@ -245,14 +237,14 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
     assert stopped.returncode == 1 and "unhealthy: the bridge has stopped" in stopped.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     """No timezone configured or remembered and Exist unreachable: start-up waits for the
     profile, and SIGTERM / Ctrl-C must still end it at once (not only SIGKILL)."""
     cfg = tmp_path / "bridge.yaml"
-    text = CONFIG.format(url=f"http://127.0.0.1:{free_port()}", token="a" * 40, port=free_port(),
-                         state=tmp_path / "state", discovery="false", interval=60)
-    cfg.write_text(text.replace("  timezone: UTC\n", ""))
+    cfg.write_text(config_text(None, free_port(), tmp_path, interval=60, timezone=None,
+                               url=f"http://127.0.0.1:{free_port()}", token="a" * 40))
     proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -272,8 +264,9 @@ def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
                            "--check", *extra], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_path):
-    from mqtt_bridge.service import HEALTH_FILE
+    from mqtt_bridge.state_dir import HEALTH_FILE
 
     broker = Mosquitto(tmp_path / "broker").start()
     cfg = tmp_path / "bridge.yaml"
@@ -333,14 +326,14 @@ def test_check_accepts_a_good_config(mock_exist, tmp_path):
     assert "OK (1 mapping(s), 1 attribute(s)" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_status_shows_pending_budget_and_dead_letters(mock_exist, mosquitto, tmp_path):
     import io
 
     bridge = start(mock_exist, mosquitto.port, tmp_path)
     try:
         bridge.exist.bootstrap()
-        wait_until(lambda: bridge.link.connected)
-        time.sleep(0.2)
+        wait_subscribed(bridge.link)
         pub = Publisher(mosquitto.port)
         press(pub, 2)
         pub.publish("button/kitchen/action", b"\xff\xfe not text")
@@ -382,10 +375,11 @@ def test_usage_errors(args, capsys):
     assert "Traceback" not in err.getvalue()
 
 
+@pytest.mark.slow
 def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_path):
     import io
 
-    from mqtt_bridge.service import StateDirInUse
+    from mqtt_bridge.state_dir import StateDirInUse
 
     first = start(mock_exist, mosquitto.port, tmp_path)
     try:

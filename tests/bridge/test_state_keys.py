@@ -13,8 +13,8 @@ import logging
 
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Outbox
-from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
 from mqtt_bridge.pipeline.process.mapping import build_mappings
+from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
 from ..faults.harness import FaultBridge, wait_until
 

@@ -13,11 +13,13 @@ import logging
 import sqlite3
 import time
 
+import pytest
+
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.buffer.writer import CommitWriter
-from mqtt_bridge.pipeline.process.ingest import IncomingMessage, MessageProcessor
 from mqtt_bridge.pipeline.process.mapping import build_mappings
+from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
 # the documented bounds (README, "Bad input" and "State directory")
 LOG_BURST = 20  # bad-input lines one by one per minute
@@ -65,6 +67,7 @@ def rows(path) -> int:
         db.close()
 
 
+@pytest.mark.slow
 def test_bad_input_on_a_flood_of_topics_logs_a_bounded_number_of_lines(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="exist_bridge.ingest")
     path = tmp_path / "outbox.sqlite"
@@ -92,6 +95,7 @@ def test_bad_input_on_a_flood_of_topics_logs_a_bounded_number_of_lines(tmp_path,
         box.close()
 
 
+@pytest.mark.slow
 def test_state_rows_stay_bounded_under_a_flood_of_topics(tmp_path):
     path = tmp_path / "outbox.sqlite"
     box, processor, writer = pipeline(path)

@@ -14,7 +14,7 @@ from mqtt_bridge.exist.attributes import AttributeManager, AttributeSpec, parse_
 from mqtt_bridge.exist.coercion import coerce_value
 from mqtt_bridge.exist.errors import InvalidValue
 
-from .conftest import API, bodies, echo_write
+from ..support.exist_client import API, bodies, echo_write
 
 ACQUIRE = API + "/attributes/acquire/"
 CREATE = API + "/attributes/create/"

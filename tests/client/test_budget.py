@@ -11,7 +11,7 @@ import responses
 from mqtt_bridge.exist.budget import RequestBudget, token_key
 from mqtt_bridge.exist.errors import BudgetExhausted
 
-from .conftest import API, TOKEN, FakeClock
+from ..support.exist_client import API, TOKEN, FakeClock
 
 
 def test_default_is_280_of_300_per_hour():

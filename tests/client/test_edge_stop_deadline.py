@@ -35,6 +35,7 @@ def test_http_timeouts_shrink_to_the_deadline(rsps, make_client):
     assert 0 < connect <= 2 and 0 < read <= 2
 
 
+@pytest.mark.slow
 def test_retries_stop_at_the_deadline(rsps, make_client):
     waits: list[float] = []
 

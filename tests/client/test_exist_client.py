@@ -24,7 +24,7 @@ from mqtt_bridge.exist.errors import (
 )
 from mqtt_bridge.exist.version import __version__
 
-from .conftest import API, BASE, TOKEN, bodies, echo_write
+from ..support.exist_client import API, BASE, TOKEN, bodies, echo_write
 
 UPDATE = API + "/attributes/update/"
 INCREMENT = API + "/attributes/increment/"

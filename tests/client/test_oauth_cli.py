@@ -24,13 +24,8 @@ from mqtt_bridge.exist.oauth_flow import (
 )
 from mqtt_bridge.exist.tokens import TokenFile
 
-from .conftest import BASE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..support.exist_client import BASE
+from ..support.net import free_port
 
 
 def test_authorize_url_has_the_documented_shape():

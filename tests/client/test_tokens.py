@@ -20,7 +20,7 @@ from mqtt_bridge.exist.tokens import (
     load_credentials,
 )
 
-from .conftest import API, BASE
+from ..support.exist_client import API, BASE
 
 PROFILE = API + "/accounts/profile/"
 TOKEN_URL = BASE + "/oauth2/access_token"

@@ -7,14 +7,16 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-DEMO = [sys.executable, "-c", "from mqtt_bridge.cli import main; raise SystemExit(main())",
-        "demo"]
+from ..support.bridge import BRIDGE_CMD
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
+DEMO = [*BRIDGE_CMD, "demo"]
 
 
 @pytest.mark.parametrize("broker", ["mosquitto", "embedded"])

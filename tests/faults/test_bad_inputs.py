@@ -15,31 +15,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .harness import FaultBridge, wait_until
+from ..support.config import bridge_config
+from ..support.faults import FaultBridge, wait_until
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-fuzz
-bridge:
-  state_dir: {state}
-  flush_interval: 1
-attributes:
-  - {{name: fuzz_events, label: Fuzz events, group: custom, value_type: 0}}
-  - {{name: templated_events, label: Templated events, group: custom, value_type: 0}}
-mappings:
-  - {{topic: "fuzz/value", attribute: fuzz_events, json_path: value, amount: value}}
-  - {{topic: "fuzz/template", attribute: templated_events, amount: value,
-      value_template: "{{{{ value_json.a.b }}}}"}}
-"""
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 VALUE, TEMPLATE = "fuzz/value", "fuzz/template"
 ATTRIBUTE = {VALUE: "fuzz_events", TEMPLATE: "templated_events"}
@@ -125,8 +108,19 @@ def rss_kib() -> int:
 
 
 def test_ten_thousand_bad_and_good_inputs(mock_exist, mosquitto, tmp_path):
-    text = CONFIG.format(
-        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port, state=tmp_path / "state"
+    text = bridge_config(
+        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
+        state_dir=tmp_path / "state", client_id="bridge-fuzz", flush_interval=1,
+        attributes=[
+            {"name": "fuzz_events", "label": "Fuzz events", "group": "custom", "value_type": 0},
+            {"name": "templated_events", "label": "Templated events", "group": "custom",
+             "value_type": 0},
+        ],
+        mappings=[
+            {"topic": VALUE, "attribute": "fuzz_events", "json_path": "value", "amount": "value"},
+            {"topic": TEMPLATE, "attribute": "templated_events", "amount": "value",
+             "value_template": "{{ value_json.a.b }}"},
+        ],
     )
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text)
     client = fb.pub.client

@@ -15,7 +15,9 @@ import random
 import threading
 import time
 
-from .harness import (
+import pytest
+
+from ..support.faults import (
     FaultBridge,
     Publisher,
     assert_never_double_counted,
@@ -23,6 +25,8 @@ from .harness import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_broker_restart_kill_and_pause_mid_stream(mock_exist, mosquitto, tmp_path):

@@ -14,9 +14,13 @@ from __future__ import annotations
 import logging
 import random
 
-from tests.support.mosquitto import Mosquitto
+import pytest
 
-from .harness import FaultBridge, Publisher, wait_until
+from ..support.bridge import delay_acks
+from ..support.faults import FaultBridge, Publisher, wait_until
+from ..support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def _restart_with_backlog(fb: FaultBridge, broker: Mosquitto, rng, n: int = 150) -> int:
@@ -32,7 +36,7 @@ def _restart_with_backlog(fb: FaultBridge, broker: Mosquitto, rng, n: int = 150)
 
 
 def test_graceful_restart_keeps_the_queued_backlog(mock_exist, mosquitto, tmp_path, monkeypatch):
-    monkeypatch.setenv("EXIST_BRIDGE_TEST_ACK_DELAY", "0.5")  # in-flight window (20) stays full
+    delay_acks(monkeypatch, 0.5)  # in-flight window (20) stays full
     rng = random.Random(7)
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", interval=1)
     try:

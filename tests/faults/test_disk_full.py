@@ -26,13 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     landed,
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 class TmpfsDisk:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
+
+import pytest
 
 from mqtt_bridge.exist.budget import token_key
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     config_text,
@@ -30,20 +31,14 @@ from .harness import (
     fast_retries,
     landed,
     report,
+    requests_in_any_hour,
     wait_until,
 )
-from .proxy import DownableProxy
+from ..support.proxy import DownableProxy
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 BUDGET = 16
-
-
-def requests_in_any_hour(journal: list[dict]) -> int:
-    """The most requests the mock received in any sliding hour of its own clock."""
-    times = sorted(datetime.fromisoformat(j["time"]).timestamp() for j in journal)
-    best = 0
-    for i, start in enumerate(times):
-        best = max(best, sum(1 for t in times[i:] if t < start + 3600))
-    return best
 
 
 def test_long_outage_then_recovery_delivers_everything_within_budget(

@@ -9,18 +9,18 @@ local midnight falls in the middle of the stream.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from .harness import (
+import pytest
+
+from ..support.bridge import bridge_process
+from ..support.faults import (
     ATTRIBUTES,
     TOPICS,
     Publisher,
@@ -29,6 +29,8 @@ from .harness import (
     landed,
     report,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 EVENTS = 2000
 KILLS = 24
@@ -44,27 +46,10 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
     now = datetime.now(timezone.utc)
     midnight = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
     offset = midnight.timestamp() - time.time() - 12  # local midnight ~12 s into the stream
-    env = {
-        **os.environ,
-        "EXIST_BRIDGE_TEST_ACK_DELAY": "0.05",
-        "EXIST_BRIDGE_TEST_CLOCK_OFFSET": str(offset),
-    }
     log = open(tmp_path / "bridge.log", "wb")  # noqa: SIM115 - closed in finally
 
     def start():
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from mqtt_bridge.cli import main; raise SystemExit(main())",
-                "run",
-                "-c",
-                str(config),
-            ],
-            stdout=log,
-            stderr=log,
-            env=env,
-        )
+        return bridge_process(config, ack_delay=0.05, clock_offset=offset, stdout=log, stderr=log)
 
     truth: Counter[str] = Counter()
     pub = Publisher(mosquitto.port)

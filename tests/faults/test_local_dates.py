@@ -12,27 +12,10 @@ from datetime import datetime
 
 import pytest
 
-from .harness import FaultBridge, wait_until
+from ..support.config import bridge_config
+from ..support.faults import FaultBridge, wait_until
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-dates
-bridge:
-  state_dir: {state}
-  flush_interval: 3600
-attributes:
-  - {{name: weighed_events, label: Weighed events, group: custom, value_type: 0}}
-  - template: steps
-mappings:
-  - {{topic: "sensor/weighed", attribute: weighed_events, amount: value}}
-  - {{topic: "sensor/steps", attribute: steps, mode: update}}
-"""
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 # (UTC instant, the local date in Europe/Berlin)
 INSTANTS = [
@@ -63,8 +46,18 @@ def test_events_land_on_the_users_local_date_across_midnight_and_dst(
 ):
     state = mock_exist.state
     now = {"t": 0.0}
-    text = CONFIG.format(
-        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port, state=tmp_path / "state"
+    text = bridge_config(
+        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
+        state_dir=tmp_path / "state", client_id="bridge-dates", timezone="Europe/Berlin",
+        attributes=[
+            {"name": "weighed_events", "label": "Weighed events", "group": "custom",
+             "value_type": 0},
+            {"template": "steps"},
+        ],
+        mappings=[
+            {"topic": "sensor/weighed", "attribute": "weighed_events", "amount": "value"},
+            {"topic": "sensor/steps", "attribute": "steps", "mode": "update"},
+        ],
     )
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text, clock=lambda: now["t"])
     weighed: dict[str, int] = {}

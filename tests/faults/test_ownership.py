@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import requests
 
-from .harness import (
+from ..support.faults import (
     ATTRIBUTES,
     FaultBridge,
     assert_never_double_counted,
@@ -17,6 +18,8 @@ from .harness import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_attribute_taken_by_another_service_is_reacquired(mock_exist, mosquitto, tmp_path):

@@ -17,15 +17,19 @@ from __future__ import annotations
 import random
 import time
 
-from .harness import (
+import pytest
+
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     duplicates,
     landed,
     report,
+    requests_in_any_hour,
     wait_until,
 )
-from .test_exist_down import requests_in_any_hour
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def api_requests(state) -> list[dict]:
@@ -45,7 +49,9 @@ def test_short_window_storm_every_retry_after_is_honoured(mock_exist, mosquitto,
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", interval=1)
     try:
         state.set_rate_limit(3, window=10)  # ~10 times less than a 1 s flush interval needs
-        fb.events(rng, 48, pause_every=4, pause=1.0)  # 12 s of events: a flush wants each second
+        # 16 s of events, a flush wants each second: the stream outlasts the first Retry-After
+        # (~9 s) and the 3 requests that follow it, whatever the flusher's phase
+        fb.events(rng, 64, pause_every=4, pause=1.0)
         fb.settle()
         fb.wait_delivered(timeout=90)
         journal = api_requests(state)

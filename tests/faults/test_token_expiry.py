@@ -10,15 +10,19 @@ import json
 import random
 import time
 
+import pytest
+
 from mqtt_bridge.exist.tokens import TokenFile, TokenSet
 
-from .harness import (
+from ..support.faults import (
     FaultBridge,
     assert_never_double_counted,
     config_text,
     landed,
     report,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 
 def test_expired_access_token_is_refreshed_exactly_once(mock_exist, mosquitto, tmp_path):
@@ -29,9 +33,9 @@ def test_expired_access_token_is_refreshed_exactly_once(mock_exist, mosquitto, t
     TokenFile(token_file).save(
         TokenSet.from_response(issued, time.time(), "mock_client", "mock_secret")
     )
-    credentials = (
-        f"  token_file: {token_file}\n  client_id: mock_client\n  client_secret: mock_secret"
-    )
+    credentials = {
+        "token_file": str(token_file), "client_id": "mock_client", "client_secret": "mock_secret"
+    }
     text = config_text(mock_exist, mosquitto.port, tmp_path / "state", credentials=credentials)
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text)
     try:

@@ -13,7 +13,9 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from .harness import (
+import pytest
+
+from ..support.faults import (
     ATTRIBUTES,
     TOPICS,
     FaultBridge,
@@ -25,6 +27,8 @@ from .harness import (
     report,
     wait_until,
 )
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 ROUNDS = [  # (faults on update/, faults on increment/)
     (1, 1),

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
+from ..support.exist_api import Api
 
-class Api:
-    """A tiny client for one token: ``get(path, **params)`` and ``post(path, items)``."""
-
-    def __init__(self, base: str, token: str, scheme: str = "Bearer"):
-        self.base = base
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"{scheme} {token}"
-
-    def get(self, path: str, **params: object) -> requests.Response:
-        return self.session.get(f"{self.base}/api/2/{path}", params=params, timeout=10)
-
-    def post(self, path: str, items: object, **params: object) -> requests.Response:
-        return self.session.post(f"{self.base}/api/2/{path}", json=items, params=params, timeout=10)
+__all__ = ["Api"]  # importable from here too
 
 
 @pytest.fixture

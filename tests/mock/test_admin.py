@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from .conftest import Api
+from ..support.exist_api import Api
 
 
 def admin(mock_exist, method_: str, path_: str, **json: object) -> requests.Response:

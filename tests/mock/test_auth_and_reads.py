@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from .conftest import Api
+from ..support.exist_api import Api
 
 READ_PATHS = [
     "accounts/profile/",

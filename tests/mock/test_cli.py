@@ -7,9 +7,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
-from .test_guide_examples import free_port
+from ..support.net import free_port
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 

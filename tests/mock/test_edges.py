@@ -170,6 +170,7 @@ ENDPOINTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(ENDPOINTS))
 def test_fuzz_every_control_endpoint_with_wrong_typed_values(path):
     """Each field of each endpoint gets each wrong value: never a 500; a 400 changes nothing."""

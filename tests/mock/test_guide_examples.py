@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from .test_oauth import FormParser
+from ..support.html import FormParser
+from ..support.net import free_port
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 EXAMPLES = Path(__file__).parent / "guide_examples"
 HEX40 = r"[0-9a-f]{40}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from .conftest import Api
+from ..support.exist_api import Api
+from ..support.html import FormParser
 
 REDIRECT = "http://localhost:8000/"
-
-
-class FormParser(HTMLParser):
-    """Collects the page's form: its method, hidden fields and button values."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.method = None
-        self.fields: dict[str, str] = {}
-        self.buttons: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.method = a.get("method")
-        elif tag == "input" and a.get("type") == "hidden":
-            self.fields[a["name"]] = a.get("value", "")
-        elif tag == "button":
-            self.buttons.append((a.get("name"), a.get("value")))
 
 
 def authorize_url(base: str, **overrides: str) -> tuple[str, dict]:

@@ -32,6 +32,8 @@ from schemathesis.specs.openapi.checks import (
 
 from mock_exist import create_app
 
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
 TOKEN = "a" * 40
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 APP = create_app({"token": TOKEN, "rate_limit": 10**9})

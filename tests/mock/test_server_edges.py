@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 import requests
 
 from mock_exist.server import MockServer
@@ -44,6 +45,7 @@ def stop_cli(proc: subprocess.Popen) -> tuple[str, str]:
 # ------------------------------------------------------------------ 13: exposure
 
 
+@pytest.mark.slow
 def test_non_loopback_host_warns_loudly_and_advises_an_admin_token():
     port = free_port()
     proc, lines = start_cli("--host", "0.0.0.0", "--port", str(port))  # reached via loopback only
@@ -57,12 +59,14 @@ def test_non_loopback_host_warns_loudly_and_advises_an_admin_token():
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_loopback_host_does_not_warn():
     proc, lines = start_cli("--port", str(free_port()))
     _, err = stop_cli(proc)
     assert "WARNING" not in err
 
 
+@pytest.mark.slow
 def test_admin_token_guards_the_control_api_over_the_cli():
     port = free_port()
     proc, lines = start_cli("--host", "0.0.0.0", "--port", str(port), "--admin-token", "s3cret")

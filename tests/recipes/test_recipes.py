@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from mock_exist.server import MockServer
 from mqtt_bridge import cli
 from mqtt_bridge.config import BridgeConfig, parse_config
 from mqtt_bridge.service import Bridge
 
+from ..support.bridge import start_bridge
 from ..support.mosquitto import Mosquitto
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
 NAMES = sorted(p.stem for p in RECIPES.glob("*.yaml"))
@@ -97,33 +98,6 @@ class FakeClock:
         return self.now
 
 
-class Publisher:
-    def __init__(self, port: int):
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id="recipe-publisher"
-        )
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload, retain: bool = False) -> None:
-        if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload, separators=(",", ":"))
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting")
-
-
 class Infra:
     def __init__(self, broker: Mosquitto, mock: MockServer, publisher: Publisher, root: Path):
         self.broker = broker
@@ -162,12 +136,7 @@ class RecipeBridge:
         self.start()
 
     def start(self) -> None:
-        self.bridge = Bridge(self.config, clock=self.clock)
-        self.bridge.start()
-        self.bridge.exist.bootstrap()
-        self.bridge.refresh_mappings()
-        wait_until(lambda: self.bridge.link.connected and self.bridge.link.connects)
-        time.sleep(0.2)  # the SUBACK
+        self.bridge = start_bridge(self.config, clock=self.clock)
 
     def restart(self) -> None:
         self.bridge.stop()
@@ -203,7 +172,7 @@ def infra(tmp_path_factory):
     root = tmp_path_factory.mktemp("recipes")
     broker = Mosquitto(root / "mosquitto").start()
     mock = MockServer({}).start()
-    publisher = Publisher(broker.port)
+    publisher = Publisher(broker.port, client_id="recipe-publisher", separators=(",", ":"))
     try:
         yield Infra(broker, mock, publisher, root)
     finally:

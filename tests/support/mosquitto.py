@@ -10,8 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from .net import free_port
+
+__all__ = ["Mosquitto", "find_mosquitto", "free_port"]
+
 
 def find_mosquitto() -> str:
+    """The mosquitto executable; a one-line error naming the package when it is missing."""
     for candidate in (
         shutil.which("mosquitto"),
         "/usr/sbin/mosquitto",
@@ -22,12 +27,6 @@ def find_mosquitto() -> str:
     raise RuntimeError(
         "mosquitto is not installed (apt-get install mosquitto); .ci/run installs it"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:

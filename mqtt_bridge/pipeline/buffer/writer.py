@@ -35,13 +35,11 @@ class CommitWriter(threading.Thread):
         ack: AckFn,
         max_batch: int = 1000,
         max_queue: int = 10_000,
-        ack_delay: float = 0.0,
     ):
         super().__init__(name="exist-bridge-writer", daemon=True)
         self.outbox = outbox
         self.ack = ack
         self.max_batch = max_batch
-        self.ack_delay = ack_delay  # test hook: widens the committed-but-unacked window
         self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
         self._halt = threading.Event()
         self.failing: str | None = None  # the current write error, for status
@@ -107,8 +105,6 @@ class CommitWriter(threading.Thread):
                 log.warning("the state database is writable again")
                 self.failing = None
             delay = 0.5
-            if self.ack_delay:
-                time.sleep(self.ack_delay)
             self.ack([ack for _, ack in batch if ack is not None])
             self.committed += len(batch)
             with self._idle:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -28,9 +27,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ... import homeassistant
 from ...config import MqttSettings
 from ..buffer.writer import CommitWriter
-from ..process.ingest import IncomingMessage, MessageProcessor
+from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
 from .link_state import FailureLog, connect_error, login_refused
+from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
 
@@ -93,13 +93,8 @@ class BrokerLink:
             password = s.password.reveal() if s.password else None
             client.username_pw_set(s.username, password)
         tls = s.tls
-        if tls:
-            client.tls_set(
-                ca_certs=tls.ca_certs,
-                certfile=tls.certfile,
-                keyfile=tls.keyfile,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        if tls:  # each file loaded on its own step: an error names the key and the file
+            client.tls_set_context(tls_context(tls.ca_certs, tls.certfile, tls.keyfile))
             client.tls_insecure_set(bool(tls.insecure))
         if self.announce:
             client.will_set(self.availability_topic, "offline", qos=1, retain=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 from ...config import BridgeConfig
 from ...exist.domain import TEMPLATES
-from .ingest import IncomingMessage, MessageProcessor, Outcome, summary
 from .mapping import Mapping, build_mappings
+from .processor import IncomingMessage, MessageProcessor, Outcome, summary
 
 OUTBOX_FILE = "outbox.sqlite"  # service.OUTBOX_FILE (not imported: no wiring here)
 

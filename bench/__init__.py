@@ -1,0 +1,1 @@
+"""Benchmarks; run from the checkout's root as modules, e.g. ``python -m bench.ingest``."""

@@ -1,0 +1,132 @@
+"""Test-side MQTT clients: a QoS 1 publisher, subscriptions that wait for their SUBACK, and the
+SUBACK of the bridge's own subscription (``wait_subscribed``)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .waiting import wait_until
+
+__all__ = [
+    "Publisher",
+    "install_suback_tracking",
+    "subscribe",
+    "subacks",
+    "wait_subscribed",
+]
+
+_ids = itertools.count(1)
+
+
+class Publisher:
+    """A paho client on 127.0.0.1:``port`` publishing at QoS 1 and waiting for each PUBACK
+    (so "published" means "the broker has it").
+
+    ``separators`` is handed to ``json.dumps`` for payloads that aren't str/bytes."""
+
+    def __init__(
+        self,
+        port: int,
+        client_id: str = "test-publisher",
+        separators: tuple[str, str] | None = None,
+        timeout: float = 10,
+    ):
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=client_id)
+        self.separators = separators
+        self.timeout = timeout
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.sent = 0
+
+    def publish(self, topic: str, payload, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait (``timeout`` s) until the broker acknowledged it."""
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload, separators=self.separators)
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(self.timeout)
+        self.sent += 1
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def subscribe(client: mqtt.Client, topics: list[str], qos: int = 1, timeout: float = 10) -> None:
+    """Subscribe a connected, looping paho client to ``topics`` and wait for the SUBACK
+    (``on_subscribe``); an ``AssertionError`` if it doesn't come or refuses a topic."""
+    acked: dict[int, list] = {}
+    previous = client.on_subscribe
+
+    def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        if previous is not None:
+            previous(c, userdata, mid, reason_codes, properties)
+        acked[mid] = list(reason_codes)  # by mid: the SUBACK may beat subscribe()'s return
+
+    client.on_subscribe = on_subscribe
+    try:
+        result, mid = client.subscribe([(t, qos) for t in topics])
+        assert result == mqtt.MQTT_ERR_SUCCESS, f"subscribe to {topics} failed: {result}"
+        wait_until(lambda: mid in acked, timeout=timeout,
+                   message=f"no SUBACK for {topics} within {timeout}s")
+    finally:
+        client.on_subscribe = previous
+    refused = [rc for rc in acked[mid] if rc.is_failure]
+    assert not refused, f"the broker refused {topics}: {refused}"
+
+
+# ------------------------------------------------------------------- the bridge's own SUBACK
+
+_installed = False
+
+
+def install_suback_tracking() -> None:
+    """Make every ``BrokerLink`` built from now on record the SUBACKs its client receives, in
+    ``link.test_subacks`` (a list of reason-code lists). Idempotent; it chains to any
+    ``on_subscribe`` the link sets itself. tests/conftest.py calls it for every test session."""
+    global _installed
+    if _installed:
+        return
+    from mqtt_bridge.pipeline.input.mqtt import BrokerLink
+
+    original = BrokerLink._build_client
+
+    def _build_client(self):  # noqa: ANN001, ANN202
+        client = original(self)
+        self.test_subacks = []
+        own = client.on_subscribe
+
+        def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+            if own is not None:
+                own(c, userdata, mid, reason_codes, properties)
+            self.test_subacks.append(list(reason_codes))
+
+        client.on_subscribe = on_subscribe
+        return client
+
+    BrokerLink._build_client = _build_client
+    _installed = True
+
+
+def subacks(link) -> list:
+    """The SUBACKs the bridge's link received so far (see ``install_suback_tracking``)."""
+    assert hasattr(link, "test_subacks"), "the link was built before install_suback_tracking()"
+    return link.test_subacks
+
+
+def wait_subscribed(link, timeout: float = 30) -> None:
+    """Wait until the bridge's link is connected and its subscription after the latest
+    (re)connect was acknowledged: at least one SUBACK per connect, none refused."""
+    wait_until(
+        lambda: link.connected and link.connects and len(subacks(link)) >= link.connects,
+        timeout=timeout,
+        message=lambda: (
+            f"bridge not subscribed: connected={link.connected} connects={link.connects} "
+            f"subacks={len(subacks(link))}"
+        ),
+    )
+    refused = [rc for acks in subacks(link) for rc in acks if rc.is_failure]
+    assert not refused, f"the broker refused the bridge's subscription: {refused}"
