@@ -225,7 +225,10 @@ class Document:
         if "unhashable" in message:
             message += ' (is a template unquoted? write "{{ ... }}" in quotes)'
         if "could not determine a constructor" in message:
-            message += " (secrets: use !env VAR_NAME or a <field>_file key)"
+            message += (
+                " (secrets: use !env VAR_NAME or a <field>_file key, or !secret NAME from "
+                "secrets.yaml)"
+            )
         line = mark.line + 1 if mark is not None else None
         context = err.context_mark
         start = context.line + 1 if context is not None else None

@@ -768,7 +768,8 @@ def test_env_tag_present_and_missing():
 
 
 def test_unknown_tag_suggests_env():
-    [(_, line, message)] = problems(MINIMAL.replace("abc", "!secret exist_token"))
+    # (!secret is known: secrets.yaml, tests/firsthour/test_home_assistant.py)
+    [(_, line, message)] = problems(MINIMAL.replace("abc", "!vault exist_token"))
     assert line == 2 and "use !env VAR_NAME or a <field>_file key" in message
 
 
