@@ -105,3 +105,11 @@ def test_row_jsonpath_style_path(mock_exist, tmp_path):
     assert ran.proc.wait(60) == 1
     ran.stop()
     assert "mappings[1].json_path: '$.contact' is JSONPath syntax" in ran.text()
+
+
+def test_wrong_token_with_a_timezone_is_named_at_attribute_set_up(mock_exist, mosquitto,
+                                                                  tmp_path):
+    path = make(tmp_path, mock_exist, port=mosquitto.port, token="not-the-token")
+    line = run_until(path, "ERROR.*Exist refused the token")
+    assert "check EXIST_TOKEN / token_file; here: exist.token): 401" in line
+    assert "attribute set-up with Exist failed" not in line

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ def token_refused(err: Exception, token_key: str = "exist.token / token_file") -
     missing scope, not a bad token)."""
     if not isinstance(err, AuthError) or isinstance(err, PermissionDenied):
         return None
-    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {err}"
+    status = re.search(r"\((\d{3}:[^)]*)\)", str(err))  # "... refused the token (401: Invalid)"
+    detail = status.group(1) if status else str(err)
+    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {detail}"
 
 
 class ExistAdapter:
