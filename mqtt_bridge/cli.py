@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .addon.command import add_addon
+from .backfill.command import add_backfill
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -193,10 +195,6 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
     for error in config.check_errors:  # one mapping broken, not the bridge: run, but say so
         logging.getLogger("exist_bridge").error("config: %s", error)
-    if os.environ.get("EXIST_BASE_URL"):
-        logging.getLogger("exist_bridge").info(
-            "exist.base_url is %s (from $EXIST_BASE_URL)", config.exist.base_url
-        )
     if args.dry_run:
         from .diagnose.dry_run import run_dry
 
@@ -359,7 +357,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         box = Outbox(state_dir / OUTBOX_FILE)
         try:
             status = box.status()
-            rows, note = box.rows(since=status_view.recent_date()), box.get_meta(POSTPONED_META)
+            rows = box.days(limit=200, since=status_view.recent_date())
+            note = box.get_meta(POSTPONED_META)
         finally:
             box.close()
     except OutboxError as err:
@@ -427,6 +426,12 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
+    timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
+    if timed:  # mappings with event_time: how their messages were timed
+        out.print(
+            f"event time:      {timed.pop('payload', 0)} from payloads"
+            + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
+        )
     dead = status["dead_letters"]
     out.print(
         f"dead letters:    {sum(dead.values())}"
@@ -511,6 +516,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_status,
     _add_authorize,
     _add_demo,
+    add_backfill,
+    add_addon,
 ]
 
 

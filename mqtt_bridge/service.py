@@ -28,6 +28,8 @@ from pathlib import Path
 from .config import BridgeConfig
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
+from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
+from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     MARKER_FILE,
     OutboxLost,
@@ -115,6 +117,8 @@ class Bridge:
         self.last_report: FlushReport | None = None
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
+        self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
+        count_requests(self.exist, self.tally)
 
     # ----------------------------------------------------------------- start-up
 
@@ -171,7 +175,9 @@ class Bridge:
             self.state_dir,
         )
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
-        processor = self.processor = MessageProcessor(self.mappings, zone, writer_box)
+        processor = self.processor = MessageProcessor(
+            self.mappings, zone, writer_box, observer=self.tally.message
+        )
         self.writer = CommitWriter(
             writer_box,
             ack=lambda acks: self.link.ack_many(acks),
@@ -286,6 +292,26 @@ class Bridge:
         )
         return st
 
+    def live(self) -> LiveState:
+        """What the HTTP endpoint shows of this bridge (``observe.BridgeView``)."""
+        phase = "running" if self.ready.is_set() else "starting"
+        report = self.last_report
+        budget_left = getattr(self.exist, "budget_left", None)
+        return LiveState(
+            version=__version__,
+            phase="stopping" if self.stopping.is_set() else phase,
+            broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+            broker_connected=bool(self.link and self.link.connected),
+            outbox_path=self.state_dir / OUTBOX_FILE,
+            mappings=tuple(
+                MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode)
+                for m in self.mappings
+            ),
+            budget_left=budget_left() if budget_left is not None else None,
+            budget_allowed=self.config.exist.requests_per_hour,
+            flush_problem=report.postponed.reason if report and report.postponed else None,
+        )
+
     # ----------------------------------------------------------------- shutdown
 
     def stop(self) -> None:
@@ -361,6 +387,17 @@ def run(
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()
+    http = config.http
+    endpoint = HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
+    try:
+        return _serve(bridge, done, until)
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+
+
+def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | None) -> int:
+    """Start ``bridge``, write its heartbeat until ``done`` (or ``until()``), then stop it."""
     try:
         bridge.start()
     except StartCancelled:

@@ -24,6 +24,7 @@ from .model import (
     ConfigError,
     EdgeSpec,
     ExistSettings,
+    HttpSettings,
     MappingSpec,
     MqttSettings,
     Problem,
@@ -84,6 +85,7 @@ class _Builder:
                 **self.secrets("mqtt", m),
             ),
             "bridge": self.make(BridgeSettings, valid["bridge"]),
+            "http": self.make(HttpSettings, valid["http"]),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
             "mappings": [self.mapping(i, item) for i, item in enumerate(valid["mappings"])],
         }
@@ -130,7 +132,7 @@ def parse_config(
 
     data = dict(doc.data)
     _base_url_override(data, os.environ if env is None else env, problems)
-    for section in ("mqtt", "bridge"):
+    for section in ("mqtt", "bridge", "http"):
         if section in data and data[section] is None:
             data[section] = {}  # a section left with every key commented out
     valid = None

@@ -136,6 +136,17 @@ class BridgeSettings:
     max_payload_bytes: int = 262_144
     log_level: str = "INFO"
     stop_timeout: float = 25
+    event_time_window: float = 7 * 86400  # how old a mapping's event_time may be, in seconds
+    event_time_skew: float = 300  # how far ahead of the receipt it may be, in seconds
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The optional HTTP endpoint: /healthz, /metrics and the status page."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8099
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,7 @@ class MappingSpec:
     retained: str = "ignore"
     scale: int | float = 1  # counter mode: the reading's increase is multiplied by this
     on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
+    event_time: str | None = None  # where the event's time is: a JSON path or a template
     line: int | None = None
 
 
@@ -190,6 +202,7 @@ class BridgeConfig:
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
     source: str = "<string>"
+    http: HttpSettings = field(default_factory=HttpSettings)
     # Errors for `exist-bridge check` (exit 1) that `run` logs without refusing to start.
     check_errors: list[str] = field(default_factory=list)
 

@@ -149,6 +149,36 @@ BRIDGE_SCHEMA = vol.Schema(
             "waits 10 s unless given -t).",
             25,
         ): v.number_range(1, 3600),
+        _opt(
+            "event_time_window",
+            "Seconds: a mapping's event_time more than this long before the message's receipt is "
+            "not trusted (the message is counted at its receive time, and the reason counted). "
+            "Make it longer than the bridge may be down while the broker keeps its messages.",
+            7 * 86400,
+        ): v.number_range(60, 366 * 86400),
+        _opt(
+            "event_time_skew",
+            "Seconds: a mapping's event_time more than this far after the message's receipt (a "
+            "device clock ahead) is not trusted either.",
+            300,
+        ): v.number_range(0, 86400),
+    }
+)
+
+HTTP_SCHEMA = vol.Schema(
+    {
+        _opt(
+            "enabled",
+            "Serve /healthz (JSON, 200 or 503 with the reason), /metrics (Prometheus) and a "
+            "read-only status page. On in the Home Assistant add-on.",
+            False,
+        ): v.boolean,
+        _opt(
+            "host",
+            "Address to listen on; 127.0.0.1 keeps it on this machine (0.0.0.0: every interface).",
+            "127.0.0.1",
+        ): v.string,
+        _opt("port", "TCP port to listen on.", 8099): v.int_range(1, 65535),
     }
 )
 
@@ -210,9 +240,9 @@ MAPPING_SCHEMA = vol.Schema(
             "topic) times `scale`: the first reading is only a baseline, a lower reading is a "
             "meter reset and adds itself (counted from zero), a retained reading adds only an "
             "increase; duration: the value is an on/off state, the whole minutes spent on (by "
-            "the bridge's receive times) are added (seconds carried over, split at local "
-            "midnight; a repeated on adds the minutes so far without restarting the clock; a "
-            "retained message never adds time).",
+            "the bridge's receive times, or event_time's) are added (seconds carried over, split "
+            "at local midnight; a repeated on adds the minutes so far without restarting the "
+            "clock; a retained message never adds time).",
             "increment",
         ): v.one_of(MODES),
         _opt(
@@ -259,6 +289,16 @@ MAPPING_SCHEMA = vol.Schema(
             "is off. Default: true/ON/on, 1, occupied, open, home, detected. (Not `on:`: YAML "
             "reads an unquoted on as true.)",
         ): v.states,
+        _opt(
+            "event_time",
+            "Where the payload says when the event happened: a JSON path (last_seen, Time, "
+            "params.ts) or a template. Epoch seconds, epoch milliseconds (numbers from 1e11 "
+            "up), or ISO 8601 (without an offset: in the bridge's time zone). The message then "
+            "counts on that local date (a message the broker held across midnight keeps its "
+            "day), duration mode times its periods by it, and an edge, counter or duration "
+            "message older than its topic's last one is skipped. A missing, unreadable or "
+            "untrusted time (see bridge.event_time_window) falls back to the receive time.",
+        ): v.event_time,
     }
 )
 
@@ -341,6 +381,9 @@ CONFIG_SCHEMA = vol.Schema(
         _req("exist", "The Exist account and API."): EXIST_SCHEMA,
         _opt("mqtt", "The MQTT broker.", dict): MQTT_SCHEMA,
         _opt("bridge", "The bridge itself.", dict): BRIDGE_SCHEMA,
+        _opt("http", "The optional HTTP endpoint (health, metrics, status page).", dict): (
+            HTTP_SCHEMA
+        ),
         _opt("attributes", "Attributes to acquire (or create) at start.", list): v.ListOf(
             _AttributeItem(), what="attribute"
         ),

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import voluptuous as vol
 
 from ..exist.domain import ATTRIBUTE_NAME, CREATABLE_VALUE_TYPES, GROUPS, TEMPLATE_ONLY_TYPES
+from ..pipeline.process.event_time import is_template
 from ..pipeline.process.expressions import (
     JsonPath,
     JsonPathError,
@@ -234,6 +235,14 @@ def template(value: Any) -> str:
         where = f" (template line {err.lineno})" if err.lineno and "\n" in value.strip() else ""
         raise vol.Invalid(f"template error{where}: {err.message}") from None
     return value
+
+
+@kind("JSON path or Jinja2 template")
+def event_time(value: Any) -> str:
+    """A mapping's ``event_time``: a template when it holds ``{{``/``{%``, else a JSON path."""
+    if isinstance(value, str) and is_template(value):
+        return template(value)
+    return json_path(value)
 
 
 @kind("number | value")

@@ -65,7 +65,7 @@ class DryRun:
         self.zone, self.zone_source = user_timezone(config, snapshot)
         self.mappings = trial_mappings(config)
         self.processor = MessageProcessor(self.mappings, self.zone, snapshot)  # type: ignore[arg-type]
-        self.processor.observer = log_outcomes
+        self.processor.tracer = log_outcomes
         self.writer = AckAtOnce()
         self.link = BrokerLink(
             dry_run_settings(config.mqtt),

@@ -76,7 +76,7 @@ def postponed(note: str | None) -> dict | None:
 
 def why(row: dict, *, running: bool, budget: dict, postponement: dict | None,
         now: float | None = None) -> str:
-    """Why a row (from ``Outbox.rows``) is where it is, in words."""
+    """Why a row (from ``Outbox.days``) is where it is, in words."""
     now = time.time() if now is None else now
     if row["state"] == "refused":
         fix = " - no such attribute: check its name (`exist-bridge check`)" if (
@@ -112,9 +112,9 @@ def total_lines(rows: list[dict], limit: int = 30) -> list[str]:
     """The text ``status`` lines for the rows (newest date first)."""
     lines = []
     for r in rows[:limit]:
-        total = "?" if r["total"] is None else r["total"]
-        if r["state"] == "sent":
-            total = r["sent_total"]
+        total = r["sent_value"] if r["state"] == "sent" else r["total"]
+        if r["state"] != "sent" and r["mode"] == "increment" and not r["base_known"]:
+            total = f"+{r['total']}"  # Exist's value for the day before the bridge: not known yet
         lines.append(f"  {r['attribute']} {r['date']}: {total}, {r['state']} - {r['why']}")
     if len(rows) > limit:
         lines.append(f"  ... and {len(rows) - limit} more (`status --json` lists them)")

@@ -145,12 +145,12 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         day = today()
         assert any(line.startswith(f"  coffees {day}: 1, sent - sent ") for line in lines), text
         assert any(
-            line.startswith(f"  cofees {day}: ?, refused - refused by Exist (not_found: ")
+            line.startswith(f"  cofees {day}: +1, refused - refused by Exist (not_found: ")
             and "check its name" in line
             for line in lines
         ), text
         assert (
-            f"  fridge_opens {day}: ?, pending - waiting: the day's value in Exist is learned "
+            f"  fridge_opens {day}: +1, pending - waiting: the day's value in Exist is learned "
             "first (an increment of 0), then sent" in lines
         ), text
         assert "broker:          connected to 127.0.0.1:" in text
@@ -158,7 +158,7 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         data = json.loads(setup.status("--json"))
         rows = {(r["attribute"], r["date"]): r for r in data["totals"]}
         assert rows[("coffees", day)]["state"] == "sent"
-        assert rows[("coffees", day)]["sent_total"] == 1
+        assert rows[("coffees", day)]["sent_value"] == 1
         assert rows[("coffees", day)]["sent_at"] > 0
         assert rows[("cofees", day)]["state"] == "refused"
         assert rows[("cofees", day)]["code"] == "not_found"
@@ -167,7 +167,7 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         for row in data["totals"]:  # the fields README documents
             assert set(row) == {
                 "attribute", "date", "mode", "state", "total", "base_known", "events",
-                "updated_at", "sent_total", "sent_at", "code", "error", "why",
+                "updated_at", "sent_value", "sent_at", "code", "error", "why",
             }
         assert data["broker"]["connected"] is True
         assert data["postponed"] is None
@@ -198,7 +198,7 @@ def test_a_postponed_flush_is_the_reason_status_gives(tmp_path):
     flusher.flush_once()
     note = status_view.postponed(box.get_meta(POSTPONED_META))
     assert note["reason"] == "Exist unavailable: cannot reach exist.io: connection refused"
-    [row] = status_view.totals(box.rows(), running=True, budget={}, postponement=note)
+    [row] = status_view.totals(box.days(), running=True, budget={}, postponement=note)
     assert row["why"].startswith(
         "waiting: sending postponed (Exist unavailable: cannot reach exist.io: connection "
         "refused), next try in "
@@ -210,5 +210,5 @@ def test_a_postponed_flush_is_the_reason_status_gives(tmp_path):
     })()
     flusher.flush_once()
     assert status_view.postponed(box.get_meta(POSTPONED_META)) is None
-    [row] = status_view.totals(box.rows(), running=True, budget={}, postponement=None)
+    [row] = status_view.totals(box.days(), running=True, budget={}, postponement=None)
     assert row["state"] == "sent" and row["why"].startswith("sent ")

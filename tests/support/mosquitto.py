@@ -29,6 +29,14 @@ def find_mosquitto() -> str:
     )
 
 
+def _tool(name: str) -> str:
+    """A tool installed with mosquitto (``mosquitto_passwd``), beside it or on PATH."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
+    if not found:
+        raise RuntimeError(f"{name} is not installed (it comes with the mosquitto package)")
+    return found
+
+
 class Mosquitto:
     """One broker process on 127.0.0.1:<free port>, persisting its sessions in ``workdir``."""
 
@@ -39,7 +47,9 @@ class Mosquitto:
         persistence: bool = True,
         max_inflight: int = 20,
         max_queued: int = 100_000,
+        users: dict[str, str] | None = None,
     ):
+        """``users``: user name -> password; then anonymous clients are refused."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -49,7 +59,7 @@ class Mosquitto:
         self.persistence = persistence
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            "allow_anonymous false" if users else "allow_anonymous true",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             "autosave_interval 1",
@@ -59,6 +69,16 @@ class Mosquitto:
             "log_type warning",
             f"log_dest file {self.log}",
         ]
+        if users:
+            passwords = self.workdir / "passwords"
+            passwords.write_text("")
+            for user, password in users.items():
+                subprocess.run(
+                    [_tool("mosquitto_passwd"), "-b", str(passwords), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            lines.append(f"password_file {passwords}")
         if getattr(os, "geteuid", lambda: -1)() == 0:
             # Started as root, mosquitto drops to the ``mosquitto`` user, which can't write into
             # pytest's 0700 temporary directories: every save of the persistence file (and the log)

@@ -513,39 +513,50 @@ class Outbox:
         }
 
     @_reads
-    def rows(self, since: str = "", limit: int = 200) -> list[dict]:
-        """Each (attribute, date) as ``status`` lists it, newest date first: every pending or
-        refused row, and the sent ones dated ``since`` (an ISO date) or later. Keys:
-        ``attribute``, ``date``, ``mode``, ``state`` (pending, sent or refused), ``total`` (what
-        is owed to Exist; None while an increment row's day value before the bridge is
-        unknown), ``base_known``, ``events``, ``updated_at``, ``sent_total``, ``sent_at``,
-        ``code`` and ``error`` (a refusal)."""
+    def refused_count(self) -> int:
+        """How many (attribute, date) totals Exist refused for good (until they change)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM totals WHERE failed_version = version"
+        ).fetchone()[0]
+
+    @_reads
+    def days(self, limit: int = 100, since: str | None = None) -> list[dict]:
+        """The most recent (attribute, date) rows, newest day first (with ``since``, an ISO
+        date: every pending or refused row, and the sent ones dated ``since`` or later):
+        ``state`` is ``pending``, ``sent`` or ``refused``, ``total`` what the bridge believes the
+        day's total is, ``mode``, ``base_known`` (Exist's value before the bridge is known),
+        ``events``, ``updated_at``, ``sent_value``/``sent_at`` the last write Exist confirmed,
+        ``code``/``error`` a refusal."""
+        where = "" if since is None else (
+            "WHERE date >= ? OR version > sent_version OR failed_version = version "
+        )
+        rows = self.db.execute(
+            "SELECT attribute, date, mode, delta, value, base, version, sent_version, "
+            "sent_value, sent_at, failed_version, failed_code, failed_error, base_known, "
+            f"events, updated_at FROM totals {where}ORDER BY date DESC, attribute LIMIT ?",
+            (limit,) if since is None else (since, limit),
+        ).fetchall()
         out = []
-        for (attribute, date, mode, version, sent_version, failed_version, delta, value, base,
-             base_known, events, updated_at, sent_value, sent_at, code, error) in self.db.execute(
-            "SELECT attribute, date, mode, version, sent_version, failed_version, delta, value, "
-            "base, base_known, events, updated_at, sent_value, sent_at, failed_code, failed_error "
-            "FROM totals WHERE date >= ? OR version > sent_version "
-            "ORDER BY date DESC, attribute LIMIT ?",
-            (since, int(limit)),
-        ):
-            if failed_version is not None and failed_version == version:
-                state = "refused"
-            elif version > sent_version:
-                state = "pending"
-            else:
-                state = "sent"
-            if mode == "update":
-                total = _unjson(value)
-            else:
-                total = _add(_unjson(base), delta) if base_known else None
-            out.append({
-                "attribute": attribute, "date": date, "mode": mode, "state": state,
-                "total": total, "base_known": bool(base_known), "events": events,
-                "updated_at": updated_at, "sent_total": _unjson(sent_value), "sent_at": sent_at,
-                "code": code if state == "refused" else None,
-                "error": error if state == "refused" else None,
-            })
+        for row in rows:
+            attr, day, mode, delta, value, base, ver, sent_ver, sent_value, sent_at = row[:10]
+            failed_ver, code, error, base_known, events, updated_at = row[10:]
+            refused = failed_ver is not None and failed_ver == ver
+            out.append(
+                {
+                    "attribute": attr,
+                    "date": day,
+                    "state": "refused" if refused else "pending" if ver > sent_ver else "sent",
+                    "total": _unjson(value) if mode == "update" else _add(_unjson(base), delta),
+                    "mode": mode,
+                    "base_known": bool(base_known),
+                    "events": events,
+                    "updated_at": updated_at,
+                    "sent_value": _unjson(sent_value),
+                    "sent_at": sent_at,
+                    "code": code if refused else None,
+                    "error": error if refused else None,
+                }
+            )
         return out
 
     @_reads

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +146,14 @@ class ExistAdapter:
             return None
 
 
-def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
-    """Build the client, its persisted budget and the attribute manager from the config."""
+def make_client(
+    config: BridgeConfig,
+    state_dir: Path,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ExistAdapter:
+    """Build the client, its persisted budget and the attribute manager from the config
+    (``clock`` and ``sleep`` for the budget and retries: tests move a mock's clock)."""
     e = config.exist
     credentials = load_credentials(
         token=e.token.reveal() if e.token else None,
@@ -153,12 +161,14 @@ def make_client(config: BridgeConfig, state_dir: Path) -> ExistAdapter:
         client_id=e.client_id,
         client_secret=e.client_secret.reveal() if e.client_secret else None,
     )
-    budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
+    budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour, clock=clock)
     client = ExistClient(
         credentials,
         base_url=e.base_url,
         budget=budget,
         timeout=(min(5.0, e.timeout), float(e.timeout)),
+        clock=clock,
+        sleep=sleep,
     )
     specs: list[dict[str, Any]] = []
     for a in config.attributes:

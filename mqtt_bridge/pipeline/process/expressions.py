@@ -10,6 +10,7 @@ Pure: no I/O. Templates are compiled once (at config load) in a sandbox, render 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 __all__ = [
     "MAX_OUTPUT_CHARS",
+    "NOT_JSON",
+    "Payload",
     "JsonPath",
     "JsonPathError",
     "RenderFailure",
@@ -173,6 +176,30 @@ def compile_template(source: str) -> Template:
 
 
 # --------------------------------------------------------------------------------- JSON paths
+
+NOT_JSON = object()  # ``Payload.json()`` when the payload isn't JSON
+
+
+class Payload:
+    """The payload text and, parsed at most once and only when asked for, its JSON."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._json: Any = NOT_JSON
+        self.json_error: str | None = None
+
+    def json(self) -> Any:
+        """The parsed JSON, or ``NOT_JSON`` (with ``json_error`` set) when it isn't JSON."""
+        if self._json is NOT_JSON and self.json_error is None:
+            try:
+                self._json = json.loads(self.text)
+            except RecursionError:
+                self.json_error = "the JSON is nested too deeply"
+            except ValueError as err:  # JSONDecodeError, and ints beyond int()'s digit limit
+                self.json_error = f"not JSON: {err}"
+        return self._json
+
+
 
 
 class JsonPathError(ValueError):

@@ -13,6 +13,7 @@ The order of evaluation for one message:
 2. UTF-8 (``not_utf8``); the JSON is parsed only if json_path or a template's value_json needs it;
 3. ``condition``: false -> skipped "condition false"; a missing key/variable -> skipped
    "condition undefined" (a device's other messages often lack the key); other errors reject;
+   with ``event_time``, then the message's time (below), and an ``OUT_OF_ORDER`` skip;
 4. the value: json_path (``not_json``, ``path_missing``), value_template (``template_error``,
    ``not_json``) or the payload text;
 5. edge: the normalised value becomes the new state; it counts only on a ``from`` -> ``to``
@@ -28,8 +29,9 @@ reading itself, counted from zero (a negative one adds nothing), and becomes the
 retained reading is still a correct delta against the stored one, so it counts when it is higher;
 when it is lower it is taken as an old snapshot, never as a reset, and ignored. On an integer
 attribute only whole amounts are added; the fraction is carried (``carry``) to the next reading.
-An increase lands on the local date it is received. Readings must be finite numbers (numeric text
-is fine): ``not_a_number``, ``not_finite``, ``no_value`` (Home Assistant's ``unavailable``).
+An increase lands on the local date it is received (with ``event_time``: happened). Readings
+must be finite numbers (numeric text is fine): ``not_a_number``, ``not_finite``, ``no_value``
+(Home Assistant's ``unavailable``).
 
 Duration mode (occupancy, presence, a TV's power): the state is ``{"on": bool, "since": t,
 "carry": seconds}``. A value in ``on_states`` (default: true/ON/on, 1, occupied, open, home,
@@ -40,8 +42,10 @@ clock is not restarted); an off without an on adds nothing. A period that crosse
 split: each day gets the minutes that fell on it (events carry a timestamp ``at`` inside their
 day). A retained message never adds time (when it changed is unknown): a retained on while off
 starts the clock at receipt, a retained off while on closes the period without counting it.
-Times are the bridge's receive times: a message the broker queued while the bridge was down is
-timed at its delivery (MQTT carries no publish time).
+Times are the bridge's receive times (a queued message is timed at its delivery: MQTT carries no
+publish time), unless the mapping has ``event_time`` (``event_time.py``): then the time the payload
+gives (after the trust window) times the events (``Event.at``), duration periods and splits, and
+is kept in the state (``"at"``): a message older than its topic's last one is ``OUT_OF_ORDER``.
 """
 
 from __future__ import annotations
@@ -55,8 +59,11 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from ...exist.domain import INTEGER_TYPES, STRING
+from .event_time import EventClock, TimeReading, stamped
 from .expressions import (
+    NOT_JSON,
     JsonPath,
+    Payload,
     RenderFailure,
     compile_template,
     is_truthy,
@@ -76,7 +83,7 @@ NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
 DEFAULT_ON_STATES = (True, 1, "occupied", "open", "home", "detected")
 DECIMALS = 6  # counter amounts are rounded to this many places (no float noise)
 MAX_PERIOD = 400 * 86400.0  # a longer "on" period is a broken clock or state, not a visit
-_UNSET = object()
+OUT_OF_ORDER = "older than the topic's last message (out of order)"
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,7 @@ class Evaluation:
     rejected: Rejected | None = None
     skipped: str | None = None  # why it didn't count when not rejected
     more: tuple[Event, ...] = ()  # further events (a duration split at midnight)
-    value: Any = None  # with evaluate(explain=True): the extracted value (None: not reached)
-    condition: bool | None = None  # with explain=True: the condition's verdict, if it has one
+    time: TimeReading | None = None  # with event_time: when it was counted, and any fallback
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -117,6 +123,7 @@ class Evaluation:
 class _Clock:
     now: float  # the message's receive time (epoch seconds)
     zone: tzinfo  # the user's time zone
+    seen: dict[str, Any]  # evaluate(seen=...): gets "value", the value extracted (if reached)
 
 
 class _Reject(Exception):
@@ -138,26 +145,6 @@ def _show(value: Any) -> str:
     return _truncate(text, 60)
 
 
-class _Payload:
-    """The payload text and, parsed at most once and only when asked for, its JSON."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self._json: Any = _UNSET
-        self.json_error: str | None = None
-
-    def json(self) -> Any:
-        """The parsed JSON, or ``_UNSET`` (with ``json_error`` set) when it isn't JSON."""
-        if self._json is _UNSET and self.json_error is None:
-            try:
-                self._json = json.loads(self.text)
-            except RecursionError:
-                self.json_error = "the JSON is nested too deeply"
-            except ValueError as err:  # JSONDecodeError, and ints beyond int()'s digit limit
-                self.json_error = f"not JSON: {err}"
-        return self._json
-
-
 class Mapping:
     """One ``mappings`` entry, compiled: matches topics and evaluates messages."""
 
@@ -169,6 +156,8 @@ class Mapping:
         max_payload_bytes: int = 262_144,
         attribute_spec: AttributeSpec | None = None,
         learned_type: int | None = None,
+        event_time_window: float = 7 * 86400.0,
+        event_time_skew: float = 300.0,
     ):
         self.index = index
         self.spec = spec
@@ -187,6 +176,11 @@ class Mapping:
         self._path = JsonPath(spec.json_path) if spec.json_path else None
         self._template = compile_template(spec.value_template) if spec.value_template else None
         self._condition = compile_template(spec.condition) if spec.condition else None
+        self._clock = (
+            EventClock(spec.event_time, window=event_time_window, skew=event_time_skew)
+            if spec.event_time
+            else None
+        )
         # What the attribute holds lets bad values be refused here rather than by Exist: the value
         # type Exist reported (``learned_type``), else a custom spec's declared one; "any" when
         # neither is known yet (Exist then judges, and the client coerces).
@@ -237,31 +231,30 @@ class Mapping:
         *,
         received_at: float | None = None,
         zone: tzinfo | None = None,
-        explain: bool = False,
+        seen: dict[str, Any] | None = None,
     ) -> Evaluation:
         """What this message means; never raises.
 
         ``received_at`` (epoch seconds, default now) and ``zone`` (the user's time zone, default
-        UTC) are only used by duration mode: when a state changed, and where local midnight is.
+        UTC): when a state changed and where local midnight is (duration mode), and the trust
+        window and naive times of ``event_time``. With ``event_time``, events carry the time they
+        count at (``Event.at``), states remember it (``"at"``), and a message older than its
+        topic's last one is skipped (``OUT_OF_ORDER``). A ``seen`` dict gets the ``"value"``.
         """
         keep = previous_state if self.uses_state else None
-        clock = _Clock(time.time() if received_at is None else received_at, zone or timezone.utc)
-        seen: dict[str, Any] | None = {} if explain else None
+        now = time.time() if received_at is None else received_at
+        clock = _Clock(now, zone or timezone.utc, {} if seen is None else seen)
         try:
-            result = self._evaluate(topic, payload, retained, previous_state, clock, seen)
+            return self._evaluate(topic, payload, retained, previous_state, clock)
         except _Reject as rej:
-            result = Evaluation(None, keep, rej.rejected)
+            return Evaluation(None, keep, rej.rejected)
         except Exception as err:  # noqa: BLE001 - a safety net: bad input never crashes ingest
-            result = Evaluation(
+            return Evaluation(
                 None, keep, Rejected("internal_error", _truncate(f"{type(err).__name__}: {err}"))
             )
-        if seen:
-            result = replace(result, value=seen.get("value"), condition=seen.get("condition"))
-        return result
 
     def _evaluate(
-        self, topic: str, payload: bytes, retained: bool, previous_state: object, clock: _Clock,
-        seen: dict[str, Any] | None = None,  # explain: the condition's verdict and the value
+        self, topic: str, payload: bytes, retained: bool, previous_state: object, clock: _Clock
     ) -> Evaluation:
         spec = self.spec
         keep = previous_state if self.uses_state else None
@@ -282,7 +275,7 @@ class Mapping:
                 "not_utf8",
                 f"payload is not UTF-8 text ({size} bytes, starting {bytes(payload[:16]).hex()})",
             ) from None
-        message = _Payload(text.removeprefix("\ufeff"))
+        message = Payload(text.removeprefix("\ufeff"))
 
         if self._condition is not None:
             verdict = self._render(self._condition, message, topic)
@@ -292,14 +285,24 @@ class Mapping:
                 if verdict.undefined:
                     raise _Reject("not_json", f"condition needs value_json: {message.json_error}")
                 raise _Reject("condition_error", f"condition: {verdict.detail}")
-            if seen is not None:
-                seen["condition"] = is_truthy(verdict)
             if not is_truthy(verdict):
                 return Evaluation(None, keep, skipped="condition false")
 
-        value = self._extract(message, topic)
-        if seen is not None:
-            seen["value"] = value
+        if self._clock is None:
+            return self._by_mode(message, topic, previous_state, retained, clock)
+        reading = self._clock.resolve(message.text, topic, message.json, clock.now, clock.zone)
+        last = previous_state.get("at") if isinstance(keep, dict) else None
+        if _finite(last) and reading.at < last:
+            return Evaluation(None, keep, skipped=OUT_OF_ORDER, time=reading)
+        timed = replace(clock, now=reading.at)
+        return stamped(self._by_mode(message, topic, previous_state, retained, timed), reading)
+
+    def _by_mode(
+        self, message: Payload, topic: str, previous_state: object, retained: bool, clock: _Clock
+    ) -> Evaluation:
+        """Steps 4 to 6: the value, then what the mode makes of it."""
+        spec = self.spec
+        value = clock.seen["value"] = self._extract(message, topic)
 
         if self.mode == "counter":
             return self._counter(value, previous_state, retained)
@@ -320,17 +323,17 @@ class Mapping:
     # ------------------------------------------------------------------------------ steps
 
     @staticmethod
-    def _render(template: Any, message: _Payload, topic: str) -> str | RenderFailure:
+    def _render(template: Any, message: Payload, topic: str) -> str | RenderFailure:
         if template.uses_value_json:
             data = message.json()
-            if data is not _UNSET:
+            if data is not NOT_JSON:
                 return template.render(message.text, topic, data)
         return template.render(message.text, topic)
 
-    def _extract(self, message: _Payload, topic: str) -> Any:
+    def _extract(self, message: Payload, topic: str) -> Any:
         if self._path is not None:
             data = message.json()
-            if data is _UNSET:
+            if data is NOT_JSON:
                 raise _Reject("not_json", f"json_path {self._path.text}: {message.json_error}")
             try:
                 return self._path.get(data)
@@ -583,6 +586,8 @@ def build_mappings(
             max_payload_bytes=config.bridge.max_payload_bytes,
             attribute_spec=declared.get(spec.attribute),
             learned_type=value_types(spec.attribute) if value_types else None,
+            event_time_window=config.bridge.event_time_window,
+            event_time_skew=config.bridge.event_time_skew,
         )
         for index, spec in enumerate(config.mappings)
     ]

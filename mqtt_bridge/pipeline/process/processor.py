@@ -32,7 +32,7 @@ from ..buffer.outbox import (
     Outbox,
     OutboxError,
 )
-from .mapping import Evaluation, Mapping
+from .mapping import OUT_OF_ORDER, Evaluation, Mapping
 from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
@@ -61,8 +61,29 @@ class Outcome:
 
     mapping: Mapping
     state_before: object  # the edge/counter/duration state used (None: none yet, or no state)
-    evaluation: Evaluation  # with ``value`` and ``condition`` filled
+    evaluation: Evaluation
     effects: tuple[Effect, ...]  # what it adds to / sets in the outbox, with local dates
+    value: object = None  # the value extracted from the payload (None: not reached)
+
+    @property
+    def condition(self) -> str | None:
+        """The condition's result read from the evaluation (the order of evaluation is in
+        ``mapping``'s docstring): "true", "false", "undefined", "error" or None (no condition,
+        or the message stopped before it)."""
+        if not self.mapping.spec.condition:
+            return None
+        ev = self.evaluation
+        if ev.skipped in ("condition false", "condition undefined"):
+            return ev.skipped.split()[1]
+        if ev.rejected is not None and (
+            ev.rejected.kind == "condition_error" or ev.rejected.detail.startswith("condition")
+        ):
+            return "error"
+        if ev.skipped == "retained snapshot" and ev.new_state is None and self.value is None:
+            return None  # skipped before the condition
+        if ev.rejected is not None and ev.rejected.kind in ("too_large", "not_utf8"):
+            return None
+        return "true"
 
 
 def _amount(effect: Effect) -> str:
@@ -87,7 +108,7 @@ def summary(outcome: Outcome) -> str:
 
 
 # Called with each message and what every matching mapping made of it (nothing: no mapping).
-Observer = Callable[["IncomingMessage", list[Outcome]], None]
+Tracer = Callable[["IncomingMessage", list[Outcome]], None]
 
 
 class OnceLogger:
@@ -216,8 +237,12 @@ class MessageProcessor:
         timezone: str,
         outbox: Outbox,
         max_states: int = MAX_TOPIC_STATES,
+        observer: Callable[[int, str], None] | None = None,
     ):
         self.mappings = mappings
+        # told (mapping index, outcome) per matching mapping: "received", then "counted",
+        # "skipped" or "rejected" (the HTTP endpoint's per-mapping metrics)
+        self.observer = observer
         self.zone = ZoneInfo(timezone)
         self._quarter: float | None = None  # local_date's cache
         self._quarter_date = ""
@@ -230,7 +255,7 @@ class MessageProcessor:
         ]  # dropped from disk with the next commit
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
-        self.observer: Observer | None = None  # exist-bridge test and run --dry-run
+        self.tracer: Tracer | None = None  # exist-bridge test and run --dry-run
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -273,6 +298,17 @@ class MessageProcessor:
         while len(self.recent) > RECENT_SLOTS:
             self.recent.popitem(last=False)
 
+    def _note_time(self, commit: Commit, topic: str, evaluation: Evaluation) -> None:
+        """Count how an ``event_time`` mapping timed the message (``event_time.payload``, or the
+        reason it fell back to the receive time, logged once per topic; or out of order)."""
+        reading = evaluation.time
+        name = "payload" if reading.fallback is None else reading.fallback
+        if evaluation.skipped == OUT_OF_ORDER:
+            name = "out_of_order"
+        commit.counters[f"event_time.{name}"] = commit.counters.get(f"event_time.{name}", 0) + 1
+        if reading.fallback is not None:
+            self.once.warn(f"event_time_{reading.fallback}", topic, reading.detail)
+
     def process(self, msg: IncomingMessage) -> Commit:
         """The commit for one message (effects, states, dead letters, counters)."""
         digest = hashlib.blake2b(msg.payload, digest_size=16).digest()
@@ -286,9 +322,8 @@ class MessageProcessor:
             mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
         )
         matched = self._route(msg.topic)
-        explain = self.observer is not None
         outcomes: list[Outcome] | None = (
-            [] if explain or log.isEnabledFor(logging.DEBUG) else None
+            [] if self.tracer is not None or log.isEnabledFor(logging.DEBUG) else None
         )
         if not matched:
             commit.counters["unmatched"] = 1
@@ -299,7 +334,9 @@ class MessageProcessor:
         if self._over:
             commit.dropped.extend(self._over)
             self._over = []
+        observe = self.observer or _ignore
         for mapping in matched:
+            observe(mapping.index, "received")
             key = mapping.state_key(msg.topic)
             before = self.states.get(key)
             evaluation = mapping.evaluate(
@@ -309,9 +346,11 @@ class MessageProcessor:
                 before,
                 received_at=received_at,
                 zone=self.zone,
-                explain=explain,
+                seen=(seen := {}),
             )
             first_effect = len(commit.effects)
+            if evaluation.time is not None:  # the mapping has event_time
+                self._note_time(commit, msg.topic, evaluation)
             if mapping.uses_state and evaluation.new_state is not None:
                 self.states[key] = evaluation.new_state
                 self.states.move_to_end(key)
@@ -327,25 +366,34 @@ class MessageProcessor:
                     commit.counters.get(f"bad_input.{r.kind}", 0) + 1
                 )
                 self.once.warn(r.kind, msg.topic, r.detail)
+                observe(mapping.index, "rejected")
             elif evaluation.event is not None:
+                observe(mapping.index, "counted")
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
                     commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value))
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                observe(mapping.index, "skipped")
             if outcomes is not None:
                 effects = tuple(commit.effects[first_effect:])
-                outcomes.append(Outcome(mapping, before, evaluation, effects))
+                outcomes.append(
+                    Outcome(mapping, before, evaluation, effects, seen.get("value"))
+                )
         self._tell(msg, outcomes)
         return commit
 
     def _tell(self, msg: IncomingMessage, outcomes: list[Outcome] | None) -> None:
-        """The debug line for a message (one per message) and the observer, if any."""
+        """The debug line for a message (one per message) and the tracer, if any."""
         if outcomes is None:
             return
         if log.isEnabledFor(logging.DEBUG):
             what = "; ".join(summary(o) for o in outcomes) or "no mapping matches this topic"
             log.debug("%s -> %s", msg.topic, what)
-        if self.observer is not None:
-            self.observer(msg, outcomes)
+        if self.tracer is not None:
+            self.tracer(msg, outcomes)
+
+
+def _ignore(index: int, outcome: str) -> None:
+    """The observer when none is set."""

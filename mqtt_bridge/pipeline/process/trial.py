@@ -1,7 +1,7 @@
 """Trying mappings before trusting them: ``exist-bridge test`` and ``run --dry-run``.
 
 Both run messages through the real ``MessageProcessor`` (the same code path as the bridge, with an
-observer that records what each mapping made of the message) and never write: the edge, counter
+tracer that records what each mapping made of the message) and never write: the edge, counter
 and duration states come from a read-only snapshot of the state directory (none if the bridge has
 not run yet) and stay in memory.
 """
@@ -135,14 +135,14 @@ def describe(trial: Trial) -> list[str]:
         ev = outcome.evaluation
         lines.append(f"{head}: matched")
         if spec.condition:
-            verdict = {True: "true", False: "false", None: "not evaluated"}[ev.condition]
-            if ev.skipped == "condition undefined":
+            verdict = outcome.condition or "not evaluated"
+            if verdict == "undefined":
                 verdict = "undefined (a key it uses is missing)"
             lines.append(f"  condition: {verdict}")
-        if ev.value is not None:
+        if outcome.value is not None:
             source = (f"json_path {spec.json_path}" if spec.json_path
                       else "value_template" if spec.value_template else "the payload")
-            lines.append(f"  value: {_show(ev.value)} (from {source})")
+            lines.append(f"  value: {_show(outcome.value)} (from {source})")
         if mapping.uses_state:
             lines.append(f"  state used: {_state(outcome.state_before)}")
             lines.append(f"  state after: {_state(ev.new_state)}")
@@ -180,7 +180,7 @@ def try_message(
     def observe(_msg: IncomingMessage, outcomes: list[Outcome]) -> None:
         trial.outcomes = {o.mapping.index: o for o in outcomes}
 
-    processor.observer = observe
+    processor.tracer = observe
     processor.once = _Silent()  # the report says it; no "see exist-bridge status" warning
     processor.process(
         IncomingMessage(topic=topic, payload=payload, qos=0, retain=retained, received_at=received)

@@ -1,0 +1,105 @@
+"""``exist-bridge addon``: what the Home Assistant add-on's container runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
+
+log = logging.getLogger("exist_bridge.addon")
+
+
+def add_addon(sub: argparse._SubParsersAction) -> None:
+    """Register the ``addon`` subcommand."""
+    defaults = AddonPaths()
+    p = sub.add_parser(
+        "addon",
+        help="run as the Home Assistant add-on (reads /data/options.json)",
+        description="Run the bridge inside the Home Assistant add-on: options from "
+        "/data/options.json, the MQTT broker from the Supervisor's MQTT service "
+        "(http://supervisor/services/mqtt with $SUPERVISOR_TOKEN) unless mqtt_host is set, state "
+        "in /data, attributes and mappings from a YAML file in the add-on's config folder (a "
+        "commented starter is written there on first start), the HTTP endpoint (health, "
+        "metrics, status page for ingress) on port 8099. The flags change those places (tests).",
+    )
+    p.add_argument("--options", type=Path, default=defaults.options, help="%(default)s")
+    p.add_argument(
+        "--data-dir", type=Path, default=defaults.data_dir, help="state directory (%(default)s)"
+    )
+    p.add_argument(
+        "--config-dir",
+        type=Path,
+        default=defaults.config_dir,
+        help="where the mappings file is (%(default)s)",
+    )
+    p.add_argument(
+        "--supervisor-url",
+        default=defaults.supervisor_url,
+        help="the Supervisor API (%(default)s; token from $SUPERVISOR_TOKEN)",
+    )
+    p.add_argument("--http-host", default=defaults.http_host, help="%(default)s")
+    p.add_argument("--http-port", type=int, default=HTTP_PORT, help="%(default)s")
+    p.add_argument(
+        "--exist-url",
+        default=None,
+        metavar="URL",
+        help="another Exist server, e.g. a mock-exist (default: exist.io)",
+    )
+    p.add_argument(  # also accepted after the command
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logging, tracebacks on errors",
+    )
+    p.set_defaults(handler=cmd_addon)
+
+
+def cmd_addon(args: argparse.Namespace, out: Any) -> int:
+    """Build the configuration from the add-on's world, then run the bridge."""
+    from ..config import ConfigError
+    from ..pipeline.buffer.integrity import OutboxLost
+    from ..pipeline.buffer.outbox import OutboxError
+    from ..service import run as run_service
+    from ..state_dir import StateDirInUse
+
+    paths = AddonPaths(
+        options=args.options,
+        data_dir=args.data_dir,
+        config_dir=args.config_dir,
+        supervisor_url=args.supervisor_url,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        exist_base_url=args.exist_url,
+    )
+    try:
+        options = read_options(paths.options)
+        config = build_config(options, paths)
+    except AddonError as err:
+        out.error(str(err))
+        return 1
+    except ConfigError as err:
+        out.error(
+            f"{err.source}: {len(err.problems)} problem(s) in the mappings file (edit it in the "
+            "add-on's folder under /addon_configs, then restart the add-on)"
+        )
+        out.stderr.write(str(err) + "\n")
+        return 1
+    if not args.verbose:
+        logging.getLogger().setLevel(config.bridge.log_level)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    try:
+        return run_service(config, accept_fresh_outbox=bool(options.get("accept_fresh_outbox")))
+    except OutboxLost as err:
+        out.error(
+            f"{err} (in the add-on: turn on accept_fresh_outbox in its Configuration tab, start "
+            "it once, then turn the option off again)"
+        )
+        return 1
+    except (OutboxError, StateDirInUse) as err:
+        out.error(str(err))
+        return 1

@@ -1,0 +1,236 @@
+"""Options, the Supervisor's MQTT service, the starter mappings file, and the config they make."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from ..config import BridgeConfig, parse_config
+
+log = logging.getLogger("exist_bridge.addon")
+
+DEFAULT_MAPPINGS_FILE = "exist-bridge.yaml"
+HTTP_PORT = 8099  # config.yaml's ingress_port
+TIMEOUT = 10.0
+# The keys the mappings file may hold; everything else comes from the add-on.
+FILE_KEYS = ("attributes", "mappings")
+# Secrets reach the config through !env, never through its text.
+TOKEN_VAR = "EXIST_BRIDGE_ADDON_TOKEN"
+MQTT_PASSWORD_VAR = "EXIST_BRIDGE_ADDON_MQTT_PASSWORD"
+
+# add-on option -> (section, key) of the bridge configuration, copied when set
+PASSED_THROUGH = {
+    "timezone": ("exist", "timezone"),
+    "requests_per_hour": ("exist", "requests_per_hour"),
+    "flush_interval": ("bridge", "flush_interval"),
+    "mqtt_discovery": ("mqtt", "discovery"),
+    "mqtt_client_id": ("mqtt", "client_id"),
+}
+
+
+class AddonError(Exception):
+    """The add-on can't start: a one-line reason naming the option, file or service."""
+
+
+@dataclass(frozen=True)
+class AddonPaths:
+    """Where the add-on's world is. The defaults are the Supervisor's layout; tests inject
+    their own."""
+
+    options: Path = Path("/data/options.json")
+    data_dir: Path = Path("/data")
+    config_dir: Path = Path("/config")
+    supervisor_url: str = "http://supervisor"
+    supervisor_token: str | None = field(
+        default_factory=lambda: os.environ.get("SUPERVISOR_TOKEN"), repr=False
+    )
+    http_host: str = "0.0.0.0"  # noqa: S104 - ingress reaches the container from the Supervisor
+    http_port: int = HTTP_PORT
+    exist_base_url: str | None = None  # another Exist server (the mock, in tests)
+
+
+def read_options(path: Path) -> dict[str, Any]:
+    """The add-on options the Supervisor wrote (``/data/options.json``)."""
+    try:
+        options = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AddonError(
+            f"{path} does not exist: `exist-bridge addon` runs inside the Home Assistant add-on "
+            "(elsewhere use `exist-bridge run -c FILE`)"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise AddonError(f"can't read the add-on options {path}: {err}") from None
+    if not isinstance(options, dict):
+        raise AddonError(f"{path}: expected a JSON object of options")
+    return options
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    source: str = "the add-on options"
+
+
+def mqtt_service(supervisor_url: str, token: str | None, timeout: float = TIMEOUT) -> Broker:
+    """The broker the Supervisor offers (``GET /services/mqtt``): host, port, TLS, credentials."""
+    url = supervisor_url.rstrip("/") + "/services/mqtt"
+    hint = "or set mqtt_host (and mqtt_username, mqtt_password) in the add-on options"
+    if not token:
+        raise AddonError(f"SUPERVISOR_TOKEN is not set, so {url} can't be asked; {hint}")
+    try:
+        response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    except requests.RequestException as err:
+        raise AddonError(f"can't reach the Supervisor at {url}: {err}; {hint}") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    message = answer.get("message") if isinstance(answer, dict) else None
+    if response.status_code != 200 or not isinstance(answer, dict) or answer.get("result") != "ok":
+        why = message or f"HTTP {response.status_code}"
+        raise AddonError(
+            f"the Supervisor offers no MQTT broker ({url}: {why}): install and start the "
+            f"Mosquitto broker add-on, {hint}"
+        )
+    data = answer.get("data")
+    try:
+        return Broker(
+            host=str(data["host"]),
+            port=int(data["port"]),
+            username=data.get("username") or None,
+            password=data.get("password") or None,
+            tls=bool(data.get("ssl")),
+            source=f"the Supervisor's MQTT service (add-on {data.get('addon', '?')})",
+        )
+    except (TypeError, KeyError, ValueError) as err:
+        raise AddonError(f"unexpected answer from {url}: missing or bad {err}") from None
+
+
+def broker(options: dict[str, Any], paths: AddonPaths) -> Broker:
+    """The broker: ``mqtt_host`` from the options if set (then nothing is asked), else the
+    Supervisor's MQTT service, with ``mqtt_port``/``mqtt_username``/``mqtt_password``/
+    ``mqtt_tls`` overriding each its own value."""
+    if options.get("mqtt_host"):
+        found = Broker(host=str(options["mqtt_host"]), port=1883)
+    else:
+        found = mqtt_service(paths.supervisor_url, paths.supervisor_token)
+    overrides = {
+        "port": options.get("mqtt_port"),
+        "username": options.get("mqtt_username"),
+        "password": options.get("mqtt_password"),
+        "tls": options.get("mqtt_tls"),
+    }
+    values = {k: v for k, v in overrides.items() if v not in (None, "")}
+    if options.get("mqtt_host") and "port" not in values and values.get("tls"):
+        values["port"] = 8883
+    if values:
+        found = Broker(**{**found.__dict__, **values, "source": found.source + ", overridden"})
+    return found
+
+
+def ensure_mappings_file(path: Path) -> bool:
+    """Write the commented starter to ``path`` if there is no file yet; True if it did."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    starter = resources.files(__package__).joinpath("starter.yaml").read_text(encoding="utf-8")
+    path.write_text(starter, encoding="utf-8")
+    log.warning(
+        "wrote a starter mappings file to %s (in Home Assistant: the add-on's folder under "
+        "/addon_configs): add your attributes and mappings there, then restart the add-on",
+        path,
+    )
+    return True
+
+
+def _file_keys(text: str) -> list[str]:
+    """The top-level keys of the mappings file (its YAML errors are left to the config
+    reader, which reports them with their line)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [str(k.value) for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+
+
+def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
+    """The bridge configuration: the mappings file's ``attributes``/``mappings`` (problems are
+    reported with that file's lines) plus what the options and the Supervisor give."""
+    token = options.get("exist_token")
+    if not isinstance(token, str) or not token.strip():
+        raise AddonError(
+            "exist_token is empty: paste your Exist token in the add-on's Configuration tab"
+        )
+    name = str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
+    mappings_file = paths.config_dir / name
+    ensure_mappings_file(mappings_file)
+    try:
+        text = mappings_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise AddonError(f"can't read the mappings file {mappings_file}: {err}") from None
+    for key in _file_keys(text):
+        if key not in FILE_KEYS:
+            raise AddonError(
+                f"{mappings_file}: {key!r} is set by the add-on (its Configuration tab, and the "
+                f"Supervisor's MQTT service); the file holds only {' and '.join(FILE_KEYS)}"
+            )
+    mqtt = broker(options, paths)
+    log.info(
+        "MQTT broker %s:%d%s%s, from %s",
+        mqtt.host,
+        mqtt.port,
+        " (TLS)" if mqtt.tls else "",
+        f" as {mqtt.username}" if mqtt.username else "",
+        mqtt.source,
+    )
+    sections: dict[str, dict[str, Any]] = {
+        "exist": {"token": _Env(TOKEN_VAR)},
+        "mqtt": {"host": mqtt.host, "port": mqtt.port},
+        "bridge": {
+            "state_dir": str(paths.data_dir),
+            "log_level": str(options.get("log_level") or "INFO").upper(),
+        },
+        "http": {"enabled": True, "host": paths.http_host, "port": paths.http_port},
+    }
+    if paths.exist_base_url:
+        sections["exist"]["base_url"] = paths.exist_base_url
+    env = dict(os.environ)
+    env[TOKEN_VAR] = token.strip()
+    if mqtt.username:
+        sections["mqtt"]["username"] = mqtt.username
+    if mqtt.password:
+        sections["mqtt"]["password"] = _Env(MQTT_PASSWORD_VAR)
+        env[MQTT_PASSWORD_VAR] = mqtt.password
+    if mqtt.tls:
+        sections["mqtt"]["tls"] = True
+    for option, (section, key) in PASSED_THROUGH.items():
+        if options.get(option) not in (None, ""):
+            sections[section][key] = options[option]
+    generated = yaml.dump(sections, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+    full = text.rstrip("\n") + "\n\n# --- set by the add-on ---\n" + generated
+    return parse_config(full, str(mappings_file), base_dir=paths.config_dir, env=env)
+
+
+class _Env(str):
+    """A value written as ``!env NAME``."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Env, lambda dumper, value: dumper.represent_scalar("!env", str(value)))

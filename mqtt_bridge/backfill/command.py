@@ -1,0 +1,306 @@
+"""``exist-bridge backfill``: fill Exist with the past, from Home Assistant or a CSV.
+
+Reads history (``sources``), replays it through the configuration's mappings (``replay``), plans
+what to send and sends it within the request budget (``send``). ``--dry-run`` prints the plan and
+sends nothing (no request to Exist, except reading the profile's time zone when the configuration
+doesn't name one and it was never read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from ..config import BridgeConfig
+
+HA_TOKEN_ENV = "HA_TOKEN"
+
+
+@dataclass
+class BackfillOptions:
+    """What to backfill (the command line, or a test)."""
+
+    start: date
+    end: date | None = None  # default: yesterday, local
+    home_assistant: str | None = None  # Home Assistant's URL
+    ha_token: str | None = None
+    csv: Path | None = None
+    entities: list[str] = field(default_factory=list)  # ENTITY or ENTITY=ATTRIBUTE:MODE
+    statestream_prefix: str = "homeassistant"
+    dry_run: bool = False
+    overwrite: bool = False
+
+
+def parse_entity(text: str) -> tuple[str, str | None, str | None]:
+    """``ENTITY`` or ``ENTITY=ATTRIBUTE:MODE`` (MODE default update)."""
+    entity, sep, target = text.partition("=")
+    entity = entity.strip()
+    if not entity:
+        raise ValueError(f"--entity {text!r}: no entity id")
+    if not sep:
+        return entity, None, None
+    attribute, _, mode = target.partition(":")
+    if not attribute.strip():
+        raise ValueError(f"--entity {text!r}: no attribute after '='")
+    return entity, attribute.strip(), (mode.strip().lower() or "update")
+
+
+def run_backfill(
+    config: BridgeConfig,
+    options: BackfillOptions,
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    exist: Any = None,
+) -> int:
+    """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
+    from ..exist.budget import token_key
+    from ..exist.errors import ExistError
+    from ..pipeline.output.exist_output import make_client
+    from ..pipeline.process.mapping import build_mappings
+    from . import replay as rp
+    from . import send as sd
+    from .sources import HomeAssistantHistory, SourceError, entity_topic, read_csv
+
+    def say(text: str = "") -> None:
+        stdout.write(text + "\n")
+        stdout.flush()
+
+    state_dir = Path(config.bridge.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep)
+    timezone = config.exist.timezone or exist.manager.timezone()
+    zone = ZoneInfo(timezone)
+    today = datetime.fromtimestamp(clock(), zone).date()
+    end = options.end or today - timedelta(days=1)
+    if end < options.start:
+        raise ValueError(f"nothing to backfill: --to {end} is before --from {options.start}")
+
+    mappings = build_mappings(config, exist.value_type)
+    adhoc: dict[str, str] = {}
+    plain: list[str] = []
+    for text in options.entities:
+        entity, attribute, mode = parse_entity(text)
+        if attribute is None:
+            plain.append(entity)
+            continue
+        adhoc[entity] = entity
+        known = exist.value_type(attribute)
+        if known is None:  # not learned from Exist yet: a custom attribute's declared type
+            known = next((a.value_type for a in config.attributes if a.name == attribute), None)
+        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, known))
+    adhoc_names = set(adhoc)
+
+    def topic_of(entity: str) -> str:
+        return entity_topic(entity, adhoc_names, options.statestream_prefix)
+
+    try:
+        if options.csv is not None:
+            records, day_values = read_csv(options.csv, zone, topic_of)
+            totals = (
+                rp.day_values(day_values, options.start, end)
+                if day_values
+                else rp.replay(records, mappings, timezone, options.start, end)
+            )
+            source = str(options.csv)
+        else:
+            entities = [*plain, *adhoc]
+            if not options.home_assistant or not entities:
+                raise ValueError("give --csv FILE, or --home-assistant URL with --entity")
+            if not options.ha_token:
+                raise ValueError(
+                    f"no Home Assistant token: set {HA_TOKEN_ENV} or give --ha-token-file"
+                )
+            ha = HomeAssistantHistory(options.home_assistant, options.ha_token)
+            topics = {e: topic_of(e) for e in entities}
+            records = ha.records(entities, options.start, end, zone, topics)
+            totals = rp.replay(records, mappings, timezone, options.start, end)
+            source = f"Home Assistant at {options.home_assistant}"
+    except SourceError as err:
+        raise ValueError(str(err)) from None
+
+    key = token_key(exist.client.credentials.access_token())
+    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
+    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
+    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
+    plan = sd.make_plan(totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite)
+    budget = exist.client.budget.status(key)
+    eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
+
+    say(f"backfill from {source}, {options.start} to {end} ({timezone})")
+    say(
+        f"read {totals.records} record(s): {totals.events} event(s) in range, "
+        f"{totals.unmatched} on no mapping"
+        + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
+    )
+    for name, a in sorted(plan.summary().items()):
+        total = a["total"]
+        shown = f"{int(total)}" if float(total).is_integer() else f"{total}"
+        say(f"  {name}: {a['days']} day(s) {a['first']}..{a['last']}, total {shown}")
+    if plan.live:
+        say(
+            f"left out {len(plan.live)} day(s) the live bridge has written (--overwrite to "
+            "replace them): "
+            + ", ".join(f"{a} {d}" for a, d in plan.live[:5])
+            + (" ..." if len(plan.live) > 5 else "")
+        )
+    if plan.done:
+        say(f"already sent by an earlier run: {plan.done} total(s)")
+    wait = eta + budget.wait if plan.requests else 0.0
+    say(
+        f"to send: {len(plan.items)} total(s) in {plan.requests} request(s); budget "
+        f"{budget.remaining} of {budget.allowed} left this hour, "
+        + (f"so it takes about {sd.duration_text(wait)}" if wait > 0 else "so all go now")
+    )
+    if options.dry_run or not plan.items:
+        say("dry run: nothing sent" if options.dry_run else "nothing to send")
+        return 0
+
+    exist.bootstrap()
+    try:
+        report = sd.send(plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr))
+    except (ExistError, KeyboardInterrupt) as err:
+        left = len(plan.items) - sum(
+            1 for i in plan.items if progress.done(i["name"], i["date"], i["value"])
+        )
+        stderr.write(
+            f"\nbackfill stopped with {left} total(s) not sent yet"
+            + (f" ({err})" if isinstance(err, ExistError) else "")
+            + "; what Exist confirmed is kept in "
+            f"{progress.path}: run the same command again to send the rest\n"
+        )
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return 1
+    say(
+        f"sent {report.sent} total(s) in {report.requests} request(s)"
+        + (f", waited {sd.duration_text(report.waited)} for the budget" if report.waited else "")
+    )
+    for item in report.failed[:20]:
+        say(
+            f"refused by Exist: {item.get('name')} {item.get('date')}: "
+            f"{item.get('error_code', '?')}: {item.get('error', '')}"
+        )
+    return 1 if report.failed else 0
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+def add_backfill(sub: argparse._SubParsersAction) -> None:
+    """Register ``exist-bridge backfill``."""
+    p = sub.add_parser(
+        "backfill",
+        help="fill Exist with past days from Home Assistant's history or a CSV",
+        description="Replay history through the configuration's mappings (the modes mean the "
+        "same as live) and send each day's total as a dated update: 35 per request, inside the "
+        "request budget (it waits rather than hit 429), resumable and idempotent (progress in "
+        "state_dir/backfill.json), never replacing a day the live bridge wrote unless "
+        "--overwrite. Shows the plan first; --dry-run stops there.",
+    )
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML configuration")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=_day,
+        metavar="DATE",
+        help="first local date (YYYY-MM-DD)",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        type=_day,
+        metavar="DATE",
+        help="last local date (default: yesterday; today is the live bridge's)",
+    )
+    p.add_argument(
+        "--home-assistant",
+        metavar="URL",
+        help=f"Home Assistant's URL; the long-lived token from ${HA_TOKEN_ENV} or --ha-token-file",
+    )
+    p.add_argument(
+        "--ha-token-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding Home Assistant's long-lived access token",
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="a CSV: date,attribute,value (day totals) or timestamp,entity,state "
+        "(replayed through the mappings)",
+    )
+    p.add_argument(
+        "--entity",
+        action="append",
+        default=[],
+        metavar="ENTITY[=ATTRIBUTE:MODE]",
+        help="a Home Assistant entity: alone, replayed on its mqtt_statestream topic "
+        "through the mappings; with =ATTRIBUTE:MODE (update, counter, duration, "
+        "increment = each change to on), mapped directly. Repeatable",
+    )
+    p.add_argument(
+        "--statestream-prefix",
+        default="homeassistant",
+        metavar="PREFIX",
+        help="mqtt_statestream's base_topic (default homeassistant)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (days, attributes, totals, requests, time) and stop",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="also replace days the live bridge has written"
+    )
+    p.set_defaults(handler=cmd_backfill)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
+    """The ``backfill`` handler (``out``: the CLI's output, with ``stdout``/``stderr``)."""
+    from ..config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
+        out.stderr.write(str(err) + "\n")
+        return 1
+    token = os.environ.get(HA_TOKEN_ENV)
+    if args.ha_token_file is not None:
+        try:
+            token = args.ha_token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise OSError(f"--ha-token-file {args.ha_token_file}: {err.strerror}") from None
+    options = BackfillOptions(
+        start=args.start,
+        end=args.end,
+        home_assistant=args.home_assistant,
+        ha_token=token,
+        csv=args.csv,
+        entities=args.entity,
+        statestream_prefix=args.statestream_prefix,
+        dry_run=args.dry_run,
+        overwrite=args.overwrite,
+    )
+    return run_backfill(config, options, out.stdout, out.stderr)

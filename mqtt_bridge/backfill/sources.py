@@ -1,0 +1,197 @@
+"""Where history comes from: Home Assistant's REST history API, or a CSV file.
+
+Every source yields either ``Record``s (a state at a time on a topic: replayed through the mapping
+engine, as if the message had arrived then) or ``DayValue``s (a day's total for an attribute: the
+CSV's ``date,attribute,value`` form, sent as is).
+
+A Home Assistant entity becomes a topic in one of two ways (``EntityRoute``):
+- ``ENTITY=ATTRIBUTE:MODE`` on the command line: an ad-hoc mapping reading the entity's state
+  (``topic`` is the entity id); MODE is update, counter, duration, or increment (each change to
+  ``on``/``open``/... : an edge);
+- otherwise the topic Home Assistant's ``mqtt_statestream`` would publish the state on
+  (``<prefix>/<domain>/<object_id>/state``), replayed through the configuration's own mappings.
+A CSV ``entity`` holding a ``/`` is an MQTT topic already (a log of MQTT messages).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+from ..pipeline.process.event_time import parse_time
+from ..pipeline.process.expressions import parse_number
+
+HA_WINDOW_DAYS = 7  # days of history per Home Assistant request
+DAY_COLUMNS = ("date", "attribute", "value")
+RECORD_COLUMNS = ("timestamp", "entity", "state")
+
+
+class SourceError(Exception):
+    """History can't be read: one line naming the file, line or host."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A state at a time: replayed as a message on ``topic`` received at ``at``."""
+
+    at: float
+    topic: str
+    payload: str
+    snapshot: bool = False  # the state at the start of a period (replayed as retained)
+
+
+@dataclass(frozen=True)
+class DayValue:
+    """A day's total for an attribute, sent as is."""
+
+    attribute: str
+    date: str
+    value: int | float | str
+
+
+def statestream_topic(entity_id: str, prefix: str = "homeassistant") -> str:
+    """The topic ``mqtt_statestream`` publishes ``entity_id``'s state on."""
+    domain, _, object_id = entity_id.partition(".")
+    return f"{prefix}/{domain}/{object_id}/state"
+
+
+def entity_topic(entity: str, adhoc: Iterable[str], prefix: str) -> str:
+    """The topic a history entity is replayed on (see the module docstring)."""
+    if "/" in entity or entity in adhoc:
+        return entity
+    return statestream_topic(entity, prefix)
+
+
+# ------------------------------------------------------------------------------ Home Assistant
+
+
+class HomeAssistantHistory:
+    """``GET /api/history/period/<start>?filter_entity_id=...&end_time=...&minimal_response``
+    with a long-lived access token, ``HA_WINDOW_DAYS`` at a time."""
+
+    def __init__(self, url: str, token: str, timeout: float = 60.0, session=None):  # noqa: ANN001
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.requests = 0
+
+    def records(
+        self,
+        entities: list[str],
+        start: date,
+        end: date,
+        zone: tzinfo,
+        topic_of: dict[str, str],
+    ) -> Iterator[Record]:
+        """Every state change of ``entities`` from local midnight of ``start`` to local midnight
+        after ``end``, in time order per window; the first state of each entity in a window is
+        a snapshot (its state at the window's start)."""
+        day = start
+        while day <= end:
+            last = min(day + timedelta(days=HA_WINDOW_DAYS - 1), end)
+            since = datetime.combine(day, datetime.min.time(), zone)
+            until = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
+            rows: list[Record] = []
+            for series in self._period(entities, since, until):
+                rows.extend(self._series(series, since.timestamp(), topic_of))
+            rows.sort(key=lambda r: (r.at, not r.snapshot))
+            yield from rows
+            day = last + timedelta(days=1)
+
+    def _period(self, entities: list[str], since: datetime, until: datetime) -> list:
+        path = f"/api/history/period/{quote(since.isoformat())}"
+        params = {
+            "filter_entity_id": ",".join(entities),
+            "end_time": until.isoformat(),
+            "minimal_response": "",
+            "no_attributes": "",
+        }
+        where = f"Home Assistant at {self.url}"
+        try:
+            response = self.session.get(
+                self.url + path,
+                params=params,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as err:
+            raise SourceError(f"{where}: {type(err).__name__}: {err}") from None
+        self.requests += 1
+        if response.status_code == 401:
+            raise SourceError(f"{where} refused the token (401): use a long-lived access token")
+        if response.status_code != 200:
+            raise SourceError(f"{where} answered {response.status_code} to {path}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise SourceError(f"{where}: the history answer is not JSON") from None
+        if not isinstance(data, list) or not all(isinstance(s, list) for s in data):
+            raise SourceError(f"{where}: the history answer is not a list of lists")
+        return data
+
+    def _series(self, series: list, since: float, topic_of: dict[str, str]) -> Iterator[Record]:
+        entity = None
+        for n, state in enumerate(series):
+            if not isinstance(state, dict):
+                continue
+            entity = state.get("entity_id", entity)
+            if entity not in topic_of or "state" not in state:
+                continue
+            stamp = state.get("last_changed") or state.get("last_updated")
+            try:
+                at = parse_time(stamp, timezone.utc)
+            except ValueError:
+                raise SourceError(
+                    f"Home Assistant: {entity}: unreadable last_changed {stamp!r}"
+                ) from None
+            yield Record(max(at, since), topic_of[entity], str(state["state"]), snapshot=n == 0)
+
+
+# ------------------------------------------------------------------------------ CSV
+
+
+def read_csv(path: Path, zone: tzinfo, topic_of_entity) -> tuple[list[Record], list[DayValue]]:  # noqa: ANN001
+    """The CSV's records (``timestamp,entity,state``) or day values (``date,attribute,value``),
+    told apart by the header. Timestamps: epoch s/ms or ISO 8601 (naive: in ``zone``)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SourceError(f"{path}: {err}") from None
+    if not rows:
+        raise SourceError(f"{path}: empty file")
+    header = tuple(c.strip().lower() for c in rows[0])
+    records: list[Record] = []
+    days: list[DayValue] = []
+    if header not in (DAY_COLUMNS, RECORD_COLUMNS):
+        raise SourceError(
+            f"{path}:1: the header must be {','.join(DAY_COLUMNS)} or {','.join(RECORD_COLUMNS)}"
+        )
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 3:
+            raise SourceError(f"{path}:{line}: expected 3 columns, got {len(row)}")
+        first, second, third = (cell.strip() for cell in row)
+        if header == DAY_COLUMNS:
+            try:
+                day = date.fromisoformat(first).isoformat()
+            except ValueError:
+                raise SourceError(f"{path}:{line}: {first!r} is not a date (YYYY-MM-DD)") from None
+            number = parse_number(third)
+            days.append(DayValue(second, day, third if number is None else number))
+        else:
+            try:
+                at = parse_time(first, zone)
+            except ValueError as err:
+                raise SourceError(f"{path}:{line}: {err}") from None
+            records.append(Record(at, topic_of_entity(second), third))
+    records.sort(key=lambda r: r.at)  # stable: same-time rows keep the file's order
+    return records, days

@@ -1,0 +1,142 @@
+"""The Prometheus metrics: a ``prometheus_client`` collector read at each scrape.
+
+Names (all prefixed ``exist_bridge_``; counters end in ``_total``):
+
+- ``info{version}`` (1), ``running`` (1 while taking messages in), ``broker_connected`` (0/1);
+- ``messages_received_total``, ``messages_counted_total``, ``messages_skipped_total``,
+  ``messages_rejected_total``, each ``{mapping, topic, attribute}``: messages a mapping matched,
+  turned into an effect on Exist, skipped (condition false, no edge, no change) or refused as
+  bad input, since the process started;
+- ``dead_letters_total{kind}``: bad input kept aside, by kind (kept in the state directory, so it
+  does not reset on a restart);
+- ``pending_totals``: (attribute, day) totals waiting to be sent; ``refused_totals``: refused
+  by Exist for good (until they change);
+- ``exist_requests_total{method, endpoint, status}``: answered requests to Exist since the
+  process started; ``exist_rate_limited_total``: those answered 429;
+- ``budget_left_requests`` / ``budget_allowed_requests``: the hourly request budget;
+- ``last_sync_timestamp_seconds``: when Exist last confirmed a write (absent until it has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from .state import OUTCOMES, LiveState, Tally
+
+PREFIX = "exist_bridge_"
+MAPPING_LABELS = ["mapping", "topic", "attribute"]
+DEAD_LETTER_PREFIX = "bad_input."
+
+
+class BridgeCollector(Collector):
+    """Builds every metric from one snapshot: ``snapshot()`` returns the ``LiveState``, the
+    outbox status (``Outbox.status()``, or None when it can't be read) and the ``Tally``."""
+
+    def __init__(self, snapshot: Callable[[], tuple[LiveState, dict[str, Any] | None, Tally]]):
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        state, status, tally = self.snapshot()
+        info = InfoMetricFamily(PREFIX + "build", "The running exist-bridge.")
+        info.add_metric([], {"version": state.version})
+        yield info
+        yield _gauge("running", "1 while the bridge takes messages in.", state.phase == "running")
+        yield _gauge(
+            "broker_connected", "1 while connected to the MQTT broker.", state.broker_connected
+        )
+        yield from _per_mapping(state, tally)
+        yield from _requests(tally)
+        if state.budget_left is not None:
+            yield _gauge(
+                "budget_left_requests",
+                "Requests to Exist left in this hour's budget.",
+                state.budget_left,
+            )
+        if state.budget_allowed is not None:
+            yield _gauge(
+                "budget_allowed_requests",
+                "Requests to Exist allowed per hour (exist.requests_per_hour).",
+                state.budget_allowed,
+            )
+        if status is not None:
+            yield from _stored(status)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=float(value))
+
+
+def _per_mapping(state: LiveState, tally: Tally) -> Iterator[Metric]:
+    counts = tally.messages()
+    docs = {
+        "received": "Messages a mapping matched (since the process started).",
+        "counted": "Messages a mapping turned into an effect on an Exist attribute.",
+        "skipped": "Messages a mapping matched but did not count (condition, edge, no change).",
+        "rejected": "Messages a mapping refused as bad input (kept as dead letters).",
+    }
+    for outcome in OUTCOMES:
+        family = CounterMetricFamily(
+            PREFIX + f"messages_{outcome}", docs[outcome], labels=MAPPING_LABELS
+        )
+        for m in state.mappings:
+            labels = [str(m.index), m.topic, m.attribute]
+            family.add_metric(labels, counts.get((m.index, outcome), 0))
+        yield family
+
+
+def _requests(tally: Tally) -> Iterator[Metric]:
+    requests = tally.requests()
+    family = CounterMetricFamily(
+        PREFIX + "exist_requests",
+        "Answered requests to Exist by method, endpoint and HTTP status (since the process "
+        "started).",
+        labels=["method", "endpoint", "status"],
+    )
+    limited = 0
+    for (method, endpoint, status), n in sorted(requests.items()):
+        family.add_metric([method, endpoint, str(status)], n)
+        if status == 429:
+            limited += n
+    yield family
+    yield CounterMetricFamily(
+        PREFIX + "exist_rate_limited",
+        "Requests Exist answered 429 Too Many Requests (since the process started).",
+        value=limited,
+    )
+
+
+def _stored(status: dict[str, Any]) -> Iterator[Metric]:
+    dead = CounterMetricFamily(
+        PREFIX + "dead_letters",
+        "Bad input kept aside, by kind (kept in the state directory across restarts).",
+        labels=["kind"],
+    )
+    for name, n in sorted(status.get("counters", {}).items()):
+        if name.startswith(DEAD_LETTER_PREFIX):
+            dead.add_metric([name[len(DEAD_LETTER_PREFIX) :]], n)
+    yield dead
+    yield _gauge(
+        "pending_totals",
+        "(attribute, day) totals waiting to be sent to Exist.",
+        status.get("pending_rows", 0),
+    )
+    yield _gauge(
+        "refused_totals",
+        "(attribute, day) totals Exist refused (parked until they change).",
+        status.get("refused_rows", len(status.get("refused", []))),
+    )
+    if status.get("last_sync"):
+        yield _gauge(
+            "last_sync_timestamp_seconds",
+            "When Exist last confirmed a write (Unix time).",
+            status["last_sync"],
+        )

@@ -1,0 +1,131 @@
+"""What the HTTP endpoint reads from the running bridge, and the health verdict.
+
+The bridge hands the endpoint a ``BridgeView``: ``live()`` returns a ``LiveState`` (a snapshot of
+the facts only the running process knows: its phase, the broker link, the budget) and ``tally``
+counts what happens in this process (messages per mapping and outcome, requests to Exist per
+endpoint and status). What is durable (pending totals, counters, dead letters, last sync) the
+endpoint reads from the outbox itself, with its own SQLite connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+PHASES = ("starting", "running", "stopping")
+OUTCOMES = ("received", "counted", "skipped", "rejected")
+
+
+@dataclass(frozen=True)
+class MappingInfo:
+    """One configured mapping, as shown in metrics labels and on the status page."""
+
+    index: int
+    topic: str
+    attribute: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """A snapshot of the running bridge. ``phase``: ``starting`` (not yet taking messages in,
+    e.g. waiting for Exist to tell the timezone), ``running`` or ``stopping``."""
+
+    version: str
+    phase: str
+    broker: str  # host:port
+    broker_connected: bool
+    outbox_path: Path
+    mappings: tuple[MappingInfo, ...] = ()
+    budget_left: int | None = None
+    budget_allowed: int | None = None
+    flush_problem: str | None = None  # why the last flush was postponed, if it was
+    started_at: float | None = None
+
+
+class Tally:
+    """Thread-safe counts since this process started: each mapping's messages by outcome (the
+    ``MessageProcessor``'s observer) and each Exist request by endpoint and HTTP status (a
+    ``requests`` response hook)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: Counter[tuple[int, str]] = Counter()
+        self._requests: Counter[tuple[str, str, int]] = Counter()
+
+    def message(self, index: int, outcome: str) -> None:
+        """Count one message for mapping ``index`` (outcome: one of ``OUTCOMES``)."""
+        with self._lock:
+            self._messages[(index, outcome)] += 1
+
+    def request(self, method: str, endpoint: str, status: int) -> None:
+        """Count one answered request to Exist."""
+        with self._lock:
+            self._requests[(method, endpoint, status)] += 1
+
+    def response_hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        """A ``requests`` response hook: counts the request the response answers."""
+        method = response.request.method if response.request is not None else "?"
+        self.request(str(method), urlsplit(response.url or "").path or "/", response.status_code)
+
+    def messages(self) -> dict[tuple[int, str], int]:
+        with self._lock:
+            return dict(self._messages)
+
+    def requests(self) -> dict[tuple[str, str, int], int]:
+        with self._lock:
+            return dict(self._requests)
+
+
+class BridgeView(Protocol):
+    """What the endpoint needs from the bridge (``service.Bridge`` provides it)."""
+
+    tally: Tally
+
+    def live(self) -> LiveState: ...
+
+
+@dataclass
+class Health:
+    """The verdict of ``/healthz``: ``ok`` (HTTP 200) or not (503), with the reason."""
+
+    ok: bool
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def health(state: LiveState, outbox_problem: str | None = None) -> Health:
+    """Healthy when running, connected to the broker and the state database is readable."""
+    details = {
+        "phase": state.phase,
+        "broker": state.broker,
+        "broker_connected": state.broker_connected,
+        "version": state.version,
+    }
+    if state.phase == "starting":
+        return Health(
+            False,
+            "starting: not taking messages in yet (waiting for Exist to tell the user's "
+            "timezone, or setting up)",
+            details,
+        )
+    if state.phase == "stopping":
+        return Health(False, "stopping", details)
+    if outbox_problem:
+        return Health(False, f"the state database can't be read: {outbox_problem}", details)
+    if not state.broker_connected:
+        return Health(False, f"not connected to the MQTT broker {state.broker}", details)
+    return Health(True, "running and connected to the MQTT broker", details)
+
+
+def count_requests(exist: Any, tally: Tally) -> None:
+    """Count ``exist``'s answered requests in ``tally`` (a response hook on its HTTP session; an
+    Exist stand-in without one, as in tests, is left alone)."""
+    session = getattr(getattr(exist, "client", None), "session", None)
+    hooks = getattr(session, "hooks", None)
+    if isinstance(hooks, dict):
+        hooks.setdefault("response", []).append(tally.response_hook)

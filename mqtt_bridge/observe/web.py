@@ -1,0 +1,276 @@
+"""The HTTP endpoint: a small WSGI application on waitress (already the project's server).
+
+Routes (GET/HEAD only; everything is read-only):
+
+- ``/healthz``: JSON ``{"status": "ok"|"unhealthy", "reason", ...}``, 200 when running and
+  connected to the broker, 503 with the reason otherwise (Docker's ``HEALTHCHECK``, the add-on's
+  ``watchdog``);
+- ``/metrics``: Prometheus text format;
+- ``/`` : the status page; ``/status.json``: the same as JSON.
+
+Behind Home Assistant's ingress the page is served under a path prefix the Supervisor sends in the
+``X-Ingress-Path`` header: the page sets ``<base href>`` to it and uses relative links only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+from waitress.server import create_server
+
+from ..pipeline.buffer.outbox import Outbox
+from .metrics import BridgeCollector
+from .state import BridgeView, LiveState, Tally, health
+
+log = logging.getLogger("exist_bridge.http")
+
+THREADS = 2
+# what an X-Ingress-Path may look like (/api/hassio_ingress/<token>): anything else is ignored
+INGRESS_PATH = re.compile(r"^/[A-Za-z0-9_\-./~]*$")
+
+StartResponse = Callable[..., Any]
+
+_templates = Environment(
+    loader=PackageLoader("mqtt_bridge.observe", "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _ago(when: float | None, now: float) -> str:
+    if not when:
+        return "never"
+    seconds = max(0, int(now - when))
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+_templates.filters["ago"] = lambda when: _ago(when, time.time())
+
+
+class ObserveApp:
+    """The WSGI application around one ``BridgeView``. It reads the outbox through its own SQLite
+    connection (opened on first use), one request at a time."""
+
+    def __init__(self, view: BridgeView):
+        self.view = view
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(BridgeCollector(self._metrics_snapshot))
+        self._lock = threading.Lock()
+        self._outbox: Outbox | None = None
+
+    # ----------------------------------------------------------------- reading the bridge
+
+    def _read_outbox(self, state: LiveState, days: bool = False) -> tuple[dict | None, str | None]:
+        """``(status, None)``, or ``(None, why)`` when the outbox can't be read. With ``days``
+        the status carries ``days``: the recent (attribute, date) rows."""
+        with self._lock:
+            try:
+                if self._outbox is None:
+                    self._outbox = Outbox(state.outbox_path)
+                status = self._outbox.status()
+                status["refused_rows"] = self._outbox.refused_count()
+                if days:
+                    status["days"] = self._outbox.days()
+                return status, None
+            except Exception as err:  # noqa: BLE001 - reported by /healthz, not raised
+                if self._outbox is not None:
+                    with contextlib.suppress(Exception):
+                        self._outbox.close()
+                    self._outbox = None
+                return None, str(err)
+
+    def _metrics_snapshot(self) -> tuple[LiveState, dict | None, Tally]:
+        state = self.view.live()
+        status, _ = self._read_outbox(state)
+        return state, status, self.view.tally
+
+    def close(self) -> None:
+        with self._lock:
+            if self._outbox is not None:
+                self._outbox.close()
+                self._outbox = None
+
+    # ----------------------------------------------------------------- WSGI
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        if method not in ("GET", "HEAD"):
+            return self._send(
+                start_response,
+                405,
+                "text/plain",
+                b"read-only: GET or HEAD\n",
+                [("Allow", "GET, HEAD")],
+                method,
+            )
+        try:
+            if path == "/healthz":
+                return self._healthz(start_response, method)
+            if path == "/metrics":
+                body = generate_latest(self.registry)
+                return self._send(start_response, 200, CONTENT_TYPE_LATEST, body, [], method)
+            if path in ("/", "/index.html"):
+                return self._page(environ, start_response, method)
+            if path == "/status.json":
+                body = json.dumps(self._status(), indent=2, default=str).encode()
+                return self._send(start_response, 200, "application/json", body, [], method)
+        except Exception:  # noqa: BLE001 - one failed request must not end the server
+            log.exception("the HTTP endpoint failed to answer %s", path)
+            return self._send(start_response, 500, "text/plain", b"internal error\n", [], method)
+        return self._send(start_response, 404, "text/plain", b"not found\n", [], method)
+
+    @staticmethod
+    def _send(
+        start_response: StartResponse,
+        code: int,
+        content_type: str,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        method: str,
+    ) -> list[bytes]:
+        reasons = {
+            200: "OK",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            500: "Internal Error",
+            503: "Service Unavailable",
+        }
+        start_response(
+            f"{code} {reasons[code]}",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                *headers,
+            ],
+        )
+        return [] if method == "HEAD" else [body]
+
+    def _healthz(self, start_response: StartResponse, method: str) -> list[bytes]:
+        state = self.view.live()
+        _, problem = self._read_outbox(state)
+        verdict = health(state, problem)
+        body = {
+            "status": "ok" if verdict.ok else "unhealthy",
+            "reason": verdict.reason,
+            **verdict.details,
+        }
+        return self._send(
+            start_response,
+            200 if verdict.ok else 503,
+            "application/json",
+            json.dumps(body).encode(),
+            [],
+            method,
+        )
+
+    def _status(self) -> dict[str, Any]:
+        """What the status page shows, as data (``/status.json``)."""
+        state = self.view.live()
+        status, problem = self._read_outbox(state, days=True)
+        verdict = health(state, problem)
+        live = asdict(state)
+        live["outbox_path"] = str(state.outbox_path)
+        return {
+            "healthy": verdict.ok,
+            "health": verdict.reason,
+            "bridge": live,
+            "outbox": status,
+            "messages": [
+                {"mapping": i, "outcome": o, "count": n}
+                for (i, o), n in sorted(self.view.tally.messages().items())
+            ],
+        }
+
+    def _page(self, environ: dict, start_response: StartResponse, method: str) -> list[bytes]:
+        ingress = environ.get("HTTP_X_INGRESS_PATH", "")
+        base = ingress.rstrip("/") + "/" if ingress and INGRESS_PATH.match(ingress) else None
+        data = self._status()
+        counts = self.view.tally.messages()
+        html = _templates.get_template("status.html").render(
+            base=base,
+            data=data,
+            state=self.view.live(),
+            counts=counts,
+            now=time.time(),
+        )
+        return self._send(
+            start_response, 200, "text/html; charset=utf-8", html.encode(), [], method
+        )
+
+
+class HttpEndpoint:
+    """``ObserveApp`` served by waitress in a background thread, on ``host:port`` (0: a free
+    port). ``stop()`` closes every connection."""
+
+    def __init__(self, view: BridgeView, host: str = "127.0.0.1", port: int = 8099):
+        self.app = ObserveApp(view)
+        try:
+            self._server = create_server(
+                self.app,
+                map={},  # a private socket map: tests run several in one process
+                host=host,
+                port=port,
+                threads=THREADS,
+                channel_timeout=30,
+                connection_limit=50,
+                ident="exist-bridge",
+                expose_tracebacks=False,
+            )
+        except OSError as err:
+            raise OSError(
+                f"http: cannot listen on {host}:{port} ({err.strerror or err}); set http.host "
+                "and http.port to a free address"
+            ) from None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        host = str(self._server.effective_host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def start(self) -> HttpEndpoint:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.run, name="exist-bridge-http", daemon=True
+            )
+            self._thread.start()
+            log.info("HTTP endpoint on %s (/healthz, /metrics, status page at /)", self.url)
+        return self
+
+    def stop(self) -> None:
+        server = self._server
+        with contextlib.suppress(OSError):  # the loop has ended already
+            server.trigger.pull_trigger(lambda: _close_all(server))
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        else:
+            _close_all(server)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self.app.close()
+
+
+def _close_all(server: Any) -> None:
+    for dispatcher in list(server._map.values()):
+        with contextlib.suppress(OSError):
+            dispatcher.close()
