@@ -61,7 +61,7 @@ from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
-from tests.support.mqtt import install_suback_tracking, wait_subscribed
+from tests.support.mqtt import wait_subscribed
 
 MQTTWARN_REASON = (
     "not measured: mqttwarn 0.36.1 installs (pip, throwaway venv), but its HTTP target "
@@ -221,7 +221,6 @@ class SimDay:
         self.stop.poke()
 
     def start(self, broker_port: int) -> None:
-        install_suback_tracking()
         self.bridge.start()
         wait_subscribed(self.bridge.link, 30)  # connected, its SUBACK received
         ab.wait_for(lambda: self.stop.sleeping()[0] is not None, 60, what="attribute set-up")

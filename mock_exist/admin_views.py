@@ -8,37 +8,44 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import datetime, timezone
 from importlib import resources
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import value_types as vt
-from .catalog import GROUPS, TEMPLATES
-from .errors import BadRequest, NotAuthenticated, ValidationFailed
-from .faults import MODES
-from .oauth import ALL_SCOPES
+from .checks import ControlError
+from .errors import BadRequest, NotAuthenticated, NotFound
+from .faults import RULE_FIELDS
 from .parsing import json_body, state
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
-
-MISSING = object()
-YEAR = 366 * 86400.0
-MAX_SPAN = 100 * YEAR  # the longest clock step, token lifetime or rate window accepted
-CLOCK_RANGE = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc))
-MAX_COUNT = 10**9  # fault counts and rate limits
-MAX_LATENCY = 3600.0  # seconds a fault may sleep
+# The fields each control call accepts in its JSON body (anything else is a 400); openapi.json
+# documents exactly these (tests/mock/test_openapi_document.py compares them).
+FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/_mock/users"): ("username", "timezone", "password", "first_name", "last_name"),
+    ("POST", "/_mock/users/{username}/timezone"): ("timezone",),
+    ("POST", "/_mock/clients"): ("client_id", "client_secret", "redirect_uris", "name", "label",
+                                 "username"),
+    ("POST", "/_mock/tokens"): ("username", "client_id", "scopes", "expires_in", "access_token"),
+    ("POST", "/_mock/clock"): ("now", "frozen", "advance", "resume"),
+    ("POST", "/_mock/faults"): RULE_FIELDS,
+    ("POST", "/_mock/rate-limit"): ("limit", "window", "mode", "retry_after"),
+    ("POST", "/_mock/attributes"): ("name", "username", "template", "label", "group",
+                                    "value_type", "manual", "owner", "values"),
+}
 
 
 @bp.before_request
 def guard():
-    """With ``MockConfig.admin_token`` set, every control call needs it in X-Mock-Admin-Token."""
+    """With ``MockConfig.admin_token`` set, every control call needs it: in the
+    X-Mock-Admin-Token header, or in the dashboard's cookie (set by ``/_mock/?admin_token=``)."""
     expected = state().config.admin_token
     if expected is None:
         return None
-    given = request.headers.get("X-Mock-Admin-Token", "")
+    given = request.headers.get("X-Mock-Admin-Token") or request.cookies.get(
+        "mock_admin_token", "")
+    if request.path == "/_mock/" and request.method == "GET" and not given:
+        given = request.args.get("admin_token", "")
     if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         raise NotAuthenticated(
             "The control API needs the admin token in the X-Mock-Admin-Token header "
@@ -60,76 +67,20 @@ def _body(*allowed: str) -> dict:
     return data
 
 
-def _fail(key: str, message: str) -> BadRequest:
-    return BadRequest(f"{key}: {message}")
-
-
-def _str(body: dict, key: str, default: object = None, *, required: bool = False,
-         nullable: bool = True) -> str | None:
-    value = body.get(key, MISSING)
-    if value is MISSING or (value is None and nullable and not required):
-        if required:
-            raise _fail(key, "is required")
-        return default  # type: ignore[return-value]
-    if not isinstance(value, str) or not value:
-        raise _fail(key, "must be a non-empty string")
-    return value
-
-
-def _bool(body: dict, key: str, default: bool) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise _fail(key, "must be true or false")
-    return value
-
-
-def _number(body: dict, key: str, low: float, high: float, default: object = MISSING, *,
-            integer: bool = False, nullable: bool = False) -> float | None:
-    value = body.get(key, MISSING)
-    if value is MISSING:
-        if default is MISSING:
-            raise _fail(key, "is required")
-        return default  # type: ignore[return-value]
-    if value is None and nullable:
-        return None
-    kinds = int if integer else (int, float)
-    if not isinstance(value, kinds) or isinstance(value, bool):
-        raise _fail(key, "must be " + ("a whole number" if integer else "a number"))
-    if not low <= value <= high:  # also refuses NaN
-        raise _fail(key, f"must be between {low:g} and {high:g}")
-    return value
-
-
-def _timezone(body: dict, key: str, default: str | None = None) -> str:
-    name = _str(body, key, default, required=default is None)
+def _call(fn, *args, **kwargs):  # noqa: ANN001
+    """Run a control call of the model, turning its refusal (``ControlError`` and the like,
+    whose message names the field) into a 400."""
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(key, f"unknown IANA timezone '{name}'") from None
-    return name  # type: ignore[return-value]
-
-
-def _str_list(body: dict, key: str) -> list[str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise _fail(key, "must be a list of non-empty strings")
-    return value
-
-
-def _call(fn, **kwargs):  # noqa: ANN001
-    """Run a control-API call, turning a refusal of the Python API into a 400."""
-    try:
-        return fn(**kwargs)
+        return fn(*args, **kwargs)
+    except ControlError as err:
+        raise BadRequest(str(err)) from None
     except (ValueError, KeyError, TypeError) as err:
         raise BadRequest(f"{type(err).__name__}: {err}") from None
 
 
-def _user(name: str | None, key: str = "username") -> str | None:
-    if name is not None and name not in state().store.users:
-        raise _fail(key, f"unknown user '{name}'")
-    return name
+def _args(body: dict, *names: str) -> dict:
+    """The given fields of ``body`` as keyword arguments (absent ones keep the defaults)."""
+    return {name: body[name] for name in names if name in body}
 
 
 @bp.post("/reset")
@@ -138,76 +89,58 @@ def reset():
     return jsonify({"reset": True, "token": state().token})
 
 
-@bp.get("/state")
-def dump():
+@bp.route("/state", methods=["GET", "PUT"])
+def whole_state():
+    """GET: the whole state as a state document; PUT: replace the state with one."""
+    if request.method == "PUT":
+        document = json_body()
+        _call(state().load_state, document)
     return jsonify(state().dump())
+
+
+@bp.post("/state/save")
+def save_state():
+    """Write the state to the ``--state`` file now (else 400)."""
+    _body()
+    return jsonify({"saved": _call(state().save_state)})
 
 
 @bp.post("/users")
 def add_user():
-    body = _body("username", "timezone", "password", "first_name", "last_name")
-    args = {
-        "username": _str(body, "username", required=True),
-        "timezone": _timezone(body, "timezone", "UTC"),
-        "password": _str(body, "password"),
-        "first_name": _str(body, "first_name", "Mock"),
-        "last_name": _str(body, "last_name", "User"),
-    }
-    with state().lock:
-        if args["username"] in state().store.users:
-            raise _fail("username", f"user '{args['username']}' already exists")
-        user = _call(state().add_user, **args)
+    body = _body(*FIELDS["POST", "/_mock/users"])
+    if "username" not in body:
+        raise BadRequest("username: is required")
+    user = _call(state().add_user, **_args(body, "username", "timezone", "password",
+                                              "first_name", "last_name"))
     return jsonify({"username": user.username, "timezone": user.timezone}), 201
 
 
 @bp.post("/users/<username>/timezone")
 def set_timezone(username: str):
-    timezone_ = _timezone(_body("timezone"), "timezone")
-    with state().lock:
-        _user(username)
-        _call(state().set_timezone, username=username, timezone=timezone_)
-    return jsonify({"username": username, "timezone": timezone_})
+    body = _body(*FIELDS["POST", "/_mock/users/{username}/timezone"])
+    _call(state().set_timezone, username, body.get("timezone"))
+    return jsonify({"username": username, "timezone": body["timezone"]})
 
 
 @bp.post("/clients")
 def add_client():
-    body = _body("client_id", "client_secret", "redirect_uris", "name", "label", "username")
-    args = {
-        "client_id": _str(body, "client_id", required=True),
-        "client_secret": _str(body, "client_secret", required=True),
-        "redirect_uris": _str_list(body, "redirect_uris"),
-        "name": _str(body, "name"),
-        "label": _str(body, "label"),
-        "username": _str(body, "username"),
-    }
-    with state().lock:
-        _user(args["username"])
-        client = _call(state().add_client, **args)
+    body = _body(*FIELDS["POST", "/_mock/clients"])
+    for key in ("client_id", "client_secret"):
+        if key not in body:
+            raise BadRequest(f"{key}: is required")
+    client = _call(state().add_client, **_args(body, "client_id", "client_secret",
+                                                  "redirect_uris", "name", "label", "username"))
     return jsonify(client.to_json()), 201
 
 
 @bp.post("/tokens")
 def issue_token():
-    body = _body("username", "client_id", "scopes", "expires_in", "access_token")
-    scopes = body.get("scopes")
-    if isinstance(scopes, str):
-        scopes = scopes.replace(",", " ").split()
-    scopes = _str_list({"scopes": scopes}, "scopes")
-    unknown = [s for s in scopes or () if s not in ALL_SCOPES]
-    if unknown:
-        raise _fail("scopes", f"unknown scope(s): {', '.join(unknown)}")
-    args = {
-        "username": _str(body, "username"),
-        "client_id": _str(body, "client_id"),
-        "scopes": scopes,
-        "expires_in": _number(body, "expires_in", -MAX_SPAN, MAX_SPAN, 31535999, nullable=True),
-        "access_token": _str(body, "access_token"),
-    }
-    with state().lock:
-        _user(args["username"])
-        if args["client_id"] is not None and args["client_id"] not in state().oauth.clients:
-            raise _fail("client_id", f"unknown client '{args['client_id']}'")
-        return jsonify(_call(state().issue_token, **args)), 201
+    body = _body(*FIELDS["POST", "/_mock/tokens"])
+    if isinstance(body.get("scopes"), str):
+        body["scopes"] = body["scopes"].replace(",", " ").split()
+    token = _call(state().issue_token, **_args(body, "username", "client_id", "scopes",
+                                                  "expires_in", "access_token"))
+    return jsonify(token), 201
 
 
 @bp.route("/clock", methods=["GET", "POST"])
@@ -215,113 +148,69 @@ def clock():
     """POST ``{"now": ISO-8601, "frozen": true}`` to set, ``{"advance": seconds}`` to move on,
     ``{"resume": true}`` to let a frozen clock tick. Everything is checked before anything moves:
     the clock stays within the years 1900-9000."""
-    s = state()
     if request.method == "POST":
-        body = _body("now", "frozen", "advance", "resume")
-        when = None
-        if "now" in body:
-            raw = body["now"]
-            try:
-                when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-            except ValueError:
-                when = None
-            if when is None or when.tzinfo is None:
-                raise _fail("now", "must be an ISO-8601 date-time with a timezone offset")
-            if not CLOCK_RANGE[0] <= when < CLOCK_RANGE[1]:
-                raise _fail("now", "must be between the years 1900 and 9000")
-        frozen = _bool(body, "frozen", True)
-        advance = _number(body, "advance", -MAX_SPAN, MAX_SPAN, 0)
-        resume = _bool(body, "resume", False)
-        with s.lock:
-            start = when.timestamp() if when is not None else s.clock.timestamp()
-            if not CLOCK_RANGE[0].timestamp() <= start + advance < CLOCK_RANGE[1].timestamp():
-                raise _fail("advance", "would move the clock out of the years 1900-9000")
-            if when is not None:
-                s.clock.set(when, frozen=frozen)
-            if advance:
-                s.clock.advance(advance)
-            if resume:
-                s.clock.resume()
-    return jsonify(s.clock.to_json())
+        body = _body(*FIELDS["POST", "/_mock/clock"])
+        return jsonify(_call(state().set_clock, **_args(body, "now", "frozen", "advance",
+                                                           "resume")))
+    return jsonify(state().clock.to_json())
 
 
 @bp.route("/faults", methods=["GET", "POST", "DELETE"])
 def faults():
+    """GET: every rule with its counts (fired ones too); POST: add one; DELETE: clear all."""
     s = state()
     if request.method == "POST":
-        body = _body("path", "status", "count", "method", "mode", "latency")
-        mode = _str(body, "mode", "status")
-        if mode not in MODES:
-            raise _fail("mode", f"must be one of {', '.join(MODES)}")
-        args = {
-            "path": _str(body, "path", required=True),
-            "status": _number(body, "status", 100, 599, 500, integer=True),
-            "count": _number(body, "count", 1, MAX_COUNT, 1, integer=True, nullable=True),
-            "method": _str(body, "method"),
-            "mode": mode,
-            "latency": _number(body, "latency", 0, MAX_LATENCY, 0.0),
-        }
-        rule = _call(s.add_fault, **args)
+        body = _body(*FIELDS["POST", "/_mock/faults"])
+        if "path" not in body:
+            raise BadRequest("path: is required")
+        rule = _call(s.add_fault, **body)
         return jsonify(rule.to_json()), 201
     if request.method == "DELETE":
-        with s.lock:
-            s.faults.clear()
+        s.clear_faults()
     with s.lock:
         return jsonify([r.to_json() for r in s.faults.rules])
 
 
-@bp.post("/rate-limit")
+@bp.delete("/faults/<int:rule_id>")
+def remove_fault(rule_id: int):
+    if not state().remove_fault(rule_id):
+        raise NotFound(f"No fault rule {rule_id}")
+    with state().lock:
+        return jsonify([r.to_json() for r in state().faults.rules])
+
+
+@bp.route("/rate-limit", methods=["GET", "POST"])
 def rate_limit():
-    """``{"limit": N, "window": seconds}``; ``limit`` 0 throttles every request."""
-    body = _body("limit", "window")
-    limit = _number(body, "limit", 0, MAX_COUNT, integer=True)
-    window = _number(body, "window", 0.001, MAX_SPAN, None, nullable=True)
-    state().set_rate_limit(limit=limit, window=window)
-    return jsonify({"limit": state().limiter.limit, "window": state().limiter.window})
+    """GET: the settings and each token's count; POST ``{"limit": N, "window": seconds,
+    "mode": "sliding"|"fixed", "retry_after": bool}`` (``limit`` 0 throttles every request)."""
+    if request.method == "POST":
+        body = _body(*FIELDS["POST", "/_mock/rate-limit"])
+        if "limit" not in body:
+            raise BadRequest("limit: is required")
+        return jsonify(_call(state().set_rate_limit, **body))
+    return jsonify(state().rate_limit_state())
 
 
 @bp.post("/attributes")
 def seed_attribute():
-    body = _body("name", "username", "template", "label", "group", "value_type", "manual",
-                 "owner", "values")
-    template = _str(body, "template")
-    if template is not None and template not in TEMPLATES:
-        raise _fail("template", f"unknown template '{template}'")
-    group = _str(body, "group", "custom")
-    if group not in GROUPS:
-        raise _fail("group", f"unknown group '{group}'")
-    value_type = _number(body, "value_type", 0, 8, 7, integer=True)
-    name = _str(body, "name", required=template is None) or template
-    values = body.get("values") or {}
-    if not isinstance(values, dict):
-        raise _fail("values", "must be an object of YYYY-mm-dd: value")
-    kind = TEMPLATES[template].value_type if template else value_type
-    checked = {}
-    for day, value in values.items():
-        try:
-            vt.parse_date(day)
-            checked[day] = vt.check_value(kind, value, name)
-        except ValidationFailed as err:
-            raise _fail("values", f"{day}: {err.message}") from None
-    args = {
-        "name": name,
-        "username": _str(body, "username"),
-        "template": template,
-        "label": _str(body, "label"),
-        "group": group,
-        "value_type": value_type,
-        "manual": _bool(body, "manual", True),
-        "owner": _str(body, "owner"),
-        "values": checked,
-    }
-    with state().lock:
-        _user(args["username"])
-        return jsonify(_call(state().seed_attribute, **args)), 201
+    body = _body(*FIELDS["POST", "/_mock/attributes"])
+    if "name" not in body and body.get("template") is None:
+        raise BadRequest("name: is required")
+    return jsonify(_call(state().seed_attribute, body.pop("name", None), **body)), 201
 
 
 @bp.get("/journal")
 def journal():
-    return jsonify(state().journal(request.args.get("path", "")))
+    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``."""
+    args = request.args
+    limit = None
+    if args.get("limit"):
+        try:
+            limit = int(args["limit"])
+        except ValueError:
+            raise BadRequest("limit: must be a whole number") from None
+    return jsonify(state().journal(args.get("path", ""), args.get("status"), limit,
+                                   args.get("order") == "newest"))
 
 
 @bp.get("/ledger")

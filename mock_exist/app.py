@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import fields
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import admin_views, api_views, oauth_views
-from .errors import ApiError, InjectedFault, NotFound, PayloadTooLarge
+from . import admin_views, api_views, dashboard_views, fault_responses, oauth_views
+from .errors import ApiError, NotFound, PayloadTooLarge
 from .journal import JournalEntry
 from .parsing import loads
 from .state import MockConfig, MockExist
@@ -42,6 +41,12 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     app.register_blueprint(oauth_views.bp)
     if mock.config.admin:
         app.register_blueprint(admin_views.bp)
+        app.register_blueprint(dashboard_views.bp)
+
+    @app.get("/_mock/health")
+    def health():
+        """Liveness for container healthchecks: 200, no data, no admin token needed."""
+        return jsonify({"ok": True})
 
     @app.before_request
     def before():
@@ -53,33 +58,13 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
             raise NotFound("Not found. (exist.io API paths end in '/')")
         if request.path.startswith("/_mock/"):
             return None
-        with mock.lock:
-            rule = mock.faults.take(request.method, request.path)
-        if rule is None:
-            return None
-        g.fault = rule.mode
-        if rule.mode == "slow_response":
-            g.delay_response = rule.latency
-            return None
-        if rule.latency:
-            time.sleep(rule.latency)
-        if rule.mode == "status":
-            raise InjectedFault(rule.status)
-        if rule.mode == "apply_then_fail":
-            g.fail_with = rule.status
-        return None
+        return fault_responses.before(mock)
 
     @app.after_request
     def after(response):
-        delay = g.pop("delay_response", None)
-        if delay:
-            time.sleep(delay)
-        status = g.pop("fail_with", None)
-        if status is not None:
-            err = InjectedFault(status, "Injected fault: the request was applied")
-            response = jsonify(err.body())
-            response.status_code = status
-        _journal(mock, response.status_code)
+        if not request.path.startswith("/_mock/"):
+            response = fault_responses.after(response)
+        _journal(mock, response)
         access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"),
                         response.status_code)
         return response
@@ -115,9 +100,22 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     return app
 
 
-def _journal(mock: MockExist, status: int) -> None:
+def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:  # noqa: ANN001
+    """The answer's body as kept in the journal (bytes, parsed only when the journal is read);
+    (None, 0) when streamed (``slow_body``), None when larger than ``journal_body_bytes``."""
+    if response.is_streamed or response.direct_passthrough:
+        return None, 0
+    data = response.get_data()
+    if not data or len(data) > mock.config.journal_body_bytes:
+        return None, len(data)
+    return data, len(data)
+
+
+def _journal(mock: MockExist, response) -> None:  # noqa: ANN001
     if request.path.startswith("/_mock/"):
         return
+    status = response.status_code
+    answer, answer_bytes = _answer(mock, response)
     token = g.get("token")
     body = None
     items = None
@@ -151,5 +149,7 @@ def _journal(mock: MockExist, status: int) -> None:
                 body=body,
                 body_bytes=size,
                 truncated=truncated,
+                answer=answer,
+                answer_bytes=answer_bytes,
             )
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import signal
 import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
@@ -18,10 +20,14 @@ examples:
   mock-exist --client-id myapp --client-secret s3cret --redirect-uri http://localhost:8000/
       then open http://127.0.0.1:5000/oauth2/authorize?client_id=myapp&response_type=code&...
 
-The test-control API is under /_mock/ (reset, state, users, clients, tokens, clock, faults,
-rate-limit, journal, ledger, openapi.json); see README.md. It is open to anyone who reaches
-the port: keep the default --host 127.0.0.1, or pass --admin-token (a non-loopback --host without
-one prints a warning).
+  mock-exist --state demo.json
+      start from demo.json if it exists (users, attributes and values, clients, tokens, clock),
+      save to it on exit (Ctrl-C or SIGTERM) and on POST /_mock/state/save
+
+The dashboard is at /_mock/ in a browser. The test-control API is under /_mock/ (reset, state,
+users, clients, tokens, clock, faults, rate-limit, journal, ledger, openapi.json); see README.md.
+It is open to anyone who reaches the port: keep the default --host 127.0.0.1, or pass
+--admin-token (a non-loopback --host without one prints a warning).
 """
 
 
@@ -104,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per token per sliding hour before 429 (default 300)",
     )
     p.add_argument(
+        "--rate-mode",
+        choices=("sliding", "fixed"),
+        default="sliding",
+        help="count the rate limit in a sliding hour (default), or in fixed windows aligned on "
+        "the clock: 'rate-limited until the next hour'",
+    )
+    p.add_argument(
+        "--no-retry-after",
+        action="store_true",
+        help="answer 429 without a Retry-After header",
+    )
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="load the whole state from FILE at start (if it exists) and save it there on exit; "
+        "a versioned JSON document, the same as GET /_mock/state",
+    )
+    p.add_argument(
         "--max-items",
         type=_positive,
         default=35,
@@ -132,11 +156,23 @@ def main(argv: list[str] | None = None) -> int:
         client_label=args.client_label,
         redirect_uris=args.redirect_uris or ["http://localhost:8000/"],
         rate_limit=args.rate_limit,
+        rate_mode=args.rate_mode,
+        retry_after=not args.no_retry_after,
         max_items=args.max_items,
+        state_file=args.state,
         admin=not args.no_admin,
         admin_token=args.admin_token,
     )
+    from .persistence import read_state_file
     from .server import MockServer, is_loopback
+
+    loaded = None
+    if args.state and Path(args.state).exists():
+        try:
+            loaded = read_state_file(args.state)
+        except (OSError, ValueError) as err:
+            print(f"mock-exist: cannot load state file {args.state}: {err}", file=sys.stderr)
+            return 2
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet:
@@ -146,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"mock-exist: {err.strerror}", file=sys.stderr)
         return 1
+    if loaded is not None:
+        server.state.load_state(loaded)
     if not is_loopback(args.host) and config.admin and not config.admin_token:
         print(
             f"mock-exist: WARNING: listening on {args.host}, not a loopback address, with the "
@@ -154,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+    # before the banner: whoever reads "Press Ctrl-C" may send SIGTERM at once
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:  # the banner too: a Ctrl-C right after "Press Ctrl-C" is a clean stop
         print(f"mock-exist {__version__} listening on {server.url}", flush=True)
         print(f"  API base URL:   {server.url}/api/2/", flush=True)
@@ -165,16 +205,42 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(config.redirect_uris)}",
             flush=True,
         )
+        if config.admin:
+            print(f"  dashboard:      {server.url}/_mock/", flush=True)
         if config.admin_token:
             print("  control API:    /_mock/ (needs the X-Mock-Admin-Token header)", flush=True)
+        if args.state:
+            what = "loaded from" if loaded is not None else "new, saved on exit to"
+            print(f"  state:          {what} {args.state}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         server.serve_forever()  # waitress ends it on Ctrl-C
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_Stop)
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
+    code = 0
+    if args.state:
+        try:
+            server.state.save_state()
+            print(f"mock-exist: state saved to {args.state}", flush=True)
+        except (OSError, ValueError) as err:
+            print(f"mock-exist: cannot save state file {args.state}: {err}", file=sys.stderr)
+            code = 1
     print("mock-exist stopped.", flush=True)
-    return 0
+    return code
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM: leave the server loop at once. A KeyboardInterrupt,
+    because waitress's loop swallows other exceptions raised inside its handlers."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """``docker stop`` (SIGTERM, also as PID 1, where the default action is to ignore it):
+    stop serving now, like Ctrl-C. A second SIGTERM during the shutdown is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Stop()
 
 
 if __name__ == "__main__":

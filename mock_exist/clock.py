@@ -60,6 +60,17 @@ class Clock:
                 self._offset = self._frozen_at - time.time()
                 self._frozen_at = None
 
+    @property
+    def offset(self) -> float:
+        """Seconds this clock is ahead of the wall clock (now, for a frozen one)."""
+        return self.timestamp() - time.time()
+
+    def set_offset(self, seconds: float) -> None:
+        """Run (unfrozen) ``seconds`` ahead of the wall clock."""
+        with self._lock:
+            self._frozen_at = None
+            self._offset = seconds
+
     def reset(self) -> None:
         with self._lock:
             self._offset = 0.0

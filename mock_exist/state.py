@@ -11,12 +11,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .catalog import GROUPS
+from . import checks
+from . import value_types as vt
+from .catalog import GROUPS, TEMPLATES
+from .checks import ControlError
 from .clock import Clock
-from .errors import NotAuthenticated
+from .errors import ItemError, NotAuthenticated
 from .faults import FaultRule, FaultRules
 from .journal import Journal, Ledger
 from .oauth import ALL_SCOPES, Client, OAuthRegistry, Token, new_token
+from .persistence import ParsedState, export_state, parse_state, write_state_file
 from .ratelimit import RateLimiter
 from .store import Attribute, Store, User, slugify
 
@@ -35,6 +39,8 @@ class MockConfig:
     redirect_uris: list[str] = field(default_factory=lambda: ["http://localhost:8000/"])
     rate_limit: int = 300
     rate_window: float = 3600.0
+    rate_mode: str = "sliding"  # or "fixed": windows aligned on the clock, "until the next hour"
+    retry_after: bool = True  # send Retry-After with a 429
     max_items: int = 35
     admin: bool = True
     clock_start: datetime | None = None
@@ -44,6 +50,7 @@ class MockConfig:
     journal_body_bytes: int = 64 * 1024  # a body larger than this is journaled without content
     max_body_bytes: int = 1024 * 1024  # a request body larger than this is refused with 413
     admin_token: str | None = None  # when set, /_mock/ needs it in the X-Mock-Admin-Token header
+    state_file: str | None = None  # where save_state() writes (mock-exist --state FILE)
 
 
 class MockExist:
@@ -65,7 +72,8 @@ class MockExist:
             self.ledger_log = Ledger()
             self.journal_log = Journal(cfg.journal_size, cfg.journal_bytes)
             self.store = Store(self.clock, self.oauth, self.ledger_log)
-            self.limiter = RateLimiter(self.clock, cfg.rate_limit, cfg.rate_window)
+            self.limiter = RateLimiter(self.clock, cfg.rate_limit, cfg.rate_window,
+                                       cfg.rate_mode, cfg.retry_after)
             self.faults = FaultRules()
             self.add_user(cfg.username, cfg.timezone, cfg.password)
             self.add_client(
@@ -79,9 +87,80 @@ class MockExist:
 
     @property
     def token(self) -> str:
-        return self.config.token or ""
+        """The default user's personal token: ``config.token``, or after loading a state without
+        it, that user's first Bearer token."""
+        with self.lock:
+            token = self.config.token or ""
+            if token in self.oauth.tokens:
+                return token
+            for t in self.oauth.tokens.values():
+                if t.username == self.config.username and t.kind == "Bearer":
+                    return t.access_token
+            return token
+
+    # ----------------------------------------------------------------- saved state
+
+    def dump(self) -> dict:
+        """The whole state as a version-1 state document (tokens and secrets included: this is
+        a test double). ``load_state(dump())`` gives the same state back."""
+        with self.lock:
+            return export_state(self)
+
+    def load_state(self, document: dict | ParsedState) -> None:
+        """Replace users, attributes, clients, tokens, faults, clock and limits with a state
+        document's; the whole document is checked first (``ControlError`` names the bad field)
+        and a bad one changes nothing. The journal and ledger are emptied."""
+        parsed = document if isinstance(document, ParsedState) else parse_state(document)
+        with self.lock:
+            cfg = self.config
+            oauth = OAuthRegistry(self.clock)
+            for client in parsed.clients.values():
+                oauth.add_client(client)
+            for token in parsed.tokens:
+                oauth.tokens[token.access_token] = token
+                if token.refresh_token:
+                    oauth.refresh_index[token.refresh_token] = token.access_token
+                if token.kind == "Token":
+                    oauth.simple_tokens[token.username] = token.access_token
+            self.oauth = oauth
+            self.ledger_log = Ledger()
+            self.journal_log = Journal(cfg.journal_size, cfg.journal_bytes)
+            self.store = Store(self.clock, oauth, self.ledger_log)
+            self.store.users.update(parsed.users)
+            settings = parsed.config
+            self.limiter = RateLimiter(
+                self.clock,
+                settings.get("rate_limit", cfg.rate_limit),
+                settings.get("rate_window", cfg.rate_window),
+                settings.get("rate_mode", cfg.rate_mode),
+                settings.get("retry_after", cfg.retry_after),
+            )
+            cfg.max_items = settings.get("max_items", cfg.max_items)
+            self.faults = FaultRules()
+            for rule in parsed.faults:
+                self.faults.add(rule)
+            clock = parsed.clock
+            if "offset" in clock:
+                self.clock.set_offset(clock["offset"])
+            elif "now" in clock:
+                self.clock.set(clock["now"], frozen=clock["frozen"])
+
+    def save_state(self, path: str | None = None) -> str:
+        """Write ``dump()`` to ``path`` (default ``config.state_file``) atomically; the path."""
+        target = path or self.config.state_file
+        if not target:
+            raise ControlError("path", "no state file: pass a path or start with --state FILE")
+        document = self.dump()
+        write_state_file(target, document)
+        return target
 
     # ----------------------------------------------------------------- users, clients, tokens
+
+    def _known_user(self, username: str | None, field: str = "username") -> str:
+        username = checks.text(field, username) or self.config.username
+        if username not in self.store.users:
+            raise ControlError(field, f"unknown user '{username}'")
+        return username
 
     def add_user(
         self,
@@ -91,19 +170,23 @@ class MockExist:
         first_name: str = "Mock",
         last_name: str = "User",
     ) -> User:
+        """A new user; every field checked (``ControlError`` names the bad one)."""
+        checks.text("username", username, nullable=False)
+        checks.tz_name("timezone", timezone)
+        checks.text("password", password)
+        checks.text("first_name", first_name, nullable=False)
+        checks.text("last_name", last_name, nullable=False)
         with self.lock:
             if username in self.store.users:
-                raise ValueError(f"user '{username}' already exists")
+                raise ControlError("username", f"user '{username}' already exists")
             return self.store.add_user(
                 User(username, password or username, timezone, first_name, last_name)
             )
 
     def set_timezone(self, username: str, timezone: str) -> None:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(timezone)
+        checks.tz_name("timezone", timezone)
         with self.lock:
-            self.store.user(username).timezone = timezone
+            self.store.user(self._known_user(username)).timezone = timezone
 
     def add_client(
         self,
@@ -114,10 +197,14 @@ class MockExist:
         label: str | None = None,
         username: str | None = None,
     ) -> Client:
+        """A new OAuth2 client (service) of ``username`` (default: the default user)."""
+        checks.text("client_id", client_id, nullable=False)
+        checks.text("client_secret", client_secret, nullable=False)
+        redirect_uris = checks.text_list("redirect_uris", redirect_uris)
+        checks.text("name", name)
+        checks.text("label", label)
         with self.lock:
-            username = username or self.config.username
-            if username not in self.store.users:
-                raise ValueError(f"unknown user '{username}'")
+            username = self._known_user(username)
             label = label or client_id
             client = Client(
                 client_id=client_id,
@@ -138,17 +225,21 @@ class MockExist:
         access_token: str | None = None,
     ) -> dict:
         """A Bearer token for (user, client); ``scopes=None`` gives every scope."""
+        if isinstance(scopes, tuple):
+            scopes = list(scopes)
+        scopes = checks.text_list("scopes", scopes)
+        unknown = [s for s in scopes or () if s not in ALL_SCOPES]
+        if unknown:
+            raise ControlError("scopes", f"unknown scope(s): {', '.join(unknown)}")
+        checks.number("expires_in", expires_in, -checks.MAX_SPAN, checks.MAX_SPAN, nullable=True)
+        checks.text("access_token", access_token)
+        checks.text("client_id", client_id)
         with self.lock:
-            username = username or self.config.username
+            username = self._known_user(username)
             client_id = client_id or self.config.client_id
-            if username not in self.store.users:
-                raise ValueError(f"unknown user '{username}'")
             if client_id not in self.oauth.clients:
-                raise ValueError(f"unknown client '{client_id}'")
+                raise ControlError("client_id", f"unknown client '{client_id}'")
             scopes = list(ALL_SCOPES if scopes is None else scopes)
-            unknown = [s for s in scopes if s not in ALL_SCOPES]
-            if unknown:
-                raise ValueError(f"unknown scope(s): {', '.join(unknown)}")
             token = self.oauth.issue(username, client_id, scopes, expires_in, access_token)
             return token.to_json(self.clock.timestamp())
 
@@ -170,28 +261,88 @@ class MockExist:
     def add_fault(
         self,
         path: str,
-        status: int = 500,
+        status: int | None = None,
         count: int | None = 1,
         method: str | None = None,
         mode: str = "status",
         latency: float = 0.0,
+        *,
+        latency_after: bool = False,
+        apply: bool | None = None,
+        probability: float = 1.0,
+        seed: int | None = None,
     ) -> FaultRule:
+        """Add a fault rule (see ``faults.py`` for the modes); every field is checked
+        (``ControlError`` names the bad one)."""
+        rule = FaultRule(path, status, count, method, mode, latency, latency_after, apply,
+                         probability, seed)
         with self.lock:
-            return self.faults.add(FaultRule(path, status, count, method, mode, latency))
+            return self.faults.add(rule)
 
-    def set_rate_limit(self, limit: int, window: float | None = None) -> None:
+    def remove_fault(self, rule_id: int) -> bool:
+        """Remove one rule by id; False if there was none."""
         with self.lock:
-            self.limiter.limit = limit
-            if window is not None:
-                self.limiter.window = window
+            return self.faults.remove(rule_id)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def set_rate_limit(self, limit: int, window: float | None = None, mode: str | None = None,
+                       retry_after: bool | None = None) -> dict:
+        """``limit`` requests per ``window`` seconds per token (0 throttles everything); ``mode``
+        "sliding" or "fixed"; ``retry_after`` whether a 429 carries ``Retry-After``. Checked
+        first (``ControlError``), nothing half-applied. Returns the settings now in force."""
+        with self.lock:
+            self.limiter.configure(limit, window, mode, retry_after)
+            return self.limiter.settings()
+
+    def rate_limit_state(self) -> dict:
+        """The settings and, per token that made requests, how many count and when one frees."""
+        with self.lock:
+            owners = self.oauth.tokens
+            return {
+                **self.limiter.settings(),
+                "tokens": [
+                    {
+                        "token": key,
+                        "username": owners[key].username if key in owners else None,
+                        "client_id": owners[key].client_id if key in owners else None,
+                        "used": self.limiter.used(key),
+                        "remaining": max(0, self.limiter.limit - self.limiter.used(key)),
+                        "resets_in": round(self.limiter.resets_in(key), 3),
+                    }
+                    for key in self.limiter.tokens()
+                ],
+            }
 
     def set_max_items(self, max_items: int) -> None:
+        checks.whole("max_items", max_items, 1, checks.MAX_COUNT)
         with self.lock:
             self.config.max_items = max_items
 
+    def set_clock(self, now: datetime | str | None = None, frozen: bool = True,
+                  advance: float = 0, resume: bool = False) -> dict:
+        """Move the clock: to ``now`` (frozen unless ``frozen=False``), then ``advance`` seconds,
+        then ``resume`` ticking. Checked first: it stays within the years 1900-9000."""
+        when = None if now is None else checks.instant("now", now)
+        checks.boolean("frozen", frozen)
+        checks.number("advance", advance, -checks.MAX_SPAN, checks.MAX_SPAN)
+        checks.boolean("resume", resume)
+        with self.lock:
+            start = when.timestamp() if when is not None else self.clock.timestamp()
+            checks.clock_target("advance", start + advance)
+            if when is not None:
+                self.clock.set(when, frozen=frozen)
+            if advance:
+                self.clock.advance(advance)
+            if resume:
+                self.clock.resume()
+            return self.clock.to_json()
+
     def seed_attribute(
         self,
-        name: str,
+        name: str | None,
         username: str | None = None,
         *,
         template: str | None = None,
@@ -203,20 +354,37 @@ class MockExist:
         values: dict[str, object] | None = None,
     ) -> dict:
         """Give a user an attribute directly (as if made in the Exist app), optionally owned by a
-        client and with values: for setting up "someone else owns it" and similar scenarios."""
-        from .catalog import TEMPLATES
-
+        client and with values: for setting up "someone else owns it" and similar scenarios.
+        Every field is checked, values like a write (``ControlError`` names the bad one)."""
+        template = checks.text("template", template)
+        if template is not None and template not in TEMPLATES:
+            raise ControlError("template", f"unknown template '{template}'")
+        checks.choice("group", group, tuple(GROUPS))
+        checks.whole("value_type", value_type, 0, 8)
+        name = checks.text("name", name, nullable=template is not None) or template
+        checks.text("label", label)
+        checks.boolean("manual", manual)
+        checks.text("owner", owner)
+        values = values if values is not None else {}
+        if not isinstance(values, dict):
+            raise ControlError("values", "must be an object of YYYY-mm-dd: value")
+        kind = TEMPLATES[template].value_type if template else value_type
+        checked = {}
+        for day, value in values.items():
+            try:
+                vt.parse_date(day)
+                checked[day] = vt.check_value(kind, value, name or "")
+            except ItemError as err:
+                raise ControlError("values", f"{day}: {err.message}") from None
         with self.lock:
-            user = self.store.user(username or self.config.username)
+            user = self.store.user(self._known_user(username))
             if template:
                 t = TEMPLATES[template]
                 attr = Attribute(t.name, t.label, t.group, t.value_type, manual, t.name, t.priority)
             else:
-                if group not in GROUPS:
-                    raise ValueError(f"unknown group '{group}'")
-                attr = Attribute(name, label or name, group, value_type, manual)
+                attr = Attribute(name, label or name, group, value_type, manual)  # type: ignore[arg-type]
             attr.service = owner
-            attr.values.update(values or {})
+            attr.values.update(checked)
             user.attributes[attr.name] = attr
             return self.store.attribute_json(attr)
 
@@ -244,35 +412,9 @@ class MockExist:
         with self.lock:
             return self.ledger_log.to_json(username, attribute, date)
 
-    def journal(self, path_prefix: str = "") -> list[dict]:
+    def journal(self, path_prefix: str = "", status: str | None = None,
+                limit: int | None = None, newest_first: bool = False) -> list[dict]:
+        """Requests answered, oldest first (``newest_first`` reverses), filtered by path prefix
+        and status (``"429"`` or ``"4xx"``), the last ``limit`` of them."""
         with self.lock:
-            return self.journal_log.to_json(path_prefix)
-
-    def dump(self) -> dict:
-        """The whole state as JSON-able data (tokens included: this is a test double)."""
-        with self.lock:
-            now = self.clock.timestamp()
-            return {
-                "clock": self.clock.to_json(),
-                "config": {
-                    "rate_limit": self.limiter.limit,
-                    "rate_window": self.limiter.window,
-                    "max_items": self.config.max_items,
-                },
-                "users": {
-                    u.username: {
-                        "timezone": u.timezone,
-                        "attributes": {
-                            a.name: {
-                                **self.store.attribute_json(a),
-                                "values": dict(sorted(a.values.items())),
-                            }
-                            for a in u.attributes.values()
-                        },
-                    }
-                    for u in self.store.users.values()
-                },
-                "clients": [c.to_json() for c in self.oauth.clients.values()],
-                "tokens": [t.to_json(now) for t in self.oauth.tokens.values()],
-                "faults": [r.to_json() for r in self.faults.rules],
-            }
+            return self.journal_log.to_json(path_prefix, status, limit, newest_first)

@@ -5,12 +5,6 @@ from __future__ import annotations
 import pytest
 
 from .support.mosquitto import Mosquitto
-from .support.mqtt import install_suback_tracking
-
-
-def pytest_configure(config):
-    """Every in-process bridge records its SUBACKs (``tests.support.mqtt.wait_subscribed``)."""
-    install_suback_tracking()
 
 
 def pytest_collection_modifyitems(config, items):

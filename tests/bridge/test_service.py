@@ -22,7 +22,7 @@ from mqtt_bridge.service import Bridge
 from ..support.bridge import BRIDGE_CMD
 from ..support.config import bridge_config
 from ..support.mosquitto import Mosquitto
-from ..support.mqtt import Publisher, install_suback_tracking, subscribe, wait_subscribed
+from ..support.mqtt import Publisher, subscribe, wait_subscribed
 from ..support.net import free_port
 from ..support.waiting import wait_until
 
@@ -70,7 +70,6 @@ def today() -> str:
 
 
 def start(mock, port, tmp_path, **kwargs) -> Bridge:
-    install_suback_tracking()
     bridge = Bridge(parse_config(config_text(mock, port, tmp_path, **kwargs)))
     bridge.start()
     return bridge

@@ -167,3 +167,22 @@ def test_one_bridge_alone_is_not_warned_about(mock_exist, mosquitto, tmp_path, c
         finally:
             bridge.stop()
     assert not [r for r in caplog.records if "too:" in r.getMessage()]
+
+
+def test_watching_the_status_topic_leaves_the_subscription_report_alone(
+    mock_exist, mosquitto, tmp_path, caplog
+):
+    with caplog.at_level(logging.INFO, logger="exist_bridge.mqtt"):
+        bridge = bridge_for(mock_exist, mosquitto, tmp_path, "suback-bridge")
+        try:
+            wait_until(lambda: bridge.link.subacks)
+            wait_until(lambda: bridge.link._status_mid is not None)
+            # both SUBACKs are in once a message on a mapped topic has come back
+            bridge.link.client.publish("zigbee2mqtt/coffee_button", "1", qos=1)
+            wait_until(lambda: bridge.outbox.counters().get("messages", 0) >= 1)
+        finally:
+            bridge.stop()
+    assert len(bridge.link.subacks) == 1  # the mappings' SUBACK only
+    subscribed = [r.getMessage() for r in caplog.records
+                  if r.getMessage().startswith("subscribed to")]
+    assert subscribed == ["subscribed to zigbee2mqtt/coffee_button"]

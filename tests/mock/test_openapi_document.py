@@ -20,7 +20,7 @@ from mock_exist.pagination import MAX_PAGE_SIZE
 from mock_exist.state import MockConfig
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-EMULATED_PREFIXES = ("/api/2/", "/oauth2/")
+EMULATED_PREFIXES = ("/api/2/", "/oauth2/", "/_mock/")  # /_mock/: the control API
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,51 @@ def test_every_emulated_route_is_documented_and_nothing_else(app, document):
     assert routes - operations == set(), "routes missing from openapi.json"
     assert operations - routes == set(), "openapi.json describes routes the app doesn't have"
     assert all(path.startswith(EMULATED_PREFIXES) for path, _ in operations)
+
+
+def test_control_api_request_bodies_are_the_fields_the_views_accept(document):
+    """Each documented /_mock/ body lists exactly the fields its view accepts (and refuses the
+    rest: ``additionalProperties: false``); the required ones are refused when missing."""
+    from mock_exist.admin_views import FIELDS
+
+    schemas = document["components"]["schemas"]
+    for (method, path), fields in FIELDS.items():
+        op = document["paths"][path][method.lower()]
+        schema = _resolve(document, op["requestBody"]["content"]["application/json"]["schema"]
+                          ["$ref"])
+        assert set(schema["properties"]) == set(fields), f"{method} {path}"
+        assert schema["additionalProperties"] is False, f"{method} {path}"
+        for required in schema.get("required", []):
+            body = {k: v for k, v in _valid_example(path).items() if k != required}
+            answer = create_app({"token": "a" * 40}).test_client().open(
+                path.replace("{username}", "mock"), method=method, json=body)
+            assert answer.status_code == 400 and required in answer.get_json()["detail"], (
+                f"{method} {path} without {required}: {answer.status_code}")
+    state = schemas["MockStateDocument"]
+    assert set(state["required"]) == {"format", "version", "users"}
+    from mock_exist import MockExist
+
+    assert set(MockExist().dump()) == set(state["properties"])
+
+
+def _valid_example(path: str) -> dict:
+    return {
+        "/_mock/users": {"username": "bob"},
+        "/_mock/users/{username}/timezone": {"timezone": "UTC"},
+        "/_mock/clients": {"client_id": "c2", "client_secret": "s"},
+        "/_mock/faults": {"path": "/x"},
+        "/_mock/rate-limit": {"limit": 5},
+    }.get(path, {})
+
+
+def test_control_api_is_tagged_and_guarded(document):
+    for path, item in document["paths"].items():
+        if not path.startswith("/_mock/"):
+            continue
+        for method, op in item.items():
+            assert op["tags"] == ["Mock control"], f"{method} {path}"
+            if path != "/_mock/health":
+                assert {"MockAdminToken": []} in op["security"], f"{method} {path}"
 
 
 def test_every_api_path_ends_in_a_slash(document):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .mqtt import install_suback_tracking, wait_subscribed
+from .mqtt import wait_subscribed
 
 __all__ = ["BRIDGE_CMD", "bridge_process", "delay_acks", "start_bridge"]
 
@@ -44,7 +44,6 @@ def start_bridge(config, clock: Callable[[], float] | None = None, bootstrap: bo
                  timeout: float = 30):
     """A ``Bridge`` started in-process, bootstrapped with Exist (unless ``bootstrap`` is false)
     and subscribed: its SUBACK received."""
-    install_suback_tracking()
     from mqtt_bridge.service import Bridge
 
     bridge = Bridge(config) if clock is None else Bridge(config, clock=clock)

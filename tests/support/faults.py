@@ -18,7 +18,7 @@ from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
 from .config import bridge_config
-from .mqtt import Publisher, install_suback_tracking, wait_subscribed
+from .mqtt import Publisher, wait_subscribed
 from .waiting import wait_until
 
 __all__ = [
@@ -126,7 +126,6 @@ class FaultBridge:
         self.pub = Publisher(broker.port)
 
     def _start(self, bootstrap: bool, before_start) -> Bridge:
-        install_suback_tracking()
         bridge = Bridge(self.config, clock=self.clock)
         if before_start is not None:
             before_start(bridge)

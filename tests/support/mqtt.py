@@ -13,7 +13,6 @@ from .waiting import wait_until
 
 __all__ = [
     "Publisher",
-    "install_suback_tracking",
     "subscribe",
     "subacks",
     "wait_subscribed",
@@ -80,41 +79,11 @@ def subscribe(client: mqtt.Client, topics: list[str], qos: int = 1, timeout: flo
 
 # ------------------------------------------------------------------- the bridge's own SUBACK
 
-_installed = False
-
-
-def install_suback_tracking() -> None:
-    """Make every ``BrokerLink`` built from now on record the SUBACKs its client receives, in
-    ``link.test_subacks`` (a list of reason-code lists). Idempotent; it chains to any
-    ``on_subscribe`` the link sets itself. tests/conftest.py calls it for every test session."""
-    global _installed
-    if _installed:
-        return
-    from mqtt_bridge.pipeline.input.mqtt import BrokerLink
-
-    original = BrokerLink._build_client
-
-    def _build_client(self):  # noqa: ANN001, ANN202
-        client = original(self)
-        self.test_subacks = []
-        own = client.on_subscribe
-
-        def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
-            if own is not None:
-                own(c, userdata, mid, reason_codes, properties)
-            self.test_subacks.append(list(reason_codes))
-
-        client.on_subscribe = on_subscribe
-        return client
-
-    BrokerLink._build_client = _build_client
-    _installed = True
 
 
 def subacks(link) -> list:
-    """The SUBACKs the bridge's link received so far (see ``install_suback_tracking``)."""
-    assert hasattr(link, "test_subacks"), "the link was built before install_suback_tracking()"
-    return link.test_subacks
+    """The SUBACKs the bridge's link received so far (their reason codes)."""
+    return link.subacks
 
 
 def wait_subscribed(link, timeout: float = 30) -> None:

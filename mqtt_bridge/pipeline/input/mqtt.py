@@ -38,6 +38,8 @@ log = logging.getLogger("exist_bridge.mqtt")
 class BrokerLink:
     """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline."""
 
+    _status_mid: int | None = None  # the packet id of the status topic's SUBSCRIBE
+
     def __init__(
         self,
         settings: MqttSettings,
@@ -64,6 +66,7 @@ class BrokerLink:
         # the status published at once on (re)connect (Home Assistant's entities fill at start)
         self.status_source: Callable[[], dict] | None = None
         self._prefix_warned = False
+        self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
 
@@ -105,6 +108,7 @@ class BrokerLink:
         client.on_message = self._on_message
         if self.announce:  # another bridge's status on our topic: a shared topic_prefix
             client.message_callback_add(self.status_topic, self._on_status_topic)
+        client.on_subscribe = self._on_subscribe
         return client
 
     # ----------------------------------------------------------------- paho callbacks
@@ -137,7 +141,7 @@ class BrokerLink:
         if self.announce and self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
         if self.announce:
-            client.subscribe(self.status_topic, qos=0)
+            _, self._status_mid = client.subscribe(self.status_topic, qos=0)
             if self.status_source is not None:
                 try:
                     self.publish_status(self.status_source())
@@ -145,7 +149,24 @@ class BrokerLink:
                     log.debug("no status published on connect: %s", err)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
-            log.info("subscribed to %s", ", ".join(self.topics))
+            log.debug("subscribing to %s", ", ".join(self.topics))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        """The broker's SUBACK: messages on the granted topics now reach the bridge."""
+        if mid is not None and mid == self._status_mid:
+            return  # the status topic's (a shared topic_prefix is watched there), not self.topics'
+        codes = list(reason_codes)
+        granted = [t for t, rc in zip(self.topics, codes, strict=False) if not rc.is_failure]
+        refused = [t for t, rc in zip(self.topics, codes, strict=False) if rc.is_failure]
+        if refused:
+            log.error(
+                "the broker refused the subscription to %s (its ACL?): messages there never "
+                "reach the bridge",
+                ", ".join(refused),
+            )
+        if granted:
+            log.info("subscribed to %s", ", ".join(granted))
+        self.subacks.append(codes)
 
     def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
         # paho calls this inside its ``except OSError`` around a connection attempt

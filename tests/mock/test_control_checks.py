@@ -1,0 +1,51 @@
+"""Issue 11 leftover: the Python control API checks its input itself (models without Flask)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_exist import MockExist
+from mock_exist.checks import ControlError
+
+
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda m: m.set_rate_limit("5"), "limit"),
+        (lambda m: m.set_rate_limit(-1), "limit"),
+        (lambda m: m.set_rate_limit(5, window=0), "window"),
+        (lambda m: m.set_rate_limit(5, mode="lazy"), "mode"),
+        (lambda m: m.set_max_items(0), "max_items"),
+        (lambda m: m.add_fault("/x", status="500"), "status"),
+        (lambda m: m.add_fault("/x", latency=1e300), "latency"),
+        (lambda m: m.add_fault("/x", probability=0), "probability"),
+        (lambda m: m.add_fault("/x", mode="truncated_json", apply=False), "apply"),
+        (lambda m: m.issue_token(expires_in=10**400), "expires_in"),
+        (lambda m: m.issue_token(scopes=["nope"]), "scopes"),
+        (lambda m: m.set_clock(advance=1e20), "advance"),
+        (lambda m: m.set_clock(now="2024-01-01T00:00:00"), "now"),
+        (lambda m: m.seed_attribute("zz", value_type=99), "value_type"),
+        (lambda m: m.seed_attribute("zz", values={"2024-01-01": 10**400}), "values"),
+        (lambda m: m.add_user("bob", timezone="Mars/Olympus"), "timezone"),
+        (lambda m: m.add_client("c", "s", username="nobody"), "username"),
+    ],
+)
+def test_python_control_calls_refuse_bad_values_naming_the_field(call, field):
+    mock = MockExist()
+    mock.set_clock("2024-03-01T12:00:00+00:00")
+    before = mock.dump()
+    with pytest.raises(ControlError) as refused:
+        call(mock)
+    assert refused.value.field == field and str(refused.value).startswith(field + ":")
+    assert mock.dump() == before  # nothing half-applied
+
+
+def test_the_rules_modules_import_no_flask():
+    import subprocess
+    import sys
+
+    code = ("import sys; import mock_exist.state, mock_exist.persistence, mock_exist.faults, "
+            "mock_exist.checks, mock_exist.ratelimit; print('flask' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
