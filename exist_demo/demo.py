@@ -34,6 +34,36 @@ from .broker import start_broker
 
 CONFIG = Path(__file__).with_name("demo.yaml")
 ATTRIBUTES = ("fridge_opens", "steps", "mood", "weight")
+WARNINGS_SHOWN = 5  # the bridge's last warnings, kept on the live screen
+
+LEGEND = """\
+how to read it:
+  events in     messages the devices published, the bridge received, counted (changed a total),
+                skipped (e.g. a door report that isn't an opening) and bad (kept aside)
+  requests out  requests to Exist: update = the day's totals, increment-0 = learning a day's
+                value before the bridge's first event, set-up/other = profile and attributes
+  values        what Exist holds for today, then what the devices sent; - means nothing yet
+"""
+
+
+def _show(value: object) -> str:
+    """A value for the screen: ``-`` for nothing yet (never Python's None)."""
+    return "-" if value is None else str(value)
+
+
+class RecentWarnings(logging.Handler):
+    """Keeps the bridge's last warnings so the live screen shows them (a redraw would wipe
+    lines written to the terminal)."""
+
+    def __init__(self, keep: int = WARNINGS_SHOWN):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+        self.keep = keep
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        self.lines = [*self.lines, f"{stamp} {record.levelname.lower()}: {record.getMessage()}"]
+        self.lines = self.lines[-self.keep :]
 
 
 @dataclass
@@ -112,6 +142,7 @@ def _screen(
     mock,
     bridge: Bridge,  # noqa: ANN001
     devices: Devices,
+    warnings: list[str] | None = None,
 ) -> str:
     counters = bridge.outbox.counters()
     bad = sum(v for k, v in counters.items() if k.startswith("bad_input."))
@@ -130,15 +161,17 @@ def _screen(
         f"skipped  {bad:3d} bad (kept aside)",
         f"requests out  {increments + updates + other:6d} total      {updates:6d} update    "
         f"{increments:5d} increment-0  {other:3d} set-up/other",
-        f"budget        {left if left is not None else '?':>6} of 280 requests left this hour",
+        f"budget        {_show(left):>6} of 280 requests left this hour",
         "",
         f"values in Exist for {day}:",
     ]
     for name in ATTRIBUTES:
         lines.append(
-            f"  {name:14s} {mock.state.value(name, day)!s:>10}   "
-            f"(devices: {devices.truth.values.get(name)})"
+            f"  {name:14s} {_show(mock.state.value(name, day)):>10}   "
+            f"(devices: {_show(devices.truth.values.get(name))})"
         )
+    if warnings:
+        lines += ["", "the bridge's last warnings:", *(f"  {w}" for w in warnings)]
     return "\n".join(lines)
 
 
@@ -155,9 +188,16 @@ def run_demo(
     out = out or sys.stdout
     live = out.isatty() if live is None else live
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("mock_exist.access").setLevel(logging.WARNING)  # a line per request
     logging.getLogger("exist_bridge").setLevel(logging.WARNING)
     for noisy in ("amqtt", "transitions"):  # the embedded broker's chatter, shutdown included
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    recent = RecentWarnings()
+    bridge_log = logging.getLogger("exist_bridge")
+    propagate = bridge_log.propagate
+    bridge_log.addHandler(recent)
+    if live:  # shown on the screen instead: written to the terminal, a redraw would wipe them
+        bridge_log.propagate = False
     state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
     if threading.current_thread() is threading.main_thread():
         # `kill <pid>` (SIGTERM) stops the demo like Ctrl-C does: everything it started is ended
@@ -186,13 +226,16 @@ def run_demo(
         devices.start()
         start = time.monotonic()
         shown = 0.0
+        if not live:
+            out.write(LEGEND + "\n")  # once (the live screen keeps it at its foot)
         try:
             while (elapsed := time.monotonic() - start) < duration:
                 if live:
                     out.write(
                         "\x1b[2J\x1b[H"
-                        + _screen(elapsed, duration, broker, mock, bridge, devices)
-                        + "\n"
+                        + _screen(elapsed, duration, broker, mock, bridge, devices, recent.lines)
+                        + "\n\n"
+                        + LEGEND
                     )
                     out.flush()
                     time.sleep(1)
@@ -211,11 +254,14 @@ def run_demo(
         bridge.stop()  # commits what came in and sends the last totals
         out.write(
             "\n"
-            + _screen(time.monotonic() - start, duration, broker, mock, bridge, devices)
+            + _screen(time.monotonic() - start, duration, broker, mock, bridge, devices,
+                      recent.lines if live else None)
             + "\n\n"
         )
         return _verdict(out, mock, devices.truth)
     finally:
+        bridge_log.removeHandler(recent)
+        bridge_log.propagate = propagate
         if devices is not None and devices.is_alive():
             devices.stop()
         if bridge is not None:
@@ -237,7 +283,9 @@ def _verdict(out: TextIO, mock, truth: Truth) -> int:  # noqa: ANN001
         want, got = truth.values.get(name), mock.state.value(name, day)
         match = want == got or (want == 0 and got is None)
         ok &= match
-        out.write(f"{name:14s} {want!s:>10s} {got!s:>10s}   {'ok' if match else 'MISMATCH'}\n")
+        out.write(
+            f"{name:14s} {_show(want):>10s} {_show(got):>10s}   {'ok' if match else 'MISMATCH'}\n"
+        )
     out.write(
         f"\n{truth.published} messages published ({truth.corrupt} deliberately corrupt); "
         + (

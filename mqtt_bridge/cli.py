@@ -164,6 +164,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     _config_arg(p)
     p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="subscribe with its own client id and a clean session (the real bridge's queued "
+        "messages stay queued for it) and log what each message would do; nothing is written "
+        "to Exist or the state directory",
+    )
+    p.add_argument(
         "--accept-fresh-outbox",
         action="store_true",
         help="start even though the outbox (state_dir/outbox.sqlite) was deleted, truncated or "
@@ -186,6 +193,12 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
         logging.getLogger().setLevel(config.bridge.log_level)
     for warning in config.warnings:
         logging.getLogger("exist_bridge").warning("config: %s", warning)
+    for error in config.check_errors:  # one mapping broken, not the bridge: run, but say so
+        logging.getLogger("exist_bridge").error("config: %s", error)
+    if args.dry_run:
+        from .diagnose.dry_run import run_dry
+
+        return run_dry(config)
     try:
         return run_service(config, accept_fresh_outbox=args.accept_fresh_outbox)
     except (OutboxError, StateDirInUse) as err:
@@ -200,9 +213,16 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         description="Check the configuration and report every problem with its key path and "
         "line, and open the files the bridge needs (the token file, the TLS CA, certificate and "
         "key) to prove they can be used. Exit status 0 when valid, 1 otherwise. Contacts neither "
-        "the broker nor Exist.",
+        "the broker nor Exist, unless --online.",
     )
     _config_arg(p)
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also connect to the broker (do the credentials work?) and call Exist with the "
+        "token (the profile, and which mapped attributes this client owns or would acquire or "
+        "create); writes nothing",
+    )
     p.set_defaults(handler=cmd_check)
 
 
@@ -212,12 +232,37 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         return 1
     for warning in config.warnings:
         out.print(f"warning: {warning}")
+    if config.check_errors:
+        out.error(f"{args.config}: {len(config.check_errors)} problem(s) in the configuration")
+        out.stderr.write("\n".join(config.check_errors) + "\n")
+        return 1
+    from .config.build import BASE_URL_VARIABLE
+
+    override = f" from ${BASE_URL_VARIABLE}" if os.environ.get(BASE_URL_VARIABLE) else ""
     out.print(
         f"{args.config}: OK ({len(config.mappings)} mapping(s), {len(config.attributes)} "
         f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
-        f"Exist {config.exist.base_url})"
+        f"Exist {config.exist.base_url}{override})"
     )
-    return 0
+    if not args.online:
+        return 0
+    from .diagnose.online import check_online
+
+    return check_online(config).show(out.print)
+
+
+def _add_test(sub: argparse._SubParsersAction) -> None:
+    from .diagnose.commands import add_test_parser
+
+    add_test_parser(sub, _config_arg).set_defaults(handler=cmd_test)
+
+
+def cmd_test(args: argparse.Namespace, out: _Output) -> int:
+    """``exist-bridge test``: one message through the mappings, nothing written."""
+    from .diagnose.commands import run_test
+
+    config = _load(args.config, out)
+    return 1 if config is None else run_test(config, args, out.print)
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
@@ -287,11 +332,13 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     import time
     from pathlib import Path
 
+    from .diagnose import status_view
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
     from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
+    from .pipeline.output.flusher import POSTPONED_META
     from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
@@ -310,6 +357,8 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         box = Outbox(state_dir / OUTBOX_FILE)
         try:
             status = box.status()
+            rows = box.days(limit=200, since=status_view.recent_date())
+            note = box.get_meta(POSTPONED_META)
         finally:
             box.close()
     except OutboxError as err:
@@ -333,6 +382,16 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         }
     except Exception as err:  # noqa: BLE001 - status shows what it can
         status["budget"] = {"error": str(err)}
+    status["broker"] = status_view.broker_link(state_dir)
+    status["postponed"] = status_view.postponed(note)
+    status["totals"] = status_view.totals(
+        rows,
+        running=bool(running) if running is not None else bool(
+            status["broker"] and status["broker"]["bridge_running"]
+        ),
+        budget=status["budget"],
+        postponement=status["postponed"],
+    )
     problem = _health_problem(state_dir, args.max_age, running) if args.check else None
     if args.json:
         if args.check:
@@ -350,6 +409,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         out.print(f"bridge:          unknown ({holder})")
     out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     out.print(f"last sync:       {ago}")
+    out.print(f"broker:          {status_view.broker_line(status['broker'])}")
     bud = status["budget"]
     if "left" in bud:
         out.print(
@@ -381,6 +441,10 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
     for r in status["refused"]:
         out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    if status["totals"]:
+        out.print("totals (pending and refused, and those of the last two days):")
+        for line in status_view.total_lines(status["totals"]):
+            out.print(line)
     if problem:
         out.error(f"unhealthy: {problem}")
         return 1
@@ -451,6 +515,7 @@ def cmd_demo(args: argparse.Namespace, out: _Output) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_check,
+    _add_test,
     _add_status,
     _add_authorize,
     _add_demo,

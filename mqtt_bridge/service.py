@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import BridgeConfig
@@ -117,6 +118,7 @@ class Bridge:
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
         self._threads: list[threading.Thread] = []
+        self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
 
@@ -139,22 +141,31 @@ class Bridge:
                         )
                 return zone
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
+                refused = self._token_refused(err)
                 if remembered:
                     log.warning(
                         "can't read the Exist profile (%s); using the timezone %s from "
                         "the last run",
-                        err,
+                        refused or err,
                         remembered,
                     )
                     return remembered
-                log.warning(
-                    "waiting for the Exist profile to learn the timezone (%s); set "
-                    "exist.timezone to start without it",
-                    err,
-                )
+                if refused:  # not "set exist.timezone": the token is what is wrong
+                    log.error("%s; retrying in %.0fs", refused, delay)
+                else:
+                    log.warning(
+                        "waiting for the Exist profile to learn the timezone (%s); set "
+                        "exist.timezone to start without it",
+                        err,
+                    )
             self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
         raise StartCancelled
+
+    def _token_refused(self, err: Exception) -> str | None:
+        """The 'Exist refused the token' line for ``err``, if that is what it means."""
+        describe = getattr(self.exist, "token_refused", None)
+        return describe(err) if describe is not None else None
 
     def start(self) -> None:
         zone = self.timezone()
@@ -182,6 +193,7 @@ class Bridge:
             version=__version__,
             clock=self.clock,
         )
+        self.link.status_source = self.status
         self.writer.start()
         self.link.start()
         self.ready.set()
@@ -223,9 +235,13 @@ class Bridge:
                 self.refresh_mappings()
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                log.warning(
-                    "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
-                )
+                refused = self._token_refused(err)
+                if refused:
+                    log.error("%s; retrying in %.0fs", refused, delay)
+                else:
+                    log.warning(
+                        "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
+                    )
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 600)
@@ -241,9 +257,10 @@ class Bridge:
         self.last_report = report
         if report.requests:
             log.info(
-                "flush: %d request(s), %d total(s) sent, %d base(s) learned, %d pending",
+                "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
                 report.requests,
                 report.sent,
+                f" ({report.sent_text()})" if report.sent_items else "",
                 report.bases_learned,
                 report.left_pending,
             )
@@ -262,15 +279,26 @@ class Bridge:
             "stopped": stopped,
             "version": __version__,
         }
+        if self.link is not None:  # connected since / last error, for `exist-bridge status`
+            health["broker"] = self.link.link_status()
         try:
             write_json_atomic(self.state_dir / HEALTH_FILE, health, mode=0o644)
         except OSError as err:
             log.debug("can't write %s: %s", HEALTH_FILE, err)
 
     def status(self) -> dict:
-        st = self.outbox.status()
+        """The retained status topic's JSON (also read by Home Assistant's entities)."""
+        with self._status_lock:  # the flusher and the network thread (on connect) both ask
+            st = self.outbox.status()
         st["budget_left"] = self.exist.budget_left()
         st["connected"] = bool(self.link and self.link.connected)
+        st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
+        last = st.get("last_sync")
+        st["last_sync_iso"] = (
+            datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds")
+            if last
+            else None
+        )
         return st
 
     def live(self) -> LiveState:
@@ -385,13 +413,19 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
     except StartCancelled:
         log.info("stopped during start-up, before any message was taken in")
         return 0
-    beat, connected = 0.0, None
+    beat, connected, error_at = 0.0, None, None
     while True:
         # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down
+        # (or fails again, so `status` shows the latest error)
         now_connected = bool(bridge.link and bridge.link.connected)
-        if now_connected is not connected or time.monotonic() - beat >= HEALTH_INTERVAL:
+        now_error_at = bridge.link.link_status()["last_error_at"] if bridge.link else None
+        if (
+            now_connected is not connected
+            or now_error_at != error_at
+            or time.monotonic() - beat >= HEALTH_INTERVAL
+        ):
             bridge.write_health(connected=now_connected)
-            beat, connected = time.monotonic(), now_connected
+            beat, connected, error_at = time.monotonic(), now_connected, now_error_at
         if bridge.flusher is not None:
             bridge.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
         if done.wait(0.5) or (until is not None and until()):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import voluptuous as vol
 
+from . import validators as v
 from .checks import cross_checks, file_checks
 from .model import (
     AttributeSpec,
@@ -30,7 +31,14 @@ from .model import (
     TlsSettings,
 )
 from .schema import CONFIG_SCHEMA, schema_problems
-from .source import SECRET_FILES, Document, format_path, read_secret_file, resolve
+from .source import (
+    SECRET_FILES,
+    SECRETS_FILE,
+    Document,
+    format_path,
+    read_secret_file,
+    resolve,
+)
 
 T = TypeVar("T")
 
@@ -123,7 +131,9 @@ def parse_config(
     the bridge needs to run (``exist-bridge check`` and ``run``): the token file must exist and
     hold tokens (a warning if group/others may read it), the TLS files must load as PEM.
     """
-    doc = Document(text, os.environ if env is None else env)
+    base = Path(base_dir) if base_dir is not None else None
+    secrets_file = (base if base is not None else Path.cwd()) / SECRETS_FILE
+    doc = Document(text, os.environ if env is None else env, secrets_file)
     problems = list(doc.problems)
     if doc.data is None and not problems:
         problems.append(Problem("", 1, "the file is empty; it needs at least exist and mappings"))
@@ -133,6 +143,7 @@ def parse_config(
         raise ConfigError(problems, source)
 
     data = dict(doc.data)
+    _base_url_override(data, os.environ if env is None else env, problems)
     for section in ("mqtt", "bridge", "http"):
         if section in data and data[section] is None:
             data[section] = {}  # a section left with every key commented out
@@ -141,7 +152,6 @@ def parse_config(
         valid = CONFIG_SCHEMA(data)
     except vol.MultipleInvalid as err:
         problems.extend(schema_problems(err, doc))
-    base = Path(base_dir) if base_dir is not None else None
     cross, warnings = cross_checks(data, doc, base)
     problems.extend(cross)
     if check_files:
@@ -161,9 +171,30 @@ def parse_config(
     built = _Builder(doc, base, problems).config(valid)
     if problems:
         raise ConfigError(_ordered(problems), source)
+    warnings = _ordered(warnings)
     return BridgeConfig(
-        **built, warnings=[w.format(source) for w in _ordered(warnings)], source=source
+        **built,
+        warnings=[w.format(source) for w in warnings if not w.check_error],
+        source=source,
+        check_errors=[w.format(source) for w in warnings if w.check_error],
     )
+
+
+BASE_URL_VARIABLE = "EXIST_BASE_URL"  # overrides exist.base_url (try a recipe offline)
+
+
+def _base_url_override(data: dict, env: Mapping[str, str], problems: list[Problem]) -> None:
+    """``$EXIST_BASE_URL``, when set, replaces ``exist.base_url`` (the emulator, without editing
+    a file; `exist-bridge authorize --base-url` defaults to it too)."""
+    value = env.get(BASE_URL_VARIABLE, "").strip()
+    if not value or not isinstance(data.get("exist"), dict):
+        return
+    try:
+        v.url(value)
+    except vol.Invalid as err:
+        problems.append(Problem("exist.base_url", None, f"${BASE_URL_VARIABLE}: {err.msg}"))
+        return
+    data["exist"] = {**data["exist"], "base_url": value}
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:

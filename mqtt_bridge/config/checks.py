@@ -9,10 +9,17 @@ section: add it to that section's ``_check_<section>``.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
-from ..exist.domain import INTEGER_TYPES, NOT_INCREMENTABLE, VALUE_TYPES, name_from_label
+from ..exist.domain import (
+    INTEGER_TYPES,
+    NOT_INCREMENTABLE,
+    TEMPLATES,
+    VALUE_TYPES,
+    name_from_label,
+)
 from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem
 from .source import SECRET_FILES, Document, format_path, resolve
 from .validators import is_number
@@ -38,6 +45,12 @@ class Findings:
     def warning(self, path: tuple, message: str) -> None:
         self.warnings.append(Problem(format_path(path), self.doc.line(path), message))
 
+    def check_error(self, path: tuple, message: str) -> None:
+        """An error for ``exist-bridge check``, a warning for ``run`` (kept with the warnings)."""
+        self.warnings.append(
+            Problem(format_path(path), self.doc.line(path), message, check_error=True)
+        )
+
 
 def _get(item: Any, key: str, default: Any = None) -> Any:
     return item.get(key, default) if isinstance(item, dict) else default
@@ -60,7 +73,24 @@ def cross_checks(
     _check_files(data, base_dir, found)
     declared = _check_attributes(data.get("attributes"), found)
     _check_mappings(data.get("mappings"), declared, found)
+    _check_yaml_booleans(doc, found)
     return found.problems, found.warnings
+
+
+def _check_yaml_booleans(doc: Document, found: Findings) -> None:
+    """An unquoted on/off/yes/no among a mapping's states (``on_states: [on, off]``,
+    ``edge: {to: off}``) is a boolean to YAML, not the text a device sends."""
+    for path, text in doc.yaml_booleans:
+        if not path or path[0] != "mappings":
+            continue
+        value = "true" if text.lower() in ("on", "yes", "y") else "false"
+        if text.lower() in ("on", "off"):  # states compare on/off and true/false alike
+            effect = f"it still matches a device's {text!r}, but quote it to say so"
+        else:
+            effect = f"a device's text {text!r} never equals it: quote it"
+        found.warning(
+            path, f"YAML reads the unquoted {text} as the boolean {value}; {effect}: \"{text}\""
+        )
 
 
 def file_checks(
@@ -259,6 +289,8 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
             )
         if attribute in declared:
             _check_value_type(item, here, mode, mode_path, declared[attribute], found)
+        elif attribute not in TEMPLATES:
+            found.check_error(here + ("attribute",), unknown_attribute(attribute, declared))
         elif attribute not in first_mode:
             found.warning(
                 here + ("attribute",),
@@ -266,6 +298,20 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
                 "it must already belong to this client",
             )
         first_mode.setdefault(attribute, (index, mode))
+
+
+def unknown_attribute(attribute: str, declared: dict[str, Any]) -> str:
+    """Why a mapping's ``attribute`` that is neither declared nor an Exist template is refused,
+    with the closest declared or template names (a typo is the usual cause)."""
+    known = list(dict.fromkeys([*declared, *TEMPLATES]))
+    close = difflib.get_close_matches(attribute, known, n=3, cutoff=0.75)
+    hint = (
+        "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        if close
+        else "declare it under attributes (name, label, group, value_type) or use the name of "
+        "an Exist template (e.g. coffees, steps)"
+    )
+    return f"{attribute!r} is neither listed under attributes nor an Exist template; {hint}"
 
 
 def _check_value_type(

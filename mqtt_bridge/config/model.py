@@ -68,6 +68,9 @@ class Problem:
     path: str
     line: int | None
     message: str
+    # An error for `exist-bridge check`, only a warning for `run` (it breaks one mapping, not the
+    # bridge: e.g. an attribute name Exist won't know).
+    check_error: bool = False
 
     def format(self, source: str) -> str:
         """``FILE:LINE: path: message``."""
@@ -203,6 +206,8 @@ class BridgeConfig:
     warnings: list[str] = field(default_factory=list)
     source: str = "<string>"
     http: HttpSettings = field(default_factory=HttpSettings)
+    # Errors for `exist-bridge check` (exit 1) that `run` logs without refusing to start.
+    check_errors: list[str] = field(default_factory=list)
 
     def delay(self, mapping: MappingSpec) -> float:
         """The longest a change from ``mapping`` may wait before it is sent to Exist (seconds):

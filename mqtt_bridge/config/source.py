@@ -1,4 +1,6 @@
-"""Reading the YAML: the data, each key's line, ``!env VAR``, and the ``<field>_file`` secrets.
+"""Reading the YAML: the data, each key's line, ``!env VAR``, ``!secret name`` (from
+``secrets.yaml`` beside the configuration, as Home Assistant does) and the ``<field>_file``
+secrets.
 
 ``Document(text, env)`` composes the text once and keeps, besides the data, the line of every
 key path (``("mappings", 2, "topic")``) so any later problem can name its line; ``!env`` values
@@ -16,6 +18,8 @@ from typing import Any
 import yaml
 
 from .model import Problem, Secret, short
+
+SECRETS_FILE = "secrets.yaml"  # beside the configuration: the values of ``!secret name``
 
 # Secrets that may instead be read from a file, as (section, key): the key ``<key>_file``.
 SECRET_FILES = {("exist", "client_secret"), ("mqtt", "password")}
@@ -55,6 +59,9 @@ class _MissingEnv:
 class _Loader(yaml.SafeLoader):
     env: Mapping[str, str] = os.environ
     missing: list[tuple[yaml.Node, str]]
+    secrets_file: Path | None = None
+    secrets: dict | str | None = None  # the file's mapping, or why it can't be used
+    missing_secrets: list[tuple[yaml.Node, str]]  # (node, the problem)
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
@@ -72,15 +79,95 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
 _Loader.add_constructor("!env", _construct_env)
 
 
+def _load_secrets(path: Path | None) -> dict | str:
+    """``secrets.yaml`` as a mapping, or why it can't be used (Home Assistant's convention:
+    the file beside the configuration, ``name: value`` per line)."""
+    if path is None:
+        return "!secret needs the configuration's directory (no file was read)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"no {path} (it holds the !secret values, one 'name: value' per line)"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"can't read {path}: {getattr(err, 'strerror', None) or err}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        return f"{path} is not valid YAML{where}"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return f"{path} must be a mapping of 'name: value' lines"
+    return data
+
+
+def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!secret takes a name, like !secret exist_token", node.start_mark
+        )
+    name = str(loader.construct_scalar(node)).strip()
+    if loader.secrets is None:
+        loader.secrets = _load_secrets(loader.secrets_file)
+    if isinstance(loader.secrets, str):
+        loader.missing_secrets.append((node, f"!secret {name}: {loader.secrets}"))
+        return _MissingEnv(name)
+    if name not in loader.secrets:
+        loader.missing_secrets.append(
+            (node, f"!secret {name}: no {name!r} in {loader.secrets_file}")
+        )
+        return _MissingEnv(name)
+    value = loader.secrets[name]
+    return value if isinstance(value, str) else str(value) if value is not None else ""
+
+
+_Loader.add_constructor("!secret", _construct_secret)
+
+
+# The parser's phrases, in a plain sentence ({start}: the line the construct began on).
+_PLAIN_ERRORS = (
+    ("cannot start any token", "'\\t'", "a tab character: YAML indents with spaces only"),
+    ("expected <block end>", "", "this line is not indented like the lines above it (keys of "
+     "one item line up under each other; a new list item starts with '- ')"),
+    ("could not find expected ':'", "", "a line without 'key: value', or a value continued "
+     "on a line indented wrongly"),
+    ("mapping values are not allowed here", "", "': ' inside a value: quote the value "
+     "(\"like: this\"), or check the indentation"),
+    ("while scanning a quoted scalar", "", "a quote opened on line {start} is never closed"),
+    ("while parsing a flow mapping", "", "a '{{' opened on line {start} is not closed with '}}', "
+     "or a comma is missing between its entries"),
+    ("while parsing a flow sequence", "", "a '[' opened on line {start} is not closed with ']', "
+     "or a comma is missing between its items"),
+    ("found undefined alias", "", "'*name' refers to an anchor '&name' that is not defined "
+     "above"),
+    ("cannot start any token", "", "a value starts with a character YAML reserves ('@', '`', "
+     "'%'): quote the value"),
+)
+
+
+def plain_yaml_error(message: str, start: int | None) -> str | None:
+    """A plain sentence for a PyYAML syntax error, or None when it isn't a usual one."""
+    for phrase, also, sentence in _PLAIN_ERRORS:
+        if phrase in message and also in message:
+            if "{start}" in sentence and start is None:
+                return None
+            return sentence.format(start=start)
+    return None
+
+
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
-    def __init__(self, text: str, env: Mapping[str, str]):
+    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None):
         self.lines: dict[tuple, int] = {}
         self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
         self.problems: list[Problem] = []
         self.env_missing: list[tuple] = []
         self.env_problems: list[Problem] = []
+        # unquoted yes/no/on/off, which YAML reads as booleans: (path, the text written)
+        self.yaml_booleans: list[tuple[tuple, str]] = []
         self.data: Any = None
         try:
             loader = _Loader(text)
@@ -90,6 +177,8 @@ class Document:
             return
         loader.env = env
         loader.missing = []
+        loader.secrets_file = secrets_file
+        loader.missing_secrets = []
         try:
             root = loader.get_single_node()
             if root is not None:
@@ -107,7 +196,16 @@ class Document:
             return
         finally:
             loader.dispose()
-        for node, name in loader.missing:
+        unset = [
+            (
+                node,
+                f"environment variable {name} is not set (from !env {name})"
+                if _ENV_NAME.match(name)
+                else f"!env needs a variable name, got {name!r}",
+            )
+            for node, name in loader.missing
+        ]
+        for node, message in unset + loader.missing_secrets:
             paths = self.node_paths.get(id(node)) or [()]
             self.env_missing.extend(paths)
             path = paths[0]
@@ -115,9 +213,7 @@ class Document:
                 Problem(
                     format_path(path),
                     self.line(path) if path else node.start_mark.line + 1,
-                    f"environment variable {name} is not set (from !env {name})"
-                    if _ENV_NAME.match(name)
-                    else f"!env needs a variable name, got {name!r}",
+                    message,
                 )
             )
 
@@ -129,17 +225,35 @@ class Document:
         if "unhashable" in message:
             message += ' (is a template unquoted? write "{{ ... }}" in quotes)'
         if "could not determine a constructor" in message:
-            message += " (secrets: use !env VAR_NAME or a <field>_file key)"
+            message += (
+                " (secrets: use !env VAR_NAME or a <field>_file key, or !secret NAME from "
+                "secrets.yaml)"
+            )
         line = mark.line + 1 if mark is not None else None
         context = err.context_mark
-        if context is not None and line is not None and context.line + 1 != line:
-            message += f" (it starts on line {context.line + 1})"
+        start = context.line + 1 if context is not None else None
+        plain = plain_yaml_error(message, start)
+        if plain and start is not None and (
+            "could not find expected ':'" in message or f"line {start}" in plain
+        ):
+            line = start  # where it began: the parser notices it a line (or more) later
+        if plain:
+            message = f"{plain} (the parser: {message})"
+        elif start is not None and line is not None and start != line:
+            message += f" (it starts on line {start})"
         return Problem("", line, f"YAML syntax error: {message}")
 
     def _walk(self, node: yaml.Node, path: tuple) -> None:
         if id(node) in self.node_paths and not isinstance(node, yaml.ScalarNode):
             return  # an alias of a collection already walked (and no billion laughs)
         self.node_paths.setdefault(id(node), []).append(path)
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == "tag:yaml.org,2002:bool"
+            and node.style is None
+            and node.value.lower() not in ("true", "false")
+        ):
+            self.yaml_booleans.append((path, node.value))
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node, merged in self._pairs(node):

@@ -92,7 +92,8 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
         pub.close()
         wait_until(lambda: bridge.outbox.counters().get("events", 0) == 2)
         bridge.flusher.flush_once()
-        wait_until(lambda: watcher.payload("exist-bridge/status") is not None)
+        # (a status is also published on connect: wait for the flush's)
+        wait_until(lambda: b'"events": 2' in (watcher.payload("exist-bridge/status") or b""))
         status = json.loads(watcher.payload("exist-bridge/status"))
         assert status["pending_rows"] == 0 and status["counters"]["events"] == 2
         assert status["budget_left"] == 280 - 3 and status["connected"] is True
@@ -214,7 +215,8 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
     proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
-    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         wait_until(lambda: any("subscribed to" in line for line in output))
         wait_until(lambda: mock_exist.state.attribute("coffees") is not None)
@@ -227,6 +229,7 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
         assert "health:          ok" in health.stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+        reader.join(10)  # its last lines may still be in the pipe when the process has exited
     finally:
         proc.kill()
     assert mock_exist.state.value("coffees", today()) == 3
@@ -246,12 +249,14 @@ def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
-    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         wait_until(lambda: any("waiting for the Exist profile" in line for line in output),
                    timeout=60)
         proc.send_signal(sig)
         assert proc.wait(15) == 0
+        reader.join(10)  # its last lines may still be in the pipe when the process has exited
     finally:
         proc.kill()
     assert any("stopped during start-up" in line for line in output), output

@@ -545,20 +545,26 @@ class Outbox(DeadlineColumns):
         ).fetchone()[0]
 
     @_reads
-    def days(self, limit: int = 100) -> list[dict]:
-        """The most recent (attribute, date) rows, newest day first: ``state`` is ``pending``,
-        ``sent`` or ``refused``, ``total`` what the bridge believes the day's total is,
-        ``sent_value``/``sent_at`` the last write Exist confirmed, ``code``/``error`` a refusal."""
+    def days(self, limit: int = 100, since: str | None = None) -> list[dict]:
+        """The most recent (attribute, date) rows, newest day first (with ``since``, an ISO
+        date: every pending or refused row, and the sent ones dated ``since`` or later):
+        ``state`` is ``pending``, ``sent`` or ``refused``, ``total`` what the bridge believes the
+        day's total is, ``mode``, ``base_known`` (Exist's value before the bridge is known),
+        ``events``, ``updated_at``, ``sent_value``/``sent_at`` the last write Exist confirmed,
+        ``code``/``error`` a refusal."""
+        where = "" if since is None else (
+            "WHERE date >= ? OR version > sent_version OR failed_version = version "
+        )
         rows = self.db.execute(
             "SELECT attribute, date, mode, delta, value, base, version, sent_version, "
-            "sent_value, sent_at, failed_version, failed_code, failed_error FROM totals "
-            "ORDER BY date DESC, attribute LIMIT ?",
-            (limit,),
+            "sent_value, sent_at, failed_version, failed_code, failed_error, base_known, "
+            f"events, updated_at FROM totals {where}ORDER BY date DESC, attribute LIMIT ?",
+            (limit,) if since is None else (since, limit),
         ).fetchall()
         out = []
         for row in rows:
             attr, day, mode, delta, value, base, ver, sent_ver, sent_value, sent_at = row[:10]
-            failed_ver, code, error = row[10:]
+            failed_ver, code, error, base_known, events, updated_at = row[10:]
             refused = failed_ver is not None and failed_ver == ver
             out.append(
                 {
@@ -566,6 +572,10 @@ class Outbox(DeadlineColumns):
                     "date": day,
                     "state": "refused" if refused else "pending" if ver > sent_ver else "sent",
                     "total": _unjson(value) if mode == "update" else _add(_unjson(base), delta),
+                    "mode": mode,
+                    "base_known": bool(base_known),
+                    "events": events,
+                    "updated_at": updated_at,
                     "sent_value": _unjson(sent_value),
                     "sent_at": sent_at,
                     "code": code if refused else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ from ...config import MqttSettings
 from ..buffer.writer import CommitWriter
 from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
+from .link_state import FailureLog, connect_error, login_refused
 from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
@@ -35,6 +37,8 @@ log = logging.getLogger("exist_bridge.mqtt")
 
 class BrokerLink:
     """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline."""
+
+    _status_mid: int | None = None  # the packet id of the status topic's SUBSCRIBE
 
     def __init__(
         self,
@@ -44,8 +48,11 @@ class BrokerLink:
         writer: CommitWriter,
         version: str = "",
         clock: Callable[[], float] = time.time,
+        announce: bool = True,
     ):
         self.settings = settings
+        # False for a dry run: no availability/status/discovery (they are the real bridge's)
+        self.announce = announce
         self.topics = sorted(set(topics))
         self.processor = processor
         self.writer = writer
@@ -55,6 +62,10 @@ class BrokerLink:
         self.clock = clock  # when a message counts as received (its local date)
         self.connected = False
         self.connects = 0
+        self.failures = FailureLog(settings)  # why connecting fails, logged without flooding
+        # the status published at once on (re)connect (Home Assistant's entities fill at start)
+        self.status_source: Callable[[], dict] | None = None
+        self._prefix_warned = False
         self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
@@ -88,11 +99,15 @@ class BrokerLink:
         if tls:  # each file loaded on its own step: an error names the key and the file
             client.tls_set_context(tls_context(tls.ca_certs, tls.certfile, tls.keyfile))
             client.tls_insecure_set(bool(tls.insecure))
-        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        if self.announce:
+            client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        if self.announce:  # another bridge's status on our topic: a shared topic_prefix
+            client.message_callback_add(self.status_topic, self._on_status_topic)
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -100,20 +115,17 @@ class BrokerLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
-            log.error(
-                "broker %s:%s refused the connection: %s",
-                self.settings.host,
-                self.settings.port,
-                reason_code,
-            )
+            self.failures.failed(login_refused(reason_code, self.settings))
             return
         self.connected = True
         self.connects += 1
+        failed = self.failures.connected()
         log.info(
-            "connected to %s:%s (session %s)",
+            "connected to %s:%s (session %s)%s",
             self.settings.host,
             self.settings.port,
             "resumed" if flags.session_present else "new",
+            f" after {failed} failed attempt(s)" if failed else "",
         )
         persistent = self.settings.persistent_session
         if self.connects > 1 and persistent and not flags.session_present:
@@ -124,15 +136,25 @@ class BrokerLink:
                 "queued for it while it was away are lost (is persistence enabled and "
                 "writable in the broker?)"
             )
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
-        if self.settings.discovery:
+        if self.announce:
+            client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if self.announce and self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
+        if self.announce:
+            _, self._status_mid = client.subscribe(self.status_topic, qos=0)
+            if self.status_source is not None:
+                try:
+                    self.publish_status(self.status_source())
+                except Exception as err:  # noqa: BLE001 - a status only; the flusher sends more
+                    log.debug("no status published on connect: %s", err)
         if self.topics:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.debug("subscribing to %s", ", ".join(self.topics))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
         """The broker's SUBACK: messages on the granted topics now reach the bridge."""
+        if mid is not None and mid == self._status_mid:
+            return  # the status topic's (a shared topic_prefix is watched there), not self.topics'
         codes = list(reason_codes)
         granted = [t for t, rc in zip(self.topics, codes, strict=False) if not rc.is_failure]
         refused = [t for t, rc in zip(self.topics, codes, strict=False) if rc.is_failure]
@@ -146,10 +168,20 @@ class BrokerLink:
             log.info("subscribed to %s", ", ".join(granted))
         self.subacks.append(codes)
 
+    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+        # paho calls this inside its ``except OSError`` around a connection attempt
+        self.failures.failed(connect_error(sys.exc_info()[1], self.settings))
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected:
             log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+            self.failures.disconnected(f"disconnected: {reason_code}")
         self.connected = False
+
+    def link_status(self) -> dict:
+        """The broker link for ``status``: host, port, connected (since), last error (when),
+        failed attempts since the last connection."""
+        return self.failures.state.as_dict()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
         msg = IncomingMessage(
@@ -167,6 +199,26 @@ class BrokerLink:
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
 
+    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        """``<topic_prefix>/status`` from the broker: ours, or another bridge's that shares the
+        prefix (two bridges would overwrite each other's availability and status)."""
+        if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest
+            self._on_message(client, userdata, message)
+        try:
+            owner = json.loads(message.payload).get("client_id")
+        except (ValueError, AttributeError):
+            return
+        if owner and owner != self.settings.client_id and not self._prefix_warned:
+            self._prefix_warned = True
+            log.warning(
+                "another bridge (client id %r) publishes its status on %s too: two bridges "
+                "sharing mqtt.topic_prefix %r overwrite each other's availability and status; "
+                "give each its own mqtt.topic_prefix",
+                owner,
+                self.status_topic,
+                self.prefix,
+            )
+
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge a committed batch, in order (called by the writer once the messages'
         effects are committed); see ``batch_ack`` for how paho is woken only once."""
@@ -181,7 +233,7 @@ class BrokerLink:
         self.client.loop_start()
 
     def publish_status(self, status: dict) -> None:
-        if self.connected:
+        if self.connected and self.announce:
             self.client.publish(
                 self.status_topic, json.dumps(status, default=str), qos=0, retain=True
             )
@@ -196,7 +248,7 @@ class BrokerLink:
 
     def stop(self) -> None:
         """Say offline, disconnect cleanly (no last will), stop the network thread."""
-        if self.connected:
+        if self.connected and self.announce:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(ValueError, RuntimeError):
                 info.wait_for_publish(timeout=5)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from ...exist.errors import (
     ClientError,
     ConnectionFailed,
     OutcomeUnknown,
+    PermissionDenied,
     RateLimited,
     ServerError,
 )
@@ -37,12 +39,34 @@ BUDGET_FILE = "budget.json"
 ATTRIBUTES_FILE = "attributes.json"
 
 
+def token_refused(err: Exception, token_key: str = "exist.token / token_file") -> str | None:
+    """The one line to log when ``err`` means Exist refused the token (401, a token file that
+    can't be used), naming where the token comes from; None for any other error (a 403 is a
+    missing scope, not a bad token)."""
+    if not isinstance(err, AuthError) or isinstance(err, PermissionDenied):
+        return None
+    status = re.search(r"\((\d{3}:[^)]*)\)", str(err))  # "... refused the token (401: Invalid)"
+    detail = status.group(1) if status else str(err)
+    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {detail}"
+
+
 class ExistAdapter:
-    def __init__(self, client: ExistClient, manager: AttributeManager, backoff: float = 60.0):
+    def __init__(
+        self,
+        client: ExistClient,
+        manager: AttributeManager,
+        backoff: float = 60.0,
+        token_key: str = "exist.token / token_file",
+    ):
         self.client = client
         self.manager = manager
         self.backoff = backoff
+        self.token_key = token_key  # where the token comes from, for messages
         self._failures = 0
+
+    def token_refused(self, err: Exception) -> str | None:
+        """``token_refused(err)`` naming this configuration's token key."""
+        return token_refused(err, self.token_key)
 
     # ----------------------------------------------------------------- start-up
 
@@ -99,10 +123,10 @@ class ExistAdapter:
             wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
             return Postpone(wait, f"Exist unavailable: {err}")
         if isinstance(err, AuthError):
+            refused = self.token_refused(err)
             log.error(
-                "Exist refused the credentials: %s — check the token (or run "
-                "`exist-bridge authorize`); retrying in 10 minutes",
-                err,
+                "%s; retrying in 10 minutes",
+                refused or f"Exist refused the credentials: {err} - check the token's scopes",
             )
             return Postpone(600.0, f"authentication: {err}")
         if isinstance(err, ClientError):
@@ -155,4 +179,5 @@ def make_client(
                 {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
             )
     manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE, invalid_items="fail")
-    return ExistAdapter(client, manager, backoff=config.retry_delay)
+    token_key = "exist.token" if e.token else f"exist.token_file {e.token_file}"
+    return ExistAdapter(client, manager, backoff=config.retry_delay, token_key=token_key)

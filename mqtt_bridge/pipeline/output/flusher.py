@@ -17,14 +17,17 @@ One flush is at most two kinds of request, each in batches of 35 by the client:
 2. ``update`` with ``base + delta`` (or the device's total) for every changed row. Idempotent too.
 
 So after a crash, a timeout or a 5xx the same totals are sent again, and nothing is counted twice.
-Per-item refusals are classified: ``validation``/``not_allowed``/``missing_field`` park the row
-(shown by ``exist-bridge status``; retried only when the row changes), ``unauthorised`` and
-``not_found`` leave it pending (the client re-acquires; a later flush retries). Whole-request
-failures (rate limit, budget, server down) postpone the next flush; nothing is dropped.
+Per-item refusals are classified: ``validation``/``not_allowed``/``missing_field``/``not_found``
+park the row (shown by ``exist-bridge status``; retried only when the row changes: a mistyped
+attribute must not cost a request per flush for ever), ``unauthorised`` leaves it pending (the
+client re-acquires, and re-creates a configured attribute Exist lost; a later flush retries).
+Whole-request failures (rate limit, budget, server down) postpone the next flush; nothing is
+dropped.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -43,7 +46,12 @@ log = logging.getLogger("exist_bridge.flusher")
 
 RETRY_DUE = 60.0  # seconds before rows a flush could not deliver (refused for now) are retried
 
-PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field"})
+PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field", "not_found"})
+# What to do about a parked row, by Exist's error code.
+FIXES = {
+    "not_found": "no such attribute for this user: check its name (`exist-bridge check`)",
+    "not_allowed": "the token lacks this group's write scope",
+}
 
 
 class ExistWriter(Protocol):
@@ -78,6 +86,16 @@ class FlushReport:
     invalid_answers: int = 0  # items whose answer failed the checks (left pending)
     refused_for_now: int = 0  # items refused but not for good (unauthorised, ...): retried
     errors: list[str] = field(default_factory=list)
+    sent_items: list[tuple[str, str, object]] = field(default_factory=list)  # (attr, date, total)
+
+    def sent_text(self, limit: int = 10) -> str:
+        """What was sent: ``coffees 2026-11-29 = 7, steps 2026-11-29 = 4321`` (and N more)."""
+        shown = [f"{a} {d} = {t}" for a, d, t in self.sent_items[:limit]]
+        more = len(self.sent_items) - limit
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+POSTPONED_META = "flush_postponed"  # the outbox's meta key: why sending waits (for `status`)
 
 
 def _key(item: dict) -> tuple[str, str]:
@@ -109,6 +127,7 @@ class Flusher:
         self.planned = float("inf")  # when the sleeping loop wakes next
         self.planning = True  # the loop is not asleep (yet): a notify must wake it
         self._warned: set[tuple[str, str]] = set()
+        self._postponed_note: str | None = None  # what POSTPONED_META holds (None: unknown)
         self._state_error: str | None = None  # the state database's error, logged once
         self._lock = threading.Lock()
 
@@ -199,6 +218,7 @@ class Flusher:
             try:
                 self.outbox.unclaim(self.clock())  # what could not go stays due
                 report.left_pending = len(self.outbox.pending())
+                self._note_postponed(report)
                 if self.on_flush:
                     self.on_flush(report)
             except (OutboxError, OSError) as err:
@@ -213,6 +233,17 @@ class Flusher:
                     log.warning("the state database can be used again; sending resumed")
                     self._state_error = None
             return report
+
+    def _note_postponed(self, report: FlushReport) -> None:
+        """Keep why sending waits in the outbox (``status`` shows it); written only when it
+        changes, so a healthy bridge doesn't write at every flush."""
+        p = report.postponed
+        note = "" if p is None else json.dumps(
+            {"reason": p.reason, "at": self.clock(), "seconds": p.seconds}
+        )
+        if note != self._postponed_note:  # (None at start: clear what a last run left)
+            self.outbox.set_meta(POSTPONED_META, note)
+            self._postponed_note = note
 
     def _state_failed(self, err: Exception) -> None:
         """Log a state-database error once (not at every flush while it lasts): the first
@@ -294,6 +325,7 @@ class Flusher:
             if row is not None:
                 self.outbox.mark_sent(row.attribute, row.date, row.version, row.total)
                 report.sent += 1
+                report.sent_items.append((row.attribute, row.date, row.total))
         for item in result.failed:
             row = by_key.get(_key(item))
             if row is not None:
@@ -321,11 +353,12 @@ class Flusher:
             self.outbox.mark_failed(row.attribute, row.date, row.version, code, error)
             report.parked += 1
             log.error(
-                "Exist refused %s on %s (%s: %s); kept aside, see `exist-bridge status`",
+                "Exist refused %s on %s (%s: %s)%s; kept aside, see `exist-bridge status`",
                 row.attribute,
                 row.date,
                 code,
                 error,
+                f" - {FIXES[code]}" if code in FIXES else "",
             )
             return
         report.refused_for_now += 1

@@ -210,6 +210,19 @@ _SEGMENT = re.compile(r"([^.\[\]]+)?((?:\[-?\d+\])*)")
 _INDEX = re.compile(r"\[(-?\d+)\]")
 
 
+def _refuse_other_styles(text: str) -> None:
+    """``$.contact`` (JSONPath) and ``value_json.contact`` (a template's variable) are the usual
+    ways to write a path elsewhere; here the path starts at the payload's top: say the fix."""
+    for prefix, style in (("$", "JSONPath syntax"), ("value_json", "template syntax")):
+        if text == prefix or text.startswith((prefix + ".", prefix + "[")):
+            rest = text[len(prefix) :].lstrip(".")
+            fix = f"write json_path: {rest}" if rest else "leave json_path out (the whole payload)"
+            raise JsonPathError(
+                f"{text!r} is {style}; json_path is a plain dotted path from the top of the "
+                f"payload: {fix}"
+            )
+
+
 class JsonPath:
     """A dotted path into parsed JSON, with ``[n]`` for list items: ``data.steps``,
     ``readings[0].kg``, ``[1]``. Keys are matched exactly; negative indexes count from the end."""
@@ -217,6 +230,7 @@ class JsonPath:
     def __init__(self, text: str):
         if not isinstance(text, str) or not text.strip():
             raise JsonPathError("empty JSON path")
+        _refuse_other_styles(text.strip())
         steps: list[str | int] = []
         for i, segment in enumerate(text.strip().split(".")):
             match = _SEGMENT.fullmatch(segment)

@@ -123,6 +123,7 @@ class Evaluation:
 class _Clock:
     now: float  # the message's receive time (epoch seconds)
     zone: tzinfo  # the user's time zone
+    seen: dict[str, Any]  # evaluate(seen=...): gets "value", the value extracted (if reached)
 
 
 class _Reject(Exception):
@@ -232,6 +233,7 @@ class Mapping:
         *,
         received_at: float | None = None,
         zone: tzinfo | None = None,
+        seen: dict[str, Any] | None = None,
     ) -> Evaluation:
         """What this message means; never raises.
 
@@ -239,10 +241,11 @@ class Mapping:
         UTC): when a state changed and where local midnight is (duration mode), and the trust
         window and naive times of ``event_time``. With ``event_time``, events carry the time they
         count at (``Event.at``), states remember it (``"at"``), and a message older than its
-        topic's last one is skipped (``OUT_OF_ORDER``).
+        topic's last one is skipped (``OUT_OF_ORDER``). A ``seen`` dict gets the ``"value"``.
         """
         keep = previous_state if self.uses_state else None
-        clock = _Clock(time.time() if received_at is None else received_at, zone or timezone.utc)
+        now = time.time() if received_at is None else received_at
+        clock = _Clock(now, zone or timezone.utc, {} if seen is None else seen)
         try:
             return self._evaluate(topic, payload, retained, previous_state, clock)
         except _Reject as rej:
@@ -301,7 +304,7 @@ class Mapping:
     ) -> Evaluation:
         """Steps 4 to 6: the value, then what the mode makes of it."""
         spec = self.spec
-        value = self._extract(message, topic)
+        value = clock.seen["value"] = self._extract(message, topic)
 
         if self.mode == "counter":
             return self._counter(value, previous_state, retained)

@@ -55,6 +55,62 @@ class IncomingMessage:
     received_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one mapping made of one message (``exist-bridge test``, dry runs, debug logs)."""
+
+    mapping: Mapping
+    state_before: object  # the edge/counter/duration state used (None: none yet, or no state)
+    evaluation: Evaluation
+    effects: tuple[Effect, ...]  # what it adds to / sets in the outbox, with local dates
+    value: object = None  # the value extracted from the payload (None: not reached)
+
+    @property
+    def condition(self) -> str | None:
+        """The condition's result read from the evaluation (the order of evaluation is in
+        ``mapping``'s docstring): "true", "false", "undefined", "error" or None (no condition,
+        or the message stopped before it)."""
+        if not self.mapping.spec.condition:
+            return None
+        ev = self.evaluation
+        if ev.skipped in ("condition false", "condition undefined"):
+            return ev.skipped.split()[1]
+        if ev.rejected is not None and (
+            ev.rejected.kind == "condition_error" or ev.rejected.detail.startswith("condition")
+        ):
+            return "error"
+        if ev.skipped == "retained snapshot" and ev.new_state is None and self.value is None:
+            return None  # skipped before the condition
+        if ev.rejected is not None and ev.rejected.kind in ("too_large", "not_utf8"):
+            return None
+        return "true"
+
+
+def _amount(effect: Effect) -> str:
+    if effect.mode == "increment":
+        text = str(effect.value)
+        return text if text.startswith("-") else f"+{text}"
+    return f"= {effect.value}"
+
+
+def summary(outcome: Outcome) -> str:
+    """One phrase: ``coffees +1 on 2026-11-29``, ``coffees: condition false``,
+    ``fridge_opens: edge: state recorded (no previous state)``, ``steps: bad input (...)``."""
+    ev, mapping = outcome.evaluation, outcome.mapping
+    if outcome.effects:
+        return ", ".join(f"{e.attribute} {_amount(e)} on {e.date}" for e in outcome.effects)
+    if ev.rejected is not None:
+        return f"{mapping.attribute}: bad input ({ev.rejected.kind}: {ev.rejected.detail})"
+    why = ev.skipped or "no effect"
+    if mapping.spec.edge is not None and why in ("no previous state", "not an edge"):
+        return f"{mapping.attribute}: edge: state recorded ({why})"
+    return f"{mapping.attribute}: {why}"
+
+
+# Called with each message and what every matching mapping made of it (nothing: no mapping).
+Tracer = Callable[["IncomingMessage", list[Outcome]], None]
+
+
 class OnceLogger:
     """Logs a problem the first time it's seen for a (kind, topic), then only counts it.
 
@@ -199,6 +255,7 @@ class MessageProcessor:
         ]  # dropped from disk with the next commit
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
+        self.tracer: Tracer | None = None  # exist-bridge test and run --dry-run
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -265,8 +322,12 @@ class MessageProcessor:
             mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
         )
         matched = self._route(msg.topic)
+        outcomes: list[Outcome] | None = (
+            [] if self.tracer is not None or log.isEnabledFor(logging.DEBUG) else None
+        )
         if not matched:
             commit.counters["unmatched"] = 1
+            self._tell(msg, outcomes)
             return commit
         received_at = msg.received_at or time.time()
         day = self.local_date(received_at)
@@ -277,14 +338,17 @@ class MessageProcessor:
         for mapping in matched:
             observe(mapping.index, "received")
             key = mapping.state_key(msg.topic)
+            before = self.states.get(key)
             evaluation = mapping.evaluate(
                 msg.topic,
                 msg.payload,
                 msg.retain,
-                self.states.get(key),
+                before,
                 received_at=received_at,
                 zone=self.zone,
+                seen=(seen := {}),
             )
+            first_effect = len(commit.effects)
             if evaluation.time is not None:  # the mapping has event_time
                 self._note_time(commit, msg.topic, evaluation)
             if mapping.uses_state and evaluation.new_state is not None:
@@ -314,7 +378,23 @@ class MessageProcessor:
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
                 observe(mapping.index, "skipped")
+            if outcomes is not None:
+                effects = tuple(commit.effects[first_effect:])
+                outcomes.append(
+                    Outcome(mapping, before, evaluation, effects, seen.get("value"))
+                )
+        self._tell(msg, outcomes)
         return commit
+
+    def _tell(self, msg: IncomingMessage, outcomes: list[Outcome] | None) -> None:
+        """The debug line for a message (one per message) and the tracer, if any."""
+        if outcomes is None:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            what = "; ".join(summary(o) for o in outcomes) or "no mapping matches this topic"
+            log.debug("%s -> %s", msg.topic, what)
+        if self.tracer is not None:
+            self.tracer(msg, outcomes)
 
 
 def _ignore(index: int, outcome: str) -> None:

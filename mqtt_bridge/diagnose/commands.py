@@ -1,0 +1,41 @@
+"""The command-line side of trying mappings (``exist-bridge test``): its parser and its run,
+kept out of ``cli.py``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from ..config import BridgeConfig
+
+
+def add_test_parser(
+    sub: argparse._SubParsersAction, config_arg: Callable[[argparse.ArgumentParser], None]
+) -> argparse.ArgumentParser:
+    """``exist-bridge test -c FILE -t TOPIC -m PAYLOAD [--retained]``."""
+    p = sub.add_parser(
+        "test",
+        help="try one message against the mappings, offline",
+        description="Show what the bridge would do with one MQTT message: for each mapping, "
+        "whether its topic matches, the condition's result, the extracted value, the "
+        "edge/counter/duration state used (read-only from the state directory, if the bridge "
+        "has run) and the effect (attribute, local date, +amount or total), or why the message "
+        "would be skipped. Contacts neither the broker nor Exist and writes nothing. Exit "
+        "status 0 when the message would change something in Exist, 1 when it would not.",
+    )
+    config_arg(p)
+    p.add_argument("-t", "--topic", required=True, help="the message's topic")
+    p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
+    p.add_argument("--retained", action="store_true", help="as a retained message")
+    return p
+
+
+def run_test(config: BridgeConfig, args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """Print the trial of ``args.topic``/``args.message``; 0 if it would count, else 1."""
+    from ..pipeline.process.trial import describe, try_message
+
+    trial = try_message(config, args.topic, os.fsencode(args.message), args.retained)
+    for line in describe(trial):
+        say(line)
+    return 0 if trial.counts else 1

@@ -1,0 +1,130 @@
+"""The parts of ``exist-bridge status`` that explain: the broker link (from the running bridge's
+heartbeat file) and, per (attribute, date), what was sent, what waits and why."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..exist.jsonfile import read_json
+
+HEALTH_FILE = "health.json"  # written by service.Bridge.write_health
+
+
+def _ago(when: float | None, now: float) -> str:
+    if not when:
+        return "never"
+    seconds = max(0.0, now - float(when))
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def broker_link(state_dir: Path, max_age: float = 90.0) -> dict | None:
+    """The broker link as the bridge last recorded it (``host``, ``port``, ``connected``,
+    ``since``, ``last_error``, ``last_error_at``, ``failed_attempts``) plus ``bridge_running``
+    (false once the bridge has stopped, or its heartbeat is older than ``max_age`` seconds);
+    None when no bridge has recorded one."""
+    try:
+        health = read_json(state_dir / HEALTH_FILE)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(health, dict) or not isinstance(health.get("broker"), dict):
+        return None
+    link = dict(health["broker"])
+    fresh = time.time() - float(health.get("at") or 0) <= max_age
+    link["bridge_running"] = fresh and not health.get("stopped")
+    link["recorded_at"] = health.get("at")
+    return link
+
+
+def broker_line(link: dict | None, now: float | None = None) -> str:
+    """One line for the text ``status``."""
+    now = time.time() if now is None else now
+    if link is None:
+        return "unknown (no bridge has recorded its broker link here yet)"
+    where = f"{link.get('host')}:{link.get('port')}"
+    error = link.get("last_error")
+    if not link.get("bridge_running"):
+        tail = f"; last error {_ago(link.get('last_error_at'), now)}: {error}" if error else ""
+        return f"{where}: the bridge is not running{tail}"
+    if link.get("connected"):
+        return f"connected to {where} since {_ago(link.get('since'), now)}"
+    attempts = link.get("failed_attempts") or 0
+    return (
+        f"NOT connected to {where}: {error or 'connecting'}"
+        + (f" ({_ago(link.get('last_error_at'), now)}, {attempts} failed attempt(s))"
+           if error else "")
+    )
+
+
+def postponed(note: str | None) -> dict | None:
+    """The flusher's last postponement (``reason``, ``at``, ``seconds``) from the outbox's meta
+    value, or None when sending is not postponed."""
+    import json
+
+    if not note:
+        return None
+    try:
+        data = json.loads(note)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("reason") else None
+
+
+def why(row: dict, *, running: bool, budget: dict, postponement: dict | None,
+        now: float | None = None) -> str:
+    """Why a row (from ``Outbox.days``) is where it is, in words."""
+    now = time.time() if now is None else now
+    if row["state"] == "refused":
+        fix = " - no such attribute: check its name (`exist-bridge check`)" if (
+            row["code"] == "not_found") else ""
+        return (f"refused by Exist ({row['code']}: {row['error']}){fix}; retried only when it "
+                "changes")
+    if row["state"] == "sent":
+        return f"sent {_ago(row['sent_at'], now)}"
+    if not running:
+        return "waiting: the bridge is not running (sent at its next start)"
+    if postponement:
+        until = float(postponement.get("at") or 0) + float(postponement.get("seconds") or 0)
+        left = f", next try in {until - now:.0f}s" if until > now else ""
+        return f"waiting: sending postponed ({postponement['reason']}){left}"
+    if budget.get("wait_seconds"):
+        return f"waiting: {budget.get('waiting_because') or 'request budget'}"
+    if row["mode"] == "increment" and not row["base_known"]:
+        return "waiting: the day's value in Exist is learned first (an increment of 0), then sent"
+    changed = f" (changed since sent {_ago(row['sent_at'], now)})" if row["sent_at"] else ""
+    return f"waiting for the next flush{changed}"
+
+
+def totals(rows: list[dict], *, running: bool, budget: dict, postponement: dict | None,
+           now: float | None = None) -> list[dict]:
+    """``rows`` each with ``why`` added (the ``totals`` of ``status --json``)."""
+    return [
+        {**r, "why": why(r, running=running, budget=budget, postponement=postponement, now=now)}
+        for r in rows
+    ]
+
+
+def total_lines(rows: list[dict], limit: int = 30) -> list[str]:
+    """The text ``status`` lines for the rows (newest date first)."""
+    lines = []
+    for r in rows[:limit]:
+        total = r["sent_value"] if r["state"] == "sent" else r["total"]
+        if r["state"] != "sent" and r["mode"] == "increment" and not r["base_known"]:
+            total = f"+{r['total']}"  # Exist's value for the day before the bridge: not known yet
+        lines.append(f"  {r['attribute']} {r['date']}: {total}, {r['state']} - {r['why']}")
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more (`status --json` lists them)")
+    return lines
+
+
+def recent_date(days: int = 1, now: float | None = None) -> str:
+    """The ISO date ``days`` before today (UTC; a day's margin covers every timezone): sent rows
+    from then on are listed."""
+    from datetime import datetime, timedelta, timezone
+
+    when = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    return (when - timedelta(days=days + 1)).date().isoformat()

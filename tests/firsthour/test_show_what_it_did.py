@@ -1,0 +1,214 @@
+"""Show what it did: one DEBUG line per message, an INFO line per flush naming what was sent,
+and `status` listing each pending, sent and refused (attribute, date) with total, when and why.
+The bridge runs in-process against a real mosquitto and the mock over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_bridge.cli import run as cli_run
+from mqtt_bridge.config import parse_config
+from mqtt_bridge.service import Bridge
+
+CONFIG = """
+exist:
+  base_url: {url}
+  token: {token}
+  timezone: UTC
+mqtt:
+  host: 127.0.0.1
+  port: {port}
+  client_id: show-bridge
+bridge:
+  state_dir: {state}
+attributes:
+  - template: coffees
+  - name: fridge_opens
+    label: Fridge opens
+    group: food
+    value_type: 0
+mappings:
+  - topic: zigbee2mqtt/coffee_button
+    attribute: coffees
+    condition: "{{{{ value_json.action == 'single' }}}}"
+  - topic: zigbee2mqtt/+/fridge
+    attribute: fridge_opens
+    json_path: contact
+    edge: {{from: true, to: false}}
+  - topic: zigbee2mqtt/tea_button
+    attribute: cofees
+"""
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+class Setup:
+    def __init__(self, mock, broker, tmp_path):
+        self.path = tmp_path / "bridge.yaml"
+        self.path.write_text(CONFIG.format(url=mock.url, token=mock.token, port=broker.port,
+                                           state=tmp_path / "state"))
+        self.bridge = Bridge(parse_config(self.path.read_text(), str(self.path)))
+        self.bridge.start()
+        self.bridge.exist.bootstrap()
+        self.bridge.refresh_mappings()
+        wait_until(lambda: self.bridge.link.connected)
+        self.pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                               client_id="show-pub")
+        self.pub.connect("127.0.0.1", broker.port)
+        self.pub.loop_start()
+        self.sent = 0
+
+    def publish(self, topic: str, payload: str) -> None:
+        self.pub.publish(topic, payload, qos=1).wait_for_publish(10)
+        self.sent += 1
+        wait_until(lambda: self.bridge.outbox.counters().get("messages", 0) >= self.sent)
+
+    def status(self, *extra: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli_run(["status", "-c", str(self.path), *extra], out, err)
+        assert code == 0, err.getvalue()
+        return out.getvalue()
+
+    def close(self) -> None:
+        self.pub.disconnect()
+        self.pub.loop_stop()
+        self.bridge.stop()
+
+
+def readme_status_fields() -> set[str]:
+    """The top-level fields README's `status --json` table documents."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = text.split("| field | meaning |", 1)[1].split("\n\n", 1)[0]
+    fields: set[str] = set()
+    for line in table.splitlines()[2:]:
+        first = line.split("|")[1]
+        fields.update(re.findall(r"`([a-z_]+)`", first))
+    return fields
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def test_debug_line_per_message_and_info_per_flush(mock_exist, mosquitto, tmp_path, caplog):
+    setup = Setup(mock_exist, mosquitto, tmp_path)
+    try:
+        setup.publish("zigbee2mqtt/coffee_button", '{"action": "single"}')  # subscribed now
+        with caplog.at_level(logging.DEBUG, logger="exist_bridge"):
+            setup.publish("zigbee2mqtt/coffee_button", '{"action": "single"}')
+            setup.publish("zigbee2mqtt/coffee_button", '{"action": "double"}')
+            setup.publish("zigbee2mqtt/kitchen/fridge", '{"contact": true}')
+            debug = [r.getMessage() for r in caplog.records
+                     if r.levelno == logging.DEBUG and r.name == "exist_bridge.ingest"]
+            assert debug == [
+                f"zigbee2mqtt/coffee_button -> coffees +1 on {today()}",
+                "zigbee2mqtt/coffee_button -> coffees: condition false",
+                "zigbee2mqtt/kitchen/fridge -> fridge_opens: edge: state recorded "
+                "(no previous state)",
+            ]
+            caplog.clear()
+            setup.bridge.flusher.flush_once()
+        info = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.INFO and r.getMessage().startswith("flush:")]
+        assert len(info) == 1
+        assert f"(coffees {today()} = 2)" in info[0]
+    finally:
+        setup.close()
+
+
+def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, tmp_path):
+    setup = Setup(mock_exist, mosquitto, tmp_path)
+    try:
+        setup.publish("zigbee2mqtt/coffee_button", '{"action": "single"}')
+        setup.publish("zigbee2mqtt/tea_button", "1")  # cofees: Exist answers not_found
+        setup.bridge.flusher.flush_once()
+        setup.bridge.write_health()
+        setup.publish("zigbee2mqtt/kitchen/fridge", '{"contact": true}')
+        setup.publish("zigbee2mqtt/kitchen/fridge", '{"contact": false}')  # pending, not sent
+        text = setup.status()
+        lines = text.splitlines()
+        day = today()
+        assert any(line.startswith(f"  coffees {day}: 1, sent - sent ") for line in lines), text
+        assert any(
+            line.startswith(f"  cofees {day}: +1, refused - refused by Exist (not_found: ")
+            and "check its name" in line
+            for line in lines
+        ), text
+        assert (
+            f"  fridge_opens {day}: +1, pending - waiting: the day's value in Exist is learned "
+            "first (an increment of 0), then sent" in lines
+        ), text
+        assert "broker:          connected to 127.0.0.1:" in text
+
+        data = json.loads(setup.status("--json"))
+        rows = {(r["attribute"], r["date"]): r for r in data["totals"]}
+        assert rows[("coffees", day)]["state"] == "sent"
+        assert rows[("coffees", day)]["sent_value"] == 1
+        assert rows[("coffees", day)]["sent_at"] > 0
+        assert rows[("cofees", day)]["state"] == "refused"
+        assert rows[("cofees", day)]["code"] == "not_found"
+        assert rows[("fridge_opens", day)]["state"] == "pending"
+        assert rows[("fridge_opens", day)]["events"] == 1
+        for row in data["totals"]:  # the fields README documents
+            assert set(row) == {
+                "attribute", "date", "mode", "state", "total", "base_known", "events",
+                "updated_at", "sent_value", "sent_at", "code", "error", "why",
+            }
+        assert data["broker"]["connected"] is True
+        assert data["postponed"] is None
+        assert set(data) == readme_status_fields() - {"healthy", "health_problem"}
+        assert set(data["broker"]) == {
+            "host", "port", "connected", "since", "last_error", "last_error_at",
+            "failed_attempts", "bridge_running", "recorded_at",
+        }
+    finally:
+        setup.close()
+
+
+def test_a_postponed_flush_is_the_reason_status_gives(tmp_path):
+    from mqtt_bridge.diagnose import status_view
+    from mqtt_bridge.exist.errors import ConnectionFailed
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+    from mqtt_bridge.pipeline.output.flusher import POSTPONED_META, Flusher, Postpone
+
+    class Down:
+        def increment(self, items):
+            raise ConnectionFailed("cannot reach exist.io: connection refused")
+
+        update = increment
+
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.commit([Commit(effects=[Effect("coffees", today(), "update", 3)])])
+    flusher = Flusher(box, Down(), "UTC", lambda err: Postpone(120, f"Exist unavailable: {err}"))
+    flusher.flush_once()
+    note = status_view.postponed(box.get_meta(POSTPONED_META))
+    assert note["reason"] == "Exist unavailable: cannot reach exist.io: connection refused"
+    [row] = status_view.totals(box.days(), running=True, budget={}, postponement=note)
+    assert row["why"].startswith(
+        "waiting: sending postponed (Exist unavailable: cannot reach exist.io: connection "
+        "refused), next try in "
+    )
+    # once a flush goes through, the reason is cleared
+    flusher.writer = type("Up", (), {
+        "update": lambda self, items: type("R", (), {"success": items, "failed": []})(),
+        "increment": lambda self, items: type("R", (), {"success": items, "failed": []})(),
+    })()
+    flusher.flush_once()
+    assert status_view.postponed(box.get_meta(POSTPONED_META)) is None
+    [row] = status_view.totals(box.days(), running=True, budget={}, postponement=None)
+    assert row["state"] == "sent" and row["why"].startswith("sent ")
