@@ -479,13 +479,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="seconds to run (default 60; Ctrl-C stops earlier)",
     )
     p.add_argument(
-        "--delay",
-        "--flush-interval",  # its name before deadlines (issue 14)
-        dest="delay",
+        "--delay", "--flush-interval", dest="delay",  # --flush-interval: its name before deadlines
         type=float,
         default=5.0,
-        help="seconds a change may wait before it is written to Exist in the demo (default 5; "
-        "real use: the defaults, event_delay 300 and total_delay 3600)",
+        help="seconds a change may wait before it is sent to Exist (default 5; real use: 300+)",
     )
     p.add_argument(
         "--broker",

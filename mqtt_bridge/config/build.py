@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from .model import (
     MqttSettings,
     Problem,
     TlsSettings,
+    effective_delay,
 )
 from .schema import CONFIG_SCHEMA, schema_problems
 from .source import (
@@ -75,6 +76,7 @@ class _Builder:
         """The ``BridgeConfig`` fields, but for warnings and source."""
         e, m = valid["exist"], valid["mqtt"]
         tls = None if m.get("tls") is None else self.make(TlsSettings, m["tls"])
+        bridge = self.bridge(valid["bridge"])
         return {
             "exist": self.make(ExistSettings, e, **self.secrets("exist", e)),
             "mqtt": self.make(
@@ -84,10 +86,12 @@ class _Builder:
                 port=m.get("port", 8883 if tls is not None else 1883),
                 **self.secrets("mqtt", m),
             ),
-            "bridge": self.bridge(valid["bridge"]),
+            "bridge": bridge,
             "http": self.make(HttpSettings, valid["http"]),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
-            "mappings": [self.mapping(i, item) for i, item in enumerate(valid["mappings"])],
+            "mappings": [
+                self.mapping(i, item, bridge) for i, item in enumerate(valid["mappings"])
+            ],
         }
 
     def bridge(self, block: dict) -> BridgeSettings:
@@ -108,11 +112,12 @@ class _Builder:
             return self.make(AttributeSpec, item, name=item["template"], line=line)
         return self.make(AttributeSpec, item, line=line)
 
-    def mapping(self, index: int, item: dict) -> MappingSpec:
+    def mapping(self, index: int, item: dict, bridge: BridgeSettings) -> MappingSpec:
         edge = item.get("edge")
         if edge is not None:
             edge = EdgeSpec(to=edge["to"], from_=edge.get("from"), has_from="from" in edge)
-        return self.make(MappingSpec, item, edge=edge, line=self.doc.line(("mappings", index)))
+        spec = self.make(MappingSpec, item, edge=edge, line=self.doc.line(("mappings", index)))
+        return replace(spec, delay=effective_delay(spec, bridge))
 
 
 def parse_config(

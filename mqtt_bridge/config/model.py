@@ -193,7 +193,19 @@ class MappingSpec:
     on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
     event_time: str | None = None  # where the event's time is: a JSON path or a template
     max_delay: float | None = None  # seconds; None: the bridge's event_delay or total_delay
+    delay: float = 0.0  # the seconds a change may wait, resolved (build.py: ``effective_delay``)
     line: int | None = None
+
+
+def effective_delay(mapping: MappingSpec, bridge: BridgeSettings) -> float:
+    """The longest a change from ``mapping`` may wait before it is sent to Exist (seconds): its
+    ``max_delay``, else ``bridge.event_delay`` for events (increment, counter, duration modes),
+    ``bridge.total_delay`` for totals and readings (update mode)."""
+    if mapping.max_delay is not None:
+        return float(mapping.max_delay)
+    if mapping.mode in INCREMENTING_MODES:
+        return float(bridge.event_delay)
+    return float(bridge.total_delay)
 
 
 @dataclass(frozen=True)
@@ -210,14 +222,8 @@ class BridgeConfig:
     check_errors: list[str] = field(default_factory=list)
 
     def delay(self, mapping: MappingSpec) -> float:
-        """The longest a change from ``mapping`` may wait before it is sent to Exist (seconds):
-        its ``max_delay``, else ``bridge.event_delay`` for events (increment, counter, duration
-        modes), ``bridge.total_delay`` for totals and readings (update mode)."""
-        if mapping.max_delay is not None:
-            return float(mapping.max_delay)
-        if mapping.mode in INCREMENTING_MODES:
-            return float(self.bridge.event_delay)
-        return float(self.bridge.total_delay)
+        """The longest a change from ``mapping`` may wait before it is sent (seconds)."""
+        return effective_delay(mapping, self.bridge)
 
     @property
     def retry_delay(self) -> float:

@@ -350,10 +350,10 @@ mappings:
 
 def test_each_mapping_gets_its_class_delay_or_its_own():
     config = parse_config(BASE.format(bridge="  event_delay: 120\n  total_delay: 1800"))
-    assert [m.delay for m in build_mappings(config)] == [120, 1800, 60]
+    assert [m.spec.delay for m in build_mappings(config)] == [120, 1800, 60]
     assert config.warnings == []
     default = parse_config(BASE.format(bridge="  log_level: INFO"))
-    assert [m.delay for m in build_mappings(default)] == [300, 3600, 60]
+    assert [m.spec.delay for m in build_mappings(default)] == [300, 3600, 60]
 
 
 def test_flush_interval_is_taken_as_both_delays_with_a_warning_naming_the_new_keys():

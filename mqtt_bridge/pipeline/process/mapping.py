@@ -158,10 +158,8 @@ class Mapping:
         learned_type: int | None = None,
         event_time_window: float = 7 * 86400.0,
         event_time_skew: float = 300.0,
-        delay: float = 0.0,
     ):
         self.index = index
-        self.delay = delay  # seconds a change may wait before it is sent (its deadline)
         self.spec = spec
         # What identifies this mapping's per-topic state (``state_key``); build_mappings appends
         # "#n" to the n-th further mapping that reads the same.
@@ -590,7 +588,6 @@ def build_mappings(
             learned_type=value_types(spec.attribute) if value_types else None,
             event_time_window=config.bridge.event_time_window,
             event_time_skew=config.bridge.event_time_skew,
-            delay=config.delay(spec),
         )
         for index, spec in enumerate(config.mappings)
     ]

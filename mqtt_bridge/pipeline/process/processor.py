@@ -371,9 +371,8 @@ class MessageProcessor:
                 observe(mapping.index, "counted")
                 for ev in evaluation.events:  # several: a duration split at local midnight
                     date = day if ev.at is None else self.local_date(ev.at)
-                    commit.effects.append(
-                        Effect(ev.attribute, date, ev.mode, ev.value, received_at + mapping.delay)
-                    )
+                    due = received_at + mapping.spec.delay  # when it must be sent at the latest
+                    commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value, due))
                     commit.counters["events"] = commit.counters.get("events", 0) + 1
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
