@@ -325,13 +325,14 @@ class Outbox(DeadlineColumns):
                 )
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
-        # (also sets ``last_due``: the earliest deadline this batch set or brought forward)
         """Apply a batch's effects in order: one read of the rows touched, one upsert.
 
         The same end state as one UPDATE per effect: an increment adds to ``delta`` (``_add`` on
         the value as SQLite's NUMERIC column would have stored it), an update sets ``value``, and
         ``version``/``events`` grow by the number of effects; a new row takes its mode from its
-        first effect."""
+        first effect. ``due_at`` (``deadlines``): a row becoming pending takes its effects'
+        earliest ``due``, a pending one keeps its deadline unless an effect's is earlier; the
+        earliest deadline set or brought forward goes to ``last_due``."""
         if not effects:
             return
         found: dict[tuple[str, str], tuple] = {}
