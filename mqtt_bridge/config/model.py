@@ -193,7 +193,9 @@ class MappingSpec:
     on_states: tuple[Any, ...] | None = None  # duration mode: the states meaning "on" (normalised)
     event_time: str | None = None  # where the event's time is: a JSON path or a template
     max_delay: float | None = None  # seconds; None: the bridge's event_delay or total_delay
-    delay: float = 0.0  # the seconds a change may wait, resolved (build.py: ``effective_delay``)
+    # the seconds a change may wait, resolved from the bridge's delays (build.py); not part of
+    # the mapping itself, so two specs that differ only by it are equal
+    delay: float = field(default=0.0, compare=False)
     line: int | None = None
 
 
