@@ -45,9 +45,8 @@ class Run:
     def send(self, topic: str, value, t=None, received: float = RECEIVED) -> None:
         payload = {"v": value} if t is None else {"v": value, "t": t}
         self.mid += 1
-        commit = self.p.process(
-            IncomingMessage(topic, json.dumps(payload).encode(), 1, self.mid, False, False, received)
-        )
+        data = json.dumps(payload).encode()
+        commit = self.p.process(IncomingMessage(topic, data, 1, self.mid, False, False, received))
         for e in commit.effects:
             self.totals[e.date] = self.totals.get(e.date, 0) + e.value
         for k, n in commit.counters.items():
