@@ -47,11 +47,13 @@ __all__ = [
     "EventClock",
     "TimeReading",
     "MIXED_PERIOD",
+    "OUTCOMES",
     "is_out_of_order",
     "is_template",
     "ordering_time",
     "parse_time",
     "stamped",
+    "summary",
 ]
 
 MILLISECONDS_FROM = 1e11  # an epoch number this large (or larger) is in milliseconds
@@ -59,6 +61,9 @@ FALLBACK_REASONS = ("missing", "unreadable", "too_old", "in_future")
 # Duration mode's skip when a period's start and end are not on the same clock (one an event
 # time, the other a receive time standing in for an untrusted one): its length is unknown.
 MIXED_PERIOD = "period timed by an event time and a receive time: dropped"
+# The counters ``event_time.<outcome>`` (MessageProcessor): timed by the payload, at the receipt
+# for one of FALLBACK_REASONS, skipped as out of order, a duration period dropped.
+OUTCOMES = ("payload", *FALLBACK_REASONS, "out_of_order", "period_dropped")
 
 
 def is_template(source: str) -> bool:
@@ -239,3 +244,15 @@ def stamped(evaluation: Any, reading: TimeReading, last: float | None = None) ->
         new_state=state,
         time=reading,
     )
+
+
+def summary(counters: dict[str, int]) -> str | None:
+    """How ``event_time`` mappings timed their messages, from the outbox's counters, in one
+    line (``exist-bridge status``, the status page): ``6 from payloads, too_old: 2``; None when
+    no such mapping has seen a message."""
+    prefix = "event_time."
+    timed = {k[len(prefix) :]: n for k, n in counters.items() if k.startswith(prefix)}
+    if not timed:
+        return None
+    payload = timed.pop("payload", 0)
+    return f"{payload} from payloads" + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
