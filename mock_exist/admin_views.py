@@ -9,11 +9,12 @@ from __future__ import annotations
 import hmac
 import json
 from importlib import resources
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
 from .checks import ControlError
-from .errors import BadRequest, NotAuthenticated, NotFound
+from .errors import BadRequest, NotAuthenticated, NotFound, PermissionDenied
 from .faults import RULE_FIELDS
 from .parsing import json_body, state
 
@@ -35,10 +36,47 @@ FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _origin(url: str) -> str | None:
+    """``host[:port]`` of an Origin or Referer URL, lowercased (None: ``null`` or no host)."""
+    parts = urlsplit(url.strip())
+    return parts.netloc.lower() or None
+
+
+def cross_site() -> str | None:
+    """Why this state-changing request comes from another site, or None. A web page can make a
+    browser POST to the mock (a form, or ``fetch`` with ``no-cors``), but it cannot hide where
+    it comes from: browsers send ``Origin`` (or at least ``Referer``, or ``Sec-Fetch-Site``)
+    and a page cannot forge them. A request without any of them (curl, requests, pytest) is
+    not a browser's and passes."""
+    if request.method in SAFE_METHODS:
+        return None
+    own = request.host.lower()
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {fetch_site}"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return None if _origin(origin) == own else f"Origin {origin}"
+    referer = request.headers.get("Referer")
+    if referer is not None:
+        return None if _origin(referer) == own else f"Referer {referer}"
+    return None
+
+
 @bp.before_request
 def guard():
-    """With ``MockConfig.admin_token`` set, every control call needs it: in the
+    """Refuse a state-changing control call made from another site (``cross_site``) with 403.
+    With ``MockConfig.admin_token`` set, every control call needs it: in the
     X-Mock-Admin-Token header, or in the dashboard's cookie (set by ``/_mock/?admin_token=``)."""
+    foreign = cross_site()
+    if foreign:
+        raise PermissionDenied(
+            f"Refused a cross-site call to the control API ({foreign}, not {request.host}): "
+            "a web page may not change the mock. Call it from the dashboard, a script or curl."
+        )
     expected = state().config.admin_token
     if expected is None:
         return None

@@ -9,11 +9,13 @@ in a cookie the control API accepts (``admin_views.guard``).
 
 from __future__ import annotations
 
+import hmac
 import json
 from datetime import date, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
 from .admin_views import guard
 from .catalog import VALUE_TYPE_DESCRIPTIONS
@@ -91,6 +93,8 @@ def _users(document: dict, now) -> list[dict]:  # noqa: ANN001
 
 @bp.get("/")
 def dashboard():
+    if "admin_token" in request.args:
+        return _without_token()
     s = state()
     path = request.args.get("path", "")
     status = request.args.get("status", "")
@@ -110,8 +114,19 @@ def dashboard():
         "clients": document["clients"],
     }
     response = make_response(render_template("dashboard.html", **context))
-    given = request.args.get("admin_token")
-    if given and given == s.config.admin_token:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _without_token() -> Response:
+    """``/_mock/?admin_token=SECRET``: keep the secret in a cookie, not in the URL (history,
+    bookmarks, a shared screen): 303 to the same page without it."""
+    given = request.args.get("admin_token", "")
+    expected = state().config.admin_token
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "admin_token"]
+    response = redirect(url_for("dashboard.dashboard") + ("?" + urlencode(rest) if rest else ""),
+                        code=303)
+    if expected and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", path="/_mock/")
     response.headers["Cache-Control"] = "no-store"
     return response
