@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from importlib import resources
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
 from .checks import ControlError
-from .errors import BadRequest, NotAuthenticated, NotFound, PermissionDenied
+from .errors import BadRequest, ItemError, NotAuthenticated, NotFound, PermissionDenied
 from .faults import RULE_FIELDS
 from .parsing import json_body, state
+from .value_types import parse_date
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
@@ -237,9 +239,14 @@ def seed_attribute():
     return jsonify(_call(state().seed_attribute, body.pop("name", None), **body)), 201
 
 
+STATUS_FILTER = re.compile(r"[1-5](?:[0-9][0-9]|xx)")
+ORDERS = ("", "oldest", "newest")
+
+
 @bp.get("/journal")
 def journal():
-    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``."""
+    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``;
+    a bad parameter is a 400 naming it."""
     args = request.args
     limit = None
     if args.get("limit"):
@@ -247,14 +254,29 @@ def journal():
             limit = int(args["limit"])
         except ValueError:
             raise BadRequest("limit: must be a whole number") from None
-    return jsonify(state().journal(args.get("path", ""), args.get("status"), limit,
-                                   args.get("order") == "newest"))
+        if limit < 0:
+            raise BadRequest("limit: must be at least 0")
+    status = args.get("status", "")
+    if status and not STATUS_FILTER.fullmatch(status.strip().lower()):
+        raise BadRequest("status: must be a status such as 429 or a class such as 4xx")
+    order = args.get("order", "")
+    if order not in ORDERS:
+        raise BadRequest("order: must be 'oldest' or 'newest'")
+    return jsonify(state().journal(args.get("path", ""), status or None, limit,
+                                   order == "newest"))
 
 
 @bp.get("/ledger")
 def ledger():
+    """``?username=``, ``?attribute=``, ``?date=YYYY-mm-dd`` (checked: a 400 naming it)."""
     args = request.args
-    return jsonify(state().ledger(args.get("username"), args.get("attribute"), args.get("date")))
+    day = args.get("date")
+    if day is not None:
+        try:
+            parse_date(day)
+        except ItemError as err:
+            raise BadRequest(f"date: {err.message}") from None
+    return jsonify(state().ledger(args.get("username"), args.get("attribute"), day))
 
 
 @bp.get("/openapi.json")

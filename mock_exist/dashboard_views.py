@@ -46,6 +46,11 @@ def _number(value: object) -> float | None:
     return 1.0  # a string value (mood note): present
 
 
+def _label(number: float) -> str:
+    """A chart's scale for people: ``4321`` for a whole number (not ``4321.0``), else 2 places."""
+    return str(int(number)) if float(number).is_integer() else f"{number:.2f}".rstrip("0")
+
+
 def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict:
     """Bars for ``days`` days up to ``last``: each ``{date, value, x, y, width, height}``."""
     span = [last - timedelta(days=days - 1 - i) for i in range(days)]
@@ -64,6 +69,7 @@ def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict
             "height": round(height, 2),
         })
     return {"bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT, "top": top,
+            "top_label": _label(top),
             "first": span[0].isoformat(), "last": last.isoformat()}
 
 
