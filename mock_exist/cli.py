@@ -22,12 +22,14 @@ examples:
 
   mock-exist --state demo.json
       start from demo.json if it exists (users, attributes and values, clients, tokens, clock),
-      save to it on exit (Ctrl-C or SIGTERM) and on POST /_mock/state/save
+      save to it on exit (Ctrl-C or SIGTERM) and on POST /_mock/state/save; flags given
+      explicitly (--token, --timezone, --rate-limit, --max-items, ...) apply on top of it
 
 The dashboard is at /_mock/ in a browser. The test-control API is under /_mock/ (reset, state,
 users, clients, tokens, clock, faults, rate-limit, journal, ledger, openapi.json); see README.md.
 It is open to anyone who reaches the port: keep the default --host 127.0.0.1, or pass
---admin-token (a non-loopback --host without one prints a warning).
+--admin-token (a non-loopback --host without one prints a warning). A state-changing call whose
+Origin or Referer is another site (a web page) is refused with 403.
 """
 
 
