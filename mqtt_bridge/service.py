@@ -33,12 +33,14 @@ from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     MARKER_FILE,
     OutboxLost,
+    begin_run,
+    end_run,
     inspect_outbox,
     lost_message,
     set_aside,
     write_marker,
 )
-from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.outbox import Outbox, OutboxError
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
@@ -96,8 +98,8 @@ class Bridge:
         try:
             if not problem:
                 self._lock = lock_state_dir(self.state_dir)
-            try:
-                write_marker(path)
+            try:  # a fresh outbox starts the run numbers afresh (see integrity.begin_run)
+                write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
@@ -115,6 +117,7 @@ class Bridge:
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
+        self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
@@ -174,6 +177,10 @@ class Bridge:
             len(self.mappings),
             self.state_dir,
         )
+        try:  # before any message is taken in: a kill -9 from now on leaves the log to keep
+            self.run_number = begin_run(self.outbox)
+        except OSError as err:
+            log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
@@ -358,6 +365,11 @@ class Bridge:
                 left,
                 self.state_dir / OUTBOX_FILE,
             )
+        if self.run_number and not busy:
+            try:  # the log checkpointed into the file and the run marked stopped cleanly
+                end_run(self.outbox, self.run_number)
+            except (OSError, OutboxError) as err:
+                log.warning("can't record the clean stop beside the outbox (%s)", err)
         self._lock.close()  # another bridge may use the state directory now
         log.info("stopped")
 
@@ -403,6 +415,9 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
     except StartCancelled:
         log.info("stopped during start-up, before any message was taken in")
         return 0
+    except Exception:
+        bridge.stop()  # whatever started stops, and the run is recorded as stopped cleanly
+        raise
     beat, connected, error_at = 0.0, None, None
     while True:
         # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down
