@@ -174,3 +174,34 @@ def test_a_brand_new_state_dir_and_a_backfill_only_dir_start(tmp_path, mock_exis
     run.wait_subscribed()
     assert run.stop() == 0, run.text()
     assert LOST not in run.text()
+
+
+def test_a_backup_copy_restored_on_purpose_starts_once_the_marker_is_deleted(
+    used_state, mosquitto, tmp_path
+):
+    """The README's advice: `sqlite3 outbox.sqlite ".backup FILE"` (here SQLite's same backup API)
+    copies a running bridge's outbox with its log; restored later it is older than the last clean
+    stop, so the start stops - until the marker is deleted, as the error says."""
+    config, state = used_state
+    run = Run(slow_config(config))
+    run.wait_subscribed()
+    pub = Publisher(mosquitto.port)
+    pub.publish("button/coffee", "1")
+    wait_until(lambda: committed(state) == 4, 30)
+    live = sqlite3.connect(state / "outbox.sqlite")
+    copy = sqlite3.connect(tmp_path / "backup.sqlite")
+    live.backup(copy)
+    live.close()
+    copy.close()
+    pub.publish("button/coffee", "1")
+    pub.close()
+    wait_until(lambda: committed(state) == 5, 30)
+    assert run.stop() == 0, run.text()
+    (state / "outbox.sqlite").write_bytes((tmp_path / "backup.sqlite").read_bytes())
+    refused(config, "delete outbox.marker")
+    (state / "outbox.marker").unlink()
+    again = Run(config)
+    again.wait_subscribed()
+    assert again.stop() == 0, again.text()
+    assert committed(state) == 4  # the copy's messages, nothing more
+    assert status(config).returncode == 0

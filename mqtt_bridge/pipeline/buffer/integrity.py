@@ -45,6 +45,9 @@ LOST_WHAT = (
     "recognise the broker's redeliveries) are gone"
 )
 ACCEPT_FLAG = "--accept-fresh-outbox"
+RESTORED = (  # a deliberate restore of a complete copy: the marker describes the later run
+    f" (if you restored a complete copy on purpose, delete {MARKER_FILE} and start again)"
+)
 
 
 def inspect_outbox(path: str | Path) -> str | None:
@@ -104,7 +107,7 @@ def _log_problem(
         return (
             f"{path} does not hold the start of the last run (run {run}; the file has run "
             f"{has_run}): its write-ahead log {wal.name} was deleted, or an older copy of the "
-            "file was restored"
+            f"file was restored{RESTORED}"
         )
     if state == "running" and not logged and stopped < run:
         return (
@@ -115,7 +118,7 @@ def _log_problem(
         return (
             f"{path} is older than the bridge's last clean stop (run {run}; the file has "
             f"{stopped or 'none'}): a copy taken while the bridge ran, without its {wal.name}, "
-            "was restored"
+            f"or an older copy was restored{RESTORED}"
         )
     return None
 
@@ -150,10 +153,15 @@ def lost_message(problem: str) -> str:
 
 def set_aside(path: str | Path) -> Path | None:
     """Rename the outbox (and its -wal/-shm files) to ``<name>.lost-<UTC time>``; the new name
-    of the main file, or None when there was none."""
+    of the main file, or None when there was none. An empty -wal (a read-only ``status`` leaves
+    one) and its -shm hold nothing and are removed instead."""
     path = Path(path)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     moved = None
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size == 0:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     for suffix in ("", "-wal", "-shm"):
         old = Path(str(path) + suffix)
         if old.exists():
