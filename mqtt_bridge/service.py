@@ -1,13 +1,16 @@
 """``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
 
 Start-up order, so the bridge starts even when the broker or Exist is down:
-1. check the outbox: a missing (while ``outbox.marker`` says there was one), truncated or damaged
-   outbox stops the start with a clear error and exit 1, unless ``accept_fresh_outbox``
+1. check the outbox: a missing (while ``outbox.marker`` or the bridge's files say there was one),
+   truncated or damaged outbox, or one whose write-ahead log is gone or that is older than the
+   last run (``integrity.inspect_outbox``), stops the start with a clear error and exit 1, unless
+   ``accept_fresh_outbox``
    (``run --accept-fresh-outbox``) sets the old file aside and starts a fresh one; then open it
    (a clear error and exit 1 if the state directory can't be used);
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
-3. connect to the broker in the background (paho retries) and start taking messages in;
+3. number the run and mark it running (``integrity.begin_run``; a clean stop marks it stopped),
+   connect to the broker in the background (paho retries) and start taking messages in;
 4. acquire/create the configured attributes (retried until Exist answers), then flush every
    ``flush_interval``.
 SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
