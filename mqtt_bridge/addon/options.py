@@ -151,9 +151,9 @@ def split_problems(err: ConfigError, user_lines: int, origins: Mapping[str, str]
 def _origin(problem: Problem, user_lines: int, origins: Mapping[str, str]) -> str | None:
     """What set the value ``problem`` is about, if not the user's file (None)."""
     in_generated = problem.line is not None and problem.line > user_lines
-    for path in sorted(origins, key=len, reverse=True):
-        if problem.path == path or problem.path.startswith((path + ".", path + "[")):
-            if problem.line is None or in_generated:
+    if problem.line is None or in_generated:
+        for path in sorted(origins, key=len, reverse=True):
+            if problem.path == path or problem.path.startswith((path + ".", path + "[")):
                 return origins[path]
     section = problem.path.split(".", 1)[0].split("[", 1)[0]
     if in_generated and section in GENERATED_SECTIONS:
