@@ -426,6 +426,11 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
+    if counters.get("backfilled_day"):  # effects on days the backfill wrote: not added
+        out.print(
+            f"backfilled:      {counters['backfilled_day']} event(s) on backfilled days not "
+            "added (the history already holds them)"
+        )
     timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
     if timed:  # mappings with event_time: how their messages were timed
         out.print(
