@@ -6,6 +6,9 @@
 - **The live bridge's days are kept.** An (attribute, date) the bridge's outbox has a row for
   (it wrote it, or will) is left out unless ``overwrite``: the bridge's own total would otherwise
   be replaced by history (and the bridge would later replace that again).
+  The outbox is asked again right before each request (a run may wait hours for the budget),
+  in the transaction that records the days sent as backfilled (``pipeline.buffer.backfilled``:
+  the live bridge then adds nothing to them, the history holds their events).
 - **Budget-aware.** 35 totals per request; before each request the persisted request budget
   (shared with the live bridge) is asked how long to wait, and the sender sleeps that long rather
   than draw a 429 from Exist. A 429 that comes anyway (another client on the same token) is waited
