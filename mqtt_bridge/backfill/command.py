@@ -66,8 +66,8 @@ def run_backfill(
     """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
     from ..exist.budget import token_key
     from ..exist.domain import TEMPLATES
-    from ..pipeline.buffer.outbox import Outbox
     from ..exist.errors import ExistError
+    from ..pipeline.buffer.outbox import Outbox
     from ..pipeline.output.exist_output import make_client
     from ..pipeline.process.mapping import build_mappings
     from . import replay as rp

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from mqtt_bridge.backfill import BackfillOptions, run_backfill
+from mqtt_bridge.backfill import BackfillOptions
 from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
