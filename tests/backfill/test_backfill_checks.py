@@ -116,3 +116,25 @@ def test_on_a_terminal_the_bar_redraws_in_place():
         bar.show(n)
     bar.close()
     assert out.getvalue().count("\r") == 101 and out.getvalue().count("\n") == 1
+
+
+def test_the_outbox_drops_effects_on_claimed_days_and_leaves_the_bridges_days(tmp_path):
+    from datetime import date, timedelta
+
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+
+    days = [(date(2020, 1, 1) + timedelta(days=i)).isoformat() for i in range(1000)]
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.commit([Commit(effects=[Effect("steps", days[3], "increment", 1)])])  # the bridge's day
+    live = box.claim_backfill([("steps", d) for d in days])  # more keys than one statement takes
+    assert live == {("steps", days[3])}
+    effects = [Effect("steps", d, "increment", 1) for d in days[:500]]
+    effects.append(Effect("steps", "2024-01-01", "increment", 2))  # not backfilled
+    box.commit([Commit(effects=effects)])
+    got = dict(box.db.execute("SELECT date, delta FROM totals"))
+    assert got == {days[3]: 2, "2024-01-01": 2}  # the bridge's own day keeps counting
+    assert box.counters()["backfilled_day"] == 499
+    assert box.claim_backfill([("steps", days[3])], overwrite=True) == set()
+    box.commit([Commit(effects=[Effect("steps", days[3], "increment", 1)])])
+    assert dict(box.db.execute("SELECT date, delta FROM totals"))[days[3]] == 2
+    box.close()
