@@ -91,7 +91,7 @@ def test_an_event_on_a_backfilled_day_is_not_added_again(mock_exist, mosquitto, 
     cfg_path.write_text(text)
     status, status_err = io.StringIO(), io.StringIO()
     assert cli_run(["status", "-c", str(cfg_path)], status, status_err) == 0, status_err.getvalue()
-    assert "backfilled:      1 event(s) on backfilled days not added" in status.getvalue()
+    assert "redeliveries ignored, 1 on backfilled days not added" in status.getvalue()
 
 
 def test_today_is_refused(mock_exist, tmp_path):
