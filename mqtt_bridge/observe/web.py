@@ -295,9 +295,7 @@ class HttpEndpoint:
                 target=self._server.run, name="exist-bridge-http", daemon=True
             )
             self._thread.start()
-            log.info(
-                "HTTP endpoint on %s (/healthz, /livez, /metrics, status page at /)", self.url
-            )
+            log.info("HTTP endpoint on %s (/healthz, /livez, /metrics, status page at /)", self.url)
         return self
 
     def stop(self) -> None:
