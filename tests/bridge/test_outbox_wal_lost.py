@@ -205,3 +205,22 @@ def test_a_backup_copy_restored_on_purpose_starts_once_the_marker_is_deleted(
     assert again.stop() == 0, again.text()
     assert committed(state) == 4  # the copy's messages, nothing more
     assert status(config).returncode == 0
+
+
+def test_another_writer_closing_after_kill_9_never_looks_like_a_deleted_log(
+    used_state, mosquitto, mock_exist
+):
+    """`exist-bridge backfill` opens the outbox read-write; after a kill -9 its close checkpoints
+    and deletes the killed bridge's log (everything is then in the file): no alarm follows."""
+    from mqtt_bridge.pipeline.buffer.integrity import close_outside_bridge
+    from mqtt_bridge.pipeline.buffer.outbox import Outbox
+
+    config, state = used_state
+    killed_with_pending(config, state, mosquitto.port)
+    close_outside_bridge(Outbox(state / "outbox.sqlite"))  # what the backfill does at its end
+    assert not (state / "outbox.sqlite-wal").exists()  # checkpointed into the file and removed
+    run = Run(config)
+    run.wait_subscribed()
+    wait_until(lambda: sum(mock_exist.state.values("coffees").values()) == 6, 30)
+    assert run.stop() == 0, run.text()
+    assert LOST not in run.text()

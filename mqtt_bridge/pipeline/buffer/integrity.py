@@ -22,6 +22,7 @@ directory where a bridge ran (``RAN_FILES``: only ``exist-bridge run`` writes th
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -31,6 +32,7 @@ from pathlib import Path
 from .outbox import Outbox, OutboxError, damage_text
 
 MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
+log = logging.getLogger(__name__)
 RAN_FILES = ("health.json", "bridge.lock")  # state_dir.HEALTH_FILE, LOCK_FILE: a bridge ran here
 # (not budget.json or attributes.json: `exist-bridge backfill` writes them before any run)
 _RECORD = re.compile(r"^state: (running|stopped) \(run (\d+)\)$", re.MULTILINE)
@@ -218,3 +220,28 @@ def end_run(outbox: Outbox, run: int) -> bool:
         return False
     write_marker(outbox.path, ("stopped", run))
     return True
+
+
+def close_outside_bridge(outbox: Outbox) -> None:
+    """Close an outbox a command other than ``run`` opened read-write (the backfill). With no
+    bridge running, that close checkpoints and deletes the log a killed bridge left: harmless
+    (it is then in the file) but, unrecorded, it would look like a deleted log. So, holding the
+    state directory's lock (no bridge can start meanwhile), a killed run whose start the outbox
+    holds is first recorded as complete (``end_run``); a running bridge keeps its own log."""
+    from ...state_dir import StateDirInUse, lock_state_dir
+
+    try:
+        lock = lock_state_dir(outbox.path.parent)
+    except (StateDirInUse, OSError):
+        outbox.close()
+        return
+    try:
+        record = read_record(outbox.path)
+        if record and record[0] == "running" and _number(outbox.get_meta("run")) >= record[1]:
+            try:
+                end_run(outbox, record[1])
+            except (OSError, OutboxError, sqlite3.Error) as err:
+                log.warning("can't record that %s holds the last run (%s)", outbox.path, err)
+        outbox.close()
+    finally:
+        lock.close()
