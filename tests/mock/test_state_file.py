@@ -15,7 +15,7 @@ from mock_exist import MockExist
 from mock_exist.persistence import FORMAT, VERSION
 from mock_exist.server import MockServer
 
-from .test_guide_examples import free_port
+from ..support.net import free_port
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 FROZEN = "2025-06-15T10:30:00+00:00"
