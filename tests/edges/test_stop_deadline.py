@@ -21,8 +21,9 @@ import threading
 import time
 from collections import Counter
 
-from ..bridge.test_bridge_e2e import Publisher, wait_until
-from ..faults.harness import TOPICS, assert_never_double_counted, config_text, landed
+from ..support.faults import TOPICS, assert_never_double_counted, config_text, landed
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
 
 STOP_TIMEOUT = 4
 EXIST_TIMEOUT = 60  # the configured HTTP read timeout: without the deadline a stop waits this out
