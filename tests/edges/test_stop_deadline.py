@@ -16,11 +16,11 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 
+from ..support.bridge import bridge_process
 from ..support.faults import TOPICS, assert_never_double_counted, config_text, landed
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
@@ -60,12 +60,7 @@ class BlackHole:
 
 def start(config_path, log_path):
     log = open(log_path, "ab")  # noqa: SIM115 - the child holds it
-    return subprocess.Popen(
-        [sys.executable, "-c", "from mqtt_bridge.cli import main; raise SystemExit(main())",
-         "run", "-c", str(config_path)],
-        stdout=log,
-        stderr=log,
-    )
+    return bridge_process(config_path, stdout=log, stderr=log)
 
 
 def write_config(path, mock, port, state, base_url) -> None:
