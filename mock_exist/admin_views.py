@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from importlib import resources
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
 from .checks import ControlError
-from .errors import BadRequest, NotAuthenticated, NotFound
+from .errors import BadRequest, ItemError, NotAuthenticated, NotFound, PermissionDenied
 from .faults import RULE_FIELDS
 from .parsing import json_body, state
+from .value_types import parse_date
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
@@ -35,10 +38,47 @@ FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _origin(url: str) -> str | None:
+    """``host[:port]`` of an Origin or Referer URL, lowercased (None: ``null`` or no host)."""
+    parts = urlsplit(url.strip())
+    return parts.netloc.lower() or None
+
+
+def cross_site() -> str | None:
+    """Why this state-changing request comes from another site, or None. A web page can make a
+    browser POST to the mock (a form, or ``fetch`` with ``no-cors``), but it cannot hide where
+    it comes from: browsers send ``Origin`` (or at least ``Referer``, or ``Sec-Fetch-Site``)
+    and a page cannot forge them. A request without any of them (curl, requests, pytest) is
+    not a browser's and passes."""
+    if request.method in SAFE_METHODS:
+        return None
+    own = request.host.lower()
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {fetch_site}"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return None if _origin(origin) == own else f"Origin {origin}"
+    referer = request.headers.get("Referer")
+    if referer is not None:
+        return None if _origin(referer) == own else f"Referer {referer}"
+    return None
+
+
 @bp.before_request
 def guard():
-    """With ``MockConfig.admin_token`` set, every control call needs it: in the
+    """Refuse a state-changing control call made from another site (``cross_site``) with 403.
+    With ``MockConfig.admin_token`` set, every control call needs it: in the
     X-Mock-Admin-Token header, or in the dashboard's cookie (set by ``/_mock/?admin_token=``)."""
+    foreign = cross_site()
+    if foreign:
+        raise PermissionDenied(
+            f"Refused a cross-site call to the control API ({foreign}, not {request.host}): "
+            "a web page may not change the mock. Call it from the dashboard, a script or curl."
+        )
     expected = state().config.admin_token
     if expected is None:
         return None
@@ -199,9 +239,14 @@ def seed_attribute():
     return jsonify(_call(state().seed_attribute, body.pop("name", None), **body)), 201
 
 
+STATUS_FILTER = re.compile(r"[1-5](?:[0-9][0-9]|xx)")
+ORDERS = ("", "oldest", "newest")
+
+
 @bp.get("/journal")
 def journal():
-    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``."""
+    """``?path=`` prefix, ``?status=`` (429 or 4xx), ``?limit=`` last N, ``?order=newest``;
+    a bad parameter is a 400 naming it."""
     args = request.args
     limit = None
     if args.get("limit"):
@@ -209,14 +254,29 @@ def journal():
             limit = int(args["limit"])
         except ValueError:
             raise BadRequest("limit: must be a whole number") from None
-    return jsonify(state().journal(args.get("path", ""), args.get("status"), limit,
-                                   args.get("order") == "newest"))
+        if limit < 0:
+            raise BadRequest("limit: must be at least 0")
+    status = args.get("status", "")
+    if status and not STATUS_FILTER.fullmatch(status.strip().lower()):
+        raise BadRequest("status: must be a status such as 429 or a class such as 4xx")
+    order = args.get("order", "")
+    if order not in ORDERS:
+        raise BadRequest("order: must be 'oldest' or 'newest'")
+    return jsonify(state().journal(args.get("path", ""), status or None, limit,
+                                   order == "newest"))
 
 
 @bp.get("/ledger")
 def ledger():
+    """``?username=``, ``?attribute=``, ``?date=YYYY-mm-dd`` (checked: a 400 naming it)."""
     args = request.args
-    return jsonify(state().ledger(args.get("username"), args.get("attribute"), args.get("date")))
+    day = args.get("date")
+    if day is not None:
+        try:
+            parse_date(day)
+        except ItemError as err:
+            raise BadRequest(f"date: {err.message}") from None
+    return jsonify(state().ledger(args.get("username"), args.get("attribute"), day))
 
 
 @bp.get("/openapi.json")

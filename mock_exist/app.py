@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
+from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -65,8 +66,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         if not request.path.startswith("/_mock/"):
             response = fault_responses.after(response)
         _journal(mock, response)
-        access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"),
-                        response.status_code)
+        access_log.info("%s %s %s", request.method, _logged_path(), response.status_code)
         return response
 
     @app.errorhandler(ApiError)
@@ -98,6 +98,16 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         return response
 
     return app
+
+
+def _logged_path() -> str:
+    """The request's path and query for the access log, the dashboard's ``admin_token``
+    redacted (a secret kept out of log files)."""
+    if "admin_token" not in request.args:
+        return request.full_path.rstrip("?")
+    query = [(k, "REDACTED" if k == "admin_token" else v)
+             for k, v in request.args.items(multi=True)]
+    return f"{request.path}?{urlencode(query)}"
 
 
 def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:  # noqa: ANN001

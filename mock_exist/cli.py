@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .state import MockConfig
+from .state import MockConfig, MockExist
 
 EPILOG = """\
 examples:
@@ -22,12 +22,14 @@ examples:
 
   mock-exist --state demo.json
       start from demo.json if it exists (users, attributes and values, clients, tokens, clock),
-      save to it on exit (Ctrl-C or SIGTERM) and on POST /_mock/state/save
+      save to it on exit (Ctrl-C or SIGTERM) and on POST /_mock/state/save; flags given
+      explicitly (--token, --timezone, --rate-limit, --max-items, ...) apply on top of it
 
 The dashboard is at /_mock/ in a browser. The test-control API is under /_mock/ (reset, state,
 users, clients, tokens, clock, faults, rate-limit, journal, ledger, openapi.json); see README.md.
 It is open to anyone who reaches the port: keep the default --host 127.0.0.1, or pass
---admin-token (a non-loopback --host without one prints a warning).
+--admin-token (a non-loopback --host without one prints a warning). A state-changing call whose
+Origin or Referer is another site (a web page) is refused with 403.
 """
 
 
@@ -76,27 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="personal token for the default user, with every read and write scope "
         "(default: a random one, printed at start)",
     )
-    p.add_argument("--username", default="mock", help="default user's name (default mock)")
+    p.add_argument("--username", help="default user's name (default mock)")
     p.add_argument(
         "--password",
-        default="mock",
         help="default user's password, for /api/2/auth/simple-token/ (default mock)",
     )
     p.add_argument(
         "--timezone",
         type=_timezone,
-        default="UTC",
         help="default user's timezone, which decides their 'today' (default UTC)",
     )
     p.add_argument(
         "--client-id",
-        default="mock_client",
         help="OAuth2 client ID to register for the default user (default mock_client)",
     )
     p.add_argument(
-        "--client-secret", default="mock_secret", help="that client's secret (default mock_secret)"
+        "--client-secret", help="that client's secret (default mock_secret)"
     )
-    p.add_argument("--client-label", default="Mock client", help="the client's display name")
+    p.add_argument("--client-label", help="the client's display name (default Mock client)")
     p.add_argument(
         "--redirect-uri",
         action="append",
@@ -106,31 +105,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate-limit",
         type=_positive,
-        default=300,
         help="requests per token per sliding hour before 429 (default 300)",
     )
     p.add_argument(
         "--rate-mode",
         choices=("sliding", "fixed"),
-        default="sliding",
         help="count the rate limit in a sliding hour (default), or in fixed windows aligned on "
         "the clock: 'rate-limited until the next hour'",
     )
     p.add_argument(
         "--no-retry-after",
         action="store_true",
+        default=None,
         help="answer 429 without a Retry-After header",
     )
     p.add_argument(
         "--state",
         metavar="FILE",
         help="load the whole state from FILE at start (if it exists) and save it there on exit; "
-        "a versioned JSON document, the same as GET /_mock/state",
+        "a versioned JSON document, the same as GET /_mock/state. Flags given explicitly "
+        "(--token, --timezone, --rate-limit, ...) apply on top of the loaded state",
     )
     p.add_argument(
         "--max-items",
         type=_positive,
-        default=35,
         help="objects allowed in one write request (default 35)",
     )
     p.add_argument("--no-admin", action="store_true", help="disable the /_mock/ control API")
@@ -144,29 +142,112 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _given(args: argparse.Namespace) -> dict:
+    """The ``MockConfig`` fields set explicitly on the command line (absent flags left out)."""
+    given = {
+        "token": args.token,
+        "username": args.username,
+        "password": args.password,
+        "timezone": args.timezone,
+        "client_id": args.client_id,
+        "client_secret": args.client_secret,
+        "client_label": args.client_label,
+        "redirect_uris": args.redirect_uris,
+        "rate_limit": args.rate_limit,
+        "rate_mode": args.rate_mode,
+        "retry_after": None if args.no_retry_after is None else False,
+        "max_items": args.max_items,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+USER_FLAGS = ("token", "username", "password", "timezone")
+CLIENT_FLAGS = ("client_id", "client_secret", "client_label", "redirect_uris")
+RATE_FLAGS = ("rate_limit", "rate_mode", "retry_after")
+
+
+def apply_flags(mock: MockExist, given: dict) -> None:
+    """Apply the explicit flags ``given`` (see ``_given``) over a state just loaded from a
+    ``--state`` file: the command line wins over the file, the file over the defaults. The
+    default user (and client) are created if the file lacks them and a flag concerns them."""
+    cfg = mock.config
+    with mock.lock:
+        if set(given) & {*USER_FLAGS, *CLIENT_FLAGS} and cfg.username not in mock.store.users:
+            mock.add_user(cfg.username, cfg.timezone, cfg.password)
+        if "timezone" in given:
+            mock.set_timezone(cfg.username, cfg.timezone)
+        if "password" in given:
+            mock.store.users[cfg.username].password = cfg.password
+        existing = mock.oauth.clients.get(cfg.client_id)
+        if set(given) & set(CLIENT_FLAGS) or ("token" in given and existing is None):
+            mock.add_client(
+                cfg.client_id,
+                given.get("client_secret", existing.client_secret if existing else
+                          cfg.client_secret),
+                given.get("redirect_uris", existing.redirect_uris if existing else
+                          cfg.redirect_uris),
+                name=existing.name if existing and "client_label" not in given else None,
+                label=given.get("client_label", existing.label if existing else
+                                cfg.client_label),
+                username=existing.username if existing else cfg.username,
+            )
+        if "token" in given:
+            mock.issue_token(cfg.username, cfg.client_id, access_token=cfg.token)
+        if set(given) & set(RATE_FLAGS):
+            mock.set_rate_limit(given.get("rate_limit", mock.limiter.limit),
+                                mode=given.get("rate_mode"), retry_after=given.get("retry_after"))
+        if "max_items" in given:
+            mock.set_max_items(given["max_items"])
+
+
+def banner(mock: MockExist, url: str) -> list[str]:
+    """The start banner's lines: what is in effect (after a ``--state`` file and the flags)."""
+    cfg = mock.config
+    with mock.lock:
+        user = mock.store.users.get(cfg.username)
+        client = mock.oauth.clients.get(cfg.client_id)
+        token = mock.token
+        limiter = mock.limiter
+        lines = [
+            f"mock-exist {__version__} listening on {url}",
+            f"  API base URL:   {url}/api/2/",
+            f"  OAuth2 URL:     {url}/oauth2/",
+            f"  user:           {cfg.username} (timezone {user.timezone})" if user else
+            f"  user:           {cfg.username} (not in the state file)",
+            f"  token:          {token}" if token in mock.oauth.tokens else
+            "  token:          (none for this user in the state file)",
+            f"  OAuth2 client:  {client.client_id} / {client.client_secret} -> "
+            f"{', '.join(client.redirect_uris)}" if client else
+            f"  OAuth2 client:  {cfg.client_id} (not in the state file)",
+            f"  limits:         {limiter.limit} requests per {limiter.window:g} s per token "
+            f"({limiter.mode}{'' if limiter.retry_after else ', no Retry-After'}), "
+            f"at most {cfg.max_items} objects per write",
+        ]
+    if cfg.admin:
+        lines.append(f"  dashboard:      {url}/_mock/")
+    if cfg.admin_token:
+        lines.append("  control API:    /_mock/ (needs the X-Mock-Admin-Token header)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    given = _given(args)
     config = MockConfig(
-        token=args.token,
-        username=args.username,
-        password=args.password,
-        timezone=args.timezone,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        client_label=args.client_label,
-        redirect_uris=args.redirect_uris or ["http://localhost:8000/"],
-        rate_limit=args.rate_limit,
-        rate_mode=args.rate_mode,
-        retry_after=not args.no_retry_after,
-        max_items=args.max_items,
+        **given,
         state_file=args.state,
         admin=not args.no_admin,
         admin_token=args.admin_token,
     )
-    from .persistence import read_state_file
+    from .persistence import read_state_file, state_file_problem
     from .server import MockServer, is_loopback
 
     loaded = None
+    if args.state:
+        problem = state_file_problem(args.state)
+        if problem:
+            print(f"mock-exist: cannot use state file {args.state}: {problem}", file=sys.stderr)
+            return 2
     if args.state and Path(args.state).exists():
         try:
             loaded = read_state_file(args.state)
@@ -184,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if loaded is not None:
         server.state.load_state(loaded)
+        apply_flags(server.state, given)
     if not is_loopback(args.host) and config.admin and not config.admin_token:
         print(
             f"mock-exist: WARNING: listening on {args.host}, not a loopback address, with the "
@@ -195,20 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     # before the banner: whoever reads "Press Ctrl-C" may send SIGTERM at once
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:  # the banner too: a Ctrl-C right after "Press Ctrl-C" is a clean stop
-        print(f"mock-exist {__version__} listening on {server.url}", flush=True)
-        print(f"  API base URL:   {server.url}/api/2/", flush=True)
-        print(f"  OAuth2 URL:     {server.url}/oauth2/", flush=True)
-        print(f"  user:           {config.username} (timezone {config.timezone})", flush=True)
-        print(f"  token:          {server.token}", flush=True)
-        print(
-            f"  OAuth2 client:  {config.client_id} / {config.client_secret} -> "
-            f"{', '.join(config.redirect_uris)}",
-            flush=True,
-        )
-        if config.admin:
-            print(f"  dashboard:      {server.url}/_mock/", flush=True)
-        if config.admin_token:
-            print("  control API:    /_mock/ (needs the X-Mock-Admin-Token header)", flush=True)
+        for line in banner(server.state, server.url):
+            print(line, flush=True)
         if args.state:
             what = "loaded from" if loaded is not None else "new, saved on exit to"
             print(f"  state:          {what} {args.state}", flush=True)

@@ -9,11 +9,13 @@ in a cookie the control API accepts (``admin_views.guard``).
 
 from __future__ import annotations
 
+import hmac
 import json
 from datetime import date, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
 from .admin_views import guard
 from .catalog import VALUE_TYPE_DESCRIPTIONS
@@ -44,6 +46,11 @@ def _number(value: object) -> float | None:
     return 1.0  # a string value (mood note): present
 
 
+def _label(number: float) -> str:
+    """A chart's scale for people: ``4321`` for a whole number (not ``4321.0``), else 2 places."""
+    return str(int(number)) if float(number).is_integer() else f"{number:.2f}".rstrip("0")
+
+
 def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict:
     """Bars for ``days`` days up to ``last``: each ``{date, value, x, y, width, height}``."""
     span = [last - timedelta(days=days - 1 - i) for i in range(days)]
@@ -62,6 +69,7 @@ def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict
             "height": round(height, 2),
         })
     return {"bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT, "top": top,
+            "top_label": _label(top),
             "first": span[0].isoformat(), "last": last.isoformat()}
 
 
@@ -91,6 +99,8 @@ def _users(document: dict, now) -> list[dict]:  # noqa: ANN001
 
 @bp.get("/")
 def dashboard():
+    if "admin_token" in request.args:
+        return _without_token()
     s = state()
     path = request.args.get("path", "")
     status = request.args.get("status", "")
@@ -110,8 +120,19 @@ def dashboard():
         "clients": document["clients"],
     }
     response = make_response(render_template("dashboard.html", **context))
-    given = request.args.get("admin_token")
-    if given and given == s.config.admin_token:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _without_token() -> Response:
+    """``/_mock/?admin_token=SECRET``: keep the secret in a cookie, not in the URL (history,
+    bookmarks, a shared screen): 303 to the same page without it."""
+    given = request.args.get("admin_token", "")
+    expected = state().config.admin_token
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "admin_token"]
+    response = redirect(url_for("dashboard.dashboard") + ("?" + urlencode(rest) if rest else ""),
+                        code=303)
+    if expected and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", path="/_mock/")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -318,3 +318,23 @@ def write_state_file(path: str | os.PathLike, document: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def state_file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot serve as a state file to save to, or None: checked at start by
+    writing (and removing) a temporary file beside it, as ``write_state_file`` will on exit."""
+    target = Path(path)
+    if target.is_dir():
+        return "it is a directory"
+    parent = target.parent
+    if not parent.exists():
+        return f"directory {parent} does not exist"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
+    except OSError as err:
+        return f"cannot write in {parent} ({err.strerror or err})"
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import threading
 
 from waitress.server import create_server
@@ -24,8 +25,14 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, localhost)."""
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, localhost);
+    parsed, so a name such as ``127.example.com`` is not."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class MockServer:

@@ -339,6 +339,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
     from .pipeline.output.flusher import POSTPONED_META
+    from .pipeline.process.event_time import summary as event_time_summary
     from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
 
     config = _load(args.config, out)
@@ -426,12 +427,9 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
     )
-    timed = {k[len("event_time.") :]: n for k, n in counters.items() if k.startswith("event_time.")}
+    timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed
-        out.print(
-            f"event time:      {timed.pop('payload', 0)} from payloads"
-            + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))
-        )
+        out.print(f"event time:      {timed}")
     dead = status["dead_letters"]
     out.print(
         f"dead letters:    {sum(dead.values())}"

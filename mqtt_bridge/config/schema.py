@@ -296,8 +296,9 @@ MAPPING_SCHEMA = vol.Schema(
             "up), or ISO 8601 (without an offset: in the bridge's time zone). The message then "
             "counts on that local date (a message the broker held across midnight keeps its "
             "day), duration mode times its periods by it, and an edge, counter or duration "
-            "message older than its topic's last one is skipped. A missing, unreadable or "
-            "untrusted time (see bridge.event_time_window) falls back to the receive time.",
+            "message older than its topic's last trusted one is skipped. A missing, unreadable "
+            "or untrusted time (see bridge.event_time_window) falls back to the receive time "
+            "(never out of order, and never the reference later messages are ordered by).",
         ): v.event_time,
     }
 )

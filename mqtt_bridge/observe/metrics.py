@@ -9,6 +9,11 @@ Names (all prefixed ``exist_bridge_``; counters end in ``_total``):
   bad input, since the process started;
 - ``dead_letters_total{kind}``: bad input kept aside, by kind (kept in the state directory, so it
   does not reset on a restart);
+- ``event_time_total{outcome}``: how mappings with ``event_time`` timed their messages (kept in
+  the state directory): ``payload`` (the payload's time), ``missing``/``unreadable``/``too_old``/
+  ``in_future`` (counted at the receive time instead), ``out_of_order`` (older than the topic's
+  last trusted time: skipped), ``period_dropped`` (a duration period with one end of each kind);
+  every outcome is present from 0;
 - ``pending_totals``: (attribute, day) totals waiting to be sent; ``refused_totals``: refused
   by Exist for good (until they change);
 - ``exist_requests_total{method, endpoint, status}``: answered requests to Exist since the
@@ -30,11 +35,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from ..pipeline.process.event_time import OUTCOMES as EVENT_TIME_OUTCOMES
 from .state import OUTCOMES, LiveState, Tally
 
 PREFIX = "exist_bridge_"
 MAPPING_LABELS = ["mapping", "topic", "attribute"]
 DEAD_LETTER_PREFIX = "bad_input."
+EVENT_TIME_PREFIX = "event_time."
 
 
 class BridgeCollector(Collector):
@@ -124,6 +131,7 @@ def _stored(status: dict[str, Any]) -> Iterator[Metric]:
         if name.startswith(DEAD_LETTER_PREFIX):
             dead.add_metric([name[len(DEAD_LETTER_PREFIX) :]], n)
     yield dead
+    yield _event_time(status.get("counters", {}))
     yield _gauge(
         "pending_totals",
         "(attribute, day) totals waiting to be sent to Exist.",
@@ -140,3 +148,21 @@ def _stored(status: dict[str, Any]) -> Iterator[Metric]:
             "When Exist last confirmed a write (Unix time).",
             status["last_sync"],
         )
+
+
+def _event_time(counters: dict[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        PREFIX + "event_time",
+        "How mappings with event_time timed their messages: payload, a fallback to the receive "
+        "time (missing, unreadable, too_old, in_future), out_of_order (skipped), period_dropped "
+        "(kept in the state directory across restarts).",
+        labels=["outcome"],
+    )
+    timed = {
+        name[len(EVENT_TIME_PREFIX) :]: n
+        for name, n in counters.items()
+        if name.startswith(EVENT_TIME_PREFIX)
+    }
+    for outcome in dict.fromkeys([*EVENT_TIME_OUTCOMES, *sorted(timed)]):
+        family.add_metric([outcome], timed.get(outcome, 0))
+    return family

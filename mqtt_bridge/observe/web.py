@@ -30,12 +30,14 @@ from prometheus_client.registry import CollectorRegistry
 from waitress.server import create_server
 
 from ..pipeline.buffer.outbox import Outbox
+from ..pipeline.process.event_time import summary as event_time_summary
 from .metrics import BridgeCollector
 from .state import BridgeView, LiveState, Tally, health
 
 log = logging.getLogger("exist_bridge.http")
 
 THREADS = 2
+SENT_ROWS = 60  # sent (attribute, date) rows on the status page; pending and refused: all
 # what an X-Ingress-Path may look like (/api/hassio_ingress/<token>): anything else is ignored
 INGRESS_PATH = re.compile(r"^/[A-Za-z0-9_\-./~]*$")
 
@@ -76,7 +78,8 @@ class ObserveApp:
 
     def _read_outbox(self, state: LiveState, days: bool = False) -> tuple[dict | None, str | None]:
         """``(status, None)``, or ``(None, why)`` when the outbox can't be read. With ``days``
-        the status carries ``days``: the recent (attribute, date) rows."""
+        the status carries ``days`` (every pending and refused (attribute, date) row, and the
+        newest sent ones) and ``sent_more`` (how many sent rows ``days`` leaves out)."""
         with self._lock:
             try:
                 if self._outbox is None:
@@ -84,7 +87,7 @@ class ObserveApp:
                 status = self._outbox.status()
                 status["refused_rows"] = self._outbox.refused_count()
                 if days:
-                    status["days"] = self._outbox.days()
+                    status["days"], status["sent_more"] = self._days(status)
                 return status, None
             except Exception as err:  # noqa: BLE001 - reported by /healthz, not raised
                 if self._outbox is not None:
@@ -92,6 +95,18 @@ class ObserveApp:
                         self._outbox.close()
                     self._outbox = None
                 return None, str(err)
+
+    def _days(self, status: dict) -> tuple[list[dict], int]:
+        """Every pending and refused (attribute, date) row, and the newest ``SENT_ROWS`` sent
+        ones, newest day first; and how many sent rows are left out."""
+        assert self._outbox is not None
+        # a ``since`` after every date: only the rows not sent (pending or refused), all of them
+        unsent = self._outbox.days(limit=-1, since="9999-12-31")
+        newest = self._outbox.days(limit=SENT_ROWS + len(unsent))
+        sent = [d for d in newest if d["state"] == "sent"][:SENT_ROWS]
+        rows = sorted(unsent + sent, key=lambda d: d["attribute"])
+        rows.sort(key=lambda d: d["date"], reverse=True)  # stable: attributes A to Z in a day
+        return rows, max(0, status.get("rows", 0) - len(unsent) - len(sent))
 
     def _metrics_snapshot(self) -> tuple[LiveState, dict | None, Tally]:
         state = self.view.live()
@@ -183,6 +198,8 @@ class ObserveApp:
         """What the status page shows, as data (``/status.json``)."""
         state = self.view.live()
         status, problem = self._read_outbox(state, days=True)
+        if status is not None:
+            status["event_time"] = event_time_summary(status.get("counters", {}))
         verdict = health(state, problem)
         live = asdict(state)
         live["outbox_path"] = str(state.outbox_path)

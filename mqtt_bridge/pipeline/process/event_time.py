@@ -20,6 +20,13 @@ nor is a missing or unreadable one. The message is then timed at its receipt, as
 ``event_time`` (it is never dropped: the usual cause is a device clock that isn't set yet, and
 its events are real and live), and the reason is counted (``event_time.<reason>``) and logged
 once per topic.
+
+Ordering (``ordering_time``, ``is_out_of_order``, ``stamped``): an edge/counter/duration state
+keeps the last *trusted* event time (``"at"``); a trusted message older than it is out of order
+(skipped). A fallback is never out of order and never moves that clock: it stands for "now", not
+for the event, so it must not make a backlog's later trusted messages look stale. Its value still
+moves the state in arrival order (an edge's last state, a meter reading); a duration period with
+one end timed by a payload and the other by a receipt is dropped (``MIXED_PERIOD``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from .expressions import NOT_JSON, JsonPath, RenderFailure, compile_template, parse_number
+from .states import finite
 
 __all__ = [
     "FALLBACK_REASONS",
@@ -38,13 +46,24 @@ __all__ = [
     "NOT_JSON",
     "EventClock",
     "TimeReading",
+    "MIXED_PERIOD",
+    "OUTCOMES",
+    "is_out_of_order",
     "is_template",
+    "ordering_time",
     "parse_time",
     "stamped",
+    "summary",
 ]
 
 MILLISECONDS_FROM = 1e11  # an epoch number this large (or larger) is in milliseconds
 FALLBACK_REASONS = ("missing", "unreadable", "too_old", "in_future")
+# Duration mode's skip when a period's start and end are not on the same clock (one an event
+# time, the other a receive time standing in for an untrusted one): its length is unknown.
+MIXED_PERIOD = "period timed by an event time and a receive time: dropped"
+# The counters ``event_time.<outcome>`` (MessageProcessor): timed by the payload, at the receipt
+# for one of FALLBACK_REASONS, skipped as out of order, a duration period dropped.
+OUTCOMES = ("payload", *FALLBACK_REASONS, "out_of_order", "period_dropped")
 
 
 def is_template(source: str) -> bool:
@@ -193,12 +212,30 @@ def _show(at: float, zone: tzinfo) -> str:
         return f"{at:g} (epoch seconds)"
 
 
-def stamped(evaluation: Any, reading: TimeReading) -> Any:
+def ordering_time(previous_state: object) -> float | None:
+    """The topic's ordering clock: the last *trusted* event time kept in its state (``"at"``),
+    or None. A receive time that stood in for an untrusted event time is never kept there, so a
+    fallback can't make the topic's later, trusted messages look out of order."""
+    at = previous_state.get("at") if isinstance(previous_state, dict) else None
+    return float(at) if finite(at) else None
+
+
+def is_out_of_order(reading: TimeReading, last: float | None) -> bool:
+    """Whether a message is older than its topic's last trusted one. An untrusted (fallback)
+    time is never out of order: it is the receive time, not the event's."""
+    return reading.fallback is None and last is not None and reading.at < last
+
+
+def stamped(evaluation: Any, reading: TimeReading, last: float | None = None) -> Any:
     """A mapping's ``Evaluation`` timed at ``reading``: its events without a time of their own get
-    ``at``, its state (a dict) remembers ``"at"``, and ``time`` says how it was timed."""
+    ``at``, its state (a dict) remembers the ordering clock ``"at"`` (this time when trusted, else
+    the previous trusted one, ``last``), and ``time`` says how it was timed."""
     state = evaluation.new_state
     if isinstance(state, dict):
-        state = {**state, "at": reading.at}
+        state = {k: v for k, v in state.items() if k != "at"}
+        at = reading.at if reading.fallback is None else last
+        if at is not None:
+            state["at"] = at
     events = [e if e.at is not None else replace(e, at=reading.at) for e in evaluation.events]
     return replace(
         evaluation,
@@ -207,3 +244,15 @@ def stamped(evaluation: Any, reading: TimeReading) -> Any:
         new_state=state,
         time=reading,
     )
+
+
+def summary(counters: dict[str, int]) -> str | None:
+    """How ``event_time`` mappings timed their messages, from the outbox's counters, in one
+    line (``exist-bridge status``, the status page): ``6 from payloads, too_old: 2``; None when
+    no such mapping has seen a message."""
+    prefix = "event_time."
+    timed = {k[len(prefix) :]: n for k, n in counters.items() if k.startswith(prefix)}
+    if not timed:
+        return None
+    payload = timed.pop("payload", 0)
+    return f"{payload} from payloads" + "".join(f", {k}: {n}" for k, n in sorted(timed.items()))

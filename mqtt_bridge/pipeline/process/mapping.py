@@ -44,8 +44,11 @@ day). A retained message never adds time (when it changed is unknown): a retaine
 starts the clock at receipt, a retained off while on closes the period without counting it.
 Times are the bridge's receive times (a queued message is timed at its delivery: MQTT carries no
 publish time), unless the mapping has ``event_time`` (``event_time.py``): then the time the payload
-gives (after the trust window) times the events (``Event.at``), duration periods and splits, and
-is kept in the state (``"at"``): a message older than its topic's last one is ``OUT_OF_ORDER``.
+gives (after the trust window) times the events (``Event.at``), duration periods and splits. Only
+a trusted time is kept in the state (``"at"``, the ordering clock): a message older than its
+topic's last trusted one is ``OUT_OF_ORDER``; an untrusted one (timed at its receipt) is never out
+of order and never moves the clock. A duration period with one end timed each way is dropped
+(``MIXED_PERIOD``; the state's ``"receipt"`` marks a ``since`` that is a receive time).
 """
 
 from __future__ import annotations
@@ -59,7 +62,14 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from ...exist.domain import INTEGER_TYPES, STRING
-from .event_time import EventClock, TimeReading, stamped
+from .event_time import (
+    MIXED_PERIOD,
+    EventClock,
+    TimeReading,
+    is_out_of_order,
+    ordering_time,
+    stamped,
+)
 from .expressions import (
     NOT_JSON,
     JsonPath,
@@ -72,6 +82,9 @@ from .expressions import (
     same_state,
 )
 from .routing import filter_matches
+from .states import counter_state as _counter_state
+from .states import duration_state as _duration_state
+from .states import on_state as _on_state
 
 if TYPE_CHECKING:
     from ...config import AttributeSpec, BridgeConfig, MappingSpec
@@ -124,6 +137,7 @@ class _Clock:
     now: float  # the message's receive time (epoch seconds)
     zone: tzinfo  # the user's time zone
     seen: dict[str, Any]  # evaluate(seen=...): gets "value", the value extracted (if reached)
+    fallback: bool = False  # ``now`` is a receive time standing in for an untrusted event time
 
 
 class _Reject(Exception):
@@ -291,11 +305,12 @@ class Mapping:
         if self._clock is None:
             return self._by_mode(message, topic, previous_state, retained, clock)
         reading = self._clock.resolve(message.text, topic, message.json, clock.now, clock.zone)
-        last = previous_state.get("at") if isinstance(keep, dict) else None
-        if _finite(last) and reading.at < last:
+        last = ordering_time(keep)  # the last trusted event time: a fallback never sets it
+        if is_out_of_order(reading, last):
             return Evaluation(None, keep, skipped=OUT_OF_ORDER, time=reading)
-        timed = replace(clock, now=reading.at)
-        return stamped(self._by_mode(message, topic, previous_state, retained, timed), reading)
+        timed = replace(clock, now=reading.at, fallback=reading.fallback is not None)
+        evaluation = self._by_mode(message, topic, previous_state, retained, timed)
+        return stamped(evaluation, reading, last)
 
     def _by_mode(
         self, message: Payload, topic: str, previous_state: object, retained: bool, clock: _Clock
@@ -433,20 +448,25 @@ class Mapping:
             same_state(state, s) or (isinstance(s, str) and _same_text(state, s)) for s in on_states
         )
         was_on, since, carry = _duration_state(previous_state)
-        now = clock.now
+        now, receipt = clock.now, clock.fallback  # receipt: ``now`` is not an event time
         if retained:
             if was_on and not is_on:
                 return Evaluation(
                     None, _on_state(False, None, carry), skipped="retained off: period dropped"
                 )
             if is_on and not was_on:
-                return Evaluation(None, _on_state(True, now, carry), skipped="on (retained)")
-            return Evaluation(None, _on_state(was_on, since, carry), skipped="retained snapshot")
+                started = _on_state(True, now, carry, receipt)
+                return Evaluation(None, started, skipped="on (retained)")
+            kept = _on_state(was_on, since, carry, was_on and previous_state.get("receipt") is True)
+            return Evaluation(None, kept, skipped="retained snapshot")
         if not was_on:
             if is_on:
-                return Evaluation(None, _on_state(True, now, carry), skipped="on: clock started")
+                state = _on_state(True, now, carry, receipt)
+                return Evaluation(None, state, skipped="on: clock started")
             return Evaluation(None, _on_state(False, None, carry), skipped="off without on")
-        new_state = _on_state(is_on, now if is_on else None, carry)
+        new_state = _on_state(is_on, now if is_on else None, carry, receipt and is_on)
+        if (previous_state.get("receipt") is True) != receipt:  # one end on each clock
+            return Evaluation(None, new_state, skipped=MIXED_PERIOD)
         if now - since > MAX_PERIOD:  # a broken clock or state: don't add months of minutes
             return Evaluation(None, new_state, skipped="on for too long: period dropped")
         events, carry = self._minutes(since, now, carry, clock.zone)
@@ -522,39 +542,6 @@ def _numeric(value: Any) -> int | float:
     if not isinstance(value, (int, float)):
         raise _Reject("not_a_number", f"{_show(value)} is not a number")
     return value
-
-
-def _finite(value: object) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond float range
-        return False
-
-
-def _counter_state(state: object) -> tuple[float | None, float]:
-    """(last reading, carried fraction) from a stored counter state; (None, 0) if it isn't one."""
-    if not isinstance(state, dict) or not _finite(state.get("reading")):
-        return None, 0.0
-    carry = state.get("carry", 0.0)
-    return float(state["reading"]), float(carry) if _finite(carry) and 0 <= carry < 1 else 0.0
-
-
-def _duration_state(state: object) -> tuple[bool, float | None, float]:
-    """(on, since, carried seconds) from a stored duration state; off if it isn't one."""
-    if not isinstance(state, dict):
-        return False, None, 0.0
-    carry = state.get("carry", 0.0)
-    carry = float(carry) if _finite(carry) and 0 <= carry < 60 else 0.0
-    since = state.get("since")
-    if state.get("on") is True and _finite(since):
-        return True, float(since), carry
-    return False, None, carry
-
-
-def _on_state(on: bool, since: float | None, carry: float) -> dict:
-    return {"on": on, "since": since, "carry": carry}
 
 
 def _same_text(state: Any, on: str) -> bool:

@@ -32,6 +32,7 @@ from ..buffer.outbox import (
     Outbox,
     OutboxError,
 )
+from .event_time import MIXED_PERIOD
 from .mapping import OUT_OF_ORDER, Evaluation, Mapping
 from .routing import route
 
@@ -300,12 +301,16 @@ class MessageProcessor:
 
     def _note_time(self, commit: Commit, topic: str, evaluation: Evaluation) -> None:
         """Count how an ``event_time`` mapping timed the message (``event_time.payload``, or the
-        reason it fell back to the receive time, logged once per topic; or out of order)."""
+        reason it fell back to the receive time, logged once per topic; or out of order), and a
+        duration period dropped because its two ends were timed by different clocks."""
         reading = evaluation.time
         name = "payload" if reading.fallback is None else reading.fallback
         if evaluation.skipped == OUT_OF_ORDER:
             name = "out_of_order"
-        commit.counters[f"event_time.{name}"] = commit.counters.get(f"event_time.{name}", 0) + 1
+        names = [name, "period_dropped"] if evaluation.skipped == MIXED_PERIOD else [name]
+        for name in names:  # a dropped duration period: counted besides the message's timing
+            key = f"event_time.{name}"
+            commit.counters[key] = commit.counters.get(key, 0) + 1
         if reading.fallback is not None:
             self.once.warn(f"event_time_{reading.fallback}", topic, reading.detail)
 
