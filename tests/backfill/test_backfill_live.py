@@ -16,10 +16,10 @@ from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.exist_output import make_client
 
+from ..support.backfill import CONFIG, ZONE, config, run, write_csv, writes
 from ..support.bridge import start_bridge
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
-from .test_backfill_e2e import CONFIG, ZONE, config, run, write_csv, writes
 
 pytestmark = pytest.mark.slow  # the mock over HTTP, mosquitto
 
