@@ -12,19 +12,26 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+import yaml
+
+from ..support.bridge import BRIDGE_CMD
 from ..support.mqtt import Publisher
+from ..support.outbox_runs import LOST, Run, coffee_config, committed, status, used_state_dir
 from ..support.waiting import wait_until
-from .test_outbox_lost import CONFIG, LOST, Run, bridge_cmd, committed, status, used_state
 
-__all__ = ["used_state"]  # the fixture, shared with test_outbox_lost
 
-SLOW = CONFIG.replace("flush_interval: 1", "flush_interval: 3600")  # totals stay pending
+@pytest.fixture
+def used_state(mock_exist, mosquitto, tmp_path):
+    return used_state_dir(mock_exist, mosquitto, tmp_path)
 
 
 def slow_config(config: Path) -> Path:
     """The same bridge, sending to Exist only once an hour (so what it took in stays pending)."""
+    data = yaml.safe_load(config.read_text())
+    data["bridge"]["flush_interval"] = 3600
     slow = config.with_name("slow.yaml")
-    slow.write_text(config.read_text().replace("flush_interval: 1", "flush_interval: 3600"))
+    slow.write_text(yaml.safe_dump(data))
     return slow
 
 
@@ -40,16 +47,14 @@ def killed_with_pending(config: Path, state: Path, port: int) -> None:
     wait_until(lambda: committed(state) == before + 3, 30)
     shown = status(config)  # read while the bridge runs
     assert shown.returncode == 0 and "pending totals:  1 (of 1 tracked)" in shown.stdout, shown
-    run.proc.kill()
-    run.proc.wait(30)
-    run.log.close()
+    run.kill()
     assert (state / "outbox.sqlite-wal").stat().st_size > 0  # the commits are in the log
 
 
 def refused(config: Path, what: str) -> None:
     """`run` and `status` both refuse with the lost-outbox line naming ``what``."""
     out = subprocess.run(
-        bridge_cmd("run", "-c", str(config)), capture_output=True, text=True, timeout=60
+        [*BRIDGE_CMD, "run", "-c", str(config)], capture_output=True, text=True, timeout=60
     )
     errors = [line for line in out.stderr.splitlines() if "error:" in line]
     assert out.returncode == 1 and len(errors) == 1, out.stderr
@@ -167,9 +172,7 @@ def test_a_brand_new_state_dir_and_a_backfill_only_dir_start(tmp_path, mock_exis
     state.mkdir()
     (state / "budget.json").write_text("{}")  # `exist-bridge backfill` ran before the bridge
     config = tmp_path / "bridge.yaml"
-    config.write_text(
-        SLOW.format(url=mock_exist.url, token=mock_exist.token, port=mosquitto.port, state=state)
-    )
+    coffee_config(config, mock_exist, mosquitto.port, state, flush_interval=3600)
     run = Run(config)
     run.wait_subscribed()
     assert run.stop() == 0, run.text()
