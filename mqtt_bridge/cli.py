@@ -335,7 +335,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     from .diagnose import status_view
     from .exist.budget import RequestBudget, token_key
     from .exist.tokens import load_credentials
-    from .pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from .pipeline.buffer.integrity import inspect_outbox, lost_message
     from .pipeline.buffer.outbox import Outbox, OutboxError
     from .pipeline.output.exist_output import BUDGET_FILE
     from .pipeline.output.flusher import POSTPONED_META
@@ -346,16 +346,14 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     if config is None:
         return 1
     state_dir = Path(config.bridge.state_dir)
-    if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
-        out.error(f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)")
-        return 1
     running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
     problem = inspect_outbox(state_dir / OUTBOX_FILE)
-    if problem:
-        out.error(lost_message(problem))
+    if problem or not (state_dir / OUTBOX_FILE).exists():
+        none = f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)"
+        out.error(lost_message(problem) if problem else none)
         return 1
     try:
-        box = Outbox(state_dir / OUTBOX_FILE)
+        box = Outbox(state_dir / OUTBOX_FILE, readonly=True)  # never checkpoints a killed run's log
         try:
             status = box.status()
             rows = box.days(limit=200, since=status_view.recent_date())
@@ -426,6 +424,7 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
         f"messages:        {counters.get('messages', 0)} received, "
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
+        + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
     )
     timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -37,7 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import backfilled
 from .deadlines import PENDING, DeadlineColumns, add_due_at
+
+_log = logging.getLogger("exist_bridge.outbox")
 
 SCHEMA_VERSION = 2  # 2: edge_state.seen (when its topic was last seen)
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
@@ -198,18 +202,22 @@ def _add(a: object, b: object) -> object:
 class Outbox(DeadlineColumns):
     """One SQLite database in the state directory; open one ``Outbox`` per thread."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """``readonly`` (``status``): never writes, so never checkpoints or deletes the log."""
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
             self.db = sqlite3.connect(
-                str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+                target, timeout=30, isolation_level=None, check_same_thread=False, uri=readonly
             )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            add_due_at(self.db)
-            self._check_schema()
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA + backfilled.SCHEMA)
+                add_due_at(self.db)
+                self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(
                 f"cannot use the state database {self.path}: {damage_text(err)}"
@@ -297,6 +305,9 @@ class Outbox(DeadlineColumns):
                 self._slot = (self._slot + 1) % RECENT_SLOTS
                 recent.append((self._slot, c.mid, c.topic, c.digest))
         with self.transaction() as db:
+            effects, skipped = backfilled.without_backfilled(db, effects)
+            if skipped:
+                counters[backfilled.COUNTER] = counters.get(backfilled.COUNTER, 0) + len(skipped)
             self._apply(db, effects, now)
             _insert_rows(
                 db,
@@ -323,6 +334,21 @@ class Outbox(DeadlineColumns):
                     "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                     (DEAD_LETTER_CAP,),
                 )
+        if skipped:
+            _log.warning(
+                "not added: %d event(s) on day(s) the backfill wrote (%s): the history sent for "
+                "that day already holds them (counted as %s in `exist-bridge status`)",
+                len(skipped),
+                ", ".join(sorted({f"{e.attribute} {e.date}" for e in skipped})[:5]),
+                backfilled.COUNTER,
+            )
+
+    def claim_backfill(self, keys: Iterable[tuple[str, str]], overwrite: bool = False) -> set:
+        """For the backfill, just before it sends ``keys`` (attribute, date): the ones this
+        outbox has a row for (left to the live bridge unless ``overwrite``); the others are
+        recorded as backfilled in the same transaction (see ``backfilled``)."""
+        with self.transaction() as db:
+            return backfilled.claim(db, keys, overwrite, time.time())
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
         """Apply a batch's effects in order: one read of the rows touched, one upsert.
