@@ -15,7 +15,7 @@ from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.flusher import Flusher
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 
-from .test_flusher import FakeExist, classify
+from ..support.fake_exist_writer import FakeExist, classify
 
 UTC = ZoneInfo("UTC")
 DAY = "2024-05-01"

@@ -12,7 +12,6 @@ Design (why nothing is lost or counted twice):
 - Update-mode rows (a device's daily total) just keep the last value.
 - Each row has a ``version`` bumped by every change and a ``sent_version`` recorded after Exist
   confirmed a write of that version, so a row changed while a write was in flight is sent again.
-- Each pending row has a deadline (``due_at``): see ``deadlines``.
 - A message is acknowledged to the broker only after the transaction holding its effect committed.
   A message committed but not yet acked when the process died is redelivered by the broker with
   the DUP flag and its original packet id; ``recent`` keeps the last ``RECENT_SLOTS`` committed
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import backfilled
-from .deadlines import PENDING, DeadlineColumns, add_due_at
+from .deadlines import INSERT_TOTALS, UPSERT_DUE, DeadlineColumns, add_due_at
 
 _log = logging.getLogger("exist_bridge.outbox")
 
@@ -224,7 +223,6 @@ class Outbox(DeadlineColumns):
             ) from err
         self._lock = threading.Lock()
         self._slot = self._last_slot()
-        self.last_due: float | None = None  # set by commit(): see its docstring
 
     def close(self) -> None:
         self.db.close()
@@ -277,12 +275,8 @@ class Outbox(DeadlineColumns):
         with a few multi-row statements, whatever the batch size: the same end state as message
         by message (effects in order, the last state wins, counters add up, slots in order).
         Few statements matter beyond their own cost: each one lets go of the GIL and has to take
-        it back from the busy network thread.
-
-        Afterwards ``last_due`` is the earliest deadline the batch set or brought forward (None:
-        no row's deadline moved), so the writer can wake the flusher only when it must."""
+        it back from the busy network thread."""
         now = time.time()
-        self.last_due = None
         states: dict[str, object] = {}
         dropped: dict[str, None] = {}
         counters: dict[str, int] = {}
@@ -356,36 +350,27 @@ class Outbox(DeadlineColumns):
         The same end state as one UPDATE per effect: an increment adds to ``delta`` (``_add`` on
         the value as SQLite's NUMERIC column would have stored it), an update sets ``value``, and
         ``version``/``events`` grow by the number of effects; a new row takes its mode from its
-        first effect. ``due_at`` (``deadlines``): a row becoming pending takes its effects'
-        earliest ``due``, a pending one keeps its deadline unless an effect's is earlier; the
-        earliest deadline set or brought forward goes to ``last_due``."""
+        first effect."""
         if not effects:
             return
         found: dict[tuple[str, str], tuple] = {}
-        due_before: dict[tuple[str, str], float | None] = {}  # rows pending before: deadline
         attributes = list({e.attribute: None for e in effects})
         dates = list({e.date: None for e in effects})
         for i in range(0, len(attributes), _MAX_VARIABLES // 2):
             names = attributes[i : i + _MAX_VARIABLES // 2]
             for j in range(0, len(dates), _MAX_VARIABLES // 2):
                 days = dates[j : j + _MAX_VARIABLES // 2]
-                for attribute, date, mode, delta, value, pending, due_at in db.execute(
-                    f"SELECT attribute, date, mode, delta, value, {PENDING}, due_at FROM totals "
+                for attribute, date, mode, delta, value in db.execute(
+                    "SELECT attribute, date, mode, delta, value FROM totals "
                     f"WHERE attribute IN ({','.join('?' * len(names))}) "
                     f"AND date IN ({','.join('?' * len(days))})",
                     (*names, *days),
                 ):
                     found[(attribute, date)] = (mode, delta, value)
-                    if pending:
-                        due_before[(attribute, date)] = due_at
         rows: dict[tuple[str, str], list] = {}  # key -> [mode, delta, value, count]
-        due: dict[tuple[str, str], float | None] = {}
+        due = self.earliest_due(effects)  # per key; sets last_due
         for e in effects:
             key = (e.attribute, e.date)
-            if key not in due:
-                due[key] = due_before.get(key, e.due)
-            if due[key] is not None:  # NULL stays NULL: due now
-                due[key] = min(due[key], e.due)  # type: ignore[type-var]
             row = rows.get(key)
             if row is None:
                 old = found.get(key)
@@ -405,19 +390,15 @@ class Outbox(DeadlineColumns):
             row[3] += 1
         _insert_rows(
             db,
-            "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at, "
-            "due_at)",
+            INSERT_TOTALS,
             [
                 (a, d, mode, delta, value, n, n, now, due[(a, d)])
                 for (a, d), (mode, delta, value, n) in rows.items()
             ],
             " ON CONFLICT(attribute, date) DO UPDATE SET delta=excluded.delta, "
             "value=excluded.value, version=version+excluded.version, "
-            "events=events+excluded.events, updated_at=excluded.updated_at, "
-            "due_at=excluded.due_at",
+            f"events=events+excluded.events, updated_at=excluded.updated_at, {UPSERT_DUE}",
         )
-        changed = [d for k, d in due.items() if k not in due_before or d != due_before[k]]
-        self.last_due = min((d or 0.0 for d in changed), default=None)
 
     @_reads
     def recent(self) -> dict[int, tuple[str, bytes]]:
@@ -480,8 +461,6 @@ class Outbox(DeadlineColumns):
                 total = None
             out.append(Pending(attr, day, mode, version, bool(base_known), total, events))
         return out
-
-    deadlines = _reads(DeadlineColumns.deadlines)
 
     def set_base(self, attribute: str, date: str, current: object) -> None:
         """Record Exist's value for a day before the bridge's contributions (from increment 0)."""
