@@ -216,6 +216,7 @@ class Bridge:
             clock=self.clock,
             alarm=self.alarm,
             retry=self.config.retry_delay,
+            longest=self.config.longest_delay,
         )
         thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()

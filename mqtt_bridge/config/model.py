@@ -228,6 +228,12 @@ class BridgeConfig:
         return effective_delay(mapping, self.bridge)
 
     @property
+    def longest_delay(self) -> float:
+        """The longest any change may wait under this configuration (seconds)."""
+        delays = [self.delay(m) for m in self.mappings]
+        return max([self.bridge.event_delay, self.bridge.total_delay, *delays])
+
+    @property
     def retry_delay(self) -> float:
         """Seconds before a failed send is retried first (then backing off): the shortest
         configured delay, at most 60 (a short-delay test or demo bridge retries quickly)."""

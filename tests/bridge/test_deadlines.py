@@ -96,6 +96,20 @@ def test_a_change_during_a_flush_sets_its_own_deadline(box, clock):
     assert box.deadlines() == {DAY: T0 + 4000 + 3600}
 
 
+def test_deadlines_stored_under_longer_delays_are_capped_at_start(box, exist, clock):
+    change(box, clock, "steps", "update", 100, 3600)  # taken in under total_delay 3600
+    stop = threading.Event()
+
+    class Alarm(threading.Event):
+        def wait(self, timeout=None):
+            stop.set()  # one planning round is enough
+            return False
+
+    flusher = Flusher(box, exist, "UTC", classify, clock=clock, alarm=Alarm(), longest=60)
+    flusher.run(stop)  # restarted with 60 s delays
+    assert box.deadlines() == {DAY: T0 + 60}
+
+
 def test_a_claimed_row_left_pending_is_due_now(box, clock):
     change(box, clock, "steps", "update", 100, 3600)
     box.claim()  # the send failed: nothing marked sent

@@ -58,6 +58,15 @@ class DeadlineColumns:
         self.last_due = min(due.values(), default=None)
         return due
 
+    def cap_deadlines(self, latest: float) -> None:
+        """No pending row waits past ``latest`` (at start: deadlines stored under longer delays
+        than the configuration now has)."""
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE totals SET due_at=? WHERE due_at > ? AND due_at < ? AND {PENDING}",
+                (latest, latest, CLAIMED),
+            )
+
     def claim(self) -> None:
         """Mark every pending row as being sent (``CLAIMED``)."""
         with self.transaction() as db:

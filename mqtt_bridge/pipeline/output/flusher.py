@@ -113,6 +113,7 @@ class Flusher:
         clock: Callable[[], float] = time.time,
         alarm: threading.Event | None = None,
         retry: float = RETRY_DUE,
+        longest: float | None = None,
     ):
         self.outbox = outbox
         self.clock = clock  # the same clock that dates received messages and sets deadlines
@@ -120,6 +121,7 @@ class Flusher:
         self.zone = ZoneInfo(timezone)
         self.classify = classify
         self.retry = retry
+        self.longest = longest  # the longest delay configured: caps stored deadlines at start
         self.on_flush = on_flush
         # What the loop sleeps on (``wait(timeout)``): set by ``notify`` and ``wake``.
         self.alarm = alarm if alarm is not None else threading.Event()
@@ -373,6 +375,11 @@ class Flusher:
         postponements. What an earlier run left pending is due at its stored deadline (at once
         for rows without one). A state database that can't be read pauses it (30 s, then again).
         """
+        if self.longest is not None:
+            try:
+                self.outbox.cap_deadlines(self.clock() + self.longest)
+            except OutboxError as err:
+                self._state_failed(err)
         while not stop.is_set():
             self.planning = True  # a notify meanwhile always wakes the coming wait
             try:
