@@ -189,6 +189,7 @@ class Bridge:
             self.writer,
             version=__version__,
             clock=self.clock,
+            status_stale_after=max(900.0, 3 * self.config.bridge.flush_interval),
         )
         self.link.status_source = self.status
         self.writer.start()
@@ -284,6 +285,8 @@ class Bridge:
         st["budget_left"] = self.exist.budget_left()
         st["connected"] = bool(self.link and self.link.connected)
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
+        st["published_at"] = time.time()  # a retained status this old is a dead bridge's
+        st["client_id_clash"] = bool(self.link and self.link.clash.active)
         last = st.get("last_sync")
         st["last_sync_iso"] = (
             datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds")
