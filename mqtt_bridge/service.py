@@ -128,9 +128,15 @@ class Bridge:
             return self.config.exist.timezone
         remembered = self.outbox.get_meta("timezone")
         delay = 2.0
+        if not remembered:
+            log.info(
+                "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
+                "set exist.timezone to start without it",
+                self.config.exist.base_url,
+            )
         while not (self.stopping.is_set() or self.cancel_start.is_set()):
             try:
-                zone = self.exist.timezone()
+                zone = self._profile_timezone()
                 if zone != remembered:
                     self.outbox.set_meta("timezone", zone)
                     if remembered:
@@ -138,6 +144,8 @@ class Bridge:
                             "the Exist profile's timezone changed from %s to %s", remembered, zone
                         )
                 return zone
+            except StartCancelled:
+                raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
                 refused = self._token_refused(err)
                 if remembered:
@@ -159,6 +167,36 @@ class Bridge:
             self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
         raise StartCancelled
+
+    def _profile_timezone(self) -> str:
+        """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
+        at once (``StartCancelled``) instead of after the client's timeouts and retries; the
+        abandoned request is bounded by the stop deadline."""
+        result: dict[str, object] = {}
+        done = threading.Event()
+
+        def ask() -> None:
+            try:
+                result["zone"] = self.exist.timezone()
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+                result["error"] = err
+            finally:
+                done.set()
+
+        threading.Thread(target=ask, name="exist-bridge-profile", daemon=True).start()
+        while not done.wait(0.2):
+            if self.cancel_start.is_set() or self.stopping.is_set():
+                self._start_deadline()
+                raise StartCancelled
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        return result["zone"]  # type: ignore[return-value]
+
+    def _start_deadline(self) -> None:
+        """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
+        set_deadline = getattr(self.exist, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
 
     def _token_refused(self, err: Exception) -> str | None:
         """The 'Exist refused the token' line for ``err``, if that is what it means."""
