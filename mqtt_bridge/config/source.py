@@ -56,8 +56,16 @@ class _MissingEnv:
         return f"<unset ${self.name}>"
 
 
+class UnsetSecret(str):
+    """A placeholder for an unset ``!env``/``!secret`` value when secrets are not required
+    (``exist-bridge status`` reads local files only)."""
+
+    __slots__ = ()
+
+
 class _Loader(yaml.SafeLoader):
     env: Mapping[str, str] = os.environ
+    lenient: bool = False  # unset !env / !secret values become UnsetSecret placeholders
     missing: list[tuple[yaml.Node, str]]
     secrets_file: Path | None = None
     secrets: dict | str | None = None  # the file's mapping, or why it can't be used
@@ -73,7 +81,7 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
     if name in loader.env:
         return loader.env[name]
     loader.missing.append((node, name))
-    return _MissingEnv(name)
+    return UnsetSecret(f"<unset ${name}>") if loader.lenient else _MissingEnv(name)
 
 
 _Loader.add_constructor("!env", _construct_env)
@@ -113,12 +121,12 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
         loader.secrets = _load_secrets(loader.secrets_file)
     if isinstance(loader.secrets, str):
         loader.missing_secrets.append((node, f"!secret {name}: {loader.secrets}"))
-        return _MissingEnv(name)
+        return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
     if name not in loader.secrets:
         loader.missing_secrets.append(
             (node, f"!secret {name}: no {name!r} in {loader.secrets_file}")
         )
-        return _MissingEnv(name)
+        return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
     value = loader.secrets[name]
     return value if isinstance(value, str) else str(value) if value is not None else ""
 
@@ -160,8 +168,10 @@ def plain_yaml_error(message: str, start: int | None) -> str | None:
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
-    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None):
+    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None,
+                 lenient: bool = False):
         self.lines: dict[tuple, int] = {}
+        self.unset_secrets: list[str] = []  # lenient: the keys whose value is not available
         self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
         self.problems: list[Problem] = []
         self.env_missing: list[tuple] = []
@@ -176,6 +186,7 @@ class Document:
             self.problems.append(Problem("", line, f"YAML error: {err.reason}"))
             return
         loader.env = env
+        loader.lenient = lenient
         loader.missing = []
         loader.secrets_file = secrets_file
         loader.missing_secrets = []
@@ -207,6 +218,9 @@ class Document:
         ]
         for node, message in unset + loader.missing_secrets:
             paths = self.node_paths.get(id(node)) or [()]
+            if lenient:  # not needed by the caller: only say which keys are unknown
+                self.unset_secrets.extend(f"{format_path(p)} ({message})" for p in paths)
+                continue
             self.env_missing.extend(paths)
             path = paths[0]
             self.env_problems.append(
