@@ -10,12 +10,11 @@ import math
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .domain import MAX_ABS_VALUE
+
 log = logging.getLogger("exist_bridge.client")
 
 
-# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
-# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
-MAX_ABS_VALUE = 2**31 - 1
 INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
 
 
