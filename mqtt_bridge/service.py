@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import BridgeConfig
+from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
@@ -162,7 +163,7 @@ class Bridge:
                     log.warning(
                         "waiting for the Exist profile to learn the timezone (%s); set "
                         "exist.timezone to start without it",
-                        err,
+                        self._unreachable(err),
                     )
             self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
@@ -197,6 +198,14 @@ class Bridge:
         set_deadline = getattr(self.exist, "set_deadline", None)
         if set_deadline is not None:
             set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
+
+    def _unreachable(self, err: Exception) -> str:
+        """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
+        naming the key to check: exist.base_url."""
+        if isinstance(err, ConnectionFailed):
+            url = self.config.exist.base_url
+            return f"{err}; Exist can't be reached: check exist.base_url {url}"
+        return str(err)
 
     def _token_refused(self, err: Exception) -> str | None:
         """The 'Exist refused the token' line for ``err``, if that is what it means."""
@@ -270,7 +279,9 @@ class Bridge:
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
                     log.warning(
-                        "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
+                        "attribute set-up with Exist failed (%s); retrying in %.0fs",
+                        self._unreachable(err),
+                        delay,
                     )
                 if self.stopping.wait(delay):
                     return
