@@ -30,6 +30,16 @@ def value_problem(value: Any) -> str | None:
     return None
 
 
+def shape_problem(data: Any, raw: bytes) -> str:
+    """What is wrong with an answer that should be a JSON object: ``data`` is what it parsed to
+    (None: not JSON), ``raw`` its body (the first bytes are shown)."""
+    if data is None:
+        start = raw[:60].decode("utf-8", "replace").strip()
+        return f"not JSON (it starts with {start!r})" if start else "not JSON (an empty body)"
+    kind = {list: "list", str: "string", bool: "boolean"}.get(type(data), type(data).__name__)
+    return f"a JSON {kind}, not an object"
+
+
 def known_zone(zone: Any) -> bool:
     """True when ``zone`` is the name of an IANA time zone this machine knows."""
     if not isinstance(zone, str) or not zone or len(zone) > 64:
