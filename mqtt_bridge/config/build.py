@@ -163,6 +163,8 @@ def parse_config(
     built = _Builder(doc, base, problems).config(valid)
     if problems:
         raise ConfigError(_ordered(problems), source)
+    if doc.secrets_warning:
+        warnings.append(Problem("", None, doc.secrets_warning))
     warnings = _ordered(warnings)
     return BridgeConfig(
         **built,

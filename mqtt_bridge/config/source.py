@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class _Loader(yaml.SafeLoader):
     missing: list[tuple[yaml.Node, str]]
     secrets_file: Path | None = None
     secrets: dict | str | None = None  # the file's mapping, or why it can't be used
+    secrets_lax: str | None = None  # the file's permissions are too open (a warning)
     missing_secrets: list[tuple[yaml.Node, str]]  # (node, the problem)
 
 
@@ -85,6 +87,19 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
 
 
 _Loader.add_constructor("!env", _construct_env)
+
+
+def lax_permissions(path: Path | None) -> str | None:
+    """A warning when the secrets file ``path`` may be read by group/others (as for a token
+    file), else None."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path is not None else 0
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{path} has group/other permissions (mode {mode:04o}) and holds secrets: "
+                f"chmod 600 {path}")
+    return None
 
 
 def _load_secrets(path: Path | None) -> dict | str:
@@ -119,6 +134,7 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
     name = str(loader.construct_scalar(node)).strip()
     if loader.secrets is None:
         loader.secrets = _load_secrets(loader.secrets_file)
+        loader.secrets_lax = lax_permissions(loader.secrets_file)
     if isinstance(loader.secrets, str):
         loader.missing_secrets.append((node, f"!secret {name}: {loader.secrets}"))
         return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
@@ -128,6 +144,13 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
         )
         return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
     value = loader.secrets[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+        kind = {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), "a value")
+        loader.missing_secrets.append((node, (
+            f"!secret {name}: {loader.secrets_file} gives {kind}; a secret must be a single "
+            "string or number (quote it if it is text)"
+        )))
+        return _MissingEnv(name)
     return value if isinstance(value, str) else str(value) if value is not None else ""
 
 
@@ -172,6 +195,7 @@ class Document:
                  lenient: bool = False):
         self.lines: dict[tuple, int] = {}
         self.unset_secrets: list[str] = []  # lenient: the keys whose value is not available
+        self.secrets_warning: str | None = None  # secrets.yaml readable by group/others
         self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
         self.problems: list[Problem] = []
         self.env_missing: list[tuple] = []
@@ -187,6 +211,7 @@ class Document:
             return
         loader.env = env
         loader.lenient = lenient
+        loader.secrets_lax = None
         loader.missing = []
         loader.secrets_file = secrets_file
         loader.missing_secrets = []
@@ -207,6 +232,7 @@ class Document:
             return
         finally:
             loader.dispose()
+        self.secrets_warning = loader.secrets_lax
         unset = [
             (
                 node,
