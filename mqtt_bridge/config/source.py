@@ -188,6 +188,31 @@ def plain_yaml_error(message: str, start: int | None) -> str | None:
     return None
 
 
+def unclosed_bracket(text: str) -> tuple[str, int] | None:
+    """The outermost ``[`` or ``{`` of ``text`` that is never closed, and its line (comments and
+    quoted text skipped; a rough scan, for the message only)."""
+    stack: list[tuple[str, int]] = []
+    line, quote, comment, prev = 1, "", False, " "
+    for ch in text:
+        if ch == "\n":
+            line, comment = line + 1, False
+        elif comment:
+            pass
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"" and prev in " \t[{,:":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "[{":
+            stack.append((ch, line))
+        elif ch in "]}" and stack:
+            stack.pop()
+        prev = ch
+    return stack[0] if stack else None
+
+
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
@@ -222,7 +247,7 @@ class Document:
                 self._walk(root, ())
                 self.data = loader.construct_document(root)
         except yaml.MarkedYAMLError as err:
-            self.problems.append(self._yaml_problem(err))
+            self.problems.append(self._yaml_problem(err, text))
             return
         except yaml.YAMLError as err:
             self.problems.append(Problem("", None, f"YAML error: {err}"))
@@ -258,7 +283,7 @@ class Document:
             )
 
     @staticmethod
-    def _yaml_problem(err: yaml.MarkedYAMLError) -> Problem:
+    def _yaml_problem(err: yaml.MarkedYAMLError, text: str = "") -> Problem:
         # Only the parser's own words and the position: the snippet could show a secret.
         mark = err.problem_mark or err.context_mark
         message = " ".join(m for m in (err.context, err.problem) if m) or "YAML syntax error"
@@ -273,6 +298,14 @@ class Document:
         context = err.context_mark
         start = context.line + 1 if context is not None else None
         plain = plain_yaml_error(message, start)
+        opened = unclosed_bracket(text) if "<stream end>" in message and not plain else None
+        if opened is not None:
+            bracket, start = opened
+            closing = "]" if bracket == "[" else "}"
+            return Problem("", start, (
+                f"YAML syntax error: a '{bracket}' opened on line {start} is never closed: the "
+                f"file ends before its '{closing}' (the parser: {message})"
+            ))
         if plain and start is not None and (
             "could not find expected ':'" in message or f"line {start}" in plain
         ):
