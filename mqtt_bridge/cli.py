@@ -290,6 +290,12 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         help="with --check: the oldest heartbeat that counts as alive (default 90; the bridge "
         "writes one every 15 s)",
     )
+    p.add_argument(
+        "--forget-refused",
+        metavar="ATTRIBUTE",
+        help="delete the totals Exist refused for ATTRIBUTE, an attribute no mapping uses any "
+        "more (e.g. after fixing a typo); they were never stored in Exist",
+    )
     p.set_defaults(handler=cmd_status)
 
 

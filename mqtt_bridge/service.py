@@ -39,7 +39,8 @@ from .pipeline.buffer.integrity import (
     set_aside,
     write_marker,
 )
-from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.outbox import Outbox, OutboxError
+from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
@@ -221,6 +222,7 @@ class Bridge:
             len(self.mappings),
             self.state_dir,
         )
+        self._say_refused_unused()
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
@@ -254,6 +256,17 @@ class Bridge:
         thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _say_refused_unused(self) -> None:
+        """Refused totals of attributes no mapping uses (a fixed typo) would stay refused for
+        ever: said once at start, with how to clear them."""
+        try:
+            unused = refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
+        except OutboxError as err:
+            log.debug("can't list the refused totals: %s", err)
+            return
+        if unused:
+            log.warning("%s", unused_message(unused))
 
     def _exist_loop(self) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never

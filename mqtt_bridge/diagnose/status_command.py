@@ -122,6 +122,7 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
 
     from ..pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
     from ..pipeline.buffer.outbox import Outbox, OutboxError
+    from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
     from ..pipeline.output.flusher import POSTPONED_META
     from ..pipeline.process.event_time import summary as event_time_summary
     from ..state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
@@ -138,10 +139,20 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     problem = inspect_outbox(state_dir / OUTBOX_FILE)
     if problem:
         return _fail(args, out, lost_message(problem))
+    used = {m.attribute for m in config.mappings}
+    forget = getattr(args, "forget_refused", None)
+    if forget and forget in used:
+        return _fail(args, out, f"--forget-refused {forget}: a mapping uses {forget}; its "
+                     "refused totals are retried when they change (fix the mapping instead)")
     try:
         box = Outbox(state_dir / OUTBOX_FILE)
         try:
+            if forget:
+                gone = forget_refused(box, forget)
+                out.print(f"forgot {gone} refused total(s) of {forget}")
+                return 0
             status = box.status()
+            status["refused_unused"] = refused_unused(box, used)
             rows = box.days(limit=200, since=status_view.recent_date())
             note = box.get_meta(POSTPONED_META)
         finally:
@@ -209,6 +220,8 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
         out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
     for r in status["refused"]:
         out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    if status["refused_unused"]:
+        out.print(f"unused:          {unused_message(status['refused_unused'])}")
     if status["totals"]:
         out.print("totals (pending and refused, and those of the last two days):")
         for line in status_view.total_lines(status["totals"]):
