@@ -34,11 +34,25 @@ def _depth_ok(value: object) -> bool:
     return True
 
 
+MAX_INT_DIGITS = 4300  # Python's default limit on int <-> str conversions
+BEYOND_RANGE = 10**400  # stands in for a longer integer literal: outside every value type's range
+
+
+def _parse_int(text: str) -> int:
+    """A JSON integer; one too long for Python to convert is any value's range exceeded (so a
+    write of it is a ``validation`` failure, as Exist refuses a bad value, not a parse error)."""
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        return -BEYOND_RANGE if text.startswith("-") else BEYOND_RANGE
+    return int(text)
+
+
 def loads(raw: bytes) -> object:
     """Decode a JSON body strictly (no NaN/Infinity, at most ``MAX_DEPTH`` levels deep);
     ``ValueError`` for anything else, including JSON too deep for the parser itself."""
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, parse_int=_parse_int
+        )
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
     if not _depth_ok(data):

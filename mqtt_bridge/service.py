@@ -375,7 +375,18 @@ class Bridge:
             budget_left=budget_left() if budget_left is not None else None,
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
+            dead_threads=self._dead_threads(),
         )
+
+    def _dead_threads(self) -> tuple[str, ...]:
+        """The names of the threads that were started and have ended (``/livez``)."""
+        threads = list(self._threads)
+        if self.writer is not None and self.writer.ident is not None:
+            threads.append(self.writer)
+        loop = getattr(getattr(self.link, "client", None), "_thread", None)  # paho's network loop
+        if isinstance(loop, threading.Thread):
+            threads.append(loop)
+        return tuple(t.name for t in threads if not t.is_alive())
 
     # ----------------------------------------------------------------- shutdown
 

@@ -74,3 +74,65 @@ def test_the_layout_check_sees_imports():
     probe = PACKAGE / "exist" / "client.py"
     assert "mqtt_bridge.exist.budget" in _imported(probe)
     assert "mqtt_bridge.config" in _imported(PACKAGE / "pipeline" / "input" / "mqtt.py")
+
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+STUBS = {"tests.faults.harness", "tests.faults.proxy"}
+
+
+def _test_imports(path: Path, root: Path = ROOT) -> set[str]:
+    """Absolute names of the modules ``path`` imports, relative imports resolved.
+
+    ``from X import name`` also yields ``X.name``, since ``name`` may be a module.
+    """
+    package = list(path.relative_to(root).with_suffix("").parts)[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}".lstrip(".") for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def _imports_a_test_module(path: Path, root: Path = ROOT) -> list[str]:
+    return sorted(
+        name
+        for name in _test_imports(path, root)
+        if name.split(".")[-1].startswith("test_") or name in STUBS
+    )
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared test helpers live in tests/support, never in a test module (issue 12)."""
+    files = sorted(TESTS.rglob("*.py")) + sorted((ROOT / "bench").rglob("*.py"))
+    offenders = {
+        str(p.relative_to(ROOT)): found for p in files if (found := _imports_a_test_module(p))
+    }
+    assert offenders == {}
+
+
+def test_the_test_import_scan_sees_relative_and_absolute_imports(tmp_path):
+    """The scan itself: each spelling of importing a test module is found, a helper is not."""
+    probe = tmp_path / "tests" / "edges" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(
+        "from .test_stop_deadline import x\n"
+        "from ..faults import harness\n"
+        "import tests.bridge.test_service\n"
+        "from ..bridge import test_service as other\n"
+        "from ..support.net import free_port\n",
+        encoding="utf-8",
+    )
+    assert _imports_a_test_module(probe, root=tmp_path) == [
+        "tests.bridge.test_service",
+        "tests.edges.test_stop_deadline",
+        "tests.faults.harness",
+    ]

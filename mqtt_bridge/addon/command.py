@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
+from .options import SettingsError
 
 log = logging.getLogger("exist_bridge.addon")
 
@@ -78,15 +79,17 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     try:
         options = read_options(paths.options)
         config = build_config(options, paths)
+    except SettingsError as err:
+        for line in err.options:
+            out.error(line)
+        if err.file is not None:
+            _mappings_file_problems(err.file, out)
+        return 1
     except AddonError as err:
         out.error(str(err))
         return 1
     except ConfigError as err:
-        out.error(
-            f"{err.source}: {len(err.problems)} problem(s) in the mappings file (edit it in the "
-            "add-on's folder under /addon_configs, then restart the add-on)"
-        )
-        out.stderr.write(str(err) + "\n")
+        _mappings_file_problems(err, out)
         return 1
     if not args.verbose:
         logging.getLogger().setLevel(config.bridge.log_level)
@@ -103,3 +106,12 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
+
+
+def _mappings_file_problems(err: Any, out: Any) -> None:
+    """Report a ``ConfigError`` in the user's mappings file (its own line numbers)."""
+    out.error(
+        f"{err.source}: {len(err.problems)} problem(s) in the mappings file (edit it in the "
+        "add-on's folder under /addon_configs, then restart the add-on)"
+    )
+    out.stderr.write(str(err) + "\n")

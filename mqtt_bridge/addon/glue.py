@@ -13,7 +13,10 @@ from typing import Any
 import requests
 import yaml
 
-from ..config import BridgeConfig, parse_config
+from ..config import BridgeConfig, ConfigError, parse_config
+from .options import AddonError, SettingsError, check_options, check_service, split_problems
+
+__all__ = ["AddonError", "AddonPaths", "SettingsError", "build_config", "read_options"]
 
 log = logging.getLogger("exist_bridge.addon")
 
@@ -34,10 +37,6 @@ PASSED_THROUGH = {
     "mqtt_discovery": ("mqtt", "discovery"),
     "mqtt_client_id": ("mqtt", "client_id"),
 }
-
-
-class AddonError(Exception):
-    """The add-on can't start: a one-line reason naming the option, file or service."""
 
 
 @dataclass(frozen=True)
@@ -105,17 +104,15 @@ def mqtt_service(supervisor_url: str, token: str | None, timeout: float = TIMEOU
             f"Mosquitto broker add-on, {hint}"
         )
     data = answer.get("data")
-    try:
-        return Broker(
-            host=str(data["host"]),
-            port=int(data["port"]),
-            username=data.get("username") or None,
-            password=data.get("password") or None,
-            tls=bool(data.get("ssl")),
-            source=f"the Supervisor's MQTT service (add-on {data.get('addon', '?')})",
-        )
-    except (TypeError, KeyError, ValueError) as err:
-        raise AddonError(f"unexpected answer from {url}: missing or bad {err}") from None
+    host, port = check_service(data, url)
+    return Broker(
+        host=host,
+        port=port,
+        username=data.get("username") or None,
+        password=data.get("password") or None,
+        tls=bool(data.get("ssl")),
+        source=f"the Supervisor's MQTT service (add-on {data.get('addon', '?')})",
+    )
 
 
 def broker(options: dict[str, Any], paths: AddonPaths) -> Broker:
@@ -169,12 +166,10 @@ def _file_keys(text: str) -> list[str]:
 
 def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     """The bridge configuration: the mappings file's ``attributes``/``mappings`` (problems are
-    reported with that file's lines) plus what the options and the Supervisor give."""
-    token = options.get("exist_token")
-    if not isinstance(token, str) or not token.strip():
-        raise AddonError(
-            "exist_token is empty: paste your Exist token in the add-on's Configuration tab"
-        )
+    reported with that file's lines) plus what the options and the Supervisor give. Raises
+    ``AddonError`` (``SettingsError`` naming each bad option) or ``ConfigError`` (problems in the
+    mappings file only)."""
+    token = check_options(options)
     name = str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
     mappings_file = paths.config_dir / name
     ensure_mappings_file(mappings_file)
@@ -201,7 +196,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         "exist": {"token": _Env(TOKEN_VAR)},
         "mqtt": {"host": mqtt.host, "port": mqtt.port},
         "bridge": {
-            "state_dir": str(paths.data_dir),
+            # absolute: a relative one would be taken from the config dir
+            "state_dir": str(paths.data_dir.absolute()),
             "log_level": str(options.get("log_level") or "INFO").upper(),
         },
         "http": {"enabled": True, "host": paths.http_host, "port": paths.http_port},
@@ -209,7 +205,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     if paths.exist_base_url:
         sections["exist"]["base_url"] = paths.exist_base_url
     env = dict(os.environ)
-    env[TOKEN_VAR] = token.strip()
+    env[TOKEN_VAR] = token
     if mqtt.username:
         sections["mqtt"]["username"] = mqtt.username
     if mqtt.password:
@@ -221,8 +217,35 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         if options.get(option) not in (None, ""):
             sections[section][key] = options[option]
     generated = yaml.dump(sections, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
-    full = text.rstrip("\n") + "\n\n# --- set by the add-on ---\n" + generated
-    return parse_config(full, str(mappings_file), base_dir=paths.config_dir, env=env)
+    user_text = text.rstrip("\n")
+    full = user_text + "\n\n# --- set by the add-on ---\n" + generated
+    try:
+        return parse_config(full, str(mappings_file), base_dir=paths.config_dir, env=env)
+    except ConfigError as err:
+        origins = _origins(options, mqtt)
+        raise split_problems(err, len(user_text.splitlines()), origins) from None
+
+
+def _origins(options: dict[str, Any], mqtt: Broker) -> dict[str, str]:
+    """Each generated configuration key -> what set it, for messages."""
+    origins = {
+        "exist.token": "add-on option `exist_token`",
+        "exist.base_url": "--exist-url",
+        "bridge.state_dir": "--data-dir",
+        "bridge.log_level": "add-on option `log_level`",
+        "http": "--http-host/--http-port",
+    }
+    for option, (section, key) in PASSED_THROUGH.items():
+        origins[f"{section}.{key}"] = f"add-on option `{option}`"
+    for key in ("host", "port", "username", "password", "tls"):
+        option = f"mqtt_{key}"
+        set_by_option = options.get(option) not in (None, "") or (
+            key == "host" and options.get("mqtt_host")
+        )
+        origins[f"mqtt.{key}"] = (
+            f"add-on option `{option}`" if set_by_option else f"{key} from {mqtt.source}"
+        )
+    return origins
 
 
 class _Env(str):

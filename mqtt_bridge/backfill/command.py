@@ -65,7 +65,9 @@ def run_backfill(
 ) -> int:
     """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
     from ..exist.budget import token_key
+    from ..exist.domain import TEMPLATES
     from ..exist.errors import ExistError
+    from ..pipeline.buffer.outbox import Outbox
     from ..pipeline.output.exist_output import make_client
     from ..pipeline.process.mapping import build_mappings
     from . import replay as rp
@@ -85,6 +87,11 @@ def run_backfill(
     end = options.end or today - timedelta(days=1)
     if end < options.start:
         raise ValueError(f"nothing to backfill: --to {end} is before --from {options.start}")
+    if end >= today:
+        raise ValueError(
+            f"--to {end}: today ({today}) and later belong to the live bridge; backfill up to "
+            "yesterday at most"
+        )
 
     mappings = build_mappings(config, exist.value_type)
     adhoc: dict[str, str] = {}
@@ -100,13 +107,26 @@ def run_backfill(
             known = next((a.value_type for a in config.attributes if a.name == attribute), None)
         mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, known))
     adhoc_names = set(adhoc)
+    configured = {
+        a.name: a.value_type if a.custom else TEMPLATES.get(a.template or "")
+        for a in config.attributes
+    }
+
+    def value_type(name: str) -> int | None:
+        """An attribute's value type: learned from Exist, else the configuration's."""
+        known = exist.value_type(name)
+        return known if known is not None else configured.get(name)
+
+    def known(name: str) -> bool:
+        """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
+        return name in configured or exist.value_type(name) is not None
 
     def topic_of(entity: str) -> str:
         return entity_topic(entity, adhoc_names, options.statestream_prefix)
 
     try:
         if options.csv is not None:
-            records, day_values = read_csv(options.csv, zone, topic_of)
+            records, day_values = read_csv(options.csv, zone, topic_of, value_type)
             totals = (
                 rp.day_values(day_values, options.start, end)
                 if day_values
@@ -127,13 +147,18 @@ def run_backfill(
             totals = rp.replay(records, mappings, timezone, options.start, end)
             source = f"Home Assistant at {options.home_assistant}"
     except SourceError as err:
+        if len(err.problems) > 1:  # one line per bad row, then the summary (the CLI's error)
+            for problem in err.problems:
+                stderr.write(f"{problem}\n")
         raise ValueError(str(err)) from None
 
     key = token_key(exist.client.credentials.access_token())
     e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
     who = token_key(e.token.reveal()) if e.token else str(e.token_file)
     progress = sd.Progress(state_dir, f"{e.base_url} {who}")
-    plan = sd.make_plan(totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite)
+    plan = sd.make_plan(
+        totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite, known
+    )
     budget = exist.client.budget.status(key)
     eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
 
@@ -154,6 +179,11 @@ def run_backfill(
             + ", ".join(f"{a} {d}" for a, d in plan.live[:5])
             + (" ..." if len(plan.live) > 5 else "")
         )
+    for name, days in sorted(plan.unknown.items()):
+        say(
+            f"not sent: {name} ({days} day(s)) is neither in the configuration's attributes nor "
+            "owned by this client: add it to attributes (or fix the name)"
+        )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
     wait = eta + budget.wait if plan.requests else 0.0
@@ -167,8 +197,15 @@ def run_backfill(
         return 0
 
     exist.bootstrap()
+    outbox = Outbox(state_dir / sd.OUTBOX_FILE)  # the live bridge's: claim each day just before
+
+    def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        return outbox.claim_backfill(keys, options.overwrite)
+
     try:
-        report = sd.send(plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr))
+        report = sd.send(
+            plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr), claim=claim
+        )
     except (ExistError, KeyboardInterrupt) as err:
         left = len(plan.items) - sum(
             1 for i in plan.items if progress.done(i["name"], i["date"], i["value"])
@@ -182,6 +219,15 @@ def run_backfill(
         if isinstance(err, KeyboardInterrupt):
             raise
         return 1
+    finally:
+        outbox.close()
+    if report.live:
+        say(
+            f"left out {len(report.live)} day(s) the live bridge wrote while this run waited "
+            "(--overwrite to replace them): "
+            + ", ".join(f"{a} {d}" for a, d in sorted(report.live)[:5])
+            + (" ..." if len(report.live) > 5 else "")
+        )
     say(
         f"sent {report.sent} total(s) in {report.requests} request(s)"
         + (f", waited {sd.duration_text(report.waited)} for the budget" if report.waited else "")

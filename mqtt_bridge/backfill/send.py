@@ -6,6 +6,9 @@
 - **The live bridge's days are kept.** An (attribute, date) the bridge's outbox has a row for
   (it wrote it, or will) is left out unless ``overwrite``: the bridge's own total would otherwise
   be replaced by history (and the bridge would later replace that again).
+  The outbox is asked again right before each request (a run may wait hours for the budget),
+  in the transaction that records the days sent as backfilled (``pipeline.buffer.backfilled``:
+  the live bridge then adds nothing to them, the history holds their events).
 - **Budget-aware.** 35 totals per request; before each request the persisted request budget
   (shared with the live bridge) is asked how long to wait, and the sender sleeps that long rather
   than draw a 429 from Exist. A 429 that comes anyway (another client on the same token) is waited
@@ -18,6 +21,7 @@ import json
 import math
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +98,7 @@ class Plan:
     items: list[dict] = field(default_factory=list)  # {"name", "date", "value"}, date order
     live: list[tuple[str, str]] = field(default_factory=list)  # left to the live bridge
     done: int = 0  # already confirmed by an earlier run
+    unknown: dict[str, int] = field(default_factory=dict)  # attribute -> days: not sent
 
     @property
     def requests(self) -> int:
@@ -117,11 +122,16 @@ def make_plan(
     progress: Progress,
     live: set[tuple[str, str]],
     overwrite: bool = False,
+    known: Callable[[str], bool] | None = None,
 ) -> Plan:
-    """The items to send: every total not confirmed yet, without the live bridge's days."""
+    """The items to send: every total not confirmed yet, without the live bridge's days, and
+    without attributes ``known`` says are neither configured nor owned (counted per attribute
+    in ``unknown``: Exist would refuse them on every run)."""
     plan = Plan()
     for (attribute, day), value in sorted(values.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        if (attribute, day) in live and not overwrite:
+        if known is not None and not known(attribute):
+            plan.unknown[attribute] = plan.unknown.get(attribute, 0) + 1
+        elif (attribute, day) in live and not overwrite:
             plan.live.append((attribute, day))
         elif progress.done(attribute, day, value):
             plan.done += 1
@@ -148,16 +158,38 @@ def duration_text(seconds: float) -> str:
 
 
 class Bar:
-    """A plain-text progress bar on stderr: redrawn in place on a terminal, a line per step
-    otherwise (logs, pipes)."""
+    """A plain-text progress bar on stderr: redrawn in place on a terminal; otherwise (logs,
+    pipes) a line only every ``step`` of the total, every ``every`` seconds, for a new note, and
+    at the end: a few dozen lines for any run, not one per request."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30):
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        width: int = 30,
+        *,
+        step: float = 0.1,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.total = max(1, total)
         self.stream = stream or sys.stderr
         self.width = width
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.step, self.every, self.clock = step, every, clock
+        self._printed: tuple[int, str, float] | None = None  # (done, note, when) of the last line
 
     def show(self, done: int, note: str = "") -> None:
+        """Show ``done`` of the requests (and a note: waiting for the budget...)."""
+        now = self.clock()
+        if not self.tty and self._printed is not None:
+            last, last_note, when = self._printed
+            steps = math.floor(done / self.total / self.step + 1e-9)
+            new_step = steps > math.floor(last / self.total / self.step + 1e-9)
+            due = done != last and now - when >= self.every
+            if not (new_step or due or (note and note != last_note) or done >= self.total > last):
+                return
+        self._printed = (done, note, now)
         filled = round(self.width * done / self.total)
         bar = "#" * filled + "." * (self.width - filled)
         line = f"backfill [{bar}] {done}/{self.total} requests"
@@ -177,6 +209,7 @@ class SendReport:
     requests: int = 0
     waited: float = 0.0  # seconds slept for the budget (or a 429)
     failed: list[dict] = field(default_factory=list)  # items Exist refused, with its reason
+    live: list[tuple[str, str]] = field(default_factory=list)  # the bridge wrote them meanwhile
 
 
 def send(
@@ -186,9 +219,14 @@ def send(
     *,
     sleep: Callable[[float], None],
     bar: Bar | None = None,
+    claim: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None = None,
 ) -> SendReport:
     """Send the plan's items, ``MAX_ITEMS_PER_REQUEST`` per ``update``, waiting for the budget
-    before each request; confirmed items are recorded in ``progress`` as they are confirmed."""
+    before each request; confirmed items are recorded in ``progress`` as they are confirmed.
+
+    ``claim`` (the outbox's ``claim_backfill``) is asked right before each request, as the
+    plan may be hours old by then: the (attribute, date)s the live bridge has written meanwhile
+    are left out (``report.live``), the others recorded as backfilled."""
     report = SendReport()
     budget = exist.client.budget
     chunks = [
@@ -206,6 +244,14 @@ def send(
                 sleep(wait)
                 report.waited += wait
                 continue
+            if claim is not None:
+                live = claim([(i["name"], i["date"]) for i in chunk])
+                if live:
+                    report.live.extend(k for k in live if k not in report.live)
+                    chunk = [i for i in chunk if (i["name"], i["date"]) not in live]
+                if not chunk:
+                    result = None
+                    break
             try:
                 result = exist.update(chunk)
             except RateLimited as err:  # a 429 despite the budget: wait it out, then again
@@ -215,6 +261,10 @@ def send(
                 report.waited += max(1.0, err.retry_after)
                 continue
             break
+        if result is None:  # the live bridge wrote every day of this chunk meanwhile
+            if bar:
+                bar.show(n)
+            continue
         report.requests += result.requests
         confirmed = {(o.get("name"), o.get("date")) for o in result.success}
         ok = [i for i in chunk if (i["name"], i["date"]) in confirmed]

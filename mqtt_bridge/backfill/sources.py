@@ -16,7 +16,8 @@ A CSV ``entity`` holding a ``/`` is an MQTT topic already (a log of MQTT message
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 import requests
 
+from ..exist.domain import INTEGER_TYPES, STRING, VALUE_TYPES
 from ..pipeline.process.event_time import parse_time
 from ..pipeline.process.expressions import parse_number
 
@@ -33,7 +35,15 @@ RECORD_COLUMNS = ("timestamp", "entity", "state")
 
 
 class SourceError(Exception):
-    """History can't be read: one line naming the file, line or host."""
+    """History can't be read: one line naming the file, line or host (``problems``: one such
+    line per bad CSV row, when there are several)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+MAX_PROBLEMS = 20  # bad CSV rows listed one by one
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class DayValue:
     attribute: str
     date: str
     value: int | float | str
+    line: int = 0  # the CSV line it came from
 
 
 def statestream_topic(entity_id: str, prefix: str = "homeassistant") -> str:
@@ -157,9 +168,19 @@ class HomeAssistantHistory:
 # ------------------------------------------------------------------------------ CSV
 
 
-def read_csv(path: Path, zone: tzinfo, topic_of_entity) -> tuple[list[Record], list[DayValue]]:  # noqa: ANN001
+def read_csv(
+    path: Path,
+    zone: tzinfo,
+    topic_of_entity: Callable[[str], str],
+    value_type: Callable[[str], int | None] | None = None,
+) -> tuple[list[Record], list[DayValue]]:
     """The CSV's records (``timestamp,entity,state``) or day values (``date,attribute,value``),
-    told apart by the header. Timestamps: epoch s/ms or ISO 8601 (naive: in ``zone``)."""
+    told apart by the header. Timestamps: epoch s/ms or ISO 8601 (naive: in ``zone``).
+
+    Day values are checked here, before anything is sent: each against its attribute's value
+    type when ``value_type`` knows it (a number for every type but string, a whole number for
+    the integer types), and one row per (date, attribute): a second one is refused with both
+    lines. An attribute whose type is unknown passes (the plan flags it)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
@@ -170,28 +191,68 @@ def read_csv(path: Path, zone: tzinfo, topic_of_entity) -> tuple[list[Record], l
     header = tuple(c.strip().lower() for c in rows[0])
     records: list[Record] = []
     days: list[DayValue] = []
+    seen: dict[tuple[str, str], int] = {}
     if header not in (DAY_COLUMNS, RECORD_COLUMNS):
         raise SourceError(
             f"{path}:1: the header must be {','.join(DAY_COLUMNS)} or {','.join(RECORD_COLUMNS)}"
         )
+    problems: list[str] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != 3:
-            raise SourceError(f"{path}:{line}: expected 3 columns, got {len(row)}")
+            problems.append(f"{path}:{line}: expected 3 columns, got {len(row)}")
+            continue
         first, second, third = (cell.strip() for cell in row)
         if header == DAY_COLUMNS:
             try:
                 day = date.fromisoformat(first).isoformat()
             except ValueError:
-                raise SourceError(f"{path}:{line}: {first!r} is not a date (YYYY-MM-DD)") from None
-            number = parse_number(third)
-            days.append(DayValue(second, day, third if number is None else number))
+                problems.append(f"{path}:{line}: {first!r} is not a date (YYYY-MM-DD)")
+                continue
+            if (second, day) in seen:
+                problems.append(
+                    f"{path}:{line}: {second} {day} is also on line {seen[second, day]}: "
+                    "one total per date and attribute"
+                )
+                continue
+            seen[second, day] = line
+            vt = value_type(second) if value_type else None
+            value = _day_value(third, vt)
+            if isinstance(value, SourceError):
+                problems.append(f"{path}:{line}: {second} {day}: {value}")
+                continue
+            days.append(DayValue(second, day, value, line))
         else:
             try:
                 at = parse_time(first, zone)
             except ValueError as err:
-                raise SourceError(f"{path}:{line}: {err}") from None
+                problems.append(f"{path}:{line}: {err}")
+                continue
             records.append(Record(at, topic_of_entity(second), third))
+    if len(problems) == 1:
+        raise SourceError(problems[0])
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            shown.append(f"{path}: ... and {len(problems) - MAX_PROBLEMS} more")
+        raise SourceError(f"{path}: {len(problems)} bad row(s): nothing was sent", shown)
     records.sort(key=lambda r: r.at)  # stable: same-time rows keep the file's order
     return records, days
+
+
+def _day_value(text: str, value_type: int | None) -> int | float | str | SourceError:
+    """A day CSV's value for an attribute of ``value_type`` (None: unknown), or why not."""
+    if value_type == STRING:
+        return text
+    number = parse_number(text)
+    if value_type is None:
+        return text if number is None else number
+    kind = VALUE_TYPES.get(value_type, str(value_type))
+    if number is None or not math.isfinite(number):
+        return SourceError(f"{text!r} is not a number ({kind})")
+    if value_type in INTEGER_TYPES:
+        if not float(number).is_integer():
+            return SourceError(f"{number} is not a whole number ({kind})")
+        number = int(number)
+    return number

@@ -207,6 +207,7 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
         f"messages:        {counters.get('messages', 0)} received, "
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
+        + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
     )
     timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed

@@ -45,6 +45,9 @@ class LiveState:
     budget_allowed: int | None = None
     flush_problem: str | None = None  # why the last flush was postponed, if it was
     started_at: float | None = None
+    # the bridge's threads that should be running and are not (writer, flusher, MQTT network
+    # loop): a wedged process, which only a restart mends
+    dead_threads: tuple[str, ...] = ()
 
 
 class Tally:
@@ -91,7 +94,8 @@ class BridgeView(Protocol):
 
 @dataclass
 class Health:
-    """The verdict of ``/healthz``: ``ok`` (HTTP 200) or not (503), with the reason."""
+    """The verdict of ``/healthz`` or ``/livez``: ``ok`` (HTTP 200) or not (503), with the
+    reason."""
 
     ok: bool
     reason: str
@@ -115,11 +119,29 @@ def health(state: LiveState, outbox_problem: str | None = None) -> Health:
         )
     if state.phase == "stopping":
         return Health(False, "stopping", details)
+    if state.dead_threads:
+        return liveness(state)
     if outbox_problem:
         return Health(False, f"the state database can't be read: {outbox_problem}", details)
     if not state.broker_connected:
         return Health(False, f"not connected to the MQTT broker {state.broker}", details)
     return Health(True, "running and connected to the MQTT broker", details)
+
+
+def liveness(state: LiveState) -> Health:
+    """The verdict of ``/livez``: alive unless stopping or one of the bridge's threads died.
+    Broker or Exist outages, and waiting at start-up, are not a reason: restarting the process
+    would not end them (``/healthz`` reports those)."""
+    details = {"phase": state.phase, "version": state.version}
+    if state.phase == "stopping":
+        return Health(False, "stopping", details)
+    if state.dead_threads:
+        return Health(
+            False,
+            f"a thread of the bridge died: {', '.join(state.dead_threads)} (restart it)",
+            {**details, "dead_threads": list(state.dead_threads)},
+        )
+    return Health(True, f"the process and its threads are running ({state.phase})", details)
 
 
 def count_requests(exist: Any, tally: Tally) -> None:

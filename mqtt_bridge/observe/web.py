@@ -3,8 +3,10 @@
 Routes (GET/HEAD only; everything is read-only):
 
 - ``/healthz``: JSON ``{"status": "ok"|"unhealthy", "reason", ...}``, 200 when running and
-  connected to the broker, 503 with the reason otherwise (Docker's ``HEALTHCHECK``, the add-on's
-  ``watchdog``);
+  connected to the broker, 503 with the reason otherwise (for monitoring: is data flowing?);
+- ``/livez``: JSON ``{"status": "alive"|"dead", "reason", ...}``, 200 while the process runs
+  and its threads are alive, 503 only when it is stopping or a thread died (the add-on's
+  ``watchdog`` and its image's ``HEALTHCHECK``: a restart can't bring a broker back);
 - ``/metrics``: Prometheus text format;
 - ``/`` : the status page; ``/status.json``: the same as JSON.
 
@@ -32,14 +34,17 @@ from waitress.server import create_server
 from ..pipeline.buffer.outbox import Outbox
 from ..pipeline.process.event_time import summary as event_time_summary
 from .metrics import BridgeCollector
-from .state import BridgeView, LiveState, Tally, health
+from .state import BridgeView, LiveState, Tally, health, liveness
 
 log = logging.getLogger("exist_bridge.http")
 
 THREADS = 2
 SENT_ROWS = 60  # sent (attribute, date) rows on the status page; pending and refused: all
-# what an X-Ingress-Path may look like (/api/hassio_ingress/<token>): anything else is ignored
-INGRESS_PATH = re.compile(r"^/[A-Za-z0-9_\-./~]*$")
+# what an X-Ingress-Path may look like (/api/hassio_ingress/<token>): an absolute path of
+# non-empty segments (never //host, which a browser takes for another site, nor ..); anything
+# else is ignored
+INGRESS_PATH = re.compile(r"^(?:/[A-Za-z0-9_\-.~]+)*/?$")
+INGRESS_SEGMENT_BAD = re.compile(r"(^|/)\.\.?(/|$)")
 
 StartResponse = Callable[..., Any]
 
@@ -136,6 +141,8 @@ class ObserveApp:
         try:
             if path == "/healthz":
                 return self._healthz(start_response, method)
+            if path == "/livez":
+                return self._livez(start_response, method)
             if path == "/metrics":
                 body = generate_latest(self.registry)
                 return self._send(start_response, 200, CONTENT_TYPE_LATEST, body, [], method)
@@ -194,6 +201,22 @@ class ObserveApp:
             method,
         )
 
+    def _livez(self, start_response: StartResponse, method: str) -> list[bytes]:
+        verdict = liveness(self.view.live())
+        body = {
+            "status": "alive" if verdict.ok else "dead",
+            "reason": verdict.reason,
+            **verdict.details,
+        }
+        return self._send(
+            start_response,
+            200 if verdict.ok else 503,
+            "application/json",
+            json.dumps(body).encode(),
+            [],
+            method,
+        )
+
     def _status(self) -> dict[str, Any]:
         """What the status page shows, as data (``/status.json``)."""
         state = self.view.live()
@@ -216,7 +239,8 @@ class ObserveApp:
 
     def _page(self, environ: dict, start_response: StartResponse, method: str) -> list[bytes]:
         ingress = environ.get("HTTP_X_INGRESS_PATH", "")
-        base = ingress.rstrip("/") + "/" if ingress and INGRESS_PATH.match(ingress) else None
+        plausible = INGRESS_PATH.match(ingress) and not INGRESS_SEGMENT_BAD.search(ingress)
+        base = ingress.rstrip("/") + "/" if ingress and plausible else None
         data = self._status()
         counts = self.view.tally.messages()
         html = _templates.get_template("status.html").render(
@@ -271,7 +295,7 @@ class HttpEndpoint:
                 target=self._server.run, name="exist-bridge-http", daemon=True
             )
             self._thread.start()
-            log.info("HTTP endpoint on %s (/healthz, /metrics, status page at /)", self.url)
+            log.info("HTTP endpoint on %s (/healthz, /livez, /metrics, status page at /)", self.url)
         return self
 
     def stop(self) -> None:

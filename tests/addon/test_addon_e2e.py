@@ -324,5 +324,9 @@ def test_healthz_says_503_with_the_reason_when_the_broker_stops(addon):
     )
     m = _metrics(addon)
     assert m[("exist_bridge_broker_connected", ())] == 0
+    # the watchdog's /livez: alive (a restart can't bring the broker back), every thread running
+    live = requests.get(addon.url + "/livez", timeout=5)
+    assert live.status_code == 200, live.text
+    assert live.json()["status"] == "alive" and "dead_threads" not in live.json()
     addon.proc.send_signal(signal.SIGTERM)
     assert addon.proc.wait(60) == 0

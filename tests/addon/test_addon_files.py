@@ -79,7 +79,7 @@ def test_config_yaml_has_what_the_issue_asks_for():
     assert "addon_config:rw" in c["map"]
     assert c["backup"] == "cold"  # SQLite is never copied mid-write
     assert c["ingress"] is True
-    assert c["watchdog"] == f"http://[HOST]:[PORT:{c['ingress_port']}]/healthz"
+    assert c["watchdog"] == f"http://[HOST]:[PORT:{c['ingress_port']}]/livez"  # not broker-aware
     assert c["ingress_port"] == glue.HTTP_PORT
     assert set(c["options"]) <= set(c["schema"])
 

@@ -9,7 +9,7 @@ import pytest
 
 from mqtt_bridge.backfill import BackfillOptions
 
-from .test_backfill_e2e import ZONE, config, run, write_csv, writes
+from ..support.backfill import ZONE, config, run, write_csv, writes
 
 pytestmark = pytest.mark.slow  # the mock over HTTP
 

@@ -4,7 +4,6 @@ of a year of data, interruption and rerun, the live bridge's days, and the budge
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -12,61 +11,19 @@ import threading
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from mqtt_bridge.backfill import BackfillOptions, run_backfill
 from mqtt_bridge.cli import run as cli_run
-from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.exist_output import make_client
 
+from ..support.backfill import CONFIG, ZONE, config, run, write_csv, writes
+
 pytestmark = pytest.mark.slow  # HTTP servers, a year of history
 
-TZ = "Europe/Berlin"
-ZONE = ZoneInfo(TZ)
 HA_TOKEN = "ha-long-lived-token"
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-  requests_per_hour: {per_hour}
-bridge:
-  state_dir: {state}
-attributes:
-  - template: steps
-  - template: weight
-  - {{name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}}
-  - {{name: door_opens, label: Door opens, group: custom, value_type: 0}}
-  - {{name: tv_minutes, label: TV minutes, group: custom, value_type: 3}}
-mappings:
-  - topic: zigbee2mqtt/door
-    attribute: door_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-  - topic: homeassistant/sensor/phone_steps/state
-    attribute: steps
-    mode: update
-"""
-
-
-def config(mock, tmp_path, per_hour: int = 280):
-    state = tmp_path / "state"
-    text = CONFIG.format(url=mock.url, token=mock.token, state=state, per_hour=per_hour)
-    return parse_config(text)
-
-
-def run(cfg, options, **kwargs) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = run_backfill(cfg, options, out, err, **kwargs)
-    return code, out.getvalue(), err.getvalue()
-
-
-def writes(mock) -> list[dict]:
-    return [j for j in mock.state.journal("/api/2/attributes/update/")]
 
 
 def local(day: date, hh: int, mm: int = 0) -> datetime:
@@ -256,13 +213,6 @@ def test_a_wrong_home_assistant_token_is_one_clear_line(mock_exist, year, tmp_pa
 
 
 # ------------------------------------------------------------------------------ CSV
-
-
-def write_csv(path, header, rows) -> None:
-    with open(path, "w", newline="") as handle:
-        w = csv.writer(handle)
-        w.writerow(header)
-        w.writerows(rows)
 
 
 def test_csv_day_totals_are_sent_as_they_are(mock_exist, tmp_path):

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,22 +17,20 @@ import pytest
 
 from mqtt_bridge.state_dir import HEALTH_FILE, LOCK_FILE, lock_state_dir
 
-from .test_bridge_e2e import wait_until
-from .test_service import config_text, status_check
+from ..support.bridge import BRIDGE_CMD, bridge_process, status_check
+from ..support.config import button_config
+from ..support.net import free_port
+from ..support.waiting import wait_until
 
 # --------------------------------------------------------------------------- item 6: the lock
 
 
-def _bridge_cli(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", *args], **kwargs)
-
-
 def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+    cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))
     log = tmp_path / "bridge.log"
     with log.open("w") as sink:
-        proc = _bridge_cli("run", "-c", str(cfg), stdout=sink, stderr=subprocess.STDOUT)
+        proc = bridge_process(cfg, stdout=sink, stderr=subprocess.STDOUT)
     try:
         def healthy() -> bool:
             assert proc.poll() is None, log.read_text()
@@ -43,7 +40,7 @@ def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mo
             wait_until(healthy, timeout=90)
         except AssertionError as err:
             raise AssertionError(f"{err}: {status_check(cfg)}\n{log.read_text()}") from None
-        plain = subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg)],
+        plain = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg)],
                                capture_output=True, text=True, timeout=60)
         assert f"bridge:          running (pid {proc.pid})" in plain.stdout, plain.stdout
         proc.send_signal(signal.SIGKILL)
@@ -60,10 +57,10 @@ def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mo
     assert dead.returncode == 1, dead.stdout
     assert "no bridge holds the lock" in dead.stderr and LOCK_FILE in dead.stderr, dead.stderr
     assert took < 30  # no waiting for the heartbeat to age
-    as_json = subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg),
+    as_json = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg),
                               "--json"], capture_output=True, text=True, timeout=60)
     assert json.loads(as_json.stdout)["running"] is False
-    plain = subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg)],
+    plain = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg)],
                            capture_output=True, text=True, timeout=60)
     assert "bridge:          not running" in plain.stdout, plain.stdout
 
@@ -120,8 +117,8 @@ def _good_token_file(path: Path) -> Path:
 
 
 def _check(cfg: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "check", "-c", str(cfg)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([*BRIDGE_CMD, "check", "-c", str(cfg)], capture_output=True, text=True,
+                          timeout=60)
 
 
 def test_check_accepts_a_good_private_token_file(tmp_path):
@@ -167,11 +164,8 @@ def test_run_warns_about_a_token_file_readable_by_others(tmp_path):
     """The bridge itself logs the warning at start (then is stopped with SIGTERM)."""
     token = _good_token_file(tmp_path / "token.json")
     token.chmod(0o640)
-    from ..support.mosquitto import free_port
-
     cfg = _config(tmp_path, token, port=free_port())  # no broker there: it keeps retrying
-    proc = _bridge_cli("run", "-c", str(cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
+    proc = bridge_process(cfg, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
     try:
@@ -236,7 +230,7 @@ def test_run_with_a_non_pem_ca_file_exits_with_one_line(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("garbage\n")
     cfg = _config(tmp_path, _good_token_file(tmp_path / "token.json"), tls=_tls(ca_certs=ca))
-    done = subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
+    done = subprocess.run([*BRIDGE_CMD, "run", "-c", str(cfg)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

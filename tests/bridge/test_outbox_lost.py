@@ -13,7 +13,6 @@ import logging
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,39 +20,12 @@ import pytest
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.flusher import Flusher
 
-from .test_bridge_e2e import Publisher, wait_until
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-lost
-bridge:
-  state_dir: {state}
-  flush_interval: 1
-attributes:
-  - template: coffees
-mappings:
-  - {{topic: "button/coffee", attribute: coffees}}
-"""
+from ..support.bridge import BRIDGE_CMD, bridge_process
+from ..support.config import write_bridge_config
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
 
 LOST = "the outbox was lost or damaged"
-
-
-def bridge_cmd(*args: str) -> list[str]:
-    script = Path(sys.executable).with_name("exist-bridge")
-    if script.exists():
-        return [str(script), *args]
-    return [
-        sys.executable,
-        "-c",
-        "from mqtt_bridge.cli import main; raise SystemExit(main())",
-        *args,
-    ]
 
 
 class Run:
@@ -62,9 +34,7 @@ class Run:
     def __init__(self, config: Path, *extra: str):
         self.log_path = config.with_suffix(f".{len(list(config.parent.glob('*.log')))}.log")
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            bridge_cmd("run", "-c", str(config), *extra), stdout=self.log, stderr=self.log
-        )
+        self.proc = bridge_process(config, *extra, stdout=self.log, stderr=self.log)
 
     def text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -98,8 +68,11 @@ def used_state(mock_exist, mosquitto, tmp_path):
     three messages taken in and sent, and the bridge stopped."""
     state = tmp_path / "state"
     config = tmp_path / "bridge.yaml"
-    config.write_text(
-        CONFIG.format(url=mock_exist.url, token=mock_exist.token, port=mosquitto.port, state=state)
+    write_bridge_config(
+        config, url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
+        state_dir=state, client_id="bridge-lost", flush_interval=1,
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "button/coffee", "attribute": "coffees"}],
     )
     run = Run(config)
     run.wait_subscribed()
@@ -123,7 +96,7 @@ def corrupt_pages(path: Path) -> None:
 
 def status(config: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        bridge_cmd("status", "-c", str(config)), capture_output=True, text=True, timeout=60
+        [*BRIDGE_CMD, "status", "-c", str(config)], capture_output=True, text=True, timeout=60
     )
 
 
@@ -143,7 +116,7 @@ def test_a_lost_outbox_stops_the_start_until_accepted(used_state, damage):
     before = outbox.read_bytes() if outbox.exists() else None
 
     refused = subprocess.run(
-        bridge_cmd("run", "-c", str(config)), capture_output=True, text=True, timeout=60
+        [*BRIDGE_CMD, "run", "-c", str(config)], capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 1, refused.stderr
     errors = [line for line in refused.stderr.splitlines() if "error:" in line]

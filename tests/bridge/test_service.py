@@ -19,24 +19,12 @@ from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
-from ..support.bridge import BRIDGE_CMD
-from ..support.config import bridge_config
+from ..support.bridge import BRIDGE_CMD, status_check
+from ..support.config import button_config
 from ..support.mosquitto import Mosquitto
 from ..support.mqtt import Publisher, subscribe, wait_subscribed
 from ..support.net import free_port
 from ..support.waiting import wait_until
-
-
-def config_text(mock, port, tmp_path, discovery="false", interval=3600, url=None, token=None,
-                timezone="UTC") -> str:
-    return bridge_config(
-        url=url or mock.url, token=token or mock.token, port=port, state_dir=tmp_path / "state",
-        client_id="bridge-svc", timezone=timezone, flush_interval=interval,
-        mqtt={"discovery": discovery == "true"},
-        attributes=[{"template": "coffees"}],
-        mappings=[{"topic": "button/+/action", "attribute": "coffees",
-                   "condition": "{{ value_json.action == 'single' }}"}],
-    )
 
 
 class Watcher:
@@ -70,7 +58,7 @@ def today() -> str:
 
 
 def start(mock, port, tmp_path, **kwargs) -> Bridge:
-    bridge = Bridge(parse_config(config_text(mock, port, tmp_path, **kwargs)))
+    bridge = Bridge(parse_config(button_config(mock, port, tmp_path, **kwargs)))
     bridge.start()
     return bridge
 
@@ -107,7 +95,7 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
 @pytest.mark.slow
 def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+    cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))
     proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watcher = Watcher(mosquitto.port, ["exist-bridge/availability"])
@@ -211,7 +199,7 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
 @pytest.mark.slow
 def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))  # flush every hour
+    cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))  # flush every hour
     proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -244,7 +232,7 @@ def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     """No timezone configured or remembered and Exist unreachable: start-up waits for the
     profile, and SIGTERM / Ctrl-C must still end it at once (not only SIGKILL)."""
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(None, free_port(), tmp_path, interval=60, timezone=None,
+    cfg.write_text(button_config(None, free_port(), tmp_path, interval=60, timezone=None,
                                url=f"http://127.0.0.1:{free_port()}", token="a" * 40))
     proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -262,18 +250,13 @@ def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     assert any("stopped during start-up" in line for line in output), output
 
 
-def status_check(cfg, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mqtt_bridge.cli", "status", "-c", str(cfg),
-                           "--check", *extra], capture_output=True, text=True, timeout=60)
-
-
 @pytest.mark.slow
 def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_path):
     from mqtt_bridge.state_dir import HEALTH_FILE
 
     broker = Mosquitto(tmp_path / "broker").start()
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, broker.port, tmp_path))
+    cfg.write_text(button_config(mock_exist, broker.port, tmp_path))
     bridge = start(mock_exist, broker.port, tmp_path)
     try:
         never = status_check(cfg)
@@ -323,7 +306,7 @@ def test_check_accepts_a_good_config(mock_exist, tmp_path):
     import io
 
     cfg = tmp_path / "good.yaml"
-    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    cfg.write_text(button_config(mock_exist, 1883, tmp_path))
     out, err = io.StringIO(), io.StringIO()
     assert cli_run(["check", "-c", str(cfg)], out, err) == 0
     assert "OK (1 mapping(s), 1 attribute(s)" in out.getvalue()
@@ -345,7 +328,7 @@ def test_status_shows_pending_budget_and_dead_letters(mock_exist, mosquitto, tmp
     finally:
         bridge.stop()  # sends the 2 presses
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+    cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))
     out, err = io.StringIO(), io.StringIO()
     assert cli_run(["status", "-c", str(cfg)], out, err) == 0, err.getvalue()
     text = out.getvalue()
@@ -362,7 +345,7 @@ def test_run_with_an_unusable_state_dir_is_a_clear_error(mock_exist, tmp_path):
 
     (tmp_path / "state").write_text("not a directory")
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    cfg.write_text(button_config(mock_exist, 1883, tmp_path))
     out, err = io.StringIO(), io.StringIO()
     assert cli_run(["run", "-c", str(cfg)], out, err) == 1
     assert "cannot use the state database" in err.getvalue()
@@ -387,16 +370,16 @@ def test_two_bridges_cannot_share_a_state_directory(mock_exist, mosquitto, tmp_p
     first = start(mock_exist, mosquitto.port, tmp_path)
     try:
         with pytest.raises(StateDirInUse, match="in use by another running bridge"):
-            Bridge(parse_config(config_text(mock_exist, mosquitto.port, tmp_path)))
+            Bridge(parse_config(button_config(mock_exist, mosquitto.port, tmp_path)))
         cfg = tmp_path / "bridge.yaml"
-        cfg.write_text(config_text(mock_exist, mosquitto.port, tmp_path))
+        cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))
         out, err = io.StringIO(), io.StringIO()
         assert cli_run(["run", "-c", str(cfg)], out, err) == 1
         assert f"pid {__import__('os').getpid()}" in err.getvalue()
         assert "own bridge.state_dir" in err.getvalue() and "Traceback" not in err.getvalue()
     finally:
         first.stop()
-    second = Bridge(parse_config(config_text(mock_exist, mosquitto.port, tmp_path)))  # free now
+    second = Bridge(parse_config(button_config(mock_exist, mosquitto.port, tmp_path)))  # free now
     second.stop()
 
 
@@ -404,7 +387,7 @@ def test_verbose_is_accepted_before_or_after_the_command(mock_exist, tmp_path):
     import io
 
     cfg = tmp_path / "good.yaml"
-    cfg.write_text(config_text(mock_exist, 1883, tmp_path))
+    cfg.write_text(button_config(mock_exist, 1883, tmp_path))
     for argv in (["-v", "check", "-c", str(cfg)], ["check", "-c", str(cfg), "-v"]):
         out, err = io.StringIO(), io.StringIO()
         assert cli_run(argv, out, err) == 0, err.getvalue()

@@ -16,7 +16,8 @@ from mqtt_bridge.pipeline.buffer.outbox import Commit, Outbox
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
-from ..faults.harness import FaultBridge, wait_until
+from ..support.faults import FaultBridge
+from ..support.waiting import wait_until
 
 HEAD = """
 exist:

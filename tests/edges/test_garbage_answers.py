@@ -9,13 +9,8 @@ import json
 import random
 import sqlite3
 
-from ..faults.harness import (
-    FaultBridge,
-    assert_never_double_counted,
-    config_text,
-    landed,
-    wait_until,
-)
+from ..support.faults import FaultBridge, assert_never_double_counted, config_text, landed
+from ..support.waiting import wait_until
 from .garbage_server import LyingExist
 
 INCREMENT = "/api/2/attributes/increment/"

@@ -16,13 +16,14 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 
-from ..bridge.test_bridge_e2e import Publisher, wait_until
-from ..faults.harness import TOPICS, assert_never_double_counted, config_text, landed
+from ..support.bridge import bridge_process
+from ..support.faults import TOPICS, assert_never_double_counted, config_text, landed
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
 
 STOP_TIMEOUT = 4
 EXIST_TIMEOUT = 60  # the configured HTTP read timeout: without the deadline a stop waits this out
@@ -59,12 +60,7 @@ class BlackHole:
 
 def start(config_path, log_path):
     log = open(log_path, "ab")  # noqa: SIM115 - the child holds it
-    return subprocess.Popen(
-        [sys.executable, "-c", "from mqtt_bridge.cli import main; raise SystemExit(main())",
-         "run", "-c", str(config_path)],
-        stdout=log,
-        stderr=log,
-    )
+    return bridge_process(config_path, stdout=log, stderr=log)
 
 
 def write_config(path, mock, port, state, base_url) -> None:

@@ -12,7 +12,7 @@ import certifi
 
 from tests.support.mosquitto import Mosquitto, free_port
 
-from .support import RunningBridge, cli, write_config
+from ..support.cli import RunningBridge, cli, write_config
 
 CONFIG = """\
 exist:

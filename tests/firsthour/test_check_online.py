@@ -8,7 +8,7 @@ import subprocess
 from mqtt_bridge.exist.client import ExistClient
 from tests.support.mosquitto import Mosquitto, free_port
 
-from .support import cli, write_config
+from ..support.cli import cli, write_config
 
 CONFIG = """\
 exist:

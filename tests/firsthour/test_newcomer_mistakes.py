@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.support.mosquitto import free_port
 
-from .support import RunningBridge, cli, write_config
+from ..support.cli import RunningBridge, cli, write_config
 
 CONFIG = """\
 exist:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .support import RunningBridge, cli, write_config
+from ..support.cli import RunningBridge, cli, write_config
 
 CONFIG = """\
 exist:

@@ -12,7 +12,7 @@ import requests
 
 from mock_exist import MockConfig, MockExist
 
-from .test_state_file import _start, _stop
+from ..support.mock_cli import start_mock, stop_mock
 
 OLD = "a" * 40
 NEW = "b" * 40
@@ -32,7 +32,7 @@ def _banner(lines: list[str], key: str) -> str:
 def test_explicit_flags_apply_on_top_of_a_loaded_state(tmp_path):
     path = tmp_path / "state.json"
     _saved_state(path)
-    proc, port, lines = _start("--state", str(path), "--token", NEW, "--timezone", "Asia/Tokyo",
+    proc, port, lines = start_mock("--state", str(path), "--token", NEW, "--timezone", "Asia/Tokyo",
                                "--rate-limit", "7", "--max-items", "3")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,7 +54,7 @@ def test_explicit_flags_apply_on_top_of_a_loaded_state(tmp_path):
                           json=[{"name": "x", "date": "2025-01-01", "value": 1}] * 4)
         assert r.status_code == 400, r.text  # 4 objects over --max-items 3
     finally:
-        out, err = _stop(proc)
+        out, err = stop_mock(proc)
     assert proc.returncode == 0, err
     saved = json.loads(path.read_text())
     assert saved["config"]["rate_limit"] == 7
@@ -65,7 +65,7 @@ def test_explicit_flags_apply_on_top_of_a_loaded_state(tmp_path):
 def test_without_flags_the_banner_shows_the_loaded_state(tmp_path):
     path = tmp_path / "state.json"
     _saved_state(path)
-    proc, port, lines = _start("--state", str(path))
+    proc, port, lines = start_mock("--state", str(path))
     try:
         assert _banner(lines, "user") == "mock (timezone Europe/London)"
         assert _banner(lines, "token") == OLD
@@ -74,7 +74,7 @@ def test_without_flags_the_banner_shows_the_loaded_state(tmp_path):
         assert requests.get(f"http://127.0.0.1:{port}/_mock/rate-limit",
                             timeout=10).json()["limit"] == 50
     finally:
-        out, err = _stop(proc)
+        out, err = stop_mock(proc)
     assert proc.returncode == 0, err
 
 

@@ -72,7 +72,7 @@ def _write(mock_exist, endpoint: str, value_json: str, date: str = "2024-01-01")
 
 
 @pytest.mark.parametrize("value", ["9" * 4300, "-" + "9" * 4300, str(2**31), str(-(2**31) - 1),
-                                   str(2**63)])
+                                   str(2**63), "9" * 4301, "-" + "9" * 100_000])
 def test_huge_integer_is_a_failed_validation_item_and_nothing_breaks(mock_exist, value):
     mock_exist.state.seed_attribute("c", value_type=0, owner="mock_client")
     r = _write(mock_exist, "update", value)

@@ -14,7 +14,7 @@ import requests
 
 from mock_exist.server import MockServer
 
-from .test_guide_examples import free_port
+from ..support.net import free_port
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 

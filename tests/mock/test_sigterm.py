@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .test_guide_examples import free_port
+from ..support.net import free_port
 
 MOCK = [sys.executable, "-m", "mock_exist.cli", "--quiet"]
 

@@ -13,7 +13,8 @@ import requests
 
 from mock_exist import cli as mock_cli
 from mock_exist.server import MockServer
-from tests.docker.test_docker_files import ENV_OFFLINE, load_compose, parse_mock_command, stages
+
+from ..support.docker import ENV_OFFLINE, load_compose, parse_mock_command, stages
 
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_STACK = ("paho", "mqtt_bridge", "voluptuous", "yaml", "tenacity", "amqtt")

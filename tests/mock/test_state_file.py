@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ from mock_exist import MockExist
 from mock_exist.persistence import FORMAT, VERSION
 from mock_exist.server import MockServer
 
-from .test_guide_examples import free_port
+from ..support.mock_cli import start_mock, stop_mock
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 FROZEN = "2025-06-15T10:30:00+00:00"
@@ -140,30 +139,9 @@ def test_a_running_clock_keeps_its_offset_from_the_wall_clock():
 # ------------------------------------------------------------------ the command line
 
 
-def _start(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_exist.cli", "--port", str(port), "--quiet", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines = []
-    while True:  # the banner ends with "Press Ctrl-C to stop."
-        line = proc.stdout.readline()
-        assert line, f"mock-exist exited early: {proc.communicate(timeout=10)}"
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            return proc, port, lines
-
-
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    return out, err
-
-
 def test_state_file_round_trips_through_stop_and_start(tmp_path):
     path = tmp_path / "demo.json"
-    proc, port, lines = _start("--token", TOKEN, "--state", str(path))
+    proc, port, lines = start_mock("--token", TOKEN, "--state", str(path))
     try:
         assert any("saved on exit" in line for line in lines)
         base = f"http://127.0.0.1:{port}"
@@ -173,12 +151,12 @@ def test_state_file_round_trips_through_stop_and_start(tmp_path):
                       json=[{"name": "steps", "date": "2025-06-15", "value": 1}], timeout=10)
         saved_view = requests.get(f"{base}/_mock/state", timeout=10).json()
     finally:
-        out, err = _stop(proc)
+        out, err = stop_mock(proc)
     assert proc.returncode == 0, err
     assert f"state saved to {path}" in out
     assert json.loads(path.read_text()) == saved_view
 
-    proc, port, lines = _start("--state", str(path))  # no --token: the saved one is used
+    proc, port, lines = start_mock("--state", str(path))  # no --token: the saved one is used
     try:
         assert any(f"loaded from {path}" in line for line in lines)
         assert any(TOKEN in line for line in lines)
@@ -194,7 +172,7 @@ def test_state_file_round_trips_through_stop_and_start(tmp_path):
         assert requests.get(f"{base}/_mock/clock", timeout=10).json() == {
             "now": FROZEN, "frozen": True}
     finally:
-        out, err = _stop(proc)
+        out, err = stop_mock(proc)
     assert proc.returncode == 0, err
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .mqtt import wait_subscribed
 
-__all__ = ["BRIDGE_CMD", "bridge_process", "delay_acks", "start_bridge"]
+__all__ = ["BRIDGE_CMD", "bridge_process", "delay_acks", "start_bridge", "status_check"]
 
 #: ``exist-bridge`` from this checkout's interpreter (no reliance on the console script's PATH)
 BRIDGE_CMD = [sys.executable, "-c", "from mqtt_bridge.cli import main; raise SystemExit(main())"]
@@ -67,3 +67,9 @@ def delay_acks(monkeypatch, seconds: float) -> None:
         ack_many(self, acks)
 
     monkeypatch.setattr(BrokerLink, "ack_many", delayed_ack_many)
+
+
+def status_check(config: str | Path, *extra: str) -> subprocess.CompletedProcess:
+    """``exist-bridge status -c <config> --check <extra>``, run to its end, output captured."""
+    return subprocess.run([*BRIDGE_CMD, "status", "-c", str(config), "--check", *extra],
+                          capture_output=True, text=True, timeout=60)

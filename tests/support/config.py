@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["Env", "bridge_config", "write_bridge_config"]
+__all__ = ["Env", "bridge_config", "button_config", "write_bridge_config"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,19 @@ def write_bridge_config(path: str | Path, **params) -> Path:
     path = Path(path)
     path.write_text(bridge_config(**params))
     return path
+
+
+def button_config(mock, port: int, tmp_path: str | Path, discovery: str = "false",
+                  interval: float = 3600, url: str | None = None, token: str | None = None,
+                  timezone: str | None = "UTC") -> str:
+    """The service tests' config: ``coffees`` counted from single presses on ``button/+/action``,
+    against ``mock`` (or ``url``/``token``) and the broker on ``port``; state under ``tmp_path``."""
+    return bridge_config(
+        url=url or mock.url, token=token or mock.token, port=port,
+        state_dir=Path(tmp_path) / "state",
+        client_id="bridge-svc", timezone=timezone, flush_interval=interval,
+        mqtt={"discovery": discovery == "true"},
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "button/+/action", "attribute": "coffees",
+                   "condition": "{{ value_json.action == 'single' }}"}],
+    )

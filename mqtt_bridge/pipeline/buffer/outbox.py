@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -35,6 +36,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from . import backfilled
+
+_log = logging.getLogger("exist_bridge.outbox")
 
 SCHEMA_VERSION = 2  # 2: edge_state.seen (when its topic was last seen)
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
@@ -203,7 +208,7 @@ class Outbox:
             )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
+            self.db.executescript(SCHEMA + backfilled.SCHEMA)
             self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(
@@ -287,6 +292,9 @@ class Outbox:
                 self._slot = (self._slot + 1) % RECENT_SLOTS
                 recent.append((self._slot, c.mid, c.topic, c.digest))
         with self.transaction() as db:
+            effects, skipped = backfilled.without_backfilled(db, effects)
+            if skipped:
+                counters[backfilled.COUNTER] = counters.get(backfilled.COUNTER, 0) + len(skipped)
             self._apply(db, effects, now)
             _insert_rows(
                 db,
@@ -313,6 +321,21 @@ class Outbox:
                     "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                     (DEAD_LETTER_CAP,),
                 )
+        if skipped:
+            _log.warning(
+                "not added: %d event(s) on day(s) the backfill wrote (%s): the history sent for "
+                "that day already holds them (counted as %s in `exist-bridge status`)",
+                len(skipped),
+                ", ".join(sorted({f"{e.attribute} {e.date}" for e in skipped})[:5]),
+                backfilled.COUNTER,
+            )
+
+    def claim_backfill(self, keys: Iterable[tuple[str, str]], overwrite: bool = False) -> set:
+        """For the backfill, just before it sends ``keys`` (attribute, date): the ones this
+        outbox has a row for (left to the live bridge unless ``overwrite``); the others are
+        recorded as backfilled in the same transaction (see ``backfilled``)."""
+        with self.transaction() as db:
+            return backfilled.claim(db, keys, overwrite, time.time())
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
         """Apply a batch's effects in order: one read of the rows touched, one upsert.

@@ -6,14 +6,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from .bridge import BRIDGE_CMD
 
 WAIT = 30.0  # a bound for polling, not a timing assertion
 
 
 def write_config(tmp_path: Path, text: str, name: str = "bridge.yaml") -> Path:
+    """``text`` written to ``tmp_path/name``; returns the path."""
     path = tmp_path / name
     path.write_text(text)
     return path
@@ -25,7 +27,7 @@ class RunningBridge:
     def __init__(self, config: Path, *extra: str, env: dict | None = None, verbose: bool = False):
         self.log_path = config.parent / f"{config.stem}.log"
         self._log = self.log_path.open("wb")
-        args = [sys.executable, "-m", "mqtt_bridge.cli"]
+        args = list(BRIDGE_CMD)
         args += ["-v"] if verbose else []
         args += ["run", "-c", str(config), *extra]
         self.proc = subprocess.Popen(
@@ -66,7 +68,7 @@ class RunningBridge:
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``exist-bridge ARGS`` in a subprocess (text output)."""
     return subprocess.run(
-        [sys.executable, "-m", "mqtt_bridge.cli", *args],
+        [*BRIDGE_CMD, *args],
         capture_output=True,
         text=True,
         timeout=60,
