@@ -8,11 +8,26 @@ import logging
 
 import pytest
 
+from mqtt_bridge.config import parse_config
 from mqtt_bridge.exist import answers, domain
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
+from mqtt_bridge.pipeline.process.mapping import Mapping, build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
-from .test_mapping import mapping, rejected
+LEARNED = {"steps": 0, "water_ml": 0}  # integer attributes, as Exist reports them
+
+
+def mapping(body: str) -> Mapping:
+    text = ("exist: {token: t}\nattributes: [{template: steps}, "
+            "{name: water_ml, label: Water ml, group: food, value_type: 0}]\nmappings:\n  "
+            + body)
+    [m] = build_mappings(parse_config(text), LEARNED.get)
+    return m
+
+
+def rejected(ev) -> str | None:
+    return ev.rejected.kind if ev.rejected else None
+
 
 UPDATE = "- {topic: t, attribute: steps, mode: update}\n"
 INCREMENT = "- {topic: t, attribute: water_ml, amount: value}\n"

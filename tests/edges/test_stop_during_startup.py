@@ -5,13 +5,39 @@ within bridge.stop_timeout instead of sitting out the HTTP client's timeouts and
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 from ..support.bridge import bridge_process
 from ..support.config import write_bridge_config
 from ..support.waiting import wait_until
-from .test_stop_deadline import BlackHole
+
+
+class BlackHole:
+    """Accepts connections and never answers (an Exist that hangs)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
 
 STOP_TIMEOUT = 3
 
