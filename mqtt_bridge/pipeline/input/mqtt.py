@@ -235,7 +235,8 @@ class BrokerLink:
         return self.failures.state.as_dict()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        if message.qos > 0 and self.clash.hold_back():
+        if message.qos > 0 and self.settings.persistent_session and self.clash.hold_back():
+            # (with a clean session the broker would drop what is held back: processed instead)
             # neither processed nor acknowledged: the broker keeps it for the bridge that stays
             self.failures.state.held_back = self.clash.held_back
             return
