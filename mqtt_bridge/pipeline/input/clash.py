@@ -21,15 +21,21 @@ CLASH_AFTER = 3  # this many short connections in a row: another client uses the
 STABLE_AFTER = 30.0  # a connection up this long ends the clash
 
 
-def clash_message(client_id: str, short: int) -> str:
-    """The one error line logged when a client id clash is detected."""
+def clash_message(client_id: str, short: int, holding: bool = True) -> str:
+    """The one error line logged when a client id clash is detected (``holding``: messages are
+    held back, which needs a persistent session)."""
+    hold = (
+        "Messages are held back (neither processed nor acknowledged) until only one client uses "
+        "the id"
+        if holding
+        else "With a clean session (mqtt.persistent_session: false) messages can't be held back"
+    )
     return (
         f"the broker closed the connection {short} times in a row right after it was opened: "
         f"another client is connected with the same mqtt.client_id {client_id!r} (a second "
         "bridge?). Both share one broker session: messages split between them and each sends "
         "its own partial total to Exist, overwriting the other's, so Exist's totals go wrong. "
-        "Messages are held back (neither processed nor acknowledged) until only one client uses "
-        "the id; give each bridge its own mqtt.client_id"
+        f"{hold}; give each bridge its own mqtt.client_id"
     )
 
 

@@ -195,7 +195,8 @@ class BrokerLink:
             short = self.clash.closed_by_broker()
             if short:
                 self.failures.clash(self.clash.since)
-                log.error("%s", clash_message(self.settings.client_id, short))
+                log.error("%s", clash_message(self.settings.client_id, short,
+                                             self.settings.persistent_session))
             if self.clash.active:
                 log.debug("disconnected from the broker (%s): client id clash", reason_code)
             else:
