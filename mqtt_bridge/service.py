@@ -1,13 +1,16 @@
 """``exist-bridge run``: wire the broker link, the ingest writer, the outbox and the flusher.
 
 Start-up order, so the bridge starts even when the broker or Exist is down:
-1. check the outbox: a missing (while ``outbox.marker`` says there was one), truncated or damaged
-   outbox stops the start with a clear error and exit 1, unless ``accept_fresh_outbox``
+1. check the outbox: a missing (while ``outbox.marker`` or the bridge's files say there was one),
+   truncated or damaged outbox, or one whose write-ahead log is gone or that is older than the
+   last run (``integrity.inspect_outbox``), stops the start with a clear error and exit 1, unless
+   ``accept_fresh_outbox``
    (``run --accept-fresh-outbox``) sets the old file aside and starts a fresh one; then open it
    (a clear error and exit 1 if the state directory can't be used);
 2. learn the user's timezone: the config's, else the one remembered from a previous run, else the
    Exist profile (retried with backoff; MQTT messages wait in the broker meanwhile, unacked);
-3. connect to the broker in the background (paho retries) and start taking messages in;
+3. number the run and mark it running (``integrity.begin_run``; a clean stop marks it stopped),
+   connect to the broker in the background (paho retries) and start taking messages in;
 4. acquire/create the configured attributes (retried until Exist answers), then flush every
    ``flush_interval``.
 SIGTERM/SIGINT: stop taking messages, commit what was received, send what the budget allows,
@@ -34,6 +37,8 @@ from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     MARKER_FILE,
     OutboxLost,
+    begin_run,
+    end_run,
     inspect_outbox,
     lost_message,
     set_aside,
@@ -98,8 +103,8 @@ class Bridge:
         try:
             if not problem:
                 self._lock = lock_state_dir(self.state_dir)
-            try:
-                write_marker(path)
+            try:  # a fresh outbox starts the run numbers afresh (see integrity.begin_run)
+                write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         except BaseException:
@@ -117,6 +122,7 @@ class Bridge:
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
+        self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
@@ -223,6 +229,10 @@ class Bridge:
             self.state_dir,
         )
         self._say_refused_unused()
+        try:  # before any message is taken in: a kill -9 from now on leaves the log to keep
+            self.run_number = begin_run(self.outbox)
+        except OSError as err:
+            log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
@@ -434,6 +444,11 @@ class Bridge:
                 left,
                 self.state_dir / OUTBOX_FILE,
             )
+        if self.run_number and not busy:
+            try:  # the log checkpointed into the file and the run marked stopped cleanly
+                end_run(self.outbox, self.run_number)
+            except (OSError, OutboxError) as err:
+                log.warning("can't record the clean stop beside the outbox (%s)", err)
         self._lock.close()  # another bridge may use the state directory now
         log.info("stopped")
 
@@ -479,6 +494,9 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
     except StartCancelled:
         log.info("stopped during start-up, before any message was taken in")
         return 0
+    except Exception:
+        bridge.stop()  # whatever started stops, and the run is recorded as stopped cleanly
+        raise
     beat, connected, error_at = 0.0, None, None
     while True:
         # the heartbeat: every HEALTH_INTERVAL, and at once when the broker link goes up or down

@@ -67,6 +67,7 @@ def run_backfill(
     from ..exist.budget import token_key
     from ..exist.domain import TEMPLATES
     from ..exist.errors import ExistError
+    from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
     from ..pipeline.buffer.outbox import Outbox
     from ..pipeline.output.exist_output import make_client
     from ..pipeline.process.mapping import build_mappings
@@ -197,6 +198,9 @@ def run_backfill(
         return 0
 
     exist.bootstrap()
+    lost = inspect_outbox(state_dir / sd.OUTBOX_FILE)  # claims need the live bridge's outbox
+    if lost:
+        raise ValueError(lost_message(lost))
     outbox = Outbox(state_dir / sd.OUTBOX_FILE)  # the live bridge's: claim each day just before
 
     def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -220,7 +224,7 @@ def run_backfill(
             raise
         return 1
     finally:
-        outbox.close()
+        close_outside_bridge(outbox)  # never looks like a killed bridge's deleted log
     if report.live:
         say(
             f"left out {len(report.live)} day(s) the live bridge wrote while this run waited "

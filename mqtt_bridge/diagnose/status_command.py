@@ -120,7 +120,7 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     """Print the status of the bridge on the configuration's state directory."""
     import time
 
-    from ..pipeline.buffer.integrity import MARKER_FILE, inspect_outbox, lost_message
+    from ..pipeline.buffer.integrity import inspect_outbox, lost_message
     from ..pipeline.buffer.outbox import Outbox, OutboxError
     from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
     from ..pipeline.output.flusher import POSTPONED_META
@@ -132,20 +132,19 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     if config is None:
         return 1
     state_dir = Path(config.bridge.state_dir)
-    if not (state_dir / OUTBOX_FILE).exists() and not (state_dir / MARKER_FILE).exists():
-        return _fail(args, out, f"no bridge state in {state_dir} yet (has `exist-bridge run` "
-                     "been started?)")
     running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
     problem = inspect_outbox(state_dir / OUTBOX_FILE)
-    if problem:
-        return _fail(args, out, lost_message(problem))
+    if problem or not (state_dir / OUTBOX_FILE).exists():
+        none = f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)"
+        return _fail(args, out, lost_message(problem) if problem else none)
     used = {m.attribute for m in config.mappings}
     forget = getattr(args, "forget_refused", None)
     if forget and forget in used:
         return _fail(args, out, f"--forget-refused {forget}: a mapping uses {forget}; its "
                      "refused totals are retried when they change (fix the mapping instead)")
     try:
-        box = Outbox(state_dir / OUTBOX_FILE)
+        # read-only: never checkpoints a killed run's log (only --forget-refused writes)
+        box = Outbox(state_dir / OUTBOX_FILE, readonly=not forget)
         try:
             if forget:
                 gone = forget_refused(box, forget)

@@ -199,17 +199,21 @@ def _add(a: object, b: object) -> object:
 class Outbox:
     """One SQLite database in the state directory; open one ``Outbox`` per thread."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """``readonly`` (``status``): never writes, so never checkpoints or deletes the log."""
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
             self.db = sqlite3.connect(
-                str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+                target, timeout=30, isolation_level=None, check_same_thread=False, uri=readonly
             )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA + backfilled.SCHEMA)
-            self._check_schema()
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA + backfilled.SCHEMA)
+                self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(
                 f"cannot use the state database {self.path}: {damage_text(err)}"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .mapping import Mapping
+
+class Routable(Protocol):
+    """Anything with a topic filter (a ``Mapping``)."""
+
+    def matches(self, topic: str) -> bool: ...
+
+
+R = TypeVar("R", bound=Routable)
 
 
 def filter_matches(levels: list[str], topic: str) -> bool:
@@ -29,6 +35,6 @@ def filter_matches(levels: list[str], topic: str) -> bool:
     return n == last and levels[n] == "#" and (normal or n > 0)
 
 
-def route(mappings: list[Mapping], topic: str) -> list[Mapping]:
+def route(mappings: list[R], topic: str) -> list[R]:
     """Every mapping whose topic filter matches ``topic`` (a message may feed several)."""
     return [m for m in mappings if m.matches(topic)]
