@@ -120,7 +120,7 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     """Print the status of the bridge on the configuration's state directory."""
     import time
 
-    from ..pipeline.buffer.integrity import inspect_outbox, lost_message
+    from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
     from ..pipeline.buffer.outbox import Outbox, OutboxError
     from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
     from ..pipeline.output.flusher import POSTPONED_META
@@ -144,12 +144,16 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
                      "refused totals are retried when they change (fix the mapping instead)")
     try:
         # read-only: never checkpoints a killed run's log (only --forget-refused writes)
-        box = Outbox(state_dir / OUTBOX_FILE, readonly=not forget)
-        try:
-            if forget:
+        if forget:
+            box = Outbox(state_dir / OUTBOX_FILE)
+            try:
                 gone = forget_refused(box, forget)
-                out.print(f"forgot {gone} refused total(s) of {forget}")
-                return 0
+            finally:
+                close_outside_bridge(box)  # never looks like a killed bridge's deleted log
+            out.print(f"forgot {gone} refused total(s) of {forget}")
+            return 0
+        box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
+        try:
             status = box.status()
             status["refused_unused"] = refused_unused(box, used)
             rows = box.days(limit=200, since=status_view.recent_date())
