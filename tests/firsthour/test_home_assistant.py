@@ -15,6 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from mqtt_bridge.config import ConfigError, load_config, parse_config
 from mqtt_bridge.service import Bridge
 
+from ..support.mqtt import wait_subscribed
+
 SECRET_CONFIG = """\
 exist:
   token: !secret exist_token
@@ -77,6 +79,7 @@ def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
                          state=tmp_path / client_id)
     bridge = Bridge(parse_config(text))
     bridge.start()
+    wait_subscribed(bridge.link)  # messages published before the SUBACK would be dropped
     return bridge
 
 
