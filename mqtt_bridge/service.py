@@ -251,7 +251,7 @@ class Bridge:
             self.writer,
             version=__version__,
             clock=self.clock,
-            status_stale_after=max(900.0, 3 * self.config.bridge.flush_interval),
+            status_stale_after=max(900.0, 3 * self.config.longest_delay),  # flushes' spacing
         )
         self.link.status_source = self.status
         self.writer.start()
