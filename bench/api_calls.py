@@ -61,6 +61,7 @@ from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
+from tests.support.config import bridge_config
 from tests.support.mqtt import wait_subscribed
 
 MQTTWARN_REASON = (
@@ -68,27 +69,6 @@ MQTTWARN_REASON = (
     "(http_urllib) can only add Basic auth, no 'Authorization: Bearer' header; a probe posting "
     "the Exist JSON array got 401 on every request (run with --mqttwarn PATH to repeat it)"
 )
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-  requests_per_hour: {rph}
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bench-bridge
-bridge:
-  state_dir: {state}
-  flush_interval: {interval}
-  log_level: WARNING
-attributes:
-{attributes}
-mappings:
-{mappings}
-"""
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -191,15 +171,17 @@ class SimDay:
     def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):  # noqa: ANN001
         self.server = server
         self.clock = server.state.clock
-        text = CONFIG.format(
+        text = bridge_config(
             url=server.url,
             token=server.token,
-            rph=args.requests_per_hour,
+            requests_per_hour=args.requests_per_hour,
             port=broker_port,
-            state=state_dir,
-            interval=args.flush_interval,
-            attributes="\n".join(s.bridge_attribute() for s in specs),
-            mappings="\n".join(s.bridge_mapping() for s in specs),
+            state_dir=state_dir,
+            client_id="bench-bridge",
+            flush_interval=args.flush_interval,
+            bridge={"log_level": "WARNING"},
+            attributes=[s.bridge_attribute() for s in specs],
+            mappings=[s.bridge_mapping() for s in specs],
         )
         self.bridge = Bridge(parse_config(text), clock=self.clock.timestamp)
         self.stop = SimStop(self.clock.timestamp)
