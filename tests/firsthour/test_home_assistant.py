@@ -15,6 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from mqtt_bridge.config import ConfigError, load_config, parse_config
 from mqtt_bridge.service import Bridge
 
+from ..support.config import bridge_config
+
 SECRET_CONFIG = """\
 exist:
   token: !secret exist_token
@@ -55,26 +57,13 @@ def test_a_missing_secret_names_it_and_the_file(tmp_path):
     ]
 
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: {client_id}
-  discovery: true
-bridge:
-  state_dir: {state}
-attributes: [{{template: coffees}}]
-mappings: [{{topic: zigbee2mqtt/coffee_button, attribute: coffees}}]
-"""
-
-
 def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
-    text = CONFIG.format(url=mock.url, token=mock.token, port=broker.port, client_id=client_id,
-                         state=tmp_path / client_id)
+    text = bridge_config(
+        url=mock.url, token=mock.token, port=broker.port, state_dir=tmp_path / client_id,
+        client_id=client_id, flush_interval=60, mqtt={"discovery": True},
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees"}],
+    )
     bridge = Bridge(parse_config(text))
     bridge.start()
     return bridge
