@@ -14,7 +14,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TextIO
 
 from .addon.command import add_addon
@@ -291,169 +290,20 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         help="with --check: the oldest heartbeat that counts as alive (default 90; the bridge "
         "writes one every 15 s)",
     )
+    p.add_argument(
+        "--forget-refused",
+        metavar="ATTRIBUTE",
+        help="delete the totals Exist refused for ATTRIBUTE, an attribute no mapping uses any "
+        "more (e.g. after fixing a typo); they were never stored in Exist",
+    )
     p.set_defaults(handler=cmd_status)
 
 
-def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
-    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
-    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
-    import time
-
-    from .exist.jsonfile import read_json
-    from .state_dir import HEALTH_FILE, LOCK_FILE
-
-    try:
-        health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError) as err:
-        health = None
-        if running is not False:
-            return f"can't read {state_dir / HEALTH_FILE}: {err}"
-    if running is False:
-        # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
-        # released by the operating system the moment the process ends.
-        if isinstance(health, dict) and health.get("stopped"):
-            return "the bridge has stopped"
-        lock = state_dir / LOCK_FILE
-        return f"no bridge holds the lock {lock}: not running (killed, or never started)"
-    if not isinstance(health, dict):
-        return "no heartbeat yet: the bridge has not started (or is still starting)"
-    if health.get("stopped"):
-        return "the bridge has stopped"
-    age = time.time() - float(health.get("at") or 0)
-    if age > max_age:
-        return f"the bridge's last heartbeat is {age:.0f}s old (over {max_age:.0f}s): not running"
-    if not health.get("broker_connected"):
-        return "the bridge is not connected to the MQTT broker"
-    return None
-
-
 def cmd_status(args: argparse.Namespace, out: _Output) -> int:
-    import json
-    import time
-    from pathlib import Path
+    """``exist-bridge status`` (in ``diagnose.status_command``)."""
+    from .diagnose.status_command import cmd_status as status
 
-    from .diagnose import status_view
-    from .exist.budget import RequestBudget, token_key
-    from .exist.tokens import load_credentials
-    from .pipeline.buffer.integrity import inspect_outbox, lost_message
-    from .pipeline.buffer.outbox import Outbox, OutboxError
-    from .pipeline.output.exist_output import BUDGET_FILE
-    from .pipeline.output.flusher import POSTPONED_META
-    from .pipeline.process.event_time import summary as event_time_summary
-    from .state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
-
-    config = _load(args.config, out)
-    if config is None:
-        return 1
-    state_dir = Path(config.bridge.state_dir)
-    running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
-    problem = inspect_outbox(state_dir / OUTBOX_FILE)
-    if problem or not (state_dir / OUTBOX_FILE).exists():
-        none = f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)"
-        out.error(lost_message(problem) if problem else none)
-        return 1
-    try:
-        box = Outbox(state_dir / OUTBOX_FILE, readonly=True)  # never checkpoints a killed run's log
-        try:
-            status = box.status()
-            rows = box.days(limit=200, since=status_view.recent_date())
-            note = box.get_meta(POSTPONED_META)
-        finally:
-            box.close()
-    except OutboxError as err:
-        out.error(str(err))
-        return 1
-    status["running"] = running
-    status["pid"] = _pid(holder) if running else None
-    try:
-        e = config.exist
-        creds = load_credentials(
-            token=e.token.reveal() if e.token else None, token_file=e.token_file
-        )
-        budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
-        b = budget.status(token_key(creds.access_token()))
-        status["budget"] = {
-            "used": b.used,
-            "allowed": b.allowed,
-            "left": b.remaining,
-            "wait_seconds": round(b.wait),
-            "waiting_because": b.reason,
-        }
-    except Exception as err:  # noqa: BLE001 - status shows what it can
-        status["budget"] = {"error": str(err)}
-    status["broker"] = status_view.broker_link(state_dir)
-    status["postponed"] = status_view.postponed(note)
-    status["totals"] = status_view.totals(
-        rows,
-        running=bool(running) if running is not None else bool(
-            status["broker"] and status["broker"]["bridge_running"]
-        ),
-        budget=status["budget"],
-        postponement=status["postponed"],
-    )
-    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
-    if args.json:
-        if args.check:
-            status["healthy"] = problem is None
-            status["health_problem"] = problem
-        out.print(json.dumps(status, indent=2, default=str))
-        return 1 if problem else 0
-    last = status["last_sync"]
-    ago = f"{time.time() - last:.0f}s ago" if last else "never"
-    if running:
-        out.print(f"bridge:          running ({holder or 'pid unknown'})")
-    elif running is False:
-        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
-    else:
-        out.print(f"bridge:          unknown ({holder})")
-    out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
-    out.print(f"last sync:       {ago}")
-    out.print(f"broker:          {status_view.broker_line(status['broker'])}")
-    bud = status["budget"]
-    if "left" in bud:
-        out.print(
-            f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
-            + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
-        )
-        if bud.get("waiting_because"):
-            out.print(f"waiting:         {bud['waiting_because']}")
-    else:
-        out.print(f"budget:          unknown ({bud['error']})")
-    counters = status["counters"]
-    out.print(
-        f"messages:        {counters.get('messages', 0)} received, "
-        f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
-        f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
-        + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
-    )
-    timed = event_time_summary(counters)
-    if timed:  # mappings with event_time: how their messages were timed
-        out.print(f"event time:      {timed}")
-    dead = status["dead_letters"]
-    out.print(
-        f"dead letters:    {sum(dead.values())}"
-        + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(dead.items())) + ")" if dead else "")
-    )
-    for d in status["recent_dead_letters"][:5]:
-        out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
-    for r in status["refused"]:
-        out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
-    if status["totals"]:
-        out.print("totals (pending and refused, and those of the last two days):")
-        for line in status_view.total_lines(status["totals"]):
-            out.print(line)
-    if problem:
-        out.error(f"unhealthy: {problem}")
-        return 1
-    if args.check:
-        out.print("health:          ok (running, connected to the broker)")
-    return 0
-
-
-def _pid(holder: str) -> int | None:
-    """The pid in the lock file's ``pid N`` line, if it has one."""
-    parts = holder.split()
-    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
+    return status(args, out)
 
 
 # --------------------------------------------------------------------------- demo

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import BridgeConfig
+from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
@@ -44,6 +45,7 @@ from .pipeline.buffer.integrity import (
     write_marker,
 )
 from .pipeline.buffer.outbox import Outbox, OutboxError
+from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
@@ -134,9 +136,15 @@ class Bridge:
             return self.config.exist.timezone
         remembered = self.outbox.get_meta("timezone")
         delay = 2.0
+        if not remembered:
+            log.info(
+                "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
+                "set exist.timezone to start without it",
+                self.config.exist.base_url,
+            )
         while not (self.stopping.is_set() or self.cancel_start.is_set()):
             try:
-                zone = self.exist.timezone()
+                zone = self._profile_timezone()
                 if zone != remembered:
                     self.outbox.set_meta("timezone", zone)
                     if remembered:
@@ -144,6 +152,8 @@ class Bridge:
                             "the Exist profile's timezone changed from %s to %s", remembered, zone
                         )
                 return zone
+            except StartCancelled:
+                raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
                 refused = self._token_refused(err)
                 if remembered:
@@ -160,11 +170,49 @@ class Bridge:
                     log.warning(
                         "waiting for the Exist profile to learn the timezone (%s); set "
                         "exist.timezone to start without it",
-                        err,
+                        self._unreachable(err),
                     )
             self.cancel_start.wait(delay)
             delay = min(delay * 2, 300)
         raise StartCancelled
+
+    def _profile_timezone(self) -> str:
+        """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
+        at once (``StartCancelled``) instead of after the client's timeouts and retries; the
+        abandoned request is bounded by the stop deadline."""
+        result: dict[str, object] = {}
+        done = threading.Event()
+
+        def ask() -> None:
+            try:
+                result["zone"] = self.exist.timezone()
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+                result["error"] = err
+            finally:
+                done.set()
+
+        threading.Thread(target=ask, name="exist-bridge-profile", daemon=True).start()
+        while not done.wait(0.2):
+            if self.cancel_start.is_set() or self.stopping.is_set():
+                self._start_deadline()
+                raise StartCancelled
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        return result["zone"]  # type: ignore[return-value]
+
+    def _start_deadline(self) -> None:
+        """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
+        set_deadline = getattr(self.exist, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
+
+    def _unreachable(self, err: Exception) -> str:
+        """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
+        naming the key to check: exist.base_url."""
+        if isinstance(err, ConnectionFailed):
+            url = self.config.exist.base_url
+            return f"{err}; Exist can't be reached: check exist.base_url {url}"
+        return str(err)
 
     def _token_refused(self, err: Exception) -> str | None:
         """The 'Exist refused the token' line for ``err``, if that is what it means."""
@@ -180,6 +228,7 @@ class Bridge:
             len(self.mappings),
             self.state_dir,
         )
+        self._say_refused_unused()
         try:  # before any message is taken in: a kill -9 from now on leaves the log to keep
             self.run_number = begin_run(self.outbox)
         except OSError as err:
@@ -199,6 +248,7 @@ class Bridge:
             self.writer,
             version=__version__,
             clock=self.clock,
+            status_stale_after=max(900.0, 3 * self.config.bridge.flush_interval),
         )
         self.link.status_source = self.status
         self.writer.start()
@@ -216,6 +266,17 @@ class Bridge:
         thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _say_refused_unused(self) -> None:
+        """Refused totals of attributes no mapping uses (a fixed typo) would stay refused for
+        ever: said once at start, with how to clear them."""
+        try:
+            unused = refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
+        except OutboxError as err:
+            log.debug("can't list the refused totals: %s", err)
+            return
+        if unused:
+            log.warning("%s", unused_message(unused))
 
     def _exist_loop(self) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never
@@ -241,7 +302,9 @@ class Bridge:
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
                     log.warning(
-                        "attribute set-up with Exist failed (%s); retrying in %.0fs", err, delay
+                        "attribute set-up with Exist failed (%s); retrying in %.0fs",
+                        self._unreachable(err),
+                        delay,
                     )
                 if self.stopping.wait(delay):
                     return
@@ -294,6 +357,8 @@ class Bridge:
         st["budget_left"] = self.exist.budget_left()
         st["connected"] = bool(self.link and self.link.connected)
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
+        st["published_at"] = time.time()  # a retained status this old is a dead bridge's
+        st["client_id_clash"] = bool(self.link and self.link.clash.active)
         last = st.get("last_sync")
         st["last_sync_iso"] = (
             datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds")

@@ -110,6 +110,7 @@ def parse_config(
     base_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     check_files: bool = False,
+    require_secrets: bool = True,
 ) -> BridgeConfig:
     """Parse and check a configuration; raises ``ConfigError`` listing every problem.
 
@@ -118,10 +119,13 @@ def parse_config(
     ``env`` replaces ``os.environ`` for ``!env`` (tests). ``check_files`` also opens the files
     the bridge needs to run (``exist-bridge check`` and ``run``): the token file must exist and
     hold tokens (a warning if group/others may read it), the TLS files must load as PEM.
+    ``require_secrets=False``: an unset ``!env`` variable or missing ``!secret`` is no problem;
+    the value is a placeholder and the key is listed in ``BridgeConfig.unset_secrets``.
     """
     base = Path(base_dir) if base_dir is not None else None
     secrets_file = (base if base is not None else Path.cwd()) / SECRETS_FILE
-    doc = Document(text, os.environ if env is None else env, secrets_file)
+    doc = Document(text, os.environ if env is None else env, secrets_file,
+                   lenient=not require_secrets)
     problems = list(doc.problems)
     if doc.data is None and not problems:
         problems.append(Problem("", 1, "the file is empty; it needs at least exist and mappings"))
@@ -159,12 +163,15 @@ def parse_config(
     built = _Builder(doc, base, problems).config(valid)
     if problems:
         raise ConfigError(_ordered(problems), source)
+    if doc.secrets_warning:
+        warnings.append(Problem("", None, doc.secrets_warning))
     warnings = _ordered(warnings)
     return BridgeConfig(
         **built,
         warnings=[w.format(source) for w in warnings if not w.check_error],
         source=source,
         check_errors=[w.format(source) for w in warnings if w.check_error],
+        unset_secrets=list(doc.unset_secrets),
     )
 
 
@@ -190,14 +197,17 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.line if p.line is not None else 0, p.path))
 
 
-def load_config(path: str | os.PathLike[str], *, check_files: bool = False) -> BridgeConfig:
+def load_config(
+    path: str | os.PathLike[str], *, check_files: bool = False, require_secrets: bool = True
+) -> BridgeConfig:
     """Read and check the configuration file at ``path`` (relative paths inside it are taken
     relative to the file's directory); raises ``ConfigError``. ``check_files``: see
-    ``parse_config``."""
+    ``parse_config`` (also ``require_secrets``)."""
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise ConfigError([Problem("", None, f"can't read the file: {reason}")], source) from None
-    return parse_config(text, source, base_dir=Path(path).resolve().parent, check_files=check_files)
+    return parse_config(text, source, base_dir=Path(path).resolve().parent,
+                        check_files=check_files, require_secrets=require_secrets)

@@ -205,6 +205,8 @@ class BridgeConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     # Errors for `exist-bridge check` (exit 1) that `run` logs without refusing to start.
     check_errors: list[str] = field(default_factory=list)
+    # parsed with require_secrets=False: the keys whose !env/!secret value is not available
+    unset_secrets: list[str] = field(default_factory=list)
 
     @property
     def topics(self) -> list[str]:

@@ -53,7 +53,12 @@ class _AttributeItem:
 
 EXIST_SCHEMA = vol.Schema(
     {
-        _opt("base_url", "Exist server (an http(s) URL).", "https://exist.io"): v.url,
+        _opt(
+            "base_url",
+            "Exist server (an http(s) URL with a valid host name or IP address; a start that "
+            "can't reach it names this key).",
+            "https://exist.io",
+        ): v.url,
         _opt(
             "token",
             "A personal/developer token (secret: use !env VAR_NAME). Give token or token_file.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,20 @@ class _MissingEnv:
         return f"<unset ${self.name}>"
 
 
+class UnsetSecret(str):
+    """A placeholder for an unset ``!env``/``!secret`` value when secrets are not required
+    (``exist-bridge status`` reads local files only)."""
+
+    __slots__ = ()
+
+
 class _Loader(yaml.SafeLoader):
     env: Mapping[str, str] = os.environ
+    lenient: bool = False  # unset !env / !secret values become UnsetSecret placeholders
     missing: list[tuple[yaml.Node, str]]
     secrets_file: Path | None = None
     secrets: dict | str | None = None  # the file's mapping, or why it can't be used
+    secrets_lax: str | None = None  # the file's permissions are too open (a warning)
     missing_secrets: list[tuple[yaml.Node, str]]  # (node, the problem)
 
 
@@ -73,10 +83,23 @@ def _construct_env(loader: _Loader, node: yaml.Node) -> Any:
     if name in loader.env:
         return loader.env[name]
     loader.missing.append((node, name))
-    return _MissingEnv(name)
+    return UnsetSecret(f"<unset ${name}>") if loader.lenient else _MissingEnv(name)
 
 
 _Loader.add_constructor("!env", _construct_env)
+
+
+def lax_permissions(path: Path | None) -> str | None:
+    """A warning when the secrets file ``path`` may be read by group/others (as for a token
+    file), else None."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path is not None else 0
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{path} has group/other permissions (mode {mode:04o}) and holds secrets: "
+                f"chmod 600 {path}")
+    return None
 
 
 def _load_secrets(path: Path | None) -> dict | str:
@@ -111,15 +134,23 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
     name = str(loader.construct_scalar(node)).strip()
     if loader.secrets is None:
         loader.secrets = _load_secrets(loader.secrets_file)
+        loader.secrets_lax = lax_permissions(loader.secrets_file)
     if isinstance(loader.secrets, str):
         loader.missing_secrets.append((node, f"!secret {name}: {loader.secrets}"))
-        return _MissingEnv(name)
+        return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
     if name not in loader.secrets:
         loader.missing_secrets.append(
             (node, f"!secret {name}: no {name!r} in {loader.secrets_file}")
         )
-        return _MissingEnv(name)
+        return UnsetSecret(f"<unset !secret {name}>") if loader.lenient else _MissingEnv(name)
     value = loader.secrets[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+        kind = {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), "a value")
+        loader.missing_secrets.append((node, (
+            f"!secret {name}: {loader.secrets_file} gives {kind}; a secret must be a single "
+            "string or number (quote it if it is text)"
+        )))
+        return _MissingEnv(name)
     return value if isinstance(value, str) else str(value) if value is not None else ""
 
 
@@ -157,11 +188,39 @@ def plain_yaml_error(message: str, start: int | None) -> str | None:
     return None
 
 
+def unclosed_bracket(text: str) -> tuple[str, int] | None:
+    """The outermost ``[`` or ``{`` of ``text`` that is never closed, and its line (comments and
+    quoted text skipped; a rough scan, for the message only)."""
+    stack: list[tuple[str, int]] = []
+    line, quote, comment, prev = 1, "", False, " "
+    for ch in text:
+        if ch == "\n":
+            line, comment = line + 1, False
+        elif comment:
+            pass
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"" and prev in " \t[{,:":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "[{":
+            stack.append((ch, line))
+        elif ch in "]}" and stack:
+            stack.pop()
+        prev = ch
+    return stack[0] if stack else None
+
+
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
-    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None):
+    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None,
+                 lenient: bool = False):
         self.lines: dict[tuple, int] = {}
+        self.unset_secrets: list[str] = []  # lenient: the keys whose value is not available
+        self.secrets_warning: str | None = None  # secrets.yaml readable by group/others
         self.node_paths: dict[int, list[tuple]] = {}  # a node has several paths via aliases
         self.problems: list[Problem] = []
         self.env_missing: list[tuple] = []
@@ -176,6 +235,8 @@ class Document:
             self.problems.append(Problem("", line, f"YAML error: {err.reason}"))
             return
         loader.env = env
+        loader.lenient = lenient
+        loader.secrets_lax = None
         loader.missing = []
         loader.secrets_file = secrets_file
         loader.missing_secrets = []
@@ -186,7 +247,7 @@ class Document:
                 self._walk(root, ())
                 self.data = loader.construct_document(root)
         except yaml.MarkedYAMLError as err:
-            self.problems.append(self._yaml_problem(err))
+            self.problems.append(self._yaml_problem(err, text))
             return
         except yaml.YAMLError as err:
             self.problems.append(Problem("", None, f"YAML error: {err}"))
@@ -196,6 +257,7 @@ class Document:
             return
         finally:
             loader.dispose()
+        self.secrets_warning = loader.secrets_lax
         unset = [
             (
                 node,
@@ -207,6 +269,9 @@ class Document:
         ]
         for node, message in unset + loader.missing_secrets:
             paths = self.node_paths.get(id(node)) or [()]
+            if lenient:  # not needed by the caller: only say which keys are unknown
+                self.unset_secrets.extend(f"{format_path(p)} ({message})" for p in paths)
+                continue
             self.env_missing.extend(paths)
             path = paths[0]
             self.env_problems.append(
@@ -218,7 +283,7 @@ class Document:
             )
 
     @staticmethod
-    def _yaml_problem(err: yaml.MarkedYAMLError) -> Problem:
+    def _yaml_problem(err: yaml.MarkedYAMLError, text: str = "") -> Problem:
         # Only the parser's own words and the position: the snippet could show a secret.
         mark = err.problem_mark or err.context_mark
         message = " ".join(m for m in (err.context, err.problem) if m) or "YAML syntax error"
@@ -233,6 +298,14 @@ class Document:
         context = err.context_mark
         start = context.line + 1 if context is not None else None
         plain = plain_yaml_error(message, start)
+        opened = unclosed_bracket(text) if "<stream end>" in message and not plain else None
+        if opened is not None:
+            bracket, start = opened
+            closing = "]" if bracket == "[" else "}"
+            return Problem("", start, (
+                f"YAML syntax error: a '{bracket}' opened on line {start} is never closed: the "
+                f"file ends before its '{closing}' (the parser: {message})"
+            ))
         if plain and start is not None and (
             "could not find expected ':'" in message or f"line {start}" in plain
         ):

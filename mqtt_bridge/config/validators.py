@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Hashable
@@ -109,11 +110,43 @@ def path(value: Any) -> Path:
     return Path(value.strip()).expanduser()
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def url_host_problem(text: str) -> str | None:
+    """Why the http(s) URL ``text`` has no usable host (a doubled scheme, an empty or malformed
+    host name, a bad port), or None when it has one."""
+    parts = urlsplit(text)
+    if parts.path.startswith("//") or "://" in parts.path:
+        return "it has the scheme twice (http://http://...): write it once"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"the port in {parts.netloc!r} is not a number from 0 to 65535"
+    if parts.netloc.endswith(":") and port is None:
+        return f"{parts.netloc!r} ends with ':' but no port follows"
+    host = parts.hostname or ""
+    if not host:
+        return "it has no host name"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return f"{host!r} is not a valid host name"
+    return None
+
+
 @kind("http(s) URL")
 def url(value: Any) -> str:
     if isinstance(value, str):
         parts = urlsplit(value.strip())
         if parts.scheme in ("http", "https") and parts.netloc and not parts.query:
+            problem = url_host_problem(value.strip())
+            if problem:
+                raise vol.Invalid(f"{short(value)} is not a usable URL: {problem}")
             return value.strip().rstrip("/")
     raise vol.Invalid(f"expected an http(s) URL like https://exist.io, got {short(value)}")
 

@@ -25,10 +25,23 @@ def add_test_parser(
         "status 0 when the message would change something in Exist, 1 when it would not.",
     )
     config_arg(p)
-    p.add_argument("-t", "--topic", required=True, help="the message's topic")
+    p.add_argument("-t", "--topic", required=True, type=message_topic,
+                   help="the message's topic (a real topic: no + or # wildcards)")
     p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
     p.add_argument("--retained", action="store_true", help="as a retained message")
     return p
+
+
+def message_topic(text: str) -> str:
+    """``-t``: a topic a message can be published on (wildcards are for subscriptions)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a message's topic can't be empty")
+    if "+" in text or "#" in text:
+        raise argparse.ArgumentTypeError(
+            f"a message's topic has no wildcards (+ or #), got {text!r}: give a topic a device "
+            "publishes on, e.g. zigbee2mqtt/coffee_button"
+        )
+    return text
 
 
 def run_test(config: BridgeConfig, args: argparse.Namespace, say: Callable[[str], None]) -> int:

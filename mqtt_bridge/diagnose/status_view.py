@@ -50,6 +50,13 @@ def broker_line(link: dict | None, now: float | None = None) -> str:
     if not link.get("bridge_running"):
         tail = f"; last error {_ago(link.get('last_error_at'), now)}: {error}" if error else ""
         return f"{where}: the bridge is not running{tail}"
+    if link.get("client_id_clash"):
+        return (
+            f"{where}: CLIENT ID CLASH since {_ago(link.get('clash_since'), now)}: another "
+            "client uses the same mqtt.client_id, the broker hands the connection back and "
+            "forth; messages are held back until one is left (give each bridge its own "
+            "mqtt.client_id)"
+        )
     if link.get("connected"):
         return f"connected to {where} since {_ago(link.get('since'), now)}"
     attempts = link.get("failed_attempts") or 0

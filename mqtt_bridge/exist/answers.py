@@ -10,12 +10,11 @@ import math
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .domain import MAX_ABS_VALUE
+
 log = logging.getLogger("exist_bridge.client")
 
 
-# The largest magnitude of a value accepted from (or believed of) Exist. Exist documents no
-# bound; this is an assumption (a 32-bit integer column), far above any real day's total.
-MAX_ABS_VALUE = 2**31 - 1
 INVALID_ANSWER = "invalid_answer"  # error_code of an item whose answer failed the checks
 
 
@@ -29,6 +28,16 @@ def value_problem(value: Any) -> str | None:
     if abs(value) > MAX_ABS_VALUE:
         return f"{short(value)} is beyond +/-{MAX_ABS_VALUE}"
     return None
+
+
+def shape_problem(data: Any, raw: bytes) -> str:
+    """What is wrong with an answer that should be a JSON object: ``data`` is what it parsed to
+    (None: not JSON), ``raw`` its body (the first bytes are shown)."""
+    if data is None:
+        start = raw[:60].decode("utf-8", "replace").strip()
+        return f"not JSON (it starts with {start!r})" if start else "not JSON (an empty body)"
+    kind = {list: "list", str: "string", bool: "boolean"}.get(type(data), type(data).__name__)
+    return f"a JSON {kind}, not an object"
 
 
 def known_zone(zone: Any) -> bool:

@@ -180,6 +180,19 @@ class RequestBudget:
                 )
             return BudgetStatus(len(entry["sent"]), self.allowed, wait, blocked, reason)
 
+    def latest_key(self) -> str | None:
+        """The key (token) that sent the most recent request in the window, or None: for a
+        reader without the token (``exist-bridge status``)."""
+        with self._transaction(write=False) as data:
+            now = self.clock()
+            best, latest = None, float("-inf")
+            for key in list(data["keys"]):
+                entry = self._entry(data, key, now)
+                last = max(entry["sent"] or [float("-inf")])
+                if last > latest or best is None:
+                    best, latest = key, last
+            return best
+
     def wait_time(self, key: str) -> float:
         """Seconds until a request for ``key`` may be sent (0.0: now)."""
         return self.status(key).wait

@@ -57,6 +57,7 @@ from .answers import (
     answer_problem,
     check_currents,
     known_zone,
+    shape_problem,
     short,
     value_problem,
 )
@@ -171,6 +172,7 @@ class ExistClient:
         # ``time.monotonic()`` by which every request must be done (set while stopping): HTTP
         # timeouts and retry waits shrink to fit, and no request starts after it.
         self.deadline: float | None = None
+        self._said: set[str] = set()  # kinds of malformed answers logged (until a good one)
 
     def __repr__(self) -> str:
         return f"ExistClient(base_url={self.base_url!r}, credentials={self.credentials!r})"
@@ -299,7 +301,11 @@ class ExistClient:
                 response = self._call("POST", url, params=params, body=chunk, idempotent=safe)
                 data = self._json(response)
                 if not isinstance(data, dict):
-                    message = f"{endpoint}: unexpected answer from Exist ({response.status_code})"
+                    message = (
+                        f"{endpoint}: malformed answer from Exist ({response.status_code}): "
+                        f"{shape_problem(data, response.content)}"
+                    )
+                    self._say_once(message.split(" (it starts")[0], message)
                     if safe:
                         raise ServerError(message, response.status_code)
                     raise OutcomeUnknown(message, chunk, response.status_code)
@@ -317,6 +323,7 @@ class ExistClient:
                 err.completed = result
                 err.unsent = later if isinstance(err, OutcomeUnknown) else chunk + later
                 raise
+            self._said.clear()
             success, failed = list(data.get("success") or []), list(data.get("failed") or [])
             if endpoint == "increment":
                 success, failed = check_currents(success, failed)
@@ -362,6 +369,12 @@ class ExistClient:
         """Follow a ``next`` link, but only ever to our own base URL (the token goes with it)."""
         base, link = urlsplit(self.base_url), urlsplit(url)
         return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
+
+    def _say_once(self, kind: str, message: str) -> None:
+        """Log a malformed answer once per kind (again only after a good answer)."""
+        if kind not in self._said:
+            self._said.add(kind)
+            log.warning("%s", message)
 
     def _json(self, response: requests.Response) -> Any:
         try:

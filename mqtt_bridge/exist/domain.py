@@ -48,6 +48,10 @@ INTEGER_TYPES = frozenset({0, 3, 4, 6, 7, 8})  # Exist refuses floats (even 9.0)
 NOT_INCREMENTABLE = frozenset({2, 4, 6, 8})  # Exist refuses increments on strings, times, scales
 
 # Limits (reference/writing_data.md, attribute_ownership.md, important_values.md).
+# The largest magnitude of a value sent to (or believed of) Exist. Exist documents no bound;
+# this is an assumption (a 32-bit integer column: Exist refuses 2**31), far above any real day's
+# total. The mapping refuses values beyond it (``out_of_range``), the client answers beyond it.
+MAX_ABS_VALUE = 2**31 - 1
 MAX_ITEMS_PER_REQUEST = 35  # objects in one update/increment/acquire/create request
 MAX_REQUESTS_PER_HOUR = 300  # per user token
 

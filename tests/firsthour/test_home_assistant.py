@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from mqtt_bridge.config import ConfigError, load_config, parse_config
 from mqtt_bridge.service import Bridge
 
+from ..support.bridge import start_bridge
 from ..support.config import bridge_config
 
 SECRET_CONFIG = """\
@@ -64,9 +65,8 @@ def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
         attributes=[{"template": "coffees"}],
         mappings=[{"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees"}],
     )
-    bridge = Bridge(parse_config(text))
-    bridge.start()
-    return bridge
+    # subscribed (SUBACK) on return: messages published before it would be dropped
+    return start_bridge(parse_config(text), bootstrap=False)
 
 
 class Watcher:

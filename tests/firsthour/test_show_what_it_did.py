@@ -149,7 +149,8 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         assert set(data) == readme_status_fields() - {"healthy", "health_problem"}
         assert set(data["broker"]) == {
             "host", "port", "connected", "since", "last_error", "last_error_at",
-            "failed_attempts", "bridge_running", "recorded_at",
+            "failed_attempts", "bridge_running", "recorded_at", "client_id_clash",
+            "clash_since", "held_back",
         }
     finally:
         setup.close()

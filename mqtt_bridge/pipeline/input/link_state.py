@@ -93,6 +93,9 @@ class LinkState:
     last_error: str | None = None
     last_error_at: float | None = None
     failed_attempts: int = 0  # since the last successful connection
+    client_id_clash: bool = False  # another client uses mqtt.client_id (see clash.py)
+    clash_since: float | None = None
+    held_back: int = 0  # messages held back during the clash
 
     def as_dict(self) -> dict:
         return {
@@ -103,6 +106,9 @@ class LinkState:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "failed_attempts": self.failed_attempts,
+            "client_id_clash": self.client_id_clash,
+            "clash_since": self.clash_since,
+            "held_back": self.held_back,
         }
 
 
@@ -163,6 +169,14 @@ class FailureLog:
             self.state.failed_attempts = 0
             self._logged_reason = None
             return failed
+
+    def clash(self, since: float | None) -> None:
+        """Another client uses our client id (``since``: when detected), or no more (None)."""
+        with self._lock:
+            self.state.client_id_clash = since is not None
+            self.state.clash_since = since
+            if since is None:
+                self.state.held_back = 0
 
     def disconnected(self, reason: str | None) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from ...config import MqttSettings
 from ..buffer.writer import CommitWriter
 from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
+from .clash import ClashDetector, clash_message
 from .link_state import FailureLog, connect_error, login_refused
 from .tls import tls_context
 
@@ -49,6 +51,7 @@ class BrokerLink:
         version: str = "",
         clock: Callable[[], float] = time.time,
         announce: bool = True,
+        status_stale_after: float = 900.0,
     ):
         self.settings = settings
         # False for a dry run: no availability/status/discovery (they are the real bridge's)
@@ -66,6 +69,11 @@ class BrokerLink:
         # the status published at once on (re)connect (Home Assistant's entities fill at start)
         self.status_source: Callable[[], dict] | None = None
         self._prefix_warned = False
+        # a retained status older than this is a dead bridge's, not a sharer of the prefix
+        self.status_stale_after = status_stale_after
+        self.clash = ClashDetector()  # another client with our client id (clash.py)
+        self._restart_lock = threading.Lock()
+        self._stopped = False
         self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         self.client = self._build_client()
@@ -119,14 +127,24 @@ class BrokerLink:
             return
         self.connected = True
         self.connects += 1
+        self.clash.connected()
+        if self.clash.active:  # the clash ends once this connection stays up long enough
+            timer = threading.Timer(self.clash.stable_after + 0.5, self._end_clash,
+                                    args=(self.connects,))
+            timer.daemon = True
+            timer.start()
         failed = self.failures.connected()
-        log.info(
-            "connected to %s:%s (session %s)%s",
-            self.settings.host,
-            self.settings.port,
-            "resumed" if flags.session_present else "new",
-            f" after {failed} failed attempt(s)" if failed else "",
-        )
+        if self.clash.active:  # reconnects every second or so: not logged each time
+            log.debug("connected to %s:%s again (client id clash)", self.settings.host,
+                      self.settings.port)
+        else:
+            log.info(
+                "connected to %s:%s (session %s)%s",
+                self.settings.host,
+                self.settings.port,
+                "resumed" if flags.session_present else "new",
+                f" after {failed} failed attempt(s)" if failed else "",
+            )
         persistent = self.settings.persistent_session
         if self.connects > 1 and persistent and not flags.session_present:
             # The broker forgot the session (restarted without persistence, or couldn't save
@@ -174,9 +192,43 @@ class BrokerLink:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected:
-            log.warning("disconnected from the broker (%s); reconnecting with backoff", reason_code)
+            short = self.clash.closed_by_broker()
+            if short:
+                self.failures.clash(self.clash.since)
+                log.error("%s", clash_message(self.settings.client_id, short,
+                                             self.settings.persistent_session))
+            if self.clash.active:
+                log.debug("disconnected from the broker (%s): client id clash", reason_code)
+            else:
+                log.warning(
+                    "disconnected from the broker (%s); reconnecting with backoff", reason_code
+                )
             self.failures.disconnected(f"disconnected: {reason_code}")
         self.connected = False
+
+    def _end_clash(self, connection: int) -> None:
+        """Timer: the connection ``connection`` has been up long enough, the clash is over. The
+        messages held back are in flight unacknowledged: reconnect so the broker resends them."""
+        with self._restart_lock:
+            if self._stopped or not self.connected or self.connects != connection:
+                return
+            held = self.clash.end_if_stable()
+            if held is None:
+                return
+            self.failures.clash(None)
+            log.warning(
+                "the client id clash on mqtt.client_id %r is over (the connection has been stable "
+                "for %.0fs); %s",
+                self.settings.client_id,
+                self.clash.stable_after,
+                f"reconnecting so the broker resends the messages held back ({held} deliveries)"
+                if held else "taking in messages again",
+            )
+            if held:
+                self.connected = False  # deliberate: no "reconnecting" warning
+                self.client.disconnect()
+                self.client.loop_stop()
+                self.start()
 
     def link_status(self) -> dict:
         """The broker link for ``status``: host, port, connected (since), last error (when),
@@ -184,6 +236,11 @@ class BrokerLink:
         return self.failures.state.as_dict()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        if message.qos > 0 and self.settings.persistent_session and self.clash.hold_back():
+            # (with a clean session the broker would drop what is held back: processed instead)
+            # neither processed nor acknowledged: the broker keeps it for the bridge that stays
+            self.failures.state.held_back = self.clash.held_back
+            return
         msg = IncomingMessage(
             topic=message.topic,
             payload=message.payload,
@@ -205,8 +262,15 @@ class BrokerLink:
         if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest
             self._on_message(client, userdata, message)
         try:
-            owner = json.loads(message.payload).get("client_id")
+            status = json.loads(message.payload)
+            owner = status.get("client_id")
         except (ValueError, AttributeError):
+            return
+        if message.retain and not self._recent(status.get("published_at")):
+            # kept by the broker from a bridge that may be long gone: a running bridge
+            # publishes its status again (live) at its next flush
+            log.debug("a retained status of client id %r on %s is stale: ignored", owner,
+                      self.status_topic)
             return
         if owner and owner != self.settings.client_id and not self._prefix_warned:
             self._prefix_warned = True
@@ -218,6 +282,13 @@ class BrokerLink:
                 self.status_topic,
                 self.prefix,
             )
+
+    def _recent(self, published_at: object) -> bool:
+        """Whether a status's ``published_at`` (epoch seconds) is within ``status_stale_after``
+        (a status without one comes from an older version: not known to be recent)."""
+        if not isinstance(published_at, (int, float)):
+            return False
+        return time.time() - float(published_at) <= self.status_stale_after
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge a committed batch, in order (called by the writer once the messages'
@@ -252,6 +323,8 @@ class BrokerLink:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(ValueError, RuntimeError):
                 info.wait_for_publish(timeout=5)
-        self.connected = False  # a deliberate disconnect: no "reconnecting" warning
-        self.client.disconnect()
-        self.client.loop_stop()
+        with self._restart_lock:
+            self._stopped = True
+            self.connected = False  # a deliberate disconnect: no "reconnecting" warning
+            self.client.disconnect()
+            self.client.loop_stop()

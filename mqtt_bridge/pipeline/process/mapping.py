@@ -61,7 +61,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from ...exist.domain import INTEGER_TYPES, STRING
+from ...exist.domain import INTEGER_TYPES, MAX_ABS_VALUE, STRING
 from .event_time import (
     MIXED_PERIOD,
     EventClock,
@@ -81,6 +81,7 @@ from .expressions import (
     parse_number,
     same_state,
 )
+from .numbers import Reject, numeric, out_of_range, show, truncate
 from .routing import filter_matches
 from .states import counter_state as _counter_state
 from .states import duration_state as _duration_state
@@ -91,7 +92,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings"]
 
-DETAIL_CHARS = 200
 NO_VALUE_STATES = frozenset({"unavailable", "unknown", "none"})
 DEFAULT_ON_STATES = (True, 1, "occupied", "open", "home", "detected")
 DECIMALS = 6  # counter amounts are rounded to this many places (no float noise)
@@ -138,25 +138,6 @@ class _Clock:
     zone: tzinfo  # the user's time zone
     seen: dict[str, Any]  # evaluate(seen=...): gets "value", the value extracted (if reached)
     fallback: bool = False  # ``now`` is a receive time standing in for an untrusted event time
-
-
-class _Reject(Exception):
-    def __init__(self, kind: str, detail: str):
-        super().__init__(kind)
-        self.rejected = Rejected(kind, _truncate(detail))
-
-
-def _truncate(text: str, limit: int = DETAIL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _show(value: Any) -> str:
-    """A short description of a value for a detail message (never the whole payload)."""
-    try:
-        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    except (ValueError, TypeError, RecursionError):
-        text = f"a {type(value).__name__}"
-    return _truncate(text, 60)
 
 
 class Mapping:
@@ -260,11 +241,11 @@ class Mapping:
         clock = _Clock(now, zone or timezone.utc, {} if seen is None else seen)
         try:
             return self._evaluate(topic, payload, retained, previous_state, clock)
-        except _Reject as rej:
-            return Evaluation(None, keep, rej.rejected)
+        except Reject as rej:
+            return Evaluation(None, keep, Rejected(rej.kind, truncate(rej.detail)))
         except Exception as err:  # noqa: BLE001 - a safety net: bad input never crashes ingest
             return Evaluation(
-                None, keep, Rejected("internal_error", _truncate(f"{type(err).__name__}: {err}"))
+                None, keep, Rejected("internal_error", truncate(f"{type(err).__name__}: {err}"))
             )
 
     def _evaluate(
@@ -278,14 +259,14 @@ class Mapping:
             return Evaluation(None, None, skipped="retained snapshot")  # unused, so not judged
         size = len(payload)
         if size > self.max_payload_bytes:
-            raise _Reject(
+            raise Reject(
                 "too_large",
                 f"payload is {size} bytes; max_payload_bytes is {self.max_payload_bytes}",
             )
         try:
             text = bytes(payload).decode("utf-8")
         except UnicodeDecodeError:
-            raise _Reject(
+            raise Reject(
                 "not_utf8",
                 f"payload is not UTF-8 text ({size} bytes, starting {bytes(payload[:16]).hex()})",
             ) from None
@@ -297,8 +278,8 @@ class Mapping:
                 if verdict.undefined and message.json_error is None:
                     return Evaluation(None, keep, skipped="condition undefined")
                 if verdict.undefined:
-                    raise _Reject("not_json", f"condition needs value_json: {message.json_error}")
-                raise _Reject("condition_error", f"condition: {verdict.detail}")
+                    raise Reject("not_json", f"condition needs value_json: {message.json_error}")
+                raise Reject("condition_error", f"condition: {verdict.detail}")
             if not is_truthy(verdict):
                 return Evaluation(None, keep, skipped="condition false")
 
@@ -349,28 +330,28 @@ class Mapping:
         if self._path is not None:
             data = message.json()
             if data is NOT_JSON:
-                raise _Reject("not_json", f"json_path {self._path.text}: {message.json_error}")
+                raise Reject("not_json", f"json_path {self._path.text}: {message.json_error}")
             try:
                 return self._path.get(data)
             except LookupError as err:
-                raise _Reject("path_missing", f"json_path {self._path.text}: {err}") from None
+                raise Reject("path_missing", f"json_path {self._path.text}: {err}") from None
         if self._template is not None:
             rendered = self._render(self._template, message, topic)
             if isinstance(rendered, RenderFailure):
                 if rendered.undefined and message.json_error is not None:
-                    raise _Reject(
+                    raise Reject(
                         "not_json", f"value_template needs value_json: {message.json_error}"
                     )
-                raise _Reject("template_error", f"value_template: {rendered.detail}")
+                raise Reject("template_error", f"value_template: {rendered.detail}")
             return rendered
         return message.text
 
     def _edge(self, value: Any, previous_state: object, retained: bool) -> tuple[Any, bool, str]:
         if isinstance(value, (dict, list)):
-            raise _Reject("not_scalar", f"edge needs a single state, got {_show(value)}")
+            raise Reject("not_scalar", f"edge needs a single state, got {show(value)}")
         state = normalize_state(value)
         if isinstance(state, float) and not math.isfinite(state):
-            raise _Reject("not_finite", f"state {_show(value)} is not a finite number")
+            raise Reject("not_finite", f"state {show(value)} is not a finite number")
         new_state = {"last": state}
         if retained:
             return new_state, False, "retained snapshot"
@@ -403,7 +384,7 @@ class Mapping:
             increase = reading - last
         amount = round(increase * self.spec.scale + carry, DECIMALS)
         if not math.isfinite(amount):
-            raise _Reject("not_finite", f"the increase from {last} to {reading} is not finite")
+            raise Reject("not_finite", f"the increase from {last} to {reading} is not finite")
         if self.value_type in INTEGER_TYPES:
             whole = math.floor(amount)
             state["carry"] = round(amount - whole, DECIMALS)
@@ -419,18 +400,18 @@ class Mapping:
     def _reading(self, value: Any) -> float:
         """A meter reading: a finite number (numeric text accepted), as a float."""
         if isinstance(value, str) and value.strip().lower() in NO_VALUE_STATES:
-            raise _Reject("no_value", f"{value.strip()!r} is a 'no reading' state")
+            raise Reject("no_value", f"{value.strip()!r} is a 'no reading' state")
         if value is None:
-            raise _Reject("no_value", "null")
+            raise Reject("no_value", "null")
         if isinstance(value, (dict, list)):
-            raise _Reject("not_scalar", f"expected a meter reading, got {_show(value)}")
-        number = _numeric(value)
+            raise Reject("not_scalar", f"expected a meter reading, got {show(value)}")
+        number = numeric(value)
         try:
             reading = float(number)
         except OverflowError:
             reading = math.inf
         if not math.isfinite(reading):
-            raise _Reject("not_finite", f"{_show(value)} is not a finite number")
+            raise Reject("not_finite", f"{show(value)} is not a finite number")
         return reading
 
     # ------------------------------------------------------------------------------ duration
@@ -439,10 +420,10 @@ class Mapping:
         self, value: Any, previous_state: object, retained: bool, clock: _Clock
     ) -> Evaluation:
         if isinstance(value, (dict, list)):
-            raise _Reject("not_scalar", f"expected an on/off state, got {_show(value)}")
+            raise Reject("not_scalar", f"expected an on/off state, got {show(value)}")
         state = normalize_state(value)
         if isinstance(state, float) and not math.isfinite(state):
-            raise _Reject("not_finite", f"state {_show(value)} is not a finite number")
+            raise Reject("not_finite", f"state {show(value)} is not a finite number")
         on_states = self.spec.on_states or DEFAULT_ON_STATES
         is_on = any(
             same_state(state, s) or (isinstance(s, str) and _same_text(state, s)) for s in on_states
@@ -493,12 +474,14 @@ class Mapping:
 
     def _number(self, value: Any) -> int | float:
         """A finite number (numeric text accepted), whole for integer attributes."""
-        value = _numeric(value)
+        value = numeric(value)
         if isinstance(value, float) and not math.isfinite(value):
-            raise _Reject("not_finite", f"{value} is not a finite number")
+            raise Reject("not_finite", f"{value} is not a finite number")
+        if abs(value) > MAX_ABS_VALUE:
+            raise Reject("out_of_range", out_of_range(value))
         if self.value_type in INTEGER_TYPES and isinstance(value, float):
             if not value.is_integer():
-                raise _Reject(
+                raise Reject(
                     "not_an_integer",
                     f"{value} is not a whole number ({self.attribute} has value type "
                     f"{self.value_type})",
@@ -509,7 +492,7 @@ class Mapping:
     def _total(self, value: Any) -> int | float | str:
         """The day's total for update mode: a finite number, or text for string attributes."""
         if value is None or (isinstance(value, str) and not value.strip()):
-            raise _Reject("no_value", "the value is empty" if value is not None else "null")
+            raise Reject("no_value", "the value is empty" if value is not None else "null")
         if (
             isinstance(value, str)
             and value.strip().lower() in NO_VALUE_STATES
@@ -517,9 +500,9 @@ class Mapping:
         ):
             # Home Assistant's states for "no reading": never a day's total, even before the
             # attribute's value type is known (it would replace a good total).
-            raise _Reject("no_value", f"{value.strip()!r} is a 'no reading' state")
+            raise Reject("no_value", f"{value.strip()!r} is a 'no reading' state")
         if isinstance(value, (dict, list)):
-            raise _Reject("not_scalar", f"expected a single value, got {_show(value)}")
+            raise Reject("not_scalar", f"expected a single value, got {show(value)}")
         if self.expects == "string":
             return value.strip() if isinstance(value, str) else json.dumps(value)
         if self.expects == "number" or not isinstance(value, str):
@@ -528,20 +511,6 @@ class Mapping:
         if number is None:  # text: right for a string attribute (Exist refuses it otherwise)
             return value.strip()
         return self._number(number)
-
-
-def _numeric(value: Any) -> int | float:
-    """``value`` as a number (numeric text parsed); booleans and other types are refused."""
-    if isinstance(value, bool):
-        raise _Reject("not_a_number", f"{_show(value)} is a boolean, not a number")
-    if isinstance(value, str):
-        number = parse_number(value)
-        if number is None:
-            raise _Reject("not_a_number", f"{_show(value)} is not a number")
-        return number
-    if not isinstance(value, (int, float)):
-        raise _Reject("not_a_number", f"{_show(value)} is not a number")
-    return value
 
 
 def _same_text(state: Any, on: str) -> bool:

@@ -38,7 +38,7 @@ class StateSnapshot:
         if path is None or not path.is_file():
             return
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            db = _read_only(path)
             try:
                 self.states = {k: json.loads(v) for k, v in db.execute(
                     "SELECT key, state FROM edge_state")}
@@ -64,6 +64,16 @@ class StateSnapshot:
         for key in dropped:
             self.states.pop(key, None)
         return 0
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """The outbox opened for reading without leaving files behind. With no ``-wal`` beside it
+    (no bridge has it open; a clean stop checkpoints everything into the file) it is opened
+    ``immutable``: SQLite then creates no ``-wal``/``-shm``. Else (a bridge runs) read-only,
+    through the files the bridge already has."""
+    if not Path(f"{path}-wal").exists():
+        return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
 class _Silent:

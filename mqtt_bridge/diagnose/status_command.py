@@ -1,0 +1,246 @@
+"""``exist-bridge status``: what a (running or stopped) bridge's state directory says. It reads
+local files only: the configuration is loaded without its secrets (an unset ``EXIST_TOKEN`` is no
+error), ``--json`` always prints one JSON object (``{"error": ...}`` on failure) with every
+documented field, and without a process holding the lock the broker link is "not known"."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+#: the counters ``status --json`` always lists (README: "these names are kept")
+COUNTERS = ("messages", "events", "skipped", "duplicates_ignored", "unmatched")
+
+
+def _fail(args: argparse.Namespace, out: Any, message: str, detail: str | None = None) -> int:
+    """An error: one line on stderr, and with ``--json`` a JSON object on stdout; exit 1."""
+    out.error(message)
+    if detail:
+        out.stderr.write(detail + "\n")
+    if getattr(args, "json", False):
+        out.print(json.dumps({"error": message, **({"detail": detail} if detail else {})}))
+    return 1
+
+
+def _load(args: argparse.Namespace, out: Any):  # noqa: ANN202
+    from ..config import ConfigError, load_config
+
+    try:
+        # the health check (--check) runs in the bridge's own environment: a secret missing
+        # there is a problem; a person's `status` needs none (it reads local files only)
+        return load_config(args.config, require_secrets=bool(getattr(args, "check", False)))
+    except ConfigError as err:
+        _fail(args, out, f"{args.config}: {len(err.problems)} problem(s) in the configuration",
+              str(err))
+        return None
+
+
+def budget_status(config: Any, state_dir: Path) -> dict:
+    """This hour's request budget; without the token (an unset ``!env``), the budget of the
+    token that sent the last request, said so in ``key``."""
+    from ..exist.budget import RequestBudget, token_key
+    from ..exist.tokens import load_credentials
+    from ..pipeline.output.exist_output import BUDGET_FILE
+
+    e = config.exist
+    try:
+        budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
+        unset = [u for u in config.unset_secrets if u.startswith("exist.token ")]
+        if unset:
+            key = budget.latest_key()
+            note = (f"the token is not available here ({unset[0].split(' (', 1)[1][:-1]}): "
+                    "the budget of the token that sent the last request")
+            if key is None:
+                return {"error": f"no request recorded, and {note[:note.index(':')]}",
+                        "key": note}
+        else:
+            creds = load_credentials(
+                token=e.token.reveal() if e.token else None, token_file=e.token_file
+            )
+            key, note = token_key(creds.access_token()), None
+        b = budget.status(key)
+    except Exception as err:  # noqa: BLE001 - status shows what it can
+        return {"error": str(err)}
+    answer = {
+        "used": b.used,
+        "allowed": b.allowed,
+        "left": b.remaining,
+        "wait_seconds": round(b.wait),
+        "waiting_because": b.reason,
+    }
+    if note:
+        answer["key"] = note
+    return answer
+
+
+def broker_when(link: dict | None, running: bool | None) -> dict | None:
+    """The recorded broker link; with no process holding the lock (``running`` False) the
+    link's state is unknown: ``connected`` and ``since`` become null, ``bridge_running`` false."""
+    if link is None or running is not False:
+        return link
+    return {**link, "connected": None, "since": None, "bridge_running": False}
+
+
+def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
+    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
+    import time
+
+    from ..exist.jsonfile import read_json
+    from ..state_dir import HEALTH_FILE, LOCK_FILE
+
+    try:
+        health = read_json(state_dir / HEALTH_FILE)
+    except (OSError, ValueError) as err:
+        health = None
+        if running is not False:
+            return f"can't read {state_dir / HEALTH_FILE}: {err}"
+    if running is False:
+        # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
+        # released by the operating system the moment the process ends.
+        if isinstance(health, dict) and health.get("stopped"):
+            return "the bridge has stopped"
+        lock = state_dir / LOCK_FILE
+        return f"no bridge holds the lock {lock}: not running (killed, or never started)"
+    if not isinstance(health, dict):
+        return "no heartbeat yet: the bridge has not started (or is still starting)"
+    if health.get("stopped"):
+        return "the bridge has stopped"
+    age = time.time() - float(health.get("at") or 0)
+    if age > max_age:
+        return f"the bridge's last heartbeat is {age:.0f}s old (over {max_age:.0f}s): not running"
+    if not health.get("broker_connected"):
+        return "the bridge is not connected to the MQTT broker"
+    return None
+
+
+def cmd_status(args: argparse.Namespace, out: Any) -> int:
+    """Print the status of the bridge on the configuration's state directory."""
+    import time
+
+    from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
+    from ..pipeline.buffer.outbox import Outbox, OutboxError
+    from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
+    from ..pipeline.output.flusher import POSTPONED_META
+    from ..pipeline.process.event_time import summary as event_time_summary
+    from ..state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
+    from . import status_view
+
+    config = _load(args, out)
+    if config is None:
+        return 1
+    state_dir = Path(config.bridge.state_dir)
+    running, holder = lock_holder(state_dir)  # before the outbox: status is not a bridge
+    problem = inspect_outbox(state_dir / OUTBOX_FILE)
+    if problem or not (state_dir / OUTBOX_FILE).exists():
+        none = f"no bridge state in {state_dir} yet (has `exist-bridge run` been started?)"
+        return _fail(args, out, lost_message(problem) if problem else none)
+    used = {m.attribute for m in config.mappings}
+    forget = getattr(args, "forget_refused", None)
+    if forget and forget in used:
+        return _fail(args, out, f"--forget-refused {forget}: a mapping uses {forget}; its "
+                     "refused totals are retried when they change (fix the mapping instead)")
+    try:
+        # read-only: never checkpoints a killed run's log (only --forget-refused writes)
+        if forget:
+            box = Outbox(state_dir / OUTBOX_FILE)
+            try:
+                gone = forget_refused(box, forget)
+            finally:
+                close_outside_bridge(box)  # never looks like a killed bridge's deleted log
+            out.print(f"forgot {gone} refused total(s) of {forget}")
+            return 0
+        box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
+        try:
+            status = box.status()
+            status["refused_unused"] = refused_unused(box, used)
+            rows = box.days(limit=200, since=status_view.recent_date())
+            note = box.get_meta(POSTPONED_META)
+        finally:
+            box.close()
+    except OutboxError as err:
+        return _fail(args, out, str(err))
+    status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
+    status["running"] = running
+    status["pid"] = _pid(holder) if running else None
+    status["budget"] = budget_status(config, state_dir)
+    status["broker"] = broker_when(status_view.broker_link(state_dir), running)
+    status["postponed"] = status_view.postponed(note)
+    status["totals"] = status_view.totals(
+        rows,
+        running=bool(running) if running is not None else bool(
+            status["broker"] and status["broker"]["bridge_running"]
+        ),
+        budget=status["budget"],
+        postponement=status["postponed"],
+    )
+    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
+    if args.json:
+        if args.check:
+            status["healthy"] = problem is None
+            status["health_problem"] = problem
+        out.print(json.dumps(status, indent=2, default=str))
+        return 1 if problem else 0
+    last = status["last_sync"]
+    ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    if running:
+        out.print(f"bridge:          running ({holder or 'pid unknown'})")
+    elif running is False:
+        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
+    else:
+        out.print(f"bridge:          unknown ({holder})")
+    out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
+    out.print(f"last sync:       {ago}")
+    out.print(f"broker:          {status_view.broker_line(status['broker'])}")
+    bud = status["budget"]
+    if "left" in bud:
+        out.print(
+            f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
+            + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
+            + (f" ({bud['key']})" if bud.get("key") else "")
+        )
+        if bud.get("waiting_because"):
+            out.print(f"waiting:         {bud['waiting_because']}")
+    else:
+        out.print(f"budget:          unknown ({bud['error']})")
+    counters = status["counters"]
+    out.print(
+        f"messages:        {counters.get('messages', 0)} received, "
+        f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
+        f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
+        + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
+    )
+    timed = event_time_summary(counters)
+    if timed:  # mappings with event_time: how their messages were timed
+        out.print(f"event time:      {timed}")
+    dead = status["dead_letters"]
+    out.print(
+        f"dead letters:    {sum(dead.values())}"
+        + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(dead.items())) + ")" if dead else "")
+    )
+    for d in status["recent_dead_letters"][:5]:
+        out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
+    for r in status["refused"]:
+        out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    if status["refused_unused"]:
+        out.print(f"unused:          {unused_message(status['refused_unused'])}")
+    if status["totals"]:
+        out.print("totals (pending and refused, and those of the last two days):")
+        for line in status_view.total_lines(status["totals"]):
+            out.print(line)
+    if problem:
+        out.error(f"unhealthy: {problem}")
+        return 1
+    if args.check:
+        out.print("health:          ok (running, connected to the broker)")
+    return 0
+
+
+def _pid(holder: str) -> int | None:
+    """The pid in the lock file's ``pid N`` line, if it has one."""
+    parts = holder.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
+
+

@@ -1,0 +1,44 @@
+"""Totals Exist refused for good, kept aside in the outbox (``failed_version = version``), whose
+attribute no mapping uses any more (a fixed typo: ``cofees`` -> ``coffees``). They would stay
+refused for ever, so the start and ``status`` say so; ``exist-bridge status --forget-refused
+NAME`` deletes them. Counts are never moved to another attribute: which one was meant is the
+user's call (``backfill`` can send them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .outbox import Outbox, OutboxError
+
+
+def refused_unused(outbox: Outbox, used: Iterable[str]) -> dict[str, int]:
+    """Attribute -> how many refused totals it has, for attributes not in ``used``."""
+    keep = set(used)
+    try:
+        rows = outbox.db.execute(
+            "SELECT attribute, COUNT(*) FROM totals WHERE failed_version = version "
+            "GROUP BY attribute ORDER BY attribute"
+        ).fetchall()
+    except Exception as err:  # noqa: BLE001 - sqlite3 errors: a report only
+        raise OutboxError(f"can't read the refused totals in {outbox.path}: {err}") from err
+    return {name: count for name, count in rows if name not in keep}
+
+
+def forget_refused(outbox: Outbox, attribute: str) -> int:
+    """Delete ``attribute``'s refused totals (only rows whose current version was refused: a
+    row with a newer change is kept); returns how many."""
+    with outbox.transaction() as db:
+        return db.execute(
+            "DELETE FROM totals WHERE attribute = ? AND failed_version = version", (attribute,)
+        ).rowcount
+
+
+def unused_message(unused: dict[str, int]) -> str:
+    """One sentence for the log and ``status``."""
+    names = ", ".join(f"{name} ({count})" for name, count in unused.items())
+    first = next(iter(unused))
+    return (
+        f"refused totals are kept for attribute(s) no mapping uses any more: {names}; Exist "
+        "refused them and they are never sent again (a fixed typo? the counts are not moved to "
+        f"another attribute). Clear them with `exist-bridge status --forget-refused {first}`"
+    )
