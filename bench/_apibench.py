@@ -53,18 +53,17 @@ class AttrSpec:
     def topic(self) -> str:
         return f"{TOPIC_PREFIX}/{self.name}"
 
-    def bridge_attribute(self) -> str:
-        """The ``attributes:`` entry of the bridge's configuration (YAML flow style)."""
+    def bridge_attribute(self) -> dict:
+        """The ``attributes:`` entry of the bridge's configuration."""
         if self.template:
-            return f"  - template: {self.template}"
+            return {"template": self.template}
         label = self.name.replace("_", " ").capitalize()
-        return (
-            f"  - {{name: {self.name}, label: {label}, group: custom, "
-            f"value_type: {self.value_type}}}"
-        )
+        return {"name": self.name, "label": label, "group": "custom",
+                "value_type": self.value_type}
 
-    def bridge_mapping(self) -> str:
-        return f'  - {{topic: "{self.topic}", attribute: {self.name}, mode: {self.mode}}}'
+    def bridge_mapping(self) -> dict:
+        """The ``mappings:`` entry of the bridge's configuration."""
+        return {"topic": self.topic, "attribute": self.name, "mode": self.mode}
 
     def seed(self, state) -> None:  # noqa: ANN001 - mock_exist.state.MockExist
         """Give the mock's default user this attribute, owned by the default client (what the

@@ -69,6 +69,7 @@ from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
+from tests.support.config import bridge_config
 from tests.support.mqtt import wait_subscribed
 
 MQTTWARN_REASON = (
@@ -76,28 +77,6 @@ MQTTWARN_REASON = (
     "(http_urllib) can only add Basic auth, no 'Authorization: Bearer' header; a probe posting "
     "the Exist JSON array got 401 on every request (run with --mqttwarn PATH to repeat it)"
 )
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-  requests_per_hour: {rph}
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bench-bridge
-bridge:
-  state_dir: {state}
-  event_delay: {event_delay}
-  total_delay: {total_delay}
-  log_level: WARNING
-attributes:
-{attributes}
-mappings:
-{mappings}
-"""
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -210,16 +189,17 @@ class SimDay:
     def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):  # noqa: ANN001
         self.server = server
         self.clock = server.state.clock
-        text = CONFIG.format(
+        text = bridge_config(
             url=server.url,
             token=server.token,
-            rph=args.requests_per_hour,
+            requests_per_hour=args.requests_per_hour,
             port=broker_port,
-            state=state_dir,
-            event_delay=args.event_delay,
-            total_delay=args.total_delay,
-            attributes="\n".join(s.bridge_attribute() for s in specs),
-            mappings="\n".join(s.bridge_mapping() for s in specs),
+            state_dir=state_dir,
+            client_id="bench-bridge",
+            bridge={"log_level": "WARNING", "event_delay": args.event_delay,
+                    "total_delay": args.total_delay},
+            attributes=[s.bridge_attribute() for s in specs],
+            mappings=[s.bridge_mapping() for s in specs],
         )
         self.config = parse_config(text)
         self.bridge = Bridge(self.config, clock=self.clock.timestamp)

@@ -47,30 +47,10 @@ from bench import _apibench as ab
 from bench._common import stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings
+from tests.support.config import write_bridge_config
 
 NAMES = [f"latency_{i:02d}" for i in range(1, 13)]
 SPECS = [ab.AttrSpec(name, "increment", 1.0) for name in NAMES]
-
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bench-latency-bridge
-bridge:
-  state_dir: {state}
-  event_delay: {interval}
-  total_delay: {interval}
-  log_level: INFO
-attributes:
-{attributes}
-mappings:
-{mappings}
-"""
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_interval = BridgeSettings().event_delay
@@ -210,16 +190,17 @@ def run_bridge(
     broker = ab.start_broker(work / "broker")
     stack.callback(broker.stop)
     config = work / "bridge.yaml"
-    config.write_text(
-        CONFIG.format(
-            url=server.url,
-            token=server.token,
-            port=broker.port,
-            state=work / "state",
-            interval=interval,
-            attributes="\n".join(s.bridge_attribute() for s in SPECS),
-            mappings="\n".join(s.bridge_mapping() for s in SPECS),
-        )
+    write_bridge_config(
+        config,
+        url=server.url,
+        token=server.token,
+        port=broker.port,
+        state_dir=work / "state",
+        client_id="bench-latency-bridge",
+        delay=interval,
+        bridge={"log_level": "INFO"},
+        attributes=[s.bridge_attribute() for s in SPECS],
+        mappings=[s.bridge_mapping() for s in SPECS],
     )
     log_path = work / "bridge.log"
     log = log_path.open("wb")

@@ -34,7 +34,7 @@ from waitress.server import create_server
 from ..pipeline.buffer.outbox import Outbox
 from ..pipeline.process.event_time import summary as event_time_summary
 from .metrics import BridgeCollector
-from .state import BridgeView, LiveState, Tally, health, liveness
+from .state import BridgeView, Health, LiveState, Tally, health, liveness
 
 log = logging.getLogger("exist_bridge.http")
 
@@ -186,28 +186,17 @@ class ObserveApp:
     def _healthz(self, start_response: StartResponse, method: str) -> list[bytes]:
         state = self.view.live()
         _, problem = self._read_outbox(state)
-        verdict = health(state, problem)
-        body = {
-            "status": "ok" if verdict.ok else "unhealthy",
-            "reason": verdict.reason,
-            **verdict.details,
-        }
-        return self._send(
-            start_response,
-            200 if verdict.ok else 503,
-            "application/json",
-            json.dumps(body).encode(),
-            [],
-            method,
-        )
+        return self._send_verdict(start_response, method, health(state, problem), "ok", "unhealthy")
 
     def _livez(self, start_response: StartResponse, method: str) -> list[bytes]:
         verdict = liveness(self.view.live())
-        body = {
-            "status": "alive" if verdict.ok else "dead",
-            "reason": verdict.reason,
-            **verdict.details,
-        }
+        return self._send_verdict(start_response, method, verdict, "alive", "dead")
+
+    def _send_verdict(
+        self, start_response: StartResponse, method: str, verdict: Health, good: str, bad: str
+    ) -> list[bytes]:
+        """A health verdict as JSON: 200 and ``good`` when ok, else 503 and ``bad``."""
+        body = {"status": good if verdict.ok else bad, "reason": verdict.reason, **verdict.details}
         return self._send(
             start_response,
             200 if verdict.ok else 503,

@@ -18,6 +18,7 @@ from mqtt_bridge.pipeline.output.exist_output import make_client
 
 from ..support.backfill import CONFIG, ZONE, config, run, write_csv, writes
 from ..support.bridge import start_bridge
+from ..support.config import bridge_config
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
@@ -25,28 +26,20 @@ pytestmark = pytest.mark.slow  # the mock over HTTP, mosquitto
 
 DAY_BEFORE, DAY = "2024-03-09", "2024-03-10"
 
-BRIDGE = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-backfill
-bridge:
-  state_dir: {state}
-  event_delay: 3600
-  total_delay: 3600
-attributes:
-  - {{name: fridge_opens, label: Fridge opens, group: custom, value_type: 0}}
-mappings:
-  - topic: zigbee2mqtt/fridge
-    attribute: fridge_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-    event_time: last_seen
-"""
+
+
+def bridge_text(mock, port: int, tmp_path) -> str:
+    """The live bridge's config: fridge door openings timed by the device's ``last_seen``."""
+    return bridge_config(
+        url=mock.url, token=mock.token, port=port, state_dir=tmp_path / "state",
+        client_id="bridge-backfill", timezone="Europe/Berlin",
+        attributes=[
+            {"name": "fridge_opens", "label": "Fridge opens", "group": "custom", "value_type": 0}
+        ],
+        mappings=[{"topic": "zigbee2mqtt/fridge", "attribute": "fridge_opens",
+                   "json_path": "contact", "edge": {"from": True, "to": False},
+                   "event_time": "last_seen"}],
+    )
 
 
 def at(day: str, hh: int, mm: int) -> float:
@@ -63,8 +56,7 @@ class Clock:
 
 
 def test_an_event_on_a_backfilled_day_is_not_added_again(mock_exist, mosquitto, tmp_path):
-    text = BRIDGE.format(url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
-                         state=tmp_path / "state")
+    text = bridge_text(mock_exist, mosquitto.port, tmp_path)
     cfg = parse_config(text)
     path = tmp_path / "days.csv"
     write_csv(path, ["date", "attribute", "value"], [[DAY_BEFORE, "fridge_opens", "7"]])

@@ -16,6 +16,7 @@ from mqtt_bridge.config import parse_config
 from mqtt_bridge.service import Bridge
 
 from ..support.bridge import start_bridge
+from ..support.config import bridge_config
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
@@ -31,53 +32,39 @@ def at(day: str, hh: int, mm: int) -> float:
     return datetime(y, m, d, hh, mm, tzinfo=ZONE).timestamp()
 
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-event-time
-bridge:
-  state_dir: {state}
-  event_delay: 3600
-  total_delay: 3600
-attributes:
-  - {{name: door_opens, label: Door opens, group: custom, value_type: 0}}
-  - {{name: window_opens, label: Window opens, group: custom, value_type: 0}}
-  - {{name: energy, label: Energy, group: custom, value_type: 1}}
-  - {{name: tv_minutes, label: TV minutes, group: custom, value_type: 3}}
-  - {{name: presses_timed, label: Presses timed, group: custom, value_type: 0}}
-  - {{name: presses_plain, label: Presses plain, group: custom, value_type: 0}}
-mappings:
-  - topic: zigbee2mqtt/door             # last_seen: epoch (milliseconds)
-    attribute: door_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-    event_time: last_seen
-  - topic: zigbee2mqtt/window           # last_seen: ISO_8601 with an offset
-    attribute: window_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-    event_time: last_seen
-  - topic: tele/plug/SENSOR             # Tasmota: Time, naive local ISO 8601
-    attribute: energy
-    mode: counter
-    json_path: ENERGY.Total
-    event_time: Time
-  - topic: shellyplus1pm-tv/events/rpc  # Shelly gen2 NotifyStatus: params.ts, epoch seconds
-    attribute: tv_minutes
-    mode: duration
-    json_path: params.switch:0.output
-    event_time: params.ts
-  - topic: button/timed                 # ISO 8601 in UTC, through a template
-    attribute: presses_timed
-    event_time: "{{{{ value_json.when }}}}"
-  - topic: button/plain                 # no event time: the receive date
-    attribute: presses_plain
-"""
+
+
+def custom(name: str, label: str, value_type: int) -> dict:
+    return {"name": name, "label": label, "group": "custom", "value_type": value_type}
+
+
+ATTRIBUTES = [
+    custom("door_opens", "Door opens", 0),
+    custom("window_opens", "Window opens", 0),
+    custom("energy", "Energy", 1),
+    custom("tv_minutes", "TV minutes", 3),
+    custom("presses_timed", "Presses timed", 0),
+    custom("presses_plain", "Presses plain", 0),
+]
+OPENED = {"json_path": "contact", "edge": {"from": True, "to": False}}
+MAPPINGS = [
+    # last_seen: epoch (milliseconds)
+    {"topic": "zigbee2mqtt/door", "attribute": "door_opens", **OPENED, "event_time": "last_seen"},
+    # last_seen: ISO_8601 with an offset
+    {"topic": "zigbee2mqtt/window", "attribute": "window_opens", **OPENED,
+     "event_time": "last_seen"},
+    # Tasmota: Time, naive local ISO 8601
+    {"topic": "tele/plug/SENSOR", "attribute": "energy", "mode": "counter",
+     "json_path": "ENERGY.Total", "event_time": "Time"},
+    # Shelly gen2 NotifyStatus: params.ts, epoch seconds
+    {"topic": "shellyplus1pm-tv/events/rpc", "attribute": "tv_minutes", "mode": "duration",
+     "json_path": "params.switch:0.output", "event_time": "params.ts"},
+    # ISO 8601 in UTC, through a template
+    {"topic": "button/timed", "attribute": "presses_timed",
+     "event_time": "{{ value_json.when }}"},
+    # no event time: the receive date
+    {"topic": "button/plain", "attribute": "presses_plain"},
+]
 
 
 class Clock:
@@ -89,7 +76,11 @@ class Clock:
 
 
 def config_text(mock, broker, tmp_path) -> str:
-    return CONFIG.format(url=mock.url, token=mock.token, port=broker.port, state=tmp_path / "s")
+    return bridge_config(
+        url=mock.url, token=mock.token, port=broker.port, state_dir=tmp_path / "s",
+        client_id="bridge-event-time", timezone="Europe/Berlin",
+        attributes=ATTRIBUTES, mappings=MAPPINGS,
+    )
 
 
 def start(mock, broker, tmp_path, clock: Clock) -> Bridge:

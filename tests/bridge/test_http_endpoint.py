@@ -14,40 +14,27 @@ import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.observe import HttpEndpoint, LiveState, MappingInfo, Tally
+from mqtt_bridge.observe import HttpEndpoint, MappingInfo
 from mqtt_bridge.observe.metrics import BridgeCollector
 from mqtt_bridge.observe.state import count_requests
 
-
-class View:
-    def __init__(self, state: LiveState):
-        self.state = state
-        self.tally = Tally()
-
-    def live(self) -> LiveState:
-        return self.state
+from ..support.observe import running_view, serving
 
 
 @pytest.fixture
 def view(tmp_path):
-    state = LiveState(
-        version="9.9.9",
-        phase="running",
-        broker="broker.lan:1883",
-        broker_connected=True,
-        outbox_path=tmp_path / "outbox.sqlite",
+    return running_view(
+        tmp_path,
         mappings=(MappingInfo(0, "home/door", "door_opens", "increment"),),
         budget_left=270,
         budget_allowed=280,
     )
-    return View(state)
 
 
 @pytest.fixture
 def endpoint(view):
-    e = HttpEndpoint(view, "127.0.0.1", 0).start()
-    yield e
-    e.stop()
+    with serving(view) as e:
+        yield e
 
 
 def test_healthz_is_200_when_running_and_connected(endpoint):

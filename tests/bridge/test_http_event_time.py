@@ -12,38 +12,23 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from mqtt_bridge.observe import HttpEndpoint, LiveState, MappingInfo, Tally
+from mqtt_bridge.observe import MappingInfo
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 
-
-class View:
-    def __init__(self, state: LiveState):
-        self.state = state
-        self.tally = Tally()
-
-    def live(self) -> LiveState:
-        return self.state
+from ..support.observe import running_view, serving
 
 
 @pytest.fixture
 def view(tmp_path):
-    return View(
-        LiveState(
-            version="9.9.9",
-            phase="running",
-            broker="broker.lan:1883",
-            broker_connected=True,
-            outbox_path=tmp_path / "outbox.sqlite",
-            mappings=(MappingInfo(0, "z2m/door", "door_opens", "increment"),),
-        )
+    return running_view(
+        tmp_path, mappings=(MappingInfo(0, "z2m/door", "door_opens", "increment"),)
     )
 
 
 @pytest.fixture
 def endpoint(view):
-    e = HttpEndpoint(view, "127.0.0.1", 0).start()
-    yield e
-    e.stop()
+    with serving(view) as e:
+        yield e
 
 
 def event_time_samples(endpoint) -> dict[str, float]:

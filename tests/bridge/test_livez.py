@@ -10,37 +10,20 @@ from dataclasses import replace
 import pytest
 import requests
 
-from mqtt_bridge.observe import HttpEndpoint, LiveState, Tally
 from mqtt_bridge.observe.state import health, liveness
 
-
-class View:
-    def __init__(self, state: LiveState):
-        self.state = state
-        self.tally = Tally()
-
-    def live(self) -> LiveState:
-        return self.state
+from ..support.observe import running_view, serving
 
 
 @pytest.fixture
 def view(tmp_path):
-    return View(
-        LiveState(
-            version="9.9.9",
-            phase="running",
-            broker="broker.lan:1883",
-            broker_connected=True,
-            outbox_path=tmp_path / "outbox.sqlite",
-        )
-    )
+    return running_view(tmp_path)
 
 
 @pytest.fixture
 def endpoint(view):
-    e = HttpEndpoint(view, "127.0.0.1", 0).start()
-    yield e
-    e.stop()
+    with serving(view) as e:
+        yield e
 
 
 @pytest.mark.parametrize(

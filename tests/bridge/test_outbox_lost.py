@@ -10,8 +10,6 @@ the bridge runs gives one error line, not one per flush.
 from __future__ import annotations
 
 import logging
-import signal
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -20,70 +18,14 @@ import pytest
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.pipeline.output.flusher import Flusher
 
-from ..support.bridge import BRIDGE_CMD, bridge_process
-from ..support.config import write_bridge_config
-from ..support.mqtt import Publisher
-from ..support.waiting import wait_until
-
-LOST = "the outbox was lost or damaged"
-
-
-class Run:
-    """`exist-bridge run` in the background, its log in a file."""
-
-    def __init__(self, config: Path, *extra: str):
-        self.log_path = config.with_suffix(f".{len(list(config.parent.glob('*.log')))}.log")
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = bridge_process(config, *extra, stdout=self.log, stderr=self.log)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_subscribed(self) -> None:
-        wait_until(lambda: "subscribed to" in self.text() or self.proc.poll() is not None, 30)
-        assert self.proc.poll() is None, self.text()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        finally:
-            self.log.close()
-
-
-def committed(state: Path) -> int:
-    db = sqlite3.connect(state / "outbox.sqlite")
-    try:
-        row = db.execute("SELECT value FROM counters WHERE name='messages'").fetchone()
-        return row[0] if row else 0
-    except sqlite3.Error:
-        return 0
-    finally:
-        db.close()
+from ..support.bridge import BRIDGE_CMD
+from ..support.outbox_runs import LOST, Run, status, used_state_dir
 
 
 @pytest.fixture
 def used_state(mock_exist, mosquitto, tmp_path):
-    """A state directory a real bridge ran on (fresh at first: it must start normally), with
-    three messages taken in and sent, and the bridge stopped."""
-    state = tmp_path / "state"
-    config = tmp_path / "bridge.yaml"
-    write_bridge_config(
-        config, url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
-        state_dir=state, client_id="bridge-lost", delay=1,
-        attributes=[{"template": "coffees"}],
-        mappings=[{"topic": "button/coffee", "attribute": "coffees"}],
-    )
-    run = Run(config)
-    run.wait_subscribed()
-    pub = Publisher(mosquitto.port)
-    for _ in range(3):
-        pub.publish("button/coffee", "1")
-    pub.close()
-    wait_until(lambda: committed(state) == 3, 30)
-    wait_until(lambda: sum(mock_exist.state.values("coffees").values()) == 3, 30)
-    assert run.stop() == 0, run.text()
-    return config, state
+    """A state directory a real bridge ran on, three messages sent, the bridge stopped."""
+    return used_state_dir(mock_exist, mosquitto, tmp_path)
 
 
 def corrupt_pages(path: Path) -> None:
@@ -92,12 +34,6 @@ def corrupt_pages(path: Path) -> None:
     page = 4096
     assert len(data) > 2 * page
     path.write_bytes(data[:page] + b"\xa5" * (len(data) - page))
-
-
-def status(config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*BRIDGE_CMD, "status", "-c", str(config)], capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete", "corrupt"])
@@ -170,7 +106,7 @@ def test_a_page_damaged_at_run_time_is_one_error_line(tmp_path, caplog):
         f.seek((root - 1) * 4096)
         f.write(b"\xa5" * 4096)
     caplog.set_level(logging.DEBUG)
-    flusher = Flusher(box, Writer(), "UTC", reraise)
+    flusher = Flusher(box, Writer(), "UTC", reraise, interval=1)
     reports = [flusher.flush_once() for _ in range(6)]
 
     assert all(r.postponed and "state directory" in r.postponed.reason for r in reports)

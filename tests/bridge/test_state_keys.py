@@ -11,38 +11,32 @@ from __future__ import annotations
 import json
 import logging
 
+import yaml
+
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Outbox
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
+from ..support.config import bridge_config
 from ..support.faults import FaultBridge
 from ..support.waiting import wait_until
 
-HEAD = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: bridge-state-keys
-bridge:
-  state_dir: {state}
-  event_delay: 1
-  total_delay: 1
-attributes:
-  - {{name: meter_a, label: Meter a, group: custom, value_type: 0}}
-  - {{name: meter_b, label: Meter b, group: custom, value_type: 0}}
-mappings:
-"""
-A = '  - {topic: "house/meters", attribute: meter_a, mode: counter, json_path: a}\n'
-B = '  - {topic: "house/meters", attribute: meter_b, mode: counter, json_path: b}\n'
+ATTRIBUTES = [
+    {"name": "meter_a", "label": "Meter a", "group": "custom", "value_type": 0},
+    {"name": "meter_b", "label": "Meter b", "group": "custom", "value_type": 0},
+]
+A = {"topic": "house/meters", "attribute": "meter_a", "mode": "counter", "json_path": "a"}
+B = {"topic": "house/meters", "attribute": "meter_b", "mode": "counter", "json_path": "b"}
 
 
-def run_once(mock, broker, state, mappings: str, readings, expected: dict[str, int]) -> None:
-    text = HEAD.format(url=mock.url, token=mock.token, port=broker.port, state=state) + mappings
+def run_once(
+    mock, broker, state, mappings: list[dict], readings, expected: dict[str, int]
+) -> None:
+    text = bridge_config(
+        url=mock.url, token=mock.token, port=broker.port, state_dir=state,
+        client_id="bridge-state-keys", delay=1, attributes=ATTRIBUTES, mappings=mappings,
+    )
     fb = FaultBridge(mock, broker, state, text=text)
     try:
         for a, b in readings:
@@ -71,25 +65,23 @@ def test_reordering_two_counter_mappings_on_one_topic_keeps_each_baseline(
         mock_exist,
         mosquitto,
         state,
-        A + B,
+        [A, B],
         [(100, 5000), (110, 5100)],
         {"meter_a": 10, "meter_b": 100},
     )
     # run 2, the mappings reordered: +10 and +100 more, each against its own last reading
-    run_once(mock_exist, mosquitto, state, B + A, [(120, 5200)], {"meter_a": 20, "meter_b": 200})
+    run_once(mock_exist, mosquitto, state, [B, A], [(120, 5200)], {"meter_a": 20, "meter_b": 200})
     # never a total above the truth on the way (a swapped baseline would overshoot at once)
     for entry in mock_exist.state.ledger():
         if entry["op"] == "update":
             assert entry["after"] <= {"meter_a": 20, "meter_b": 200}[entry["attribute"]], entry
 
 
-CONFIG = """
-exist: {token: t}
-attributes:
-  - {name: meter_a, label: Meter a, group: custom, value_type: 0}
-  - {name: meter_b, label: Meter b, group: custom, value_type: 0}
-mappings:
-"""
+def offline_config(mappings: list[dict]):
+    """A config with no broker or Exist to reach, for the processor alone."""
+    return parse_config(
+        yaml.safe_dump({"exist": {"token": "t"}, "attributes": ATTRIBUTES, "mappings": mappings})
+    )
 
 
 def test_state_keyed_by_position_is_migrated_or_dropped_with_a_log_line(tmp_path, caplog):
@@ -108,7 +100,7 @@ def test_state_keyed_by_position_is_migrated_or_dropped_with_a_log_line(tmp_path
 
     caplog.set_level(logging.INFO, logger="exist_bridge.ingest")
     box = Outbox(path)
-    mappings = build_mappings(parse_config(CONFIG + A + B))
+    mappings = build_mappings(offline_config([A, B]))
     processor = MessageProcessor(mappings, "UTC", box)
     lines = [r.getMessage() for r in caplog.records]
     assert any("2 re-keyed" in line and "4 dropped" in line for line in lines), lines
@@ -126,7 +118,7 @@ def test_identical_mappings_keep_separate_states(tmp_path):
     """Two mappings reading exactly the same (the 2nd counts into the same attribute twice)
     each keep their own state, so each adds the increase once."""
     box = Outbox(tmp_path / "outbox.sqlite")
-    mappings = build_mappings(parse_config(CONFIG + A + A))
+    mappings = build_mappings(offline_config([A, A]))
     assert mappings[0].state_key("t") != mappings[1].state_key("t")
     processor = MessageProcessor(mappings, "UTC", box)
     processor.process(IncomingMessage("house/meters", b'{"a": 1}', 1, 1))

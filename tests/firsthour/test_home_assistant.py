@@ -15,7 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from mqtt_bridge.config import ConfigError, load_config, parse_config
 from mqtt_bridge.service import Bridge
 
-from ..support.mqtt import wait_subscribed
+from ..support.bridge import start_bridge
+from ..support.config import bridge_config
 
 SECRET_CONFIG = """\
 exist:
@@ -57,30 +58,15 @@ def test_a_missing_secret_names_it_and_the_file(tmp_path):
     ]
 
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: {client_id}
-  discovery: true
-bridge:
-  state_dir: {state}
-attributes: [{{template: coffees}}]
-mappings: [{{topic: zigbee2mqtt/coffee_button, attribute: coffees}}]
-"""
-
-
 def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
-    text = CONFIG.format(url=mock.url, token=mock.token, port=broker.port, client_id=client_id,
-                         state=tmp_path / client_id)
-    bridge = Bridge(parse_config(text))
-    bridge.start()
-    wait_subscribed(bridge.link)  # messages published before the SUBACK would be dropped
-    return bridge
+    text = bridge_config(
+        url=mock.url, token=mock.token, port=broker.port, state_dir=tmp_path / client_id,
+        client_id=client_id, delay=60, mqtt={"discovery": True},
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees"}],
+    )
+    # subscribed (SUBACK) on return: messages published before it would be dropped
+    return start_bridge(parse_config(text), bootstrap=False)
 
 
 class Watcher:

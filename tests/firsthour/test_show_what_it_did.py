@@ -15,36 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.service import Bridge
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: UTC
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: show-bridge
-bridge:
-  state_dir: {state}
-attributes:
-  - template: coffees
-  - name: fridge_opens
-    label: Fridge opens
-    group: food
-    value_type: 0
-mappings:
-  - topic: zigbee2mqtt/coffee_button
-    attribute: coffees
-    condition: "{{{{ value_json.action == 'single' }}}}"
-  - topic: zigbee2mqtt/+/fridge
-    attribute: fridge_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-  - topic: zigbee2mqtt/tea_button
-    attribute: cofees
-"""
+from ..support.bridge import start_bridge
+from ..support.config import COFFEE_FRIDGE_ATTRIBUTES, COFFEE_FRIDGE_MAPPINGS, write_bridge_config
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:
@@ -57,13 +30,15 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
 class Setup:
     def __init__(self, mock, broker, tmp_path):
         self.path = tmp_path / "bridge.yaml"
-        self.path.write_text(CONFIG.format(url=mock.url, token=mock.token, port=broker.port,
-                                           state=tmp_path / "state"))
-        self.bridge = Bridge(parse_config(self.path.read_text(), str(self.path)))
-        self.bridge.start()
-        self.bridge.exist.bootstrap()
-        self.bridge.refresh_mappings()
-        wait_until(lambda: self.bridge.link.connected)
+        write_bridge_config(
+            self.path, url=mock.url, token=mock.token, port=broker.port,
+            state_dir=tmp_path / "state", client_id="show-bridge", delay=60,
+            attributes=COFFEE_FRIDGE_ATTRIBUTES,
+            # and a typo Exist refuses (not_found), for `status` to show
+            mappings=[*COFFEE_FRIDGE_MAPPINGS,
+                      {"topic": "zigbee2mqtt/tea_button", "attribute": "cofees"}],
+        )
+        self.bridge = start_bridge(parse_config(self.path.read_text(), str(self.path)))
         self.pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                client_id="show-pub")
         self.pub.connect("127.0.0.1", broker.port)

@@ -13,35 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..support.cli import RunningBridge, cli, write_config
-
-CONFIG = """\
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-mqtt:
-  host: 127.0.0.1
-  port: {port}
-  client_id: trial-bridge
-bridge:
-  state_dir: {state}
-  event_delay: 3600
-  total_delay: 3600
-attributes:
-  - template: coffees
-  - name: fridge_opens
-    label: Fridge opens
-    group: food
-    value_type: 0
-mappings:
-  - topic: zigbee2mqtt/coffee_button
-    attribute: coffees
-    condition: "{{{{ value_json.action == 'single' }}}}"
-  - topic: zigbee2mqtt/+/fridge
-    attribute: fridge_opens
-    json_path: contact
-    edge: {{from: true, to: false}}
-"""
+from ..support.config import COFFEE_FRIDGE_ATTRIBUTES, COFFEE_FRIDGE_MAPPINGS, write_bridge_config
 
 
 def today() -> str:
@@ -49,9 +21,10 @@ def today() -> str:
 
 
 def make(tmp_path, mock, port: int = 1883):
-    return write_config(
-        tmp_path,
-        CONFIG.format(url=mock.url, token=mock.token, port=port, state=tmp_path / "state"),
+    return write_bridge_config(
+        tmp_path / "bridge.yaml", url=mock.url, token=mock.token, port=port,
+        state_dir=tmp_path / "state", client_id="trial-bridge", timezone="Europe/Berlin",
+        attributes=COFFEE_FRIDGE_ATTRIBUTES, mappings=COFFEE_FRIDGE_MAPPINGS,
     )
 
 

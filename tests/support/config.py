@@ -7,7 +7,27 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["Env", "bridge_config", "button_config", "write_bridge_config"]
+__all__ = [
+    "COFFEE_FRIDGE_ATTRIBUTES",
+    "COFFEE_FRIDGE_MAPPINGS",
+    "Env",
+    "bridge_config",
+    "button_config",
+    "write_bridge_config",
+]
+
+#: The first-hour tests' attributes: Exist's ``coffees`` template and a custom ``fridge_opens``.
+COFFEE_FRIDGE_ATTRIBUTES = [
+    {"template": "coffees"},
+    {"name": "fridge_opens", "label": "Fridge opens", "group": "food", "value_type": 0},
+]
+#: ... fed by single presses of a Zigbee button and by fridge doors closing (contact true→false).
+COFFEE_FRIDGE_MAPPINGS = [
+    {"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees",
+     "condition": "{{ value_json.action == 'single' }}"},
+    {"topic": "zigbee2mqtt/+/fridge", "attribute": "fridge_opens", "json_path": "contact",
+     "edge": {"from": True, "to": False}},
+]
 
 
 @dataclass(frozen=True)

@@ -11,57 +11,38 @@ request's path and Authorization header.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from .local_http import LocalHTTPServer
 
 
-class FakeSupervisor:
+class FakeSupervisor(LocalHTTPServer):
+    """The Supervisor's ``/services/mqtt``; ``requests`` records (path, Authorization)."""
+
     def __init__(self, token: str, mqtt: dict | None = None):
         self.token = token
         self.mqtt = mqtt  # the service's data; None: no MQTT service
         self.requests: list[tuple[str, str | None]] = []
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                auth = self.headers.get("Authorization")
-                fake.requests.append((self.path, auth))
-                if auth != f"Bearer {fake.token}":
-                    self._answer(401, {"result": "error", "message": "Unauthorized"})
-                elif self.path != "/services/mqtt":
-                    self._answer(404, {"result": "error", "message": "Not found"})
-                elif fake.mqtt is None:
-                    self._answer(400, {"result": "error", "message": "Service not available"})
-                else:
-                    self._answer(200, {"result": "ok", "data": fake.mqtt})
+    def get(self, request: BaseHTTPRequestHandler) -> None:
+        auth = request.headers.get("Authorization")
+        self.requests.append((request.path, auth))
+        if auth != f"Bearer {self.token}":
+            self._answer(request, 401, {"result": "error", "message": "Unauthorized"})
+        elif request.path != "/services/mqtt":
+            self._answer(request, 404, {"result": "error", "message": "Not found"})
+        elif self.mqtt is None:
+            self._answer(request, 400, {"result": "error", "message": "Service not available"})
+        else:
+            self._answer(request, 200, {"result": "ok", "data": self.mqtt})
 
-            def _answer(self, code: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def _answer(self, request: BaseHTTPRequestHandler, code: int, body: dict) -> None:
+        self.reply(request, code, json.dumps(body).encode(), "application/json")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeSupervisor:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.base_url
 
 
 def mqtt_service(host: str, port: int, username: str, password: str, ssl: bool = False) -> dict:
