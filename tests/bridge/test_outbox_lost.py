@@ -106,7 +106,7 @@ def test_a_page_damaged_at_run_time_is_one_error_line(tmp_path, caplog):
         f.seek((root - 1) * 4096)
         f.write(b"\xa5" * 4096)
     caplog.set_level(logging.DEBUG)
-    flusher = Flusher(box, Writer(), "UTC", reraise, interval=1)
+    flusher = Flusher(box, Writer(), "UTC", reraise)
     reports = [flusher.flush_once() for _ in range(6)]
 
     assert all(r.postponed and "state directory" in r.postponed.reason for r in reports)
