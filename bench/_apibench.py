@@ -58,8 +58,7 @@ class AttrSpec:
         if self.template:
             return {"template": self.template}
         label = self.name.replace("_", " ").capitalize()
-        return {"name": self.name, "label": label, "group": "custom",
-                "value_type": self.value_type}
+        return {"name": self.name, "label": label, "group": "custom", "value_type": self.value_type}
 
     def bridge_mapping(self) -> dict:
         """The ``mappings:`` entry of the bridge's configuration."""

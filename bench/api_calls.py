@@ -78,6 +78,7 @@ MQTTWARN_REASON = (
     "the Exist JSON array got 401 on every request (run with --mqttwarn PATH to repeat it)"
 )
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Count the Exist API requests of a simulated day of MQTT events: "
@@ -196,8 +197,11 @@ class SimDay:
             port=broker_port,
             state_dir=state_dir,
             client_id="bench-bridge",
-            bridge={"log_level": "WARNING", "event_delay": args.event_delay,
-                    "total_delay": args.total_delay},
+            bridge={
+                "log_level": "WARNING",
+                "event_delay": args.event_delay,
+                "total_delay": args.total_delay,
+            },
             attributes=[s.bridge_attribute() for s in specs],
             mappings=[s.bridge_mapping() for s in specs],
         )

@@ -52,6 +52,7 @@ from tests.support.config import write_bridge_config
 NAMES = [f"latency_{i:02d}" for i in range(1, 13)]
 SPECS = [ab.AttrSpec(name, "increment", 1.0) for name in NAMES]
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_interval = BridgeSettings().event_delay
     parser = argparse.ArgumentParser(
@@ -332,9 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.flush()
     with ab.workspace("bench-latency-") as (tmp, stack):
-        default = run_bridge(
-            args.event_delay, args.samples, long_span, rng, tmp, stack, "default"
-        )
+        default = run_bridge(args.event_delay, args.samples, long_span, rng, tmp, stack, "default")
         short = run_bridge(
             args.short_delay, args.samples, args.short_duration, rng, tmp, stack, "short"
         )

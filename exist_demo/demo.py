@@ -254,8 +254,15 @@ def run_demo(
         bridge.stop()  # commits what came in and sends the last totals
         out.write(
             "\n"
-            + _screen(time.monotonic() - start, duration, broker, mock, bridge, devices,
-                      recent.lines if live else None)
+            + _screen(
+                time.monotonic() - start,
+                duration,
+                broker,
+                mock,
+                bridge,
+                devices,
+                recent.lines if live else None,
+            )
             + "\n\n"
         )
         return _verdict(out, mock, devices.truth)

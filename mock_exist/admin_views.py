@@ -27,14 +27,29 @@ bp = Blueprint("admin", __name__, url_prefix="/_mock")
 FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/_mock/users"): ("username", "timezone", "password", "first_name", "last_name"),
     ("POST", "/_mock/users/{username}/timezone"): ("timezone",),
-    ("POST", "/_mock/clients"): ("client_id", "client_secret", "redirect_uris", "name", "label",
-                                 "username"),
+    ("POST", "/_mock/clients"): (
+        "client_id",
+        "client_secret",
+        "redirect_uris",
+        "name",
+        "label",
+        "username",
+    ),
     ("POST", "/_mock/tokens"): ("username", "client_id", "scopes", "expires_in", "access_token"),
     ("POST", "/_mock/clock"): ("now", "frozen", "advance", "resume"),
     ("POST", "/_mock/faults"): RULE_FIELDS,
     ("POST", "/_mock/rate-limit"): ("limit", "window", "mode", "retry_after"),
-    ("POST", "/_mock/attributes"): ("name", "username", "template", "label", "group",
-                                    "value_type", "manual", "owner", "values"),
+    ("POST", "/_mock/attributes"): (
+        "name",
+        "username",
+        "template",
+        "label",
+        "group",
+        "value_type",
+        "manual",
+        "owner",
+        "values",
+    ),
 }
 
 
@@ -82,8 +97,7 @@ def guard():
     expected = state().config.admin_token
     if expected is None:
         return None
-    given = request.headers.get("X-Mock-Admin-Token") or request.cookies.get(
-        "mock_admin_token", "")
+    given = request.headers.get("X-Mock-Admin-Token") or request.cookies.get("mock_admin_token", "")
     if request.path == "/_mock/" and request.method == "GET" and not given:
         given = request.args.get("admin_token", "")
     if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
@@ -150,8 +164,10 @@ def add_user():
     body = _body(*FIELDS["POST", "/_mock/users"])
     if "username" not in body:
         raise BadRequest("username: is required")
-    user = _call(state().add_user, **_args(body, "username", "timezone", "password",
-                                              "first_name", "last_name"))
+    user = _call(
+        state().add_user,
+        **_args(body, "username", "timezone", "password", "first_name", "last_name"),
+    )
     return jsonify({"username": user.username, "timezone": user.timezone}), 201
 
 
@@ -168,8 +184,10 @@ def add_client():
     for key in ("client_id", "client_secret"):
         if key not in body:
             raise BadRequest(f"{key}: is required")
-    client = _call(state().add_client, **_args(body, "client_id", "client_secret",
-                                                  "redirect_uris", "name", "label", "username"))
+    client = _call(
+        state().add_client,
+        **_args(body, "client_id", "client_secret", "redirect_uris", "name", "label", "username"),
+    )
     return jsonify(client.to_json()), 201
 
 
@@ -178,8 +196,10 @@ def issue_token():
     body = _body(*FIELDS["POST", "/_mock/tokens"])
     if isinstance(body.get("scopes"), str):
         body["scopes"] = body["scopes"].replace(",", " ").split()
-    token = _call(state().issue_token, **_args(body, "username", "client_id", "scopes",
-                                                  "expires_in", "access_token"))
+    token = _call(
+        state().issue_token,
+        **_args(body, "username", "client_id", "scopes", "expires_in", "access_token"),
+    )
     return jsonify(token), 201
 
 
@@ -190,8 +210,9 @@ def clock():
     the clock stays within the years 1900-9000."""
     if request.method == "POST":
         body = _body(*FIELDS["POST", "/_mock/clock"])
-        return jsonify(_call(state().set_clock, **_args(body, "now", "frozen", "advance",
-                                                           "resume")))
+        return jsonify(
+            _call(state().set_clock, **_args(body, "now", "frozen", "advance", "resume"))
+        )
     return jsonify(state().clock.to_json())
 
 
@@ -262,8 +283,7 @@ def journal():
     order = args.get("order", "")
     if order not in ORDERS:
         raise BadRequest("order: must be 'oldest' or 'newest'")
-    return jsonify(state().journal(args.get("path", ""), status or None, limit,
-                                   order == "newest"))
+    return jsonify(state().journal(args.get("path", ""), status or None, limit, order == "newest"))
 
 
 @bp.get("/ledger")

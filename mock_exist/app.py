@@ -105,8 +105,9 @@ def _logged_path() -> str:
     redacted (a secret kept out of log files)."""
     if "admin_token" not in request.args:
         return request.full_path.rstrip("?")
-    query = [(k, "REDACTED" if k == "admin_token" else v)
-             for k, v in request.args.items(multi=True)]
+    query = [
+        (k, "REDACTED" if k == "admin_token" else v) for k, v in request.args.items(multi=True)
+    ]
     return f"{request.path}?{urlencode(query)}"
 
 

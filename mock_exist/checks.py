@@ -38,8 +38,9 @@ def whole(field: str, value: object, low: int, high: int, *, nullable: bool = Fa
     return value
 
 
-def number(field: str, value: object, low: float, high: float, *,
-           nullable: bool = False) -> float | None:
+def number(
+    field: str, value: object, low: float, high: float, *, nullable: bool = False
+) -> float | None:
     """An ``int`` or ``float`` (not a bool, not NaN) within ``low..high``."""
     if value is None and nullable:
         return None

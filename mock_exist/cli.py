@@ -92,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-id",
         help="OAuth2 client ID to register for the default user (default mock_client)",
     )
-    p.add_argument(
-        "--client-secret", help="that client's secret (default mock_secret)"
-    )
+    p.add_argument("--client-secret", help="that client's secret (default mock_secret)")
     p.add_argument("--client-label", help="the client's display name (default Mock client)")
     p.add_argument(
         "--redirect-uri",
@@ -182,20 +180,24 @@ def apply_flags(mock: MockExist, given: dict) -> None:
         if set(given) & set(CLIENT_FLAGS) or ("token" in given and existing is None):
             mock.add_client(
                 cfg.client_id,
-                given.get("client_secret", existing.client_secret if existing else
-                          cfg.client_secret),
-                given.get("redirect_uris", existing.redirect_uris if existing else
-                          cfg.redirect_uris),
+                given.get(
+                    "client_secret", existing.client_secret if existing else cfg.client_secret
+                ),
+                given.get(
+                    "redirect_uris", existing.redirect_uris if existing else cfg.redirect_uris
+                ),
                 name=existing.name if existing and "client_label" not in given else None,
-                label=given.get("client_label", existing.label if existing else
-                                cfg.client_label),
+                label=given.get("client_label", existing.label if existing else cfg.client_label),
                 username=existing.username if existing else cfg.username,
             )
         if "token" in given:
             mock.issue_token(cfg.username, cfg.client_id, access_token=cfg.token)
         if set(given) & set(RATE_FLAGS):
-            mock.set_rate_limit(given.get("rate_limit", mock.limiter.limit),
-                                mode=given.get("rate_mode"), retry_after=given.get("retry_after"))
+            mock.set_rate_limit(
+                given.get("rate_limit", mock.limiter.limit),
+                mode=given.get("rate_mode"),
+                retry_after=given.get("retry_after"),
+            )
         if "max_items" in given:
             mock.set_max_items(given["max_items"])
 
@@ -212,13 +214,16 @@ def banner(mock: MockExist, url: str) -> list[str]:
             f"mock-exist {__version__} listening on {url}",
             f"  API base URL:   {url}/api/2/",
             f"  OAuth2 URL:     {url}/oauth2/",
-            f"  user:           {cfg.username} (timezone {user.timezone})" if user else
-            f"  user:           {cfg.username} (not in the state file)",
-            f"  token:          {token}" if token in mock.oauth.tokens else
-            "  token:          (none for this user in the state file)",
+            f"  user:           {cfg.username} (timezone {user.timezone})"
+            if user
+            else f"  user:           {cfg.username} (not in the state file)",
+            f"  token:          {token}"
+            if token in mock.oauth.tokens
+            else "  token:          (none for this user in the state file)",
             f"  OAuth2 client:  {client.client_id} / {client.client_secret} -> "
-            f"{', '.join(client.redirect_uris)}" if client else
-            f"  OAuth2 client:  {cfg.client_id} (not in the state file)",
+            f"{', '.join(client.redirect_uris)}"
+            if client
+            else f"  OAuth2 client:  {cfg.client_id} (not in the state file)",
             f"  limits:         {limiter.limit} requests per {limiter.window:g} s per token "
             f"({limiter.mode}{'' if limiter.retry_after else ', no Retry-After'}), "
             f"at most {cfg.max_items} objects per write",

@@ -76,12 +76,14 @@ class Suite:
         return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def get(self, path: str, token: str | None = "", **params: object) -> requests.Response:
-        return self.session.get(f"{self.api}/{path}", params=params, timeout=TIMEOUT,
-                                headers=self.headers(token))
+        return self.session.get(
+            f"{self.api}/{path}", params=params, timeout=TIMEOUT, headers=self.headers(token)
+        )
 
     def post(self, path: str, items: object, **kwargs: object) -> requests.Response:
-        return self.session.post(f"{self.api}/{path}", json=items, timeout=TIMEOUT,
-                                 headers=self.headers(), **kwargs)
+        return self.session.post(
+            f"{self.api}/{path}", json=items, timeout=TIMEOUT, headers=self.headers(), **kwargs
+        )
 
     def check(self, name: str, fn: Callable[[], None]) -> bool:
         try:
@@ -93,8 +95,10 @@ class Suite:
         else:
             self.results.append(Result(name, True))
         result = self.results[-1]
-        self.out(f"{'PASS' if result.passed else 'FAIL'}  {name}"
-                 + (f"\n      {result.detail}" if result.detail else ""))
+        self.out(
+            f"{'PASS' if result.passed else 'FAIL'}  {name}"
+            + (f"\n      {result.detail}" if result.detail else "")
+        )
         return result.passed
 
     # ----------------------------------------------------------------- the checks
@@ -120,19 +124,22 @@ class Suite:
         try:
             self.check("create again: 202 with a validation failure", self.create_again)
             self.check("update: 200, success echoes the items", self.update)
-            self.check("update: a float on an integer attribute is 202 validation",
-                       self.update_float)
-            self.check("update: a missing field is 202 missing_field, listed",
-                       self.update_missing)
-            self.check("update: an unknown attribute fails the item, not the request",
-                       self.update_unknown)
+            self.check(
+                "update: a float on an integer attribute is 202 validation", self.update_float
+            )
+            self.check("update: a missing field is 202 missing_field, listed", self.update_missing)
+            self.check(
+                "update: an unknown attribute fails the item, not the request", self.update_unknown
+            )
             self.check("update: more than 35 objects is refused whole", self.too_many)
             self.check("increment: 200 with the new total in current", self.increment)
             self.check("values: reads back what was written, newest first", self.read_back)
             self.check("with-values: days=2 lists both days", self.with_values)
             self.check("owned: lists the created attribute", self.owned)
-            self.check("scopes: attributes/ lists it in group custom (the token's read scope)",
-                       self.listed_by_scope)
+            self.check(
+                "scopes: attributes/ lists it in group custom (the token's read scope)",
+                self.listed_by_scope,
+            )
         finally:
             self.check("release: 200, the attribute is given up", self.release)
         self.check("after release: update is 202 unauthorised", self.after_release)
@@ -151,8 +158,10 @@ class Suite:
         r = self.get("accounts/profile/")
         expect(r.status_code == 200, f"status {r.status_code}: {r.text[:200]}")
         body = r.json()
-        expect(isinstance(body.get("username"), str) and isinstance(body.get("timezone"), str),
-               f"body {r.text[:200]}")
+        expect(
+            isinstance(body.get("username"), str) and isinstance(body.get("timezone"), str),
+            f"body {r.text[:200]}",
+        )
 
     def paging(self) -> None:
         r = self.get("attributes/templates/", limit=2)
@@ -162,8 +171,12 @@ class Suite:
         expect(len(body["results"]) == min(2, body["count"]), f"{len(body['results'])} results")
         if body["count"] > 2:
             parts = urlsplit(body["next"] or "")
-            expect(parts.scheme in ("http", "https") and "page=2" in parts.query
-                   and "limit=2" in parts.query, f"next {body['next']!r}")
+            expect(
+                parts.scheme in ("http", "https")
+                and "page=2" in parts.query
+                and "limit=2" in parts.query,
+                f"next {body['next']!r}",
+            )
 
     def page_past_end(self) -> None:
         r = self.get("attributes/templates/", page=100000)
@@ -173,8 +186,10 @@ class Suite:
         r = self.get("attributes/templates/", limit=100)
         results = r.json()["results"]
         expect(r.status_code == 200 and results, f"status {r.status_code}")
-        expect(all("name" in t and isinstance(t.get("value_type"), int) for t in results),
-               f"first {results[0]}")
+        expect(
+            all("name" in t and isinstance(t.get("value_type"), int) for t in results),
+            f"first {results[0]}",
+        )
 
     def unknown_path(self) -> None:
         r = self.get("no-such-endpoint/")
@@ -185,19 +200,29 @@ class Suite:
         expect(r.status_code == 405, f"status {r.status_code}")
 
     def not_json_type(self) -> None:
-        r = self.session.post(f"{self.api}/attributes/update/", data="[]", timeout=TIMEOUT,
-                              headers={**self.headers(), "Content-Type": "text/plain"})
+        r = self.session.post(
+            f"{self.api}/attributes/update/",
+            data="[]",
+            timeout=TIMEOUT,
+            headers={**self.headers(), "Content-Type": "text/plain"},
+        )
         expect(r.status_code == 415, f"status {r.status_code}")
 
     def malformed(self) -> None:
-        r = self.session.post(f"{self.api}/attributes/update/", data="[{", timeout=TIMEOUT,
-                              headers={**self.headers(), "Content-Type": "application/json"})
+        r = self.session.post(
+            f"{self.api}/attributes/update/",
+            data="[{",
+            timeout=TIMEOUT,
+            headers={**self.headers(), "Content-Type": "application/json"},
+        )
         expect(r.status_code == 400, f"status {r.status_code}")
         expect(isinstance(r.json().get("detail"), str), f"body {r.text[:200]}")
 
     def create(self) -> None:
-        r = self.post("attributes/create/", [{"label": self.label, "group": "custom",
-                                              "value_type": 0, "manual": True}])
+        r = self.post(
+            "attributes/create/",
+            [{"label": self.label, "group": "custom", "value_type": 0, "manual": True}],
+        )
         expect(r.status_code == 200, f"status {r.status_code}: {r.text[:300]}")
         [item] = r.json()["success"]
         if isinstance(item.get("name"), str):
@@ -205,8 +230,9 @@ class Suite:
         expect(item.get("name") == f"mock_exist_conformance_{self.suffix}", f"item {item}")
 
     def create_again(self) -> None:
-        r = self.post("attributes/create/", [{"label": self.label, "group": "custom",
-                                              "value_type": 0}])
+        r = self.post(
+            "attributes/create/", [{"label": self.label, "group": "custom", "value_type": 0}]
+        )
         expect(r.status_code == 202, f"status {r.status_code}")
         [failed] = r.json()["failed"]
         expect(failed.get("error_code") == "validation", f"failed {failed}")
@@ -218,8 +244,10 @@ class Suite:
         expect(r.json() == {"success": items, "failed": []}, f"body {r.text[:300]}")
 
     def update_float(self) -> None:
-        r = self.post("attributes/update/", [{"name": self.attribute,
-                                              "date": self.day2.isoformat(), "value": 9.5}])
+        r = self.post(
+            "attributes/update/",
+            [{"name": self.attribute, "date": self.day2.isoformat(), "value": 9.5}],
+        )
         expect(r.status_code == 202, f"status {r.status_code}")
         expect(r.json()["failed"][0]["error_code"] == "validation", f"body {r.text[:300]}")
 
@@ -232,15 +260,20 @@ class Suite:
 
     def update_unknown(self) -> None:
         name = f"mock_exist_conformance_missing_{self.suffix}"
-        r = self.post("attributes/update/", [
-            {"name": name, "date": self.day.isoformat(), "value": 1},
-            {"name": self.attribute, "date": self.day.isoformat(), "value": 41},
-        ])
+        r = self.post(
+            "attributes/update/",
+            [
+                {"name": name, "date": self.day.isoformat(), "value": 1},
+                {"name": self.attribute, "date": self.day.isoformat(), "value": 41},
+            ],
+        )
         expect(r.status_code == 202, f"status {r.status_code}")
         body = r.json()
         expect(len(body["success"]) == 1 and len(body["failed"]) == 1, f"body {r.text[:300]}")
-        expect(body["failed"][0]["error_code"] in ("not_found", "unauthorised"),
-               f"failed {body['failed'][0]}")
+        expect(
+            body["failed"][0]["error_code"] in ("not_found", "unauthorised"),
+            f"failed {body['failed'][0]}",
+        )
 
     def too_many(self) -> None:
         # 36 times the same object, the value that day already has (41, from update_unknown):
@@ -250,23 +283,33 @@ class Suite:
         expect(r.status_code == 400, f"status {r.status_code}: {r.text[:200]}")
 
     def increment(self) -> None:
-        r = self.post("attributes/increment/", [{"name": self.attribute,
-                                                 "date": self.day.isoformat(), "value": 2}])
+        r = self.post(
+            "attributes/increment/",
+            [{"name": self.attribute, "date": self.day.isoformat(), "value": 2}],
+        )
         expect(r.status_code == 200, f"status {r.status_code}: {r.text[:300]}")
         expect(r.json()["success"][0].get("current") == 43, f"body {r.text[:300]}")
 
     def read_back(self) -> None:
-        r = self.get("attributes/values/", attribute=self.attribute,
-                     date_max=self.day2.isoformat())
+        r = self.get("attributes/values/", attribute=self.attribute, date_max=self.day2.isoformat())
         expect(r.status_code == 200, f"status {r.status_code}")
         results = r.json()["results"]
-        expect(results[:2] == [{"date": self.day2.isoformat(), "value": None},
-                               {"date": self.day.isoformat(), "value": 43}],
-               f"results {results[:2]}")
+        expect(
+            results[:2]
+            == [
+                {"date": self.day2.isoformat(), "value": None},
+                {"date": self.day.isoformat(), "value": 43},
+            ],
+            f"results {results[:2]}",
+        )
 
     def with_values(self) -> None:
-        r = self.get("attributes/with-values/", attributes=self.attribute, days=2,
-                     date_max=self.day2.isoformat())
+        r = self.get(
+            "attributes/with-values/",
+            attributes=self.attribute,
+            days=2,
+            date_max=self.day2.isoformat(),
+        )
         expect(r.status_code == 200, f"status {r.status_code}")
         [attr] = [a for a in r.json()["results"] if a["name"] == self.attribute]
         expect([v["value"] for v in attr["values"]] == [None, 43], f"values {attr['values']}")
@@ -281,9 +324,11 @@ class Suite:
         r = self.get("attributes/", groups="custom", limit=100, manual=1)
         expect(r.status_code == 200, f"status {r.status_code}")
         found = [a for a in r.json()["results"] if a["name"] == self.attribute]
-        expect(len(found) == 1 and found[0]["group"]["name"] == "custom",
-               f"{self.attribute} not listed with custom_read/manual_read: "
-               f"{[a['name'] for a in r.json()['results']]}")
+        expect(
+            len(found) == 1 and found[0]["group"]["name"] == "custom",
+            f"{self.attribute} not listed with custom_read/manual_read: "
+            f"{[a['name'] for a in r.json()['results']]}",
+        )
 
     def release(self) -> None:
         if self.attribute is None:
@@ -292,8 +337,10 @@ class Suite:
         expect(r.status_code == 200, f"status {r.status_code}: {r.text[:300]}")
 
     def after_release(self) -> None:
-        r = self.post("attributes/update/", [{"name": self.attribute,
-                                              "date": self.day.isoformat(), "value": 1}])
+        r = self.post(
+            "attributes/update/",
+            [{"name": self.attribute, "date": self.day.isoformat(), "value": 1}],
+        )
         expect(r.status_code == 202, f"status {r.status_code}")
         expect(r.json()["failed"][0]["error_code"] == "unauthorised", f"body {r.text[:300]}")
 
@@ -312,7 +359,7 @@ def is_loopback_host(host: str) -> bool:
 def notice(base_url: str, suite: Suite) -> str:
     return (
         f"mock-exist conformance suite against {base_url}\n"
-        f"It will create ONE custom attribute, \"{suite.label}\" (group custom, integer), write\n"
+        f'It will create ONE custom attribute, "{suite.label}" (group custom, integer), write\n'
         f"values to it on two dates only, {suite.day} and {suite.day2},\n"
         "and release it at the end. It writes to no other attribute. The API cannot delete\n"
         "attributes: remove it in Exist's web app afterwards if you like. Use a throwaway account."
@@ -325,24 +372,35 @@ def main(argv: list[str] | None = None) -> int:
         description="Check an Exist API v2 (mock-exist, or exist.io with a throwaway account) "
         "against the documented behaviours mock-exist emulates; prints PASS/FAIL per check.",
     )
-    parser.add_argument("--base-url", required=True,
-                        help="e.g. http://127.0.0.1:5000 or https://exist.io (API under /api/2/)")
-    parser.add_argument("--token", required=True,
-                        help="a Bearer token with custom_read and custom_write (or manual_*)")
-    parser.add_argument("--yes", action="store_true",
-                        help="don't ask before writing to a non-loopback host")
+    parser.add_argument(
+        "--base-url",
+        required=True,
+        help="e.g. http://127.0.0.1:5000 or https://exist.io (API under /api/2/)",
+    )
+    parser.add_argument(
+        "--token",
+        required=True,
+        help="a Bearer token with custom_read and custom_write (or manual_*)",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="don't ask before writing to a non-loopback host"
+    )
     args = parser.parse_args(argv)
     host = urlsplit(args.base_url).hostname or ""
     if urlsplit(args.base_url).scheme not in ("http", "https") or not host:
-        print(f"mock-exist-conformance: --base-url {args.base_url!r} is not an http(s) URL",
-              file=sys.stderr)
+        print(
+            f"mock-exist-conformance: --base-url {args.base_url!r} is not an http(s) URL",
+            file=sys.stderr,
+        )
         return 2
     suite = Suite(args.base_url, args.token)
     print(notice(args.base_url, suite), flush=True)
     if not is_loopback_host(host) and not args.yes:
         if not sys.stdin.isatty():
-            print("mock-exist-conformance: not a loopback host: pass --yes to go ahead",
-                  file=sys.stderr)
+            print(
+                "mock-exist-conformance: not a loopback host: pass --yes to go ahead",
+                file=sys.stderr,
+            )
             return 2
         if input("Type yes to go ahead: ").strip().lower() != "yes":
             print("Nothing written.")

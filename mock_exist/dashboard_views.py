@@ -60,17 +60,25 @@ def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict
     bars = []
     for i, (day, number) in enumerate(zip(span, numbers, strict=True)):
         height = 0.0 if number is None else max(1.0, abs(number) / top * (CHART_HEIGHT - 2))
-        bars.append({
-            "date": day.isoformat(),
-            "value": values.get(day.isoformat()),
-            "x": round(i * width + 0.5, 2),
-            "width": round(max(1.0, width - 1), 2),
-            "y": round(CHART_HEIGHT - height, 2),
-            "height": round(height, 2),
-        })
-    return {"bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT, "top": top,
-            "top_label": _label(top),
-            "first": span[0].isoformat(), "last": last.isoformat()}
+        bars.append(
+            {
+                "date": day.isoformat(),
+                "value": values.get(day.isoformat()),
+                "x": round(i * width + 0.5, 2),
+                "width": round(max(1.0, width - 1), 2),
+                "y": round(CHART_HEIGHT - height, 2),
+                "height": round(height, 2),
+            }
+        )
+    return {
+        "bars": bars,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "top": top,
+        "top_label": _label(top),
+        "first": span[0].isoformat(),
+        "last": last.isoformat(),
+    }
 
 
 def _users(document: dict, now) -> list[dict]:  # noqa: ANN001
@@ -83,17 +91,25 @@ def _users(document: dict, now) -> list[dict]:  # noqa: ANN001
             stored = attr["values"]
             latest = max([date.fromisoformat(d) for d in stored] or [today])  # chart ends there
             owner = clients.get(attr["owner"] or "")
-            attributes.append({
-                "name": attr_name,
-                **attr,
-                "owner_label": owner["label"] if owner else None,
-                "type": VALUE_TYPE_DESCRIPTIONS.get(attr["value_type"], "?"),
-                "chart": chart(stored, latest),
-                "recent": sorted(stored.items(), reverse=True)[:CHART_DAYS],
-                "count": len(stored),
-            })
-        users.append({"username": name, "timezone": user["timezone"], "today": today,
-                      "attributes": sorted(attributes, key=lambda a: (a["group"], a["name"]))})
+            attributes.append(
+                {
+                    "name": attr_name,
+                    **attr,
+                    "owner_label": owner["label"] if owner else None,
+                    "type": VALUE_TYPE_DESCRIPTIONS.get(attr["value_type"], "?"),
+                    "chart": chart(stored, latest),
+                    "recent": sorted(stored.items(), reverse=True)[:CHART_DAYS],
+                    "count": len(stored),
+                }
+            )
+        users.append(
+            {
+                "username": name,
+                "timezone": user["timezone"],
+                "today": today,
+                "attributes": sorted(attributes, key=lambda a: (a["group"], a["name"])),
+            }
+        )
     return users
 
 
@@ -130,8 +146,9 @@ def _without_token() -> Response:
     given = request.args.get("admin_token", "")
     expected = state().config.admin_token
     rest = [(k, v) for k, v in request.args.items(multi=True) if k != "admin_token"]
-    response = redirect(url_for("dashboard.dashboard") + ("?" + urlencode(rest) if rest else ""),
-                        code=303)
+    response = redirect(
+        url_for("dashboard.dashboard") + ("?" + urlencode(rest) if rest else ""), code=303
+    )
     if expected and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", path="/_mock/")
     response.headers["Cache-Control"] = "no-store"

@@ -26,8 +26,12 @@ HTML_PAGE = """<html>
 </body>
 </html>
 """
-REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
-           504: "Gateway Time-out"}
+REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 MALFORMED = b"{'success': [], 'failed': []}"  # Python's repr, not JSON: a classic server bug
 SLOW_BODY_PIECES = 10
 
@@ -70,8 +74,9 @@ def answer(rule: FaultRule, real: Response | None) -> Response:
         return response
     if mode == "html_error":
         reason = REASONS.get(rule.status, "Error")  # type: ignore[arg-type]
-        return Response(HTML_PAGE.format(status=rule.status, reason=reason), rule.status,
-                        mimetype="text/html")
+        return Response(
+            HTML_PAGE.format(status=rule.status, reason=reason), rule.status, mimetype="text/html"
+        )
     if mode == "malformed_json":
         return Response(MALFORMED, rule.status, mimetype="application/json")
     if mode == "truncated_json":
@@ -91,7 +96,7 @@ def _slow(real: Response, seconds: float) -> Response:
     spread over ``seconds`` (waitress sends the headers with the first bytes)."""
     body = real.get_data()
     step = max(1, -(-len(body) // SLOW_BODY_PIECES))
-    pieces = [body[i:i + step] for i in range(0, len(body), step)] or [b""]
+    pieces = [body[i : i + step] for i in range(0, len(body), step)] or [b""]
     pause = seconds / max(1, len(pieces) - 1)
 
     def trickle():

@@ -130,8 +130,18 @@ class FaultRule:
 
 
 # the fields a client gives when adding a rule (``to_json`` adds id, counts and ``active``)
-RULE_FIELDS = ("path", "status", "count", "method", "mode", "latency", "latency_after", "apply",
-               "probability", "seed")
+RULE_FIELDS = (
+    "path",
+    "status",
+    "count",
+    "method",
+    "mode",
+    "latency",
+    "latency_after",
+    "apply",
+    "probability",
+    "seed",
+)
 
 
 class FaultRules:

@@ -65,23 +65,32 @@ class Journal:
 
     @staticmethod
     def _cost(entry: JournalEntry) -> int:
-        return (ENTRY_OVERHEAD + (0 if entry.body is None else entry.body_bytes)
-                + (0 if entry.answer is None else entry.answer_bytes))
+        return (
+            ENTRY_OVERHEAD
+            + (0 if entry.body is None else entry.body_bytes)
+            + (0 if entry.answer is None else entry.answer_bytes)
+        )
 
     def add(self, entry: JournalEntry) -> None:
         self.entries.append(entry)
         self.bytes += self._cost(entry)
-        while self.entries and (
-            len(self.entries) > self.maxlen or self.bytes > self.max_bytes
-        ):
+        while self.entries and (len(self.entries) > self.maxlen or self.bytes > self.max_bytes):
             self.bytes -= self._cost(self.entries.popleft())
 
-    def to_json(self, path_prefix: str = "", status: str | None = None,
-                limit: int | None = None, newest_first: bool = False) -> list[dict]:
+    def to_json(
+        self,
+        path_prefix: str = "",
+        status: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict]:
         """Entries whose path starts with ``path_prefix`` and whose status matches ``status``
         (``"429"``, or a class such as ``"4xx"``); at most the last ``limit`` of them."""
-        chosen = [e for e in self.entries
-                  if e.path.startswith(path_prefix) and status_matches(e.status, status)]
+        chosen = [
+            e
+            for e in self.entries
+            if e.path.startswith(path_prefix) and status_matches(e.status, status)
+        ]
         if limit is not None:
             chosen = chosen[-limit:] if limit > 0 else []
         if newest_first:

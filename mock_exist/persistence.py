@@ -127,8 +127,22 @@ def _obj(where: str, value: object, allowed: tuple[str, ...], required: tuple[st
 
 def _attribute(where: str, name: object, raw: object) -> Attribute:
     checks.text(where, name, nullable=False)
-    data = _obj(where, raw, ("label", "group", "value_type", "manual", "template", "priority",
-                             "active", "owner", "values"), ("group", "value_type"))
+    data = _obj(
+        where,
+        raw,
+        (
+            "label",
+            "group",
+            "value_type",
+            "manual",
+            "template",
+            "priority",
+            "active",
+            "owner",
+            "values",
+        ),
+        ("group", "value_type"),
+    )
     group = checks.choice(f"{where}.group", data["group"], tuple(GROUPS))
     value_type = checks.whole(f"{where}.value_type", data["value_type"], 0, 8)
     template = checks.text(f"{where}.template", data.get("template"))
@@ -165,10 +179,10 @@ def _user(name: object, raw: object) -> User:
         username=name,  # type: ignore[arg-type]
         password=checks.text(f"{where}.password", data.get("password", name), nullable=False),  # type: ignore[arg-type]
         timezone=checks.tz_name(f"{where}.timezone", data.get("timezone", "UTC")),
-        first_name=checks.text(f"{where}.first_name", data.get("first_name", "Mock"),
-                               nullable=False),  # type: ignore[arg-type]
-        last_name=checks.text(f"{where}.last_name", data.get("last_name", "User"),
-                              nullable=False),  # type: ignore[arg-type]
+        first_name=checks.text(
+            f"{where}.first_name", data.get("first_name", "Mock"), nullable=False
+        ),  # type: ignore[arg-type]
+        last_name=checks.text(f"{where}.last_name", data.get("last_name", "User"), nullable=False),  # type: ignore[arg-type]
     )
     attributes = data.get("attributes") or {}
     if not isinstance(attributes, dict):
@@ -180,8 +194,12 @@ def _user(name: object, raw: object) -> User:
 
 def _client(i: int, raw: object, users: dict[str, User]) -> Client:
     where = f"clients.{i}"
-    data = _obj(where, raw, ("client_id", "client_secret", "name", "label", "redirect_uris",
-                             "username"), ("client_id", "client_secret", "username"))
+    data = _obj(
+        where,
+        raw,
+        ("client_id", "client_secret", "name", "label", "redirect_uris", "username"),
+        ("client_id", "client_secret", "username"),
+    )
     client_id = checks.text(f"{where}.client_id", data["client_id"], nullable=False)
     username = checks.text(f"{where}.username", data["username"], nullable=False)
     if username not in users:
@@ -189,8 +207,7 @@ def _client(i: int, raw: object, users: dict[str, User]) -> Client:
     label = checks.text(f"{where}.label", data.get("label")) or client_id
     return Client(
         client_id=client_id,  # type: ignore[arg-type]
-        client_secret=checks.text(f"{where}.client_secret", data["client_secret"],
-                                  nullable=False),  # type: ignore[arg-type]
+        client_secret=checks.text(f"{where}.client_secret", data["client_secret"], nullable=False),  # type: ignore[arg-type]
         name=checks.text(f"{where}.name", data.get("name")) or client_id,  # type: ignore[arg-type]
         label=label,  # type: ignore[arg-type]
         redirect_uris=checks.text_list(f"{where}.redirect_uris", data.get("redirect_uris")) or [],
@@ -200,8 +217,20 @@ def _client(i: int, raw: object, users: dict[str, User]) -> Client:
 
 def _token(i: int, raw: object, users: dict, clients: dict) -> Token:
     where = f"tokens.{i}"
-    data = _obj(where, raw, ("access_token", "token_type", "username", "client_id", "scopes",
-                             "expires_at", "refresh_token"), ("access_token", "username"))
+    data = _obj(
+        where,
+        raw,
+        (
+            "access_token",
+            "token_type",
+            "username",
+            "client_id",
+            "scopes",
+            "expires_at",
+            "refresh_token",
+        ),
+        ("access_token", "username"),
+    )
     kind = checks.choice(f"{where}.token_type", data.get("token_type", "Bearer"), TOKEN_KINDS)
     username = checks.text(f"{where}.username", data["username"], nullable=False)
     if username not in users:
@@ -220,8 +249,9 @@ def _token(i: int, raw: object, users: dict, clients: dict) -> Token:
         username=username,  # type: ignore[arg-type]
         client_id=client_id if kind == "Bearer" else None,
         scopes=frozenset(scopes),
-        expires_at=None if expires is None else checks.instant(f"{where}.expires_at",
-                                                               expires).timestamp(),
+        expires_at=None
+        if expires is None
+        else checks.instant(f"{where}.expires_at", expires).timestamp(),
         refresh_token=checks.text(f"{where}.refresh_token", data.get("refresh_token")),
         kind=kind,
     )
@@ -241,37 +271,51 @@ def _fault(i: int, raw: object) -> FaultRule:
 
 def parse_state(document: object) -> ParsedState:
     """Check a state document and build its objects; ``ControlError`` names the first bad field."""
-    data = _obj("state", document, ("format", "version", "clock", "config", "users", "clients",
-                                     "tokens", "faults"), ("format", "version", "users"))
+    data = _obj(
+        "state",
+        document,
+        ("format", "version", "clock", "config", "users", "clients", "tokens", "faults"),
+        ("format", "version", "users"),
+    )
     if data["format"] != FORMAT:
         raise ControlError("format", f"must be '{FORMAT}'")
     if data["version"] != VERSION:
-        raise ControlError("version", f"unsupported version {data['version']!r} (this mock "
-                           f"reads version {VERSION})")
+        raise ControlError(
+            "version",
+            f"unsupported version {data['version']!r} (this mock reads version {VERSION})",
+        )
     clock = _obj("clock", data.get("clock") or {}, ("now", "frozen", "offset"))
     parsed_clock = {"frozen": checks.boolean("clock.frozen", clock.get("frozen", False))}
     if clock.get("offset") is not None and not parsed_clock["frozen"]:
-        parsed_clock["offset"] = checks.number("clock.offset", clock["offset"], -checks.MAX_SPAN,
-                                               checks.MAX_SPAN)
+        parsed_clock["offset"] = checks.number(
+            "clock.offset", clock["offset"], -checks.MAX_SPAN, checks.MAX_SPAN
+        )
     elif "now" in clock:
         parsed_clock["now"] = checks.instant("clock.now", clock["now"])
-    config = _obj("config", data.get("config") or {}, ("rate_limit", "rate_window", "rate_mode",
-                                                        "retry_after", "max_items"))
+    config = _obj(
+        "config",
+        data.get("config") or {},
+        ("rate_limit", "rate_window", "rate_mode", "retry_after", "max_items"),
+    )
     parsed_config = {}
     if "rate_limit" in config:
-        parsed_config["rate_limit"] = checks.whole("config.rate_limit", config["rate_limit"], 0,
-                                                   checks.MAX_COUNT)
+        parsed_config["rate_limit"] = checks.whole(
+            "config.rate_limit", config["rate_limit"], 0, checks.MAX_COUNT
+        )
     if "rate_window" in config:
-        parsed_config["rate_window"] = checks.number("config.rate_window", config["rate_window"],
-                                                     0.001, checks.MAX_SPAN)
+        parsed_config["rate_window"] = checks.number(
+            "config.rate_window", config["rate_window"], 0.001, checks.MAX_SPAN
+        )
     if "rate_mode" in config:
-        parsed_config["rate_mode"] = checks.choice("config.rate_mode", config["rate_mode"],
-                                                   RATE_MODES)
+        parsed_config["rate_mode"] = checks.choice(
+            "config.rate_mode", config["rate_mode"], RATE_MODES
+        )
     if "retry_after" in config:
         parsed_config["retry_after"] = checks.boolean("config.retry_after", config["retry_after"])
     if "max_items" in config:
-        parsed_config["max_items"] = checks.whole("config.max_items", config["max_items"], 1,
-                                                  checks.MAX_COUNT)
+        parsed_config["max_items"] = checks.whole(
+            "config.max_items", config["max_items"], 1, checks.MAX_COUNT
+        )
     raw_users = data["users"]
     if not isinstance(raw_users, dict):
         raise ControlError("users", "must be an object of username: user")

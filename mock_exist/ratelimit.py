@@ -25,8 +25,14 @@ MODES = ("sliding", "fixed")
 
 
 class RateLimiter:
-    def __init__(self, clock: Clock, limit: int = 300, window: float = 3600.0,
-                 mode: str = "sliding", retry_after: bool = True):
+    def __init__(
+        self,
+        clock: Clock,
+        limit: int = 300,
+        window: float = 3600.0,
+        mode: str = "sliding",
+        retry_after: bool = True,
+    ):
         self.clock = clock
         self.limit = limit
         self.window = window
@@ -35,8 +41,13 @@ class RateLimiter:
         self._history: dict[str, deque[float]] = {}
         self._fixed: dict[str, tuple[int, int]] = {}  # key -> (window number, requests in it)
 
-    def configure(self, limit: int, window: float | None = None, mode: str | None = None,
-                  retry_after: bool | None = None) -> None:
+    def configure(
+        self,
+        limit: int,
+        window: float | None = None,
+        mode: str | None = None,
+        retry_after: bool | None = None,
+    ) -> None:
         """Change the rules, every value checked before any is applied (``ControlError``)."""
         checks.whole("limit", limit, 0, checks.MAX_COUNT)
         if window is not None:
@@ -104,8 +115,12 @@ class RateLimiter:
         return sorted(set(self._history) | set(self._fixed))
 
     def settings(self) -> dict:
-        return {"limit": self.limit, "window": self.window, "mode": self.mode,
-                "retry_after": self.retry_after}
+        return {
+            "limit": self.limit,
+            "window": self.window,
+            "mode": self.mode,
+            "retry_after": self.retry_after,
+        }
 
     def reset(self) -> None:
         self._history.clear()

@@ -93,8 +93,9 @@ class MockServer:
 
     def start(self) -> MockServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self.serve_forever, name="mock-exist",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self.serve_forever, name="mock-exist", daemon=True
+            )
             self._thread.start()
         return self
 

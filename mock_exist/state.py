@@ -72,8 +72,9 @@ class MockExist:
             self.ledger_log = Ledger()
             self.journal_log = Journal(cfg.journal_size, cfg.journal_bytes)
             self.store = Store(self.clock, self.oauth, self.ledger_log)
-            self.limiter = RateLimiter(self.clock, cfg.rate_limit, cfg.rate_window,
-                                       cfg.rate_mode, cfg.retry_after)
+            self.limiter = RateLimiter(
+                self.clock, cfg.rate_limit, cfg.rate_window, cfg.rate_mode, cfg.retry_after
+            )
             self.faults = FaultRules()
             self.add_user(cfg.username, cfg.timezone, cfg.password)
             self.add_client(
@@ -274,8 +275,9 @@ class MockExist:
     ) -> FaultRule:
         """Add a fault rule (see ``faults.py`` for the modes); every field is checked
         (``ControlError`` names the bad one)."""
-        rule = FaultRule(path, status, count, method, mode, latency, latency_after, apply,
-                         probability, seed)
+        rule = FaultRule(
+            path, status, count, method, mode, latency, latency_after, apply, probability, seed
+        )
         with self.lock:
             return self.faults.add(rule)
 
@@ -288,8 +290,13 @@ class MockExist:
         with self.lock:
             self.faults.clear()
 
-    def set_rate_limit(self, limit: int, window: float | None = None, mode: str | None = None,
-                       retry_after: bool | None = None) -> dict:
+    def set_rate_limit(
+        self,
+        limit: int,
+        window: float | None = None,
+        mode: str | None = None,
+        retry_after: bool | None = None,
+    ) -> dict:
         """``limit`` requests per ``window`` seconds per token (0 throttles everything); ``mode``
         "sliding" or "fixed"; ``retry_after`` whether a 429 carries ``Retry-After``. Checked
         first (``ControlError``), nothing half-applied. Returns the settings now in force."""
@@ -321,8 +328,13 @@ class MockExist:
         with self.lock:
             self.config.max_items = max_items
 
-    def set_clock(self, now: datetime | str | None = None, frozen: bool = True,
-                  advance: float = 0, resume: bool = False) -> dict:
+    def set_clock(
+        self,
+        now: datetime | str | None = None,
+        frozen: bool = True,
+        advance: float = 0,
+        resume: bool = False,
+    ) -> dict:
         """Move the clock: to ``now`` (frozen unless ``frozen=False``), then ``advance`` seconds,
         then ``resume`` ticking. Checked first: it stays within the years 1900-9000."""
         when = None if now is None else checks.instant("now", now)
@@ -412,8 +424,13 @@ class MockExist:
         with self.lock:
             return self.ledger_log.to_json(username, attribute, date)
 
-    def journal(self, path_prefix: str = "", status: str | None = None,
-                limit: int | None = None, newest_first: bool = False) -> list[dict]:
+    def journal(
+        self,
+        path_prefix: str = "",
+        status: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict]:
         """Requests answered, oldest first (``newest_first`` reverses), filtered by path prefix
         and status (``"429"`` or ``"4xx"``), the last ``limit`` of them."""
         with self.lock:

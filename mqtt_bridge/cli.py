@@ -326,7 +326,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="seconds to run (default 60; Ctrl-C stops earlier)",
     )
     p.add_argument(
-        "--delay", "--flush-interval", dest="delay",  # --flush-interval: its name before deadlines
+        "--delay",
+        "--flush-interval",
+        dest="delay",  # --flush-interval: its name before deadlines
         type=float,
         default=5.0,
         help="seconds a change may wait before it is sent to Exist (default 5; real use: 300+)",

@@ -89,9 +89,7 @@ class _Builder:
             "bridge": bridge,
             "http": self.make(HttpSettings, valid["http"]),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
-            "mappings": [
-                self.mapping(i, item, bridge) for i, item in enumerate(valid["mappings"])
-            ],
+            "mappings": [self.mapping(i, item, bridge) for i, item in enumerate(valid["mappings"])],
         }
 
     def bridge(self, block: dict) -> BridgeSettings:
@@ -141,8 +139,9 @@ def parse_config(
     """
     base = Path(base_dir) if base_dir is not None else None
     secrets_file = (base if base is not None else Path.cwd()) / SECRETS_FILE
-    doc = Document(text, os.environ if env is None else env, secrets_file,
-                   lenient=not require_secrets)
+    doc = Document(
+        text, os.environ if env is None else env, secrets_file, lenient=not require_secrets
+    )
     problems = list(doc.problems)
     if doc.data is None and not problems:
         problems.append(Problem("", 1, "the file is empty; it needs at least exist and mappings"))
@@ -226,5 +225,10 @@ def load_config(
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise ConfigError([Problem("", None, f"can't read the file: {reason}")], source) from None
-    return parse_config(text, source, base_dir=Path(path).resolve().parent,
-                        check_files=check_files, require_secrets=require_secrets)
+    return parse_config(
+        text,
+        source,
+        base_dir=Path(path).resolve().parent,
+        check_files=check_files,
+        require_secrets=require_secrets,
+    )

@@ -89,7 +89,7 @@ def _check_yaml_booleans(doc: Document, found: Findings) -> None:
         else:
             effect = f"a device's text {text!r} never equals it: quote it"
         found.warning(
-            path, f"YAML reads the unquoted {text} as the boolean {value}; {effect}: \"{text}\""
+            path, f'YAML reads the unquoted {text} as the boolean {value}; {effect}: "{text}"'
         )
 
 

@@ -97,8 +97,10 @@ def lax_permissions(path: Path | None) -> str | None:
     except OSError:
         return None
     if mode & 0o077:
-        return (f"{path} has group/other permissions (mode {mode:04o}) and holds secrets: "
-                f"chmod 600 {path}")
+        return (
+            f"{path} has group/other permissions (mode {mode:04o}) and holds secrets: "
+            f"chmod 600 {path}"
+        )
     return None
 
 
@@ -146,10 +148,15 @@ def _construct_secret(loader: _Loader, node: yaml.Node) -> Any:
     value = loader.secrets[name]
     if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
         kind = {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), "a value")
-        loader.missing_secrets.append((node, (
-            f"!secret {name}: {loader.secrets_file} gives {kind}; a secret must be a single "
-            "string or number (quote it if it is text)"
-        )))
+        loader.missing_secrets.append(
+            (
+                node,
+                (
+                    f"!secret {name}: {loader.secrets_file} gives {kind}; a secret must be a "
+                    "single string or number (quote it if it is text)"
+                ),
+            )
+        )
         return _MissingEnv(name)
     return value if isinstance(value, str) else str(value) if value is not None else ""
 
@@ -160,21 +167,41 @@ _Loader.add_constructor("!secret", _construct_secret)
 # The parser's phrases, in a plain sentence ({start}: the line the construct began on).
 _PLAIN_ERRORS = (
     ("cannot start any token", "'\\t'", "a tab character: YAML indents with spaces only"),
-    ("expected <block end>", "", "this line is not indented like the lines above it (keys of "
-     "one item line up under each other; a new list item starts with '- ')"),
-    ("could not find expected ':'", "", "a line without 'key: value', or a value continued "
-     "on a line indented wrongly"),
-    ("mapping values are not allowed here", "", "': ' inside a value: quote the value "
-     "(\"like: this\"), or check the indentation"),
+    (
+        "expected <block end>",
+        "",
+        "this line is not indented like the lines above it (keys of "
+        "one item line up under each other; a new list item starts with '- ')",
+    ),
+    (
+        "could not find expected ':'",
+        "",
+        "a line without 'key: value', or a value continued on a line indented wrongly",
+    ),
+    (
+        "mapping values are not allowed here",
+        "",
+        "': ' inside a value: quote the value (\"like: this\"), or check the indentation",
+    ),
     ("while scanning a quoted scalar", "", "a quote opened on line {start} is never closed"),
-    ("while parsing a flow mapping", "", "a '{{' opened on line {start} is not closed with '}}', "
-     "or a comma is missing between its entries"),
-    ("while parsing a flow sequence", "", "a '[' opened on line {start} is not closed with ']', "
-     "or a comma is missing between its items"),
-    ("found undefined alias", "", "'*name' refers to an anchor '&name' that is not defined "
-     "above"),
-    ("cannot start any token", "", "a value starts with a character YAML reserves ('@', '`', "
-     "'%'): quote the value"),
+    (
+        "while parsing a flow mapping",
+        "",
+        "a '{{' opened on line {start} is not closed with '}}', "
+        "or a comma is missing between its entries",
+    ),
+    (
+        "while parsing a flow sequence",
+        "",
+        "a '[' opened on line {start} is not closed with ']', "
+        "or a comma is missing between its items",
+    ),
+    ("found undefined alias", "", "'*name' refers to an anchor '&name' that is not defined above"),
+    (
+        "cannot start any token",
+        "",
+        "a value starts with a character YAML reserves ('@', '`', '%'): quote the value",
+    ),
 )
 
 
@@ -216,8 +243,13 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
 class Document:
     """The YAML text composed once: the data, each key's line, and problems found on the way."""
 
-    def __init__(self, text: str, env: Mapping[str, str], secrets_file: Path | None = None,
-                 lenient: bool = False):
+    def __init__(
+        self,
+        text: str,
+        env: Mapping[str, str],
+        secrets_file: Path | None = None,
+        lenient: bool = False,
+    ):
         self.lines: dict[tuple, int] = {}
         self.unset_secrets: list[str] = []  # lenient: the keys whose value is not available
         self.secrets_warning: str | None = None  # secrets.yaml readable by group/others
@@ -302,12 +334,18 @@ class Document:
         if opened is not None:
             bracket, start = opened
             closing = "]" if bracket == "[" else "}"
-            return Problem("", start, (
-                f"YAML syntax error: a '{bracket}' opened on line {start} is never closed: the "
-                f"file ends before its '{closing}' (the parser: {message})"
-            ))
-        if plain and start is not None and (
-            "could not find expected ':'" in message or f"line {start}" in plain
+            return Problem(
+                "",
+                start,
+                (
+                    f"YAML syntax error: a '{bracket}' opened on line {start} is never closed: the "
+                    f"file ends before its '{closing}' (the parser: {message})"
+                ),
+            )
+        if (
+            plain
+            and start is not None
+            and ("could not find expected ':'" in message or f"line {start}" in plain)
         ):
             line = start  # where it began: the parser notices it a line (or more) later
         if plain:

@@ -25,8 +25,13 @@ def add_test_parser(
         "status 0 when the message would change something in Exist, 1 when it would not.",
     )
     config_arg(p)
-    p.add_argument("-t", "--topic", required=True, type=message_topic,
-                   help="the message's topic (a real topic: no + or # wildcards)")
+    p.add_argument(
+        "-t",
+        "--topic",
+        required=True,
+        type=message_topic,
+        help="the message's topic (a real topic: no + or # wildcards)",
+    )
     p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
     p.add_argument("--retained", action="store_true", help="as a retained message")
     return p

@@ -68,7 +68,9 @@ def check_broker(config: BridgeConfig, report: Report, timeout: float = BROKER_T
     """Connect once with the configuration's settings and say whether the login works."""
     m = config.mqtt
     settings = dataclasses.replace(
-        m, client_id=f"{m.client_id}-check-{os.getpid()}", persistent_session=False,
+        m,
+        client_id=f"{m.client_id}-check-{os.getpid()}",
+        persistent_session=False,
         discovery=False,
     )
     where = f"broker {m.host}:{m.port}"
@@ -111,8 +113,9 @@ def check_exist(config: BridgeConfig, report: Report) -> None:
     except (ExistError, OSError, ValueError) as err:
         report.problem(f"{where}: {err}")
         return
-    client = ExistClient(credentials, base_url=e.base_url, timeout=(5.0, float(e.timeout)),
-                         max_attempts=1)
+    client = ExistClient(
+        credentials, base_url=e.base_url, timeout=(5.0, float(e.timeout)), max_attempts=1
+    )
     try:
         try:
             profile = client.profile()
@@ -126,10 +129,14 @@ def check_exist(config: BridgeConfig, report: Report) -> None:
                 return
         else:
             zone = profile.timezone or "unknown"
-            note = "" if not e.timezone or e.timezone == zone else (
-                f"; the config's exist.timezone {e.timezone} is used instead")
-            report.ok(f"{where}: the token works (user {profile.username!r}, timezone "
-                      f"{zone}{note})")
+            note = (
+                ""
+                if not e.timezone or e.timezone == zone
+                else (f"; the config's exist.timezone {e.timezone} is used instead")
+            )
+            report.ok(
+                f"{where}: the token works (user {profile.username!r}, timezone {zone}{note})"
+            )
         _check_attributes(config, client, report)
     finally:
         client.close()
@@ -139,8 +146,7 @@ def _check_attributes(config: BridgeConfig, client: ExistClient, report: Report)
     names = list(dict.fromkeys(m.attribute for m in config.mappings))
     declared = {a.name: a for a in config.attributes}
     try:
-        owned = {a.name for a in client.owned_attributes(attributes=names,
-                                                         include_inactive=True)}
+        owned = {a.name for a in client.owned_attributes(attributes=names, include_inactive=True)}
     except ExistError as err:
         report.problem(f"can't list the attributes this client owns: {err}")
         return
@@ -167,15 +173,17 @@ def _check_attributes(config: BridgeConfig, client: ExistClient, report: Report)
         elif spec is not None and spec.template is not None:
             report.ok(f"  {name}: not in the account yet; acquired from Exist's template at start")
         elif spec is not None:
-            report.ok(f"  {name}: not in the account yet; created at start (label "
-                      f"{spec.label!r})")
+            report.ok(f"  {name}: not in the account yet; created at start (label {spec.label!r})")
         elif existing is None:
-            report.ok(f"  {name}: not owned by this client (the token can't read the account "
-                      "to say more)")
+            report.ok(
+                f"  {name}: not owned by this client (the token can't read the account to say more)"
+            )
         else:
             hint = " (an Exist template: list it under attributes)" if name in TEMPLATES else ""
-            report.problem(f"  {name}: no such attribute in the account, and not listed under "
-                           f"attributes: Exist answers not_found{hint}")
+            report.problem(
+                f"  {name}: no such attribute in the account, and not listed under "
+                f"attributes: Exist answers not_found{hint}"
+            )
 
 
 def check_online(config: BridgeConfig) -> Report:

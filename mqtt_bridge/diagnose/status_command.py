@@ -32,8 +32,12 @@ def _load(args: argparse.Namespace, out: Any):  # noqa: ANN202
         # there is a problem; a person's `status` needs none (it reads local files only)
         return load_config(args.config, require_secrets=bool(getattr(args, "check", False)))
     except ConfigError as err:
-        _fail(args, out, f"{args.config}: {len(err.problems)} problem(s) in the configuration",
-              str(err))
+        _fail(
+            args,
+            out,
+            f"{args.config}: {len(err.problems)} problem(s) in the configuration",
+            str(err),
+        )
         return None
 
 
@@ -50,11 +54,12 @@ def budget_status(config: Any, state_dir: Path) -> dict:
         unset = [u for u in config.unset_secrets if u.startswith("exist.token ")]
         if unset:
             key = budget.latest_key()
-            note = (f"the token is not available here ({unset[0].split(' (', 1)[1][:-1]}): "
-                    "the budget of the token that sent the last request")
+            note = (
+                f"the token is not available here ({unset[0].split(' (', 1)[1][:-1]}): "
+                "the budget of the token that sent the last request"
+            )
             if key is None:
-                return {"error": f"no request recorded, and {note[:note.index(':')]}",
-                        "key": note}
+                return {"error": f"no request recorded, and {note[: note.index(':')]}", "key": note}
         else:
             creds = load_credentials(
                 token=e.token.reveal() if e.token else None, token_file=e.token_file
@@ -140,8 +145,12 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     used = {m.attribute for m in config.mappings}
     forget = getattr(args, "forget_refused", None)
     if forget and forget in used:
-        return _fail(args, out, f"--forget-refused {forget}: a mapping uses {forget}; its "
-                     "refused totals are retried when they change (fix the mapping instead)")
+        return _fail(
+            args,
+            out,
+            f"--forget-refused {forget}: a mapping uses {forget}; its "
+            "refused totals are retried when they change (fix the mapping instead)",
+        )
     try:
         # read-only: never checkpoints a killed run's log (only --forget-refused writes)
         if forget:
@@ -170,9 +179,9 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     status["postponed"] = status_view.postponed(note)
     status["totals"] = status_view.totals(
         rows,
-        running=bool(running) if running is not None else bool(
-            status["broker"] and status["broker"]["bridge_running"]
-        ),
+        running=bool(running)
+        if running is not None
+        else bool(status["broker"] and status["broker"]["bridge_running"]),
         budget=status["budget"],
         postponement=status["postponed"],
     )
@@ -242,5 +251,3 @@ def _pid(holder: str) -> int | None:
     """The pid in the lock file's ``pid N`` line, if it has one."""
     parts = holder.split()
     return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None
-
-

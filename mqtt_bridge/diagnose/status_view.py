@@ -60,10 +60,8 @@ def broker_line(link: dict | None, now: float | None = None) -> str:
     if link.get("connected"):
         return f"connected to {where} since {_ago(link.get('since'), now)}"
     attempts = link.get("failed_attempts") or 0
-    return (
-        f"NOT connected to {where}: {error or 'connecting'}"
-        + (f" ({_ago(link.get('last_error_at'), now)}, {attempts} failed attempt(s))"
-           if error else "")
+    return f"NOT connected to {where}: {error or 'connecting'}" + (
+        f" ({_ago(link.get('last_error_at'), now)}, {attempts} failed attempt(s))" if error else ""
     )
 
 
@@ -81,15 +79,20 @@ def postponed(note: str | None) -> dict | None:
     return data if isinstance(data, dict) and data.get("reason") else None
 
 
-def why(row: dict, *, running: bool, budget: dict, postponement: dict | None,
-        now: float | None = None) -> str:
+def why(
+    row: dict, *, running: bool, budget: dict, postponement: dict | None, now: float | None = None
+) -> str:
     """Why a row (from ``Outbox.days``) is where it is, in words."""
     now = time.time() if now is None else now
     if row["state"] == "refused":
-        fix = " - no such attribute: check its name (`exist-bridge check`)" if (
-            row["code"] == "not_found") else ""
-        return (f"refused by Exist ({row['code']}: {row['error']}){fix}; retried only when it "
-                "changes")
+        fix = (
+            " - no such attribute: check its name (`exist-bridge check`)"
+            if (row["code"] == "not_found")
+            else ""
+        )
+        return (
+            f"refused by Exist ({row['code']}: {row['error']}){fix}; retried only when it changes"
+        )
     if row["state"] == "sent":
         return f"sent {_ago(row['sent_at'], now)}"
     if not running:
@@ -106,8 +109,14 @@ def why(row: dict, *, running: bool, budget: dict, postponement: dict | None,
     return f"waiting for the next flush{changed}"
 
 
-def totals(rows: list[dict], *, running: bool, budget: dict, postponement: dict | None,
-           now: float | None = None) -> list[dict]:
+def totals(
+    rows: list[dict],
+    *,
+    running: bool,
+    budget: dict,
+    postponement: dict | None,
+    now: float | None = None,
+) -> list[dict]:
     """``rows`` each with ``why`` added (the ``totals`` of ``status --json``)."""
     return [
         {**r, "why": why(r, running=running, budget=budget, postponement=postponement, now=now)}

@@ -95,5 +95,3 @@ def check_currents(
         )
         failed = [*failed, {**item, "error_code": INVALID_ANSWER, "error": f"current {problem}"}]
     return good, failed
-
-

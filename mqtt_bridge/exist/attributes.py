@@ -480,11 +480,7 @@ class AttributeManager:
         for item in result.success:
             vt = self.value_type(str(item.get("name")))
             current = item.get("current")
-            if (
-                vt in INTEGER_TYPES
-                and isinstance(current, float)
-                and not current.is_integer()
-            ):
+            if vt in INTEGER_TYPES and isinstance(current, float) and not current.is_integer():
                 log.debug(  # the caller reports it (the flusher once per attribute)
                     "increment: Exist answered current=%r for the whole-number attribute %s; "
                     "not stored, retried later",

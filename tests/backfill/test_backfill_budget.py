@@ -16,8 +16,11 @@ pytestmark = pytest.mark.slow  # the mock over HTTP
 
 @pytest.fixture
 def mock_exist_config():
-    return {"clock_start": datetime(2024, 6, 1, 12, 0, tzinfo=ZONE), "clock_frozen": True,
-            "rate_limit": 12}
+    return {
+        "clock_start": datetime(2024, 6, 1, 12, 0, tzinfo=ZONE),
+        "clock_frozen": True,
+        "rate_limit": 12,
+    }
 
 
 def test_a_run_beyond_the_hourly_budget_waits_instead_of_drawing_a_429(mock_exist, tmp_path):

@@ -47,15 +47,21 @@ def test_good_values_keep_their_type_and_unknown_attributes_pass_to_the_plan(tmp
     )
     assert records == []
     assert [(d.attribute, d.value, d.line) for d in days] == [
-        ("steps", 100, 2), ("weight", 71, 3), ("mood_note", "123", 4),  # a string stays text
-        ("unheard_of", "abc", 5), ("steps_x", 1.0, 6),
+        ("steps", 100, 2),
+        ("weight", 71, 3),
+        ("mood_note", "123", 4),  # a string stays text
+        ("unheard_of", "abc", 5),
+        ("steps_x", 1.0, 6),
     ]
 
 
 def test_the_same_day_and_attribute_twice_is_refused_with_both_lines(tmp_path):
     with pytest.raises(SourceError) as err:
-        read(tmp_path, "date,attribute,value\n2026-11-22,steps,100\n2026-11-23,steps,5\n"
-                       "2026-11-22,steps,200\n")
+        read(
+            tmp_path,
+            "date,attribute,value\n2026-11-22,steps,100\n2026-11-23,steps,5\n"
+            "2026-11-22,steps,200\n",
+        )
     assert ":4: steps 2026-11-22 is also on line 2" in str(err.value)
 
 
@@ -100,7 +106,10 @@ def test_without_a_terminal_the_bar_also_prints_every_ten_seconds_and_each_new_n
     bar.show(4)
     lines = out.getvalue().splitlines()
     assert [line.split("]")[1].strip() for line in lines] == [
-        "0/1000 requests", "1/1000 requests", "2/1000 requests", "3/1000 requests",
+        "0/1000 requests",
+        "1/1000 requests",
+        "2/1000 requests",
+        "3/1000 requests",
         "3/1000 requests  waiting 55 min for the request budget",
     ]
 

@@ -39,13 +39,22 @@ class History:
     Assistant documents it (with ``minimal_response``: entity_id, attributes and last_updated
     only on the first and last state of each entity)."""
 
-    ENTITIES = ("sensor.steps", "sensor.weight", "sensor.energy", "binary_sensor.door",
-                "binary_sensor.tv")
+    ENTITIES = (
+        "sensor.steps",
+        "sensor.weight",
+        "sensor.energy",
+        "binary_sensor.door",
+        "binary_sensor.tv",
+    )
 
     def __init__(self, first: date, days: int):
         self.changes: dict[str, list[tuple[float, str]]] = {e: [] for e in self.ENTITIES}
         self.truth: dict[str, dict[str, object]] = {
-            "steps": {}, "weight": {}, "energy_kwh": {}, "door_opens": {}, "tv_minutes": {}
+            "steps": {},
+            "weight": {},
+            "energy_kwh": {},
+            "door_opens": {},
+            "tv_minutes": {},
         }
         reading = 1000.0
         for i in range(-1, days):  # the day before the range sets the states at its start
@@ -54,14 +63,17 @@ class History:
             steps, weight = 3000 + 37 * i % 5000, round(70 + (i % 11) / 10, 1)
             add = round(0.5 + (i % 7) * 0.25, 2)
             opens, minutes = 1 + i % 4, 15 + i % 50
-            self.changes["sensor.steps"] += [(local(day, 9).timestamp(), str(steps // 3)),
-                                             (local(day, 21).timestamp(), str(steps))]
+            self.changes["sensor.steps"] += [
+                (local(day, 9).timestamp(), str(steps // 3)),
+                (local(day, 21).timestamp(), str(steps)),
+            ]
             self.changes["sensor.weight"].append((local(day, 7).timestamp(), str(weight)))
             reading = round(reading + add, 2)
             self.changes["sensor.energy"].append((local(day, 12).timestamp(), str(reading)))
             for n in range(opens):
                 self.changes["binary_sensor.door"] += [
-                    (local(day, 8 + n).timestamp(), "on"), (local(day, 8 + n, 1).timestamp(), "off")
+                    (local(day, 8 + n).timestamp(), "on"),
+                    (local(day, 8 + n, 1).timestamp(), "off"),
                 ]
             on = local(day, 20).timestamp()
             self.changes["binary_sensor.tv"] += [(on, "on"), (on + minutes * 60, "off")]
@@ -103,8 +115,15 @@ class History:
             for n, (t, s) in enumerate(rows):
                 stamp = datetime.fromtimestamp(t, ZONE).isoformat()
                 if n in (0, len(rows) - 1):
-                    series.append({"entity_id": entity, "state": s, "attributes": {},
-                                   "last_changed": stamp, "last_updated": stamp})
+                    series.append(
+                        {
+                            "entity_id": entity,
+                            "state": s,
+                            "attributes": {},
+                            "last_changed": stamp,
+                            "last_updated": stamp,
+                        }
+                    )
                 else:
                     series.append({"state": s, "last_changed": stamp})
             out.append(series)
@@ -123,7 +142,7 @@ class History:
                 if not url.path.startswith(prefix):
                     return self._send(404, {"message": "not found"})
                 query = parse_qs(url.query, keep_blank_values=True)
-                start = datetime.fromisoformat(unquote(url.path[len(prefix):]))
+                start = datetime.fromisoformat(unquote(url.path[len(prefix) :]))
                 end = datetime.fromisoformat(query["end_time"][0])
                 entities = query["filter_entity_id"][0].split(",")
                 return self._send(200, history.period(start, end, entities))
@@ -160,8 +179,13 @@ def year():
 
 def test_a_year_from_home_assistant_costs_one_request_per_35_totals(mock_exist, year, tmp_path):
     cfg = config(mock_exist, tmp_path)
-    options = BackfillOptions(start=date(2023, 1, 1), end=date(2023, 12, 31),
-                              home_assistant=year.url, ha_token=HA_TOKEN, entities=ENTITY_ARGS)
+    options = BackfillOptions(
+        start=date(2023, 1, 1),
+        end=date(2023, 12, 31),
+        home_assistant=year.url,
+        ha_token=HA_TOKEN,
+        entities=ENTITY_ARGS,
+    )
     code, out, err = run(cfg, options)
     assert code == 0, out + err
     for attribute, days in year.truth.items():
@@ -183,8 +207,14 @@ def test_a_year_from_home_assistant_costs_one_request_per_35_totals(mock_exist, 
 
 def test_dry_run_shows_the_plan_and_sends_nothing(mock_exist, year, tmp_path):
     cfg = config(mock_exist, tmp_path, per_hour=20)
-    options = BackfillOptions(start=date(2023, 1, 1), end=date(2023, 12, 31), dry_run=True,
-                              home_assistant=year.url, ha_token=HA_TOKEN, entities=ENTITY_ARGS)
+    options = BackfillOptions(
+        start=date(2023, 1, 1),
+        end=date(2023, 12, 31),
+        dry_run=True,
+        home_assistant=year.url,
+        ha_token=HA_TOKEN,
+        entities=ENTITY_ARGS,
+    )
     code, out, _ = run(cfg, options)
     assert code == 0
     assert "steps: 365 day(s) 2023-01-01..2023-12-31, total " in out
@@ -200,13 +230,32 @@ def test_dry_run_shows_the_plan_and_sends_nothing(mock_exist, year, tmp_path):
 
 def test_a_wrong_home_assistant_token_is_one_clear_line(mock_exist, year, tmp_path):
     cfg_path = tmp_path / "bridge.yaml"
-    cfg_path.write_text(CONFIG.format(url=mock_exist.url, token=mock_exist.token,
-                                      state=tmp_path / "state", per_hour=280))
+    cfg_path.write_text(
+        CONFIG.format(
+            url=mock_exist.url, token=mock_exist.token, state=tmp_path / "state", per_hour=280
+        )
+    )
     (tmp_path / "ha_token").write_text("wrong\n")
     out, err = io.StringIO(), io.StringIO()
-    code = cli_run(["backfill", "-c", str(cfg_path), "--from", "2023-01-01", "--to", "2023-01-31",
-                    "--home-assistant", year.url, "--ha-token-file", str(tmp_path / "ha_token"),
-                    "--entity", "sensor.steps=steps:update"], out, err)
+    code = cli_run(
+        [
+            "backfill",
+            "-c",
+            str(cfg_path),
+            "--from",
+            "2023-01-01",
+            "--to",
+            "2023-01-31",
+            "--home-assistant",
+            year.url,
+            "--ha-token-file",
+            str(tmp_path / "ha_token"),
+            "--entity",
+            "sensor.steps=steps:update",
+        ],
+        out,
+        err,
+    )
     assert code == 1
     assert f"Home Assistant at {year.url} refused the token (401)" in err.getvalue()
     assert "Traceback" not in err.getvalue()
@@ -217,13 +266,20 @@ def test_a_wrong_home_assistant_token_is_one_clear_line(mock_exist, year, tmp_pa
 
 def test_csv_day_totals_are_sent_as_they_are(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"], [
-        ["2024-02-01", "steps", "4000"], ["2024-02-02", "steps", "5200"],
-        ["2024-02-01", "weight", "71.5"], ["2024-03-05", "weight", "70"],  # outside --to
-    ])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [
+            ["2024-02-01", "steps", "4000"],
+            ["2024-02-02", "steps", "5200"],
+            ["2024-02-01", "weight", "71.5"],
+            ["2024-03-05", "weight", "70"],  # outside --to
+        ],
+    )
     cfg = config(mock_exist, tmp_path)
-    code, out, _ = run(cfg, BackfillOptions(start=date(2024, 2, 1), end=date(2024, 2, 29),
-                                            csv=path))
+    code, out, _ = run(
+        cfg, BackfillOptions(start=date(2024, 2, 1), end=date(2024, 2, 29), csv=path)
+    )
     assert code == 0, out
     assert mock_exist.state.values("steps") == {"2024-02-01": 4000, "2024-02-02": 5200}
     assert mock_exist.state.values("weight") == {"2024-02-01": 71.5}
@@ -239,10 +295,20 @@ def door_rows(days: int, first: date) -> tuple[list[list[str]], dict[str, int]]:
         for n in range(i % 5 + 1):
             t = local(day, 6 + n)
             rows.append([t.isoformat(), "zigbee2mqtt/door", json.dumps({"contact": True})])
-            rows.append([(t + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S"),  # naive
-                         "zigbee2mqtt/door", json.dumps({"contact": False})])
-        rows.append([str(int(local(day, 23).timestamp() * 1000)),  # epoch ms
-                     "homeassistant/sensor/phone_steps/state", str(1000 + i)])
+            rows.append(
+                [
+                    (t + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S"),  # naive
+                    "zigbee2mqtt/door",
+                    json.dumps({"contact": False}),
+                ]
+            )
+        rows.append(
+            [
+                str(int(local(day, 23).timestamp() * 1000)),  # epoch ms
+                "homeassistant/sensor/phone_steps/state",
+                str(1000 + i),
+            ]
+        )
         truth[day.isoformat()] = i % 5 + 1
     return rows, truth
 
@@ -288,8 +354,11 @@ def test_csv_messages_replay_through_the_mappings_and_an_interrupted_run_resumes
 
 def test_days_the_live_bridge_wrote_are_kept_unless_overwrite(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"],
-              [["2024-02-01", "steps", "4000"], ["2024-02-02", "steps", "5200"]])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [["2024-02-01", "steps", "4000"], ["2024-02-02", "steps", "5200"]],
+    )
     cfg = config(mock_exist, tmp_path)
     box = Outbox(tmp_path / "state" / "outbox.sqlite")  # the live bridge counted steps that day
     box.commit([Commit(effects=[Effect("steps", "2024-02-02", "update", 6100)])])
@@ -297,8 +366,10 @@ def test_days_the_live_bridge_wrote_are_kept_unless_overwrite(mock_exist, tmp_pa
     options = BackfillOptions(start=date(2024, 2, 1), end=date(2024, 2, 2), csv=path)
     code, out, _ = run(cfg, options)
     assert code == 0
-    assert "left out 1 day(s) the live bridge has written (--overwrite to replace them): " \
-           "steps 2024-02-02" in out
+    assert (
+        "left out 1 day(s) the live bridge has written (--overwrite to replace them): "
+        "steps 2024-02-02" in out
+    )
     assert mock_exist.state.values("steps") == {"2024-02-01": 4000}
     options.overwrite = True
     assert run(cfg, options)[0] == 0
@@ -307,13 +378,29 @@ def test_days_the_live_bridge_wrote_are_kept_unless_overwrite(mock_exist, tmp_pa
 
 def test_a_csv_with_another_header_is_one_clear_line(mock_exist, tmp_path):
     cfg_path = tmp_path / "bridge.yaml"
-    cfg_path.write_text(CONFIG.format(url=mock_exist.url, token=mock_exist.token,
-                                      state=tmp_path / "state", per_hour=280))
+    cfg_path.write_text(
+        CONFIG.format(
+            url=mock_exist.url, token=mock_exist.token, state=tmp_path / "state", per_hour=280
+        )
+    )
     path = tmp_path / "odd.csv"
     write_csv(path, ["when", "what"], [["2024-01-01", "x"]])
     out, err = io.StringIO(), io.StringIO()
-    code = cli_run(["backfill", "-c", str(cfg_path), "--from", "2024-01-01", "--to", "2024-01-02",
-                    "--csv", str(path)], out, err)
+    code = cli_run(
+        [
+            "backfill",
+            "-c",
+            str(cfg_path),
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-02",
+            "--csv",
+            str(path),
+        ],
+        out,
+        err,
+    )
     assert code == 1
     assert f"{path}:1: the header must be date,attribute,value or timestamp,entity,state" in (
         err.getvalue()
@@ -323,8 +410,11 @@ def test_a_csv_with_another_header_is_one_clear_line(mock_exist, tmp_path):
 
 def test_exist_down_stops_the_run_with_a_hint_and_a_rerun_finishes(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"],
-              [[f"2024-01-{d:02d}", "steps", str(100 * d)] for d in range(1, 31)])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [[f"2024-01-{d:02d}", "steps", str(100 * d)] for d in range(1, 31)],
+    )
     cfg = config(mock_exist, tmp_path)
     options = BackfillOptions(start=date(2024, 1, 1), end=date(2024, 1, 31), csv=path)
     exist = make_client(cfg, tmp_path / "state", sleep=lambda s: None)  # retries don't wait
@@ -345,9 +435,13 @@ def test_an_entity_alone_replays_on_its_statestream_topic_through_the_mappings(
     history.start()
     try:
         cfg = config(mock_exist, tmp_path)  # maps homeassistant/sensor/phone_steps/state
-        options = BackfillOptions(start=date(2024, 3, 1), end=date(2024, 3, 31),
-                                  home_assistant=history.url, ha_token=HA_TOKEN,
-                                  entities=["sensor.phone_steps"])
+        options = BackfillOptions(
+            start=date(2024, 3, 1),
+            end=date(2024, 3, 31),
+            home_assistant=history.url,
+            ha_token=HA_TOKEN,
+            entities=["sensor.phone_steps"],
+        )
         code, out, _ = run(cfg, options)
         assert code == 0, out
         assert mock_exist.state.values("steps") == history.truth["steps"]  # across the DST change

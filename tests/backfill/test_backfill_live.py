@@ -27,18 +27,27 @@ pytestmark = pytest.mark.slow  # the mock over HTTP, mosquitto
 DAY_BEFORE, DAY = "2024-03-09", "2024-03-10"
 
 
-
 def bridge_text(mock, port: int, tmp_path) -> str:
     """The live bridge's config: fridge door openings timed by the device's ``last_seen``."""
     return bridge_config(
-        url=mock.url, token=mock.token, port=port, state_dir=tmp_path / "state",
-        client_id="bridge-backfill", timezone="Europe/Berlin",
+        url=mock.url,
+        token=mock.token,
+        port=port,
+        state_dir=tmp_path / "state",
+        client_id="bridge-backfill",
+        timezone="Europe/Berlin",
         attributes=[
             {"name": "fridge_opens", "label": "Fridge opens", "group": "custom", "value_type": 0}
         ],
-        mappings=[{"topic": "zigbee2mqtt/fridge", "attribute": "fridge_opens",
-                   "json_path": "contact", "edge": {"from": True, "to": False},
-                   "event_time": "last_seen"}],
+        mappings=[
+            {
+                "topic": "zigbee2mqtt/fridge",
+                "attribute": "fridge_opens",
+                "json_path": "contact",
+                "edge": {"from": True, "to": False},
+                "event_time": "last_seen",
+            }
+        ],
     )
 
 
@@ -60,8 +69,9 @@ def test_an_event_on_a_backfilled_day_is_not_added_again(mock_exist, mosquitto, 
     cfg = parse_config(text)
     path = tmp_path / "days.csv"
     write_csv(path, ["date", "attribute", "value"], [[DAY_BEFORE, "fridge_opens", "7"]])
-    code, out, err = run(cfg, BackfillOptions(start=date(2024, 3, 1), end=date(2024, 3, 9),
-                                              csv=path))
+    code, out, err = run(
+        cfg, BackfillOptions(start=date(2024, 3, 1), end=date(2024, 3, 9), csv=path)
+    )
     assert code == 0, out + err
     assert mock_exist.state.values("fridge_opens") == {DAY_BEFORE: 7}
 
@@ -70,8 +80,12 @@ def test_an_event_on_a_backfilled_day_is_not_added_again(mock_exist, mosquitto, 
     bridge = start_bridge(parse_config(text), clock=Clock(at(DAY, 0, 20)))
     pub = Publisher(mosquitto.port)
     try:
-        for t, contact in ((at(DAY_BEFORE, 23, 49), True), (at(DAY_BEFORE, 23, 50), False),
-                           (at(DAY, 0, 5), True), (at(DAY, 0, 6), False)):
+        for t, contact in (
+            (at(DAY_BEFORE, 23, 49), True),
+            (at(DAY_BEFORE, 23, 50), False),
+            (at(DAY, 0, 5), True),
+            (at(DAY, 0, 6), False),
+        ):
             pub.publish("zigbee2mqtt/fridge", {"contact": contact, "last_seen": int(t * 1000)})
         wait_until(lambda: bridge.outbox.counters().get("messages", 0) >= pub.sent)
         bridge.flusher.flush_once()
@@ -90,8 +104,10 @@ def test_an_event_on_a_backfilled_day_is_not_added_again(mock_exist, mosquitto, 
 def test_today_is_refused(mock_exist, tmp_path):
     today = datetime.now(ZONE).date()
     with pytest.raises(ValueError, match=f"--to {today}: today .* belong to the live bridge"):
-        run(config(mock_exist, tmp_path), BackfillOptions(start=today - timedelta(days=3),
-                                                          end=today, csv=tmp_path / "x.csv"))
+        run(
+            config(mock_exist, tmp_path),
+            BackfillOptions(start=today - timedelta(days=3), end=today, csv=tmp_path / "x.csv"),
+        )
     assert writes(mock_exist) == []
 
 
@@ -112,12 +128,13 @@ def test_days_the_bridge_writes_while_a_run_waits_are_left_to_it(mock_exist, tmp
         return result
 
     exist.update = update
-    code, out, err = run(cfg, BackfillOptions(start=days[0], end=days[-1], csv=path),
-                         exist=exist)
+    code, out, err = run(cfg, BackfillOptions(start=days[0], end=days[-1], csv=path), exist=exist)
     assert code == 0, out + err
     assert "to send: 70 total(s) in 2 request(s)" in out  # the plan didn't know yet
-    assert f"left out 1 day(s) the live bridge wrote while this run waited (--overwrite to " \
-           f"replace them): steps {days[60]}" in out
+    assert (
+        f"left out 1 day(s) the live bridge wrote while this run waited (--overwrite to "
+        f"replace them): steps {days[60]}" in out
+    )
     got = mock_exist.state.values("steps")
     assert days[60].isoformat() not in got and len(got) == 69
     assert "sent 69 total(s) in 2 request(s)" in out
@@ -125,18 +142,36 @@ def test_days_the_bridge_writes_while_a_run_waits_are_left_to_it(mock_exist, tmp
 
 def cli(mock, tmp_path, csv_path, *extra) -> tuple[int, str, str]:
     cfg_path = tmp_path / "bridge.yaml"
-    cfg_path.write_text(CONFIG.format(url=mock.url, token=mock.token, state=tmp_path / "state",
-                                      per_hour=280))
+    cfg_path.write_text(
+        CONFIG.format(url=mock.url, token=mock.token, state=tmp_path / "state", per_hour=280)
+    )
     out, err = io.StringIO(), io.StringIO()
-    code = cli_run(["backfill", "-c", str(cfg_path), "--from", "2026-11-01", "--to", "2026-11-27",
-                    "--csv", str(csv_path), *extra], out, err)
+    code = cli_run(
+        [
+            "backfill",
+            "-c",
+            str(cfg_path),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-27",
+            "--csv",
+            str(csv_path),
+            *extra,
+        ],
+        out,
+        err,
+    )
     return code, out.getvalue(), err.getvalue()
 
 
 def test_a_bad_value_is_refused_with_its_line_in_the_dry_run(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"],
-              [["2026-11-22", "steps", "4000"], ["2026-11-23", "steps", "abc"]])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [["2026-11-22", "steps", "4000"], ["2026-11-23", "steps", "abc"]],
+    )
     code, out, err = cli(mock_exist, tmp_path, path, "--dry-run")
     assert code == 1
     assert f"{path}:3: steps 2026-11-23: 'abc' is not a number (integer)" in err
@@ -147,28 +182,42 @@ def test_a_bad_value_is_refused_with_its_line_in_the_dry_run(mock_exist, tmp_pat
 
 def test_every_bad_row_gets_its_line(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"],
-              [["2026-11-22", "steps", "4000"], ["2026-11-23", "weight", "heavy"],
-               ["2026-11-22", "steps", "4100"]])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [
+            ["2026-11-22", "steps", "4000"],
+            ["2026-11-23", "weight", "heavy"],
+            ["2026-11-22", "steps", "4100"],
+        ],
+    )
     code, out, err = cli(mock_exist, tmp_path, path)
     assert code == 1
     lines = err.splitlines()
     assert f"{path}:3: weight 2026-11-23: 'heavy' is not a number (decimal)" in lines
-    assert f"{path}:4: steps 2026-11-22 is also on line 2: one total per date and attribute" \
-        in lines
+    assert (
+        f"{path}:4: steps 2026-11-22 is also on line 2: one total per date and attribute" in lines
+    )
     assert lines[-1].endswith(f"{path}: 2 bad row(s): nothing was sent")
     assert writes(mock_exist) == []
 
 
 def test_an_unknown_attribute_is_flagged_and_never_sent(mock_exist, tmp_path):
     path = tmp_path / "days.csv"
-    write_csv(path, ["date", "attribute", "value"],
-              [["2026-11-22", "steps", "4000"], ["2026-11-22", "stpes", "4000"],
-               ["2026-11-23", "stpes", "10"]])
+    write_csv(
+        path,
+        ["date", "attribute", "value"],
+        [
+            ["2026-11-22", "steps", "4000"],
+            ["2026-11-22", "stpes", "4000"],
+            ["2026-11-23", "stpes", "10"],
+        ],
+    )
     code, out, _ = cli(mock_exist, tmp_path, path, "--dry-run")
     assert code == 0
-    assert "not sent: stpes (2 day(s)) is neither in the configuration's attributes nor owned" \
-        in out
+    assert (
+        "not sent: stpes (2 day(s)) is neither in the configuration's attributes nor owned" in out
+    )
     assert "to send: 1 total(s) in 1 request(s)" in out
     code, out, err = cli(mock_exist, tmp_path, path)
     assert code == 0, out + err

@@ -83,8 +83,9 @@ def test_the_replay_uses_the_modes_as_live():
         Record(at("2024-03-02T12:00:00"), "sensor.energy", "102.0"),
         Record(at("2024-03-02T13:00:00"), "sensor.other", "1"),  # on no mapping
     ]
-    totals = replay(records, [energy, tv, steps, door], "Europe/Berlin",
-                    date(2024, 3, 1), date(2024, 3, 2))
+    totals = replay(
+        records, [energy, tv, steps, door], "Europe/Berlin", date(2024, 3, 1), date(2024, 3, 2)
+    )
     assert totals.values == {
         ("energy", "2024-03-01"): 1.5,
         ("door", "2024-03-01"): 2,
@@ -99,11 +100,16 @@ def test_the_replay_uses_the_modes_as_live():
 def test_the_plan_leaves_out_live_days_and_what_was_confirmed(tmp_path):
     progress = Progress(tmp_path, "account-1")
     progress.record([{"name": "steps", "date": "2024-01-01", "value": 10}])
-    values = {("steps", "2024-01-01"): 10, ("steps", "2024-01-02"): 20,
-              ("steps", "2024-01-03"): 30, ("weight", "2024-01-01"): 70.5}
+    values = {
+        ("steps", "2024-01-01"): 10,
+        ("steps", "2024-01-02"): 20,
+        ("steps", "2024-01-03"): 30,
+        ("weight", "2024-01-01"): 70.5,
+    }
     plan = make_plan(values, Progress(tmp_path, "account-1"), {("steps", "2024-01-03")})
     assert [(i["name"], i["date"]) for i in plan.items] == [
-        ("weight", "2024-01-01"), ("steps", "2024-01-02")
+        ("weight", "2024-01-01"),
+        ("steps", "2024-01-02"),
     ]
     assert plan.done == 1 and plan.live == [("steps", "2024-01-03")] and plan.requests == 1
     changed = make_plan({("steps", "2024-01-01"): 11}, Progress(tmp_path, "account-1"), set())
@@ -133,9 +139,13 @@ def test_the_budget_estimate():
 def test_home_assistant_answers_that_are_not_history(status, body, message):
     responses.get(
         "http://ha.local:8123/api/history/period/2024-01-01T00%3A00%3A00%2B01%3A00",
-        status=status, body=body,
+        status=status,
+        body=body,
     )
     ha = HomeAssistantHistory("http://ha.local:8123/", "t")
     with pytest.raises(SourceError, match=re.escape(message)):
-        list(ha.records(["sensor.a"], date(2024, 1, 1), date(2024, 1, 2), ZONE,
-                        {"sensor.a": "sensor.a"}))
+        list(
+            ha.records(
+                ["sensor.a"], date(2024, 1, 1), date(2024, 1, 2), ZONE, {"sensor.a": "sensor.a"}
+            )
+        )

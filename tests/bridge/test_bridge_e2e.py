@@ -27,17 +27,27 @@ ATTRIBUTES = [
     {"template": "steps"},
 ]
 MAPPINGS = [
-    {"topic": "zigbee2mqtt/+/fridge", "attribute": "fridge_opens", "json_path": "contact",
-     "edge": {"from": True, "to": False}},
+    {
+        "topic": "zigbee2mqtt/+/fridge",
+        "attribute": "fridge_opens",
+        "json_path": "contact",
+        "edge": {"from": True, "to": False},
+    },
     {"topic": "homeassistant/sensor/steps/state", "attribute": "steps", "mode": "update"},
 ]
 
 
 class Harness:
     def __init__(self, mock, broker, tmp_path, tz: str = "UTC", clock=time.time):
-        text = bridge_config(url=mock.url, token=Env("EXIST_TOKEN"), timezone=tz, port=broker.port,
-                             state_dir=tmp_path / "state", attributes=ATTRIBUTES,
-                             mappings=MAPPINGS)
+        text = bridge_config(
+            url=mock.url,
+            token=Env("EXIST_TOKEN"),
+            timezone=tz,
+            port=broker.port,
+            state_dir=tmp_path / "state",
+            attributes=ATTRIBUTES,
+            mappings=MAPPINGS,
+        )
         self.config = parse_config(text, env={"EXIST_TOKEN": mock.token})
         self.mock = mock
         self.bridge = start_bridge(self.config, clock=clock)

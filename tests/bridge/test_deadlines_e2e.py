@@ -123,9 +123,7 @@ def test_a_burst_rides_one_request(rig, mock_exist):
     assert mock_exist.state.value("coffees", DAY) == 40
 
 
-def test_a_lone_reading_waits_for_its_deadline_then_goes_with_everything_pending(
-    rig, mock_exist
-):
+def test_a_lone_reading_waits_for_its_deadline_then_goes_with_everything_pending(rig, mock_exist):
     t0 = rig.now()
     rig.publish("home/steps", "1200")
     wait_until(lambda: rig.asleep_until() == t0 + 3600)

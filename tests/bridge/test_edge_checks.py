@@ -32,6 +32,7 @@ def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mo
     with log.open("w") as sink:
         proc = bridge_process(cfg, stdout=sink, stderr=subprocess.STDOUT)
     try:
+
         def healthy() -> bool:
             assert proc.poll() is None, log.read_text()
             return status_check(cfg).returncode == 0
@@ -40,8 +41,9 @@ def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mo
             wait_until(healthy, timeout=90)
         except AssertionError as err:
             raise AssertionError(f"{err}: {status_check(cfg)}\n{log.read_text()}") from None
-        plain = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg)],
-                               capture_output=True, text=True, timeout=60)
+        plain = subprocess.run(
+            [*BRIDGE_CMD, "status", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+        )
         assert f"bridge:          running (pid {proc.pid})" in plain.stdout, plain.stdout
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -57,11 +59,16 @@ def test_status_check_fails_at_once_when_the_bridge_was_sigkilled(mock_exist, mo
     assert dead.returncode == 1, dead.stdout
     assert "no bridge holds the lock" in dead.stderr and LOCK_FILE in dead.stderr, dead.stderr
     assert took < 30  # no waiting for the heartbeat to age
-    as_json = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg),
-                              "--json"], capture_output=True, text=True, timeout=60)
+    as_json = subprocess.run(
+        [*BRIDGE_CMD, "status", "-c", str(cfg), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(as_json.stdout)["running"] is False
-    plain = subprocess.run([*BRIDGE_CMD, "status", "-c", str(cfg)],
-                           capture_output=True, text=True, timeout=60)
+    plain = subprocess.run(
+        [*BRIDGE_CMD, "status", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
     assert "bridge:          not running" in plain.stdout, plain.stdout
 
 
@@ -105,8 +112,11 @@ attributes:
 
 def _config(tmp_path: Path, token_file: Path, tls: str = "", port: int = 1883) -> Path:
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(MINIMAL_TOKEN_FILE.format(token_file=token_file, tls=tls, port=port,
-                                             state=tmp_path / "state"))
+    cfg.write_text(
+        MINIMAL_TOKEN_FILE.format(
+            token_file=token_file, tls=tls, port=port, state=tmp_path / "state"
+        )
+    )
     return cfg
 
 
@@ -117,8 +127,9 @@ def _good_token_file(path: Path) -> Path:
 
 
 def _check(cfg: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*BRIDGE_CMD, "check", "-c", str(cfg)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [*BRIDGE_CMD, "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_accepts_a_good_private_token_file(tmp_path):
@@ -180,9 +191,27 @@ def test_run_warns_about_a_token_file_readable_by_others(tmp_path):
 def _pem_pair(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate and its key (the openssl command line)."""
     cert, key = tmp_path / "client.crt", tmp_path / "client.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=bridge-test"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bridge-test",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
@@ -230,8 +259,9 @@ def test_run_with_a_non_pem_ca_file_exits_with_one_line(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("garbage\n")
     cfg = _config(tmp_path, _good_token_file(tmp_path / "token.json"), tls=_tls(ca_certs=ca))
-    done = subprocess.run([*BRIDGE_CMD, "run", "-c", str(cfg)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*BRIDGE_CMD, "run", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     problem = [x for x in done.stderr.splitlines() if "mqtt.tls.ca_certs" in x]

@@ -232,8 +232,7 @@ def test_config_keys_are_checked_with_their_line():
     with pytest.raises(ConfigError, match="event_time"):
         parse_config(bad)
     window = (
-        "exist: {token: t}\nbridge: {event_time_window: 1}\n"
-        "mappings: [{topic: a, attribute: b}]"
+        "exist: {token: t}\nbridge: {event_time_window: 1}\nmappings: [{topic: a, attribute: b}]"
     )
     with pytest.raises(ConfigError, match="event_time_window"):
         parse_config(window)

@@ -35,10 +35,18 @@ def test_a_backlog_with_untrusted_times_keeps_every_trusted_opening(
         port=mosquitto.port,
         state_dir=tmp_path / "s",
         client_id="bridge-event-time-backlog",
-        attributes=[{"name": "door_opens", "label": "Door opens", "group": "custom",
-                     "value_type": 0}],
-        mappings=[{"topic": "zigbee2mqtt/door", "attribute": "door_opens", "json_path": "contact",
-                   "edge": {"from": True, "to": False}, "event_time": "last_seen"}],
+        attributes=[
+            {"name": "door_opens", "label": "Door opens", "group": "custom", "value_type": 0}
+        ],
+        mappings=[
+            {
+                "topic": "zigbee2mqtt/door",
+                "attribute": "door_opens",
+                "json_path": "contact",
+                "edge": {"from": True, "to": False},
+                "event_time": "last_seen",
+            }
+        ],
     )
     bridge = start_bridge(parse_config(text), clock=lambda: RECEIVED)
     pub = Publisher(mosquitto.port)
@@ -56,7 +64,10 @@ def test_a_backlog_with_untrusted_times_keeps_every_trusted_opening(
         bridge.flusher.flush_once()
         ago = {n: date(RECEIVED - n * DAY) for n in (6, 5, 4)}
         assert mock_exist.state.values("door_opens") == {
-            ago[6]: 1, ago[5]: 1, ago[4]: 1, date(RECEIVED): 2,
+            ago[6]: 1,
+            ago[5]: 1,
+            ago[4]: 1,
+            date(RECEIVED): 2,
         }
         counters = bridge.outbox.counters()
         assert counters.get("event_time.out_of_order", 0) == 0

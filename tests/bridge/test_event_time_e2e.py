@@ -32,8 +32,6 @@ def at(day: str, hh: int, mm: int) -> float:
     return datetime(y, m, d, hh, mm, tzinfo=ZONE).timestamp()
 
 
-
-
 def custom(name: str, label: str, value_type: int) -> dict:
     return {"name": name, "label": label, "group": "custom", "value_type": value_type}
 
@@ -51,17 +49,30 @@ MAPPINGS = [
     # last_seen: epoch (milliseconds)
     {"topic": "zigbee2mqtt/door", "attribute": "door_opens", **OPENED, "event_time": "last_seen"},
     # last_seen: ISO_8601 with an offset
-    {"topic": "zigbee2mqtt/window", "attribute": "window_opens", **OPENED,
-     "event_time": "last_seen"},
+    {
+        "topic": "zigbee2mqtt/window",
+        "attribute": "window_opens",
+        **OPENED,
+        "event_time": "last_seen",
+    },
     # Tasmota: Time, naive local ISO 8601
-    {"topic": "tele/plug/SENSOR", "attribute": "energy", "mode": "counter",
-     "json_path": "ENERGY.Total", "event_time": "Time"},
+    {
+        "topic": "tele/plug/SENSOR",
+        "attribute": "energy",
+        "mode": "counter",
+        "json_path": "ENERGY.Total",
+        "event_time": "Time",
+    },
     # Shelly gen2 NotifyStatus: params.ts, epoch seconds
-    {"topic": "shellyplus1pm-tv/events/rpc", "attribute": "tv_minutes", "mode": "duration",
-     "json_path": "params.switch:0.output", "event_time": "params.ts"},
+    {
+        "topic": "shellyplus1pm-tv/events/rpc",
+        "attribute": "tv_minutes",
+        "mode": "duration",
+        "json_path": "params.switch:0.output",
+        "event_time": "params.ts",
+    },
     # ISO 8601 in UTC, through a template
-    {"topic": "button/timed", "attribute": "presses_timed",
-     "event_time": "{{ value_json.when }}"},
+    {"topic": "button/timed", "attribute": "presses_timed", "event_time": "{{ value_json.when }}"},
     # no event time: the receive date
     {"topic": "button/plain", "attribute": "presses_plain"},
 ]
@@ -77,9 +88,14 @@ class Clock:
 
 def config_text(mock, broker, tmp_path) -> str:
     return bridge_config(
-        url=mock.url, token=mock.token, port=broker.port, state_dir=tmp_path / "s",
-        client_id="bridge-event-time", timezone="Europe/Berlin",
-        attributes=ATTRIBUTES, mappings=MAPPINGS,
+        url=mock.url,
+        token=mock.token,
+        port=broker.port,
+        state_dir=tmp_path / "s",
+        client_id="bridge-event-time",
+        timezone="Europe/Berlin",
+        attributes=ATTRIBUTES,
+        mappings=MAPPINGS,
     )
 
 
@@ -114,8 +130,14 @@ def test_each_payload_style_counts_on_the_day_it_happened(mock_exist, mosquitto,
         bridge.flusher.flush_once()
         values = {
             name: mock_exist.state.values(name)
-            for name in ("door_opens", "window_opens", "energy", "tv_minutes", "presses_timed",
-                         "presses_plain")
+            for name in (
+                "door_opens",
+                "window_opens",
+                "energy",
+                "tv_minutes",
+                "presses_timed",
+                "presses_plain",
+            )
         }
         assert values == {
             "door_opens": {DAY_BEFORE: 1},

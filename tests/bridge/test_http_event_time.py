@@ -20,9 +20,7 @@ from ..support.observe import running_view, serving
 
 @pytest.fixture
 def view(tmp_path):
-    return running_view(
-        tmp_path, mappings=(MappingInfo(0, "z2m/door", "door_opens", "increment"),)
-    )
+    return running_view(tmp_path, mappings=(MappingInfo(0, "z2m/door", "door_opens", "increment"),))
 
 
 @pytest.fixture
@@ -47,12 +45,28 @@ def page(endpoint) -> str:
 
 def test_metrics_count_event_time_outcomes_every_one_present_from_zero(endpoint, view):
     assert event_time_samples(endpoint) == {
-        "payload": 0, "missing": 0, "unreadable": 0, "too_old": 0, "in_future": 0,
-        "out_of_order": 0, "period_dropped": 0,
+        "payload": 0,
+        "missing": 0,
+        "unreadable": 0,
+        "too_old": 0,
+        "in_future": 0,
+        "out_of_order": 0,
+        "period_dropped": 0,
     }
     box = Outbox(view.state.outbox_path)
-    box.commit([Commit(counters={"event_time.payload": 6, "event_time.too_old": 2,
-                                 "event_time.out_of_order": 1, "messages": 9, "events": 4})])
+    box.commit(
+        [
+            Commit(
+                counters={
+                    "event_time.payload": 6,
+                    "event_time.too_old": 2,
+                    "event_time.out_of_order": 1,
+                    "messages": 9,
+                    "events": 4,
+                }
+            )
+        ]
+    )
     box.commit([Commit(counters={"event_time.too_old": 1, "event_time.period_dropped": 1})])
     box.close()
     got = event_time_samples(endpoint)
@@ -64,8 +78,18 @@ def test_metrics_count_event_time_outcomes_every_one_present_from_zero(endpoint,
 def test_the_page_shows_how_event_time_mappings_timed_their_messages(endpoint, view):
     assert 'id="event-time"' not in page(endpoint)  # no event_time mapping has counted yet
     box = Outbox(view.state.outbox_path)
-    box.commit([Commit(counters={"event_time.payload": 6, "event_time.too_old": 2,
-                                 "event_time.missing": 1, "event_time.period_dropped": 1})])
+    box.commit(
+        [
+            Commit(
+                counters={
+                    "event_time.payload": 6,
+                    "event_time.too_old": 2,
+                    "event_time.missing": 1,
+                    "event_time.period_dropped": 1,
+                }
+            )
+        ]
+    )
     box.close()
     html = page(endpoint)
     found = re.search(r'<dd id="event-time">(.*?)</dd>', html, re.S)

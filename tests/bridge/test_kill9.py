@@ -49,9 +49,15 @@ def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tm
     rng = random.Random(20261123)
     config = tmp_path / "bridge.yaml"
     write_bridge_config(
-        config, url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
-        state_dir=tmp_path / "state", client_id="bridge-kill9", delay=1,
-        attributes=FAULT_ATTRIBUTES, mappings=FAULT_MAPPINGS,
+        config,
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=tmp_path / "state",
+        client_id="bridge-kill9",
+        delay=1,
+        attributes=FAULT_ATTRIBUTES,
+        mappings=FAULT_MAPPINGS,
     )
     mock_exist.state.add_fault(
         "/api/2/attributes/update/", mode="slow_response", latency=0.3, count=None

@@ -869,8 +869,9 @@ def test_evaluate_never_raises(payload, retained, state):
 # level (``$SYS``), names that look alike, and arbitrary text (no separator, wildcard or NUL).
 _plain_levels = st.one_of(
     st.sampled_from(["", "a", "b", "$SYS", "$a", "sensor", "a b", "é"]),
-    st.text(st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs", "Cc")),
-             max_size=4),
+    st.text(
+        st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs", "Cc")), max_size=4
+    ),
 )
 mqtt_topics = st.lists(_plain_levels, min_size=1, max_size=5).map("/".join).filter(bool)
 mqtt_filters = st.builds(

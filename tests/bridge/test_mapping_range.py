@@ -18,9 +18,10 @@ LEARNED = {"steps": 0, "water_ml": 0}  # integer attributes, as Exist reports th
 
 
 def mapping(body: str) -> Mapping:
-    text = ("exist: {token: t}\nattributes: [{template: steps}, "
-            "{name: water_ml, label: Water ml, group: food, value_type: 0}]\nmappings:\n  "
-            + body)
+    text = (
+        "exist: {token: t}\nattributes: [{template: steps}, "
+        "{name: water_ml, label: Water ml, group: food, value_type: 0}]\nmappings:\n  " + body
+    )
     [m] = build_mappings(parse_config(text), LEARNED.get)
     return m
 
@@ -38,11 +39,15 @@ def test_the_bound_is_defined_once_in_domain():
     assert answers.MAX_ABS_VALUE is domain.MAX_ABS_VALUE
 
 
-@pytest.mark.parametrize("payload", [b"1e308", b"2147483648", b"-2147483648", b"9" * 5000,
-                                     b'{"v": 1e308}'])
+@pytest.mark.parametrize(
+    "payload", [b"1e308", b"2147483648", b"-2147483648", b"9" * 5000, b'{"v": 1e308}']
+)
 def test_values_beyond_exists_range_are_out_of_range(payload):
-    m = mapping(UPDATE if not payload.startswith(b"{") else
-                "- {topic: t, attribute: steps, mode: update, json_path: v}\n")
+    m = mapping(
+        UPDATE
+        if not payload.startswith(b"{")
+        else "- {topic: t, attribute: steps, mode: update, json_path: v}\n"
+    )
     ev = m.evaluate("t", payload, False, None)
     assert rejected(ev) == "out_of_range", ev
     assert "out of range" in ev.rejected.detail
@@ -65,12 +70,23 @@ def test_out_of_range_is_a_dead_letter_logged_once_per_topic(tmp_path, caplog):
         processor = MessageProcessor([mapping(UPDATE)], "UTC", box)
         with caplog.at_level(logging.WARNING):
             for i in range(3):
-                commit = processor.process(IncomingMessage(
-                    topic="t", payload=b"1e308", qos=1, mid=i + 1, dup=False, retain=False,
-                    received_at=1_700_000_000.0))
+                commit = processor.process(
+                    IncomingMessage(
+                        topic="t",
+                        payload=b"1e308",
+                        qos=1,
+                        mid=i + 1,
+                        dup=False,
+                        retain=False,
+                        received_at=1_700_000_000.0,
+                    )
+                )
                 assert commit is not None
-        lines = [r.getMessage() for r in caplog.records if "out_of_range" in r.getMessage()
-                 or "out of range" in r.getMessage()]
+        lines = [
+            r.getMessage()
+            for r in caplog.records
+            if "out_of_range" in r.getMessage() or "out of range" in r.getMessage()
+        ]
         assert len(lines) == 1, lines
     finally:
         box.close()

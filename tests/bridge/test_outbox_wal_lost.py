@@ -86,9 +86,7 @@ def test_a_deleted_write_ahead_log_after_kill_9_stops_the_start(used_state, mosq
     accepted(config, state)
 
 
-def test_a_copy_taken_while_running_restored_without_its_log_stops_the_start(
-    used_state, mosquitto
-):
+def test_a_copy_taken_while_running_restored_without_its_log_stops_the_start(used_state, mosquitto):
     config, state = used_state
     run = Run(slow_config(config))
     run.wait_subscribed()

@@ -32,10 +32,13 @@ class Watcher:
 
     def __init__(self, port: int, topics: list[str]):
         self.last: dict[str, tuple[bytes, bool]] = {}
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"watch-{time.monotonic_ns()}")
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"watch-{time.monotonic_ns()}",
+        )
         self.client.on_message = lambda c, u, m: self.last.__setitem__(
-            m.topic, (m.payload, bool(m.retain)))
+            m.topic, (m.payload, bool(m.retain))
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         subscribe(self.client, topics)
@@ -96,8 +99,9 @@ def test_availability_status_and_discovery(mock_exist, mosquitto, tmp_path):
 def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))
-    proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*BRIDGE_CMD, "run", "-c", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     watcher = Watcher(mosquitto.port, ["exist-bridge/availability"])
     try:
         wait_until(lambda: watcher.payload("exist-bridge/availability") == b"online")
@@ -110,8 +114,7 @@ def test_last_will_says_offline_when_the_process_dies(mock_exist, mosquitto, tmp
 
 
 @pytest.mark.slow
-def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mosquitto,
-                                                                  tmp_path):
+def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mosquitto, tmp_path):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
     try:
         bridge.exist.bootstrap()
@@ -135,8 +138,9 @@ def test_broker_restart_reconnects_resubscribes_and_loses_nothing(mock_exist, mo
 
 
 @pytest.mark.slow
-def test_messages_published_while_the_bridge_is_down_are_delivered_later(mock_exist, mosquitto,
-                                                                         tmp_path):
+def test_messages_published_while_the_bridge_is_down_are_delivered_later(
+    mock_exist, mosquitto, tmp_path
+):
     bridge = start(mock_exist, mosquitto.port, tmp_path)
     bridge.exist.bootstrap()
     wait_subscribed(bridge.link)
@@ -200,8 +204,12 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
 def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))  # flush every hour
-    proc = subprocess.Popen([*BRIDGE_CMD, "run", "-c", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*BRIDGE_CMD, "run", "-c", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
     reader.start()
@@ -232,16 +240,30 @@ def test_a_signal_stops_a_first_start_that_waits_for_exist(sig, tmp_path):
     """No timezone configured or remembered and Exist unreachable: start-up waits for the
     profile, and SIGTERM / Ctrl-C must still end it at once (not only SIGKILL)."""
     cfg = tmp_path / "bridge.yaml"
-    cfg.write_text(button_config(None, free_port(), tmp_path, interval=60, timezone=None,
-                               url=f"http://127.0.0.1:{free_port()}", token="a" * 40))
-    proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cfg.write_text(
+        button_config(
+            None,
+            free_port(),
+            tmp_path,
+            interval=60,
+            timezone=None,
+            url=f"http://127.0.0.1:{free_port()}",
+            token="a" * 40,
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mqtt_bridge.cli", "run", "-c", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
     reader.start()
     try:
-        wait_until(lambda: any("waiting for the Exist profile" in line for line in output),
-                   timeout=60)
+        wait_until(
+            lambda: any("waiting for the Exist profile" in line for line in output), timeout=60
+        )
         proc.send_signal(sig)
         assert proc.wait(15) == 0
         reader.join(10)  # its last lines may still be in the pipe when the process has exited
@@ -289,15 +311,21 @@ def test_health_check_needs_a_fresh_heartbeat_and_the_broker(mock_exist, tmp_pat
 
 def test_check_reports_every_problem_with_its_line(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("exist:\n  token: abc\n  timezone: Mars/Base\nmqtt:\n  port: 99999\n"
-                   "mappings:\n  - topic: a/#/b\n    attribute: Coffees\n")
+    cfg.write_text(
+        "exist:\n  token: abc\n  timezone: Mars/Base\nmqtt:\n  port: 99999\n"
+        "mappings:\n  - topic: a/#/b\n    attribute: Coffees\n"
+    )
     import io
 
     out, err = io.StringIO(), io.StringIO()
     assert cli_run(["check", "-c", str(cfg)], out, err) == 1
     text = err.getvalue()
-    for line, key in [(3, "exist.timezone"), (5, "mqtt.port"), (7, "mappings[0].topic"),
-                      (8, "mappings[0].attribute")]:
+    for line, key in [
+        (3, "exist.timezone"),
+        (5, "mqtt.port"),
+        (7, "mappings[0].topic"),
+        (8, "mappings[0].attribute"),
+    ]:
         assert f"bad.yaml:{line}: {key}" in text, text
     assert "Traceback" not in text
 

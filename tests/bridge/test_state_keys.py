@@ -30,12 +30,16 @@ A = {"topic": "house/meters", "attribute": "meter_a", "mode": "counter", "json_p
 B = {"topic": "house/meters", "attribute": "meter_b", "mode": "counter", "json_path": "b"}
 
 
-def run_once(
-    mock, broker, state, mappings: list[dict], readings, expected: dict[str, int]
-) -> None:
+def run_once(mock, broker, state, mappings: list[dict], readings, expected: dict[str, int]) -> None:
     text = bridge_config(
-        url=mock.url, token=mock.token, port=broker.port, state_dir=state,
-        client_id="bridge-state-keys", delay=1, attributes=ATTRIBUTES, mappings=mappings,
+        url=mock.url,
+        token=mock.token,
+        port=broker.port,
+        state_dir=state,
+        client_id="bridge-state-keys",
+        delay=1,
+        attributes=ATTRIBUTES,
+        mappings=mappings,
     )
     fb = FaultBridge(mock, broker, state, text=text)
     try:

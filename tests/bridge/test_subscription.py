@@ -22,8 +22,9 @@ def link_for(topics: list[str]) -> BrokerLink:
 def test_a_refused_subscription_is_an_error_naming_the_topic(caplog):
     caplog.set_level(logging.INFO, logger="exist_bridge.mqtt")
     link = link_for(["allowed/button", "denied/button"])
-    granted, refused = ReasonCode(PacketTypes.SUBACK, identifier=1), ReasonCode(
-        PacketTypes.SUBACK, identifier=0x80
+    granted, refused = (
+        ReasonCode(PacketTypes.SUBACK, identifier=1),
+        ReasonCode(PacketTypes.SUBACK, identifier=0x80),
     )
     link._on_subscribe(None, None, 1, [granted, refused], None)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -58,9 +58,7 @@ def test_the_client_caps_a_429s_retry_after(rsps, make_client, clock):
 def poison(path, now: float, key: str = "k") -> None:
     """A budget file written by an older bridge that believed a 31-year Retry-After."""
     path.write_text(
-        json.dumps(
-            {"version": 1, "keys": {key: {"sent": [], "blocked_until": now + 999_999_999}}}
-        )
+        json.dumps({"version": 1, "keys": {key: {"sent": [], "blocked_until": now + 999_999_999}}})
     )
 
 

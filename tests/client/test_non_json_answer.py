@@ -13,8 +13,12 @@ from .conftest import API
 
 
 def test_a_non_json_answer_says_so_with_its_first_bytes(rsps, make_client, caplog):
-    rsps.post(f"{API}/attributes/update/", body="<html><title>Hotel WiFi login</title>",
-              status=200, content_type="text/html")
+    rsps.post(
+        f"{API}/attributes/update/",
+        body="<html><title>Hotel WiFi login</title>",
+        status=200,
+        content_type="text/html",
+    )
     client = make_client()
     with caplog.at_level(logging.WARNING, logger="exist_bridge"):
         for _ in range(3):

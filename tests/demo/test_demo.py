@@ -23,7 +23,10 @@ DEMO = [*BRIDGE_CMD, "demo"]
 def test_demo_runs_checks_itself_and_cleans_up(broker, tmp_path):
     done = subprocess.run(
         [*DEMO, "--duration", "6", "--delay", "2", "--broker", broker],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
@@ -42,7 +45,9 @@ def test_demo_runs_checks_itself_and_cleans_up(broker, tmp_path):
 def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path):
     proc = subprocess.Popen(
         [*DEMO, "--duration", "120", "--delay", "2", "--broker", "mosquitto"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     lines: list[str] = []

@@ -481,9 +481,19 @@ def hadolint(text: str, tmp_dir: Path) -> list[str]:
     path.write_text(text, encoding="utf-8")
     ignore = [arg for code in HADOLINT_IGNORED for arg in ("--ignore", code)]
     result = subprocess.run(
-        [_hadolint_exe(), "--format", "json", "--no-color",
-         "--failure-threshold", "warning", *ignore, str(path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            _hadolint_exe(),
+            "--format",
+            "json",
+            "--no-color",
+            "--failure-threshold",
+            "warning",
+            *ignore,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     findings = json.loads(result.stdout or "[]")
     return [
@@ -671,10 +681,18 @@ def test_hadolint_finds_nothing(tmp_path):
 
 HADOLINT_BREAKAGES = [
     ("root user", "USER 10001:10001", "USER root", "DL3002"),
-    ("shell-form cmd", 'CMD ["run", "--config", "/config/bridge.yaml"]',
-     "CMD exist-bridge run --config /config/bridge.yaml", "DL3025"),
-    ("two healthchecks", "STOPSIGNAL SIGTERM",
-     'HEALTHCHECK CMD ["true"]\nSTOPSIGNAL SIGTERM', "DL3012"),
+    (
+        "shell-form cmd",
+        'CMD ["run", "--config", "/config/bridge.yaml"]',
+        "CMD exist-bridge run --config /config/bridge.yaml",
+        "DL3025",
+    ),
+    (
+        "two healthchecks",
+        "STOPSIGNAL SIGTERM",
+        'HEALTHCHECK CMD ["true"]\nSTOPSIGNAL SIGTERM',
+        "DL3012",
+    ),
     ("cd in RUN", "RUN pip wheel", "RUN cd /src && pip wheel", "DL3003"),
 ]
 

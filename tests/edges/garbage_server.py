@@ -55,8 +55,12 @@ class LyingExist:
                         break
                 self.send_response(answer.status_code)
                 for k, v in answer.headers.items():
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding",
-                                         "content-encoding"):
+                    if k.lower() not in (
+                        "content-length",
+                        "connection",
+                        "transfer-encoding",
+                        "content-encoding",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -54,16 +54,16 @@ def test_garbage_answers_never_become_state_and_never_block_other_rows(
         others = {k: v for k, v in fb.truth.items() if k != "coffees"}
         # the other attributes are delivered while coffees' answers are garbage
         wait_until(
-            lambda: {k: v for k, v in landed(mock_exist.state).items() if k != "coffees"}
-            == others,
+            lambda: {k: v for k, v in landed(mock_exist.state).items() if k != "coffees"} == others,
             timeout=30,
         )
         wait_until(lambda: liar.lies >= 3, timeout=30)  # several garbage answers, retried
         assert "coffees" not in landed(mock_exist.state)
         assert "coffees" not in stored_bases(state_dir)  # nothing garbage was stored
         assert fb.bridge.outbox.status()["pending_rows"] == 1
-        said = [r.getMessage() for r in caplog.records if "invalid_answer for coffees" in
-                r.getMessage()]
+        said = [
+            r.getMessage() for r in caplog.records if "invalid_answer for coffees" in r.getMessage()
+        ]
         assert len(said) == 1 and "not a number" in said[0], said  # logged once, with what
         assert "Traceback" not in caplog.text
 

@@ -65,9 +65,7 @@ def start(config_path, log_path):
 
 def write_config(path, mock, port, state, base_url) -> None:
     text = config_text(mock, port, state, base_url=base_url)
-    text = text.replace(
-        "  total_delay: 1\n", f"  total_delay: 1\n  stop_timeout: {STOP_TIMEOUT}\n"
-    )
+    text = text.replace("  total_delay: 1\n", f"  total_delay: 1\n  stop_timeout: {STOP_TIMEOUT}\n")
     text = text.replace(
         "  requests_per_hour: 280\n", f"  requests_per_hour: 280\n  timeout: {EXIST_TIMEOUT}\n"
     )

@@ -39,16 +39,23 @@ class BlackHole:
         for conn in self.accepted:
             conn.close()
 
+
 STOP_TIMEOUT = 3
 
 
 def test_sigterm_while_waiting_for_the_profile_ends_within_the_stop_deadline(tmp_path):
     hole = BlackHole()
     cfg = write_bridge_config(
-        tmp_path / "bridge.yaml", url=hole.url, token="t0ken", port=1, timezone=None,
-        state_dir=tmp_path / "state", attributes=[{"template": "coffees"}],
+        tmp_path / "bridge.yaml",
+        url=hole.url,
+        token="t0ken",
+        port=1,
+        timezone=None,
+        state_dir=tmp_path / "state",
+        attributes=[{"template": "coffees"}],
         mappings=[{"topic": "a", "attribute": "coffees"}],
-        exist={"timeout": 30}, bridge={"stop_timeout": STOP_TIMEOUT},
+        exist={"timeout": 30},
+        bridge={"stop_timeout": STOP_TIMEOUT},
     )
     log_path = tmp_path / "bridge.log"
     with open(log_path, "wb") as log:

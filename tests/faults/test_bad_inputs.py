@@ -46,7 +46,8 @@ good_value = st.builds(
     st.booleans(),
 )
 good_template = st.builds(
-    lambda n, a: (TEMPLATE, dumps({"a": {"b": n}, "ünï": "cødé ✓"}, a), n, "good"), amounts,
+    lambda n, a: (TEMPLATE, dumps({"a": {"b": n}, "ünï": "cødé ✓"}, a), n, "good"),
+    amounts,
     st.booleans(),
 )
 bad = st.one_of(
@@ -54,9 +55,7 @@ bad = st.one_of(
     st.builds(lambda b: (VALUE, b"\xff" + b, None, "not_utf8"), st.binary(max_size=16)),
     st.just((VALUE, b"", None, "not_json")),
     st.just((TEMPLATE, b"", None, "not_json")),
-    st.builds(
-        lambda d: (VALUE, b"[" * d + b"]" * d, None, "deep"), st.integers(2_000, 30_000)
-    ),
+    st.builds(lambda d: (VALUE, b"[" * d + b"]" * d, None, "deep"), st.integers(2_000, 30_000)),
     st.builds(
         lambda d: (VALUE, b'{"value": ' + b"[" * d + b"]" * d + b"}", None, "not_a_number"),
         st.integers(1, 200),
@@ -84,12 +83,8 @@ bad = st.one_of(
         texts.filter(lambda k: k != "value"),
         amounts,
     ),
-    st.builds(
-        lambda n: (TEMPLATE, dumps({"a": n}, True), None, "template_error"), amounts
-    ),
-    st.builds(
-        lambda t: (TEMPLATE, dumps({"a": {"c": t}}, False), None, "template_error"), texts
-    ),
+    st.builds(lambda n: (TEMPLATE, dumps({"a": n}, True), None, "template_error"), amounts),
+    st.builds(lambda t: (TEMPLATE, dumps({"a": {"c": t}}, False), None, "template_error"), texts),
     st.builds(
         lambda t: (TEMPLATE, dumps({"a": {"b": "x" + t}}, False), None, "not_a_number"), texts
     ),
@@ -109,17 +104,29 @@ def rss_kib() -> int:
 
 def test_ten_thousand_bad_and_good_inputs(mock_exist, mosquitto, tmp_path):
     text = bridge_config(
-        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
-        state_dir=tmp_path / "state", client_id="bridge-fuzz", delay=1,
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=tmp_path / "state",
+        client_id="bridge-fuzz",
+        delay=1,
         attributes=[
             {"name": "fuzz_events", "label": "Fuzz events", "group": "custom", "value_type": 0},
-            {"name": "templated_events", "label": "Templated events", "group": "custom",
-             "value_type": 0},
+            {
+                "name": "templated_events",
+                "label": "Templated events",
+                "group": "custom",
+                "value_type": 0,
+            },
         ],
         mappings=[
             {"topic": VALUE, "attribute": "fuzz_events", "json_path": "value", "amount": "value"},
-            {"topic": TEMPLATE, "attribute": "templated_events", "amount": "value",
-             "value_template": "{{ value_json.a.b }}"},
+            {
+                "topic": TEMPLATE,
+                "attribute": "templated_events",
+                "amount": "value",
+                "value_template": "{{ value_json.a.b }}",
+            },
         ],
     )
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text)
@@ -180,11 +187,18 @@ def test_ten_thousand_bad_and_good_inputs(mock_exist, mosquitto, tmp_path):
         assert landed == dict(truth)
         assert counters["messages"] == total
         assert counters["events"] == sent["good"]
-        bad_counted = {k[len("bad_input."):]: v for k, v in counters.items()
-                       if k.startswith("bad_input.")}
+        bad_counted = {
+            k[len("bad_input.") :]: v for k, v in counters.items() if k.startswith("bad_input.")
+        }
         assert sum(bad_counted.values()) == sent["bad"], (bad_counted, kinds)
-        for kind in ("too_large", "not_utf8", "not_finite", "not_an_integer", "template_error",
-                     "not_a_number"):
+        for kind in (
+            "too_large",
+            "not_utf8",
+            "not_finite",
+            "not_an_integer",
+            "template_error",
+            "not_a_number",
+        ):
             assert bad_counted.get(kind, 0) == kinds[kind], (kind, bad_counted, kinds)
         # nested too deep for the JSON parser (not_json) or, where the recursion limit allows
         # it (hypothesis raises it while a test runs), a list without the key (path_missing)

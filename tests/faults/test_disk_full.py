@@ -125,9 +125,9 @@ def test_disk_full_while_messages_arrive(disk, mock_exist, mosquitto, tmp_path, 
         assert "database or disk is full" in fb.bridge.writer.failing
         assert fb.counters()["messages"] == committed
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-        assert any(
-            "database or disk is full" in m and "unacknowledged" in m for m in errors
-        ), errors
+        assert any("database or disk is full" in m and "unacknowledged" in m for m in errors), (
+            errors
+        )
 
         # --- room again: it carries on by itself
         disk.free(fb.bridge)

@@ -55,8 +55,9 @@ def test_long_outage_then_recovery_delivers_everything_within_budget(
     text = config_text(
         mock_exist, mosquitto.port, tmp_path / "state", rph=BUDGET, base_url=proxy.url
     )
-    fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text,
-                     before_start=skewed_budget)
+    fb = FaultBridge(
+        mock_exist, mosquitto, tmp_path / "state", text=text, before_start=skewed_budget
+    )
     asked = fast_retries(fb.bridge)
     budget = fb.bridge.exist.client.budget
     key = token_key(mock_exist.token)
@@ -77,9 +78,11 @@ def test_long_outage_then_recovery_delivers_everything_within_budget(
         fb.settle()
         wait_until(lambda: budget.status(key).remaining == 0, timeout=60)
         wait_until(
-            lambda: fb.bridge.last_report is not None
-            and fb.bridge.last_report.postponed is not None
-            and fb.bridge.last_report.postponed.seconds > 600,
+            lambda: (
+                fb.bridge.last_report is not None
+                and fb.bridge.last_report.postponed is not None
+                and fb.bridge.last_report.postponed.seconds > 600
+            ),
             timeout=60,
         )
         assert landed(state) == before_outage  # nothing got through meanwhile

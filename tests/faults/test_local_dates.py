@@ -47,11 +47,19 @@ def test_events_land_on_the_users_local_date_across_midnight_and_dst(
     state = mock_exist.state
     now = {"t": 0.0}
     text = bridge_config(
-        url=mock_exist.url, token=mock_exist.token, port=mosquitto.port,
-        state_dir=tmp_path / "state", client_id="bridge-dates", timezone="Europe/Berlin",
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=tmp_path / "state",
+        client_id="bridge-dates",
+        timezone="Europe/Berlin",
         attributes=[
-            {"name": "weighed_events", "label": "Weighed events", "group": "custom",
-             "value_type": 0},
+            {
+                "name": "weighed_events",
+                "label": "Weighed events",
+                "group": "custom",
+                "value_type": 0,
+            },
             {"template": "steps"},
         ],
         mappings=[

@@ -55,13 +55,10 @@ def test_attribute_taken_by_another_service_is_reacquired(mock_exist, mosquitto,
         assert landed(state) == dict(fb.truth)
         assert_never_double_counted(state, fb.truth)
         writes = state.journal("/api/2/attributes/")
-        refused = [
-            j for j in writes if j["path"].endswith("/update/") and j["status"] == 202
-        ]
+        refused = [j for j in writes if j["path"].endswith("/update/") and j["status"] == 202]
         assert len(refused) >= 6  # every takeover cost one refused write...
         reacquired = [
-            j for j in writes
-            if j["path"].endswith("/acquire/") and j["client_id"] == "mock_client"
+            j for j in writes if j["path"].endswith("/acquire/") and j["client_id"] == "mock_client"
         ]
         assert len(reacquired) >= 1 + 6  # ...and an acquire (the first one is the bootstrap)
         assert not [e for e in state.ledger() if e["client_id"] == "rival_app"]

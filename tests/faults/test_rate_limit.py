@@ -102,8 +102,9 @@ def test_long_retry_after_is_honoured_and_nothing_is_lost(mock_exist, mosquitto,
         # sooner or later Exist says 429 with a Retry-After of up to an hour
         wait_until(lambda: any(j["status"] == 429 for j in state.journal()), timeout=60)
         wait_until(
-            lambda: fb.bridge.last_report is not None
-            and fb.bridge.last_report.postponed is not None,
+            lambda: (
+                fb.bridge.last_report is not None and fb.bridge.last_report.postponed is not None
+            ),
             timeout=30,
         )
         seen = len(state.journal())

@@ -34,7 +34,9 @@ def test_expired_access_token_is_refreshed_exactly_once(mock_exist, mosquitto, t
         TokenSet.from_response(issued, time.time(), "mock_client", "mock_secret")
     )
     credentials = {
-        "token_file": str(token_file), "client_id": "mock_client", "client_secret": "mock_secret"
+        "token_file": str(token_file),
+        "client_id": "mock_client",
+        "client_secret": "mock_secret",
     }
     text = config_text(mock_exist, mosquitto.port, tmp_path / "state", credentials=credentials)
     fb = FaultBridge(mock_exist, mosquitto, tmp_path / "state", text=text)

@@ -71,8 +71,10 @@ def test_applied_then_failed_writes_are_never_counted_twice(mock_exist, mosquitt
                 if i % 10 == 9:
                     time.sleep(0.4)  # let flushes happen mid-stream
             fb.settle()
-            wait_until(lambda: not any(r.active for r in state.faults.rules),  # every fault fired
-                       timeout=60)
+            wait_until(
+                lambda: not any(r.active for r in state.faults.rules),  # every fault fired
+                timeout=60,
+            )
             fb.wait_delivered(timeout=60)
 
         # exactly the truth, per attribute and per date

@@ -16,25 +16,44 @@ from ..support.waiting import wait_until
 
 
 def _text(url: str, tmp_path) -> str:
-    return bridge_config(url=url, token="t0ken", port=1, state_dir=tmp_path / "state",
-                         attributes=[{"template": "coffees"}],
-                         mappings=[{"topic": "a", "attribute": "coffees"}])
+    return bridge_config(
+        url=url,
+        token="t0ken",
+        port=1,
+        state_dir=tmp_path / "state",
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "a", "attribute": "coffees"}],
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "http://http://127.0.0.1:36119", "https://", "http://:80", "http://exist..io",
-    "http://exist io", "http://127.0.0.1:99999", "http://host:port",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://http://127.0.0.1:36119",
+        "https://",
+        "http://:80",
+        "http://exist..io",
+        "http://exist io",
+        "http://127.0.0.1:99999",
+        "http://host:port",
+    ],
+)
 def test_a_base_url_without_a_proper_host_is_refused(url, tmp_path):
     with pytest.raises(ConfigError) as err:
         parse_config(_text(url, tmp_path))
     assert "exist.base_url" in str(err.value)
 
 
-@pytest.mark.parametrize("url", [
-    "https://exist.io", "http://127.0.0.1:36119", "http://localhost:8080/", "http://[::1]:80",
-    "http://mock-exist:5000",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://exist.io",
+        "http://127.0.0.1:36119",
+        "http://localhost:8080/",
+        "http://[::1]:80",
+        "http://mock-exist:5000",
+    ],
+)
 def test_good_base_urls_still_pass(url, tmp_path):
     assert parse_config(_text(url, tmp_path)).exist.base_url == url.rstrip("/")
 
@@ -53,10 +72,17 @@ def test_an_unreachable_exist_at_start_names_exist_base_url(tmp_path, caplog):
     try:
         with caplog.at_level(logging.WARNING):
             bridge.start()
-            wait_until(lambda: any("attribute set-up with Exist failed" in r.getMessage()
-                                   for r in caplog.records), timeout=60)
-        line = next(r.getMessage() for r in caplog.records
-                    if "attribute set-up with Exist failed" in r.getMessage())
+            wait_until(
+                lambda: any(
+                    "attribute set-up with Exist failed" in r.getMessage() for r in caplog.records
+                ),
+                timeout=60,
+            )
+        line = next(
+            r.getMessage()
+            for r in caplog.records
+            if "attribute set-up with Exist failed" in r.getMessage()
+        )
         assert f"exist.base_url http://127.0.0.1:{port}" in line, line
     finally:
         bridge.stop()

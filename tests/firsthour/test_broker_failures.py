@@ -37,7 +37,11 @@ def config(tmp_path, mock, host="127.0.0.1", port=1883, extra=""):
     return write_config(
         tmp_path,
         CONFIG.format(
-            url=mock.url, token=mock.token, host=host, port=port, extra=extra,
+            url=mock.url,
+            token=mock.token,
+            host=host,
+            port=port,
+            extra=extra,
             state=tmp_path / "state",
         ),
     )
@@ -75,8 +79,10 @@ def test_unresolvable_host_names_the_host(mock_exist, tmp_path):
     bridge = RunningBridge(path)
     try:
         line = bridge.wait_for("can't connect to the MQTT broker")
-        assert "homeassistant.invalid:1883: the host name 'homeassistant.invalid' does not " \
+        assert (
+            "homeassistant.invalid:1883: the host name 'homeassistant.invalid' does not "
             "resolve (DNS" in line
+        )
         assert "check mqtt.host" in line
     finally:
         bridge.stop()
@@ -118,8 +124,10 @@ def test_a_stopped_broker_is_reported_then_the_reconnect(mock_exist, tmp_path):
         line = bridge.wait_for("can't connect to the MQTT broker")
         assert f"127.0.0.1:{broker.port}: connection refused" in line
         broker.start()
-        line = bridge.wait_for(r"connected to 127\.0\.0\.1:\d+ \(session resumed\) after \d+ "
-                               r"failed attempt")
+        line = bridge.wait_for(
+            r"connected to 127\.0\.0\.1:\d+ \(session resumed\) after \d+ "
+            r"failed attempt"
+        )
         assert "after" in line
     finally:
         bridge.stop()
@@ -136,8 +144,11 @@ def test_the_same_failure_is_not_logged_every_attempt(mock_exist, tmp_path):
         bridge.wait_for("can't connect to the MQTT broker")
         bridge.wait_for(r"connection refused.*\(again\)")  # a second attempt, at debug
         bridge.wait_for(r"connection refused.*\(again\)")
-        errors = [line for line in bridge.text().splitlines()
-                  if "ERROR" in line and "can't connect" in line]
+        errors = [
+            line
+            for line in bridge.text().splitlines()
+            if "ERROR" in line and "can't connect" in line
+        ]
         assert len(errors) == 1
     finally:
         bridge.stop()
@@ -146,8 +157,11 @@ def test_the_same_failure_is_not_logged_every_attempt(mock_exist, tmp_path):
 def test_a_refused_login_names_the_username(mock_exist, tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto")
     passwords = tmp_path / "mosquitto" / "passwords"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
+        check=True,
+        capture_output=True,
+    )
     passwords.chmod(0o600)
     broker.conf.write_text(
         broker.conf.read_text().replace(

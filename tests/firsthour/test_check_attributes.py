@@ -43,8 +43,10 @@ def test_a_mistyped_template_is_an_error_with_did_you_mean(tmp_path):
 def test_a_mistyped_declared_attribute_suggests_it(tmp_path):
     code, _, err = check(tmp_path, "fridge_open")
     assert code == 1
-    assert "'fridge_open' is neither listed under attributes nor an Exist template; did you " \
+    assert (
+        "'fridge_open' is neither listed under attributes nor an Exist template; did you "
         "mean 'fridge_opens'?" in err
+    )
 
 
 def test_an_unknown_name_without_close_match_says_how_to_declare_it(tmp_path):

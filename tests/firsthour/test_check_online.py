@@ -36,29 +36,39 @@ mappings:
 
 
 def make(tmp_path, mock, port, token=None, mqtt_extra="", extra_attribute="coffees"):
-    return write_config(tmp_path, CONFIG.format(
-        url=mock.url, token=token or mock.token, port=port, mqtt_extra=mqtt_extra,
-        state=tmp_path / "state", extra_attribute=extra_attribute,
-    ))
+    return write_config(
+        tmp_path,
+        CONFIG.format(
+            url=mock.url,
+            token=token or mock.token,
+            port=port,
+            mqtt_extra=mqtt_extra,
+            state=tmp_path / "state",
+            extra_attribute=extra_attribute,
+        ),
+    )
 
 
 def test_everything_fine_and_what_each_attribute_is(mock_exist, mosquitto, tmp_path):
     # steps: this client owns it already; water: owned by another service
     ExistClient(mock_exist.token, base_url=mock_exist.url).acquire([{"template": "steps"}])
-    mock_exist.state.seed_attribute("water", template="water", owner="another-service",
-                                    manual=False)
+    mock_exist.state.seed_attribute(
+        "water", template="water", owner="another-service", manual=False
+    )
     path = make(tmp_path, mock_exist, mosquitto.port)
     before = len(mock_exist.state.journal("/api/2/"))
     done = cli("check", "-c", str(path), "--online")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert f"broker 127.0.0.1:{mosquitto.port}: connected, login accepted (anonymous)" in lines
-    assert any(line.startswith(f"Exist {mock_exist.url}: the token works (user ")
-               for line in lines), lines
+    assert any(
+        line.startswith(f"Exist {mock_exist.url}: the token works (user ") for line in lines
+    ), lines
     assert "  steps: owned by this client; the bridge can write it" in lines
     assert "  coffees: not in the account yet; acquired from Exist's template at start" in lines
-    assert "  fridge_opens: not in the account yet; created at start (label 'Fridge opens')" \
-        in lines
+    assert (
+        "  fridge_opens: not in the account yet; created at start (label 'Fridge opens')" in lines
+    )
     assert lines[-1] == "online: 0 problem(s)"
     calls = mock_exist.state.journal("/api/2/")[before:]
     assert calls and all(c["method"] == "GET" for c in calls)  # nothing written to Exist
@@ -66,13 +76,16 @@ def test_everything_fine_and_what_each_attribute_is(mock_exist, mosquitto, tmp_p
 
 
 def test_an_attribute_owned_by_another_service_and_not_listed(mock_exist, mosquitto, tmp_path):
-    mock_exist.state.seed_attribute("water", template="water", owner="another-service",
-                                    manual=False)
+    mock_exist.state.seed_attribute(
+        "water", template="water", owner="another-service", manual=False
+    )
     path = make(tmp_path, mock_exist, mosquitto.port, extra_attribute="water")
     done = cli("check", "-c", str(path), "--online")
     assert done.returncode == 1
-    assert any(line.startswith("problem:   water: owned by ") and "not listed under attributes"
-               in line for line in done.stdout.splitlines()), done.stdout
+    assert any(
+        line.startswith("problem:   water: owned by ") and "not listed under attributes" in line
+        for line in done.stdout.splitlines()
+    ), done.stdout
 
 
 def test_a_wrong_token_and_a_closed_port(mock_exist, tmp_path):
@@ -81,11 +94,14 @@ def test_a_wrong_token_and_a_closed_port(mock_exist, tmp_path):
     done = cli("check", "-c", str(path), "--online")
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert any(line.startswith(f"problem: broker 127.0.0.1:{port}: connection refused")
-               for line in lines), lines
     assert any(
-        line.startswith(f"problem: Exist {mock_exist.url}: Exist refused the token (check "
-                        "EXIST_TOKEN / token_file; here: exist.token)")
+        line.startswith(f"problem: broker 127.0.0.1:{port}: connection refused") for line in lines
+    ), lines
+    assert any(
+        line.startswith(
+            f"problem: Exist {mock_exist.url}: Exist refused the token (check "
+            "EXIST_TOKEN / token_file; here: exist.token)"
+        )
         for line in lines
     ), lines
     assert lines[-1] == "online: 2 problem(s)"
@@ -94,24 +110,37 @@ def test_a_wrong_token_and_a_closed_port(mock_exist, tmp_path):
 def test_broker_credentials_are_checked(mock_exist, tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto")
     passwords = tmp_path / "mosquitto" / "passwords"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
+        check=True,
+        capture_output=True,
+    )
     passwords.chmod(0o600)
-    broker.conf.write_text(broker.conf.read_text().replace(
-        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"))
+    broker.conf.write_text(
+        broker.conf.read_text().replace(
+            "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"
+        )
+    )
     broker.start()
     try:
-        wrong = make(tmp_path, mock_exist, broker.port,
-                     mqtt_extra="  username: bridge\n  password: wrong\n")
+        wrong = make(
+            tmp_path, mock_exist, broker.port, mqtt_extra="  username: bridge\n  password: wrong\n"
+        )
         done = cli("check", "-c", str(wrong), "--online")
         assert done.returncode == 1
-        assert any(line.startswith(f"problem: broker 127.0.0.1:{broker.port}: the broker "
-                                   "refused the login") for line in done.stdout.splitlines())
-        right = make(tmp_path, mock_exist, broker.port,
-                     mqtt_extra="  username: bridge\n  password: right\n")
+        assert any(
+            line.startswith(
+                f"problem: broker 127.0.0.1:{broker.port}: the broker refused the login"
+            )
+            for line in done.stdout.splitlines()
+        )
+        right = make(
+            tmp_path, mock_exist, broker.port, mqtt_extra="  username: bridge\n  password: right\n"
+        )
         done = cli("check", "-c", str(right), "--online")
         assert done.returncode == 0, done.stdout
-        assert (f"broker 127.0.0.1:{broker.port}: connected, login accepted (mqtt.username "
-                "'bridge')") in done.stdout.splitlines()
+        assert (
+            f"broker 127.0.0.1:{broker.port}: connected, login accepted (mqtt.username 'bridge')"
+        ) in done.stdout.splitlines()
     finally:
         broker.kill()

@@ -20,10 +20,15 @@ TOPIC = "zigbee2mqtt/coffee_button"
 
 
 def _bridge(mock, broker, tmp_path, name: str, client_id: str) -> Bridge:
-    text = bridge_config(url=mock.url, token=mock.token, port=broker.port,
-                         state_dir=tmp_path / name, client_id=client_id,
-                         attributes=[{"template": "coffees"}],
-                         mappings=[{"topic": TOPIC, "attribute": "coffees"}])
+    text = bridge_config(
+        url=mock.url,
+        token=mock.token,
+        port=broker.port,
+        state_dir=tmp_path / name,
+        client_id=client_id,
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": TOPIC, "attribute": "coffees"}],
+    )
     bridge = Bridge(parse_config(text))
     bridge.start()
     bridge.link.clash.stable_after = 3.0  # the test's patience, not the product's 30 s
@@ -31,8 +36,11 @@ def _bridge(mock, broker, tmp_path, name: str, client_id: str) -> Bridge:
 
 
 def _clash_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.ERROR and "same mqtt.client_id" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and "same mqtt.client_id" in r.getMessage()
+    ]
 
 
 def test_two_bridges_with_one_client_id_are_detected_and_hold_messages_back(
@@ -56,16 +64,22 @@ def test_two_bridges_with_one_client_id_are_detected_and_hold_messages_back(
                 publisher.publish(TOPIC, "1")
             # let the connection change hands at least twice more with the messages out there
             connects = first.link.connects + second.link.connects
-            wait_until(lambda: first.link.connects + second.link.connects >= connects + 2,
-                       timeout=60)
+            wait_until(
+                lambda: first.link.connects + second.link.connects >= connects + 2, timeout=60
+            )
             assert first.outbox.counters().get("messages", 0) == 0
             assert second.outbox.counters().get("messages", 0) == 0
             records = list(caplog.records)
-            last_clash = max(i for i, r in enumerate(records) if "same mqtt.client_id"
-                             in r.getMessage())
+            last_clash = max(
+                i for i, r in enumerate(records) if "same mqtt.client_id" in r.getMessage()
+            )
             # after the one error, the disconnections of the clash are not a flood of warnings
-            assert not [r for r in records[last_clash:] if r.levelno >= logging.WARNING
-                        and r.getMessage().startswith("disconnected from the broker")]
+            assert not [
+                r
+                for r in records[last_clash:]
+                if r.levelno >= logging.WARNING
+                and r.getMessage().startswith("disconnected from the broker")
+            ]
             second.stop()
             second = None
             # one bridge left: the clash ends and every message comes to it, once
@@ -83,8 +97,9 @@ def test_two_bridges_with_one_client_id_are_detected_and_hold_messages_back(
             second.stop()
 
 
-def test_a_dead_bridges_retained_status_is_not_a_shared_prefix(mock_exist, mosquitto, tmp_path,
-                                                               caplog):
+def test_a_dead_bridges_retained_status_is_not_a_shared_prefix(
+    mock_exist, mosquitto, tmp_path, caplog
+):
     stale = {"client_id": "long-gone", "published_at": time.time() - 86400, "rows": 0}
     publisher = Publisher(mosquitto.port)
     publisher.publish("exist-bridge/status", json.dumps(stale), retain=True)

@@ -60,8 +60,13 @@ def test_a_missing_secret_names_it_and_the_file(tmp_path):
 
 def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
     text = bridge_config(
-        url=mock.url, token=mock.token, port=broker.port, state_dir=tmp_path / client_id,
-        client_id=client_id, delay=60, mqtt={"discovery": True},
+        url=mock.url,
+        token=mock.token,
+        port=broker.port,
+        state_dir=tmp_path / client_id,
+        client_id=client_id,
+        delay=60,
+        mqtt={"discovery": True},
         attributes=[{"template": "coffees"}],
         mappings=[{"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees"}],
     )
@@ -72,11 +77,13 @@ def bridge_for(mock, broker, tmp_path, client_id: str) -> Bridge:
 class Watcher:
     def __init__(self, port: int):
         self.last: dict[str, bytes] = {}
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id="ha-watcher")
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="ha-watcher"
+        )
         self.client.on_message = lambda c, u, m: self.last.__setitem__(m.topic, m.payload)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
-            [("homeassistant/#", 0), ("exist-bridge/#", 0)])
+            [("homeassistant/#", 0), ("exist-bridge/#", 0)]
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -99,8 +106,12 @@ def test_discovery_follows_home_assistants_conventions(mock_exist, mosquitto, tm
         node = "ha_bridge"
         topics = {
             kind: f"homeassistant/{kind.split('/')[0]}/{node}/{kind.split('/')[1]}/config"
-            for kind in ("binary_sensor/connected", "sensor/pending", "sensor/budget",
-                         "sensor/last_sync")
+            for kind in (
+                "binary_sensor/connected",
+                "sensor/pending",
+                "sensor/budget",
+                "sensor/last_sync",
+            )
         }
         wait_until(lambda: all(t in watcher.last for t in topics.values()))
         configs = {k: json.loads(watcher.last[t]) for k, t in topics.items()}
@@ -124,16 +135,21 @@ def test_discovery_follows_home_assistants_conventions(mock_exist, mosquitto, tm
         watcher.close()
 
 
-def test_two_bridges_sharing_a_topic_prefix_are_warned_about(mock_exist, mosquitto, tmp_path,
-                                                              caplog):
+def test_two_bridges_sharing_a_topic_prefix_are_warned_about(
+    mock_exist, mosquitto, tmp_path, caplog
+):
     first = bridge_for(mock_exist, mosquitto, tmp_path, "bridge-one")
     second = None
     try:
         wait_until(lambda: first.link.connected)
         with caplog.at_level(logging.WARNING, logger="exist_bridge.mqtt"):
             second = bridge_for(mock_exist, mosquitto, tmp_path, "bridge-two")
-            wait_until(lambda: any("publishes its status on exist-bridge/status too"
-                                   in r.getMessage() for r in caplog.records))
+            wait_until(
+                lambda: any(
+                    "publishes its status on exist-bridge/status too" in r.getMessage()
+                    for r in caplog.records
+                )
+            )
         line = next(r.getMessage() for r in caplog.records if "too:" in r.getMessage())
         assert "give each its own mqtt.topic_prefix" in line
         assert "'bridge-one'" in line or "'bridge-two'" in line
@@ -172,6 +188,7 @@ def test_watching_the_status_topic_leaves_the_subscription_report_alone(
         finally:
             bridge.stop()
     assert len(bridge.link.subacks) == 1  # the mappings' SUBACK only
-    subscribed = [r.getMessage() for r in caplog.records
-                  if r.getMessage().startswith("subscribed to")]
+    subscribed = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("subscribed to")
+    ]
     assert subscribed == ["subscribed to zigbee2mqtt/coffee_button"]

@@ -33,8 +33,17 @@ mappings:
 """
 
 
-def make(tmp_path, mock, *, host="127.0.0.1", port=None, attribute="coffees",
-         json_path="contact", token=None, timezone="  timezone: UTC\n"):
+def make(
+    tmp_path,
+    mock,
+    *,
+    host="127.0.0.1",
+    port=None,
+    attribute="coffees",
+    json_path="contact",
+    token=None,
+    timezone="  timezone: UTC\n",
+):
     return write_config(
         tmp_path,
         CONFIG.format(
@@ -65,8 +74,7 @@ def test_row_wrong_broker_port(mock_exist, mosquitto, tmp_path):
 
 
 def test_row_unresolvable_host(mock_exist, tmp_path):
-    line = run_until(make(tmp_path, mock_exist, host="homeassistant.invalid"),
-                     "ERROR.*MQTT broker")
+    line = run_until(make(tmp_path, mock_exist, host="homeassistant.invalid"), "ERROR.*MQTT broker")
     assert "homeassistant.invalid" in line and "does not resolve" in line
     assert "mqtt.host" in line
 
@@ -85,8 +93,7 @@ def test_row_mistyped_attribute(mock_exist, mosquitto, tmp_path):
 
 def test_row_wrong_token(mock_exist, mosquitto, tmp_path):
     # no timezone in the config: the first start reads the profile, and the token is wrong
-    path = make(tmp_path, mock_exist, port=mosquitto.port, token="not-the-token",
-                timezone="")
+    path = make(tmp_path, mock_exist, port=mosquitto.port, token="not-the-token", timezone="")
     line = run_until(path, "ERROR.*Exist refused the token")
     assert "check EXIST_TOKEN / token_file; here: exist.token" in line
     assert "401" in line
@@ -107,8 +114,7 @@ def test_row_jsonpath_style_path(mock_exist, tmp_path):
     assert "mappings[1].json_path: '$.contact' is JSONPath syntax" in ran.text()
 
 
-def test_wrong_token_with_a_timezone_is_named_at_attribute_set_up(mock_exist, mosquitto,
-                                                                  tmp_path):
+def test_wrong_token_with_a_timezone_is_named_at_attribute_set_up(mock_exist, mosquitto, tmp_path):
     path = make(tmp_path, mock_exist, port=mosquitto.port, token="not-the-token")
     line = run_until(path, "ERROR.*Exist refused the token")
     assert "check EXIST_TOKEN / token_file; here: exist.token): 401" in line

@@ -34,13 +34,22 @@ def test_not_found_is_parked_and_not_retried(mock_exist, tmp_path, caplog):
     exist = make_client(config, tmp_path / "state")
     exist.bootstrap()
     box = Outbox(tmp_path / "state" / "outbox.sqlite")
-    box.commit([Commit(effects=[Effect("cofees", "2026-11-29", "increment", 1),
-                                Effect("steps", "2026-11-29", "update", 1234)])])
+    box.commit(
+        [
+            Commit(
+                effects=[
+                    Effect("cofees", "2026-11-29", "increment", 1),
+                    Effect("steps", "2026-11-29", "update", 1234),
+                ]
+            )
+        ]
+    )
     flusher = Flusher(box, exist, "UTC", exist.classify, 3600)
 
     def writes() -> int:
         return sum(
-            1 for j in mock_exist.state.journal("/api/2/attributes/")
+            1
+            for j in mock_exist.state.journal("/api/2/attributes/")
             if j["path"].endswith(("/update/", "/increment/"))
         )
 
@@ -52,8 +61,11 @@ def test_not_found_is_parked_and_not_retried(mock_exist, tmp_path, caplog):
     assert [(r["attribute"], r["date"], r["code"]) for r in refused] == [
         ("cofees", "2026-11-29", "not_found")
     ]
-    assert any("cofees" in r.getMessage() and "not_found" in r.getMessage()
-               for r in caplog.records if r.levelno >= logging.ERROR)
+    assert any(
+        "cofees" in r.getMessage() and "not_found" in r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+    )
     before = writes()
     again = flusher.flush_once()
     assert (again.requests, writes()) == (0, before)  # nothing left to send: no request

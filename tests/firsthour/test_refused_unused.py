@@ -19,10 +19,15 @@ from ..support.config import bridge_config
 
 
 def _text(tmp_path) -> str:
-    return bridge_config(url="http://127.0.0.1:9", token="t0ken", port=1,
-                         state_dir=tmp_path / "state", attributes=[{"template": "coffees"}],
-                         mappings=[{"topic": "a", "attribute": "coffees"}],
-                         bridge={"stop_timeout": 2})
+    return bridge_config(
+        url="http://127.0.0.1:9",
+        token="t0ken",
+        port=1,
+        state_dir=tmp_path / "state",
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "a", "attribute": "coffees"}],
+        bridge={"stop_timeout": 2},
+    )
 
 
 def _refused_cofees(tmp_path) -> None:
@@ -30,9 +35,19 @@ def _refused_cofees(tmp_path) -> None:
     state.mkdir(exist_ok=True)
     box = Outbox(state / OUTBOX_FILE)
     try:
-        box.commit([Commit(mid=1, topic="a", digest=b"1", effects=[
-            Effect("cofees", "2026-11-28", "increment", 3),
-            Effect("coffees", "2026-11-28", "increment", 1)])])
+        box.commit(
+            [
+                Commit(
+                    mid=1,
+                    topic="a",
+                    digest=b"1",
+                    effects=[
+                        Effect("cofees", "2026-11-28", "increment", 3),
+                        Effect("coffees", "2026-11-28", "increment", 1),
+                    ],
+                )
+            ]
+        )
         row = next(p for p in box.pending() if p.attribute == "cofees")
         box.mark_failed("cofees", "2026-11-28", row.version, "not_found", "no such attribute")
     finally:

@@ -31,16 +31,24 @@ class Setup:
     def __init__(self, mock, broker, tmp_path):
         self.path = tmp_path / "bridge.yaml"
         write_bridge_config(
-            self.path, url=mock.url, token=mock.token, port=broker.port,
-            state_dir=tmp_path / "state", client_id="show-bridge", delay=60,
+            self.path,
+            url=mock.url,
+            token=mock.token,
+            port=broker.port,
+            state_dir=tmp_path / "state",
+            client_id="show-bridge",
+            delay=60,
             attributes=COFFEE_FRIDGE_ATTRIBUTES,
             # and a typo Exist refuses (not_found), for `status` to show
-            mappings=[*COFFEE_FRIDGE_MAPPINGS,
-                      {"topic": "zigbee2mqtt/tea_button", "attribute": "cofees"}],
+            mappings=[
+                *COFFEE_FRIDGE_MAPPINGS,
+                {"topic": "zigbee2mqtt/tea_button", "attribute": "cofees"},
+            ],
         )
         self.bridge = start_bridge(parse_config(self.path.read_text(), str(self.path)))
-        self.pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                               client_id="show-pub")
+        self.pub = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="show-pub"
+        )
         self.pub.connect("127.0.0.1", broker.port)
         self.pub.loop_start()
         self.sent = 0
@@ -88,8 +96,11 @@ def test_debug_line_per_message_and_info_per_flush(mock_exist, mosquitto, tmp_pa
             setup.publish("zigbee2mqtt/coffee_button", '{"action": "single"}')
             setup.publish("zigbee2mqtt/coffee_button", '{"action": "double"}')
             setup.publish("zigbee2mqtt/kitchen/fridge", '{"contact": true}')
-            debug = [r.getMessage() for r in caplog.records
-                     if r.levelno == logging.DEBUG and r.name == "exist_bridge.ingest"]
+            debug = [
+                r.getMessage()
+                for r in caplog.records
+                if r.levelno == logging.DEBUG and r.name == "exist_bridge.ingest"
+            ]
             assert debug == [
                 f"zigbee2mqtt/coffee_button -> coffees +1 on {today()}",
                 "zigbee2mqtt/coffee_button -> coffees: condition false",
@@ -98,8 +109,11 @@ def test_debug_line_per_message_and_info_per_flush(mock_exist, mosquitto, tmp_pa
             ]
             caplog.clear()
             setup.bridge.flusher.flush_once()
-        info = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.INFO and r.getMessage().startswith("flush:")]
+        info = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.INFO and r.getMessage().startswith("flush:")
+        ]
         assert len(info) == 1
         assert f"(coffees {today()} = 2)" in info[0]
     finally:
@@ -141,16 +155,36 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         assert rows[("fridge_opens", day)]["events"] == 1
         for row in data["totals"]:  # the fields README documents
             assert set(row) == {
-                "attribute", "date", "mode", "state", "total", "base_known", "events",
-                "updated_at", "sent_value", "sent_at", "code", "error", "why",
+                "attribute",
+                "date",
+                "mode",
+                "state",
+                "total",
+                "base_known",
+                "events",
+                "updated_at",
+                "sent_value",
+                "sent_at",
+                "code",
+                "error",
+                "why",
             }
         assert data["broker"]["connected"] is True
         assert data["postponed"] is None
         assert set(data) == readme_status_fields() - {"healthy", "health_problem"}
         assert set(data["broker"]) == {
-            "host", "port", "connected", "since", "last_error", "last_error_at",
-            "failed_attempts", "bridge_running", "recorded_at", "client_id_clash",
-            "clash_since", "held_back",
+            "host",
+            "port",
+            "connected",
+            "since",
+            "last_error",
+            "last_error_at",
+            "failed_attempts",
+            "bridge_running",
+            "recorded_at",
+            "client_id_clash",
+            "clash_since",
+            "held_back",
         }
     finally:
         setup.close()
@@ -180,10 +214,14 @@ def test_a_postponed_flush_is_the_reason_status_gives(tmp_path):
         "refused), next try in "
     )
     # once a flush goes through, the reason is cleared
-    flusher.writer = type("Up", (), {
-        "update": lambda self, items: type("R", (), {"success": items, "failed": []})(),
-        "increment": lambda self, items: type("R", (), {"success": items, "failed": []})(),
-    })()
+    flusher.writer = type(
+        "Up",
+        (),
+        {
+            "update": lambda self, items: type("R", (), {"success": items, "failed": []})(),
+            "increment": lambda self, items: type("R", (), {"success": items, "failed": []})(),
+        },
+    )()
     flusher.flush_once()
     assert status_view.postponed(box.get_meta(POSTPONED_META)) is None
     [row] = status_view.totals(box.days(), running=True, budget={}, postponement=None)

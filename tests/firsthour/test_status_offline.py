@@ -21,9 +21,14 @@ TOKEN_ENV = Env("EXIST_TOKEN")
 
 def _config(tmp_path, token=TOKEN_ENV):
     return write_bridge_config(
-        tmp_path / "bridge.yaml", url="http://127.0.0.1:9", token=token, port=1883,
-        state_dir=tmp_path / "state", attributes=[{"template": "coffees"}],
-        mappings=[{"topic": "a", "attribute": "coffees"}])
+        tmp_path / "bridge.yaml",
+        url="http://127.0.0.1:9",
+        token=token,
+        port=1883,
+        state_dir=tmp_path / "state",
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "a", "attribute": "coffees"}],
+    )
 
 
 def _state(tmp_path) -> None:
@@ -82,10 +87,25 @@ def test_status_after_kill_9_does_not_claim_a_broker_connection(tmp_path):
     _state(tmp_path)
     now = time.time()
     # the heartbeat a SIGKILLed bridge left 20 s ago; no process holds the lock
-    (tmp_path / "state" / HEALTH_FILE).write_text(json.dumps({
-        "pid": 999999, "at": now - 20, "broker_connected": True, "stopped": False,
-        "broker": {"host": "127.0.0.1", "port": 1883, "connected": True, "since": now - 60,
-                   "last_error": None, "last_error_at": None, "failed_attempts": 0}}))
+    (tmp_path / "state" / HEALTH_FILE).write_text(
+        json.dumps(
+            {
+                "pid": 999999,
+                "at": now - 20,
+                "broker_connected": True,
+                "stopped": False,
+                "broker": {
+                    "host": "127.0.0.1",
+                    "port": 1883,
+                    "connected": True,
+                    "since": now - 60,
+                    "last_error": None,
+                    "last_error_at": None,
+                    "failed_attempts": 0,
+                },
+            }
+        )
+    )
     code, out, err = _status("-c", str(cfg))
     line = next(x for x in out.splitlines() if x.startswith("broker:"))
     assert "connected to" not in line and "not running" in line, line

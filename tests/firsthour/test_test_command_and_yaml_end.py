@@ -35,11 +35,14 @@ def test_a_plain_topic_still_works(tmp_path):
     assert cli.run(["test", "-c", str(cfg), "-t", "zigbee2mqtt/button", "-m", "1"], out, err) == 0
 
 
-@pytest.mark.parametrize(("text", "line", "bracket"), [
-    ("exist: [\n", 1, "["),
-    ("exist: {\n", 1, "{"),
-    ("exist:\n  token: t\nmappings: [{topic: a,\n", 3, "["),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "bracket"),
+    [
+        ("exist: [\n", 1, "["),
+        ("exist: {\n", 1, "{"),
+        ("exist:\n  token: t\nmappings: [{topic: a,\n", 3, "["),
+    ],
+)
 def test_a_file_cut_off_inside_brackets_is_said_plainly(text, line, bracket):
     with pytest.raises(ConfigError) as err:
         parse_config(text, "bridge.yaml")

@@ -22,9 +22,15 @@ def today() -> str:
 
 def make(tmp_path, mock, port: int = 1883):
     return write_bridge_config(
-        tmp_path / "bridge.yaml", url=mock.url, token=mock.token, port=port,
-        state_dir=tmp_path / "state", client_id="trial-bridge", timezone="Europe/Berlin",
-        attributes=COFFEE_FRIDGE_ATTRIBUTES, mappings=COFFEE_FRIDGE_MAPPINGS,
+        tmp_path / "bridge.yaml",
+        url=mock.url,
+        token=mock.token,
+        port=port,
+        state_dir=tmp_path / "state",
+        client_id="trial-bridge",
+        timezone="Europe/Berlin",
+        attributes=COFFEE_FRIDGE_ATTRIBUTES,
+        mappings=COFFEE_FRIDGE_MAPPINGS,
     )
 
 
@@ -53,37 +59,56 @@ def digest(path) -> str:
 
 def test_a_counting_message_shows_condition_value_and_effect(mock_exist, tmp_path):
     path = make(tmp_path, mock_exist)
-    done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/coffee_button",
-               "-m", '{"action": "single", "battery": 97, "linkquality": 102}')
+    done = cli(
+        "test",
+        "-c",
+        str(path),
+        "-t",
+        "zigbee2mqtt/coffee_button",
+        "-m",
+        '{"action": "single", "battery": 97, "linkquality": 102}',
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "mappings[0] zigbee2mqtt/coffee_button -> coffees (increment): matched" in lines
     assert "  condition: true" in lines
     assert f"  effect: add 1 -> coffees on {today()}" in lines
-    assert "mappings[1] zigbee2mqtt/+/fridge -> fridge_opens (increment): topic does not match" \
+    assert (
+        "mappings[1] zigbee2mqtt/+/fridge -> fridge_opens (increment): topic does not match"
         in lines
+    )
     assert lines[-1] == "result: it would count (nothing was written)"
     assert not (tmp_path / "state").exists()  # no state directory made
 
 
 def test_a_skipped_message_says_exactly_why(mock_exist, tmp_path):
     path = make(tmp_path, mock_exist)
-    done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/coffee_button",
-               "-m", '{"action": "double"}')
+    done = cli(
+        "test", "-c", str(path), "-t", "zigbee2mqtt/coffee_button", "-m", '{"action": "double"}'
+    )
     assert done.returncode == 1
     assert "  condition: false" in done.stdout.splitlines()
     assert "  skipped: condition false" in done.stdout.splitlines()
     # an edge topic's first message only records its state
-    done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/kitchen/fridge",
-               "-m", '{"contact": false}')
+    done = cli(
+        "test", "-c", str(path), "-t", "zigbee2mqtt/kitchen/fridge", "-m", '{"contact": false}'
+    )
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert "  value: false (from json_path contact)" in lines
     assert "  state used: none (the first message of this topic)" in lines
     assert "  skipped: edge: state recorded (no previous state)" in lines
     # a retained message
-    done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/coffee_button",
-               "-m", '{"action": "single"}', "--retained")
+    done = cli(
+        "test",
+        "-c",
+        str(path),
+        "-t",
+        "zigbee2mqtt/coffee_button",
+        "-m",
+        '{"action": "single"}',
+        "--retained",
+    )
     assert done.returncode == 1 and "  skipped: retained snapshot" in done.stdout.splitlines()
     # bad input
     done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/kitchen/fridge", "-m", "open")
@@ -105,8 +130,9 @@ def test_uses_the_running_bridges_edge_state_read_only(mock_exist, mosquitto, tm
         bridge.stop()
     outbox = tmp_path / "state" / "outbox.sqlite"
     before = digest(outbox)
-    done = cli("test", "-c", str(path), "-t", "zigbee2mqtt/kitchen/fridge",
-               "-m", '{"contact": false}')
+    done = cli(
+        "test", "-c", str(path), "-t", "zigbee2mqtt/kitchen/fridge", "-m", '{"contact": false}'
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert '  state used: {"last": true}' in lines

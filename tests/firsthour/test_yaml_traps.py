@@ -33,8 +33,11 @@ def test_jsonpath_style_is_refused_with_the_fix(path, fix):
     assert message.startswith(f"bridge.yaml:6: mappings[0].json_path: {path!r} is ")
     assert message.endswith(f"json_path is a plain dotted path from the top of the payload: {fix}")
     # and the fix works
-    parse_config(text.replace(f"'{path}'", f"'{fix.split(': ', 1)[1]}'") if ": " in fix
-                 else text.replace(f"    json_path: '{path}'\n", ""))
+    parse_config(
+        text.replace(f"'{path}'", f"'{fix.split(': ', 1)[1]}'")
+        if ": " in fix
+        else text.replace(f"    json_path: '{path}'\n", "")
+    )
 
 
 def test_unquoted_states_are_warned_about_with_their_line():
@@ -67,14 +70,19 @@ def test_booleans_outside_mappings_are_fine():
 @pytest.mark.parametrize(
     ("text", "line", "sentence"),
     [
-        ("  - topic: a\n    attribute: coffees\n   mode: update\n", 6,
-         "this line is not indented like the lines above it"),
+        (
+            "  - topic: a\n    attribute: coffees\n   mode: update\n",
+            6,
+            "this line is not indented like the lines above it",
+        ),
         ('  - topic: "a\n    attribute: coffees\n', 4, "a quote opened on line 4 is never closed"),
         ("  - topic: a\n\tattribute: coffees\n", 5, "a tab character: YAML indents with spaces"),
-        ("  - topic: a\n    attribute coffees\n  - topic: b\n", 5,
-         "a line without 'key: value'"),
-        ("  - topic: a\n    attribute: coffees\n    condition: value: x\n", 6,
-         "': ' inside a value: quote the value"),
+        ("  - topic: a\n    attribute coffees\n  - topic: b\n", 5, "a line without 'key: value'"),
+        (
+            "  - topic: a\n    attribute: coffees\n    condition: value: x\n",
+            6,
+            "': ' inside a value: quote the value",
+        ),
         ("  - {topic: a, attribute: coffees\n", 4, "a '{' opened on line 4 is not closed"),
     ],
 )

@@ -29,6 +29,7 @@ def make_api(mock_exist):
 @pytest.fixture
 def other_client(mock_exist, make_api) -> Api:
     """A second OAuth2 client of the default user, with every scope."""
-    mock_exist.state.add_client("other_app", "other_secret", ["http://localhost:9/"],
-                                label="Other app")
+    mock_exist.state.add_client(
+        "other_app", "other_secret", ["http://localhost:9/"], label="Other app"
+    )
     return make_api(client_id="other_app")

@@ -20,8 +20,7 @@ NEW = "b" * 40
 
 def _saved_state(path) -> None:  # noqa: ANN001
     """A state file as a previous session would leave it: token OLD, Europe/London, limits."""
-    mock = MockExist(MockConfig(token=OLD, timezone="Europe/London", rate_limit=50,
-                                max_items=20))
+    mock = MockExist(MockConfig(token=OLD, timezone="Europe/London", rate_limit=50, max_items=20))
     mock.save_state(str(path))
 
 
@@ -32,26 +31,45 @@ def _banner(lines: list[str], key: str) -> str:
 def test_explicit_flags_apply_on_top_of_a_loaded_state(tmp_path):
     path = tmp_path / "state.json"
     _saved_state(path)
-    proc, port, lines = start_mock("--state", str(path), "--token", NEW, "--timezone", "Asia/Tokyo",
-                               "--rate-limit", "7", "--max-items", "3")
+    proc, port, lines = start_mock(
+        "--state",
+        str(path),
+        "--token",
+        NEW,
+        "--timezone",
+        "Asia/Tokyo",
+        "--rate-limit",
+        "7",
+        "--max-items",
+        "3",
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert _banner(lines, "user") == "mock (timezone Asia/Tokyo)"
         assert _banner(lines, "token") == NEW
         assert "7 requests per 3600 s per token" in _banner(lines, "limits")
         assert "at most 3 objects per write" in _banner(lines, "limits")
-        profile = requests.get(f"{base}/api/2/accounts/profile/", timeout=10,
-                               headers={"Authorization": f"Bearer {NEW}"})
+        profile = requests.get(
+            f"{base}/api/2/accounts/profile/",
+            timeout=10,
+            headers={"Authorization": f"Bearer {NEW}"},
+        )
         assert profile.status_code == 200, profile.text
         assert profile.json()["timezone"] == "Asia/Tokyo"
         # the loaded state is kept: the old token still works
-        old = requests.get(f"{base}/api/2/accounts/profile/", timeout=10,
-                           headers={"Authorization": f"Bearer {OLD}"})
+        old = requests.get(
+            f"{base}/api/2/accounts/profile/",
+            timeout=10,
+            headers={"Authorization": f"Bearer {OLD}"},
+        )
         assert old.status_code == 200
         assert requests.get(f"{base}/_mock/rate-limit", timeout=10).json()["limit"] == 7
-        r = requests.post(f"{base}/api/2/attributes/update/", timeout=10,
-                          headers={"Authorization": f"Bearer {NEW}"},
-                          json=[{"name": "x", "date": "2025-01-01", "value": 1}] * 4)
+        r = requests.post(
+            f"{base}/api/2/attributes/update/",
+            timeout=10,
+            headers={"Authorization": f"Bearer {NEW}"},
+            json=[{"name": "x", "date": "2025-01-01", "value": 1}] * 4,
+        )
         assert r.status_code == 400, r.text  # 4 objects over --max-items 3
     finally:
         out, err = stop_mock(proc)
@@ -71,16 +89,22 @@ def test_without_flags_the_banner_shows_the_loaded_state(tmp_path):
         assert _banner(lines, "token") == OLD
         assert "50 requests per 3600 s per token" in _banner(lines, "limits")
         assert "at most 20 objects per write" in _banner(lines, "limits")
-        assert requests.get(f"http://127.0.0.1:{port}/_mock/rate-limit",
-                            timeout=10).json()["limit"] == 50
+        assert (
+            requests.get(f"http://127.0.0.1:{port}/_mock/rate-limit", timeout=10).json()["limit"]
+            == 50
+        )
     finally:
         out, err = stop_mock(proc)
     assert proc.returncode == 0, err
 
 
 def _refused(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mock_exist.cli", "--port", "0", *args],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "mock_exist.cli", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_a_state_file_in_a_missing_directory_is_refused_at_start(tmp_path):

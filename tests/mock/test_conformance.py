@@ -11,9 +11,20 @@ from mock_exist.server import MockServer
 
 def conformance(server: MockServer, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mock_exist.conformance", "--base-url", server.url,
-         "--token", server.token, *extra],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mock_exist.conformance",
+            "--base-url",
+            server.url,
+            "--token",
+            server.token,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -47,14 +58,25 @@ def test_it_reports_where_a_service_differs():
 def test_a_bad_token_stops_early_and_fails():
     with MockServer() as server:
         results = Suite(server.url, "f" * 40, out=lambda line: None).run()
-    assert [r.name for r in results if not r.passed] == [
-        "profile: 200 with username and timezone"]
+    assert [r.name for r in results if not r.passed] == ["profile: 200 with username and timezone"]
     assert server.state.ledger() == []
 
 
 def test_a_non_loopback_host_needs_yes():
     done = subprocess.run(
-        [sys.executable, "-m", "mock_exist.conformance", "--base-url", "https://exist.invalid",
-         "--token", "x"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mock_exist.conformance",
+            "--base-url",
+            "https://exist.invalid",
+            "--token",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2
     assert "pass --yes" in done.stderr and "ONE custom attribute" in done.stdout

@@ -23,10 +23,14 @@ def test_a_service_accepting_36_objects_still_gets_only_the_two_announced_dates(
         failed = [r.name for r in results if not r.passed]
         assert failed == ["update: more than 35 objects is refused whole"]
         assert suite.attribute is not None
-        assert _dates_written(server, suite.attribute) <= {suite.day.isoformat(),
-                                                           suite.day2.isoformat()}
-        assert set(server.state.values(suite.attribute)) <= {suite.day.isoformat(),
-                                                             suite.day2.isoformat()}
+        assert _dates_written(server, suite.attribute) <= {
+            suite.day.isoformat(),
+            suite.day2.isoformat(),
+        }
+        assert set(server.state.values(suite.attribute)) <= {
+            suite.day.isoformat(),
+            suite.day2.isoformat(),
+        }
 
 
 def test_an_attribute_created_under_another_name_is_released_by_that_name():
@@ -44,11 +48,20 @@ def test_an_attribute_created_under_another_name_is_released_by_that_name():
         assert any(r.name.startswith("release") and r.passed for r in results)
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.3.4.5", True), ("::1", True), ("localhost", True),
-    ("127.example.com", False), ("127.0.0.1.nip.io", False), ("exist.io", False),
-    ("10.0.0.1", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.4.5", True),
+        ("::1", True),
+        ("localhost", True),
+        ("127.example.com", False),
+        ("127.0.0.1.nip.io", False),
+        ("exist.io", False),
+        ("10.0.0.1", False),
+        ("", False),
+    ],
+)
 def test_loopback_is_decided_by_parsing_the_address(host, loopback):
     assert is_loopback_host(host) is loopback
     if host:
@@ -57,8 +70,19 @@ def test_loopback_is_decided_by_parsing_the_address(host, loopback):
 
 def test_a_host_that_only_looks_like_loopback_needs_yes():
     done = subprocess.run(
-        [sys.executable, "-m", "mock_exist.conformance", "--base-url",
-         "http://127.example.invalid:9", "--token", "x"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mock_exist.conformance",
+            "--base-url",
+            "http://127.example.invalid:9",
+            "--token",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "pass --yes" in done.stderr

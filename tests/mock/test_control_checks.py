@@ -44,8 +44,9 @@ def test_the_rules_modules_import_no_flask():
     import subprocess
     import sys
 
-    code = ("import sys; import mock_exist.state, mock_exist.persistence, mock_exist.faults, "
-            "mock_exist.checks, mock_exist.ratelimit; print('flask' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys; import mock_exist.state, mock_exist.persistence, mock_exist.faults, "
+        "mock_exist.checks, mock_exist.ratelimit; print('flask' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr

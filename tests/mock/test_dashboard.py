@@ -14,8 +14,12 @@ DAY = "2024-05-01"
 
 
 def write(mock, path: str, items: list) -> requests.Response:
-    return requests.post(f"{mock.url}/api/2/attributes/{path}/", json=items, timeout=10,
-                         headers={"Authorization": f"Bearer {mock.token}"})
+    return requests.post(
+        f"{mock.url}/api/2/attributes/{path}/",
+        json=items,
+        timeout=10,
+        headers={"Authorization": f"Bearer {mock.token}"},
+    )
 
 
 @pytest.fixture
@@ -23,13 +27,21 @@ def scene(mock_exist):
     """A frozen clock, an attribute with three days of values written over the API, a 429."""
     mock_exist.state.set_clock("2024-05-01T09:00:00+00:00")
     assert write(mock_exist, "acquire", [{"template": "steps"}]).status_code == 200
-    assert write(mock_exist, "update", [
-        {"name": "steps", "date": "2024-04-29", "value": 1200},
-        {"name": "steps", "date": "2024-04-30", "value": 8000},
-        {"name": "steps", "date": DAY, "value": 4321},
-    ]).status_code == 200
-    assert write(mock_exist, "update", [{"name": "nope", "date": DAY, "value": 1}]
-                 ).status_code == 202
+    assert (
+        write(
+            mock_exist,
+            "update",
+            [
+                {"name": "steps", "date": "2024-04-29", "value": 1200},
+                {"name": "steps", "date": "2024-04-30", "value": 8000},
+                {"name": "steps", "date": DAY, "value": 4321},
+            ],
+        ).status_code
+        == 200
+    )
+    assert (
+        write(mock_exist, "update", [{"name": "nope", "date": DAY, "value": 1}]).status_code == 202
+    )
     return mock_exist
 
 
@@ -53,12 +65,18 @@ def test_journal_filters_by_path_and_status(scene):
     requests.get(f"{scene.url}/api/2/accounts/profile/", timeout=10)  # 401
     page = requests.get(f"{scene.url}/_mock/", params={"status": "4xx"}, timeout=10).text
     assert re.findall(r'class="entry" data-status="(\d+)"', page) == ["401"]
-    page = requests.get(f"{scene.url}/_mock/", params={"path": "/api/2/attributes/update/",
-                                                       "status": "202"}, timeout=10).text
+    page = requests.get(
+        f"{scene.url}/_mock/",
+        params={"path": "/api/2/attributes/update/", "status": "202"},
+        timeout=10,
+    ).text
     assert re.findall(r'class="entry" data-status="(\d+)"', page) == ["202"]
     assert "User doesn&#39;t have an attribute named" in page  # the answer is shown, escaped
-    entries = requests.get(f"{scene.url}/_mock/journal", timeout=10,
-                           params={"status": "2xx", "order": "newest", "limit": 1}).json()
+    entries = requests.get(
+        f"{scene.url}/_mock/journal",
+        timeout=10,
+        params={"status": "2xx", "order": "newest", "limit": 1},
+    ).json()
     assert [e["status"] for e in entries] == [202]  # the same filters in the control API
     assert entries[0]["answer"]["failed"][0]["error_code"] == "not_found"
 
@@ -73,12 +91,18 @@ def test_dashboard_with_an_admin_token_sets_a_cookie_for_the_control_api():
     with MockServer({"admin_token": "s3cret"}) as server:
         assert requests.get(f"{server.url}/_mock/", timeout=10).status_code == 401
         session = requests.Session()
-        assert session.get(f"{server.url}/_mock/", params={"admin_token": "wrong"},
-                           timeout=10).status_code == 401
+        assert (
+            session.get(
+                f"{server.url}/_mock/", params={"admin_token": "wrong"}, timeout=10
+            ).status_code
+            == 401
+        )
         r = session.get(f"{server.url}/_mock/", params={"admin_token": "s3cret"}, timeout=10)
         assert r.status_code == 200
-        assert session.post(f"{server.url}/_mock/clock", json={"advance": 60},
-                            timeout=10).status_code == 200  # the cookie is enough
+        assert (
+            session.post(f"{server.url}/_mock/clock", json={"advance": 60}, timeout=10).status_code
+            == 200
+        )  # the cookie is enough
 
 
 # ------------------------------------------------------------------ in a real browser
@@ -94,7 +118,9 @@ def _reloading(driver, action) -> None:  # noqa: ANN001
     action()
     WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.execute_script(
-            "return window.__old_page === undefined && document.readyState === 'complete'"))
+            "return window.__old_page === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def test_dashboard_in_a_headless_browser(scene, tmp_path):
@@ -104,8 +130,9 @@ def test_dashboard_in_a_headless_browser(scene, tmp_path):
     with chromium(tmp_path) as driver:
         driver.get(f"{scene.url}/_mock/")
         assert driver.title == "mock-exist dashboard"
-        bar = driver.find_element(By.CSS_SELECTOR, f'svg[data-attribute="steps"] '
-                                                   f'rect.bar[data-date="{DAY}"]')
+        bar = driver.find_element(
+            By.CSS_SELECTOR, f'svg[data-attribute="steps"] rect.bar[data-date="{DAY}"]'
+        )
         assert bar.get_attribute("data-value") == "4321"
         assert float(bar.get_attribute("height")) > 0
         screenshot(driver, tmp_path, "dashboard-loaded")
@@ -116,8 +143,9 @@ def test_dashboard_in_a_headless_browser(scene, tmp_path):
         assert scene.state.clock.now().isoformat() == "2024-05-02T09:00:00+00:00"
         when = driver.find_element(By.CSS_SELECTOR, '#clock-form input[name="now"]')
         driver.execute_script("arguments[0].value = '2024-06-10T08:30:00'", when)
-        _reloading(driver, driver.find_element(By.CSS_SELECTOR,
-                                               "#clock-form button[type=submit]").click)
+        _reloading(
+            driver, driver.find_element(By.CSS_SELECTOR, "#clock-form button[type=submit]").click
+        )
         assert driver.find_element(By.ID, "clock-now").text == "2024-06-10T08:30:00+00:00"
         screenshot(driver, tmp_path, "dashboard-clock-moved")
 
@@ -135,17 +163,25 @@ def test_dashboard_in_a_headless_browser(scene, tmp_path):
         assert len(rows) == 1 and "html_error" in rows[0].text
         [rule] = requests.get(f"{scene.url}/_mock/faults", timeout=10).json()
         assert (rule["path"], rule["mode"], rule["status"], rule["count"]) == (
-            "/api/2/accounts/profile/", "html_error", 502, 2)
-        r = requests.get(f"{scene.url}/api/2/accounts/profile/", timeout=10,
-                         headers={"Authorization": f"Bearer {scene.token}"})
+            "/api/2/accounts/profile/",
+            "html_error",
+            502,
+            2,
+        )
+        r = requests.get(
+            f"{scene.url}/api/2/accounts/profile/",
+            timeout=10,
+            headers={"Authorization": f"Bearer {scene.token}"},
+        )
         assert r.status_code == 502  # the fault added from the page bites
         driver.refresh()
         assert "1 / 1" in driver.find_element(By.CSS_SELECTOR, "#fault-rules tr.fault").text
         screenshot(driver, tmp_path, "dashboard-fault-added")
 
         # clear them from the page
-        _reloading(driver,
-                   driver.find_element(By.XPATH, '//button[text()="Clear all faults"]').click)
+        _reloading(
+            driver, driver.find_element(By.XPATH, '//button[text()="Clear all faults"]').click
+        )
         assert driver.find_elements(By.CSS_SELECTOR, "#fault-rules tr.fault") == []
         assert requests.get(f"{scene.url}/_mock/faults", timeout=10).json() == []
 

@@ -19,7 +19,10 @@ JSON = {"Content-Type": "application/json"}
 
 def admin(mock_exist, method_: str, path_: str, body: object = None) -> requests.Response:
     return requests.request(
-        method_, f"{mock_exist.url}/_mock/{path_}", data=json.dumps(body), headers=JSON,
+        method_,
+        f"{mock_exist.url}/_mock/{path_}",
+        data=json.dumps(body),
+        headers=JSON,
         timeout=10,
     )
 
@@ -42,8 +45,9 @@ def frozen(mock_exist):
 
 
 @pytest.mark.parametrize("auth", [True, False])
-@pytest.mark.parametrize("path", ["attributes/update/", "attributes/increment/",
-                                  "auth/simple-token/"])
+@pytest.mark.parametrize(
+    "path", ["attributes/update/", "attributes/increment/", "auth/simple-token/"]
+)
 def test_deep_json_is_a_400_or_401_never_a_500(mock_exist, auth, path):
     headers = dict(JSON)
     if auth:
@@ -66,13 +70,25 @@ def test_deep_json_to_the_control_api_is_a_400(frozen):
 def _write(mock_exist, endpoint: str, value_json: str, date: str = "2024-01-01"):
     body = f'[{{"name": "c", "date": "{date}", "value": {value_json}}}]'
     return requests.post(
-        f"{mock_exist.url}/api/2/attributes/{endpoint}/", data=body,
-        headers={**JSON, "Authorization": f"Bearer {mock_exist.token}"}, timeout=10,
+        f"{mock_exist.url}/api/2/attributes/{endpoint}/",
+        data=body,
+        headers={**JSON, "Authorization": f"Bearer {mock_exist.token}"},
+        timeout=10,
     )
 
 
-@pytest.mark.parametrize("value", ["9" * 4300, "-" + "9" * 4300, str(2**31), str(-(2**31) - 1),
-                                   str(2**63), "9" * 4301, "-" + "9" * 100_000])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9" * 4300,
+        "-" + "9" * 4300,
+        str(2**31),
+        str(-(2**31) - 1),
+        str(2**63),
+        "9" * 4301,
+        "-" + "9" * 100_000,
+    ],
+)
 def test_huge_integer_is_a_failed_validation_item_and_nothing_breaks(mock_exist, value):
     mock_exist.state.seed_attribute("c", value_type=0, owner="mock_client")
     r = _write(mock_exist, "update", value)
@@ -81,8 +97,12 @@ def test_huge_integer_is_a_failed_validation_item_and_nothing_breaks(mock_exist,
     assert mock_exist.state.value("c", "2024-01-01") is None
     for path in ("_mock/state", "_mock/ledger", "_mock/journal"):
         assert requests.get(f"{mock_exist.url}/{path}", timeout=10).status_code == 200
-    r = requests.get(f"{mock_exist.url}/api/2/attributes/values/", params={"attribute": "c"},
-                     headers={"Authorization": f"Bearer {mock_exist.token}"}, timeout=10)
+    r = requests.get(
+        f"{mock_exist.url}/api/2/attributes/values/",
+        params={"attribute": "c"},
+        headers={"Authorization": f"Bearer {mock_exist.token}"},
+        timeout=10,
+    )
     assert r.status_code == 200
 
 
@@ -116,8 +136,11 @@ def test_decimal_increment_to_infinity_is_refused(mock_exist):
 def test_rate_limit_zero_throttles_every_request(mock_exist):
     r = admin(mock_exist, "POST", "rate-limit", {"limit": 0})
     assert r.status_code == 200 and r.json()["limit"] == 0
-    r = requests.get(f"{mock_exist.url}/api/2/accounts/profile/",
-                     headers={"Authorization": f"Bearer {mock_exist.token}"}, timeout=10)
+    r = requests.get(
+        f"{mock_exist.url}/api/2/accounts/profile/",
+        headers={"Authorization": f"Bearer {mock_exist.token}"},
+        timeout=10,
+    )
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     assert requests.get(f"{mock_exist.url}/_mock/state", timeout=10).status_code == 200
 
@@ -141,8 +164,7 @@ def test_rate_limit_zero_throttles_every_request(mock_exist):
         ("users", {"username": "bob", "timezone": "Mars/Olympus"}, "timezone"),
     ],
 )
-def test_bad_control_input_is_a_400_naming_the_field_and_changes_nothing(frozen, path, body,
-                                                                         field):
+def test_bad_control_input_is_a_400_naming_the_field_and_changes_nothing(frozen, path, body, field):
     before = frozen_dump(frozen)
     r = admin(frozen, "POST", path, body)
     assert r.status_code == 400, r.text
@@ -153,20 +175,50 @@ def test_bad_control_input_is_a_400_naming_the_field_and_changes_nothing(frozen,
 BUG = "Internal server error in mock_exist"  # the mock's answer to an unexpected exception
 WRONG_VALUES = [None, True, "x", "", "500", -1, 0, 1.5, 10**400, 1e300, [], {}, ["a"], {"a": 1}]
 ENDPOINTS = {
-    "users": {"username": "bob", "timezone": "UTC", "password": "p", "first_name": "B",
-              "last_name": "C"},
+    "users": {
+        "username": "bob",
+        "timezone": "UTC",
+        "password": "p",
+        "first_name": "B",
+        "last_name": "C",
+    },
     "users/mock/timezone": {"timezone": "Europe/Paris"},
-    "clients": {"client_id": "c2", "client_secret": "s", "redirect_uris": ["http://x/"],
-                "name": "n", "label": "l", "username": "mock"},
-    "tokens": {"username": "mock", "client_id": "mock_client", "scopes": ["mood_read"],
-               "expires_in": 60, "access_token": "b" * 40},
+    "clients": {
+        "client_id": "c2",
+        "client_secret": "s",
+        "redirect_uris": ["http://x/"],
+        "name": "n",
+        "label": "l",
+        "username": "mock",
+    },
+    "tokens": {
+        "username": "mock",
+        "client_id": "mock_client",
+        "scopes": ["mood_read"],
+        "expires_in": 60,
+        "access_token": "b" * 40,
+    },
     "clock": {"now": "2024-01-01T00:00:00+00:00", "frozen": True, "advance": 1, "resume": False},
-    "faults": {"path": "/api/2/*", "status": 503, "count": 1, "method": "GET", "mode": "status",
-               "latency": 0},
+    "faults": {
+        "path": "/api/2/*",
+        "status": 503,
+        "count": 1,
+        "method": "GET",
+        "mode": "status",
+        "latency": 0,
+    },
     "rate-limit": {"limit": 5, "window": 60},
-    "attributes": {"name": "zz", "username": "mock", "template": None, "label": "Z",
-                   "group": "custom", "value_type": 0, "manual": True, "owner": None,
-                   "values": {"2024-01-01": 1}},
+    "attributes": {
+        "name": "zz",
+        "username": "mock",
+        "template": None,
+        "label": "Z",
+        "group": "custom",
+        "value_type": 0,
+        "manual": True,
+        "owner": None,
+        "values": {"2024-01-01": 1},
+    },
 }
 
 
@@ -175,30 +227,39 @@ ENDPOINTS = {
 def test_fuzz_every_control_endpoint_with_wrong_typed_values(path):
     """Each field of each endpoint gets each wrong value: never a 500; a 400 changes nothing."""
     with MockServer({"clock_start": None}) as server:
-        requests.post(f"{server.url}/_mock/clock",
-                      json={"now": "2024-03-01T12:00:00+00:00"}, timeout=10)
+        requests.post(
+            f"{server.url}/_mock/clock", json={"now": "2024-03-01T12:00:00+00:00"}, timeout=10
+        )
         for key in ENDPOINTS[path]:
             for wrong in WRONG_VALUES:
                 body = {**ENDPOINTS[path], key: wrong}
                 before = requests.get(f"{server.url}/_mock/state", timeout=10).json()
-                r = requests.post(f"{server.url}/_mock/{path}", data=json.dumps(body),
-                                  headers=JSON, timeout=10)
+                r = requests.post(
+                    f"{server.url}/_mock/{path}", data=json.dumps(body), headers=JSON, timeout=10
+                )
                 where = f"POST /_mock/{path} {key}={wrong!r:.40}"
                 assert r.status_code < 500, f"{where}: {r.status_code} {r.text[:200]}"
                 after = requests.get(f"{server.url}/_mock/state", timeout=10)
                 assert after.status_code == 200, where
-                probe = requests.get(f"{server.url}/api/2/accounts/profile/", timeout=10,
-                                     headers={"Authorization": f"Bearer {server.token}"})
+                probe = requests.get(
+                    f"{server.url}/api/2/accounts/profile/",
+                    timeout=10,
+                    headers={"Authorization": f"Bearer {server.token}"},
+                )
                 assert BUG not in probe.text, f"{where}: then {probe.status_code} {probe.text}"
                 if r.status_code == 400:
                     assert isinstance(r.json().get("detail"), str), where
                     assert after.json() == before, f"{where}: half-applied"
                 requests.post(f"{server.url}/_mock/reset", timeout=10)
-                requests.post(f"{server.url}/_mock/clock",
-                              json={"now": "2024-03-01T12:00:00+00:00"}, timeout=10)
+                requests.post(
+                    f"{server.url}/_mock/clock",
+                    json={"now": "2024-03-01T12:00:00+00:00"},
+                    timeout=10,
+                )
         for wrong in WRONG_VALUES:  # a body that is not an object at all
-            r = requests.post(f"{server.url}/_mock/{path}", data=json.dumps([wrong]),
-                              headers=JSON, timeout=10)
+            r = requests.post(
+                f"{server.url}/_mock/{path}", data=json.dumps([wrong]), headers=JSON, timeout=10
+            )
             assert r.status_code == 400, f"POST /_mock/{path} [{wrong!r:.40}]"
 
 
@@ -208,10 +269,14 @@ def test_fuzz_every_control_endpoint_with_wrong_typed_values(path):
 def test_body_over_the_limit_is_413_even_unauthenticated(mock_exist):
     big = "[" + ",".join(['{"name": "c", "date": "2024-01-01", "value": 1}'] * 30_000) + "]"
     assert len(big) > 1024 * 1024
-    for headers in (JSON, {**JSON, "Authorization": f"Bearer {mock_exist.token}"},
-                    {**JSON, "Authorization": "Bearer " + "0" * 40}):
-        r = requests.post(f"{mock_exist.url}/api/2/attributes/update/", data=big,
-                          headers=headers, timeout=30)
+    for headers in (
+        JSON,
+        {**JSON, "Authorization": f"Bearer {mock_exist.token}"},
+        {**JSON, "Authorization": "Bearer " + "0" * 40},
+    ):
+        r = requests.post(
+            f"{mock_exist.url}/api/2/attributes/update/", data=big, headers=headers, timeout=30
+        )
         assert r.status_code == 413, r.text[:200]
         assert "1048576" in r.json()["detail"]
     journal = mock_exist.state.journal("/api/2/attributes/update/")
@@ -222,19 +287,18 @@ def test_body_over_the_limit_is_413_even_unauthenticated(mock_exist):
 def test_journal_keeps_small_bodies_and_truncates_large_ones(mock_exist):
     small = [{"name": "c", "date": "2024-01-01", "value": 1}]
     bad = {**JSON, "Authorization": "Bearer " + "0" * 40}
-    requests.post(f"{mock_exist.url}/api/2/attributes/update/", json=small, headers=bad,
-                  timeout=10)
+    requests.post(f"{mock_exist.url}/api/2/attributes/update/", json=small, headers=bad, timeout=10)
     large = json.dumps([{"name": "c" * 200_000, "date": "2024-01-01", "value": 1}])
     for _ in range(5):
-        r = requests.post(f"{mock_exist.url}/api/2/attributes/update/", data=large, headers=bad,
-                          timeout=10)
+        r = requests.post(
+            f"{mock_exist.url}/api/2/attributes/update/", data=large, headers=bad, timeout=10
+        )
         assert r.status_code == 401
     entries = requests.get(f"{mock_exist.url}/_mock/journal", timeout=10)
     assert len(entries.content) < 100_000  # 5 x 200 kB bodies are not kept
     first, *rest = entries.json()
     assert first["body"] == small and first["truncated"] is False
-    assert all(e["body"] is None and e["truncated"] and e["body_bytes"] == len(large)
-               for e in rest)
+    assert all(e["body"] is None and e["truncated"] and e["body_bytes"] == len(large) for e in rest)
 
 
 def test_journal_is_capped_in_bytes_dropping_the_oldest():
@@ -242,8 +306,9 @@ def test_journal_is_capped_in_bytes_dropping_the_oldest():
         bad = {**JSON, "Authorization": "Bearer " + "0" * 40}
         body = json.dumps([{"name": "c" * 20_000, "date": "2024-01-01", "value": 1}])
         for _ in range(40):
-            requests.post(f"{server.url}/api/2/attributes/update/", data=body, headers=bad,
-                          timeout=10)
+            requests.post(
+                f"{server.url}/api/2/attributes/update/", data=body, headers=bad, timeout=10
+            )
         entries = server.state.journal()
         kept = sum(len(json.dumps(e["body"])) for e in entries)
         assert kept <= 200_000

@@ -35,10 +35,14 @@ def redirect_port() -> int:
 
 @pytest.fixture
 def mock_exist_config(redirect_port) -> dict:
-    return {"client_id": "greatreads", "client_secret": "greatreads_secret",
-            "client_label": "Greatreads", "redirect_uris": [f"http://localhost:{redirect_port}/"],
-            "clock_start": datetime(2022, 8, 9, 12, 0, tzinfo=timezone.utc),
-            "clock_frozen": True}
+    return {
+        "client_id": "greatreads",
+        "client_secret": "greatreads_secret",
+        "client_label": "Greatreads",
+        "redirect_uris": [f"http://localhost:{redirect_port}/"],
+        "clock_start": datetime(2022, 8, 9, 12, 0, tzinfo=timezone.utc),
+        "clock_frozen": True,
+    }
 
 
 class Guide:
@@ -61,8 +65,13 @@ class Guide:
         return path
 
     def run(self, name: str, stdin: str = "") -> str:
-        done = subprocess.run([sys.executable, str(self.script(name))], input=stdin,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, str(self.script(name))],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -102,8 +111,9 @@ def authorise_in_browser(url: str) -> None:
     page = requests.get(url, timeout=10)
     form = FormParser()
     form.feed(page.text)
-    answer = requests.post(page.url, data={**form.fields, "action": "allow"},
-                           allow_redirects=False, timeout=10)
+    answer = requests.post(
+        page.url, data={**form.fields, "action": "allow"}, allow_redirects=False, timeout=10
+    )
     assert answer.status_code == 302
     # the guide's listener answers without finishing its headers; browsers cope
     with contextlib.suppress(requests.RequestException):
@@ -113,12 +123,18 @@ def authorise_in_browser(url: str) -> None:
 def test_the_guides_scripts_print_what_the_guide_says(guide, mock_exist, redirect_port):
     # request_authorisation.py prints the authorise URL
     url = guide.run("request_authorisation.py").strip()
-    assert url == (f"{mock_exist.url}/oauth2/authorize?client_id=greatreads&response_type=code"
-                   f"&redirect_uri=http%3A%2F%2Flocalhost%3A{redirect_port}%2F&scope=media_write")
+    assert url == (
+        f"{mock_exist.url}/oauth2/authorize?client_id=greatreads&response_type=code"
+        f"&redirect_uri=http%3A%2F%2Flocalhost%3A{redirect_port}%2F&scope=media_write"
+    )
 
     # receive_authorisation.py listens once, exchanges the code and prints both tokens
-    listener = subprocess.Popen([sys.executable, str(guide.script("receive_authorisation.py"))],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    listener = subprocess.Popen(
+        [sys.executable, str(guide.script("receive_authorisation.py"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(redirect_port, listener)
         authorise_in_browser(url)
@@ -148,11 +164,14 @@ def test_the_guides_scripts_print_what_the_guide_says(guide, mock_exist, redirec
     )
 
     out = guide.run("update_attribute.py", stdin="2022-08-09\n26\n")
-    assert out == ("UPDATE PAGES READ\nDate (yyyy-mm-dd format): Value (integer): "
-                   "Updated successfully.\n")
+    assert out == (
+        "UPDATE PAGES READ\nDate (yyyy-mm-dd format): Value (integer): Updated successfully.\n"
+    )
     assert mock_exist.state.value("pages_read", "2022-08-09") == 26
 
     assert guide.run("increment_attribute.py") == (
-        "INCREMENT PAGES READ\nUpdated successfully. New value is 27.\n")
+        "INCREMENT PAGES READ\nUpdated successfully. New value is 27.\n"
+    )
     assert guide.run("increment_attribute.py") == (
-        "INCREMENT PAGES READ\nUpdated successfully. New value is 28.\n")
+        "INCREMENT PAGES READ\nUpdated successfully. New value is 28.\n"
+    )

@@ -27,8 +27,13 @@ def faults(mock) -> list[dict]:
 
 
 def update(mock, timeout: float | tuple = 10, **kwargs) -> requests.Response:
-    return requests.post(f"{mock.url}/api/2/attributes/update/", json=ITEM, timeout=timeout,
-                         headers={"Authorization": f"Bearer {mock.token}"}, **kwargs)
+    return requests.post(
+        f"{mock.url}/api/2/attributes/update/",
+        json=ITEM,
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {mock.token}"},
+        **kwargs,
+    )
 
 
 def ledger_has_write(mock) -> bool:
@@ -97,8 +102,11 @@ def test_malformed_json_is_a_200_that_does_not_parse_and_nothing_landed(steps):
 
 def test_html_error_page_is_a_proxy_502_in_html(steps):
     add_fault(steps, path="/api/2/*", mode="html_error")
-    r = requests.get(f"{steps.url}/api/2/accounts/profile/", timeout=10,
-                     headers={"Authorization": f"Bearer {steps.token}"})
+    r = requests.get(
+        f"{steps.url}/api/2/accounts/profile/",
+        timeout=10,
+        headers={"Authorization": f"Bearer {steps.token}"},
+    )
     assert r.status_code == 502 and r.headers["Content-Type"].startswith("text/html")
     assert "<h1>502 Bad Gateway</h1>" in r.text
     with pytest.raises(requests.exceptions.JSONDecodeError):
@@ -125,8 +133,9 @@ def test_slow_body_sends_the_headers_at_once_and_the_body_slowly(steps):
 
 
 def test_latency_after_the_write_is_applied_times_the_client_out_after_it_landed(steps):
-    add_fault(steps, path="/api/2/attributes/update/", mode="latency", latency=3,
-              latency_after=True)
+    add_fault(
+        steps, path="/api/2/attributes/update/", mode="latency", latency=3, latency_after=True
+    )
     with pytest.raises(requests.exceptions.ReadTimeout):
         update(steps, timeout=(5, 0.5))
     assert wait_for(lambda: steps.state.value("steps", "2024-01-01") == 5)
@@ -162,8 +171,14 @@ def test_rules_stay_listed_with_their_counts_until_removed(steps):
 def _chaos_run(seed: int) -> list[int]:
     with MockServer() as server:
         server.state.seed_attribute("steps", template="steps", owner="mock_client")
-        add_fault(server, path="/api/2/attributes/update/", status=503, count=None,
-                  probability=0.3, seed=seed)
+        add_fault(
+            server,
+            path="/api/2/attributes/update/",
+            status=503,
+            count=None,
+            probability=0.3,
+            seed=seed,
+        )
         return [update(server).status_code for _ in range(40)]
 
 
@@ -176,8 +191,14 @@ def test_seeded_chaos_fails_a_share_of_requests_the_same_way_every_run():
 
 
 def test_chaos_counts_matched_and_fired_requests(steps):
-    add_fault(steps, path="/api/2/attributes/update/", mode="malformed_json", count=None,
-              probability=0.5, seed=1)
+    add_fault(
+        steps,
+        path="/api/2/attributes/update/",
+        mode="malformed_json",
+        count=None,
+        probability=0.5,
+        seed=1,
+    )
     answers = [update(steps) for _ in range(20)]
     broken = sum(1 for r in answers if r.text.startswith("{'"))
     [rule] = faults(steps)
@@ -189,14 +210,18 @@ def test_chaos_counts_matched_and_fired_requests(steps):
 
 
 def _profile(mock) -> requests.Response:
-    return requests.get(f"{mock.url}/api/2/accounts/profile/", timeout=10,
-                        headers={"Authorization": f"Bearer {mock.token}"})
+    return requests.get(
+        f"{mock.url}/api/2/accounts/profile/",
+        timeout=10,
+        headers={"Authorization": f"Bearer {mock.token}"},
+    )
 
 
 def test_fixed_window_is_rate_limited_until_the_next_hour(mock_exist):
     mock_exist.state.set_clock("2024-05-01T10:59:00+00:00")
-    r = requests.post(f"{mock_exist.url}/_mock/rate-limit", timeout=10,
-                      json={"limit": 2, "mode": "fixed"})
+    r = requests.post(
+        f"{mock_exist.url}/_mock/rate-limit", timeout=10, json={"limit": 2, "mode": "fixed"}
+    )
     assert r.json() == {"limit": 2, "window": 3600.0, "mode": "fixed", "retry_after": True}
     assert [_profile(mock_exist).status_code for _ in range(2)] == [200, 200]
     refused = _profile(mock_exist)
@@ -215,8 +240,9 @@ def test_sliding_window_still_refuses_at_the_top_of_the_hour(mock_exist):
 
 
 def test_429_without_retry_after(mock_exist):
-    requests.post(f"{mock_exist.url}/_mock/rate-limit", timeout=10,
-                  json={"limit": 1, "retry_after": False})
+    requests.post(
+        f"{mock_exist.url}/_mock/rate-limit", timeout=10, json={"limit": 1, "retry_after": False}
+    )
     assert _profile(mock_exist).status_code == 200
     refused = _profile(mock_exist)
     assert refused.status_code == 429 and "Retry-After" not in refused.headers
@@ -232,7 +258,11 @@ def test_rate_limit_state_per_token(mock_exist):
     assert (r["limit"], r["mode"]) == (3, "sliding")
     [token] = r["tokens"]
     assert (token["token"], token["username"], token["used"], token["remaining"]) == (
-        mock_exist.token, "mock", 3, 0)
+        mock_exist.token,
+        "mock",
+        3,
+        0,
+    )
     assert token["resets_in"] == 3600
 
 

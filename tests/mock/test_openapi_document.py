@@ -126,16 +126,21 @@ def test_control_api_request_bodies_are_the_fields_the_views_accept(document):
     schemas = document["components"]["schemas"]
     for (method, path), fields in FIELDS.items():
         op = document["paths"][path][method.lower()]
-        schema = _resolve(document, op["requestBody"]["content"]["application/json"]["schema"]
-                          ["$ref"])
+        schema = _resolve(
+            document, op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        )
         assert set(schema["properties"]) == set(fields), f"{method} {path}"
         assert schema["additionalProperties"] is False, f"{method} {path}"
         for required in schema.get("required", []):
             body = {k: v for k, v in _valid_example(path).items() if k != required}
-            answer = create_app({"token": "a" * 40}).test_client().open(
-                path.replace("{username}", "mock"), method=method, json=body)
+            answer = (
+                create_app({"token": "a" * 40})
+                .test_client()
+                .open(path.replace("{username}", "mock"), method=method, json=body)
+            )
             assert answer.status_code == 400 and required in answer.get_json()["detail"], (
-                f"{method} {path} without {required}: {answer.status_code}")
+                f"{method} {path} without {required}: {answer.status_code}"
+            )
     state = schemas["MockStateDocument"]
     assert set(state["required"]) == {"format", "version", "users"}
     from mock_exist import MockExist

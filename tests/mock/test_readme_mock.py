@@ -19,8 +19,12 @@ def _section() -> str:
 
 def test_every_flag_is_in_the_readme():
     section = _section()
-    flags = {o for action in build_parser()._actions for o in action.option_strings
-             if o.startswith("--") and o not in ("--help", "--version")}
+    flags = {
+        o
+        for action in build_parser()._actions
+        for o in action.option_strings
+        if o.startswith("--") and o not in ("--help", "--version")
+    }
     missing = sorted(f for f in flags if f"`{f}" not in section)
     assert missing == []
 
@@ -30,10 +34,12 @@ def test_every_control_route_is_in_the_readme():
     routes = set()
     for rule in create_app().url_map.iter_rules():
         if rule.rule.startswith("/_mock/") and rule.rule != "/_mock/":
-            routes.add(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "<id>", rule.rule[len("/_mock/"):]))
-    missing = sorted(r for r in routes
-                     if not re.search(rf"[ `]{re.escape(r).replace('<id>', '<[a-z_]+>')}[`? (]",
-                                      section))
+            routes.add(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "<id>", rule.rule[len("/_mock/") :]))
+    missing = sorted(
+        r
+        for r in routes
+        if not re.search(rf"[ `]{re.escape(r).replace('<id>', '<[a-z_]+>')}[`? (]", section)
+    )
     assert missing == []
     assert "`/_mock/`" in section or "/_mock/` in a browser" in section
 

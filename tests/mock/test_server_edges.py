@@ -22,7 +22,9 @@ TOKEN = "0123456789abcdef0123456789abcdef01234567"
 def start_cli(*args: str) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_exist.cli", "--token", TOKEN, "--quiet", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines = []
     for _ in range(20):  # up to "Press Ctrl-C", the last line of the banner
@@ -50,8 +52,11 @@ def test_non_loopback_host_warns_loudly_and_advises_an_admin_token():
     port = free_port()
     proc, lines = start_cli("--host", "0.0.0.0", "--port", str(port))  # reached via loopback only
     try:
-        r = requests.get(f"http://127.0.0.1:{port}/api/2/accounts/profile/",
-                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        r = requests.get(
+            f"http://127.0.0.1:{port}/api/2/accounts/profile/",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
         assert r.status_code == 200
     finally:
         _, err = stop_cli(proc)
@@ -88,8 +93,9 @@ def test_admin_token_guards_the_control_api_over_the_cli():
 def test_admin_token_in_the_python_api():
     with MockServer({"admin_token": "t0k"}) as server:
         assert requests.get(f"{server.url}/_mock/state", timeout=10).status_code == 401
-        r = requests.get(f"{server.url}/_mock/state", headers={"X-Mock-Admin-Token": "t0k"},
-                         timeout=10)
+        r = requests.get(
+            f"{server.url}/_mock/state", headers={"X-Mock-Admin-Token": "t0k"}, timeout=10
+        )
         assert r.status_code == 200
         assert server.state.dump()["tokens"]  # the Python API itself is not guarded
 
@@ -103,8 +109,11 @@ def test_http_1_1_keep_alive_serves_many_requests_on_one_connection():
         try:
             sockets = set()
             for _ in range(3):
-                conn.request("GET", "/api/2/accounts/profile/",
-                             headers={"Authorization": f"Bearer {server.token}"})
+                conn.request(
+                    "GET",
+                    "/api/2/accounts/profile/",
+                    headers={"Authorization": f"Bearer {server.token}"},
+                )
                 response = conn.getresponse()
                 assert response.status == 200
                 response.read()
@@ -124,8 +133,11 @@ def test_idle_connections_do_not_each_take_a_thread():
                 s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
                 s.sendall(b"GET /api/2/accounts/profile/ HTTP/1.1\r\n")  # and never finish
                 idle.append(s)
-            r = requests.get(f"{server.url}/api/2/accounts/profile/",
-                             headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+            r = requests.get(
+                f"{server.url}/api/2/accounts/profile/",
+                headers={"Authorization": f"Bearer {server.token}"},
+                timeout=10,
+            )
             assert r.status_code == 200
             assert threading.active_count() - before < 10
         finally:

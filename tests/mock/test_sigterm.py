@@ -34,8 +34,12 @@ def _wait_banner(proc: subprocess.Popen) -> None:
 def test_sigterm_stops_serving_at_once_and_exits_0(tmp_path):
     port = free_port()
     state = tmp_path / "state.json"
-    proc = subprocess.Popen([*MOCK, "--port", str(port), "--state", str(state)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*MOCK, "--port", str(port), "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_banner(proc)
         assert requests.get(f"http://127.0.0.1:{port}/_mock/clock", timeout=10).ok
@@ -58,16 +62,22 @@ def _as_pid_1_possible() -> bool:
 @pytest.mark.skipif(not _as_pid_1_possible(), reason="needs root and unshare for a PID namespace")
 def test_sigterm_stops_it_as_pid_1():
     port = free_port()
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *MOCK,
-                             "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", *MOCK, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pid_1 = None
     try:
         _wait_banner(proc)
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         [pid_1] = [int(c) for c in children]  # the emulator: PID 1 inside, pid_1 outside
-        [nspid] = [line for line in Path(f"/proc/{pid_1}/status").read_text().splitlines()
-                   if line.startswith("NSpid:")]
+        [nspid] = [
+            line
+            for line in Path(f"/proc/{pid_1}/status").read_text().splitlines()
+            if line.startswith("NSpid:")
+        ]
         assert nspid.split()[-1] == "1", nspid  # PID 1 in its namespace
         started = time.monotonic()
         os.kill(pid_1, signal.SIGTERM)

@@ -40,28 +40,38 @@ def test_the_mock_needs_nothing_of_the_bridge():
         "mock_exist.pytest_plugin, mock_exist.dashboard_views\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {BRIDGE_STACK!r}))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert _names(_project()["project"]["optional-dependencies"]["mock"]) == {
-        "flask", "waitress", "requests", "tzdata"}
+        "flask",
+        "waitress",
+        "requests",
+        "tzdata",
+    }
 
 
 def test_the_plugin_never_breaks_a_session_without_flask(tmp_path):
     hidden = tmp_path / "hide"
     (hidden / "flask").mkdir(parents=True)
     (hidden / "flask" / "__init__.py").write_text(
-        "raise ImportError(\"No module named 'flask' (hidden by the test)\")\n")
+        "raise ImportError(\"No module named 'flask' (hidden by the test)\")\n"
+    )
     tests = tmp_path / "session"
     tests.mkdir()
     (tests / "test_other.py").write_text(
         "def test_unrelated():\n    assert 1 + 1 == 2\n\n\n"
-        "def test_wants_the_mock(mock_exist):\n    assert mock_exist.url\n")
+        "def test_wants_the_mock(mock_exist):\n    assert mock_exist.url\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(hidden)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", str(tests)],
-        capture_output=True, text=True, timeout=120, cwd=tests, env=env)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tests,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 skipped" in done.stdout
     assert "pip install 'exist-mqtt-bridge[mock]'" in done.stdout
@@ -112,6 +122,9 @@ def test_health_answers_without_the_admin_token_and_nothing_else_does():
         assert requests.get(f"{server.url}/_mock/health", timeout=10).json() == {"ok": True}
         assert requests.get(f"{server.url}/_mock/state", timeout=10).status_code == 401
         assert requests.get(f"{server.url}/_mock/", timeout=10).status_code == 401
-        r = requests.get(f"{server.url}/_mock/state", timeout=10,
-                         headers={"X-Mock-Admin-Token": args.admin_token})
+        r = requests.get(
+            f"{server.url}/_mock/state",
+            timeout=10,
+            headers={"X-Mock-Admin-Token": args.admin_token},
+        )
         assert r.status_code == 200

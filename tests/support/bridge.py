@@ -31,8 +31,16 @@ def bridge_process(
     ``ack_delay``/``clock_offset``: run it through ``tests.support.bridge_main`` (test seams)."""
     cmd = BRIDGE_CMD
     if ack_delay or clock_offset:
-        cmd = [sys.executable, "-m", "tests.support.bridge_main", "--ack-delay", str(ack_delay),
-               "--clock-offset", str(clock_offset), "--"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.support.bridge_main",
+            "--ack-delay",
+            str(ack_delay),
+            "--clock-offset",
+            str(clock_offset),
+            "--",
+        ]
     return subprocess.Popen(
         [*cmd, command, "-c", str(config), *args],
         env={**os.environ, **(env or {})},
@@ -40,8 +48,9 @@ def bridge_process(
     )
 
 
-def start_bridge(config, clock: Callable[[], float] | None = None, bootstrap: bool = True,
-                 timeout: float = 30):
+def start_bridge(
+    config, clock: Callable[[], float] | None = None, bootstrap: bool = True, timeout: float = 30
+):
     """A ``Bridge`` started in-process, bootstrapped with Exist (unless ``bootstrap`` is false)
     and subscribed: its SUBACK received."""
     from mqtt_bridge.service import Bridge
@@ -71,5 +80,9 @@ def delay_acks(monkeypatch, seconds: float) -> None:
 
 def status_check(config: str | Path, *extra: str) -> subprocess.CompletedProcess:
     """``exist-bridge status -c <config> --check <extra>``, run to its end, output captured."""
-    return subprocess.run([*BRIDGE_CMD, "status", "-c", str(config), "--check", *extra],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*BRIDGE_CMD, "status", "-c", str(config), "--check", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

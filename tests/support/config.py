@@ -23,10 +23,17 @@ COFFEE_FRIDGE_ATTRIBUTES = [
 ]
 #: ... fed by single presses of a Zigbee button and by fridge doors closing (contact true→false).
 COFFEE_FRIDGE_MAPPINGS = [
-    {"topic": "zigbee2mqtt/coffee_button", "attribute": "coffees",
-     "condition": "{{ value_json.action == 'single' }}"},
-    {"topic": "zigbee2mqtt/+/fridge", "attribute": "fridge_opens", "json_path": "contact",
-     "edge": {"from": True, "to": False}},
+    {
+        "topic": "zigbee2mqtt/coffee_button",
+        "attribute": "coffees",
+        "condition": "{{ value_json.action == 'single' }}",
+    },
+    {
+        "topic": "zigbee2mqtt/+/fridge",
+        "attribute": "fridge_opens",
+        "json_path": "contact",
+        "edge": {"from": True, "to": False},
+    },
 ]
 
 
@@ -79,8 +86,12 @@ def bridge_config(
     doc = {
         "exist": {**exist_section, **(exist or {})},
         "mqtt": {"host": "127.0.0.1", "port": port, "client_id": client_id, **(mqtt or {})},
-        "bridge": {"state_dir": str(state_dir), "event_delay": delay, "total_delay": delay,
-                   **(bridge or {})},
+        "bridge": {
+            "state_dir": str(state_dir),
+            "event_delay": delay,
+            "total_delay": delay,
+            **(bridge or {}),
+        },
         "attributes": attributes,
         "mappings": mappings,
     }
@@ -94,17 +105,33 @@ def write_bridge_config(path: str | Path, **params) -> Path:
     return path
 
 
-def button_config(mock, port: int, tmp_path: str | Path, discovery: str = "false",
-                  interval: float = 3600, url: str | None = None, token: str | None = None,
-                  timezone: str | None = "UTC") -> str:
+def button_config(
+    mock,
+    port: int,
+    tmp_path: str | Path,
+    discovery: str = "false",
+    interval: float = 3600,
+    url: str | None = None,
+    token: str | None = None,
+    timezone: str | None = "UTC",
+) -> str:
     """The service tests' config: ``coffees`` counted from single presses on ``button/+/action``,
     against ``mock`` (or ``url``/``token``) and the broker on ``port``; state under ``tmp_path``."""
     return bridge_config(
-        url=url or mock.url, token=token or mock.token, port=port,
+        url=url or mock.url,
+        token=token or mock.token,
+        port=port,
         state_dir=Path(tmp_path) / "state",
-        client_id="bridge-svc", timezone=timezone, delay=interval,
+        client_id="bridge-svc",
+        timezone=timezone,
+        delay=interval,
         mqtt={"discovery": discovery == "true"},
         attributes=[{"template": "coffees"}],
-        mappings=[{"topic": "button/+/action", "attribute": "coffees",
-                   "condition": "{{ value_json.action == 'single' }}"}],
+        mappings=[
+            {
+                "topic": "button/+/action",
+                "attribute": "coffees",
+                "condition": "{{ value_json.action == 'single' }}",
+            }
+        ],
     )

@@ -85,8 +85,11 @@ def stages(text: str) -> list[Stage]:
     for command in dockerfile.parse_string(text):
         if command.cmd == "FROM":
             words = list(command.value)
-            base = re.sub(r"\$\{(\w+)\}|\$(\w+)",
-                          lambda m: global_args.get(m.group(1) or m.group(2), ""), words[0])
+            base = re.sub(
+                r"\$\{(\w+)\}|\$(\w+)",
+                lambda m: global_args.get(m.group(1) or m.group(2), ""),
+                words[0],
+            )
             name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
             out.append(Stage(base, name, []))
         elif not out:

@@ -17,7 +17,9 @@ def start_mock(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_exist.cli", "--port", str(port), "--quiet", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines = []
     while True:  # the banner ends with "Press Ctrl-C to stop."

@@ -34,8 +34,9 @@ class Publisher:
         separators: tuple[str, str] | None = None,
         timeout: float = 10,
     ):
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=client_id)
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
+        )
         self.separators = separators
         self.timeout = timeout
         self.client.connect("127.0.0.1", port)
@@ -69,8 +70,11 @@ def subscribe(client: mqtt.Client, topics: list[str], qos: int = 1, timeout: flo
     try:
         result, mid = client.subscribe([(t, qos) for t in topics])
         assert result == mqtt.MQTT_ERR_SUCCESS, f"subscribe to {topics} failed: {result}"
-        wait_until(lambda: mid in acked, timeout=timeout,
-                   message=f"no SUBACK for {topics} within {timeout}s")
+        wait_until(
+            lambda: mid in acked,
+            timeout=timeout,
+            message=f"no SUBACK for {topics} within {timeout}s",
+        )
     finally:
         client.on_subscribe = previous
     refused = [rc for rc in acked[mid] if rc.is_failure]
@@ -78,7 +82,6 @@ def subscribe(client: mqtt.Client, topics: list[str], qos: int = 1, timeout: flo
 
 
 # ------------------------------------------------------------------- the bridge's own SUBACK
-
 
 
 def subacks(link) -> list:

@@ -18,8 +18,13 @@ LOST = "the outbox was lost or damaged"
 def coffee_config(path: Path, mock, port: int, state: Path, delay: float = 1) -> Path:
     """One `coffees` counter fed by `button/coffee`, state in ``state``."""
     return write_bridge_config(
-        path, url=mock.url, token=mock.token, port=port, state_dir=state,
-        client_id="bridge-lost", delay=delay,
+        path,
+        url=mock.url,
+        token=mock.token,
+        port=port,
+        state_dir=state,
+        client_id="bridge-lost",
+        delay=delay,
         attributes=[{"template": "coffees"}],
         mappings=[{"topic": "button/coffee", "attribute": "coffees"}],
     )

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 from . import backfilled
 from .deadlines import INSERT_TOTALS, UPSERT_DUE, DeadlineColumns, add_due_at
+from .sql import MAX_VARIABLES, insert_rows
 
 _log = logging.getLogger("exist_bridge.outbox")
 
@@ -166,24 +167,6 @@ def _unjson(text: str | None) -> object:
     return None if text is None else json.loads(text)
 
 
-_MAX_VARIABLES = 999  # SQLite's lowest limit on parameters per statement (before 3.32)
-
-
-def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
-    """``head VALUES (?, ...), (?, ...) tail``: many rows per statement, in order."""
-    if not rows:
-        return
-    width = len(rows[0])
-    per = max(1, _MAX_VARIABLES // width)
-    one = "(" + ", ".join("?" * width) + ")"
-    for i in range(0, len(rows), per):
-        chunk = rows[i : i + per]
-        db.execute(
-            f"{head} VALUES {', '.join([one] * len(chunk))}{tail}",
-            [v for row in chunk for v in row],
-        )
-
-
 def _stored(value: object) -> object:
     """``value`` as a NUMERIC column gives it back: a whole float within 64 bits is an integer."""
     if isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**63:
@@ -303,25 +286,25 @@ class Outbox(DeadlineColumns):
             if skipped:
                 counters[backfilled.COUNTER] = counters.get(backfilled.COUNTER, 0) + len(skipped)
             self._apply(db, effects, now)
-            _insert_rows(
+            insert_rows(
                 db,
                 "INSERT OR REPLACE INTO edge_state (key, state, seen)",
                 [(key, _json(state), now) for key, state in states.items()],
             )
             keys = list(dropped)
-            for i in range(0, len(keys), _MAX_VARIABLES):
-                chunk = keys[i : i + _MAX_VARIABLES]
+            for i in range(0, len(keys), MAX_VARIABLES):
+                chunk = keys[i : i + MAX_VARIABLES]
                 db.execute(
                     f"DELETE FROM edge_state WHERE key IN ({','.join('?' * len(chunk))})", chunk
                 )
-            _insert_rows(db, "INSERT INTO dead_letters (at, kind, topic, detail, payload)", dead)
-            _insert_rows(
+            insert_rows(db, "INSERT INTO dead_letters (at, kind, topic, detail, payload)", dead)
+            insert_rows(
                 db,
                 "INSERT INTO counters",
                 list(counters.items()),
                 " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             )
-            _insert_rows(db, "INSERT OR REPLACE INTO recent", recent)
+            insert_rows(db, "INSERT OR REPLACE INTO recent", recent)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('recent_slot', ?)", (str(self._slot),))
             if dead:
                 db.execute(
@@ -356,10 +339,10 @@ class Outbox(DeadlineColumns):
         found: dict[tuple[str, str], tuple] = {}
         attributes = list({e.attribute: None for e in effects})
         dates = list({e.date: None for e in effects})
-        for i in range(0, len(attributes), _MAX_VARIABLES // 2):
-            names = attributes[i : i + _MAX_VARIABLES // 2]
-            for j in range(0, len(dates), _MAX_VARIABLES // 2):
-                days = dates[j : j + _MAX_VARIABLES // 2]
+        for i in range(0, len(attributes), MAX_VARIABLES // 2):
+            names = attributes[i : i + MAX_VARIABLES // 2]
+            for j in range(0, len(dates), MAX_VARIABLES // 2):
+                days = dates[j : j + MAX_VARIABLES // 2]
                 for attribute, date, mode, delta, value in db.execute(
                     "SELECT attribute, date, mode, delta, value FROM totals "
                     f"WHERE attribute IN ({','.join('?' * len(names))}) "
@@ -388,7 +371,7 @@ class Outbox(DeadlineColumns):
             else:
                 row[2] = _json(e.value)
             row[3] += 1
-        _insert_rows(
+        insert_rows(
             db,
             INSERT_TOTALS,
             [
@@ -558,8 +541,10 @@ class Outbox(DeadlineColumns):
         day's total is, ``mode``, ``base_known`` (Exist's value before the bridge is known),
         ``events``, ``updated_at``, ``sent_value``/``sent_at`` the last write Exist confirmed,
         ``code``/``error`` a refusal."""
-        where = "" if since is None else (
-            "WHERE date >= ? OR version > sent_version OR failed_version = version "
+        where = (
+            ""
+            if since is None
+            else ("WHERE date >= ? OR version > sent_version OR failed_version = version ")
         )
         rows = self.db.execute(
             "SELECT attribute, date, mode, delta, value, base, version, sent_version, "

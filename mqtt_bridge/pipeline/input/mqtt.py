@@ -129,14 +129,16 @@ class BrokerLink:
         self.connects += 1
         self.clash.connected()
         if self.clash.active:  # the clash ends once this connection stays up long enough
-            timer = threading.Timer(self.clash.stable_after + 0.5, self._end_clash,
-                                    args=(self.connects,))
+            timer = threading.Timer(
+                self.clash.stable_after + 0.5, self._end_clash, args=(self.connects,)
+            )
             timer.daemon = True
             timer.start()
         failed = self.failures.connected()
         if self.clash.active:  # reconnects every second or so: not logged each time
-            log.debug("connected to %s:%s again (client id clash)", self.settings.host,
-                      self.settings.port)
+            log.debug(
+                "connected to %s:%s again (client id clash)", self.settings.host, self.settings.port
+            )
         else:
             log.info(
                 "connected to %s:%s (session %s)%s",
@@ -195,8 +197,10 @@ class BrokerLink:
             short = self.clash.closed_by_broker()
             if short:
                 self.failures.clash(self.clash.since)
-                log.error("%s", clash_message(self.settings.client_id, short,
-                                             self.settings.persistent_session))
+                log.error(
+                    "%s",
+                    clash_message(self.settings.client_id, short, self.settings.persistent_session),
+                )
             if self.clash.active:
                 log.debug("disconnected from the broker (%s): client id clash", reason_code)
             else:
@@ -222,7 +226,8 @@ class BrokerLink:
                 self.settings.client_id,
                 self.clash.stable_after,
                 f"reconnecting so the broker resends the messages held back ({held} deliveries)"
-                if held else "taking in messages again",
+                if held
+                else "taking in messages again",
             )
             if held:
                 self.connected = False  # deliberate: no "reconnecting" warning
@@ -269,8 +274,11 @@ class BrokerLink:
         if message.retain and not self._recent(status.get("published_at")):
             # kept by the broker from a bridge that may be long gone: a running bridge
             # publishes its status again (live) at its next flush
-            log.debug("a retained status of client id %r on %s is stale: ignored", owner,
-                      self.status_topic)
+            log.debug(
+                "a retained status of client id %r on %s is stale: ignored",
+                owner,
+                self.status_topic,
+            )
             return
         if owner and owner != self.settings.client_id and not self._prefix_warned:
             self._prefix_warned = True

@@ -105,10 +105,12 @@ class ExistAdapter:
         send = self.manager.increment if increment else self.manager.update
         result = send(items)  # invalid values come back as per-item "validation" failures
         back = {self.manager.server_name(i["name"]): i["name"] for i in items}
-        result.success = [{**o, "name": back.get(o.get("name"), o.get("name"))}
-                          for o in result.success]
-        result.failed = [{**o, "name": back.get(o.get("name"), o.get("name"))}
-                         for o in result.failed]
+        result.success = [
+            {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.success
+        ]
+        result.failed = [
+            {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.failed
+        ]
         self._failures = 0
         return result
 

@@ -240,8 +240,10 @@ class Flusher:
         """Keep why sending waits in the outbox (``status`` shows it); written only when it
         changes, so a healthy bridge doesn't write at every flush."""
         p = report.postponed
-        note = "" if p is None else json.dumps(
-            {"reason": p.reason, "at": self.clock(), "seconds": p.seconds}
+        note = (
+            ""
+            if p is None
+            else json.dumps({"reason": p.reason, "at": self.clock(), "seconds": p.seconds})
         )
         if note != self._postponed_note:  # (None at start: clear what a last run left)
             self.outbox.set_meta(POSTPONED_META, note)

@@ -200,8 +200,6 @@ class Payload:
         return self._json
 
 
-
-
 class JsonPathError(ValueError):
     """A JSON path that doesn't parse."""
 

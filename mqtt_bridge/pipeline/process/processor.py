@@ -384,9 +384,7 @@ class MessageProcessor:
                 observe(mapping.index, "skipped")
             if outcomes is not None:
                 effects = tuple(commit.effects[first_effect:])
-                outcomes.append(
-                    Outcome(mapping, before, evaluation, effects, seen.get("value"))
-                )
+                outcomes.append(Outcome(mapping, before, evaluation, effects, seen.get("value")))
         self._tell(msg, outcomes)
         return commit
 

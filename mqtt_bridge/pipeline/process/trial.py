@@ -40,8 +40,9 @@ class StateSnapshot:
         try:
             db = _read_only(path)
             try:
-                self.states = {k: json.loads(v) for k, v in db.execute(
-                    "SELECT key, state FROM edge_state")}
+                self.states = {
+                    k: json.loads(v) for k, v in db.execute("SELECT key, state FROM edge_state")
+                }
                 row = db.execute("SELECT value FROM meta WHERE key='timezone'").fetchone()
                 self.timezone = row[0] if row else None
             finally:
@@ -131,7 +132,8 @@ def _state(state: object) -> str:
 def describe(trial: Trial) -> list[str]:
     """The report printed by ``exist-bridge test``, one mapping after the other."""
     lines = [
-        f"message on {trial.topic}" + (" (retained)" if trial.retained else "")
+        f"message on {trial.topic}"
+        + (" (retained)" if trial.retained else "")
         + f": {trial.payload.decode('utf-8', 'replace')}",
         f"timezone: {trial.zone} ({trial.zone_source}); local date {trial.date}",
     ]
@@ -150,8 +152,13 @@ def describe(trial: Trial) -> list[str]:
                 verdict = "undefined (a key it uses is missing)"
             lines.append(f"  condition: {verdict}")
         if outcome.value is not None:
-            source = (f"json_path {spec.json_path}" if spec.json_path
-                      else "value_template" if spec.value_template else "the payload")
+            source = (
+                f"json_path {spec.json_path}"
+                if spec.json_path
+                else "value_template"
+                if spec.value_template
+                else "the payload"
+            )
             lines.append(f"  value: {_show(outcome.value)} (from {source})")
         if mapping.uses_state:
             lines.append(f"  state used: {_state(outcome.state_before)}")
