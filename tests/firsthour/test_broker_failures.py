@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import certifi
 
@@ -155,20 +154,7 @@ def test_the_same_failure_is_not_logged_every_attempt(mock_exist, tmp_path):
 
 
 def test_a_refused_login_names_the_username(mock_exist, tmp_path):
-    broker = Mosquitto(tmp_path / "mosquitto")
-    passwords = tmp_path / "mosquitto" / "passwords"
-    subprocess.run(
-        ["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
-        check=True,
-        capture_output=True,
-    )
-    passwords.chmod(0o600)
-    broker.conf.write_text(
-        broker.conf.read_text().replace(
-            "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"
-        )
-    )
-    broker.start()
+    broker = Mosquitto(tmp_path / "mosquitto", users={"bridge": "right"}).start()
     extra = "  username: bridge\n  password: wrong\n"
     path = config(tmp_path, mock_exist, port=broker.port, extra=extra)
     bridge = RunningBridge(path)

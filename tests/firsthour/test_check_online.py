@@ -3,8 +3,6 @@ the token, and what the account says about each mapped attribute; nothing is wri
 
 from __future__ import annotations
 
-import subprocess
-
 from mqtt_bridge.exist.client import ExistClient
 from tests.support.mosquitto import Mosquitto, free_port
 
@@ -108,20 +106,7 @@ def test_a_wrong_token_and_a_closed_port(mock_exist, tmp_path):
 
 
 def test_broker_credentials_are_checked(mock_exist, tmp_path):
-    broker = Mosquitto(tmp_path / "mosquitto")
-    passwords = tmp_path / "mosquitto" / "passwords"
-    subprocess.run(
-        ["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "right"],
-        check=True,
-        capture_output=True,
-    )
-    passwords.chmod(0o600)
-    broker.conf.write_text(
-        broker.conf.read_text().replace(
-            "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"
-        )
-    )
-    broker.start()
+    broker = Mosquitto(tmp_path / "mosquitto", users={"bridge": "right"}).start()
     try:
         wrong = make(
             tmp_path, mock_exist, broker.port, mqtt_extra="  username: bridge\n  password: wrong\n"
