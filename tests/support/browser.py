@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from .extras import skip_or_fail
 
 CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -57,11 +57,8 @@ def require_browser() -> None:
     """Skip when no browser is installed, except in CI (``CI=true``), where that is a failure:
     ``.ci/run`` installs it, so a missing browser there is a broken set-up, not a pass."""
     reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"no headless browser in CI: {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(f"no headless browser: {reason}")
 
 
 @contextmanager
