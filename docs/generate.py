@@ -315,15 +315,14 @@ def main(argv: list[str] | None = None) -> int:
         pages = generated_pages()
     except ValueError as err:
         parser.exit(1, f"{COMMAND}: error: {err}\n")
-    for page, text in pages.items():
-        if page.read_text(encoding="utf-8") == text:
-            continue
+    stale = [page for page, text in pages.items() if page.read_text(encoding="utf-8") != text]
+    for page in stale:
         if args.check:
             print(f"out of date: {page.relative_to(ROOT)} (run `{COMMAND}`)", file=sys.stderr)
         else:
-            page.write_text(text, encoding="utf-8")
+            page.write_text(pages[page], encoding="utf-8")
             print(f"rewrote {page.relative_to(ROOT)}")
-    return 1 if args.check and stale_pages() else 0
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
