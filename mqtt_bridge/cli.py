@@ -461,6 +461,11 @@ def build_parser(
             "Bridge MQTT device events to Exist (exist.io) attributes. "
             "Run `exist-bridge COMMAND --help` for a command's options."
         ),
+        epilog=(
+            "Documentation: docs/ in the project's source, also published as its documentation "
+            "site: every command in docs/reference/cli.md, every configuration key in "
+            "docs/reference/configuration.md, what a log line means in docs/troubleshooting.md."
+        ),
     )
     parser.add_argument(
         "--version", action=_version_action(stdout or sys.stdout), help="print the version"

@@ -10,6 +10,10 @@ Reusable by any test that shows a page (the mock's dashboard, an add-on status p
             screenshot(driver, tmp_path, "page")
             assert console_errors(driver) == []
 
+Pictures the documentation shows are taken with ``docs_screenshot``: they land in
+``docs/assets/screenshots/`` only when ``UPDATE_DOCS_SCREENSHOTS=1`` (see
+docs/project/contributing.md), so an ordinary run never changes a committed file.
+
 Only the system's browser is used (``/usr/bin/chromium`` with ``/usr/bin/chromedriver``, from
 ``apt-get install chromium chromium-driver``, as ``.ci/run`` does); nothing is ever downloaded.
 Each browser gets a fresh profile directory. Screenshots go to the test's ``tmp_path`` and are
@@ -39,6 +43,7 @@ FLAGS = (
     "--disable-dev-shm-usage",
 )
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "screenshots"
 
 
 def missing() -> str | None:
@@ -99,4 +104,15 @@ def screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
     assert driver.save_screenshot(str(path)), f"screenshot {name} failed"
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy2(path, ARTIFACTS / path.name)
+    return path
+
+
+def docs_screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
+    """A screenshot the documentation shows as ``docs/assets/screenshots/NAME.png``: taken like
+    ``screenshot``, and copied over the documentation's picture when the environment has
+    ``UPDATE_DOCS_SCREENSHOTS=1``; its path."""
+    path = screenshot(driver, tmp_path, name)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, DOCS_SCREENSHOTS / path.name)
     return path
