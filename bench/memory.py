@@ -39,6 +39,7 @@ from bench._common import (
     rss_mb,
     table,
 )
+from mqtt_bridge.pipeline.buffer.rules import PENDING
 
 CLIENT_ID = "bench-memory-bridge"
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - start
         pub.join(60)
         counters = committed(reader)
-        pending = reader.execute("SELECT COUNT(*) FROM totals WHERE version > sent_version")
+        pending = reader.execute(f"SELECT COUNT(*) FROM totals WHERE {PENDING}")
         pending_rows = pending.fetchone()[0]
         _, peak = rss_mb(bridge.pid)
         stopping = time.monotonic()

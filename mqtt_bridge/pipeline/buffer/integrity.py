@@ -29,7 +29,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .outbox import Outbox, OutboxError, damage_text
+from .outbox import Outbox
+from .rules import OutboxError, damage_text
 
 MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
 log = logging.getLogger(__name__)
