@@ -26,8 +26,8 @@ from urllib.parse import quote
 import requests
 
 from ..exist.domain import INTEGER_TYPES, STRING, VALUE_TYPES
+from ..expressions import parse_number
 from ..pipeline.process.event_time import parse_time
-from ..pipeline.process.expressions import parse_number
 
 HA_WINDOW_DAYS = 7  # days of history per Home Assistant request
 DAY_COLUMNS = ("date", "attribute", "value")

@@ -14,7 +14,7 @@ from typing import Any
 import voluptuous as vol
 
 from ..exist.domain import CREATABLE_VALUE_TYPES, GROUPS, MAX_REQUESTS_PER_HOUR
-from ..pipeline.process.expressions import same_state
+from ..expressions import same_state
 from . import validators as v
 from .model import INCREMENTING_MODES, LOG_LEVELS, MAX_MQTT_PACKET, MODES, Problem
 from .source import Document, format_path

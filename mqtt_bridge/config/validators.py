@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import voluptuous as vol
 
 from ..exist.domain import ATTRIBUTE_NAME, CREATABLE_VALUE_TYPES, GROUPS, TEMPLATE_ONLY_TYPES
-from ..pipeline.process.event_time import is_template
-from ..pipeline.process.expressions import (
+from ..expressions import (
     JsonPath,
     JsonPathError,
     TemplateCompileError,
     compile_template,
+    is_template,
     normalize_state,
 )
 from .model import Secret, short

@@ -26,13 +26,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ... import homeassistant
-from ...config import MqttSettings
+from ...config.model import MqttSettings
+from ...tls import tls_context
 from ..buffer.writer import CommitWriter
 from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
 from .clash import ClashDetector, clash_message
 from .link_state import FailureLog, connect_error, login_refused
-from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
 

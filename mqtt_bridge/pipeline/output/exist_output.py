@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...config import BridgeConfig
+from ...config.model import BridgeConfig
 from ...exist.attributes import AttributeManager
 from ...exist.budget import RequestBudget, token_key
 from ...exist.client import ExistClient, WriteResult

@@ -59,18 +59,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...config.model import AttributeSpec, BridgeConfig, MappingSpec
 from ...exist.domain import INTEGER_TYPES, MAX_ABS_VALUE, STRING
-from .event_time import (
-    MIXED_PERIOD,
-    EventClock,
-    TimeReading,
-    is_out_of_order,
-    ordering_time,
-    stamped,
-)
-from .expressions import (
+from ...expressions import (
     NOT_JSON,
     JsonPath,
     Payload,
@@ -81,14 +74,19 @@ from .expressions import (
     parse_number,
     same_state,
 )
+from .event_time import (
+    MIXED_PERIOD,
+    EventClock,
+    TimeReading,
+    is_out_of_order,
+    ordering_time,
+    stamped,
+)
 from .numbers import Reject, numeric, out_of_range, show, truncate
 from .routing import filter_matches
 from .states import counter_state as _counter_state
 from .states import duration_state as _duration_state
 from .states import on_state as _on_state
-
-if TYPE_CHECKING:
-    from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
 __all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings"]
 

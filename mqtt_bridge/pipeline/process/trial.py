@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config import BridgeConfig
+from ...config.model import BridgeConfig
 from ...exist.domain import TEMPLATES
 from .mapping import Mapping, build_mappings
 from .processor import IncomingMessage, MessageProcessor, Outcome, summary

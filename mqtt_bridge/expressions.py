@@ -5,6 +5,9 @@ Pure: no I/O. Templates are compiled once (at config load) in a sandbox, render 
 ``value`` (the payload text), ``value_json`` (the parsed payload; undefined when it isn't JSON) and
 ``topic``, treat a missing key as an error (not an empty string), and never raise while rendering:
 ``Template.render`` returns a ``RenderFailure`` instead.
+
+Neutral ground: ``config`` (the validators, the schema) and ``pipeline`` (the mappings, event
+times) both import it, and it imports neither.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "Template",
     "TemplateCompileError",
     "compile_template",
+    "is_template",
     "is_truthy",
     "normalize_state",
     "parse_number",
@@ -173,6 +177,11 @@ class Template:
 def compile_template(source: str) -> Template:
     """Compile ``source`` once (cached); raises ``TemplateCompileError`` with the template line."""
     return Template(source)
+
+
+def is_template(source: str) -> bool:
+    """Whether a text is a template (``{{``/``{%``), else a JSON path (``event_time``)."""
+    return "{{" in source or "{%" in source
 
 
 # --------------------------------------------------------------------------------- JSON paths
