@@ -26,10 +26,8 @@ from pathlib import Path
 
 import requests
 
-from bench._common import mosquitto_version
+from bench._common import Broker, mosquitto_version
 from bench._common import table as _table
-from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt import Publisher as _Publisher
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout
 
@@ -236,16 +234,10 @@ def expected_values(events: list[Event]) -> dict[str, float]:
 # =================================================================================== MQTT
 
 
-class Publisher(_Publisher):
-    """``tests.support.mqtt.Publisher`` with the benchmarks' client id and a 30 s PUBACK wait."""
-
-    def __init__(self, port: int, client_id: str = "bench-publisher"):
-        super().__init__(port, client_id=client_id, timeout=30)
-
-
-def start_broker(workdir: Path) -> Mosquitto:
-    """A private mosquitto on a free loopback port (never the system one on 1883)."""
-    return Mosquitto(workdir, persistence=False, max_inflight=100).start()
+def start_broker(workdir: Path) -> Broker:
+    """A private mosquitto on a free loopback port (never the system one on 1883); the caller
+    stops it."""
+    return Broker(workdir, max_inflight=100).start()
 
 
 # =================================================================================== naive client

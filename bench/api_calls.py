@@ -65,12 +65,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import _apibench as ab
-from bench._common import stop_process
+from bench._common import Publisher, bridge_yaml, stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
-from tests.support.config import bridge_config
-from tests.support.mqtt import wait_subscribed
 
 MQTTWARN_REASON = (
     "not measured: mqttwarn 0.36.1 installs (pip, throwaway venv), but its HTTP target "
@@ -190,17 +188,20 @@ class SimDay:
     def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):  # noqa: ANN001
         self.server = server
         self.clock = server.state.clock
-        text = bridge_config(
-            url=server.url,
-            token=server.token,
-            requests_per_hour=args.requests_per_hour,
-            port=broker_port,
-            state_dir=state_dir,
+        text = bridge_yaml(
+            exist={
+                "base_url": server.url,
+                "token": server.token,
+                "timezone": "UTC",
+                "requests_per_hour": args.requests_per_hour,
+            },
+            mqtt_port=broker_port,
             client_id="bench-bridge",
             bridge={
-                "log_level": "WARNING",
+                "state_dir": str(state_dir),
                 "event_delay": args.event_delay,
                 "total_delay": args.total_delay,
+                "log_level": "WARNING",
             },
             attributes=[s.bridge_attribute() for s in specs],
             mappings=[s.bridge_mapping() for s in specs],
@@ -215,7 +216,7 @@ class SimDay:
         self.asked_sleeps: list[float] = []
         client.sleep = self._sim_sleep  # in-request waits (backoff, short Retry-After)
         self.published = 0
-        self.pub: ab.Publisher | None = None
+        self.pub: Publisher | None = None
 
     def _sim_sleep(self, seconds: float) -> None:
         self.asked_sleeps.append(seconds)
@@ -226,9 +227,17 @@ class SimDay:
 
     def start(self, broker_port: int) -> None:
         self.bridge.start()
-        wait_subscribed(self.bridge.link, 30)  # connected, its SUBACK received
+        link = self.bridge.link
+        ab.wait_for(  # connected, and its subscription's SUBACK received after the last connect
+            lambda: link is not None and link.connected and len(link.subacks) >= link.connects > 0,
+            30,
+            what="the bridge's subscription",
+        )
+        refused = [rc for acks in link.subacks for rc in acks if rc.is_failure]
+        if refused:
+            raise RuntimeError(f"the broker refused the bridge's subscription: {refused}")
         ab.wait_for(lambda: self.asleep_until() is not None, 60, what="attribute set-up")
-        self.pub = ab.Publisher(broker_port)
+        self.pub = Publisher(broker_port)
 
     def committed(self) -> int:
         c = self.bridge.outbox.counters()
@@ -355,7 +364,7 @@ def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:  # noqa: ANN0
 
     stack.callback(stop_process, proc, 10)
     time.sleep(3)  # mqttwarn connects and subscribes
-    pub = ab.Publisher(broker.port, "bench-mqttwarn-publisher")
+    pub = Publisher(broker.port, "bench-mqttwarn-publisher")
     stack.callback(pub.close)
     for _ in range(n):
         pub.publish("bench/coffees", '[{"name": "coffees", "value": 1}]')

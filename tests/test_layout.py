@@ -246,6 +246,16 @@ def test_no_test_module_imports_another_test_module():
     assert offenders == {}
 
 
+def test_the_benchmarks_import_nothing_from_the_tests():
+    """bench/ has its own harness (bench/_common.py) and imports the packages, never tests/."""
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in sorted((ROOT / "bench").rglob("*.py"))
+        if (found := sorted(n for n in _test_imports(p) if n.split(".")[0] == "tests"))
+    }
+    assert offenders == {}
+
+
 def test_the_test_import_scan_sees_relative_and_absolute_imports(tmp_path):
     """The scan itself: each spelling of importing a test module is found, a helper is not."""
     probe = tmp_path / "tests" / "edges" / "probe.py"
