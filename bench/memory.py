@@ -40,6 +40,7 @@ from bench._common import (
     table,
 )
 from mqtt_bridge.pipeline.buffer.rules import PENDING
+from mqtt_bridge.state_dir import OUTBOX_FILE
 
 CLIENT_ID = "bench-memory-bridge"
 
@@ -72,9 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def outbox_bytes(state: Path) -> int:
     return sum(
-        p.stat().st_size
-        for p in (state / "outbox.sqlite", state / "outbox.sqlite-wal")
-        if p.exists()
+        p.stat().st_size for p in (state / OUTBOX_FILE, state / f"{OUTBOX_FILE}-wal") if p.exists()
     )
 
 
@@ -125,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         deadline = time.monotonic() + 60
-        while not (state / "outbox.sqlite").exists():
+        while not (state / OUTBOX_FILE).exists():
             if bridge.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bridge did not start; see {work / 'bridge.log'}")
             time.sleep(0.1)
         time.sleep(args.idle)
         if bridge.poll() is not None:
             raise RuntimeError(f"the bridge exited; see {work / 'bridge.log'}")
-        reader = sqlite3.connect(f"file:{state / 'outbox.sqlite'}?mode=ro", uri=True)
+        reader = sqlite3.connect(f"file:{state / OUTBOX_FILE}?mode=ro", uri=True)
         cleanup.call(reader.close)
 
         rows: list[list[object]] = []

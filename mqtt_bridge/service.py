@@ -36,7 +36,6 @@ from .exist.version import __version__
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
-    MARKER_FILE,
     OutboxLost,
     begin_run,
     end_run,
@@ -52,7 +51,7 @@ from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.flusher import Flusher, FlushReport
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import MessageProcessor
-from .state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
+from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mqtt_bridge"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+PACKAGE = ROOT / "mqtt_bridge"
 MAX_LINES = 600
 
 
@@ -133,6 +135,24 @@ def test_each_exist_rule_is_defined_once():
     assert where == {rule: ["exist/domain.py"] for rule in rules}
 
 
+def test_state_file_names_are_defined_once():
+    """The state directory's file names are ``state_dir``'s constants; the bridge, the demo and
+    the benchmarks never spell one out again."""
+    import mqtt_bridge.state_dir as state_dir
+
+    names = {v for k, v in vars(state_dir).items() if k.endswith("_FILE") and isinstance(v, str)}
+    assert {"outbox.sqlite", "health.json", "budget.json"} <= names
+    spelt = sorted(
+        f"{p.relative_to(ROOT)}:{node.lineno}"
+        for folder in ("mqtt_bridge", "exist_demo", "bench")
+        for p in _modules(ROOT / folder)
+        if p != PACKAGE / "state_dir.py"
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in names
+    )
+    assert spelt == []
+
+
 def test_no_test_hooks_in_production_code():
     hooks = [
         str(p.relative_to(PACKAGE))
@@ -203,8 +223,6 @@ def test_the_cycle_check_finds_cycles_through_functions_and_packages(tmp_path):
     assert _cycles(_rooms(graph)) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.d"], ["pkg.e", "pkg.f"]]
 
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
 STUBS = {"tests.faults.harness", "tests.faults.proxy"}
 
 

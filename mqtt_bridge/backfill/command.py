@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from ..state_dir import OUTBOX_FILE
+
 if TYPE_CHECKING:
     from ..config import BridgeConfig
 
@@ -198,10 +200,10 @@ def run_backfill(
         return 0
 
     exist.bootstrap()
-    lost = inspect_outbox(state_dir / sd.OUTBOX_FILE)  # claims need the live bridge's outbox
+    lost = inspect_outbox(state_dir / OUTBOX_FILE)  # claims need the live bridge's outbox
     if lost:
         raise ValueError(lost_message(lost))
-    outbox = Outbox(state_dir / sd.OUTBOX_FILE)  # the live bridge's: claim each day just before
+    outbox = Outbox(state_dir / OUTBOX_FILE)  # the live bridge's: claim each day just before
 
     def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return outbox.claim_backfill(keys, options.overwrite)

@@ -30,9 +30,7 @@ from typing import Any, TextIO
 from ..exist.budget import token_key
 from ..exist.domain import MAX_ITEMS_PER_REQUEST
 from ..exist.errors import RateLimited
-
-PROGRESS_FILE = "backfill.json"
-OUTBOX_FILE = "outbox.sqlite"
+from ..state_dir import BACKFILL_FILE, OUTBOX_FILE
 
 
 class Progress:
@@ -40,7 +38,7 @@ class Progress:
     token (``account``: the budget's key of it); another token starts afresh."""
 
     def __init__(self, state_dir: Path, account: str = ""):
-        self.path = Path(state_dir) / PROGRESS_FILE
+        self.path = Path(state_dir) / BACKFILL_FILE
         self.account = account
         self.sent: dict[str, Any] = {}
         try:

@@ -46,7 +46,7 @@ def budget_status(config: Any, state_dir: Path) -> dict:
     token that sent the last request, said so in ``key``."""
     from ..exist.budget import RequestBudget, token_key
     from ..exist.tokens import load_credentials
-    from ..pipeline.output.exist_output import BUDGET_FILE
+    from ..state_dir import BUDGET_FILE
 
     e = config.exist
     try:

@@ -31,12 +31,10 @@ from ...exist.errors import (
     ServerError,
 )
 from ...exist.tokens import load_credentials
+from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE
 from .flusher import Postpone
 
 log = logging.getLogger("exist_bridge.exist")
-
-BUDGET_FILE = "budget.json"
-ATTRIBUTES_FILE = "attributes.json"
 
 
 def token_refused(err: Exception, token_key: str = "exist.token / token_file") -> str | None:

@@ -19,10 +19,9 @@ from typing import Any
 
 from ...config.model import BridgeConfig
 from ...exist.domain import TEMPLATES
+from ...state_dir import OUTBOX_FILE
 from .mapping import Mapping, build_mappings
 from .processor import IncomingMessage, MessageProcessor, Outcome, summary
-
-OUTBOX_FILE = "outbox.sqlite"  # service.OUTBOX_FILE (not imported: no wiring here)
 
 log = logging.getLogger("exist_bridge.trial")
 
