@@ -130,7 +130,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
         "--config",
         required=True,
         metavar="FILE",
-        help="the YAML configuration (see examples/bridge.example.yaml)",
+        help="the YAML configuration (every key: `python -m mqtt_bridge.config`)",
     )
     p.add_argument(  # also accepted after the command (exist-bridge run -c f -v)
         "-v",
@@ -314,10 +314,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="see it work: emulator + broker + bridge + simulated devices",
         description="Start the Exist emulator (in a thread), an MQTT broker (mosquitto from PATH, "
-        "else the embedded one from the [broker] extra), the bridge with examples/demo.yaml and "
-        "simulated devices (a fridge door sensor, a step counter, a mood button, a scale). Shows "
-        "events in, requests out, the budget and the values in Exist live, then checks that Exist "
-        "has exactly what the devices published (exit 0) and stops everything.",
+        "else the embedded one from the [broker] extra), the bridge with the demo's configuration "
+        "(exist_demo/demo.yaml) and simulated devices (a fridge door sensor, a step counter, a "
+        "mood button, a scale). Shows events in, requests out, the budget and the values in "
+        "Exist live, then checks that Exist has exactly what the devices published (exit 0) and "
+        "stops everything.",
     )
     p.add_argument(
         "--duration",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 from pathlib import Path
 
@@ -151,6 +152,34 @@ def test_state_file_names_are_defined_once():
         if isinstance(node, ast.Constant) and node.value in names
     )
     assert spelt == []
+
+
+def test_the_help_names_only_files_the_code_reads_or_ships():
+    """A relative path named in ``--help`` is a state file (``state_dir/NAME``) or one a package
+    ships (``exist_demo/demo.yaml``): never a checkout's file (``examples/``) an installed user
+    lacks."""
+    import io
+    import re
+
+    import mqtt_bridge.state_dir as state_dir
+    from mqtt_bridge.cli import build_parser
+
+    state_files = {v for k, v in vars(state_dir).items() if k.endswith("_FILE")}
+    parser = build_parser(io.StringIO(), io.StringIO())
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    relative = re.compile(r"(?<![\w/])[\w-]+/[\w./-]*\.(?:ya?ml|json|sqlite|py)\b")
+    named = {
+        p for command in commands.choices.values() for p in relative.findall(command.format_help())
+    }
+    assert "exist_demo/demo.yaml" in named
+    wrong = {
+        name
+        for name in named
+        if not (name.startswith("state_dir/") and name.split("/", 1)[1] in state_files)
+        and not (name.split("/")[0] in ("mqtt_bridge", "exist_demo") and (ROOT / name).is_file())
+        and name != "state/token.json"  # `authorize` writes it there by default
+    }
+    assert wrong == set()
 
 
 def test_no_test_hooks_in_production_code():
