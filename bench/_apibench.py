@@ -62,7 +62,7 @@ class AttrSpec:
         """The ``mappings:`` entry of the bridge's configuration."""
         return {"topic": self.topic, "attribute": self.name, "mode": self.mode}
 
-    def seed(self, state) -> None:  # noqa: ANN001 - mock_exist.state.MockExist
+    def seed(self, state) -> None:  # a mock_exist.state.MockExist
         """Give the mock's default user this attribute, owned by the default client (what the
         naive client needs: it doesn't acquire or create anything)."""
         owner = state.config.client_id
@@ -330,7 +330,7 @@ def workspace(prefix: str) -> Iterator[tuple[Path, contextlib.ExitStack]]:
     """A temporary directory and an ``ExitStack`` for everything started; both are cleaned up
     on return, on an exception, on Ctrl-C and on SIGTERM (turned into ``KeyboardInterrupt``)."""
 
-    def on_term(signum, frame):  # noqa: ANN001, ARG001
+    def on_term(signum, frame):
         raise KeyboardInterrupt
 
     previous = None
@@ -346,7 +346,7 @@ def workspace(prefix: str) -> Iterator[tuple[Path, contextlib.ExitStack]]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def wait_for(predicate, timeout: float, step: float = 0.002, what: str = "a condition") -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float, step: float = 0.002, what: str = "a condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

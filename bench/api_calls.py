@@ -149,7 +149,7 @@ class SimAlarm(threading.Event):
     commit that brought a deadline forward, or the stop).
     """
 
-    def __init__(self, now):  # noqa: ANN001
+    def __init__(self, now):
         super().__init__()
         self._now = now
         self._cv = threading.Condition()
@@ -185,7 +185,7 @@ class SimAlarm(threading.Event):
 class SimDay:
     """Drives one in-process bridge through the day on the mock's (frozen) clock."""
 
-    def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):  # noqa: ANN001
+    def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):
         self.server = server
         self.clock = server.state.clock
         text = bridge_yaml(
@@ -285,7 +285,7 @@ class SimDay:
         self.bridge.stop()  # a no-op the second time
 
 
-def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noqa: ANN001
+def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:
     server = stack.enter_context(MockServer({"clock_start": _utc(t0), "clock_frozen": True}))
     broker = ab.start_broker(tmp / "broker-bridge")
     stack.callback(broker.stop)
@@ -320,7 +320,7 @@ def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noq
     }
 
 
-def run_naive(specs, events, t0: float, stack) -> dict:  # noqa: ANN001
+def run_naive(specs, events, t0: float, stack) -> dict:
     server = stack.enter_context(MockServer({"clock_start": _utc(t0), "clock_frozen": True}))
     for spec in specs:
         spec.seed(server.state)
@@ -339,7 +339,7 @@ def run_naive(specs, events, t0: float, stack) -> dict:  # noqa: ANN001
     }
 
 
-def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:  # noqa: ANN001
+def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:
     """Run mqttwarn with an http_urllib target that POSTs the Exist JSON array (the MQTT payload
     itself, ``tojson``) to the mock's increment endpoint; report what the mock answered."""
     import os
@@ -396,7 +396,7 @@ def floor_requests(events: list[ab.Event], t0: float, flushes: list[float]) -> i
     return total
 
 
-def delivery(state, specs, events, expected: dict[str, float]) -> tuple[float, int, int]:  # noqa: ANN001
+def delivery(state, specs, events, expected: dict[str, float]) -> tuple[float, int, int]:
     """(share of counter events in Exist, update attributes with the right final value, of how
     many)."""
     published = Counter(ev.attr.name for ev in events if ev.attr.mode == "increment")
@@ -464,7 +464,7 @@ HEADERS = [
 ]
 
 
-def scenario(name: str, args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noqa: ANN001
+def scenario(name: str, args, specs, events, t0: float, tmp: Path, stack) -> dict:
     """Run the bridge and the naive client through one day; print its table and notes."""
     expected = ab.expected_values(events)
     bridge = run_bridge(args, specs, events, t0, tmp / name, stack)

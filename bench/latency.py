@@ -155,7 +155,7 @@ def plan_events(rng: random.Random, n: int, start: float, span: float) -> list[t
     return sorted((start + rng.uniform(0, span), rng.choice(NAMES)) for _ in range(n))
 
 
-def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:  # noqa: ANN001
+def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:
     """For each event: when the attribute's total first reached its count, minus publish time."""
     reached: dict[str, list[tuple[float, float]]] = {}
     for entry in state.ledger():
@@ -169,11 +169,11 @@ def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:  # noqa
     return out
 
 
-def all_visible(state, sent) -> bool:  # noqa: ANN001
+def all_visible(state, sent) -> bool:
     return len(latencies(state, sent)) == len(sent)
 
 
-def write_requests(state) -> int:  # noqa: ANN001
+def write_requests(state) -> int:
     return sum(
         1 for j in state.journal("/api/2/") if j["path"].endswith(("/update/", "/increment/"))
     )
@@ -181,7 +181,7 @@ def write_requests(state) -> int:  # noqa: ANN001
 
 def run_bridge(
     interval: float, n: int, span: float, rng: random.Random, tmp: Path, stack, tag: str
-) -> dict:  # noqa: ANN001
+) -> dict:
     """``exist-bridge run`` in a subprocess with both delays ``interval``; ``n`` events over
     ``span`` s."""
     work = tmp / tag
@@ -254,7 +254,7 @@ def run_bridge(
     }
 
 
-def run_naive(n: int, span: float, rng: random.Random, tmp: Path, stack) -> dict:  # noqa: ANN001
+def run_naive(n: int, span: float, rng: random.Random, tmp: Path, stack) -> dict:
     """An MQTT subscriber POSTing one increment per message (no batching, no retry)."""
     server = stack.enter_context(MockServer())
     for spec in SPECS:

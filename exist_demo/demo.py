@@ -140,7 +140,7 @@ def _screen(
     duration: float,
     broker,
     mock,
-    bridge: Bridge,  # noqa: ANN001
+    bridge: Bridge,
     devices: Devices,
     warnings: list[str] | None = None,
 ) -> str:
@@ -282,7 +282,7 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _verdict(out: TextIO, mock, truth: Truth) -> int:  # noqa: ANN001
+def _verdict(out: TextIO, mock, truth: Truth) -> int:
     day = datetime.now(timezone.utc).date().isoformat()
     ok = True
     out.write(f"{'attribute':14s} {'published':>10s} {'in Exist':>10s}\n")

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = ["create_app", "MockConfig", "MockExist", "__version__"]
 
 
-def __getattr__(name: str):  # noqa: ANN202
+def __getattr__(name: str):
     if name == "create_app":
         from .app import create_app
 

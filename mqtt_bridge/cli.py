@@ -141,7 +141,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, out: _Output, check_files: bool = False):  # noqa: ANN202
+def _load(path: str, out: _Output, check_files: bool = False):
     from .config import ConfigError, load_config
 
     try:

@@ -67,7 +67,7 @@ class RenderFailure:
     undefined: bool = False
 
 
-def _strict_number(kind: type, name: str):  # noqa: ANN202
+def _strict_number(kind: type, name: str):
     def convert(value: Any, default: Any = _MISSING) -> Any:
         try:
             if isinstance(value, str):
@@ -136,7 +136,7 @@ class Template:
             self._compiled.globals = dict(self._compiled.globals)
         except TemplateSyntaxError as err:
             raise TemplateCompileError(err.message or str(err), err.lineno) from None
-        except Exception as err:  # e.g. RecursionError on absurd nesting
+        except Exception as err:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
             raise TemplateCompileError(f"{type(err).__name__}: {err}") from None
         self.source = source
         names = meta.find_undeclared_variables(parsed)

@@ -68,7 +68,7 @@ class Bridge:
     def __init__(
         self,
         config: BridgeConfig,
-        exist=None,  # noqa: ANN001
+        exist=None,
         clock: Callable[[], float] = time.time,
         accept_fresh_outbox: bool = False,
     ):
@@ -294,7 +294,7 @@ class Bridge:
             try:
                 self._set_up_then_flush()
                 return
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("the Exist loop failed; restarting it in 30s")
                 self.stopping.wait(30)
 

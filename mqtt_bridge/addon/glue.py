@@ -53,7 +53,7 @@ class AddonPaths:
     supervisor_token: str | None = field(
         default_factory=lambda: os.environ.get("SUPERVISOR_TOKEN"), repr=False
     )
-    http_host: str = "0.0.0.0"  # noqa: S104 - ingress reaches the container from the Supervisor
+    http_host: str = "0.0.0.0"  # ingress reaches the container from the Supervisor
     http_port: int = HTTP_PORT
     exist_base_url: str | None = None  # another Exist server (the mock, in tests)
 

@@ -86,7 +86,7 @@ class HomeAssistantHistory:
     """``GET /api/history/period/<start>?filter_entity_id=...&end_time=...&minimal_response``
     with a long-lived access token, ``HA_WINDOW_DAYS`` at a time."""
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0, session=None):  # noqa: ANN001
+    def __init__(self, url: str, token: str, timeout: float = 60.0, session=None):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout

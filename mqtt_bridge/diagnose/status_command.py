@@ -24,7 +24,7 @@ def _fail(args: argparse.Namespace, out: Any, message: str, detail: str | None =
     return 1
 
 
-def _load(args: argparse.Namespace, out: Any):  # noqa: ANN202
+def _load(args: argparse.Namespace, out: Any):
     from ..config import ConfigError, load_config
 
     try:

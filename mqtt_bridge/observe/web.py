@@ -151,7 +151,7 @@ class ObserveApp:
             if path == "/status.json":
                 body = json.dumps(self._status(), indent=2, default=str).encode()
                 return self._send(start_response, 200, "application/json", body, [], method)
-        except Exception:  # noqa: BLE001 - one failed request must not end the server
+        except Exception:  # one failed request must not end the server
             log.exception("the HTTP endpoint failed to answer %s", path)
             return self._send(start_response, 500, "text/plain", b"internal error\n", [], method)
         return self._send(start_response, 404, "text/plain", b"not found\n", [], method)

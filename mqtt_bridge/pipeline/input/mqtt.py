@@ -121,7 +121,7 @@ class BrokerLink:
 
     # ----------------------------------------------------------------- paho callbacks
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self.failures.failed(login_refused(reason_code, self.settings))
             return
@@ -171,7 +171,7 @@ class BrokerLink:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.debug("subscribing to %s", ", ".join(self.topics))
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         """The broker's SUBACK: messages on the granted topics now reach the bridge."""
         if mid is not None and mid == self._status_mid:
             return  # the status topic's (a shared topic_prefix is watched there), not self.topics'
@@ -188,11 +188,11 @@ class BrokerLink:
             log.info("subscribed to %s", ", ".join(granted))
         self.subacks.append(codes)
 
-    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+    def _on_connect_fail(self, client, userdata) -> None:
         # paho calls this inside its ``except OSError`` around a connection attempt
         self.failures.failed(connect_error(sys.exc_info()[1], self.settings))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected:
             short = self.clash.closed_by_broker()
             if short:
@@ -240,7 +240,7 @@ class BrokerLink:
         failed attempts since the last connection."""
         return self.failures.state.as_dict()
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         if message.qos > 0 and self.settings.persistent_session and self.clash.hold_back():
             # (with a clean session the broker would drop what is held back: processed instead)
             # neither processed nor acknowledged: the broker keeps it for the bridge that stays
@@ -261,7 +261,7 @@ class BrokerLink:
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
 
-    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         """``<topic_prefix>/status`` from the broker: ours, or another bridge's that shares the
         prefix (two bridges would overwrite each other's availability and status)."""
         if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest

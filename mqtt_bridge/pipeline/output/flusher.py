@@ -225,7 +225,7 @@ class Flusher:
                     self.on_flush(report)
             except (OutboxError, OSError) as err:
                 self._state_failed(err)
-            except Exception:  # noqa: BLE001 - status only; the next flush tries again
+            except Exception:  # status only; the next flush tries again
                 log.exception("could not report the flush")
             else:
                 state_failed = report.postponed is not None and report.postponed.reason.startswith(
@@ -271,7 +271,7 @@ class Flusher:
             return Postpone(30.0, f"state directory: {err}")
         try:
             return self.classify(err)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("unexpected error during a flush; retrying")
             return Postpone(60.0, f"unexpected {type(err).__name__}: {err}")
 
