@@ -48,6 +48,7 @@ from .pipeline.buffer.outbox import Outbox, OutboxError
 from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
+from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import MessageProcessor
@@ -68,12 +69,11 @@ class Bridge:
     def __init__(
         self,
         config: BridgeConfig,
-        exist=None,
+        exist: ExistService | None = None,
         clock: Callable[[], float] = time.time,
         accept_fresh_outbox: bool = False,
     ):
-        from .pipeline.output import exist_output as exist_adapter
-
+        """``exist``: what to talk to instead of Exist through the client (a test's stand-in)."""
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
@@ -112,7 +112,7 @@ class Bridge:
             if problem:
                 self._lock.close()
             raise
-        self.exist = exist or exist_adapter.make_client(config, self.state_dir)
+        self.exist = exist or make_client(config, self.state_dir)
         self.mappings = build_mappings(config, self.exist.value_type)
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
@@ -181,14 +181,15 @@ class Bridge:
         """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
         at once (``StartCancelled``) instead of after the client's timeouts and retries; the
         abandoned request is bounded by the stop deadline."""
-        result: dict[str, object] = {}
+        zones: list[str] = []
+        errors: list[BaseException] = []
         done = threading.Event()
 
         def ask() -> None:
             try:
-                result["zone"] = self.exist.timezone()
+                zones.append(self.exist.timezone())
             except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
-                result["error"] = err
+                errors.append(err)
             finally:
                 done.set()
 
@@ -197,15 +198,13 @@ class Bridge:
             if self.cancel_start.is_set() or self.stopping.is_set():
                 self._start_deadline()
                 raise StartCancelled
-        if "error" in result:
-            raise result["error"]  # type: ignore[misc]
-        return result["zone"]  # type: ignore[return-value]
+        if errors:
+            raise errors[0]
+        return zones[0]
 
     def _start_deadline(self) -> None:
         """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
-        set_deadline = getattr(self.exist, "set_deadline", None)
-        if set_deadline is not None:
-            set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
+        self.exist.set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
 
     def _unreachable(self, err: Exception) -> str:
         """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
@@ -217,8 +216,7 @@ class Bridge:
 
     def _token_refused(self, err: Exception) -> str | None:
         """The 'Exist refused the token' line for ``err``, if that is what it means."""
-        describe = getattr(self.exist, "token_refused", None)
-        return describe(err) if describe is not None else None
+        return self.exist.token_refused(err)
 
     def start(self) -> None:
         zone = self.timezone()
@@ -238,11 +236,7 @@ class Bridge:
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
         )
-        self.writer = CommitWriter(
-            writer_box,
-            ack=lambda acks: self.link.ack_many(acks),
-            on_commit=self._committed,
-        )
+        self.writer = CommitWriter(writer_box, ack=self._ack, on_commit=self._committed)
         self.link = BrokerLink(
             self.config.mqtt,
             [m.spec.topic for m in self.mappings],
@@ -256,7 +250,7 @@ class Bridge:
         self.writer.start()
         self.link.start()
         self.ready.set()
-        self.flusher = Flusher(
+        self.flusher = flusher = Flusher(
             Outbox(self.state_dir / OUTBOX_FILE),
             self.exist,
             zone,
@@ -267,9 +261,17 @@ class Bridge:
             retry=self.config.retry_delay,
             longest=self.config.longest_delay,
         )
-        thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
+        thread = threading.Thread(
+            target=self._exist_loop, args=(flusher,), name="exist-bridge-flusher", daemon=True
+        )
         thread.start()
         self._threads.append(thread)
+
+    def _ack(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge committed messages to the broker (the writer's ``ack``)."""
+        if self.link is None:  # never: the link exists before the writer starts
+            raise RuntimeError("acknowledging before the broker link exists")
+        self.link.ack_many(acks)
 
     def _committed(self, due: float | None) -> None:
         """After each commit: wake the flusher if its earliest deadline moved forward."""
@@ -287,18 +289,18 @@ class Bridge:
         if unused:
             log.warning("%s", unused_message(unused))
 
-    def _exist_loop(self) -> None:
+    def _exist_loop(self, flusher: Flusher) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never
         ends by an exception: a dead flusher would leave totals waiting for ever."""
         while not self.stopping.is_set():
             try:
-                self._set_up_then_flush()
+                self._set_up_then_flush(flusher)
                 return
             except Exception:
                 log.exception("the Exist loop failed; restarting it in 30s")
                 self.stopping.wait(30)
 
-    def _set_up_then_flush(self) -> None:
+    def _set_up_then_flush(self, flusher: Flusher) -> None:
         delay = 5.0
         while not self.stopping.is_set():
             try:
@@ -318,7 +320,7 @@ class Bridge:
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 600)
-        self.flusher.run(self.stopping)
+        flusher.run(self.stopping)
 
     def refresh_mappings(self) -> None:
         """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
@@ -380,7 +382,6 @@ class Bridge:
         """What the HTTP endpoint shows of this bridge (``observe.BridgeView``)."""
         phase = "running" if self.ready.is_set() else "starting"
         report = self.last_report
-        budget_left = getattr(self.exist, "budget_left", None)
         return LiveState(
             version=__version__,
             phase="stopping" if self.stopping.is_set() else phase,
@@ -391,7 +392,7 @@ class Bridge:
                 MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode)
                 for m in self.mappings
             ),
-            budget_left=budget_left() if budget_left is not None else None,
+            budget_left=self.exist.budget_left(),
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             dead_threads=self._dead_threads(),
@@ -419,9 +420,7 @@ class Bridge:
         self.alarm.set()  # the flusher may be asleep until a deadline
         limit = float(self.config.bridge.stop_timeout)
         deadline = time.monotonic() + limit
-        set_deadline = getattr(self.exist, "set_deadline", None)
-        if set_deadline is not None:
-            set_deadline(deadline)  # requests in flight and retries end by the deadline
+        self.exist.set_deadline(deadline)  # requests in flight and retries end by the deadline
         log.info(
             "stopping (within %.0fs): committing received messages and sending what the "
             "budget allows",

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -28,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ... import homeassistant
 from ...config.model import MqttSettings
 from ...tls import tls_context
-from ..buffer.writer import CommitWriter
+from ..buffer.outbox import Commit
 from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
 from .clash import ClashDetector, clash_message
@@ -37,8 +38,15 @@ from .link_state import FailureLog, connect_error, login_refused
 log = logging.getLogger("exist_bridge.mqtt")
 
 
+class CommitSink(Protocol):
+    """Where the link hands each message's commit (``CommitWriter``; a dry run acks at once)."""
+
+    def submit(self, commit: Commit, ack: tuple[int, int] | None) -> None: ...
+
+
 class BrokerLink:
-    """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline."""
+    """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline
+    (``processor`` and ``writer`` None: a link that only connects, for ``check --online``)."""
 
     _status_mid: int | None = None  # the packet id of the status topic's SUBSCRIBE
 
@@ -46,8 +54,8 @@ class BrokerLink:
         self,
         settings: MqttSettings,
         topics: list[str],
-        processor: MessageProcessor,
-        writer: CommitWriter,
+        processor: MessageProcessor | None,
+        writer: CommitSink | None,
         version: str = "",
         clock: Callable[[], float] = time.time,
         announce: bool = True,
@@ -246,15 +254,18 @@ class BrokerLink:
             # neither processed nor acknowledged: the broker keeps it for the bridge that stays
             self.failures.state.held_back = self.clash.held_back
             return
+        payload = message.payload  # bytes from paho's packet (its type also allows bytearray)
         msg = IncomingMessage(
             topic=message.topic,
-            payload=message.payload,
+            payload=payload if isinstance(payload, bytes) else bytes(payload),
             qos=message.qos,
             mid=message.mid,
             dup=bool(message.dup),
             retain=bool(message.retain),
             received_at=self.clock(),
         )
+        if self.processor is None or self.writer is None:  # a link that only connects
+            return
         commit = self.processor.process(msg)
         ack = (msg.mid, msg.qos) if msg.qos > 0 else None
         self.writer.submit(commit, ack)

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...config.model import BridgeConfig
 from ...exist.attributes import AttributeManager
@@ -32,7 +32,7 @@ from ...exist.errors import (
 )
 from ...exist.tokens import load_credentials
 from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE
-from .flusher import Postpone
+from .flusher import ExistWriter, Item, Postpone
 
 log = logging.getLogger("exist_bridge.exist")
 
@@ -48,7 +48,27 @@ def token_refused(err: Exception, token_key: str = "exist.token / token_file") -
     return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {detail}"
 
 
+class ExistService(ExistWriter, Protocol):
+    """What the running bridge needs of Exist: ``ExistAdapter`` here, a stand-in in a test."""
+
+    def timezone(self) -> str: ...
+
+    def value_type(self, name: str) -> int | None: ...
+
+    def bootstrap(self) -> None: ...
+
+    def classify(self, err: Exception) -> Postpone: ...
+
+    def token_refused(self, err: Exception) -> str | None: ...
+
+    def set_deadline(self, deadline: float | None) -> None: ...
+
+    def budget_left(self) -> int | None: ...
+
+
 class ExistAdapter:
+    """The bridge's ``ExistService``: the client and its ``AttributeManager``."""
+
     def __init__(
         self,
         client: ExistClient,
@@ -93,16 +113,16 @@ class ExistAdapter:
 
     # ----------------------------------------------------------------- writes
 
-    def increment(self, items: list[dict]) -> WriteResult:
+    def increment(self, items: list[Item]) -> WriteResult:
         return self._write(items, increment=True)
 
-    def update(self, items: list[dict]) -> WriteResult:
+    def update(self, items: list[Item]) -> WriteResult:
         return self._write(items, increment=False)
 
-    def _write(self, items: list[dict], increment: bool) -> WriteResult:
+    def _write(self, items: list[Item], increment: bool) -> WriteResult:
         send = self.manager.increment if increment else self.manager.update
         result = send(items)  # invalid values come back as per-item "validation" failures
-        back = {self.manager.server_name(i["name"]): i["name"] for i in items}
+        back: dict[object, str] = {self.manager.server_name(i["name"]): i["name"] for i in items}
         result.success = [
             {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.success
         ]

@@ -54,13 +54,27 @@ FIXES = {
 }
 
 
+Item = dict[str, Any]  # one object of a write (name, date, value), or of Exist's answer
+
+
+class WriteOutcome(Protocol):
+    """What a write answers (``exist.models.WriteResult``): the items Exist echoed in
+    ``success`` (an increment's with ``current``) and ``failed`` (with ``error_code`` and
+    ``error``); the client's also says how many HTTP ``requests`` it took."""
+
+    @property
+    def success(self) -> list[Item]: ...
+
+    @property
+    def failed(self) -> list[Item]: ...
+
+
 class ExistWriter(Protocol):
-    """What the flusher needs from the Exist client. Results have ``success`` and ``failed``
-    lists of dicts (the items echoed by Exist, failures with ``error_code`` and ``error``)."""
+    """What the flusher needs of Exist: the two writes."""
 
-    def increment(self, items: list[dict]) -> Any: ...
+    def increment(self, items: list[Item]) -> WriteOutcome: ...
 
-    def update(self, items: list[dict]) -> Any: ...
+    def update(self, items: list[Item]) -> WriteOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,7 @@ class FlushReport:
 POSTPONED_META = "flush_postponed"  # the outbox's meta key: why sending waits (for `status`)
 
 
-def _key(item: dict) -> tuple[str, str]:
+def _key(item: Item) -> tuple[str, str]:
     return (str(item.get("name")), str(item.get("date")))
 
 
@@ -336,7 +350,9 @@ class Flusher:
                 self._refused(row, item, report)
 
     @staticmethod
-    def _write(send: Callable[[list[dict]], Any], items: list[dict], report: FlushReport) -> Any:
+    def _write(
+        send: Callable[[list[Item]], WriteOutcome], items: list[Item], report: FlushReport
+    ) -> WriteOutcome:
         """``send(items)``, counting the requests the client reports it made (``requests`` of
         the result, or of the part done before an exception: ``completed``)."""
         try:
@@ -344,10 +360,10 @@ class Flusher:
         except Exception as err:
             report.requests += int(getattr(getattr(err, "completed", None), "requests", 0) or 0)
             raise
-        report.requests += int(getattr(result, "requests", 0) or 0)
+        report.requests += int(getattr(result, "requests", 0) or 0)  # (not every writer counts)
         return result
 
-    def _refused(self, row: Pending, item: dict, report: FlushReport) -> None:
+    def _refused(self, row: Pending, item: Item, report: FlushReport) -> None:
         code = str(item.get("error_code", "unknown"))
         error = str(item.get("error", ""))
         report.errors.append(f"{row.attribute} {row.date}: {code}: {error}")

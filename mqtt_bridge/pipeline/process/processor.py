@@ -18,9 +18,10 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ..buffer.outbox import (
@@ -29,7 +30,6 @@ from ..buffer.outbox import (
     STATE_MAX_AGE,
     Commit,
     Effect,
-    Outbox,
     OutboxError,
 )
 from .event_time import MIXED_PERIOD
@@ -176,8 +176,21 @@ class OnceLogger:
         self._suppressed = {}
 
 
+class StateSource(Protocol):
+    """Where ``MessageProcessor`` finds the per-topic states and recent packet ids at start: the
+    outbox, or a read-only snapshot of one (``trial``)."""
+
+    def edge_states(self) -> dict[str, object]: ...
+
+    def recent(self) -> dict[int, tuple[str, bytes]]: ...
+
+    def rekey_states(
+        self, renamed: dict[str, str], dropped: Iterable[str], older_than: float | None = None
+    ) -> int: ...
+
+
 def migrate_state_keys(
-    outbox: Outbox, mappings: list[Mapping], now: float | None = None
+    outbox: StateSource, mappings: list[Mapping], now: float | None = None
 ) -> tuple[int, int, int]:
     """Re-key per-topic states stored by position (``"<index>:<topic>"``, older versions) to
     ``Mapping.state_key``, and prune states not seen for ``STATE_MAX_AGE``. Returns (migrated,
@@ -236,7 +249,7 @@ class MessageProcessor:
         self,
         mappings: list[Mapping],
         timezone: str,
-        outbox: Outbox,
+        outbox: StateSource,
         max_states: int = MAX_TOPIC_STATES,
         observer: Callable[[int, str], None] | None = None,
     ):
@@ -304,6 +317,8 @@ class MessageProcessor:
         reason it fell back to the receive time, logged once per topic; or out of order), and a
         duration period dropped because its two ends were timed by different clocks."""
         reading = evaluation.time
+        if reading is None:  # the mapping has no event_time
+            return
         name = "payload" if reading.fallback is None else reading.fallback
         if evaluation.skipped == OUT_OF_ORDER:
             name = "out_of_order"
@@ -351,7 +366,7 @@ class MessageProcessor:
                 before,
                 received_at=received_at,
                 zone=self.zone,
-                seen=(seen := {}),
+                seen=(seen := dict[str, Any]()),
             )
             first_effect = len(commit.effects)
             if evaluation.time is not None:  # the mapping has event_time
