@@ -252,7 +252,10 @@ class SimDay:
 
     def next_wake(self) -> float:
         ab.wait_for(lambda: self.asleep_until() is not None, 120, what="the flusher to plan")
-        return self.asleep_until()  # type: ignore[return-value]
+        until = self.asleep_until()
+        if until is None:
+            raise RuntimeError("the flusher woke up again before its wake-up was read")
+        return until
 
     def run_flush(self) -> float:
         """Move the clock to the flusher's wake-up and wait until that flush is done; returns

@@ -90,6 +90,7 @@ class Devices(threading.Thread):
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.steps = 0
+        self.opens = 0
 
     def publish(self, topic: str, payload: object) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
@@ -106,7 +107,8 @@ class Devices(threading.Thread):
                 {"contact": contact, "battery": 91, "linkquality": rng.randint(60, 160)},
             )
             if t.door is True and contact is False:
-                t.values["fridge_opens"] = t.values["fridge_opens"] + 1
+                self.opens += 1
+                t.values["fridge_opens"] = self.opens
             t.door = contact
         elif roll < 0.80:
             self.steps += rng.randint(8, 120)
@@ -216,12 +218,15 @@ def run_demo(
         config = parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
         bridge = Bridge(config)
         bridge.start()
+        link, writer = bridge.link, bridge.writer
+        if link is None or writer is None:  # start() made them
+            raise RuntimeError("the bridge started without its broker link")
         deadline = time.monotonic() + 15
-        while not (bridge.link.connected and mock.state.attribute("weight")):
+        # connected, the subscription acknowledged, the attributes set up
+        while not (link.connected and link.subacks and mock.state.attribute("weight")):
             if time.monotonic() > deadline:
                 raise RuntimeError("the bridge did not connect and set up its attributes")
             time.sleep(0.05)
-        time.sleep(0.3)  # the subscription's acknowledgement
         devices = Devices(broker.port)
         devices.start()
         start = time.monotonic()
@@ -250,7 +255,7 @@ def run_demo(
         except KeyboardInterrupt:
             out.write("\ninterrupted: stopping\n")
         devices.stop()
-        bridge.writer.wait_idle(30)
+        writer.wait_idle(30)
         bridge.stop()  # commits what came in and sends the last totals
         out.write(
             "\n"

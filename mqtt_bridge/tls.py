@@ -16,7 +16,7 @@ from pathlib import Path
 class TlsFileError(ValueError):
     """A TLS file of ``mqtt.tls`` can't be used; ``key`` is its configuration key."""
 
-    def __init__(self, key: str, path: Path | str, reason: str):
+    def __init__(self, key: str, path: str | os.PathLike[str], reason: str):
         self.key = key
         self.path = Path(path)
         self.reason = reason

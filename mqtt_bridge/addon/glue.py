@@ -105,8 +105,8 @@ def mqtt_service(supervisor_url: str, token: str | None, timeout: float = TIMEOU
             f"the Supervisor offers no MQTT broker ({url}: {why}): install and start the "
             f"Mosquitto broker add-on, {hint}"
         )
-    data = answer.get("data")
-    host, port = check_service(data, url)
+    host, port = check_service(answer.get("data"), url)
+    data: dict[str, Any] = answer["data"]  # a mapping: check_service made sure
     return Broker(
         host=host,
         port=port,

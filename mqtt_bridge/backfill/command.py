@@ -22,6 +22,7 @@ from ..state_dir import OUTBOX_FILE
 
 if TYPE_CHECKING:
     from ..config import BridgeConfig
+    from ..pipeline.output.exist_output import ExistAdapter
 
 HA_TOKEN_ENV = "HA_TOKEN"
 
@@ -63,7 +64,7 @@ def run_backfill(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-    exist: Any = None,
+    exist: ExistAdapter | None = None,
 ) -> int:
     """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
     from ..exist.budget import token_key
@@ -101,14 +102,14 @@ def run_backfill(
     plain: list[str] = []
     for text in options.entities:
         entity, attribute, mode = parse_entity(text)
-        if attribute is None:
+        if attribute is None or mode is None:  # (both None, or neither)
             plain.append(entity)
             continue
         adhoc[entity] = entity
-        known = exist.value_type(attribute)
-        if known is None:  # not learned from Exist yet: a custom attribute's declared type
-            known = next((a.value_type for a in config.attributes if a.name == attribute), None)
-        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, known))
+        learned = exist.value_type(attribute)
+        if learned is None:  # not learned from Exist yet: a custom attribute's declared type
+            learned = next((a.value_type for a in config.attributes if a.name == attribute), None)
+        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, learned))
     adhoc_names = set(adhoc)
     configured = {
         a.name: a.value_type if a.custom else TEMPLATES.get(a.template or "")
@@ -146,8 +147,8 @@ def run_backfill(
                 )
             ha = HomeAssistantHistory(options.home_assistant, options.ha_token)
             topics = {e: topic_of(e) for e in entities}
-            records = ha.records(entities, options.start, end, zone, topics)
-            totals = rp.replay(records, mappings, timezone, options.start, end)
+            history = ha.records(entities, options.start, end, zone, topics)
+            totals = rp.replay(history, mappings, timezone, options.start, end)
             source = f"Home Assistant at {options.home_assistant}"
     except SourceError as err:
         if len(err.problems) > 1:  # one line per bad row, then the summary (the CLI's error)

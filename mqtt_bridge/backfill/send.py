@@ -22,7 +22,7 @@ import math
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -116,7 +116,7 @@ class Plan:
 
 
 def make_plan(
-    values: dict[tuple[str, str], object],
+    values: Mapping[tuple[str, str], object],
     progress: Progress,
     live: set[tuple[str, str]],
     overwrite: bool = False,

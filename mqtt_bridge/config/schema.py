@@ -28,15 +28,19 @@ def _req(key: str, description: str) -> vol.Required:
     return vol.Required(key, description=description)
 
 
-def _tls(value: Any) -> dict | None:
-    if value is None or value is False:
-        return None
-    if value is True:
-        value = {}
-    return TLS_SCHEMA(value)
+class _Tls:
+    """``mqtt.tls``: a mapping (``TLS_SCHEMA``), or true for the system's CAs."""
 
+    kind = "mapping, or true"
 
-_tls.kind = "mapping, or true"  # type: ignore[attr-defined]
+    @property
+    def inner(self) -> vol.Schema:
+        return TLS_SCHEMA
+
+    def __call__(self, value: Any) -> dict[str, Any] | None:
+        if value is None or value is False:
+            return None
+        return TLS_SCHEMA({} if value is True else value)
 
 
 class _AttributeItem:
@@ -97,7 +101,7 @@ MQTT_SCHEMA = vol.Schema(
         _opt("username", "Broker user name."): v.string,
         _opt("password", "Broker password (secret: use !env VAR_NAME)."): v.secret,
         _opt("password_file", "A file holding the broker password (alternative)."): v.path,
-        _opt("tls", "TLS to the broker: a mapping, or true for the system's CAs."): _tls,
+        _opt("tls", "TLS to the broker: a mapping, or true for the system's CAs."): _Tls(),
         _opt(
             "client_id",
             "MQTT client id; must be stable for a persistent session.",
@@ -233,15 +237,17 @@ EDGE_SCHEMA = vol.Schema(
 )
 
 
-def _edge(value: Any) -> dict:
-    edge = EDGE_SCHEMA(value)
-    if "from" in edge and same_state(edge["from"], edge["to"]):
-        raise vol.Invalid("from and to are the same state")
-    return edge
+class _Edge:
+    """A mapping's ``edge``: ``EDGE_SCHEMA``, with ``from`` and ``to`` different states."""
 
+    kind = "mapping"
+    inner = EDGE_SCHEMA
 
-_edge.inner = EDGE_SCHEMA  # type: ignore[attr-defined]
-_edge.kind = "mapping"  # type: ignore[attr-defined]
+    def __call__(self, value: Any) -> dict[str, Any]:
+        edge: dict[str, Any] = EDGE_SCHEMA(value)
+        if "from" in edge and same_state(edge["from"], edge["to"]):
+            raise vol.Invalid("from and to are the same state")
+        return edge
 
 
 # Every mapping key, for every mode: the reference, and the fallback for an unknown mode.
@@ -281,7 +287,7 @@ MAPPING_SCHEMA = vol.Schema(
             "edge",
             "increment mode only: count only transitions of the value from `from` to `to` "
             "(per topic), not repeated states.",
-        ): _edge,
+        ): _Edge(),
         _opt(
             "amount",
             "increment mode only: the number added per counted message, or `value` to add the "
@@ -417,8 +423,6 @@ CONFIG_SCHEMA = vol.Schema(
         ),
     }
 )
-
-_tls.inner = TLS_SCHEMA  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- schema errors

@@ -8,7 +8,7 @@ import difflib
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -369,7 +369,7 @@ class KeyValueSchemas:
     def __init__(
         self,
         key: str,
-        schemas: dict[str, Callable[[Any], Any]],
+        schemas: Mapping[Any, Callable[[Any], Any]],
         fallback: vol.Schema,
         default: str,
         normalise: Callable[[Any], Any] = lambda value: value,

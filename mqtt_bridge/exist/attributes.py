@@ -251,7 +251,8 @@ class AttributeManager:
 
     def server_name(self, name: str) -> str:
         """The name Exist gave a configured attribute (differs when its label slugs differently)."""
-        return self._state["aliases"].get(name, name)
+        alias = self._state["aliases"].get(name)
+        return alias if isinstance(alias, str) else name
 
     def learn(self, attributes: Iterable[Attribute | dict[str, Any]]) -> None:
         """Remember the value types of attributes Exist described."""

@@ -39,7 +39,7 @@ class ExistError(Exception):
         self.detail = detail
         # filled in by chunked writes that fail part-way
         self.completed: Any = None
-        self.unsent: list[dict] = []
+        self.unsent: list[dict[str, Any]] = []
 
     def __str__(self) -> str:
         return self.message
@@ -99,7 +99,7 @@ class OutcomeUnknown(ExistError):
     ``attributes_with_values``) before sending them again, or drop them.
     """
 
-    def __init__(self, message: str, items: list[dict], status: int | None = None):
+    def __init__(self, message: str, items: list[dict[str, Any]], status: int | None = None):
         super().__init__(message, status)
         self.items = list(items)
 

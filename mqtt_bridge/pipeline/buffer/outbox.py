@@ -31,11 +31,11 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from . import backfilled, deadlines
 from .rules import (
@@ -102,20 +102,21 @@ INSERT_TOTALS = (
 )
 
 
-_F = TypeVar("_F")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _reads(method: _F) -> _F:
+def _reads(method: Callable[Concatenate[Outbox, _P], _R]) -> Callable[Concatenate[Outbox, _P], _R]:
     """A read of the database: SQLite errors become ``OutboxError`` (one clear line)."""
 
-    @functools.wraps(method)  # type: ignore[arg-type]
-    def wrapper(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: Outbox, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return method(self, *args, **kwargs)  # type: ignore[operator]
+            return method(self, *args, **kwargs)
         except sqlite3.Error as err:
             raise failed("read", self.path, err) from err
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @dataclass(frozen=True)
