@@ -562,7 +562,9 @@ class ExistClient:
             )
         if status == 401:
             suffix = " even after refreshing the token" if refreshed else ""
-            raise AuthError(f"{where}: Exist refused the token (401: {detail_text}){suffix}", 401)
+            raise AuthError(
+                f"{where}: Exist refused the token (401: {detail_text}){suffix}", 401, detail_text
+            )
         if status == 403:
             raise PermissionDenied(f"{where}: permission denied (403: {detail_text})", 403)
         if status == 400:

@@ -30,7 +30,8 @@ from typing import Any
 
 
 class ExistError(Exception):
-    """Base of every error caused by talking to Exist."""
+    """Base of every error caused by talking to Exist: ``status``, the HTTP status when Exist
+    answered; ``detail``, what its answer said (its JSON ``detail``; a 401's as redacted text)."""
 
     def __init__(self, message: str, status: int | None = None, detail: Any = None):
         super().__init__(message)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from ...exist.errors import (
 )
 from ...exist.tokens import load_credentials
 from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE
-from .flusher import ExistWriter, Item, Postpone
+from .flusher import ExistWriter, Item, Postpone, PostponeKind
 
 log = logging.getLogger("exist_bridge.exist")
 
@@ -43,9 +42,8 @@ def token_refused(err: Exception, token_key: str = "exist.token / token_file") -
     missing scope, not a bad token)."""
     if not isinstance(err, AuthError) or isinstance(err, PermissionDenied):
         return None
-    status = re.search(r"\((\d{3}:[^)]*)\)", str(err))  # "... refused the token (401: Invalid)"
-    detail = status.group(1) if status else str(err)
-    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {detail}"
+    said = f"{err.status}: {err.detail}" if err.status and err.detail is not None else str(err)
+    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {said}"
 
 
 class ExistService(ExistWriter, Protocol):
@@ -137,21 +135,21 @@ class ExistAdapter:
     def classify(self, err: Exception) -> Postpone:
         """How long to wait after a failed flush (nothing is dropped either way)."""
         if isinstance(err, RateLimited):  # includes our own budget running out
-            return Postpone(max(1.0, err.retry_after), str(err))
+            return Postpone(max(1.0, err.retry_after), str(err), PostponeKind.RATE_LIMITED)
         if isinstance(err, (ServerError, ConnectionFailed, OutcomeUnknown)):
             self._failures += 1
             wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
-            return Postpone(wait, f"Exist unavailable: {err}")
+            return Postpone(wait, f"Exist unavailable: {err}", PostponeKind.UNAVAILABLE)
         if isinstance(err, AuthError):
             refused = self.token_refused(err)
             log.error(
                 "%s; retrying in 10 minutes",
                 refused or f"Exist refused the credentials: {err} - check the token's scopes",
             )
-            return Postpone(600.0, f"authentication: {err}")
+            return Postpone(600.0, f"authentication: {err}", PostponeKind.AUTHENTICATION)
         if isinstance(err, ClientError):
             log.error("Exist refused a whole request: %s", err)
-            return Postpone(600.0, f"refused: {err}")
+            return Postpone(600.0, f"refused: {err}", PostponeKind.REFUSED)
         raise err
 
     def set_deadline(self, deadline: float | None) -> None:

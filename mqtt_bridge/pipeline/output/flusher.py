@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
+from enum import Enum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -77,12 +78,25 @@ class ExistWriter(Protocol):
     def update(self, items: list[Item]) -> WriteOutcome: ...
 
 
+class PostponeKind(Enum):
+    """What a postponed flush waits for (``Postpone.kind``)."""
+
+    RATE_LIMITED = "rate limited"  # Exist's 429, or our own request budget spent
+    UNAVAILABLE = "Exist unavailable"  # an outage: no answer, 5xx, answers failing the checks
+    AUTHENTICATION = "authentication"  # Exist refused the token or its scopes
+    REFUSED = "refused"  # Exist refused a whole request (a 4xx that would fail again)
+    STATE_DIRECTORY = "state directory"  # the outbox can't be used: disk full, read-only
+    UNEXPECTED = "unexpected"  # a bug: logged with its traceback, and retried
+
+
 @dataclass(frozen=True)
 class Postpone:
-    """A whole flush could not be done: try again after ``seconds`` (and why)."""
+    """A whole flush could not be done: try again after ``seconds``; ``reason`` says why in
+    words (the log, ``status``), ``kind`` as a value the code can test."""
 
     seconds: float
     reason: str
+    kind: PostponeKind = PostponeKind.UNAVAILABLE
 
 
 # Turns an exception from the writer into a ``Postpone`` (or re-raises what is a bug).
@@ -225,7 +239,7 @@ class Flusher:
                     )
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
                 report.postponed = self._postpone(err)
-                if not isinstance(err, (OutboxError, OSError)):  # those are logged once
+                if report.postponed.kind is not PostponeKind.STATE_DIRECTORY:  # logged once
                     log.warning(
                         "flush postponed %.0fs: %s",
                         report.postponed.seconds,
@@ -242,8 +256,9 @@ class Flusher:
             except Exception:  # status only; the next flush tries again
                 log.exception("could not report the flush")
             else:
-                state_failed = report.postponed is not None and report.postponed.reason.startswith(
-                    "state directory"
+                state_failed = (
+                    report.postponed is not None
+                    and report.postponed.kind is PostponeKind.STATE_DIRECTORY
                 )
                 if self._state_error is not None and not state_failed:
                     log.warning("the state database can be used again; sending resumed")
@@ -282,12 +297,14 @@ class Flusher:
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
             self._state_failed(err)
-            return Postpone(30.0, f"state directory: {err}")
+            return Postpone(30.0, f"state directory: {err}", PostponeKind.STATE_DIRECTORY)
         try:
             return self.classify(err)
         except Exception:
             log.exception("unexpected error during a flush; retrying")
-            return Postpone(60.0, f"unexpected {type(err).__name__}: {err}")
+            return Postpone(
+                60.0, f"unexpected {type(err).__name__}: {err}", PostponeKind.UNEXPECTED
+            )
 
     def _midnight(self) -> None:
         """After the local date changes, send the previous day's final totals once more (the docs
