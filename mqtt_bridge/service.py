@@ -20,6 +20,7 @@ publish "offline", exit 0 - within ``bridge.stop_timeout`` (what is unsent stays
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -81,39 +82,21 @@ class Bridge:
         problem = inspect_outbox(path)  # first: never start afresh over lost state unasked
         if problem and not accept_fresh_outbox:
             raise OutboxLost(lost_message(problem))
-        if problem:
-            self._lock = lock_state_dir(self.state_dir)  # never move a running bridge's file
-            try:
-                kept = set_aside(path)
-            except OSError as err:
-                self._lock.close()
-                raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
-            log.warning(
-                "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
-                "yet sent are lost and redelivered messages may count twice%s",
-                problem,
-                f"; the old file is kept as {kept}" if kept else "",
-            )
-        try:
+        with contextlib.ExitStack() as undo:  # what is open is closed again if the start fails
+            if problem:  # the lock first: never move a running bridge's file
+                self._lock = undo.enter_context(lock_state_dir(self.state_dir))
+                self._set_aside(path, problem)
             self.outbox = Outbox(path)  # a clear error if the state directory is unusable
-        except BaseException:
-            if problem:
-                self._lock.close()
-            raise
-        try:
+            undo.callback(self.outbox.close)
             if not problem:
-                self._lock = lock_state_dir(self.state_dir)
+                self._lock = undo.enter_context(lock_state_dir(self.state_dir))
             try:  # a fresh outbox starts the run numbers afresh (see integrity.begin_run)
                 write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
-        except BaseException:
-            self.outbox.close()
-            if problem:
-                self._lock.close()
-            raise
-        self.exist = exist or make_client(config, self.state_dir)
-        self.mappings = build_mappings(config, self.exist.value_type)
+            self.exist = exist or make_client(config, self.state_dir)
+            self.mappings = build_mappings(config, self.exist.value_type)
+            undo.pop_all()  # the bridge's from now on: stop() closes them
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
@@ -128,6 +111,20 @@ class Bridge:
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
+
+    @staticmethod
+    def _set_aside(path: Path, problem: str) -> None:
+        """``--accept-fresh-outbox``: keep the lost or damaged outbox beside the fresh one."""
+        try:
+            kept = set_aside(path)
+        except OSError as err:
+            raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+        log.warning(
+            "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+            "yet sent are lost and redelivered messages may count twice%s",
+            problem,
+            f"; the old file is kept as {kept}" if kept else "",
+        )
 
     # ----------------------------------------------------------------- start-up
 
