@@ -30,6 +30,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import backoff
+from .backoff import LOOP_RESTART
 from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
@@ -133,7 +135,7 @@ class Bridge:
         if self.config.exist.timezone:
             return self.config.exist.timezone
         remembered = self.outbox.get_meta("timezone")
-        delay = 2.0
+        retry = backoff.profile()
         if not remembered:
             log.info(
                 "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
@@ -162,6 +164,7 @@ class Bridge:
                         remembered,
                     )
                     return remembered
+                delay = retry.next()
                 if refused:  # not "set exist.timezone": the token is what is wrong
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
@@ -170,8 +173,7 @@ class Bridge:
                         "exist.timezone to start without it",
                         self._unreachable(err),
                     )
-            self.cancel_start.wait(delay)
-            delay = min(delay * 2, 300)
+                self.cancel_start.wait(delay)
         raise StartCancelled
 
     def _profile_timezone(self) -> str:
@@ -294,18 +296,18 @@ class Bridge:
                 self._set_up_then_flush(flusher)
                 return
             except Exception:
-                log.exception("the Exist loop failed; restarting it in 30s")
-                self.stopping.wait(30)
+                log.exception("the Exist loop failed; restarting it in %.0fs", LOOP_RESTART)
+                self.stopping.wait(LOOP_RESTART)
 
     def _set_up_then_flush(self, flusher: Flusher) -> None:
-        delay = 5.0
+        retry = backoff.attribute_set_up()
         while not self.stopping.is_set():
             try:
                 self.exist.bootstrap()
                 self.refresh_mappings()
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                refused = self._token_refused(err)
+                refused, delay = self._token_refused(err), retry.next()
                 if refused:
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
@@ -316,7 +318,6 @@ class Bridge:
                     )
                 if self.stopping.wait(delay):
                     return
-                delay = min(delay * 2, 600)
         flusher.run(self.stopping)
 
     def refresh_mappings(self) -> None:

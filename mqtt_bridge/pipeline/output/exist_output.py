@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ...backoff import REFUSED_PAUSE, exist_outage
 from ...config.model import BridgeConfig
 from ...exist.attributes import AttributeManager
 from ...exist.budget import RequestBudget, token_key
@@ -76,9 +77,9 @@ class ExistAdapter:
     ):
         self.client = client
         self.manager = manager
-        self.backoff = backoff
+        self.backoff = backoff  # the first wait after Exist failed; doubled while it lasts
         self.token_key = token_key  # where the token comes from, for messages
-        self._failures = 0
+        self._outage = exist_outage(backoff)
 
     def token_refused(self, err: Exception) -> str | None:
         """``token_refused(err)`` naming this configuration's token key."""
@@ -127,7 +128,7 @@ class ExistAdapter:
         result.failed = [
             {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.failed
         ]
-        self._failures = 0
+        self._outage.reset()
         return result
 
     # ----------------------------------------------------------------- errors and status
@@ -137,19 +138,19 @@ class ExistAdapter:
         if isinstance(err, RateLimited):  # includes our own budget running out
             return Postpone(max(1.0, err.retry_after), str(err), PostponeKind.RATE_LIMITED)
         if isinstance(err, (ServerError, ConnectionFailed, OutcomeUnknown)):
-            self._failures += 1
-            wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
+            wait = self._outage.next()
             return Postpone(wait, f"Exist unavailable: {err}", PostponeKind.UNAVAILABLE)
         if isinstance(err, AuthError):
             refused = self.token_refused(err)
             log.error(
-                "%s; retrying in 10 minutes",
+                "%s; retrying in %.0f minutes",
                 refused or f"Exist refused the credentials: {err} - check the token's scopes",
+                REFUSED_PAUSE / 60,
             )
-            return Postpone(600.0, f"authentication: {err}", PostponeKind.AUTHENTICATION)
+            return Postpone(REFUSED_PAUSE, f"authentication: {err}", PostponeKind.AUTHENTICATION)
         if isinstance(err, ClientError):
             log.error("Exist refused a whole request: %s", err)
-            return Postpone(600.0, f"refused: {err}", PostponeKind.REFUSED)
+            return Postpone(REFUSED_PAUSE, f"refused: {err}", PostponeKind.REFUSED)
         raise err
 
     def set_deadline(self, deadline: float | None) -> None:

@@ -39,13 +39,14 @@ from enum import Enum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from ...backoff import REFUSED_FOR_NOW, STATE_DIRECTORY_PAUSE, UNEXPECTED_PAUSE
 from ...exist.client import INVALID_ANSWER, value_problem
 from ...exist.errors import ServerError
 from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
-RETRY_DUE = 60.0  # seconds before rows a flush could not deliver (refused for now) are retried
+RETRY_DUE = REFUSED_FOR_NOW  # seconds before rows refused for now are retried (by default)
 
 PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field", "not_found"})
 # What to do about a parked row, by Exist's error code.
@@ -297,13 +298,17 @@ class Flusher:
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
             self._state_failed(err)
-            return Postpone(30.0, f"state directory: {err}", PostponeKind.STATE_DIRECTORY)
+            return Postpone(
+                STATE_DIRECTORY_PAUSE, f"state directory: {err}", PostponeKind.STATE_DIRECTORY
+            )
         try:
             return self.classify(err)
         except Exception:
             log.exception("unexpected error during a flush; retrying")
             return Postpone(
-                60.0, f"unexpected {type(err).__name__}: {err}", PostponeKind.UNEXPECTED
+                UNEXPECTED_PAUSE,
+                f"unexpected {type(err).__name__}: {err}",
+                PostponeKind.UNEXPECTED,
             )
 
     def _midnight(self) -> None:
@@ -421,7 +426,7 @@ class Flusher:
                 self.planned = self.step()
             except OutboxError as err:
                 self._state_failed(err)
-                self.planned = self.clock() + 30.0
+                self.planned = self.clock() + STATE_DIRECTORY_PAUSE
             self.planning = False
             if stop.is_set():
                 return
