@@ -18,16 +18,18 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mock_exist.server import MockServer
-from mqtt_bridge.config import parse_config
+from mqtt_bridge.config import BridgeConfig, parse_config
+from mqtt_bridge.pipeline.buffer.writer import CommitWriter
 from mqtt_bridge.service import Bridge
 
 from .broker import start_broker
@@ -189,6 +191,45 @@ def run_demo(
 
     out = out or sys.stdout
     live = out.isatty() if live is None else live
+    recent, restore_logs = _capture_logs(live)
+    state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
+    if threading.current_thread() is threading.main_thread():
+        # `kill <pid>` (SIGTERM) stops the demo like Ctrl-C does: everything it started is ended
+        signal.signal(signal.SIGTERM, _interrupt)
+    broker = start_broker(broker_choice)
+    mock = MockServer({"rate_limit": 300}).start()
+    bridge = devices = None
+    try:
+        bridge = Bridge(_config(mock, broker.port, state_dir, delay))
+        writer = _start(bridge, mock)
+        devices = Devices(broker.port)
+        devices.start()
+        start = time.monotonic()
+        try:
+            _watch(out, live, duration, start, (broker, mock, bridge, devices), recent)
+        except KeyboardInterrupt:
+            out.write("\ninterrupted: stopping\n")
+        devices.stop()
+        writer.wait_idle(30)
+        bridge.stop()  # commits what came in and sends the last totals
+        shown = recent.lines if live else None
+        elapsed = time.monotonic() - start
+        out.write("\n" + _screen(elapsed, duration, broker, mock, bridge, devices, shown) + "\n\n")
+        return _verdict(out, mock, devices.truth)
+    finally:
+        restore_logs()
+        if devices is not None and devices.is_alive():
+            devices.stop()
+        if bridge is not None:
+            bridge.stop()
+        mock.stop()
+        broker.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _capture_logs(live: bool) -> tuple[RecentWarnings, Callable[[], None]]:
+    """Quiet the emulator's and the brokers' logs, keep the bridge's warnings for the screen
+    (``live``: only there, a redraw would wipe them from the terminal); and how to undo it."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("mock_exist.access").setLevel(logging.WARNING)  # a line per request
     logging.getLogger("exist_bridge").setLevel(logging.WARNING)
@@ -198,89 +239,68 @@ def run_demo(
     bridge_log = logging.getLogger("exist_bridge")
     propagate = bridge_log.propagate
     bridge_log.addHandler(recent)
-    if live:  # shown on the screen instead: written to the terminal, a redraw would wipe them
+    if live:
         bridge_log.propagate = False
-    state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
-    if threading.current_thread() is threading.main_thread():
-        # `kill <pid>` (SIGTERM) stops the demo like Ctrl-C does: everything it started is ended
-        signal.signal(signal.SIGTERM, _interrupt)
-    broker = start_broker(broker_choice)
-    mock = MockServer({"rate_limit": 300}).start()
-    bridge = devices = None
-    try:
-        text = (
-            CONFIG.read_text()
-            .replace("${EXIST_URL}", mock.url)
-            .replace("${MQTT_PORT}", str(broker.port))
-            .replace("${STATE_DIR}", str(state_dir))
-            .replace("${DELAY}", str(delay))
-        )
-        config = parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
-        bridge = Bridge(config)
-        bridge.start()
-        link, writer = bridge.link, bridge.writer
-        if link is None or writer is None:  # start() made them
-            raise RuntimeError("the bridge started without its broker link")
-        deadline = time.monotonic() + 15
-        # connected, the subscription acknowledged, the attributes set up
-        while not (link.connected and link.subacks and mock.state.attribute("weight")):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bridge did not connect and set up its attributes")
-            time.sleep(0.05)
-        devices = Devices(broker.port)
-        devices.start()
-        start = time.monotonic()
-        shown = 0.0
-        if not live:
-            out.write(LEGEND + "\n")  # once (the live screen keeps it at its foot)
-        try:
-            while (elapsed := time.monotonic() - start) < duration:
-                if live:
-                    out.write(
-                        "\x1b[2J\x1b[H"
-                        + _screen(elapsed, duration, broker, mock, bridge, devices, recent.lines)
-                        + "\n\n"
-                        + LEGEND
-                    )
-                    out.flush()
-                    time.sleep(1)
-                else:
-                    if elapsed - shown >= 5 or shown == 0:
-                        out.write(
-                            _screen(elapsed, duration, broker, mock, bridge, devices) + "\n\n"
-                        )
-                        out.flush()
-                        shown = elapsed or 0.001
-                    time.sleep(0.5)
-        except KeyboardInterrupt:
-            out.write("\ninterrupted: stopping\n")
-        devices.stop()
-        writer.wait_idle(30)
-        bridge.stop()  # commits what came in and sends the last totals
-        out.write(
-            "\n"
-            + _screen(
-                time.monotonic() - start,
-                duration,
-                broker,
-                mock,
-                bridge,
-                devices,
-                recent.lines if live else None,
-            )
-            + "\n\n"
-        )
-        return _verdict(out, mock, devices.truth)
-    finally:
+
+    def restore() -> None:
         bridge_log.removeHandler(recent)
         bridge_log.propagate = propagate
-        if devices is not None and devices.is_alive():
-            devices.stop()
-        if bridge is not None:
-            bridge.stop()
-        mock.stop()
-        broker.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+
+    return recent, restore
+
+
+def _config(mock: MockServer, port: int, state_dir: Path, delay: float) -> BridgeConfig:
+    """``demo.yaml`` for this emulator, broker port, state directory and delay."""
+    text = (
+        CONFIG.read_text()
+        .replace("${EXIST_URL}", mock.url)
+        .replace("${MQTT_PORT}", str(port))
+        .replace("${STATE_DIR}", str(state_dir))
+        .replace("${DELAY}", str(delay))
+    )
+    return parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
+
+
+def _start(bridge: Bridge, mock: MockServer) -> CommitWriter:
+    """Start the bridge and wait until it takes messages in: connected, its subscription
+    acknowledged, its attributes set up in the emulator. Its ingest writer."""
+    bridge.start()
+    link, writer = bridge.link, bridge.writer
+    if link is None or writer is None:  # start() made them
+        raise RuntimeError("the bridge started without its broker link")
+    deadline = time.monotonic() + 15
+    while not (link.connected and link.subacks and mock.state.attribute("weight")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bridge did not connect and set up its attributes")
+        time.sleep(0.05)
+    return writer
+
+
+def _watch(
+    out: TextIO,
+    live: bool,
+    duration: float,
+    start: float,
+    parts: tuple[Any, MockServer, Bridge, Devices],
+    recent: RecentWarnings,
+) -> None:
+    """Show the screen until ``duration`` has passed: redrawn every second (``live``), else
+    printed every 5 s under the legend."""
+    shown = 0.0
+    if not live:
+        out.write(LEGEND + "\n")  # once (the live screen keeps it at its foot)
+    while (elapsed := time.monotonic() - start) < duration:
+        if live:
+            screen = _screen(elapsed, duration, *parts, recent.lines)
+            out.write("\x1b[2J\x1b[H" + screen + "\n\n" + LEGEND)
+            out.flush()
+            time.sleep(1)
+            continue
+        if elapsed - shown >= 5 or shown == 0:
+            out.write(_screen(elapsed, duration, *parts) + "\n\n")
+            out.flush()
+            shown = elapsed or 0.001
+        time.sleep(0.5)
 
 
 def _interrupt(*_: object) -> None:
