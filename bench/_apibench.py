@@ -26,10 +26,8 @@ from pathlib import Path
 
 import requests
 
-from bench._common import mosquitto_version
+from bench._common import Broker, mosquitto_version
 from bench._common import table as _table
-from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt import Publisher as _Publisher
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout
 
@@ -64,7 +62,7 @@ class AttrSpec:
         """The ``mappings:`` entry of the bridge's configuration."""
         return {"topic": self.topic, "attribute": self.name, "mode": self.mode}
 
-    def seed(self, state) -> None:  # noqa: ANN001 - mock_exist.state.MockExist
+    def seed(self, state) -> None:  # a mock_exist.state.MockExist
         """Give the mock's default user this attribute, owned by the default client (what the
         naive client needs: it doesn't acquire or create anything)."""
         owner = state.config.client_id
@@ -236,16 +234,10 @@ def expected_values(events: list[Event]) -> dict[str, float]:
 # =================================================================================== MQTT
 
 
-class Publisher(_Publisher):
-    """``tests.support.mqtt.Publisher`` with the benchmarks' client id and a 30 s PUBACK wait."""
-
-    def __init__(self, port: int, client_id: str = "bench-publisher"):
-        super().__init__(port, client_id=client_id, timeout=30)
-
-
-def start_broker(workdir: Path) -> Mosquitto:
-    """A private mosquitto on a free loopback port (never the system one on 1883)."""
-    return Mosquitto(workdir, persistence=False, max_inflight=100).start()
+def start_broker(workdir: Path) -> Broker:
+    """A private mosquitto on a free loopback port (never the system one on 1883); the caller
+    stops it."""
+    return Broker(workdir, max_inflight=100).start()
 
 
 # =================================================================================== naive client
@@ -338,7 +330,7 @@ def workspace(prefix: str) -> Iterator[tuple[Path, contextlib.ExitStack]]:
     """A temporary directory and an ``ExitStack`` for everything started; both are cleaned up
     on return, on an exception, on Ctrl-C and on SIGTERM (turned into ``KeyboardInterrupt``)."""
 
-    def on_term(signum, frame):  # noqa: ANN001, ARG001
+    def on_term(signum, frame):
         raise KeyboardInterrupt
 
     previous = None
@@ -354,7 +346,7 @@ def workspace(prefix: str) -> Iterator[tuple[Path, contextlib.ExitStack]]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def wait_for(predicate, timeout: float, step: float = 0.002, what: str = "a condition") -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float, step: float = 0.002, what: str = "a condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -1,7 +1,10 @@
-"""Helpers shared by bench/ingest.py and bench/memory.py (not a benchmark itself).
+"""The benchmarks' harness (not a benchmark itself): bench/ imports this and the packages, never
+tests/ (a benchmark is not a test, and tests/support is free to change for the tests' sake).
 
 - ``Broker``: a private mosquitto on 127.0.0.1:<free port> with its own mosquitto.conf (never the
   system one), in-memory only, ``max_queued_messages`` raised so a queued backlog is never dropped;
+- ``Publisher``: a QoS 1 publisher waiting for each PUBACK; ``bridge_yaml``: a bridge
+  configuration from its sections;
 - ``MAPPINGS_YAML`` / ``ATTRIBUTES_YAML`` / ``message_stream``: a zigbee2mqtt-like workload, 12
   mappings on 12 attributes (edges, Jinja conditions and templates, JSON paths, plain text, a
   wildcard) and the matching message stream;
@@ -35,10 +38,11 @@ from pathlib import Path
 
 import paho.mqtt
 import paho.mqtt.client as mqtt
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.mosquitto import find_mosquitto as _find_mosquitto
-from tests.support.mosquitto import free_port
+from exist_demo import broker as demo_broker
+from exist_demo.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout (the benchmarks' subprocesses' cwd)
 
@@ -99,10 +103,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 def find_mosquitto() -> str:
-    try:
-        return _find_mosquitto()
-    except RuntimeError as err:
-        raise SystemExit(str(err)) from None
+    """The mosquitto executable (the demo's search), or exit saying how to install it."""
+    found = demo_broker.find_mosquitto()
+    if found is None:
+        raise SystemExit("mosquitto is not installed (apt-get install mosquitto)")
+    return found
 
 
 def mosquitto_version() -> str:
@@ -126,6 +131,7 @@ class Broker:
 
     def __init__(self, workdir: Path, max_inflight: int = 20, max_queued: int = 2_000_000):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
@@ -144,20 +150,23 @@ class Broker:
                     "log_type error",
                     "log_type warning",
                     f"log_dest file {self.log}",
+                    # as root mosquitto would drop to its own user, who can't write the log here
+                    *(["user root"] if os.geteuid() == 0 else []),
                 ]
             )
             + "\n"
         )
         self.proc: subprocess.Popen | None = None
 
-    def start(self, cleanup: Cleanup, timeout: float = 10.0) -> Broker:
-        self.proc = cleanup.process(
-            subprocess.Popen(
-                [find_mosquitto(), "-c", str(self.conf)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+    def start(self, cleanup: Cleanup | None = None, timeout: float = 10.0) -> Broker:
+        """Start it; ``cleanup`` (else the caller's ``stop``) ends it."""
+        self.proc = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
+        if cleanup is not None:
+            cleanup.process(self.proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -167,6 +176,10 @@ class Broker:
                     return self
             time.sleep(0.02)
         raise RuntimeError(f"mosquitto did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def dropped(self) -> str:
         """Any warning mosquitto logged (e.g. 'Outgoing messages are being dropped')."""
@@ -295,6 +308,22 @@ def bridge_config(
     )
 
 
+def bridge_yaml(
+    *,
+    exist: dict,
+    mqtt_port: int,
+    client_id: str,
+    bridge: dict,
+    attributes: list[dict],
+    mappings: list[dict],
+) -> str:
+    """A bridge configuration: the ``exist`` and ``bridge`` sections as given, the broker on
+    127.0.0.1:``mqtt_port``, ``attributes`` and ``mappings`` as lists of dicts."""
+    mqtt_section = {"host": "127.0.0.1", "port": mqtt_port, "client_id": client_id}
+    doc = {"exist": exist, "mqtt": mqtt_section, "bridge": bridge}
+    return yaml.safe_dump({**doc, "attributes": attributes, "mappings": mappings}, sort_keys=False)
+
+
 def _b(text: str) -> bytes:
     return text.encode()
 
@@ -350,6 +379,27 @@ def _client(client_id: str, clean_session: bool = True) -> mqtt.Client:
         clean_session=clean_session,
         protocol=mqtt.MQTTv311,
     )
+
+
+class Publisher:
+    """One connected client on 127.0.0.1:``port`` publishing at QoS 1; ``publish`` returns once
+    the broker acknowledged the message (PUBACK, at most ``timeout`` seconds)."""
+
+    def __init__(self, port: int, client_id: str = "bench-publisher", timeout: float = 30):
+        self.client = _client(client_id)
+        self.timeout = timeout
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: str | bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(self.timeout)
+        if not info.is_published():
+            raise RuntimeError(f"the broker did not acknowledge a message on {topic}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def prepare_session(port: int, client_id: str, topics: Iterable[str], qos: int) -> None:

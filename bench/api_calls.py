@@ -65,12 +65,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import _apibench as ab
-from bench._common import stop_process
+from bench._common import Publisher, bridge_yaml, stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings, parse_config
 from mqtt_bridge.service import Bridge
-from tests.support.config import bridge_config
-from tests.support.mqtt import wait_subscribed
 
 MQTTWARN_REASON = (
     "not measured: mqttwarn 0.36.1 installs (pip, throwaway venv), but its HTTP target "
@@ -151,7 +149,7 @@ class SimAlarm(threading.Event):
     commit that brought a deadline forward, or the stop).
     """
 
-    def __init__(self, now):  # noqa: ANN001
+    def __init__(self, now):
         super().__init__()
         self._now = now
         self._cv = threading.Condition()
@@ -187,20 +185,23 @@ class SimAlarm(threading.Event):
 class SimDay:
     """Drives one in-process bridge through the day on the mock's (frozen) clock."""
 
-    def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):  # noqa: ANN001
+    def __init__(self, server: MockServer, broker_port: int, state_dir: Path, args, specs):
         self.server = server
         self.clock = server.state.clock
-        text = bridge_config(
-            url=server.url,
-            token=server.token,
-            requests_per_hour=args.requests_per_hour,
-            port=broker_port,
-            state_dir=state_dir,
+        text = bridge_yaml(
+            exist={
+                "base_url": server.url,
+                "token": server.token,
+                "timezone": "UTC",
+                "requests_per_hour": args.requests_per_hour,
+            },
+            mqtt_port=broker_port,
             client_id="bench-bridge",
             bridge={
-                "log_level": "WARNING",
+                "state_dir": str(state_dir),
                 "event_delay": args.event_delay,
                 "total_delay": args.total_delay,
+                "log_level": "WARNING",
             },
             attributes=[s.bridge_attribute() for s in specs],
             mappings=[s.bridge_mapping() for s in specs],
@@ -215,7 +216,7 @@ class SimDay:
         self.asked_sleeps: list[float] = []
         client.sleep = self._sim_sleep  # in-request waits (backoff, short Retry-After)
         self.published = 0
-        self.pub: ab.Publisher | None = None
+        self.pub: Publisher | None = None
 
     def _sim_sleep(self, seconds: float) -> None:
         self.asked_sleeps.append(seconds)
@@ -226,9 +227,17 @@ class SimDay:
 
     def start(self, broker_port: int) -> None:
         self.bridge.start()
-        wait_subscribed(self.bridge.link, 30)  # connected, its SUBACK received
+        link = self.bridge.link
+        ab.wait_for(  # connected, and its subscription's SUBACK received after the last connect
+            lambda: link is not None and link.connected and len(link.subacks) >= link.connects > 0,
+            30,
+            what="the bridge's subscription",
+        )
+        refused = [rc for acks in link.subacks for rc in acks if rc.is_failure]
+        if refused:
+            raise RuntimeError(f"the broker refused the bridge's subscription: {refused}")
         ab.wait_for(lambda: self.asleep_until() is not None, 60, what="attribute set-up")
-        self.pub = ab.Publisher(broker_port)
+        self.pub = Publisher(broker_port)
 
     def committed(self) -> int:
         c = self.bridge.outbox.counters()
@@ -243,7 +252,10 @@ class SimDay:
 
     def next_wake(self) -> float:
         ab.wait_for(lambda: self.asleep_until() is not None, 120, what="the flusher to plan")
-        return self.asleep_until()  # type: ignore[return-value]
+        until = self.asleep_until()
+        if until is None:
+            raise RuntimeError("the flusher woke up again before its wake-up was read")
+        return until
 
     def run_flush(self) -> float:
         """Move the clock to the flusher's wake-up and wait until that flush is done; returns
@@ -276,7 +288,7 @@ class SimDay:
         self.bridge.stop()  # a no-op the second time
 
 
-def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noqa: ANN001
+def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:
     server = stack.enter_context(MockServer({"clock_start": _utc(t0), "clock_frozen": True}))
     broker = ab.start_broker(tmp / "broker-bridge")
     stack.callback(broker.stop)
@@ -311,7 +323,7 @@ def run_bridge(args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noq
     }
 
 
-def run_naive(specs, events, t0: float, stack) -> dict:  # noqa: ANN001
+def run_naive(specs, events, t0: float, stack) -> dict:
     server = stack.enter_context(MockServer({"clock_start": _utc(t0), "clock_frozen": True}))
     for spec in specs:
         spec.seed(server.state)
@@ -330,7 +342,7 @@ def run_naive(specs, events, t0: float, stack) -> dict:  # noqa: ANN001
     }
 
 
-def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:  # noqa: ANN001
+def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:
     """Run mqttwarn with an http_urllib target that POSTs the Exist JSON array (the MQTT payload
     itself, ``tojson``) to the mock's increment endpoint; report what the mock answered."""
     import os
@@ -355,7 +367,7 @@ def probe_mqttwarn(exe: str, tmp: Path, stack, n: int = 5) -> str:  # noqa: ANN0
 
     stack.callback(stop_process, proc, 10)
     time.sleep(3)  # mqttwarn connects and subscribes
-    pub = ab.Publisher(broker.port, "bench-mqttwarn-publisher")
+    pub = Publisher(broker.port, "bench-mqttwarn-publisher")
     stack.callback(pub.close)
     for _ in range(n):
         pub.publish("bench/coffees", '[{"name": "coffees", "value": 1}]')
@@ -387,7 +399,7 @@ def floor_requests(events: list[ab.Event], t0: float, flushes: list[float]) -> i
     return total
 
 
-def delivery(state, specs, events, expected: dict[str, float]) -> tuple[float, int, int]:  # noqa: ANN001
+def delivery(state, specs, events, expected: dict[str, float]) -> tuple[float, int, int]:
     """(share of counter events in Exist, update attributes with the right final value, of how
     many)."""
     published = Counter(ev.attr.name for ev in events if ev.attr.mode == "increment")
@@ -455,7 +467,7 @@ HEADERS = [
 ]
 
 
-def scenario(name: str, args, specs, events, t0: float, tmp: Path, stack) -> dict:  # noqa: ANN001
+def scenario(name: str, args, specs, events, t0: float, tmp: Path, stack) -> dict:
     """Run the bridge and the naive client through one day; print its table and notes."""
     expected = ab.expected_values(events)
     bridge = run_bridge(args, specs, events, t0, tmp / name, stack)

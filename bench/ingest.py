@@ -161,7 +161,7 @@ class Bench:
         done = threading.Event()
         end = 0.0
 
-        def on_message(client, userdata, message) -> None:  # noqa: ANN001
+        def on_message(client, userdata, message) -> None:
             nonlocal received, end
             received += 1
             if received == n:

@@ -44,10 +44,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import _apibench as ab
-from bench._common import stop_process
+from bench._common import Publisher, bridge_yaml, stop_process
 from mock_exist.server import MockServer
 from mqtt_bridge.config import BridgeSettings
-from tests.support.config import write_bridge_config
 
 NAMES = [f"latency_{i:02d}" for i in range(1, 13)]
 SPECS = [ab.AttrSpec(name, "increment", 1.0) for name in NAMES]
@@ -125,7 +124,7 @@ class Sender:
     publish started."""
 
     def __init__(self, port: int, plan: list[tuple[float, str]]):
-        self.pub = ab.Publisher(port, "bench-latency-publisher")
+        self.pub = Publisher(port, "bench-latency-publisher")
         self.plan = plan
         self.sent: list[tuple[float, str, int]] = []  # (publish time, attribute, its k-th event)
         self.thread = threading.Thread(target=self._run, name="bench-sender", daemon=True)
@@ -156,7 +155,7 @@ def plan_events(rng: random.Random, n: int, start: float, span: float) -> list[t
     return sorted((start + rng.uniform(0, span), rng.choice(NAMES)) for _ in range(n))
 
 
-def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:  # noqa: ANN001
+def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:
     """For each event: when the attribute's total first reached its count, minus publish time."""
     reached: dict[str, list[tuple[float, float]]] = {}
     for entry in state.ledger():
@@ -170,11 +169,11 @@ def latencies(state, sent: list[tuple[float, str, int]]) -> list[float]:  # noqa
     return out
 
 
-def all_visible(state, sent) -> bool:  # noqa: ANN001
+def all_visible(state, sent) -> bool:
     return len(latencies(state, sent)) == len(sent)
 
 
-def write_requests(state) -> int:  # noqa: ANN001
+def write_requests(state) -> int:
     return sum(
         1 for j in state.journal("/api/2/") if j["path"].endswith(("/update/", "/increment/"))
     )
@@ -182,7 +181,7 @@ def write_requests(state) -> int:  # noqa: ANN001
 
 def run_bridge(
     interval: float, n: int, span: float, rng: random.Random, tmp: Path, stack, tag: str
-) -> dict:  # noqa: ANN001
+) -> dict:
     """``exist-bridge run`` in a subprocess with both delays ``interval``; ``n`` events over
     ``span`` s."""
     work = tmp / tag
@@ -191,17 +190,20 @@ def run_bridge(
     broker = ab.start_broker(work / "broker")
     stack.callback(broker.stop)
     config = work / "bridge.yaml"
-    write_bridge_config(
-        config,
-        url=server.url,
-        token=server.token,
-        port=broker.port,
-        state_dir=work / "state",
-        client_id="bench-latency-bridge",
-        delay=interval,
-        bridge={"log_level": "INFO"},
-        attributes=[s.bridge_attribute() for s in SPECS],
-        mappings=[s.bridge_mapping() for s in SPECS],
+    config.write_text(
+        bridge_yaml(
+            exist={"base_url": server.url, "token": server.token, "timezone": "UTC"},
+            mqtt_port=broker.port,
+            client_id="bench-latency-bridge",
+            bridge={
+                "state_dir": str(work / "state"),
+                "event_delay": interval,
+                "total_delay": interval,
+                "log_level": "INFO",
+            },
+            attributes=[s.bridge_attribute() for s in SPECS],
+            mappings=[s.bridge_mapping() for s in SPECS],
+        )
     )
     log_path = work / "bridge.log"
     log = log_path.open("wb")
@@ -252,7 +254,7 @@ def run_bridge(
     }
 
 
-def run_naive(n: int, span: float, rng: random.Random, tmp: Path, stack) -> dict:  # noqa: ANN001
+def run_naive(n: int, span: float, rng: random.Random, tmp: Path, stack) -> dict:
     """An MQTT subscriber POSTing one increment per message (no batching, no retry)."""
     server = stack.enter_context(MockServer())
     for spec in SPECS:

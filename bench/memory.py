@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench._common import (
@@ -39,6 +40,8 @@ from bench._common import (
     rss_mb,
     table,
 )
+from mqtt_bridge.pipeline.buffer.rules import PENDING
+from mqtt_bridge.state_dir import OUTBOX_FILE
 
 CLIENT_ID = "bench-memory-bridge"
 
@@ -71,9 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def outbox_bytes(state: Path) -> int:
     return sum(
-        p.stat().st_size
-        for p in (state / "outbox.sqlite", state / "outbox.sqlite-wal")
-        if p.exists()
+        p.stat().st_size for p in (state / OUTBOX_FILE, state / f"{OUTBOX_FILE}-wal") if p.exists()
     )
 
 
@@ -81,6 +82,93 @@ def committed(reader: sqlite3.Connection | None) -> dict[str, int]:
     if reader is None:
         return {}
     return dict(reader.execute("SELECT name, value FROM counters"))
+
+
+def start_bridge(cleanup: Cleanup, work: Path, cfg: Path, idle: float) -> subprocess.Popen[bytes]:
+    """``exist-bridge run -c cfg`` in a subprocess (its log in ``work``), once it has opened its
+    outbox and had ``idle`` seconds to settle."""
+    log = open(work / "bridge.log", "w")  # noqa: SIM115 - closed with the temp dir
+    cleanup.call(log.close)
+    bridge = cleanup.process(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from mqtt_bridge.cli import main; sys.exit(main())",
+                "run",
+                "-c",
+                str(cfg),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+    )
+    deadline = time.monotonic() + 60
+    while not (work / "state" / OUTBOX_FILE).exists():
+        if bridge.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the bridge did not start; see {work / 'bridge.log'}")
+        time.sleep(0.1)
+    time.sleep(idle)
+    if bridge.poll() is not None:
+        raise RuntimeError(f"the bridge exited; see {work / 'bridge.log'}")
+    return bridge
+
+
+def take_in(
+    n: int,
+    port: int,
+    bridge: subprocess.Popen[bytes],
+    reader: sqlite3.Connection,
+    work: Path,
+    reading: Callable[[str, int, int], None],
+) -> float:
+    """Publish ``n`` messages (a thread) while ``reading`` the bridge at 10, 25, 50, 75 and 100%
+    committed; the seconds until all were committed."""
+    published = [0]
+    failure: list[BaseException] = []
+
+    def publisher() -> None:
+        try:
+            publish(
+                port,
+                message_stream(n),
+                qos=1,
+                inflight=100,
+                progress=lambda k: published.__setitem__(0, k),
+            )
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            failure.append(err)
+
+    pub = threading.Thread(target=publisher, name="publisher", daemon=True)
+    start = time.monotonic()
+    pub.start()
+    marks = sorted({max(1, round(n * f)) for f in (0.1, 0.25, 0.5, 0.75, 1.0)})
+    while marks:
+        if failure:
+            raise RuntimeError(f"publishing failed: {failure[0]!r}")
+        if bridge.poll() is not None:
+            raise RuntimeError(f"the bridge exited; see {work / 'bridge.log'}")
+        if time.monotonic() - start > max(600, n / 200):
+            raise RuntimeError(f"only {committed(reader).get('messages', 0)} committed")
+        done = committed(reader).get("messages", 0)
+        while marks and done >= marks[0]:
+            reading(f"{marks.pop(0):,} committed", done, published[0])
+        time.sleep(0.25)
+    elapsed = time.monotonic() - start
+    pub.join(60)
+    return elapsed
+
+
+def stop_bridge(bridge: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, a clean stop (cleanup kills it if it hangs); how it went."""
+    stopping = time.monotonic()
+    bridge.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        bridge.wait(90)
+    if bridge.returncode is None:
+        return "still running after 90s (killed)"
+    return f"exit code {bridge.returncode} after {time.monotonic() - stopping:.1f}s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,32 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         prepare_session(broker.port, CLIENT_ID, TOPICS, 1)
-        log = open(work / "bridge.log", "w")  # noqa: SIM115 - closed with the temp dir
-        cleanup.call(log.close)
-        bridge = cleanup.process(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys; from mqtt_bridge.cli import main; sys.exit(main())",
-                    "run",
-                    "-c",
-                    str(cfg),
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-            )
-        )
-        deadline = time.monotonic() + 60
-        while not (state / "outbox.sqlite").exists():
-            if bridge.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the bridge did not start; see {work / 'bridge.log'}")
-            time.sleep(0.1)
-        time.sleep(args.idle)
-        if bridge.poll() is not None:
-            raise RuntimeError(f"the bridge exited; see {work / 'bridge.log'}")
-        reader = sqlite3.connect(f"file:{state / 'outbox.sqlite'}?mode=ro", uri=True)
+        bridge = start_bridge(cleanup, work, cfg, args.idle)
+        reader = sqlite3.connect(f"file:{state / OUTBOX_FILE}?mode=ro", uri=True)
         cleanup.call(reader.close)
 
         rows: list[list[object]] = []
@@ -153,51 +217,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label}: " + ", ".join(str(c) for c in rows[-1][1:]), flush=True)
 
         reading("idle", 0, 0)
-        published = [0]
-        failure: list[BaseException] = []
-
-        def publisher() -> None:
-            try:
-                publish(
-                    broker.port,
-                    message_stream(n),
-                    qos=1,
-                    inflight=100,
-                    progress=lambda k: published.__setitem__(0, k),
-                )
-            except BaseException as err:  # noqa: BLE001 - reported by the main thread
-                failure.append(err)
-
-        pub = threading.Thread(target=publisher, name="publisher", daemon=True)
-        start = time.monotonic()
-        pub.start()
-        marks = sorted({max(1, round(n * f)) for f in (0.1, 0.25, 0.5, 0.75, 1.0)})
-        while marks:
-            if failure:
-                raise RuntimeError(f"publishing failed: {failure[0]!r}")
-            if bridge.poll() is not None:
-                raise RuntimeError(f"the bridge exited; see {work / 'bridge.log'}")
-            if time.monotonic() - start > max(600, n / 200):
-                raise RuntimeError(f"only {committed(reader).get('messages', 0)} committed")
-            done = committed(reader).get("messages", 0)
-            while marks and done >= marks[0]:
-                reading(f"{marks.pop(0):,} committed", done, published[0])
-            time.sleep(0.25)
-        elapsed = time.monotonic() - start
-        pub.join(60)
+        elapsed = take_in(n, broker.port, bridge, reader, work, reading)
         counters = committed(reader)
-        pending = reader.execute("SELECT COUNT(*) FROM totals WHERE version > sent_version")
+        pending = reader.execute(f"SELECT COUNT(*) FROM totals WHERE {PENDING}")
         pending_rows = pending.fetchone()[0]
         _, peak = rss_mb(bridge.pid)
-        stopping = time.monotonic()
-        bridge.send_signal(signal.SIGTERM)  # a clean stop; cleanup kills it if it hangs
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            bridge.wait(90)
-        stop_note = (
-            f"exit code {bridge.returncode} after {time.monotonic() - stopping:.1f}s"
-            if bridge.returncode is not None
-            else "still running after 90s (killed)"
-        )
+        stop_note = stop_bridge(bridge)
         dropped = broker.dropped()
 
     print()

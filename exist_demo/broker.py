@@ -25,7 +25,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, timeout: float, alive) -> None:  # noqa: ANN001
+def _wait_listening(port: int, timeout: float, alive) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
@@ -102,7 +102,7 @@ class EmbeddedBroker:
             self.thread.join(10)
 
 
-def start_broker(choice: str = "auto"):  # noqa: ANN201
+def start_broker(choice: str = "auto"):
     """``auto``: mosquitto if on PATH, else embedded; or force ``mosquitto``/``embedded``."""
     executable = find_mosquitto()
     if choice in ("auto", "mosquitto") and executable:

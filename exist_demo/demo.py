@@ -18,16 +18,18 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mock_exist.server import MockServer
-from mqtt_bridge.config import parse_config
+from mqtt_bridge.config import BridgeConfig, parse_config
+from mqtt_bridge.pipeline.buffer.writer import CommitWriter
 from mqtt_bridge.service import Bridge
 
 from .broker import start_broker
@@ -90,6 +92,7 @@ class Devices(threading.Thread):
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.steps = 0
+        self.opens = 0
 
     def publish(self, topic: str, payload: object) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
@@ -106,7 +109,8 @@ class Devices(threading.Thread):
                 {"contact": contact, "battery": 91, "linkquality": rng.randint(60, 160)},
             )
             if t.door is True and contact is False:
-                t.values["fridge_opens"] = t.values["fridge_opens"] + 1
+                self.opens += 1
+                t.values["fridge_opens"] = self.opens
             t.door = contact
         elif roll < 0.80:
             self.steps += rng.randint(8, 120)
@@ -140,7 +144,7 @@ def _screen(
     duration: float,
     broker,
     mock,
-    bridge: Bridge,  # noqa: ANN001
+    bridge: Bridge,
     devices: Devices,
     warnings: list[str] | None = None,
 ) -> str:
@@ -187,17 +191,7 @@ def run_demo(
 
     out = out or sys.stdout
     live = out.isatty() if live is None else live
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("mock_exist.access").setLevel(logging.WARNING)  # a line per request
-    logging.getLogger("exist_bridge").setLevel(logging.WARNING)
-    for noisy in ("amqtt", "transitions"):  # the embedded broker's chatter, shutdown included
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    recent = RecentWarnings()
-    bridge_log = logging.getLogger("exist_bridge")
-    propagate = bridge_log.propagate
-    bridge_log.addHandler(recent)
-    if live:  # shown on the screen instead: written to the terminal, a redraw would wipe them
-        bridge_log.propagate = False
+    recent, restore_logs = _capture_logs(live)
     state_dir = Path(tempfile.mkdtemp(prefix="exist-demo-state-"))
     if threading.current_thread() is threading.main_thread():
         # `kill <pid>` (SIGTERM) stops the demo like Ctrl-C does: everything it started is ended
@@ -206,69 +200,24 @@ def run_demo(
     mock = MockServer({"rate_limit": 300}).start()
     bridge = devices = None
     try:
-        text = (
-            CONFIG.read_text()
-            .replace("${EXIST_URL}", mock.url)
-            .replace("${MQTT_PORT}", str(broker.port))
-            .replace("${STATE_DIR}", str(state_dir))
-            .replace("${DELAY}", str(delay))
-        )
-        config = parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
-        bridge = Bridge(config)
-        bridge.start()
-        deadline = time.monotonic() + 15
-        while not (bridge.link.connected and mock.state.attribute("weight")):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bridge did not connect and set up its attributes")
-            time.sleep(0.05)
-        time.sleep(0.3)  # the subscription's acknowledgement
+        bridge = Bridge(_config(mock, broker.port, state_dir, delay))
+        writer = _start(bridge, mock)
         devices = Devices(broker.port)
         devices.start()
         start = time.monotonic()
-        shown = 0.0
-        if not live:
-            out.write(LEGEND + "\n")  # once (the live screen keeps it at its foot)
         try:
-            while (elapsed := time.monotonic() - start) < duration:
-                if live:
-                    out.write(
-                        "\x1b[2J\x1b[H"
-                        + _screen(elapsed, duration, broker, mock, bridge, devices, recent.lines)
-                        + "\n\n"
-                        + LEGEND
-                    )
-                    out.flush()
-                    time.sleep(1)
-                else:
-                    if elapsed - shown >= 5 or shown == 0:
-                        out.write(
-                            _screen(elapsed, duration, broker, mock, bridge, devices) + "\n\n"
-                        )
-                        out.flush()
-                        shown = elapsed or 0.001
-                    time.sleep(0.5)
+            _watch(out, live, duration, start, (broker, mock, bridge, devices), recent)
         except KeyboardInterrupt:
             out.write("\ninterrupted: stopping\n")
         devices.stop()
-        bridge.writer.wait_idle(30)
+        writer.wait_idle(30)
         bridge.stop()  # commits what came in and sends the last totals
-        out.write(
-            "\n"
-            + _screen(
-                time.monotonic() - start,
-                duration,
-                broker,
-                mock,
-                bridge,
-                devices,
-                recent.lines if live else None,
-            )
-            + "\n\n"
-        )
+        shown = recent.lines if live else None
+        elapsed = time.monotonic() - start
+        out.write("\n" + _screen(elapsed, duration, broker, mock, bridge, devices, shown) + "\n\n")
         return _verdict(out, mock, devices.truth)
     finally:
-        bridge_log.removeHandler(recent)
-        bridge_log.propagate = propagate
+        restore_logs()
         if devices is not None and devices.is_alive():
             devices.stop()
         if bridge is not None:
@@ -278,11 +227,87 @@ def run_demo(
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def _capture_logs(live: bool) -> tuple[RecentWarnings, Callable[[], None]]:
+    """Quiet the emulator's and the brokers' logs, keep the bridge's warnings for the screen
+    (``live``: only there, a redraw would wipe them from the terminal); and how to undo it."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("mock_exist.access").setLevel(logging.WARNING)  # a line per request
+    logging.getLogger("exist_bridge").setLevel(logging.WARNING)
+    for noisy in ("amqtt", "transitions"):  # the embedded broker's chatter, shutdown included
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    recent = RecentWarnings()
+    bridge_log = logging.getLogger("exist_bridge")
+    propagate = bridge_log.propagate
+    bridge_log.addHandler(recent)
+    if live:
+        bridge_log.propagate = False
+
+    def restore() -> None:
+        bridge_log.removeHandler(recent)
+        bridge_log.propagate = propagate
+
+    return recent, restore
+
+
+def _config(mock: MockServer, port: int, state_dir: Path, delay: float) -> BridgeConfig:
+    """``demo.yaml`` for this emulator, broker port, state directory and delay."""
+    text = (
+        CONFIG.read_text()
+        .replace("${EXIST_URL}", mock.url)
+        .replace("${MQTT_PORT}", str(port))
+        .replace("${STATE_DIR}", str(state_dir))
+        .replace("${DELAY}", str(delay))
+    )
+    return parse_config(text, str(CONFIG), env={"EXIST_TOKEN": mock.token})
+
+
+def _start(bridge: Bridge, mock: MockServer) -> CommitWriter:
+    """Start the bridge and wait until it takes messages in: connected, its subscription
+    acknowledged, its attributes set up in the emulator. Its ingest writer."""
+    bridge.start()
+    link, writer = bridge.link, bridge.writer
+    if link is None or writer is None:  # start() made them
+        raise RuntimeError("the bridge started without its broker link")
+    deadline = time.monotonic() + 15
+    while not (link.connected and link.subacks and mock.state.attribute("weight")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bridge did not connect and set up its attributes")
+        time.sleep(0.05)
+    return writer
+
+
+def _watch(
+    out: TextIO,
+    live: bool,
+    duration: float,
+    start: float,
+    parts: tuple[Any, MockServer, Bridge, Devices],
+    recent: RecentWarnings,
+) -> None:
+    """Show the screen until ``duration`` has passed: redrawn every second (``live``), else
+    printed every 5 s under the legend."""
+    shown = 0.0
+    if not live:
+        out.write(LEGEND + "\n")  # once (the live screen keeps it at its foot)
+    while (elapsed := time.monotonic() - start) < duration:
+        if live:
+            screen = _screen(elapsed, duration, *parts, recent.lines)
+            out.write("\x1b[2J\x1b[H" + screen + "\n\n" + LEGEND)
+            out.flush()
+            time.sleep(1)
+            continue
+        if elapsed - shown >= 5 or shown == 0:
+            out.write(_screen(elapsed, duration, *parts) + "\n\n")
+            out.flush()
+            shown = elapsed or 0.001
+        time.sleep(0.5)
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _verdict(out: TextIO, mock, truth: Truth) -> int:  # noqa: ANN001
+def _verdict(out: TextIO, mock, truth: Truth) -> int:
     day = datetime.now(timezone.utc).date().isoformat()
     ok = True
     out.write(f"{'attribute':14s} {'published':>10s} {'in Exist':>10s}\n")

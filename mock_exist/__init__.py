@@ -32,7 +32,7 @@ __version__ = _version()
 __all__ = ["create_app", "MockConfig", "MockExist", "__version__"]
 
 
-def __getattr__(name: str):  # noqa: ANN202
+def __getattr__(name: str):
     if name == "create_app":
         from .app import create_app
 

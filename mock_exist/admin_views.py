@@ -121,7 +121,7 @@ def _body(*allowed: str) -> dict:
     return data
 
 
-def _call(fn, *args, **kwargs):  # noqa: ANN001
+def _call(fn, *args, **kwargs):
     """Run a control call of the model, turning its refusal (``ControlError`` and the like,
     whose message names the field) into a 400."""
     try:

@@ -112,7 +112,7 @@ def _logged_path() -> str:
     return f"{request.path}?{urlencode(query)}"
 
 
-def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:  # noqa: ANN001
+def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:
     """The answer's body as kept in the journal (bytes, parsed only when the journal is read);
     (None, 0) when streamed (``slow_body``), None when larger than ``journal_body_bytes``."""
     if response.is_streamed or response.direct_passthrough:
@@ -123,7 +123,7 @@ def _answer(mock: MockExist, response) -> tuple[bytes | None, int]:  # noqa: ANN
     return data, len(data)
 
 
-def _journal(mock: MockExist, response) -> None:  # noqa: ANN001
+def _journal(mock: MockExist, response) -> None:
     if request.path.startswith("/_mock/"):
         return
     status = response.status_code

@@ -81,7 +81,7 @@ def chart(values: dict[str, object], last: date, days: int = CHART_DAYS) -> dict
     }
 
 
-def _users(document: dict, now) -> list[dict]:  # noqa: ANN001
+def _users(document: dict, now) -> list[dict]:
     clients = {c["client_id"]: c for c in document["clients"]}
     users = []
     for name, user in document["users"].items():

@@ -36,7 +36,7 @@ MALFORMED = b"{'success': [], 'failed': []}"  # Python's repr, not JSON: a class
 SLOW_BODY_PIECES = 10
 
 
-def before(mock) -> Response | None:  # noqa: ANN001 (a MockExist)
+def before(mock) -> Response | None:  # mock: a MockExist
     """Pick the rule for this request (if any); answer now when it does not process it."""
     with mock.lock:
         rule = mock.faults.take(request.method, request.path)

@@ -53,7 +53,7 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 
 
-def export_state(mock) -> dict:  # noqa: ANN001 (a MockExist; no import cycle)
+def export_state(mock) -> dict:  # mock: a MockExist (not imported: no import cycle)
     """The whole state of ``mock`` as a version-1 document (JSON-able)."""
     clock = mock.clock
     limiter = mock.limiter

@@ -127,7 +127,7 @@ class MockServer:
         self.stop()
 
 
-def _close_all(server) -> None:  # noqa: ANN001
+def _close_all(server) -> None:
     for dispatcher in list(server._map.values()):
         with contextlib.suppress(OSError):
             dispatcher.close()

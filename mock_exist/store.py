@@ -118,7 +118,7 @@ class DaySeries(Sequence):
         d = (self.date_max - timedelta(days=i)).isoformat()
         return {"date": d, "value": self.values.get(d)}
 
-    def __getitem__(self, index):  # noqa: ANN001
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self._day(i) for i in range(*index.indices(self.span))]
         if not -self.span <= index < self.span:
@@ -301,7 +301,7 @@ class Store:
 
     # ----------------------------------------------------------------- writes
 
-    def _each(self, items: list[dict], handle) -> WriteResult:  # noqa: ANN001
+    def _each(self, items: list[dict], handle) -> WriteResult:
         result = WriteResult()
         for index, item in enumerate(items):
             try:
@@ -496,7 +496,7 @@ class Store:
 
         return self._each(items, handle)
 
-    def _record(self, actor: Actor, attr: Attribute, day: str, op: str, value, before, after):  # noqa: ANN001
+    def _record(self, actor: Actor, attr: Attribute, day: str, op: str, value, before, after):
         self.ledger.record(
             request_id=actor.request_id,
             time=self.clock.now().isoformat(),

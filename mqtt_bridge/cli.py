@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import IO, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .addon.command import add_addon
 from .backfill.command import add_backfill
@@ -22,6 +22,9 @@ from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
 from .exist.version import __version__
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 PROG = "exist-bridge"
 DEFAULT_TOKEN_FILE = os.path.join("state", "token.json")
@@ -141,7 +144,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, out: _Output, check_files: bool = False):  # noqa: ANN202
+def _load(path: str, out: _Output, check_files: bool = False):
     from .config import ConfigError, load_config
 
     try:
@@ -422,10 +425,10 @@ def _parser_class(stdout: TextIO, stderr: TextIO) -> type[argparse.ArgumentParse
     argparse's public methods: help and usage, error messages and exits."""
 
     class Parser(argparse.ArgumentParser):
-        def print_usage(self, file: IO[str] | None = None) -> None:
+        def print_usage(self, file: SupportsWrite[str] | None = None) -> None:
             super().print_usage(stderr if file is sys.stderr else stdout)
 
-        def print_help(self, file: IO[str] | None = None) -> None:
+        def print_help(self, file: SupportsWrite[str] | None = None) -> None:
             super().print_help(stderr if file is sys.stderr else stdout)
 
         def exit(self, status: int = 0, message: str | None = None) -> NoReturn:

@@ -20,6 +20,7 @@ publish "offline", exit 0 - within ``bridge.stop_timeout`` (what is unsent stays
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -29,6 +30,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import backoff
+from .backoff import LOOP_RESTART
 from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
@@ -36,7 +39,6 @@ from .exist.version import __version__
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
-    MARKER_FILE,
     OutboxLost,
     begin_run,
     end_run,
@@ -49,10 +51,11 @@ from .pipeline.buffer.outbox import Outbox, OutboxError
 from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
+from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import MessageProcessor
-from .state_dir import HEALTH_FILE, OUTBOX_FILE, lock_state_dir
+from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
 
@@ -69,12 +72,11 @@ class Bridge:
     def __init__(
         self,
         config: BridgeConfig,
-        exist=None,  # noqa: ANN001
+        exist: ExistService | None = None,
         clock: Callable[[], float] = time.time,
         accept_fresh_outbox: bool = False,
     ):
-        from .pipeline.output import exist_output as exist_adapter
-
+        """``exist``: what to talk to instead of Exist through the client (a test's stand-in)."""
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
@@ -82,39 +84,21 @@ class Bridge:
         problem = inspect_outbox(path)  # first: never start afresh over lost state unasked
         if problem and not accept_fresh_outbox:
             raise OutboxLost(lost_message(problem))
-        if problem:
-            self._lock = lock_state_dir(self.state_dir)  # never move a running bridge's file
-            try:
-                kept = set_aside(path)
-            except OSError as err:
-                self._lock.close()
-                raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
-            log.warning(
-                "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
-                "yet sent are lost and redelivered messages may count twice%s",
-                problem,
-                f"; the old file is kept as {kept}" if kept else "",
-            )
-        try:
+        with contextlib.ExitStack() as undo:  # what is open is closed again if the start fails
+            if problem:  # the lock first: never move a running bridge's file
+                self._lock = undo.enter_context(lock_state_dir(self.state_dir))
+                self._set_aside(path, problem)
             self.outbox = Outbox(path)  # a clear error if the state directory is unusable
-        except BaseException:
-            if problem:
-                self._lock.close()
-            raise
-        try:
+            undo.callback(self.outbox.close)
             if not problem:
-                self._lock = lock_state_dir(self.state_dir)
+                self._lock = undo.enter_context(lock_state_dir(self.state_dir))
             try:  # a fresh outbox starts the run numbers afresh (see integrity.begin_run)
                 write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
-        except BaseException:
-            self.outbox.close()
-            if problem:
-                self._lock.close()
-            raise
-        self.exist = exist or exist_adapter.make_client(config, self.state_dir)
-        self.mappings = build_mappings(config, self.exist.value_type)
+            self.exist = exist or make_client(config, self.state_dir)
+            self.mappings = build_mappings(config, self.exist.value_type)
+            undo.pop_all()  # the bridge's from now on: stop() closes them
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
@@ -130,6 +114,20 @@ class Bridge:
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
 
+    @staticmethod
+    def _set_aside(path: Path, problem: str) -> None:
+        """``--accept-fresh-outbox``: keep the lost or damaged outbox beside the fresh one."""
+        try:
+            kept = set_aside(path)
+        except OSError as err:
+            raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+        log.warning(
+            "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+            "yet sent are lost and redelivered messages may count twice%s",
+            problem,
+            f"; the old file is kept as {kept}" if kept else "",
+        )
+
     # ----------------------------------------------------------------- start-up
 
     def timezone(self) -> str:
@@ -137,7 +135,7 @@ class Bridge:
         if self.config.exist.timezone:
             return self.config.exist.timezone
         remembered = self.outbox.get_meta("timezone")
-        delay = 2.0
+        retry = backoff.profile()
         if not remembered:
             log.info(
                 "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
@@ -166,6 +164,7 @@ class Bridge:
                         remembered,
                     )
                     return remembered
+                delay = retry.next()
                 if refused:  # not "set exist.timezone": the token is what is wrong
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
@@ -174,22 +173,22 @@ class Bridge:
                         "exist.timezone to start without it",
                         self._unreachable(err),
                     )
-            self.cancel_start.wait(delay)
-            delay = min(delay * 2, 300)
+                self.cancel_start.wait(delay)
         raise StartCancelled
 
     def _profile_timezone(self) -> str:
         """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
         at once (``StartCancelled``) instead of after the client's timeouts and retries; the
         abandoned request is bounded by the stop deadline."""
-        result: dict[str, object] = {}
+        zones: list[str] = []
+        errors: list[BaseException] = []
         done = threading.Event()
 
         def ask() -> None:
             try:
-                result["zone"] = self.exist.timezone()
+                zones.append(self.exist.timezone())
             except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
-                result["error"] = err
+                errors.append(err)
             finally:
                 done.set()
 
@@ -198,15 +197,13 @@ class Bridge:
             if self.cancel_start.is_set() or self.stopping.is_set():
                 self._start_deadline()
                 raise StartCancelled
-        if "error" in result:
-            raise result["error"]  # type: ignore[misc]
-        return result["zone"]  # type: ignore[return-value]
+        if errors:
+            raise errors[0]
+        return zones[0]
 
     def _start_deadline(self) -> None:
         """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
-        set_deadline = getattr(self.exist, "set_deadline", None)
-        if set_deadline is not None:
-            set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
+        self.exist.set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
 
     def _unreachable(self, err: Exception) -> str:
         """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
@@ -218,8 +215,7 @@ class Bridge:
 
     def _token_refused(self, err: Exception) -> str | None:
         """The 'Exist refused the token' line for ``err``, if that is what it means."""
-        describe = getattr(self.exist, "token_refused", None)
-        return describe(err) if describe is not None else None
+        return self.exist.token_refused(err)
 
     def start(self) -> None:
         zone = self.timezone()
@@ -239,11 +235,7 @@ class Bridge:
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
         )
-        self.writer = CommitWriter(
-            writer_box,
-            ack=lambda acks: self.link.ack_many(acks),
-            on_commit=self._committed,
-        )
+        self.writer = CommitWriter(writer_box, ack=self._ack, on_commit=self._committed)
         self.link = BrokerLink(
             self.config.mqtt,
             [m.spec.topic for m in self.mappings],
@@ -257,7 +249,7 @@ class Bridge:
         self.writer.start()
         self.link.start()
         self.ready.set()
-        self.flusher = Flusher(
+        self.flusher = flusher = Flusher(
             Outbox(self.state_dir / OUTBOX_FILE),
             self.exist,
             zone,
@@ -268,9 +260,17 @@ class Bridge:
             retry=self.config.retry_delay,
             longest=self.config.longest_delay,
         )
-        thread = threading.Thread(target=self._exist_loop, name="exist-bridge-flusher", daemon=True)
+        thread = threading.Thread(
+            target=self._exist_loop, args=(flusher,), name="exist-bridge-flusher", daemon=True
+        )
         thread.start()
         self._threads.append(thread)
+
+    def _ack(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge committed messages to the broker (the writer's ``ack``)."""
+        if self.link is None:  # never: the link exists before the writer starts
+            raise RuntimeError("acknowledging before the broker link exists")
+        self.link.ack_many(acks)
 
     def _committed(self, due: float | None) -> None:
         """After each commit: wake the flusher if its earliest deadline moved forward."""
@@ -288,26 +288,26 @@ class Bridge:
         if unused:
             log.warning("%s", unused_message(unused))
 
-    def _exist_loop(self) -> None:
+    def _exist_loop(self, flusher: Flusher) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never
         ends by an exception: a dead flusher would leave totals waiting for ever."""
         while not self.stopping.is_set():
             try:
-                self._set_up_then_flush()
+                self._set_up_then_flush(flusher)
                 return
-            except Exception:  # noqa: BLE001
-                log.exception("the Exist loop failed; restarting it in 30s")
-                self.stopping.wait(30)
+            except Exception:
+                log.exception("the Exist loop failed; restarting it in %.0fs", LOOP_RESTART)
+                self.stopping.wait(LOOP_RESTART)
 
-    def _set_up_then_flush(self) -> None:
-        delay = 5.0
+    def _set_up_then_flush(self, flusher: Flusher) -> None:
+        retry = backoff.attribute_set_up()
         while not self.stopping.is_set():
             try:
                 self.exist.bootstrap()
                 self.refresh_mappings()
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                refused = self._token_refused(err)
+                refused, delay = self._token_refused(err), retry.next()
                 if refused:
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
@@ -318,8 +318,7 @@ class Bridge:
                     )
                 if self.stopping.wait(delay):
                     return
-                delay = min(delay * 2, 600)
-        self.flusher.run(self.stopping)
+        flusher.run(self.stopping)
 
     def refresh_mappings(self) -> None:
         """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
@@ -381,7 +380,6 @@ class Bridge:
         """What the HTTP endpoint shows of this bridge (``observe.BridgeView``)."""
         phase = "running" if self.ready.is_set() else "starting"
         report = self.last_report
-        budget_left = getattr(self.exist, "budget_left", None)
         return LiveState(
             version=__version__,
             phase="stopping" if self.stopping.is_set() else phase,
@@ -392,7 +390,7 @@ class Bridge:
                 MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode)
                 for m in self.mappings
             ),
-            budget_left=budget_left() if budget_left is not None else None,
+            budget_left=self.exist.budget_left(),
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             dead_threads=self._dead_threads(),
@@ -420,9 +418,7 @@ class Bridge:
         self.alarm.set()  # the flusher may be asleep until a deadline
         limit = float(self.config.bridge.stop_timeout)
         deadline = time.monotonic() + limit
-        set_deadline = getattr(self.exist, "set_deadline", None)
-        if set_deadline is not None:
-            set_deadline(deadline)  # requests in flight and retries end by the deadline
+        self.exist.set_deadline(deadline)  # requests in flight and retries end by the deadline
         log.info(
             "stopping (within %.0fs): committing received messages and sending what the "
             "budget allows",

@@ -1,9 +1,12 @@
-"""The state directory: its files, and the lock that lets one bridge at a time use it.
+"""The state directory: its files' names (here only), and the lock that lets one bridge at a
+time use it.
 
 ``outbox.sqlite`` (the outbox), ``outbox.marker`` (see ``pipeline.buffer.integrity``),
 ``health.json`` (the running bridge's heartbeat), ``bridge.lock`` (held by the running bridge;
 the operating system releases it when the process ends, kill -9 included, so whether it is held
-tells whether a bridge is alive), plus the budget, token and attribute files of ``exist/``.
+tells whether a bridge is alive), ``budget.json`` and ``attributes.json`` (the request budget and
+the attributes the Exist client learnt, kept by ``exist/``) and ``backfill.json`` (the progress
+of ``exist-bridge backfill``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ from pathlib import Path
 from typing import IO
 
 OUTBOX_FILE = "outbox.sqlite"
+MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
 HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
 LOCK_FILE = "bridge.lock"  # one running bridge per state directory
+BUDGET_FILE = "budget.json"  # the per-token request budget (exist.budget)
+ATTRIBUTES_FILE = "attributes.json"  # attributes acquired and their value types (exist.attributes)
+BACKFILL_FILE = "backfill.json"  # what `exist-bridge backfill` sent so far
+# Only `exist-bridge run` writes these (not budget.json or attributes.json: `exist-bridge backfill`
+# writes them before any run): one of them means a bridge ran on this state directory.
+RAN_FILES = (HEALTH_FILE, LOCK_FILE)
 LOCK_PROBE_GRACE = 2.0  # seconds a starting bridge waits out a `status` probe of the lock
 
 

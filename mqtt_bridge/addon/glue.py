@@ -53,7 +53,7 @@ class AddonPaths:
     supervisor_token: str | None = field(
         default_factory=lambda: os.environ.get("SUPERVISOR_TOKEN"), repr=False
     )
-    http_host: str = "0.0.0.0"  # noqa: S104 - ingress reaches the container from the Supervisor
+    http_host: str = "0.0.0.0"  # ingress reaches the container from the Supervisor
     http_port: int = HTTP_PORT
     exist_base_url: str | None = None  # another Exist server (the mock, in tests)
 
@@ -105,8 +105,8 @@ def mqtt_service(supervisor_url: str, token: str | None, timeout: float = TIMEOU
             f"the Supervisor offers no MQTT broker ({url}: {why}): install and start the "
             f"Mosquitto broker add-on, {hint}"
         )
-    data = answer.get("data")
-    host, port = check_service(data, url)
+    host, port = check_service(answer.get("data"), url)
+    data: dict[str, Any] = answer["data"]  # a mapping: check_service made sure
     return Broker(
         host=host,
         port=port,

@@ -15,11 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from ..config import BridgeConfig
+from ..config import ConfigError, load_config
+from ..config.model import BridgeConfig
+from ..exist.budget import BudgetStatus, token_key
+from ..exist.domain import TEMPLATES
+from ..exist.errors import ExistError
+from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
+from ..pipeline.buffer.outbox import Outbox
+from ..pipeline.output.exist_output import ExistAdapter, make_client
+from ..pipeline.process.mapping import Mapping, build_mappings
+from ..state_dir import OUTBOX_FILE
+from . import replay as rp
+from . import send as sd
+from .replay import Totals
+from .sources import HomeAssistantHistory, SourceError, entity_topic, read_csv
 
 HA_TOKEN_ENV = "HA_TOKEN"
 
@@ -53,6 +65,22 @@ def parse_entity(text: str) -> tuple[str, str | None, str | None]:
     return entity, attribute.strip(), (mode.strip().lower() or "update")
 
 
+@dataclass
+class Backfill:
+    """What a run will do: where the history comes from, its dates and zone, the day totals the
+    replay made, and the plan against the budget."""
+
+    source: str
+    start: date
+    end: date
+    timezone: str
+    totals: Totals
+    plan: sd.Plan
+    progress: sd.Progress
+    budget: BudgetStatus
+    eta: float  # seconds the plan's requests wait for the budget, beyond what it has now
+
+
 def run_backfill(
     config: BridgeConfig,
     options: BackfillOptions,
@@ -61,19 +89,9 @@ def run_backfill(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-    exist: Any = None,
+    exist: ExistAdapter | None = None,
 ) -> int:
     """Plan, print the plan, and (unless a dry run) send; returns the exit code."""
-    from ..exist.budget import token_key
-    from ..exist.domain import TEMPLATES
-    from ..exist.errors import ExistError
-    from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
-    from ..pipeline.buffer.outbox import Outbox
-    from ..pipeline.output.exist_output import make_client
-    from ..pipeline.process.mapping import build_mappings
-    from . import replay as rp
-    from . import send as sd
-    from .sources import HomeAssistantHistory, SourceError, entity_topic, read_csv
 
     def say(text: str = "") -> None:
         stdout.write(text + "\n")
@@ -82,9 +100,51 @@ def run_backfill(
     state_dir = Path(config.bridge.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep)
+    backfill = plan_backfill(config, options, exist, clock(), stderr)
+    show_plan(backfill, say)
+    if options.dry_run or not backfill.plan.items:
+        say("dry run: nothing sent" if options.dry_run else "nothing to send")
+        return 0
+    report = send_plan(backfill, exist, state_dir, options.overwrite, sleep, stderr)
+    if report is None:
+        return 1
+    show_report(report, say)
+    return 1 if report.failed else 0
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+def plan_backfill(
+    config: BridgeConfig, options: BackfillOptions, exist: ExistAdapter, now: float, stderr: TextIO
+) -> Backfill:
+    """Read the history, replay it into day totals and plan what to send (no request to Exist
+    but the profile's time zone, when the configuration has none and it was never read)."""
     timezone = config.exist.timezone or exist.manager.timezone()
     zone = ZoneInfo(timezone)
-    today = datetime.fromtimestamp(clock(), zone).date()
+    end = _last_day(options, datetime.fromtimestamp(now, zone).date())
+    totals, source = _replay(config, options, exist, timezone, end, stderr)
+    key = token_key(exist.client.credentials.access_token())
+    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
+    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
+    state_dir = Path(config.bridge.state_dir)
+    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
+    configured = _configured_types(config)
+
+    def known(name: str) -> bool:
+        """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
+        return name in configured or exist.value_type(name) is not None
+
+    plan = sd.make_plan(
+        totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite, known
+    )
+    budget = exist.client.budget.status(key)
+    eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
+    return Backfill(source, options.start, end, timezone, totals, plan, progress, budget, eta)
+
+
+def _last_day(options: BackfillOptions, today: date) -> date:
+    """``--to`` (default yesterday), checked against ``--from`` and today."""
     end = options.end or today - timedelta(days=1)
     if end < options.start:
         raise ValueError(f"nothing to backfill: --to {end} is before --from {options.start}")
@@ -93,77 +153,92 @@ def run_backfill(
             f"--to {end}: today ({today}) and later belong to the live bridge; backfill up to "
             "yesterday at most"
         )
+    return end
 
-    mappings = build_mappings(config, exist.value_type)
-    adhoc: dict[str, str] = {}
-    plain: list[str] = []
-    for text in options.entities:
-        entity, attribute, mode = parse_entity(text)
-        if attribute is None:
-            plain.append(entity)
-            continue
-        adhoc[entity] = entity
-        known = exist.value_type(attribute)
-        if known is None:  # not learned from Exist yet: a custom attribute's declared type
-            known = next((a.value_type for a in config.attributes if a.name == attribute), None)
-        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, known))
-    adhoc_names = set(adhoc)
-    configured = {
+
+def _configured_types(config: BridgeConfig) -> dict[str, int | None]:
+    """The configuration's attributes and their value types (a template's from Exist's list)."""
+    return {
         a.name: a.value_type if a.custom else TEMPLATES.get(a.template or "")
         for a in config.attributes
     }
 
+
+def _replay(
+    config: BridgeConfig,
+    options: BackfillOptions,
+    exist: ExistAdapter,
+    timezone: str,
+    end: date,
+    stderr: TextIO,
+) -> tuple[Totals, str]:
+    """The day totals from ``--csv`` or Home Assistant's history, and where they came from."""
+    mappings, plain, adhoc = _mappings(config, options, exist)
+    configured = _configured_types(config)
+    zone = ZoneInfo(timezone)
+
     def value_type(name: str) -> int | None:
         """An attribute's value type: learned from Exist, else the configuration's."""
-        known = exist.value_type(name)
-        return known if known is not None else configured.get(name)
-
-    def known(name: str) -> bool:
-        """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
-        return name in configured or exist.value_type(name) is not None
+        learned = exist.value_type(name)
+        return learned if learned is not None else configured.get(name)
 
     def topic_of(entity: str) -> str:
-        return entity_topic(entity, adhoc_names, options.statestream_prefix)
+        return entity_topic(entity, set(adhoc), options.statestream_prefix)
 
     try:
         if options.csv is not None:
             records, day_values = read_csv(options.csv, zone, topic_of, value_type)
-            totals = (
-                rp.day_values(day_values, options.start, end)
-                if day_values
-                else rp.replay(records, mappings, timezone, options.start, end)
-            )
-            source = str(options.csv)
-        else:
-            entities = [*plain, *adhoc]
-            if not options.home_assistant or not entities:
-                raise ValueError("give --csv FILE, or --home-assistant URL with --entity")
-            if not options.ha_token:
-                raise ValueError(
-                    f"no Home Assistant token: set {HA_TOKEN_ENV} or give --ha-token-file"
-                )
-            ha = HomeAssistantHistory(options.home_assistant, options.ha_token)
-            topics = {e: topic_of(e) for e in entities}
-            records = ha.records(entities, options.start, end, zone, topics)
-            totals = rp.replay(records, mappings, timezone, options.start, end)
-            source = f"Home Assistant at {options.home_assistant}"
+            if day_values:
+                return rp.day_values(day_values, options.start, end), str(options.csv)
+            return rp.replay(records, mappings, timezone, options.start, end), str(options.csv)
+        entities = [*plain, *adhoc]
+        if not options.home_assistant or not entities:
+            raise ValueError("give --csv FILE, or --home-assistant URL with --entity")
+        if not options.ha_token:
+            raise ValueError(f"no Home Assistant token: set {HA_TOKEN_ENV} or give --ha-token-file")
+        ha = HomeAssistantHistory(options.home_assistant, options.ha_token)
+        topics = {e: topic_of(e) for e in entities}
+        history = ha.records(entities, options.start, end, zone, topics)
+        totals = rp.replay(history, mappings, timezone, options.start, end)
+        return totals, f"Home Assistant at {options.home_assistant}"
     except SourceError as err:
         if len(err.problems) > 1:  # one line per bad row, then the summary (the CLI's error)
             for problem in err.problems:
                 stderr.write(f"{problem}\n")
         raise ValueError(str(err)) from None
 
-    key = token_key(exist.client.credentials.access_token())
-    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
-    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
-    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
-    plan = sd.make_plan(
-        totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite, known
-    )
-    budget = exist.client.budget.status(key)
-    eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
 
-    say(f"backfill from {source}, {options.start} to {end} ({timezone})")
+def _mappings(
+    config: BridgeConfig, options: BackfillOptions, exist: ExistAdapter
+) -> tuple[list[Mapping], list[str], list[str]]:
+    """The configuration's mappings plus one per ``--entity ENTITY=ATTRIBUTE:MODE``; the plain
+    ``--entity`` names (replayed on their statestream topics) and the mapped ones."""
+    mappings = build_mappings(config, exist.value_type)
+    plain: list[str] = []
+    adhoc: list[str] = []
+    for text in options.entities:
+        entity, attribute, mode = parse_entity(text)
+        if attribute is None or mode is None:  # (both None, or neither)
+            plain.append(entity)
+            continue
+        adhoc.append(entity)
+        learned = exist.value_type(attribute)
+        if learned is None:  # not learned from Exist yet: a custom attribute's declared type
+            learned = next((a.value_type for a in config.attributes if a.name == attribute), None)
+        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, learned))
+    return mappings, plain, list(dict.fromkeys(adhoc))
+
+
+# ------------------------------------------------------------------------------ show
+
+
+def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
+    """The plan in words: the history read, each attribute's days and total, what is left out,
+    and how long the budget makes it take."""
+    totals, plan, budget = backfill.totals, backfill.plan, backfill.budget
+    say(
+        f"backfill from {backfill.source}, {backfill.start} to {backfill.end} ({backfill.timezone})"
+    )
     say(
         f"read {totals.records} record(s): {totals.events} event(s) in range, "
         f"{totals.unmatched} on no mapping"
@@ -176,9 +251,7 @@ def run_backfill(
     if plan.live:
         say(
             f"left out {len(plan.live)} day(s) the live bridge has written (--overwrite to "
-            "replace them): "
-            + ", ".join(f"{a} {d}" for a, d in plan.live[:5])
-            + (" ..." if len(plan.live) > 5 else "")
+            "replace them): " + _some(plan.live)
         )
     for name, days in sorted(plan.unknown.items()):
         say(
@@ -187,27 +260,62 @@ def run_backfill(
         )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
-    wait = eta + budget.wait if plan.requests else 0.0
+    wait = backfill.eta + budget.wait if plan.requests else 0.0
     say(
         f"to send: {len(plan.items)} total(s) in {plan.requests} request(s); budget "
         f"{budget.remaining} of {budget.allowed} left this hour, "
         + (f"so it takes about {sd.duration_text(wait)}" if wait > 0 else "so all go now")
     )
-    if options.dry_run or not plan.items:
-        say("dry run: nothing sent" if options.dry_run else "nothing to send")
-        return 0
 
+
+def show_report(report: sd.SendReport, say: Callable[[str], None]) -> None:
+    """What a run sent, waited for, and what Exist refused."""
+    if report.live:
+        say(
+            f"left out {len(report.live)} day(s) the live bridge wrote while this run waited "
+            "(--overwrite to replace them): " + _some(sorted(report.live))
+        )
+    say(
+        f"sent {report.sent} total(s) in {report.requests} request(s)"
+        + (f", waited {sd.duration_text(report.waited)} for the budget" if report.waited else "")
+    )
+    for item in report.failed[:20]:
+        say(
+            f"refused by Exist: {item.get('name')} {item.get('date')}: "
+            f"{item.get('error_code', '?')}: {item.get('error', '')}"
+        )
+
+
+def _some(days: list[tuple[str, str]]) -> str:
+    """The first five (attribute, date) pairs, and ``...`` for more."""
+    return ", ".join(f"{a} {d}" for a, d in days[:5]) + (" ..." if len(days) > 5 else "")
+
+
+# ------------------------------------------------------------------------------ send
+
+
+def send_plan(
+    backfill: Backfill,
+    exist: ExistAdapter,
+    state_dir: Path,
+    overwrite: bool,
+    sleep: Callable[[float], None],
+    stderr: TextIO,
+) -> sd.SendReport | None:
+    """Send the plan, claiming each day in the live bridge's outbox just before its request;
+    None when Exist stopped it (what it confirmed is kept: the same command sends the rest)."""
+    plan, progress = backfill.plan, backfill.progress
     exist.bootstrap()
-    lost = inspect_outbox(state_dir / sd.OUTBOX_FILE)  # claims need the live bridge's outbox
+    lost = inspect_outbox(state_dir / OUTBOX_FILE)  # claims need the live bridge's outbox
     if lost:
         raise ValueError(lost_message(lost))
-    outbox = Outbox(state_dir / sd.OUTBOX_FILE)  # the live bridge's: claim each day just before
+    outbox = Outbox(state_dir / OUTBOX_FILE)  # the live bridge's: claim each day just before
 
     def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        return outbox.claim_backfill(keys, options.overwrite)
+        return outbox.claim_backfill(keys, overwrite)
 
     try:
-        report = sd.send(
+        return sd.send(
             plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr), claim=claim
         )
     except (ExistError, KeyboardInterrupt) as err:
@@ -222,26 +330,9 @@ def run_backfill(
         )
         if isinstance(err, KeyboardInterrupt):
             raise
-        return 1
+        return None
     finally:
         close_outside_bridge(outbox)  # never looks like a killed bridge's deleted log
-    if report.live:
-        say(
-            f"left out {len(report.live)} day(s) the live bridge wrote while this run waited "
-            "(--overwrite to replace them): "
-            + ", ".join(f"{a} {d}" for a, d in sorted(report.live)[:5])
-            + (" ..." if len(report.live) > 5 else "")
-        )
-    say(
-        f"sent {report.sent} total(s) in {report.requests} request(s)"
-        + (f", waited {sd.duration_text(report.waited)} for the budget" if report.waited else "")
-    )
-    for item in report.failed[:20]:
-        say(
-            f"refused by Exist: {item.get('name')} {item.get('date')}: "
-            f"{item.get('error_code', '?')}: {item.get('error', '')}"
-        )
-    return 1 if report.failed else 0
 
 
 # ------------------------------------------------------------------------------ the command
@@ -328,8 +419,6 @@ def _day(text: str) -> date:
 
 def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
     """The ``backfill`` handler (``out``: the CLI's output, with ``stdout``/``stderr``)."""
-    from ..config import ConfigError, load_config
-
     try:
         config = load_config(args.config)
     except ConfigError as err:

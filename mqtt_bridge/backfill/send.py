@@ -22,7 +22,7 @@ import math
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,9 +30,9 @@ from typing import Any, TextIO
 from ..exist.budget import token_key
 from ..exist.domain import MAX_ITEMS_PER_REQUEST
 from ..exist.errors import RateLimited
-
-PROGRESS_FILE = "backfill.json"
-OUTBOX_FILE = "outbox.sqlite"
+from ..exist.models import WriteResult
+from ..pipeline.output.exist_output import ExistAdapter
+from ..state_dir import BACKFILL_FILE, OUTBOX_FILE
 
 
 class Progress:
@@ -40,7 +40,7 @@ class Progress:
     token (``account``: the budget's key of it); another token starts afresh."""
 
     def __init__(self, state_dir: Path, account: str = ""):
-        self.path = Path(state_dir) / PROGRESS_FILE
+        self.path = Path(state_dir) / BACKFILL_FILE
         self.account = account
         self.sent: dict[str, Any] = {}
         try:
@@ -118,7 +118,7 @@ class Plan:
 
 
 def make_plan(
-    values: dict[tuple[str, str], object],
+    values: Mapping[tuple[str, str], object],
     progress: Progress,
     live: set[tuple[str, str]],
     overwrite: bool = False,
@@ -214,7 +214,7 @@ class SendReport:
 
 def send(
     plan: Plan,
-    exist: Any,  # pipeline.output.exist_output.ExistAdapter
+    exist: ExistAdapter,
     progress: Progress,
     *,
     sleep: Callable[[float], None],
@@ -228,7 +228,6 @@ def send(
     plan may be hours old by then: the (attribute, date)s the live bridge has written meanwhile
     are left out (``report.live``), the others recorded as backfilled."""
     report = SendReport()
-    budget = exist.client.budget
     chunks = [
         plan.items[i : i + MAX_ITEMS_PER_REQUEST]
         for i in range(0, len(plan.items), MAX_ITEMS_PER_REQUEST)
@@ -236,43 +235,62 @@ def send(
     if bar:
         bar.show(0)
     for n, chunk in enumerate(chunks, start=1):
-        while True:
-            wait = budget.wait_time(token_key(exist.client.credentials.access_token()))
-            if wait > 0:
-                if bar:
-                    bar.show(n - 1, f"waiting {duration_text(wait)} for the request budget")
-                sleep(wait)
-                report.waited += wait
-                continue
-            if claim is not None:
-                live = claim([(i["name"], i["date"]) for i in chunk])
-                if live:
-                    report.live.extend(k for k in live if k not in report.live)
-                    chunk = [i for i in chunk if (i["name"], i["date"]) not in live]
-                if not chunk:
-                    result = None
-                    break
-            try:
-                result = exist.update(chunk)
-            except RateLimited as err:  # a 429 despite the budget: wait it out, then again
-                if bar:
-                    bar.show(n - 1, f"rate-limited, waiting {err.retry_after:.0f}s")
-                sleep(max(1.0, err.retry_after))
-                report.waited += max(1.0, err.retry_after)
-                continue
-            break
-        if result is None:  # the live bridge wrote every day of this chunk meanwhile
-            if bar:
-                bar.show(n)
-            continue
-        report.requests += result.requests
-        confirmed = {(o.get("name"), o.get("date")) for o in result.success}
-        ok = [i for i in chunk if (i["name"], i["date"]) in confirmed]
-        progress.record(ok)
-        report.sent += len(ok)
-        report.failed.extend(result.failed)
+        shown = _Shown(bar, n - 1)
+        result, sent = _send_chunk(chunk, exist, sleep, shown, claim, report)
+        if result is not None:  # (None: the live bridge wrote every day of it meanwhile)
+            report.requests += result.requests
+            confirmed = {(o.get("name"), o.get("date")) for o in result.success}
+            ok = [i for i in sent if (i["name"], i["date"]) in confirmed]
+            progress.record(ok)
+            report.sent += len(ok)
+            report.failed.extend(result.failed)
         if bar:
             bar.show(n)
     if bar:
         bar.close()
     return report
+
+
+@dataclass
+class _Shown:
+    """The progress bar at ``done`` requests, saying why it waits."""
+
+    bar: Bar | None
+    done: int
+
+    def waiting(self, why: str) -> None:
+        if self.bar:
+            self.bar.show(self.done, why)
+
+
+def _send_chunk(
+    chunk: list[dict[str, Any]],
+    exist: ExistAdapter,
+    sleep: Callable[[float], None],
+    shown: _Shown,
+    claim: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None,
+    report: SendReport,
+) -> tuple[WriteResult | None, list[dict[str, Any]]]:
+    """One ``update`` of ``chunk`` once the budget allows (a 429 waited out and tried again),
+    without the days the live bridge has written by then; (its result, the items sent), the
+    result None when none was left to send."""
+    budget = exist.client.budget
+    while True:
+        wait = budget.wait_time(token_key(exist.client.credentials.access_token()))
+        if wait > 0:
+            shown.waiting(f"waiting {duration_text(wait)} for the request budget")
+            sleep(wait)
+            report.waited += wait
+            continue
+        if claim is not None:
+            live = claim([(i["name"], i["date"]) for i in chunk])
+            report.live.extend(k for k in live if k not in report.live)
+            chunk = [i for i in chunk if (i["name"], i["date"]) not in live]
+            if not chunk:
+                return None, chunk
+        try:
+            return exist.update(chunk), chunk
+        except RateLimited as err:  # a 429 despite the budget: wait it out, then again
+            shown.waiting(f"rate-limited, waiting {err.retry_after:.0f}s")
+            sleep(max(1.0, err.retry_after))
+            report.waited += max(1.0, err.retry_after)

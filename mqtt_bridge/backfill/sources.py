@@ -26,8 +26,8 @@ from urllib.parse import quote
 import requests
 
 from ..exist.domain import INTEGER_TYPES, STRING, VALUE_TYPES
+from ..expressions import parse_number
 from ..pipeline.process.event_time import parse_time
-from ..pipeline.process.expressions import parse_number
 
 HA_WINDOW_DAYS = 7  # days of history per Home Assistant request
 DAY_COLUMNS = ("date", "attribute", "value")
@@ -86,7 +86,7 @@ class HomeAssistantHistory:
     """``GET /api/history/period/<start>?filter_entity_id=...&end_time=...&minimal_response``
     with a long-lived access token, ``HA_WINDOW_DAYS`` at a time."""
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0, session=None):  # noqa: ANN001
+    def __init__(self, url: str, token: str, timeout: float = 60.0, session=None):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -181,21 +181,15 @@ def read_csv(
     type when ``value_type`` knows it (a number for every type but string, a whole number for
     the integer types), and one row per (date, attribute): a second one is refused with both
     lines. An attribute whose type is unknown passes (the plan flags it)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise SourceError(f"{path}: {err}") from None
-    if not rows:
-        raise SourceError(f"{path}: empty file")
+    rows = _csv_rows(path)
     header = tuple(c.strip().lower() for c in rows[0])
-    records: list[Record] = []
-    days: list[DayValue] = []
-    seen: dict[tuple[str, str], int] = {}
     if header not in (DAY_COLUMNS, RECORD_COLUMNS):
         raise SourceError(
             f"{path}:1: the header must be {','.join(DAY_COLUMNS)} or {','.join(RECORD_COLUMNS)}"
         )
+    records: list[Record] = []
+    days: list[DayValue] = []
+    seen: dict[tuple[str, str], int] = {}  # (attribute, date) -> its line
     problems: list[str] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -204,32 +198,73 @@ def read_csv(
             problems.append(f"{path}:{line}: expected 3 columns, got {len(row)}")
             continue
         first, second, third = (cell.strip() for cell in row)
+        found: Record | DayValue | str
         if header == DAY_COLUMNS:
-            try:
-                day = date.fromisoformat(first).isoformat()
-            except ValueError:
-                problems.append(f"{path}:{line}: {first!r} is not a date (YYYY-MM-DD)")
-                continue
-            if (second, day) in seen:
-                problems.append(
-                    f"{path}:{line}: {second} {day} is also on line {seen[second, day]}: "
-                    "one total per date and attribute"
-                )
-                continue
-            seen[second, day] = line
-            vt = value_type(second) if value_type else None
-            value = _day_value(third, vt)
-            if isinstance(value, SourceError):
-                problems.append(f"{path}:{line}: {second} {day}: {value}")
-                continue
-            days.append(DayValue(second, day, value, line))
+            found = _day_row(first, second, third, line, seen, value_type)
         else:
-            try:
-                at = parse_time(first, zone)
-            except ValueError as err:
-                problems.append(f"{path}:{line}: {err}")
-                continue
-            records.append(Record(at, topic_of_entity(second), third))
+            found = _record_row(first, second, third, zone, topic_of_entity)
+        if isinstance(found, str):
+            problems.append(f"{path}:{line}: {found}")
+        elif isinstance(found, DayValue):
+            days.append(found)
+        else:
+            records.append(found)
+    _refuse(path, problems)
+    records.sort(key=lambda r: r.at)  # stable: same-time rows keep the file's order
+    return records, days
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    """The CSV's rows, the header first (at least that one)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SourceError(f"{path}: {err}") from None
+    if not rows:
+        raise SourceError(f"{path}: empty file")
+    return rows
+
+
+def _day_row(
+    day_text: str,
+    attribute: str,
+    text: str,
+    line: int,
+    seen: dict[tuple[str, str], int],
+    value_type: Callable[[str], int | None] | None,
+) -> DayValue | str:
+    """A ``date,attribute,value`` row, or what is wrong with it (``seen``: the rows so far)."""
+    try:
+        day = date.fromisoformat(day_text).isoformat()
+    except ValueError:
+        return f"{day_text!r} is not a date (YYYY-MM-DD)"
+    if (attribute, day) in seen:
+        return (
+            f"{attribute} {day} is also on line {seen[attribute, day]}: "
+            "one total per date and attribute"
+        )
+    seen[attribute, day] = line
+    value = _day_value(text, value_type(attribute) if value_type else None)
+    if isinstance(value, SourceError):
+        return f"{attribute} {day}: {value}"
+    return DayValue(attribute, day, value, line)
+
+
+def _record_row(
+    stamp: str, entity: str, state: str, zone: tzinfo, topic_of_entity: Callable[[str], str]
+) -> Record | str:
+    """A ``timestamp,entity,state`` row, or what is wrong with it."""
+    try:
+        at = parse_time(stamp, zone)
+    except ValueError as err:
+        return str(err)
+    return Record(at, topic_of_entity(entity), state)
+
+
+def _refuse(path: Path, problems: list[str]) -> None:
+    """Raise ``SourceError`` for the rows' problems, if any: one line, or a summary with the
+    first ``MAX_PROBLEMS`` of them."""
     if len(problems) == 1:
         raise SourceError(problems[0])
     if problems:
@@ -237,8 +272,6 @@ def read_csv(
         if len(problems) > MAX_PROBLEMS:
             shown.append(f"{path}: ... and {len(problems) - MAX_PROBLEMS} more")
         raise SourceError(f"{path}: {len(problems)} bad row(s): nothing was sent", shown)
-    records.sort(key=lambda r: r.at)  # stable: same-time rows keep the file's order
-    return records, days
 
 
 def _day_value(text: str, value_type: int | None) -> int | float | str | SourceError:

@@ -11,9 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import voluptuous as vol
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from . import validators as v
 from .checks import cross_checks, file_checks
@@ -41,7 +44,7 @@ from .source import (
     resolve,
 )
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class _Builder:
@@ -56,7 +59,7 @@ class _Builder:
     def make(self, cls: type[T], block: dict, **values: Any) -> T:
         """``cls`` from the keys of ``block`` that are its fields (paths taken relative to the
         base directory), then ``values``."""
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in fields(cls)}
         found = {key: self.path(value) for key, value in block.items() if key in names}
         return cls(**{**found, **values})
 

@@ -10,6 +10,7 @@ section: add it to that section's ``_check_<section>``.
 from __future__ import annotations
 
 import difflib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from ..exist.domain import (
     VALUE_TYPES,
     name_from_label,
 )
+from ..exist.errors import CredentialsError
+from ..exist.jsonfile import read_json
+from ..exist.tokens import TokenSet
+from ..tls import TlsFileError, tls_context
 from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem
 from .source import SECRET_FILES, Document, format_path, resolve
 from .validators import is_number
@@ -100,8 +105,6 @@ def file_checks(
     be used (``exist-bridge check`` and ``run``). A missing TLS file is already a problem of
     ``cross_checks``; a missing token file is one only here (``exist-bridge authorize`` may write
     it after the configuration). Returns (problems, warnings)."""
-    from ..pipeline.input.tls import TlsFileError, tls_context
-
     found = Findings(doc)
 
     def file_at(*where: Any) -> Path | None:
@@ -135,12 +138,6 @@ def file_checks(
 
 def _token_file_problem(path: Path) -> tuple[str | None, str | None]:
     """(why the token file can't be used, why its permissions are too open), each None if fine."""
-    import stat
-
-    from ..exist.errors import CredentialsError
-    from ..exist.jsonfile import read_json
-    from ..exist.tokens import TokenSet
-
     try:
         info = path.stat()
     except FileNotFoundError:

@@ -32,7 +32,7 @@ def describe_schema() -> list[dict[str, Any]]:
         for marker, validator in schema.schema.items():
             key = f"{prefix}{marker.schema}"
             default = None
-            if isinstance(marker, vol.Optional) and marker.default is not vol.UNDEFINED:
+            if isinstance(marker, vol.Optional) and callable(marker.default):  # not UNDEFINED
                 default = marker.default()
                 if isinstance(default, dict):
                     default = None  # a section: its keys have the defaults

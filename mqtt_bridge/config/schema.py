@@ -14,7 +14,7 @@ from typing import Any
 import voluptuous as vol
 
 from ..exist.domain import CREATABLE_VALUE_TYPES, GROUPS, MAX_REQUESTS_PER_HOUR
-from ..pipeline.process.expressions import same_state
+from ..expressions import same_state
 from . import validators as v
 from .model import INCREMENTING_MODES, LOG_LEVELS, MAX_MQTT_PACKET, MODES, Problem
 from .source import Document, format_path
@@ -25,18 +25,22 @@ def _opt(key: str, description: str, default: Any = vol.UNDEFINED) -> vol.Option
 
 
 def _req(key: str, description: str) -> vol.Required:
-    return vol.Required(key, description=description)
+    return v.required(key, description)
 
 
-def _tls(value: Any) -> dict | None:
-    if value is None or value is False:
-        return None
-    if value is True:
-        value = {}
-    return TLS_SCHEMA(value)
+class _Tls:
+    """``mqtt.tls``: a mapping (``TLS_SCHEMA``), or true for the system's CAs."""
 
+    kind = "mapping, or true"
 
-_tls.kind = "mapping, or true"  # type: ignore[attr-defined]
+    @property
+    def inner(self) -> vol.Schema:
+        return TLS_SCHEMA
+
+    def __call__(self, value: Any) -> dict[str, Any] | None:
+        if value is None or value is False:
+            return None
+        return TLS_SCHEMA({} if value is True else value)
 
 
 class _AttributeItem:
@@ -51,7 +55,7 @@ class _AttributeItem:
         return ATTRIBUTE_CUSTOM_SCHEMA(value)
 
 
-EXIST_SCHEMA = vol.Schema(
+EXIST_SCHEMA = v.Section(
     {
         _opt(
             "base_url",
@@ -81,7 +85,7 @@ EXIST_SCHEMA = vol.Schema(
     }
 )
 
-TLS_SCHEMA = vol.Schema(
+TLS_SCHEMA = v.Section(
     {
         _opt("ca_certs", "CA bundle to verify the broker (default: the system's)."): v.path,
         _opt("certfile", "Client certificate (PEM)."): v.path,
@@ -90,14 +94,14 @@ TLS_SCHEMA = vol.Schema(
     }
 )
 
-MQTT_SCHEMA = vol.Schema(
+MQTT_SCHEMA = v.Section(
     {
         _opt("host", "Broker host name or address.", "localhost"): v.string,
         _opt("port", "Broker port (default 1883, or 8883 when tls is set)."): v.int_range(1, 65535),
         _opt("username", "Broker user name."): v.string,
         _opt("password", "Broker password (secret: use !env VAR_NAME)."): v.secret,
         _opt("password_file", "A file holding the broker password (alternative)."): v.path,
-        _opt("tls", "TLS to the broker: a mapping, or true for the system's CAs."): _tls,
+        _opt("tls", "TLS to the broker: a mapping, or true for the system's CAs."): _Tls(),
         _opt(
             "client_id",
             "MQTT client id; must be stable for a persistent session.",
@@ -129,7 +133,7 @@ MQTT_SCHEMA = vol.Schema(
     }
 )
 
-BRIDGE_SCHEMA = vol.Schema(
+BRIDGE_SCHEMA = v.Section(
     {
         _opt("state_dir", "Where the SQLite outbox and token/budget state live.", "./state"): (
             v.path
@@ -184,7 +188,7 @@ BRIDGE_SCHEMA = vol.Schema(
     }
 )
 
-HTTP_SCHEMA = vol.Schema(
+HTTP_SCHEMA = v.Section(
     {
         _opt(
             "enabled",
@@ -201,7 +205,7 @@ HTTP_SCHEMA = vol.Schema(
     }
 )
 
-ATTRIBUTE_TEMPLATE_SCHEMA = vol.Schema(
+ATTRIBUTE_TEMPLATE_SCHEMA = v.Section(
     {
         _req(
             "template", "A templated attribute (e.g. steps), acquired with manual=false."
@@ -209,7 +213,7 @@ ATTRIBUTE_TEMPLATE_SCHEMA = vol.Schema(
     }
 )
 
-ATTRIBUTE_CUSTOM_SCHEMA = vol.Schema(
+ATTRIBUTE_CUSTOM_SCHEMA = v.Section(
     {
         _req("name", "A custom attribute: acquired by name, created when missing."): (
             v.attribute_name
@@ -225,7 +229,7 @@ ATTRIBUTE_CUSTOM_SCHEMA = vol.Schema(
     }
 )
 
-EDGE_SCHEMA = vol.Schema(
+EDGE_SCHEMA = v.Section(
     {
         _opt("from", "The state before (omit: any other state)."): v.state,
         _req("to", "The state after."): v.state,
@@ -233,19 +237,21 @@ EDGE_SCHEMA = vol.Schema(
 )
 
 
-def _edge(value: Any) -> dict:
-    edge = EDGE_SCHEMA(value)
-    if "from" in edge and same_state(edge["from"], edge["to"]):
-        raise vol.Invalid("from and to are the same state")
-    return edge
+class _Edge:
+    """A mapping's ``edge``: ``EDGE_SCHEMA``, with ``from`` and ``to`` different states."""
 
+    kind = "mapping"
+    inner = EDGE_SCHEMA
 
-_edge.inner = EDGE_SCHEMA  # type: ignore[attr-defined]
-_edge.kind = "mapping"  # type: ignore[attr-defined]
+    def __call__(self, value: Any) -> dict[str, Any]:
+        edge: dict[str, Any] = EDGE_SCHEMA(value)
+        if "from" in edge and same_state(edge["from"], edge["to"]):
+            raise vol.Invalid("from and to are the same state")
+        return edge
 
 
 # Every mapping key, for every mode: the reference, and the fallback for an unknown mode.
-MAPPING_SCHEMA = vol.Schema(
+MAPPING_SCHEMA = v.Section(
     {
         _req(
             "topic", "MQTT topic filter (+ and # wildcards, each a whole level; # last)."
@@ -281,7 +287,7 @@ MAPPING_SCHEMA = vol.Schema(
             "edge",
             "increment mode only: count only transitions of the value from `from` to `to` "
             "(per topic), not repeated states.",
-        ): _edge,
+        ): _Edge(),
         _opt(
             "amount",
             "increment mode only: the number added per counted message, or `value` to add the "
@@ -377,7 +383,7 @@ def _retained_in(mode: str, retained: Callable[[Any], str]) -> Callable[[Any], s
     return check
 
 
-def _mode_schema(mode: str) -> vol.Schema:
+def _mode_schema(mode: str) -> v.Section:
     """MAPPING_SCHEMA as ``mode`` sees it."""
     keys: dict[Any, Any] = {}
     for marker, validator in MAPPING_SCHEMA.schema.items():
@@ -388,7 +394,7 @@ def _mode_schema(mode: str) -> vol.Schema:
             keys[marker] = _retained_in(mode, validator)
         else:
             keys[marker] = validator
-    return vol.Schema(keys)
+    return v.Section(keys)
 
 
 MODE_SCHEMAS = {mode: _mode_schema(mode) for mode in MODES}
@@ -401,7 +407,7 @@ MAPPING_ITEM = v.KeyValueSchemas(
 )
 
 
-CONFIG_SCHEMA = vol.Schema(
+CONFIG_SCHEMA = v.Section(
     {
         _req("exist", "The Exist account and API."): EXIST_SCHEMA,
         _opt("mqtt", "The MQTT broker.", dict): MQTT_SCHEMA,
@@ -417,8 +423,6 @@ CONFIG_SCHEMA = vol.Schema(
         ),
     }
 )
-
-_tls.inner = TLS_SCHEMA  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- schema errors
@@ -458,24 +462,24 @@ def _known_keys(path: tuple) -> list[str]:
 
 
 def schema_problems(err: vol.MultipleInvalid, doc: Document) -> list[Problem]:
-    """voluptuous' errors as problems with their paths and lines, in plainer words."""
+    """The schema's errors as problems with their paths and lines; an unknown key with the key
+    it may have meant (every message is the validators', see ``validators.Section``)."""
     problems = []
     for e in err.errors:
         path = tuple(step.schema if isinstance(step, vol.Marker) else step for step in e.path)
-        message = e.error_message
-        if message == "extra keys not allowed" and path and isinstance(path[-1], bool):
-            message = (
-                f"unknown key {str(path[-1]).lower()} (YAML reads an unquoted on/off/yes/no key "
-                "as a boolean; for duration mode's on states write on_states)"
-            )
-        elif message == "extra keys not allowed":
-            known = _known_keys(path[:-1])
-            close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-            message = f"unknown key ({hint})"
-        elif message == "required key not provided":
-            message = "required key is missing"
-        elif message == "expected a dictionary":
-            message = "expected a mapping (indented key: value lines)"
+        message = _unknown_key_message(path) if isinstance(e, v.UnknownKey) else e.error_message
         problems.append(Problem(format_path(path), doc.line(path), message))
     return problems
+
+
+def _unknown_key_message(path: tuple[Any, ...]) -> str:
+    """Why the key at the end of ``path`` is unknown, and what was meant."""
+    if isinstance(path[-1], bool):
+        return (
+            f"unknown key {str(path[-1]).lower()} (YAML reads an unquoted on/off/yes/no key "
+            "as a boolean; for duration mode's on states write on_states)"
+        )
+    known = _known_keys(path[:-1])
+    close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return f"unknown key ({hint})"

@@ -1,5 +1,9 @@
 """The value validators: each takes a raw YAML value, returns it normalised or raises
-``vol.Invalid`` with a one-line message; ``kind`` is the type shown in the reference."""
+``vol.Invalid`` with a one-line message; ``kind`` is the type shown in the reference.
+
+``Section`` is a mapping of known keys: every message the user reads is one of ours, never
+voluptuous' English (which the code would otherwise have to recognise, release after release).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import difflib
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,12 +21,12 @@ from zoneinfo import ZoneInfo
 import voluptuous as vol
 
 from ..exist.domain import ATTRIBUTE_NAME, CREATABLE_VALUE_TYPES, GROUPS, TEMPLATE_ONLY_TYPES
-from ..pipeline.process.event_time import is_template
-from ..pipeline.process.expressions import (
+from ..expressions import (
     JsonPath,
     JsonPathError,
     TemplateCompileError,
     compile_template,
+    is_template,
     normalize_state,
 )
 from .model import Secret, short
@@ -324,6 +328,42 @@ def states(value: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
+MISSING_KEY = "required key is missing"
+NOT_A_MAPPING = "expected a mapping (indented key: value lines)"
+
+
+class UnknownKey(vol.Invalid):
+    """A key its ``Section`` doesn't know; ``path`` ends with it (``schema.schema_problems``
+    words it: a did-you-mean, or YAML's boolean keys)."""
+
+
+def _unknown_key(value: Any) -> Any:
+    raise UnknownKey("unknown key")
+
+
+def required(key: str, description: str) -> vol.Required:
+    """A required key whose absence reads ``MISSING_KEY``."""
+    return vol.Required(key, description=description, msg=MISSING_KEY)
+
+
+class Section(vol.Schema):
+    """A mapping of known ``keys`` (voluptuous markers -> validators): a value that isn't a
+    mapping is ``NOT_A_MAPPING``, a key none of them matches an ``UnknownKey``, a missing
+    ``required`` key ``MISSING_KEY``. ``schema`` holds the keys alone (the reference, the
+    did-you-mean hints and the tests read it); validation also has a catch-all for the rest."""
+
+    kind = "mapping"
+
+    def __init__(self, keys: dict[Any, Any]):
+        super().__init__({**keys, vol.Extra: _unknown_key})
+        self.schema = keys
+
+    def __call__(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise vol.MultipleInvalid([vol.Invalid(NOT_A_MAPPING)])
+        return super().__call__(data)
+
+
 class ListOf:
     """A list whose items are each validated, every item's errors reported (voluptuous alone
     stops at the first bad item)."""
@@ -369,7 +409,7 @@ class KeyValueSchemas:
     def __init__(
         self,
         key: str,
-        schemas: dict[str, Callable[[Any], Any]],
+        schemas: Mapping[Any, Callable[[Any], Any]],
         fallback: vol.Schema,
         default: str,
         normalise: Callable[[Any], Any] = lambda value: value,

@@ -64,14 +64,14 @@ class DryRun:
         snapshot = StateSnapshot(config.bridge.state_dir)
         self.zone, self.zone_source = user_timezone(config, snapshot)
         self.mappings = trial_mappings(config)
-        self.processor = MessageProcessor(self.mappings, self.zone, snapshot)  # type: ignore[arg-type]
+        self.processor = MessageProcessor(self.mappings, self.zone, snapshot)
         self.processor.tracer = log_outcomes
         self.writer = AckAtOnce()
         self.link = BrokerLink(
             dry_run_settings(config.mqtt),
             [m.spec.topic for m in self.mappings],
             self.processor,
-            self.writer,  # type: ignore[arg-type]
+            self.writer,
             version=__version__,
             announce=False,
         )

@@ -76,7 +76,7 @@ def check_broker(config: BridgeConfig, report: Report, timeout: float = BROKER_T
     where = f"broker {m.host}:{m.port}"
     with _quiet("exist_bridge.mqtt"):
         try:
-            link = BrokerLink(settings, [], None, None, announce=False)  # type: ignore[arg-type]
+            link = BrokerLink(settings, [], None, None, announce=False)
         except (OSError, ValueError) as err:  # a TLS file that can't be loaded
             report.problem(f"{where}: {err}")
             return

@@ -7,8 +7,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..config import ConfigError, load_config
+from ..config.model import BridgeConfig
+from ..exist.budget import RequestBudget, token_key
+from ..exist.jsonfile import read_json
+from ..exist.tokens import load_credentials
+from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
+from ..pipeline.buffer.outbox import Outbox, OutboxError
+from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
+from ..pipeline.output.flusher import POSTPONED_META
+from ..pipeline.process.event_time import summary as event_time_summary
+from ..state_dir import BUDGET_FILE, HEALTH_FILE, LOCK_FILE, OUTBOX_FILE, lock_holder
+from . import status_view
 
 #: the counters ``status --json`` always lists (docs/reference/status.md: "these names are kept")
 COUNTERS = ("messages", "events", "skipped", "duplicates_ignored", "unmatched")
@@ -24,9 +39,7 @@ def _fail(args: argparse.Namespace, out: Any, message: str, detail: str | None =
     return 1
 
 
-def _load(args: argparse.Namespace, out: Any):  # noqa: ANN202
-    from ..config import ConfigError, load_config
-
+def _load(args: argparse.Namespace, out: Any) -> BridgeConfig | None:
     try:
         # the health check (--check) runs in the bridge's own environment: a secret missing
         # there is a problem; a person's `status` needs none (it reads local files only)
@@ -41,13 +54,9 @@ def _load(args: argparse.Namespace, out: Any):  # noqa: ANN202
         return None
 
 
-def budget_status(config: Any, state_dir: Path) -> dict:
+def budget_status(config: BridgeConfig, state_dir: Path) -> dict[str, Any]:
     """This hour's request budget; without the token (an unset ``!env``), the budget of the
     token that sent the last request, said so in ``key``."""
-    from ..exist.budget import RequestBudget, token_key
-    from ..exist.tokens import load_credentials
-    from ..pipeline.output.exist_output import BUDGET_FILE
-
     e = config.exist
     try:
         budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
@@ -91,11 +100,6 @@ def broker_when(link: dict | None, running: bool | None) -> dict | None:
 def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
     """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
     whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
-    import time
-
-    from ..exist.jsonfile import read_json
-    from ..state_dir import HEALTH_FILE, LOCK_FILE
-
     try:
         health = read_json(state_dir / HEALTH_FILE)
     except (OSError, ValueError) as err:
@@ -123,16 +127,6 @@ def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> st
 
 def cmd_status(args: argparse.Namespace, out: Any) -> int:
     """Print the status of the bridge on the configuration's state directory."""
-    import time
-
-    from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
-    from ..pipeline.buffer.outbox import Outbox, OutboxError
-    from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
-    from ..pipeline.output.flusher import POSTPONED_META
-    from ..pipeline.process.event_time import summary as event_time_summary
-    from ..state_dir import LOCK_FILE, OUTBOX_FILE, lock_holder
-    from . import status_view
-
     config = _load(args, out)
     if config is None:
         return 1
@@ -152,25 +146,51 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
             "refused totals are retried when they change (fix the mapping instead)",
         )
     try:
-        # read-only: never checkpoints a killed run's log (only --forget-refused writes)
         if forget:
-            box = Outbox(state_dir / OUTBOX_FILE)
-            try:
-                gone = forget_refused(box, forget)
-            finally:
-                close_outside_bridge(box)  # never looks like a killed bridge's deleted log
-            out.print(f"forgot {gone} refused total(s) of {forget}")
+            out.print(f"forgot {_forget(state_dir, forget)} refused total(s) of {forget}")
             return 0
-        box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
-        try:
-            status = box.status()
-            status["refused_unused"] = refused_unused(box, used)
-            rows = box.days(limit=200, since=status_view.recent_date())
-            note = box.get_meta(POSTPONED_META)
-        finally:
-            box.close()
+        status = read_status(config, state_dir, used, running, holder)
     except OutboxError as err:
         return _fail(args, out, str(err))
+    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
+    if args.json:
+        if args.check:
+            status["healthy"] = problem is None
+            status["health_problem"] = problem
+        out.print(json.dumps(status, indent=2, default=str))
+        return 1 if problem else 0
+    show_status(status, state_dir, holder, out.print)
+    if problem:
+        out.error(f"unhealthy: {problem}")
+        return 1
+    if args.check:
+        out.print("health:          ok (running, connected to the broker)")
+    return 0
+
+
+def _forget(state_dir: Path, attribute: str) -> int:
+    """``--forget-refused``: delete ``attribute``'s refused totals; how many."""
+    box = Outbox(state_dir / OUTBOX_FILE)  # the one write status makes
+    try:
+        return forget_refused(box, attribute)
+    finally:
+        close_outside_bridge(box)  # never looks like a killed bridge's deleted log
+
+
+def read_status(
+    config: BridgeConfig, state_dir: Path, used: set[str], running: bool | None, holder: str
+) -> dict[str, Any]:
+    """Everything ``status --json`` prints but the health check: the outbox's status (read-only:
+    never checkpoints a killed run's log), counters, lock, budget, broker link, postponement and
+    the day totals. ``OutboxError`` when the outbox can't be read."""
+    box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
+    try:
+        status = box.status()
+        status["refused_unused"] = refused_unused(box, used)
+        rows = box.days(limit=200, since=status_view.recent_date())
+        note = box.get_meta(POSTPONED_META)
+    finally:
+        box.close()
     status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
     status["running"] = running
     status["pid"] = _pid(holder) if running else None
@@ -185,37 +205,28 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
         budget=status["budget"],
         postponement=status["postponed"],
     )
-    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
-    if args.json:
-        if args.check:
-            status["healthy"] = problem is None
-            status["health_problem"] = problem
-        out.print(json.dumps(status, indent=2, default=str))
-        return 1 if problem else 0
-    last = status["last_sync"]
-    ago = f"{time.time() - last:.0f}s ago" if last else "never"
+    return status
+
+
+def show_status(
+    status: dict[str, Any], state_dir: Path, holder: str, say: Callable[[str], None]
+) -> None:
+    """``read_status``'s answer as the lines ``exist-bridge status`` prints."""
+    running = status["running"]
     if running:
-        out.print(f"bridge:          running ({holder or 'pid unknown'})")
+        say(f"bridge:          running ({holder or 'pid unknown'})")
     elif running is False:
-        out.print(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
+        say(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
     else:
-        out.print(f"bridge:          unknown ({holder})")
-    out.print(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
-    out.print(f"last sync:       {ago}")
-    out.print(f"broker:          {status_view.broker_line(status['broker'])}")
-    bud = status["budget"]
-    if "left" in bud:
-        out.print(
-            f"budget:          {bud['left']} of {bud['allowed']} requests left this hour"
-            + (f", next in {bud['wait_seconds']}s" if bud["wait_seconds"] else "")
-            + (f" ({bud['key']})" if bud.get("key") else "")
-        )
-        if bud.get("waiting_because"):
-            out.print(f"waiting:         {bud['waiting_because']}")
-    else:
-        out.print(f"budget:          unknown ({bud['error']})")
+        say(f"bridge:          unknown ({holder})")
+    last = status["last_sync"]
+    say(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
+    say(f"last sync:       {f'{time.time() - last:.0f}s ago' if last else 'never'}")
+    say(f"broker:          {status_view.broker_line(status['broker'])}")
+    for line in _budget_lines(status["budget"]):
+        say(line)
     counters = status["counters"]
-    out.print(
+    say(
         f"messages:        {counters.get('messages', 0)} received, "
         f"{counters.get('events', 0)} counted, {counters.get('skipped', 0)} skipped, "
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
@@ -223,28 +234,46 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     )
     timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed
-        out.print(f"event time:      {timed}")
+        say(f"event time:      {timed}")
+    for line in _kept_aside_lines(status):
+        say(line)
+    if status["totals"]:
+        say("totals (pending and refused, and those of the last two days):")
+        for line in status_view.total_lines(status["totals"]):
+            say(line)
+
+
+def _budget_lines(budget: dict[str, Any]) -> list[str]:
+    """The request budget: what is left this hour, and why it waits."""
+    if "left" not in budget:
+        return [f"budget:          unknown ({budget['error']})"]
+    lines = [
+        f"budget:          {budget['left']} of {budget['allowed']} requests left this hour"
+        + (f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else "")
+        + (f" ({budget['key']})" if budget.get("key") else "")
+    ]
+    if budget.get("waiting_because"):
+        lines.append(f"waiting:         {budget['waiting_because']}")
+    return lines
+
+
+def _kept_aside_lines(status: dict[str, Any]) -> list[str]:
+    """Dead letters (the last five), totals Exist refused, refused totals no mapping uses."""
     dead = status["dead_letters"]
-    out.print(
+    lines = [
         f"dead letters:    {sum(dead.values())}"
         + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(dead.items())) + ")" if dead else "")
-    )
-    for d in status["recent_dead_letters"][:5]:
-        out.print(f"  {d['kind']} on {d['topic']}: {d['detail']}")
-    for r in status["refused"]:
-        out.print(f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}")
+    ]
+    lines += [
+        f"  {d['kind']} on {d['topic']}: {d['detail']}" for d in status["recent_dead_letters"][:5]
+    ]
+    lines += [
+        f"refused by Exist: {r['attribute']} {r['date']}: {r['code']}: {r['error']}"
+        for r in status["refused"]
+    ]
     if status["refused_unused"]:
-        out.print(f"unused:          {unused_message(status['refused_unused'])}")
-    if status["totals"]:
-        out.print("totals (pending and refused, and those of the last two days):")
-        for line in status_view.total_lines(status["totals"]):
-            out.print(line)
-    if problem:
-        out.error(f"unhealthy: {problem}")
-        return 1
-    if args.check:
-        out.print("health:          ok (running, connected to the broker)")
-    return 0
+        lines.append(f"unused:          {unused_message(status['refused_unused'])}")
+    return lines
 
 
 def _pid(holder: str) -> int | None:

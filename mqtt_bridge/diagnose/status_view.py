@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 from ..exist.jsonfile import read_json
-
-HEALTH_FILE = "health.json"  # written by service.Bridge.write_health
+from ..state_dir import HEALTH_FILE
 
 
 def _ago(when: float | None, now: float) -> str:

@@ -47,6 +47,22 @@ _ERROR_FIELDS = ("error", "error_code")
 # --------------------------------------------------------------------------- specs
 
 
+def _spec_mapping(data: dict[str, Any] | str | Any) -> dict[str, Any]:
+    """An attribute spec as a mapping: a bare name is a template's; another spec object with
+    the same fields (e.g. the config loader's) gives those that are set."""
+    if isinstance(data, str):
+        return {"template": data}
+    if not isinstance(data, dict) and hasattr(data, "name") and hasattr(data, "template"):
+        fields = ("name", "template", "label", "group", "value_type")
+        found = {k: v for k in fields if (v := getattr(data, k, None)) is not None}
+        if found.get("template"):
+            found.pop("name", None)
+        return found
+    if not isinstance(data, dict):
+        raise ValueError(f"attribute spec must be a mapping, got {type(data).__name__}")
+    return data
+
+
 @dataclass(frozen=True)
 class AttributeSpec:
     """One configured attribute: a template, or a custom attribute (by name, creatable when
@@ -63,31 +79,29 @@ class AttributeSpec:
         """Parse ``{"template": "steps"}``, ``{"name": "x", "label": ..., "group": ...,
         "value_type": 0}``, a bare template name, or any object with those attributes;
         ``ValueError`` with a clear message."""
-        if isinstance(data, str):
-            data = {"template": data}
-        elif not isinstance(data, dict) and hasattr(data, "name") and hasattr(data, "template"):
-            # another spec object with the same fields (e.g. the config loader's)
-            fields = ("name", "template", "label", "group", "value_type")
-            data = {k: getattr(data, k, None) for k in fields}
-            data = {k: v for k, v in data.items() if v is not None}
-            if data.get("template"):
-                data.pop("name", None)
-        if not isinstance(data, dict):
-            raise ValueError(f"attribute spec must be a mapping, got {type(data).__name__}")
+        data = _spec_mapping(data)
         unknown = sorted(set(data) - {"template", "name", "label", "group", "value_type"})
         if unknown:
             raise ValueError(f"attribute spec: unknown key(s) {', '.join(unknown)}")
-        template = data.get("template")
-        if template is not None:
-            if not isinstance(template, str) or not template:
-                raise ValueError("attribute spec: 'template' must be a non-empty string")
-            extra = [k for k in ("label", "group", "value_type") if k in data]
-            if extra or data.get("name", template) != template:
-                raise ValueError(
-                    f"attribute spec '{template}': a template takes its name, label, group and "
-                    "value type from Exist; give either 'template' or 'name'"
-                )
-            return cls(name=template, template=template)
+        if data.get("template") is not None:
+            return cls._template(data)
+        return cls._custom(data)
+
+    @classmethod
+    def _template(cls, data: dict[str, Any]) -> AttributeSpec:
+        template = data["template"]
+        if not isinstance(template, str) or not template:
+            raise ValueError("attribute spec: 'template' must be a non-empty string")
+        extra = [k for k in ("label", "group", "value_type") if k in data]
+        if extra or data.get("name", template) != template:
+            raise ValueError(
+                f"attribute spec '{template}': a template takes its name, label, group and "
+                "value type from Exist; give either 'template' or 'name'"
+            )
+        return cls(name=template, template=template)
+
+    @classmethod
+    def _custom(cls, data: dict[str, Any]) -> AttributeSpec:
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("attribute spec needs 'template' or 'name'")
@@ -251,7 +265,8 @@ class AttributeManager:
 
     def server_name(self, name: str) -> str:
         """The name Exist gave a configured attribute (differs when its label slugs differently)."""
-        return self._state["aliases"].get(name, name)
+        alias = self._state["aliases"].get(name)
+        return alias if isinstance(alias, str) else name
 
     def learn(self, attributes: Iterable[Attribute | dict[str, Any]]) -> None:
         """Remember the value types of attributes Exist described."""

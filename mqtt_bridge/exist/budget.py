@@ -199,7 +199,7 @@ class RequestBudget:
 
     # ----------------------------------------------------------------- internals
 
-    def _wait(self, entry: dict, now: float) -> float:
+    def _wait(self, entry: dict[str, Any], now: float) -> float:
         wait = 0.0
         blocked = entry.get("blocked_until")
         if blocked and blocked > now:
@@ -211,8 +211,8 @@ class RequestBudget:
             wait = max(wait, oldest_needed + self.window - now)
         return max(0.0, wait)
 
-    def _entry(self, data: dict, key: str, now: float) -> dict:
-        entry = data["keys"].setdefault(key, {"sent": [], "blocked_until": None})
+    def _entry(self, data: dict[str, Any], key: str, now: float) -> dict[str, Any]:
+        entry: dict[str, Any] = data["keys"].setdefault(key, {"sent": [], "blocked_until": None})
         horizon = now - self.window
         sent = []
         for raw in entry.get("sent", []):
@@ -249,14 +249,14 @@ class RequestBudget:
             entry.pop("blocked_reason", None)
         return entry
 
-    def _prune_keys(self, data: dict) -> None:
+    def _prune_keys(self, data: dict[str, Any]) -> None:
         now = self.clock()
         for key in list(data["keys"]):
             entry = self._entry(data, key, now)
             if not entry["sent"] and not entry.get("blocked_until"):
                 del data["keys"][key]
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
         if self.path is None:
             return self._memory
         try:
@@ -271,7 +271,7 @@ class RequestBudget:
         return data
 
     @contextlib.contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[dict]:
+    def _transaction(self, write: bool = True) -> Iterator[dict[str, Any]]:
         """Read the budget (under the thread and file locks), let the caller change it, and write
         it back unless the caller raised (a refused reservation changes nothing - except that a
         stored pause found beyond the cap is written back capped, so it ends)."""
@@ -287,7 +287,7 @@ class RequestBudget:
             if write:
                 self._save(data)
 
-    def _save(self, data: dict) -> None:
+    def _save(self, data: dict[str, Any]) -> None:
         self._prune_keys(data)
         data["version"] = FILE_VERSION
         if self.path is not None:

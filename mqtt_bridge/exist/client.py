@@ -53,7 +53,6 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from .answers import (
     INVALID_ANSWER,
-    MAX_ABS_VALUE,
     answer_problem,
     check_currents,
     known_zone,
@@ -63,7 +62,7 @@ from .answers import (
 )
 from .budget import RequestBudget, parse_retry_after, token_key
 from .coercion import check_write_values
-from .domain import MAX_ITEMS_PER_REQUEST
+from .domain import MAX_ABS_VALUE, MAX_ITEMS_PER_REQUEST
 from .errors import (
     AuthError,
     BudgetExhausted,
@@ -400,9 +399,7 @@ class ExistClient:
         """One logical request: budget, auth (one refresh on 401), retries and error mapping."""
         refreshed = [False]
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_any(
-                tenacity.stop_after_attempt(self.max_attempts), self._deadline_passed
-            ),
+            stop=self._give_up,
             retry=tenacity.retry_if_exception(self._retryable),
             wait=self._wait,
             sleep=self.sleep,
@@ -415,9 +412,10 @@ class ExistClient:
         """Seconds left before ``deadline`` (None: no deadline)."""
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def _deadline_passed(self, state: tenacity.RetryCallState) -> bool:
+    def _give_up(self, state: tenacity.RetryCallState) -> bool:
+        """No more attempts: ``max_attempts`` made, or the deadline (almost) reached."""
         left = self._remaining()
-        return left is not None and left <= 0.5
+        return state.attempt_number >= self.max_attempts or (left is not None and left <= 0.5)
 
     def _request_timeout(self) -> float | tuple[float, float]:
         """The configured (connect, read) timeout, shrunk to what is left before ``deadline``."""
@@ -564,7 +562,9 @@ class ExistClient:
             )
         if status == 401:
             suffix = " even after refreshing the token" if refreshed else ""
-            raise AuthError(f"{where}: Exist refused the token (401: {detail_text}){suffix}", 401)
+            raise AuthError(
+                f"{where}: Exist refused the token (401: {detail_text}){suffix}", 401, detail_text
+            )
         if status == 403:
             raise PermissionDenied(f"{where}: permission denied (403: {detail_text})", 403)
         if status == 400:

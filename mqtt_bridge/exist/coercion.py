@@ -58,21 +58,40 @@ def coerce_value(
         raise InvalidValue(attribute, value, "booleans must be sent as 0 or 1")
     if increment and value_type in NOT_INCREMENTABLE:
         raise InvalidValue(attribute, value, f"value type {value_type} can't be incremented")
+    if value_type == STRING or isinstance(value, str):
+        return _text(value, value_type, attribute)
+    number = _number(value, attribute)
+    if value_type is None:
+        return number
+    return _of_type(number, value, value_type, attribute, increment)
+
+
+def _text(value: Any, value_type: int | None, attribute: str) -> str:
+    """A string for a string attribute, or for one whose type is unknown."""
     if value_type == STRING:
         if not isinstance(value, str):
             raise InvalidValue(attribute, value, "a string attribute needs a string value")
         return value
-    if isinstance(value, str):
-        if value_type is None:
-            return value
-        raise InvalidValue(attribute, value, f"value type {value_type} needs a number")
+    if value_type is None:
+        return str(value)
+    raise InvalidValue(attribute, value, f"value type {value_type} needs a number")
+
+
+def _number(value: Any, attribute: str) -> int | float:
+    """``value`` as a finite int or float (a Decimal or other real number converted)."""
     if not isinstance(value, (numbers.Real, Decimal)):
         raise InvalidValue(attribute, value, f"unsupported type {type(value).__name__}")
     number: int | float = value if isinstance(value, int) else float(value)
     if isinstance(number, float) and not math.isfinite(number):
         raise InvalidValue(attribute, value, "not a finite number")
-    if value_type is None:
-        return number
+    return number
+
+
+def _of_type(
+    number: int | float, value: Any, value_type: int, attribute: str, increment: bool
+) -> int | float:
+    """``number`` as ``value_type`` takes it: whole for integer types (9.0 becomes 9), within
+    the type's range (a total's, not an increment's)."""
     if value_type in INTEGER_TYPES:
         if isinstance(number, float):
             if not number.is_integer():

@@ -30,7 +30,8 @@ from typing import Any
 
 
 class ExistError(Exception):
-    """Base of every error caused by talking to Exist."""
+    """Base of every error caused by talking to Exist: ``status``, the HTTP status when Exist
+    answered; ``detail``, what its answer said (its JSON ``detail``; a 401's as redacted text)."""
 
     def __init__(self, message: str, status: int | None = None, detail: Any = None):
         super().__init__(message)
@@ -39,7 +40,7 @@ class ExistError(Exception):
         self.detail = detail
         # filled in by chunked writes that fail part-way
         self.completed: Any = None
-        self.unsent: list[dict] = []
+        self.unsent: list[dict[str, Any]] = []
 
     def __str__(self) -> str:
         return self.message
@@ -99,7 +100,7 @@ class OutcomeUnknown(ExistError):
     ``attributes_with_values``) before sending them again, or drop them.
     """
 
-    def __init__(self, message: str, items: list[dict], status: int | None = None):
+    def __init__(self, message: str, items: list[dict[str, Any]], status: int | None = None):
         super().__init__(message, status)
         self.items = list(items)
 

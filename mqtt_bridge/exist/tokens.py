@@ -99,8 +99,9 @@ class TokenSet:
 
         def opt_float(key: str) -> float | None:
             value = data.get(key)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return float(value) if ok else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            return None
 
         return cls(
             access_token=access.strip(),
@@ -384,8 +385,8 @@ def load_credentials(
     **kwargs: Any,
 ) -> Credentials:
     """A personal ``token`` string, or the OAuth2 tokens of ``token_file`` (exactly one of them)."""
-    if bool(token) == bool(token_file):
-        raise CredentialsError("give exactly one of a token or a token file")
-    if token:
+    if token and not token_file:
         return StaticToken(token)
-    return OAuthCredentials(TokenFile(token_file), client_id, client_secret, **kwargs)
+    if token_file and not token:
+        return OAuthCredentials(TokenFile(token_file), client_id, client_secret, **kwargs)
+    raise CredentialsError("give exactly one of a token or a token file")

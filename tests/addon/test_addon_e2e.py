@@ -64,7 +64,7 @@ def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 
 
-def wait_for(what: str, predicate, timeout: float = 30.0):  # noqa: ANN001, ANN201
+def wait_for(what: str, predicate, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -78,7 +78,7 @@ def wait_for(what: str, predicate, timeout: float = 30.0):  # noqa: ANN001, ANN2
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-def healthz_until(addon, code: int) -> requests.Response:  # noqa: ANN001
+def healthz_until(addon, code: int) -> requests.Response:
     """/healthz's answer once it is ``code`` (a 503 response is falsy: wrapped in a list)."""
 
     def ask() -> list[requests.Response] | None:

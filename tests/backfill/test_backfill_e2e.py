@@ -133,7 +133,7 @@ class History:
         history = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 url = urlsplit(self.path)
                 history.requests.append(self.path)
                 if self.headers.get("Authorization") != f"Bearer {HA_TOKEN}":

@@ -163,3 +163,40 @@ def test_python_m_config_write_without_markers_is_a_one_line_error(tmp_path):
         f"python -m mqtt_bridge.config: error: {target}: the config-reference markers are missing"
     ]
     assert target.read_text() == "# no markers here\n"
+
+
+def test_the_schemas_structural_errors_are_worded_by_the_bridge_not_voluptuous():
+    # Unknown keys, missing keys and sections that aren't mappings, at each depth: the words are
+    # the validators' own (validators.Section), so a voluptuous release can't change them.
+    text = """\
+    exist: {token: abc, tokn: x}
+    mqtt:
+      tls: [ca.pem]
+      hots: broker
+    bridge: 5
+    attributes:
+      - {name: fridge_opens, label: Fridge, group: food}
+      - 7
+    mappings:
+      - topic: a
+        attribute: coffees
+        edge: {to: true, frm: false}
+        on: 1
+      - attribute: steps
+    """
+    assert problems(text) == [
+        ("exist.tokn", 1, "unknown key (did you mean 'token'?)"),
+        ("mqtt.tls", 3, "expected a mapping (indented key: value lines)"),
+        ("mqtt.hots", 4, "unknown key (did you mean 'host'?)"),
+        ("bridge", 5, "expected a mapping (indented key: value lines)"),
+        ("attributes[0].value_type", 7, "required key is missing"),
+        ("attributes[1]", 8, "expected a mapping (indented key: value lines)"),
+        (
+            "mappings[0][True]",
+            10,  # (the YAML key true has no line of its own: its mapping's)
+            "unknown key true (YAML reads an unquoted on/off/yes/no key as a boolean; for "
+            "duration mode's on states write on_states)",
+        ),
+        ("mappings[0].edge.frm", 12, "unknown key (did you mean 'from'?)"),
+        ("mappings[1].topic", 14, "required key is missing"),
+    ]

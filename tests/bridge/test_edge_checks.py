@@ -274,7 +274,7 @@ def test_the_broker_link_names_the_tls_file_it_cannot_load(tmp_path):
     fails with the key and the file, not with OpenSSL's bare ``[X509] PEM lib``."""
     from mqtt_bridge.config import MqttSettings, TlsSettings
     from mqtt_bridge.pipeline.input.mqtt import BrokerLink
-    from mqtt_bridge.pipeline.input.tls import TlsFileError
+    from mqtt_bridge.tls import TlsFileError
 
     ca = tmp_path / "ca.pem"
     ca.write_text("garbage\n")

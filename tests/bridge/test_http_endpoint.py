@@ -110,7 +110,7 @@ def test_metrics_have_every_mapping_at_zero_before_any_message(endpoint, view):
 @responses.activate
 def test_requests_to_exist_are_counted_by_endpoint_and_status_429s_apart(view):
     class Adapter:  # what count_requests looks for: exist.client.session
-        class client:  # noqa: N801
+        class client:
             session = requests.Session()
 
     count_requests(Adapter, view.tally)

@@ -18,6 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from mqtt_bridge.pipeline.buffer.rules import PENDING
+
 from ..support.bridge import bridge_process
 from ..support.config import write_bridge_config
 from ..support.faults import FAULT_ATTRIBUTES, FAULT_MAPPINGS, TOPICS
@@ -120,9 +122,7 @@ def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tm
         def quiet() -> bool:  # everything the last bridge holds is confirmed delivered
             db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite")
             try:
-                return not db.execute(
-                    "SELECT 1 FROM totals WHERE version > sent_version"
-                ).fetchall()
+                return not db.execute(f"SELECT 1 FROM totals WHERE {PENDING}").fetchall()
             except sqlite3.Error:
                 return False
             finally:

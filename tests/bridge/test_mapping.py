@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from paho.mqtt.client import topic_matches_sub
 
 from mqtt_bridge.config import parse_config
-from mqtt_bridge.pipeline.process.expressions import MAX_OUTPUT_CHARS
+from mqtt_bridge.expressions import MAX_OUTPUT_CHARS
 from mqtt_bridge.pipeline.process.mapping import Evaluation, Event, Mapping, build_mappings
 from mqtt_bridge.pipeline.process.routing import route
 

@@ -47,7 +47,7 @@ def fake_exist(rsps, attrs: dict[str, int], owned_by_others: set[str] | None = N
     owned_by_others = owned_by_others if owned_by_others is not None else set()
     mine: set[str] = set()
 
-    def acquire(request):  # noqa: ANN001, ANN202
+    def acquire(request):
         items = json.loads(request.body)
         full = "success_objects" in parse_qs(urlsplit(request.url).query)
         success, failed = [], []
@@ -69,7 +69,7 @@ def fake_exist(rsps, attrs: dict[str, int], owned_by_others: set[str] | None = N
             )
         return (202 if failed else 200), {}, json.dumps({"success": success, "failed": failed})
 
-    def create(request):  # noqa: ANN001, ANN202
+    def create(request):
         items = json.loads(request.body)
         success = []
         for item in items:
@@ -79,7 +79,7 @@ def fake_exist(rsps, attrs: dict[str, int], owned_by_others: set[str] | None = N
             success.append(full_object(name, item["value_type"], label=item["label"]))
         return 200, {}, json.dumps({"success": success, "failed": []})
 
-    def not_mine(item):  # noqa: ANN001, ANN202
+    def not_mine(item):
         if item["name"] not in attrs:
             return ("not_found", "nope")
         if item["name"] not in mine:

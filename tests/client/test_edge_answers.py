@@ -26,7 +26,7 @@ def items(*names: str, value: int = 0) -> list[dict]:
 
 
 def answer_with_currents(currents: dict[str, object]):
-    def callback(request):  # noqa: ANN001, ANN202
+    def callback(request):
         body = json.loads(request.body)
         success = [{**i, "current": currents[i["name"]]} for i in body]
         return 200, {}, json.dumps({"success": success, "failed": []})

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 class MockTime:
     """The client's clock and sleep, driven by the mock's (frozen) clock."""
 
-    def __init__(self, mock_clock):  # noqa: ANN001
+    def __init__(self, mock_clock):
         self.mock_clock = mock_clock
         self.sleeps: list[float] = []
 
@@ -58,7 +58,7 @@ def mock_time(mock_exist) -> MockTime:
 
 @pytest.fixture
 def make_client(mock_exist, mock_time):
-    def make(credentials=None, **kwargs) -> ExistClient:  # noqa: ANN001
+    def make(credentials=None, **kwargs) -> ExistClient:
         kwargs.setdefault("budget", RequestBudget(clock=mock_time))
         return ExistClient(
             credentials or mock_exist.token,
@@ -327,7 +327,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_authorize_command(mock_exist, tmp_path, choice: str):  # noqa: ANN001, ANN202
+def _run_authorize_command(mock_exist, tmp_path, choice: str):
     """Run ``exist-bridge authorize`` in a thread and act as the user's browser."""
     port = _free_port()
     redirect = f"http://127.0.0.1:{port}/"

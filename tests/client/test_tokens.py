@@ -62,7 +62,7 @@ def token_answer(access: str = NEW_ACCESS, refresh: str = NEW_REFRESH) -> dict:
     }
 
 
-def bearer(call) -> str:  # noqa: ANN001
+def bearer(call) -> str:
     return call.request.headers["Authorization"]
 
 
@@ -123,7 +123,7 @@ def test_401_refreshes_exactly_once_and_persists_rotation_before_use(
 ):
     seen_in_file_when_used = []
 
-    def profile_ok(request):  # noqa: ANN001, ANN202
+    def profile_ok(request):
         seen_in_file_when_used.append(json.loads(token_file.path.read_text())["access_token"])
         return 200, {}, json.dumps({"username": "u", "timezone": "UTC"})
 
@@ -270,7 +270,7 @@ def test_tokens_never_appear_in_logs_or_exceptions(rsps, make_client, creds, cap
             client.profile,
             lambda: client.update([{"name": "x", "date": "2024-01-01", "value": 1}]),
         ):
-            with pytest.raises(Exception) as info:  # noqa: PT011
+            with pytest.raises(Exception) as info:
                 call()
             caught.append(info.value)
     assert isinstance(caught[0], AuthError) and isinstance(caught[1], ValidationError)

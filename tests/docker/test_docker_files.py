@@ -502,7 +502,7 @@ def hadolint(text: str, tmp_dir: Path) -> list[str]:
     ]
 
 
-def flag(command, name: str) -> str | None:  # noqa: ANN001
+def flag(command, name: str) -> str | None:
     """The value of ``--name=value`` among a command's flags."""
     for f in command.flags:
         key, _, value = f.partition("=")

@@ -20,6 +20,8 @@ import threading
 import time
 from collections import Counter
 
+from mqtt_bridge.pipeline.buffer.rules import PENDING
+
 from ..support.bridge import bridge_process
 from ..support.faults import TOPICS, assert_never_double_counted, config_text, landed
 from ..support.mqtt import Publisher
@@ -75,9 +77,7 @@ def write_config(path, mock, port, state, base_url) -> None:
 def pending_totals(state) -> dict[str, int]:
     """What the outbox still owes Exist: attribute -> the day's total (base + delta)."""
     with sqlite3.connect(state / "outbox.sqlite") as db:
-        rows = db.execute(
-            "SELECT attribute, base, delta FROM totals WHERE version > sent_version"
-        ).fetchall()
+        rows = db.execute(f"SELECT attribute, base, delta FROM totals WHERE {PENDING}").fetchall()
     return {a: int(base) + int(delta) for a, base, delta in rows}
 
 

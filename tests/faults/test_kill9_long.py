@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from mqtt_bridge.pipeline.buffer.rules import PENDING
+
 from ..support.bridge import bridge_process
 from ..support.faults import (
     ATTRIBUTES,
@@ -85,9 +87,7 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
         def quiet() -> bool:
             db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite")
             try:
-                return not db.execute(
-                    "SELECT 1 FROM totals WHERE version > sent_version"
-                ).fetchall()
+                return not db.execute(f"SELECT 1 FROM totals WHERE {PENDING}").fetchall()
             finally:
                 db.close()
 

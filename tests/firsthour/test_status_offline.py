@@ -11,8 +11,7 @@ import time
 from mqtt_bridge import cli
 from mqtt_bridge.exist.budget import RequestBudget, token_key
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
-from mqtt_bridge.pipeline.output.exist_output import BUDGET_FILE
-from mqtt_bridge.state_dir import HEALTH_FILE, OUTBOX_FILE
+from mqtt_bridge.state_dir import BUDGET_FILE, HEALTH_FILE, OUTBOX_FILE
 
 from ..support.config import Env, write_bridge_config
 

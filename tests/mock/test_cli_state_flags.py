@@ -18,7 +18,7 @@ OLD = "a" * 40
 NEW = "b" * 40
 
 
-def _saved_state(path) -> None:  # noqa: ANN001
+def _saved_state(path) -> None:
     """A state file as a previous session would leave it: token OLD, Europe/London, limits."""
     mock = MockExist(MockConfig(token=OLD, timezone="Europe/London", rate_limit=50, max_items=20))
     mock.save_state(str(path))

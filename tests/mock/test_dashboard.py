@@ -108,7 +108,7 @@ def test_dashboard_with_an_admin_token_sets_a_cookie_for_the_control_api():
 # ------------------------------------------------------------------ in a real browser
 
 
-def _reloading(driver, action) -> None:  # noqa: ANN001
+def _reloading(driver, action) -> None:
     """Run ``action`` (a click that makes the page reload itself) and wait for the new page:
     a mark left on the old page's ``window`` is gone and the new one has loaded."""
     from selenium.common.exceptions import WebDriverException

@@ -59,7 +59,7 @@ def imported_distributions(package: str) -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    third_party = names - stdlib - {"__future__"}
+    third_party = names - stdlib - {"__future__", "_typeshed"}  # _typeshed: for type checkers
     return {DISTRIBUTION_OF.get(n, n).replace("_", "-").lower() for n in third_party}
 
 

@@ -93,12 +93,12 @@ def chromium(tmp_path: Path, width: int = 1280, height: int = 1400) -> Iterator:
         driver.quit()
 
 
-def console_errors(driver) -> list[dict]:  # noqa: ANN001
+def console_errors(driver) -> list[dict]:
     """The browser console's SEVERE entries (JavaScript errors, failed loads) since last read."""
     return [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
 
 
-def screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
+def screenshot(driver, tmp_path: Path, name: str) -> Path:
     """Save a full-window PNG in ``tmp_path`` and copy it to ``test-artifacts/``; its path."""
     path = tmp_path / f"{name}.png"
     assert driver.save_screenshot(str(path)), f"screenshot {name} failed"
@@ -107,7 +107,7 @@ def screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
     return path
 
 
-def docs_screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
+def docs_screenshot(driver, tmp_path: Path, name: str) -> Path:
     """A screenshot the documentation shows as ``docs/assets/screenshots/NAME.png``: taken like
     ``screenshot``, and copied over the documentation's picture when the environment has
     ``UPDATE_DOCS_SCREENSHOTS=1``; its path."""

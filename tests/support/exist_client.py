@@ -38,7 +38,7 @@ def echo_write(
     """A ``responses`` callback answering a write like Exist: items are echoed into ``success``,
     or into ``failed`` with ``error_code``/``error`` when ``fail(item)`` returns them."""
 
-    def callback(request):  # noqa: ANN001, ANN202
+    def callback(request):
         items = json.loads(request.body)
         success, failed = [], []
         for item in items:

@@ -20,7 +20,7 @@ class LocalHTTPServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 owner.get(self)
 
             def log_message(self, *args: object) -> None:

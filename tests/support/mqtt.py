@@ -61,7 +61,7 @@ def subscribe(client: mqtt.Client, topics: list[str], qos: int = 1, timeout: flo
     acked: dict[int, list] = {}
     previous = client.on_subscribe
 
-    def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def on_subscribe(c, userdata, mid, reason_codes, properties) -> None:
         if previous is not None:
             previous(c, userdata, mid, reason_codes, properties)
         acked[mid] = list(reason_codes)  # by mid: the SUBACK may beat subscribe()'s return

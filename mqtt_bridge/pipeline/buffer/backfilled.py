@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS backfilled (
@@ -28,12 +28,18 @@ COUNTER = "backfilled_day"  # effects dropped because their day came from the ba
 _CHUNK = 400  # (attribute, date) pairs per statement: 2 parameters each, under SQLite's 999
 
 
-class _Effect(Protocol):
-    attribute: str
-    date: str
+class _Keyed(Protocol):
+    @property
+    def attribute(self) -> str: ...
+
+    @property
+    def date(self) -> str: ...
 
 
-def _found(db: sqlite3.Connection, table: str, keys: list[tuple[str, str]]) -> set:
+_Effect = TypeVar("_Effect", bound=_Keyed)
+
+
+def _found(db: sqlite3.Connection, table: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """The ``keys`` (attribute, date) that have a row in ``table``."""
     found: set[tuple[str, str]] = set()
     for i in range(0, len(keys), _CHUNK):

@@ -29,12 +29,11 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .outbox import Outbox, OutboxError, damage_text
+from ...state_dir import MARKER_FILE, RAN_FILES, StateDirInUse, lock_state_dir
+from .outbox import Outbox
+from .rules import OutboxError, damage_text
 
-MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
 log = logging.getLogger(__name__)
-RAN_FILES = ("health.json", "bridge.lock")  # state_dir.HEALTH_FILE, LOCK_FILE: a bridge ran here
-# (not budget.json or attributes.json: `exist-bridge backfill` writes them before any run)
 _RECORD = re.compile(r"^state: (running|stopped) \(run (\d+)\)$", re.MULTILINE)
 
 
@@ -228,8 +227,6 @@ def close_outside_bridge(outbox: Outbox) -> None:
     (it is then in the file) but, unrecorded, it would look like a deleted log. So, holding the
     state directory's lock (no bridge can start meanwhile), a killed run whose start the outbox
     holds is first recorded as complete (``end_run``); a running bridge keeps its own log."""
-    from ...state_dir import StateDirInUse, lock_state_dir
-
     try:
         lock = lock_state_dir(outbox.path.parent)
     except (StateDirInUse, OSError):

@@ -31,14 +31,22 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from . import backfilled
-from .deadlines import INSERT_TOTALS, UPSERT_DUE, DeadlineColumns, add_due_at
+from . import backfilled, deadlines
+from .rules import (
+    DELIVERED,
+    KEEP_EARLIEST_DUE,
+    PENDING,
+    REFUSED,
+    STATE,
+    OutboxError,
+    failed,
+)
 from .sql import MAX_VARIABLES, insert_rows
 
 _log = logging.getLogger("exist_bridge.outbox")
@@ -89,36 +97,26 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class OutboxError(Exception):
-    """The state directory or database can't be used (unwritable, full, corrupt)."""
+INSERT_TOTALS = (
+    "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at, due_at)"
+)
 
 
-def damage_text(err: BaseException) -> str:
-    """``err`` in words, saying "damaged" when SQLite found the file corrupt."""
-    text = str(err)
-    if isinstance(err, sqlite3.DatabaseError) and any(
-        word in text for word in ("malformed", "not a database", "corrupt")
-    ):
-        return f"the file is damaged ({text})"
-    return text
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-_F = TypeVar("_F")
-
-
-def _reads(method: _F) -> _F:
+def _reads(method: Callable[Concatenate[Outbox, _P], _R]) -> Callable[Concatenate[Outbox, _P], _R]:
     """A read of the database: SQLite errors become ``OutboxError`` (one clear line)."""
 
-    @functools.wraps(method)  # type: ignore[arg-type]
-    def wrapper(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: Outbox, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return method(self, *args, **kwargs)  # type: ignore[operator]
+            return method(self, *args, **kwargs)
         except sqlite3.Error as err:
-            raise OutboxError(
-                f"cannot read the state database {self.path}: {damage_text(err)}"
-            ) from err
+            raise failed("read", self.path, err) from err
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -181,12 +179,13 @@ def _add(a: object, b: object) -> object:
     return round(total, 9) if isinstance(total, float) else total
 
 
-class Outbox(DeadlineColumns):
+class Outbox:
     """One SQLite database in the state directory; open one ``Outbox`` per thread."""
 
     def __init__(self, path: str | Path, readonly: bool = False):
         """``readonly`` (``status``): never writes, so never checkpoints or deletes the log."""
         self.path = Path(path)
+        self.last_due: float | None = None  # the earliest deadline the last commit proposed
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,12 +197,10 @@ class Outbox(DeadlineColumns):
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA + backfilled.SCHEMA)
-                add_due_at(self.db)
+                deadlines.add_due_at(self.db)
                 self._check_schema()
         except (sqlite3.Error, OSError) as err:
-            raise OutboxError(
-                f"cannot use the state database {self.path}: {damage_text(err)}"
-            ) from err
+            raise failed("use", self.path, err) from err
         self._lock = threading.Lock()
         self._slot = self._last_slot()
 
@@ -232,7 +229,7 @@ class Outbox(DeadlineColumns):
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as err:
-                raise OutboxError(f"cannot write the state database {self.path}: {err}") from err
+                raise failed("write", self.path, err) from err
             try:
                 yield self.db
                 self.db.execute("COMMIT")
@@ -240,9 +237,7 @@ class Outbox(DeadlineColumns):
                 with suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
                 if isinstance(err, (sqlite3.Error, OSError)):
-                    raise OutboxError(
-                        f"cannot write the state database {self.path}: {damage_text(err)}"
-                    ) from err
+                    raise failed("write", self.path, err) from err
                 raise
 
     def _last_slot(self) -> int:
@@ -351,7 +346,8 @@ class Outbox(DeadlineColumns):
                 ):
                     found[(attribute, date)] = (mode, delta, value)
         rows: dict[tuple[str, str], list] = {}  # key -> [mode, delta, value, count]
-        due = self.earliest_due(effects)  # per key; sets last_due
+        due = deadlines.earliest_due(effects)  # per key
+        self.last_due = min(due.values(), default=None)
         for e in effects:
             key = (e.attribute, e.date)
             row = rows.get(key)
@@ -380,7 +376,7 @@ class Outbox(DeadlineColumns):
             ],
             " ON CONFLICT(attribute, date) DO UPDATE SET delta=excluded.delta, "
             "value=excluded.value, version=version+excluded.version, "
-            f"events=events+excluded.events, updated_at=excluded.updated_at, {UPSERT_DUE}",
+            f"events=events+excluded.events, updated_at=excluded.updated_at, {KEEP_EARLIEST_DUE}",
         )
 
     @_reads
@@ -426,9 +422,7 @@ class Outbox(DeadlineColumns):
         """Rows whose current version Exist has not confirmed (and has not refused for good)."""
         sql = (
             "SELECT attribute, date, mode, version, base_known, delta, value, base, events "
-            "FROM totals WHERE version > sent_version "
-            "AND (failed_version IS NULL OR failed_version <> version) "
-            "ORDER BY date, attribute"
+            f"FROM totals WHERE {PENDING} ORDER BY date, attribute"
         )
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -476,11 +470,32 @@ class Outbox(DeadlineColumns):
         """Mark a day's delivered rows to be sent again (final totals after midnight)."""
         with self.transaction() as db:
             cur = db.execute(
-                "UPDATE totals SET sent_version=0, due_at=NULL WHERE date=? "
-                "AND sent_version=version AND base_known + (mode='update') > 0",
+                f"UPDATE totals SET sent_version=0, due_at=NULL WHERE date=? AND {DELIVERED}",
                 (date,),
             )
             return cur.rowcount
+
+    # ----------------------------------------------------------------- deadlines
+
+    def cap_deadlines(self, latest: float) -> None:
+        """No pending row waits past ``latest`` (see ``deadlines.cap``)."""
+        with self.transaction() as db:
+            deadlines.cap(db, latest)
+
+    def claim(self) -> None:
+        """Mark every pending row as being sent (see ``deadlines``)."""
+        with self.transaction() as db:
+            deadlines.claim(db)
+
+    def unclaim(self, now: float) -> None:
+        """After a flush: the rows it claimed but could not deliver are due ``now``."""
+        with self.transaction() as db:
+            deadlines.unclaim(db, now)
+
+    @_reads
+    def deadlines(self) -> dict[str, float]:
+        """The earliest deadline of the pending rows, per date (0 for a row due now)."""
+        return deadlines.by_day(self.db)
 
     # ----------------------------------------------------------------- meta and status
 
@@ -501,13 +516,10 @@ class Outbox(DeadlineColumns):
     def status(self) -> dict:
         """Queue depth, delivered rows, refused rows, dead letters by kind, counters, last sync."""
         q = self.db.execute
-        pending = q(
-            "SELECT COUNT(*) FROM totals WHERE version > sent_version AND "
-            "(failed_version IS NULL OR failed_version <> version)"
-        ).fetchone()[0]
+        pending = q(f"SELECT COUNT(*) FROM totals WHERE {PENDING}").fetchone()[0]
         refused = q(
             "SELECT attribute, date, failed_code, failed_error FROM totals "
-            "WHERE failed_version = version ORDER BY date DESC LIMIT 20"
+            f"WHERE {REFUSED} ORDER BY date DESC LIMIT 20"
         ).fetchall()
         dead = dict(q("SELECT kind, COUNT(*) FROM dead_letters GROUP BY kind").fetchall())
         last = q("SELECT at, kind, topic, detail FROM dead_letters ORDER BY id DESC LIMIT 10")
@@ -529,9 +541,7 @@ class Outbox(DeadlineColumns):
     @_reads
     def refused_count(self) -> int:
         """How many (attribute, date) totals Exist refused for good (until they change)."""
-        return self.db.execute(
-            "SELECT COUNT(*) FROM totals WHERE failed_version = version"
-        ).fetchone()[0]
+        return self.db.execute(f"SELECT COUNT(*) FROM totals WHERE {REFUSED}").fetchone()[0]
 
     @_reads
     def days(self, limit: int = 100, since: str | None = None) -> list[dict]:
@@ -541,27 +551,23 @@ class Outbox(DeadlineColumns):
         day's total is, ``mode``, ``base_known`` (Exist's value before the bridge is known),
         ``events``, ``updated_at``, ``sent_value``/``sent_at`` the last write Exist confirmed,
         ``code``/``error`` a refusal."""
-        where = (
-            ""
-            if since is None
-            else ("WHERE date >= ? OR version > sent_version OR failed_version = version ")
-        )
+        where = "" if since is None else f"WHERE date >= ? OR {STATE} <> 'sent' "
         rows = self.db.execute(
-            "SELECT attribute, date, mode, delta, value, base, version, sent_version, "
-            "sent_value, sent_at, failed_version, failed_code, failed_error, base_known, "
-            f"events, updated_at FROM totals {where}ORDER BY date DESC, attribute LIMIT ?",
+            f"SELECT attribute, date, mode, delta, value, base, {STATE}, sent_value, sent_at, "
+            "failed_code, failed_error, base_known, events, updated_at "
+            f"FROM totals {where}ORDER BY date DESC, attribute LIMIT ?",
             (limit,) if since is None else (since, limit),
         ).fetchall()
         out = []
         for row in rows:
-            attr, day, mode, delta, value, base, ver, sent_ver, sent_value, sent_at = row[:10]
-            failed_ver, code, error, base_known, events, updated_at = row[10:]
-            refused = failed_ver is not None and failed_ver == ver
+            attr, day, mode, delta, value, base, state, sent_value, sent_at = row[:9]
+            code, error, base_known, events, updated_at = row[9:]
+            refused = state == "refused"
             out.append(
                 {
                     "attribute": attr,
                     "date": day,
-                    "state": "refused" if refused else "pending" if ver > sent_ver else "sent",
+                    "state": state,
                     "total": _unjson(value) if mode == "update" else _add(_unjson(base), delta),
                     "mode": mode,
                     "base_known": bool(base_known),

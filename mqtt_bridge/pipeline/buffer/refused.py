@@ -6,9 +6,11 @@ user's call (``backfill`` can send them)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 
-from .outbox import Outbox, OutboxError
+from .outbox import Outbox
+from .rules import REFUSED, OutboxError
 
 
 def refused_unused(outbox: Outbox, used: Iterable[str]) -> dict[str, int]:
@@ -16,10 +18,10 @@ def refused_unused(outbox: Outbox, used: Iterable[str]) -> dict[str, int]:
     keep = set(used)
     try:
         rows = outbox.db.execute(
-            "SELECT attribute, COUNT(*) FROM totals WHERE failed_version = version "
+            f"SELECT attribute, COUNT(*) FROM totals WHERE {REFUSED} "
             "GROUP BY attribute ORDER BY attribute"
         ).fetchall()
-    except Exception as err:  # noqa: BLE001 - sqlite3 errors: a report only
+    except sqlite3.Error as err:
         raise OutboxError(f"can't read the refused totals in {outbox.path}: {err}") from err
     return {name: count for name, count in rows if name not in keep}
 
@@ -29,7 +31,7 @@ def forget_refused(outbox: Outbox, attribute: str) -> int:
     row with a newer change is kept); returns how many."""
     with outbox.transaction() as db:
         return db.execute(
-            "DELETE FROM totals WHERE attribute = ? AND failed_version = version", (attribute,)
+            f"DELETE FROM totals WHERE attribute = ? AND {REFUSED}", (attribute,)
         ).rowcount
 
 

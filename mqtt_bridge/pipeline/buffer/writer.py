@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ... import backoff
 from .outbox import Commit, Outbox, OutboxError
 
 log = logging.getLogger("exist_bridge.ingest")  # the name its log lines always had
@@ -70,50 +71,66 @@ class CommitWriter(threading.Thread):
         return True
 
     def run(self) -> None:
-        delay = 0.5
+        retry = backoff.state_writes()
         batch: list[tuple[Commit, tuple[int, int] | None]] = []
         while True:
-            if not batch:
-                try:
-                    batch.append(self.queue.get(timeout=0.1))
-                except queue.Empty:
-                    if self._halt.is_set():
-                        return
-                    continue
-                while len(batch) < self.max_batch:
-                    try:
-                        batch.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
+            if not batch and not self._take(batch):
+                if self._halt.is_set():
+                    return
+                continue
             try:
                 self.outbox.commit(c for c, _ in batch)
             except OutboxError as err:
-                if self.failing != str(err):
-                    log.error(
-                        "%s — holding %d message(s) unacknowledged until it can be written",
-                        err,
-                        len(batch),
-                    )
-                self.failing = str(err)
-                if self._halt.wait(delay):
-                    log.error(
-                        "stopping with %d message(s) not written; the broker will redeliver "
-                        "them (they were never acknowledged)",
-                        len(batch),
-                    )
+                if self._held(err, len(batch), retry.next()):
                     return
-                delay = min(delay * 2, 30.0)
                 continue
             if self.failing:
                 log.warning("the state database is writable again")
                 self.failing = None
-            delay = 0.5
-            self.ack([ack for _, ack in batch if ack is not None])
-            if self.on_commit is not None:
-                self.on_commit(self.outbox.last_due)
-            self.committed += len(batch)
-            with self._idle:
-                for _ in batch:
-                    self.queue.task_done()
-                self._idle.notify_all()
+            retry.reset()
+            self._done(batch)
             batch = []
+
+    def _take(self, batch: list[tuple[Commit, tuple[int, int] | None]]) -> bool:
+        """Fill ``batch`` with what is queued (up to ``max_batch``), waiting a moment for the
+        first; False when nothing came."""
+        try:
+            batch.append(self.queue.get(timeout=0.1))
+        except queue.Empty:
+            return False
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return True
+
+    def _held(self, err: OutboxError, messages: int, delay: float) -> bool:
+        """The batch could not be written: say so (once per cause) and wait ``delay`` before
+        trying again; True when a stop came meanwhile (nothing of it was acknowledged)."""
+        if self.failing != str(err):
+            log.error(
+                "%s — holding %d message(s) unacknowledged until it can be written",
+                err,
+                messages,
+            )
+        self.failing = str(err)
+        if self._halt.wait(delay):
+            log.error(
+                "stopping with %d message(s) not written; the broker will redeliver "
+                "them (they were never acknowledged)",
+                messages,
+            )
+            return True
+        return False
+
+    def _done(self, batch: list[tuple[Commit, tuple[int, int] | None]]) -> None:
+        """The batch is on disk: acknowledge its messages, in order, then tell the flusher."""
+        self.ack([ack for _, ack in batch if ack is not None])
+        if self.on_commit is not None:
+            self.on_commit(self.outbox.last_due)
+        self.committed += len(batch)
+        with self._idle:
+            for _ in batch:
+                self.queue.task_done()
+            self._idle.notify_all()

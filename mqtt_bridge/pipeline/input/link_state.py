@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...config import MqttSettings
+from ...config.model import MqttSettings
 
 log = logging.getLogger("exist_bridge.mqtt")
 

@@ -21,24 +21,32 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ... import homeassistant
-from ...config import MqttSettings
-from ..buffer.writer import CommitWriter
+from ...config.model import MqttSettings
+from ...tls import tls_context
+from ..buffer.outbox import Commit
 from ..process.processor import IncomingMessage, MessageProcessor
 from . import batch_ack
 from .clash import ClashDetector, clash_message
 from .link_state import FailureLog, connect_error, login_refused
-from .tls import tls_context
 
 log = logging.getLogger("exist_bridge.mqtt")
 
 
+class CommitSink(Protocol):
+    """Where the link hands each message's commit (``CommitWriter``; a dry run acks at once)."""
+
+    def submit(self, commit: Commit, ack: tuple[int, int] | None) -> None: ...
+
+
 class BrokerLink:
-    """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline."""
+    """Connects, subscribes to the mappings' topics and feeds messages to the ingest pipeline
+    (``processor`` and ``writer`` None: a link that only connects, for ``check --online``)."""
 
     _status_mid: int | None = None  # the packet id of the status topic's SUBSCRIBE
 
@@ -46,8 +54,8 @@ class BrokerLink:
         self,
         settings: MqttSettings,
         topics: list[str],
-        processor: MessageProcessor,
-        writer: CommitWriter,
+        processor: MessageProcessor | None,
+        writer: CommitSink | None,
         version: str = "",
         clock: Callable[[], float] = time.time,
         announce: bool = True,
@@ -121,7 +129,7 @@ class BrokerLink:
 
     # ----------------------------------------------------------------- paho callbacks
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self.failures.failed(login_refused(reason_code, self.settings))
             return
@@ -171,7 +179,7 @@ class BrokerLink:
             client.subscribe([(t, self.qos) for t in self.topics])
             log.debug("subscribing to %s", ", ".join(self.topics))
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         """The broker's SUBACK: messages on the granted topics now reach the bridge."""
         if mid is not None and mid == self._status_mid:
             return  # the status topic's (a shared topic_prefix is watched there), not self.topics'
@@ -188,11 +196,11 @@ class BrokerLink:
             log.info("subscribed to %s", ", ".join(granted))
         self.subacks.append(codes)
 
-    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+    def _on_connect_fail(self, client, userdata) -> None:
         # paho calls this inside its ``except OSError`` around a connection attempt
         self.failures.failed(connect_error(sys.exc_info()[1], self.settings))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected:
             short = self.clash.closed_by_broker()
             if short:
@@ -240,28 +248,31 @@ class BrokerLink:
         failed attempts since the last connection."""
         return self.failures.state.as_dict()
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         if message.qos > 0 and self.settings.persistent_session and self.clash.hold_back():
             # (with a clean session the broker would drop what is held back: processed instead)
             # neither processed nor acknowledged: the broker keeps it for the bridge that stays
             self.failures.state.held_back = self.clash.held_back
             return
+        payload = message.payload  # bytes from paho's packet (its type also allows bytearray)
         msg = IncomingMessage(
             topic=message.topic,
-            payload=message.payload,
+            payload=payload if isinstance(payload, bytes) else bytes(payload),
             qos=message.qos,
             mid=message.mid,
             dup=bool(message.dup),
             retain=bool(message.retain),
             received_at=self.clock(),
         )
+        if self.processor is None or self.writer is None:  # a link that only connects
+            return
         commit = self.processor.process(msg)
         ack = (msg.mid, msg.qos) if msg.qos > 0 else None
         self.writer.submit(commit, ack)
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
 
-    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         """``<topic_prefix>/status`` from the broker: ours, or another bridge's that shares the
         prefix (two bridges would overwrite each other's availability and status)."""
         if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest

@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ...config import BridgeConfig
+from ...backoff import REFUSED_PAUSE, exist_outage
+from ...config.model import BridgeConfig
 from ...exist.attributes import AttributeManager
 from ...exist.budget import RequestBudget, token_key
 from ...exist.client import ExistClient, WriteResult
@@ -31,12 +31,10 @@ from ...exist.errors import (
     ServerError,
 )
 from ...exist.tokens import load_credentials
-from .flusher import Postpone
+from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE
+from .flusher import ExistWriter, Item, Postpone, PostponeKind
 
 log = logging.getLogger("exist_bridge.exist")
-
-BUDGET_FILE = "budget.json"
-ATTRIBUTES_FILE = "attributes.json"
 
 
 def token_refused(err: Exception, token_key: str = "exist.token / token_file") -> str | None:
@@ -45,12 +43,31 @@ def token_refused(err: Exception, token_key: str = "exist.token / token_file") -
     missing scope, not a bad token)."""
     if not isinstance(err, AuthError) or isinstance(err, PermissionDenied):
         return None
-    status = re.search(r"\((\d{3}:[^)]*)\)", str(err))  # "... refused the token (401: Invalid)"
-    detail = status.group(1) if status else str(err)
-    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {detail}"
+    said = f"{err.status}: {err.detail}" if err.status and err.detail is not None else str(err)
+    return f"Exist refused the token (check EXIST_TOKEN / token_file; here: {token_key}): {said}"
+
+
+class ExistService(ExistWriter, Protocol):
+    """What the running bridge needs of Exist: ``ExistAdapter`` here, a stand-in in a test."""
+
+    def timezone(self) -> str: ...
+
+    def value_type(self, name: str) -> int | None: ...
+
+    def bootstrap(self) -> None: ...
+
+    def classify(self, err: Exception) -> Postpone: ...
+
+    def token_refused(self, err: Exception) -> str | None: ...
+
+    def set_deadline(self, deadline: float | None) -> None: ...
+
+    def budget_left(self) -> int | None: ...
 
 
 class ExistAdapter:
+    """The bridge's ``ExistService``: the client and its ``AttributeManager``."""
+
     def __init__(
         self,
         client: ExistClient,
@@ -60,9 +77,9 @@ class ExistAdapter:
     ):
         self.client = client
         self.manager = manager
-        self.backoff = backoff
+        self.backoff = backoff  # the first wait after Exist failed; doubled while it lasts
         self.token_key = token_key  # where the token comes from, for messages
-        self._failures = 0
+        self._outage = exist_outage(backoff)
 
     def token_refused(self, err: Exception) -> str | None:
         """``token_refused(err)`` naming this configuration's token key."""
@@ -95,23 +112,23 @@ class ExistAdapter:
 
     # ----------------------------------------------------------------- writes
 
-    def increment(self, items: list[dict]) -> WriteResult:
+    def increment(self, items: list[Item]) -> WriteResult:
         return self._write(items, increment=True)
 
-    def update(self, items: list[dict]) -> WriteResult:
+    def update(self, items: list[Item]) -> WriteResult:
         return self._write(items, increment=False)
 
-    def _write(self, items: list[dict], increment: bool) -> WriteResult:
+    def _write(self, items: list[Item], increment: bool) -> WriteResult:
         send = self.manager.increment if increment else self.manager.update
         result = send(items)  # invalid values come back as per-item "validation" failures
-        back = {self.manager.server_name(i["name"]): i["name"] for i in items}
+        back: dict[object, str] = {self.manager.server_name(i["name"]): i["name"] for i in items}
         result.success = [
             {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.success
         ]
         result.failed = [
             {**o, "name": back.get(o.get("name"), o.get("name"))} for o in result.failed
         ]
-        self._failures = 0
+        self._outage.reset()
         return result
 
     # ----------------------------------------------------------------- errors and status
@@ -119,21 +136,21 @@ class ExistAdapter:
     def classify(self, err: Exception) -> Postpone:
         """How long to wait after a failed flush (nothing is dropped either way)."""
         if isinstance(err, RateLimited):  # includes our own budget running out
-            return Postpone(max(1.0, err.retry_after), str(err))
+            return Postpone(max(1.0, err.retry_after), str(err), PostponeKind.RATE_LIMITED)
         if isinstance(err, (ServerError, ConnectionFailed, OutcomeUnknown)):
-            self._failures += 1
-            wait = min(self.backoff * 2 ** (self._failures - 1), 900.0)
-            return Postpone(wait, f"Exist unavailable: {err}")
+            wait = self._outage.next()
+            return Postpone(wait, f"Exist unavailable: {err}", PostponeKind.UNAVAILABLE)
         if isinstance(err, AuthError):
             refused = self.token_refused(err)
             log.error(
-                "%s; retrying in 10 minutes",
+                "%s; retrying in %.0f minutes",
                 refused or f"Exist refused the credentials: {err} - check the token's scopes",
+                REFUSED_PAUSE / 60,
             )
-            return Postpone(600.0, f"authentication: {err}")
+            return Postpone(REFUSED_PAUSE, f"authentication: {err}", PostponeKind.AUTHENTICATION)
         if isinstance(err, ClientError):
             log.error("Exist refused a whole request: %s", err)
-            return Postpone(600.0, f"refused: {err}")
+            return Postpone(REFUSED_PAUSE, f"refused: {err}", PostponeKind.REFUSED)
         raise err
 
     def set_deadline(self, deadline: float | None) -> None:

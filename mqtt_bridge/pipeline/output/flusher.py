@@ -35,16 +35,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
+from enum import Enum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from ...backoff import REFUSED_FOR_NOW, STATE_DIRECTORY_PAUSE, UNEXPECTED_PAUSE
 from ...exist.client import INVALID_ANSWER, value_problem
 from ...exist.errors import ServerError
 from ..buffer.outbox import Outbox, OutboxError, Pending
 
 log = logging.getLogger("exist_bridge.flusher")
 
-RETRY_DUE = 60.0  # seconds before rows a flush could not deliver (refused for now) are retried
+RETRY_DUE = REFUSED_FOR_NOW  # seconds before rows refused for now are retried (by default)
 
 PERMANENT_CODES = frozenset({"validation", "not_allowed", "missing_field", "not_found"})
 # What to do about a parked row, by Exist's error code.
@@ -54,21 +56,48 @@ FIXES = {
 }
 
 
+Item = dict[str, Any]  # one object of a write (name, date, value), or of Exist's answer
+
+
+class WriteOutcome(Protocol):
+    """What a write answers (``exist.models.WriteResult``): the items Exist echoed in
+    ``success`` (an increment's with ``current``) and ``failed`` (with ``error_code`` and
+    ``error``); the client's also says how many HTTP ``requests`` it took."""
+
+    @property
+    def success(self) -> list[Item]: ...
+
+    @property
+    def failed(self) -> list[Item]: ...
+
+
 class ExistWriter(Protocol):
-    """What the flusher needs from the Exist client. Results have ``success`` and ``failed``
-    lists of dicts (the items echoed by Exist, failures with ``error_code`` and ``error``)."""
+    """What the flusher needs of Exist: the two writes."""
 
-    def increment(self, items: list[dict]) -> Any: ...
+    def increment(self, items: list[Item]) -> WriteOutcome: ...
 
-    def update(self, items: list[dict]) -> Any: ...
+    def update(self, items: list[Item]) -> WriteOutcome: ...
+
+
+class PostponeKind(Enum):
+    """What a postponed flush waits for (``Postpone.kind``)."""
+
+    RATE_LIMITED = "rate limited"  # Exist's 429, or our own request budget spent
+    UNAVAILABLE = "Exist unavailable"  # an outage: no answer, 5xx, answers failing the checks
+    AUTHENTICATION = "authentication"  # Exist refused the token or its scopes
+    REFUSED = "refused"  # Exist refused a whole request (a 4xx that would fail again)
+    STATE_DIRECTORY = "state directory"  # the outbox can't be used: disk full, read-only
+    UNEXPECTED = "unexpected"  # a bug: logged with its traceback, and retried
 
 
 @dataclass(frozen=True)
 class Postpone:
-    """A whole flush could not be done: try again after ``seconds`` (and why)."""
+    """A whole flush could not be done: try again after ``seconds``; ``reason`` says why in
+    words (the log, ``status``), ``kind`` as a value the code can test."""
 
     seconds: float
     reason: str
+    kind: PostponeKind = PostponeKind.UNAVAILABLE
 
 
 # Turns an exception from the writer into a ``Postpone`` (or re-raises what is a bug).
@@ -98,7 +127,7 @@ class FlushReport:
 POSTPONED_META = "flush_postponed"  # the outbox's meta key: why sending waits (for `status`)
 
 
-def _key(item: dict) -> tuple[str, str]:
+def _key(item: Item) -> tuple[str, str]:
     return (str(item.get("name")), str(item.get("date")))
 
 
@@ -211,7 +240,7 @@ class Flusher:
                     )
             except Exception as err:  # noqa: BLE001 - the classifier decides what is expected
                 report.postponed = self._postpone(err)
-                if not isinstance(err, (OutboxError, OSError)):  # those are logged once
+                if report.postponed.kind is not PostponeKind.STATE_DIRECTORY:  # logged once
                     log.warning(
                         "flush postponed %.0fs: %s",
                         report.postponed.seconds,
@@ -225,11 +254,12 @@ class Flusher:
                     self.on_flush(report)
             except (OutboxError, OSError) as err:
                 self._state_failed(err)
-            except Exception:  # noqa: BLE001 - status only; the next flush tries again
+            except Exception:  # status only; the next flush tries again
                 log.exception("could not report the flush")
             else:
-                state_failed = report.postponed is not None and report.postponed.reason.startswith(
-                    "state directory"
+                state_failed = (
+                    report.postponed is not None
+                    and report.postponed.kind is PostponeKind.STATE_DIRECTORY
                 )
                 if self._state_error is not None and not state_failed:
                     log.warning("the state database can be used again; sending resumed")
@@ -268,12 +298,18 @@ class Flusher:
         flusher must never die, or totals would wait for ever."""
         if isinstance(err, (OutboxError, OSError)):
             self._state_failed(err)
-            return Postpone(30.0, f"state directory: {err}")
+            return Postpone(
+                STATE_DIRECTORY_PAUSE, f"state directory: {err}", PostponeKind.STATE_DIRECTORY
+            )
         try:
             return self.classify(err)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("unexpected error during a flush; retrying")
-            return Postpone(60.0, f"unexpected {type(err).__name__}: {err}")
+            return Postpone(
+                UNEXPECTED_PAUSE,
+                f"unexpected {type(err).__name__}: {err}",
+                PostponeKind.UNEXPECTED,
+            )
 
     def _midnight(self) -> None:
         """After the local date changes, send the previous day's final totals once more (the docs
@@ -336,7 +372,9 @@ class Flusher:
                 self._refused(row, item, report)
 
     @staticmethod
-    def _write(send: Callable[[list[dict]], Any], items: list[dict], report: FlushReport) -> Any:
+    def _write(
+        send: Callable[[list[Item]], WriteOutcome], items: list[Item], report: FlushReport
+    ) -> WriteOutcome:
         """``send(items)``, counting the requests the client reports it made (``requests`` of
         the result, or of the part done before an exception: ``completed``)."""
         try:
@@ -344,10 +382,10 @@ class Flusher:
         except Exception as err:
             report.requests += int(getattr(getattr(err, "completed", None), "requests", 0) or 0)
             raise
-        report.requests += int(getattr(result, "requests", 0) or 0)
+        report.requests += int(getattr(result, "requests", 0) or 0)  # (not every writer counts)
         return result
 
-    def _refused(self, row: Pending, item: dict, report: FlushReport) -> None:
+    def _refused(self, row: Pending, item: Item, report: FlushReport) -> None:
         code = str(item.get("error_code", "unknown"))
         error = str(item.get("error", ""))
         report.errors.append(f"{row.attribute} {row.date}: {code}: {error}")
@@ -388,7 +426,7 @@ class Flusher:
                 self.planned = self.step()
             except OutboxError as err:
                 self._state_failed(err)
-                self.planned = self.clock() + 30.0
+                self.planned = self.clock() + STATE_DIRECTORY_PAUSE
             self.planning = False
             if stop.is_set():
                 return

@@ -37,7 +37,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .expressions import NOT_JSON, JsonPath, RenderFailure, compile_template, parse_number
+from ...expressions import (
+    NOT_JSON,
+    JsonPath,
+    RenderFailure,
+    compile_template,
+    is_template,
+    parse_number,
+)
 from .states import finite
 
 __all__ = [
@@ -49,7 +56,6 @@ __all__ = [
     "MIXED_PERIOD",
     "OUTCOMES",
     "is_out_of_order",
-    "is_template",
     "ordering_time",
     "parse_time",
     "stamped",
@@ -64,11 +70,6 @@ MIXED_PERIOD = "period timed by an event time and a receive time: dropped"
 # The counters ``event_time.<outcome>`` (MessageProcessor): timed by the payload, at the receipt
 # for one of FALLBACK_REASONS, skipped as out of order, a duration period dropped.
 OUTCOMES = ("payload", *FALLBACK_REASONS, "out_of_order", "period_dropped")
-
-
-def is_template(source: str) -> bool:
-    """Whether an ``event_time`` text is a template (else it is a JSON path)."""
-    return "{{" in source or "{%" in source
 
 
 @dataclass(frozen=True)

@@ -59,18 +59,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...config.model import AttributeSpec, BridgeConfig, EdgeSpec, MappingSpec
 from ...exist.domain import INTEGER_TYPES, MAX_ABS_VALUE, STRING
-from .event_time import (
-    MIXED_PERIOD,
-    EventClock,
-    TimeReading,
-    is_out_of_order,
-    ordering_time,
-    stamped,
-)
-from .expressions import (
+from ...expressions import (
     NOT_JSON,
     JsonPath,
     Payload,
@@ -81,14 +74,19 @@ from .expressions import (
     parse_number,
     same_state,
 )
+from .event_time import (
+    MIXED_PERIOD,
+    EventClock,
+    TimeReading,
+    is_out_of_order,
+    ordering_time,
+    stamped,
+)
 from .numbers import Reject, numeric, out_of_range, show, truncate
 from .routing import filter_matches
 from .states import counter_state as _counter_state
 from .states import duration_state as _duration_state
 from .states import on_state as _on_state
-
-if TYPE_CHECKING:
-    from ...config import AttributeSpec, BridgeConfig, MappingSpec
 
 __all__ = ["Evaluation", "Event", "Mapping", "Rejected", "build_mappings"]
 
@@ -179,8 +177,8 @@ class Mapping:
         # What the attribute holds lets bad values be refused here rather than by Exist: the value
         # type Exist reported (``learned_type``), else a custom spec's declared one; "any" when
         # neither is known yet (Exist then judges, and the client coerces).
-        custom = attribute_spec is not None and attribute_spec.template is None
-        declared = attribute_spec.value_type if custom else None
+        custom = attribute_spec if attribute_spec and attribute_spec.template is None else None
+        declared = custom.value_type if custom is not None else None
         self.value_type: int | None = learned_type if learned_type is not None else declared
         if self.value_type is None:
             self.expects = "any"
@@ -306,8 +304,8 @@ class Mapping:
             return self._duration(value, previous_state, retained, clock)
 
         new_state = None
-        if self.uses_state:
-            new_state, counts, why = self._edge(value, previous_state, retained)
+        if self.spec.edge is not None:  # uses_state, for the increment and update modes
+            new_state, counts, why = self._edge(self.spec.edge, value, previous_state, retained)
             if not counts:
                 return Evaluation(None, new_state, skipped=why)
 
@@ -346,7 +344,9 @@ class Mapping:
             return rendered
         return message.text
 
-    def _edge(self, value: Any, previous_state: object, retained: bool) -> tuple[Any, bool, str]:
+    def _edge(
+        self, edge: EdgeSpec, value: Any, previous_state: object, retained: bool
+    ) -> tuple[Any, bool, str]:
         if isinstance(value, (dict, list)):
             raise Reject("not_scalar", f"edge needs a single state, got {show(value)}")
         state = normalize_state(value)
@@ -357,7 +357,6 @@ class Mapping:
             return new_state, False, "retained snapshot"
         if not isinstance(previous_state, dict) or "last" not in previous_state:
             return new_state, False, "no previous state"
-        edge = self.spec.edge
         before = previous_state["last"]
         if not same_state(state, edge.to):
             return new_state, False, "not an edge"
@@ -429,6 +428,10 @@ class Mapping:
             same_state(state, s) or (isinstance(s, str) and _same_text(state, s)) for s in on_states
         )
         was_on, since, carry = _duration_state(previous_state)
+        # the period's start was timed by the receipt, not an event time (see MIXED_PERIOD)
+        started_at_receipt = (
+            isinstance(previous_state, dict) and previous_state.get("receipt") is True
+        )
         now, receipt = clock.now, clock.fallback  # receipt: ``now`` is not an event time
         if retained:
             if was_on and not is_on:
@@ -438,15 +441,15 @@ class Mapping:
             if is_on and not was_on:
                 started = _on_state(True, now, carry, receipt)
                 return Evaluation(None, started, skipped="on (retained)")
-            kept = _on_state(was_on, since, carry, was_on and previous_state.get("receipt") is True)
+            kept = _on_state(was_on, since, carry, was_on and started_at_receipt)
             return Evaluation(None, kept, skipped="retained snapshot")
-        if not was_on:
+        if not was_on or since is None:  # (since: the time it went on, None while off)
             if is_on:
                 state = _on_state(True, now, carry, receipt)
                 return Evaluation(None, state, skipped="on: clock started")
             return Evaluation(None, _on_state(False, None, carry), skipped="off without on")
         new_state = _on_state(is_on, now if is_on else None, carry, receipt and is_on)
-        if (previous_state.get("receipt") is True) != receipt:  # one end on each clock
+        if started_at_receipt != receipt:  # one end on each clock
             return Evaluation(None, new_state, skipped=MIXED_PERIOD)
         if now - since > MAX_PERIOD:  # a broken clock or state: don't add months of minutes
             return Evaluation(None, new_state, skipped="on for too long: period dropped")

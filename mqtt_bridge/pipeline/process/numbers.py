@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ...exist.domain import MAX_ABS_VALUE
-from .expressions import parse_number
+from ...expressions import parse_number
 
 DETAIL_CHARS = 200  # the longest detail of a refusal (dead letter, log line)
 

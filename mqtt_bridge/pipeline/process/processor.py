@@ -18,9 +18,10 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ..buffer.outbox import (
@@ -29,11 +30,10 @@ from ..buffer.outbox import (
     STATE_MAX_AGE,
     Commit,
     Effect,
-    Outbox,
     OutboxError,
 )
 from .event_time import MIXED_PERIOD
-from .mapping import OUT_OF_ORDER, Evaluation, Mapping
+from .mapping import OUT_OF_ORDER, Evaluation, Event, Mapping, Rejected
 from .routing import route
 
 # Topics whose matching mappings are remembered (a flood of distinct topics can't grow it more).
@@ -176,8 +176,21 @@ class OnceLogger:
         self._suppressed = {}
 
 
+class StateSource(Protocol):
+    """Where ``MessageProcessor`` finds the per-topic states and recent packet ids at start: the
+    outbox, or a read-only snapshot of one (``trial``)."""
+
+    def edge_states(self) -> dict[str, object]: ...
+
+    def recent(self) -> dict[int, tuple[str, bytes]]: ...
+
+    def rekey_states(
+        self, renamed: dict[str, str], dropped: Iterable[str], older_than: float | None = None
+    ) -> int: ...
+
+
 def migrate_state_keys(
-    outbox: Outbox, mappings: list[Mapping], now: float | None = None
+    outbox: StateSource, mappings: list[Mapping], now: float | None = None
 ) -> tuple[int, int, int]:
     """Re-key per-topic states stored by position (``"<index>:<topic>"``, older versions) to
     ``Mapping.state_key``, and prune states not seen for ``STATE_MAX_AGE``. Returns (migrated,
@@ -236,7 +249,7 @@ class MessageProcessor:
         self,
         mappings: list[Mapping],
         timezone: str,
-        outbox: Outbox,
+        outbox: StateSource,
         max_states: int = MAX_TOPIC_STATES,
         observer: Callable[[int, str], None] | None = None,
     ):
@@ -304,6 +317,8 @@ class MessageProcessor:
         reason it fell back to the receive time, logged once per topic; or out of order), and a
         duration period dropped because its two ends were timed by different clocks."""
         reading = evaluation.time
+        if reading is None:  # the mapping has no event_time
+            return
         name = "payload" if reading.fallback is None else reading.fallback
         if evaluation.skipped == OUT_OF_ORDER:
             name = "out_of_order"
@@ -351,34 +366,20 @@ class MessageProcessor:
                 before,
                 received_at=received_at,
                 zone=self.zone,
-                seen=(seen := {}),
+                seen=(seen := dict[str, Any]()),
             )
             first_effect = len(commit.effects)
             if evaluation.time is not None:  # the mapping has event_time
                 self._note_time(commit, msg.topic, evaluation)
             if mapping.uses_state and evaluation.new_state is not None:
-                self.states[key] = evaluation.new_state
-                self.states.move_to_end(key)
-                commit.states[key] = evaluation.new_state
-                while len(self.states) > self.max_states:  # forget the least recently seen
-                    old = self.states.popitem(last=False)[0]
-                    commit.states.pop(old, None)
-                    commit.dropped.append(old)
+                self._keep_state(commit, key, evaluation.new_state)
             if evaluation.rejected is not None:
-                r = evaluation.rejected
-                commit.dead.append((r.kind, f"mapping {mapping.index}: {r.detail}", msg.payload))
-                commit.counters[f"bad_input.{r.kind}"] = (
-                    commit.counters.get(f"bad_input.{r.kind}", 0) + 1
-                )
-                self.once.warn(r.kind, msg.topic, r.detail)
+                self._reject(commit, msg, mapping.index, evaluation.rejected)
                 observe(mapping.index, "rejected")
             elif evaluation.event is not None:
                 observe(mapping.index, "counted")
-                for ev in evaluation.events:  # several: a duration split at local midnight
-                    date = day if ev.at is None else self.local_date(ev.at)
-                    due = received_at + mapping.spec.delay  # when it must be sent at the latest
-                    commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value, due))
-                    commit.counters["events"] = commit.counters.get("events", 0) + 1
+                due = received_at + mapping.spec.delay  # when it must be sent at the latest
+                self._count(commit, evaluation.events, day, due)
             else:
                 commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
                 observe(mapping.index, "skipped")
@@ -387,6 +388,33 @@ class MessageProcessor:
                 outcomes.append(Outcome(mapping, before, evaluation, effects, seen.get("value")))
         self._tell(msg, outcomes)
         return commit
+
+    def _keep_state(self, commit: Commit, key: str, state: object) -> None:
+        """Keep a topic's new state (in memory and in the commit), forgetting the least recently
+        seen beyond ``max_states``."""
+        self.states[key] = state
+        self.states.move_to_end(key)
+        commit.states[key] = state
+        while len(self.states) > self.max_states:
+            old = self.states.popitem(last=False)[0]
+            commit.states.pop(old, None)
+            commit.dropped.append(old)
+
+    def _reject(self, commit: Commit, msg: IncomingMessage, index: int, why: Rejected) -> None:
+        """Bad input: a dead letter, a counter by kind, a warning once per topic and kind."""
+        commit.dead.append((why.kind, f"mapping {index}: {why.detail}", msg.payload))
+        commit.counters[f"bad_input.{why.kind}"] = (
+            commit.counters.get(f"bad_input.{why.kind}", 0) + 1
+        )
+        self.once.warn(why.kind, msg.topic, why.detail)
+
+    def _count(self, commit: Commit, events: tuple[Event, ...], day: str, due: float) -> None:
+        """The effects of counted events (several: a duration split at local midnight), each on
+        its own local date (``day`` unless the event has a time), due by ``due``."""
+        for ev in events:
+            date = day if ev.at is None else self.local_date(ev.at)
+            commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value, due))
+            commit.counters["events"] = commit.counters.get("events", 0) + 1
 
     def _tell(self, msg: IncomingMessage, outcomes: list[Outcome] | None) -> None:
         """The debug line for a message (one per message) and the tracer, if any."""

@@ -5,11 +5,13 @@ shape (an older version, a damaged file) reads as no state, never as an error.""
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 __all__ = ["counter_state", "duration_state", "finite", "on_state"]
 
 
-def finite(value: object) -> bool:
+def finite(value: object) -> TypeGuard[int | float]:
+    """A number (not a bool) that is neither infinite nor NaN."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:

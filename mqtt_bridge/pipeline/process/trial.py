@@ -12,17 +12,16 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config import BridgeConfig
+from ...config.model import BridgeConfig
 from ...exist.domain import TEMPLATES
+from ...state_dir import OUTBOX_FILE
 from .mapping import Mapping, build_mappings
-from .processor import IncomingMessage, MessageProcessor, Outcome, summary
-
-OUTBOX_FILE = "outbox.sqlite"  # service.OUTBOX_FILE (not imported: no wiring here)
+from .processor import IncomingMessage, MessageProcessor, OnceLogger, Outcome, summary
 
 log = logging.getLogger("exist_bridge.trial")
 
@@ -57,7 +56,9 @@ class StateSnapshot:
     def recent(self) -> dict[int, tuple[str, bytes]]:
         return {}
 
-    def rekey_states(self, renamed: dict[str, str], dropped: list[str], **_: object) -> int:
+    def rekey_states(
+        self, renamed: dict[str, str], dropped: Iterable[str], older_than: float | None = None
+    ) -> int:
         """States keyed by an older version: re-keyed in memory only (the file is untouched)."""
         for old, new in renamed.items():
             if old in self.states:
@@ -77,7 +78,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-class _Silent:
+class _Silent(OnceLogger):
     """A ``OnceLogger`` that says nothing."""
 
     def warn(self, kind: str, topic: str, message: str) -> None:
@@ -190,7 +191,7 @@ def try_message(
     snapshot = StateSnapshot(Path(config.bridge.state_dir))
     zone, source = user_timezone(config, snapshot)
     mappings = trial_mappings(config)
-    processor = MessageProcessor(mappings, zone, snapshot)  # type: ignore[arg-type]
+    processor = MessageProcessor(mappings, zone, snapshot)
     received = now()
     trial = Trial(topic, payload, retained, zone, source, processor.local_date(received), mappings)
 
@@ -198,7 +199,7 @@ def try_message(
         trial.outcomes = {o.mapping.index: o for o in outcomes}
 
     processor.tracer = observe
-    processor.once = _Silent()  # the report says it; no "see exist-bridge status" warning
+    processor.once = _Silent(log)  # the report says it; no "see exist-bridge status" warning
     processor.process(
         IncomingMessage(topic=topic, payload=payload, qos=0, retain=retained, received_at=received)
     )

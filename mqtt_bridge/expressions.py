@@ -5,6 +5,9 @@ Pure: no I/O. Templates are compiled once (at config load) in a sandbox, render 
 ``value`` (the payload text), ``value_json`` (the parsed payload; undefined when it isn't JSON) and
 ``topic``, treat a missing key as an error (not an empty string), and never raise while rendering:
 ``Template.render`` returns a ``RenderFailure`` instead.
+
+Neutral ground: ``config`` (the validators, the schema) and ``pipeline`` (the mappings, event
+times) both import it, and it imports neither.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "Template",
     "TemplateCompileError",
     "compile_template",
+    "is_template",
     "is_truthy",
     "normalize_state",
     "parse_number",
@@ -63,7 +67,7 @@ class RenderFailure:
     undefined: bool = False
 
 
-def _strict_number(kind: type, name: str):  # noqa: ANN202
+def _strict_number(kind: type, name: str):
     def convert(value: Any, default: Any = _MISSING) -> Any:
         try:
             if isinstance(value, str):
@@ -132,7 +136,7 @@ class Template:
             self._compiled.globals = dict(self._compiled.globals)
         except TemplateSyntaxError as err:
             raise TemplateCompileError(err.message or str(err), err.lineno) from None
-        except Exception as err:  # e.g. RecursionError on absurd nesting
+        except Exception as err:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
             raise TemplateCompileError(f"{type(err).__name__}: {err}") from None
         self.source = source
         names = meta.find_undeclared_variables(parsed)
@@ -173,6 +177,11 @@ class Template:
 def compile_template(source: str) -> Template:
     """Compile ``source`` once (cached); raises ``TemplateCompileError`` with the template line."""
     return Template(source)
+
+
+def is_template(source: str) -> bool:
+    """Whether a text is a template (``{{``/``{%``), else a JSON path (``event_time``)."""
+    return "{{" in source or "{%" in source
 
 
 # --------------------------------------------------------------------------------- JSON paths

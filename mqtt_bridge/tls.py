@@ -2,7 +2,8 @@
 
 OpenSSL's own errors name neither (``[X509] PEM lib (_ssl.c:4154)``), so each file is loaded on
 its own step: ``exist-bridge check`` and ``run`` call ``tls_context`` to prove the files parse, and
-the broker link uses the same context.
+the broker link uses the same context. Neutral ground: ``config.checks`` and
+``pipeline.input.mqtt`` both import it, and it imports neither.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 class TlsFileError(ValueError):
     """A TLS file of ``mqtt.tls`` can't be used; ``key`` is its configuration key."""
 
-    def __init__(self, key: str, path: Path | str, reason: str):
+    def __init__(self, key: str, path: str | os.PathLike[str], reason: str):
         self.key = key
         self.path = Path(path)
         self.reason = reason
