@@ -69,7 +69,7 @@ def set_home(new: str) -> list[Path]:
     if not HOME_FORM.match(new):
         raise ReleaseError(f"the home must look like owner/name, got {new!r}")
     old = home()
-    pairs = list(zip(home_forms(old), home_forms(new)))
+    pairs = list(zip(home_forms(old), home_forms(new), strict=True))
     changed = []
     for path in tracked_text_files():
         try:
