@@ -1,11 +1,13 @@
-"""The add-on's files: valid for the Supervisor (the community linter's JSON Schemas), a Dockerfile
-that passes hadolint, the same version as the package, and nothing else in the repository that
-the Supervisor would take for an add-on."""
+"""The add-on's files: config.yaml as the add-on linter the workflow runs sees it (the community
+linter's JSON Schemas and rules), no build.yaml, a Dockerfile that passes hadolint and builds on a
+pinned base the wheel of this checkout (tests/images builds and runs it), the project's image
+and version, and nothing else in the repository that the Supervisor would take for an add-on."""
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -19,6 +21,7 @@ import yaml
 from mqtt_bridge.addon import glue
 from mqtt_bridge.exist.version import __version__
 
+from ..support.docker import stages
 from ..support.extras import shared
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,18 +44,41 @@ def schema(name: str) -> dict:
     return json.loads((vendor_dir() / name).read_text())
 
 
-def validate(document: dict, name: str) -> None:
-    jsonschema.Draft7Validator(
-        schema(name), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
-    ).validate(document)
+def _defaults_spelled_out(validator_class):
+    """The linter's own extension of the schema check: a key set to its default is an error."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, subschema):
+        for name, sub in props.items():
+            if "default" in sub and instance.get(name) == sub["default"]:
+                yield jsonschema.ValidationError(f"'{name}' should be removed, it uses a default")
+        yield from check_properties(validator, props, instance, subschema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
 
 
-def test_config_yaml_is_valid_for_the_addon_linter_schema():
-    validate(load("config.yaml"), "config.schema.json")
+def linter_errors(config: dict) -> list[str]:
+    """The errors frenck/action-addon-linter v2.21.0 (what .github/workflows/addon.yml runs)
+    reports for a config.yaml: its JSON Schema, keys spelling out their default, and those of
+    its further rules that could apply to this add-on (its warning about architectures Home
+    Assistant dropped is taken as an error here)."""
+    validator = _defaults_spelled_out(jsonschema.Draft7Validator)(
+        schema("config.schema.json"), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    errors = sorted(e.message for e in validator.iter_errors(config))
+    if config.get("watchdog"):
+        errors.append("'watchdog' is obsolete: the image's HEALTHCHECK replaces it")
+    if config.get("ingress") and config.get("webui"):
+        errors.append("'webui' should be removed, Ingress is enabled")
+    if config.get("backup") == "cold" and {"backup_pre", "backup_post"} & set(config):
+        errors.append("backup_pre/backup_post are not valid with cold backups")
+    if any(arch in ("armhf", "armv7", "i386") for arch in config.get("arch", [])):
+        errors.append("an architecture Home Assistant no longer supports")
+    return errors
 
 
-def test_build_yaml_is_valid_for_the_addon_linter_schema():
-    validate(load("build.yaml"), "build.schema.json")
+def test_config_yaml_passes_the_addon_linter():
+    assert linter_errors(load("config.yaml")) == []
 
 
 @pytest.mark.parametrize(
@@ -62,24 +88,53 @@ def test_build_yaml_is_valid_for_the_addon_linter_schema():
         {"services": ["mqtt:maybe"]},
         {"map": ["addon_config:rwx"]},
         {"unknown_key": True},
+        {"startup": "application"},  # the default, spelled out
+        {"ingress_port": 8099},  # the default, spelled out
+        {"watchdog": "http://[HOST]:[PORT:8099]/livez"},  # obsolete
+        {"webui": "http://[HOST]:[PORT:8099]/"},  # with ingress
+        {"arch": ["aarch64", "amd64", "armv7"]},
     ],
+    ids=lambda change: ",".join(f"{k}={v}" for k, v in change.items()),
 )
-def test_the_schema_check_catches_a_broken_config(change):
+def test_the_linter_check_catches_a_broken_config(change):
     broken = {**copy.deepcopy(load("config.yaml")), **change}
-    with pytest.raises(jsonschema.ValidationError):
-        validate(broken, "config.schema.json")
+    assert linter_errors(broken)
+
+
+def test_there_is_no_build_yaml():
+    """The builder actions never read it, the Supervisor only warns about it: the base, the
+    labels and the build arguments are in the Dockerfile."""
+    assert [p.name for p in ADDON.glob("build.*")] == []
 
 
 def test_config_yaml_has_what_the_issue_asks_for():
     c = load("config.yaml")
-    assert c["init"] is False and c["startup"] == "application"
+    assert c["init"] is False  # s6-overlay's /init is the image's entrypoint
+    assert "startup" not in c  # application, the default: after Home Assistant
     assert c["services"] == ["mqtt:want"]
     assert "addon_config:rw" in c["map"]
     assert c["backup"] == "cold"  # SQLite is never copied mid-write
     assert c["ingress"] is True
-    assert c["watchdog"] == f"http://[HOST]:[PORT:{c['ingress_port']}]/livez"  # not broker-aware
-    assert c["ingress_port"] == glue.HTTP_PORT
+    assert "watchdog" not in c  # the Supervisor's watchdog follows the image's HEALTHCHECK
+    assert "ingress_port" not in c and glue.HTTP_PORT == 8099  # the default ingress port
+    assert c["arch"] == ["aarch64", "amd64"]
     assert set(c["options"]) <= set(c["schema"])
+
+
+def project_home() -> str:
+    """pyproject.toml's ``[tool.exist-mqtt-bridge] home``, owner/name."""
+    found = re.search(r'(?m)^home = "([^"]+)"', (ROOT / "pyproject.toml").read_text("utf-8"))
+    assert found, "pyproject.toml has no home setting"
+    return found[1]
+
+
+def test_the_image_is_the_projects_multi_arch_image():
+    """The generic name the builder's manifest publishes (no {arch}), under the project's home
+    (the form `dists/release.py home` rewrites), and the add-on's URL is the repository's."""
+    c = load("config.yaml")
+    owner = project_home().split("/")[0]
+    assert c["image"] == f"ghcr.io/{owner.lower()}/exist-bridge-addon"
+    assert c["url"] == f"https://github.com/{project_home()}"
 
 
 def test_the_addon_version_is_the_package_version():
@@ -177,8 +232,93 @@ def test_hadolint_does_catch_a_bad_dockerfile(tmp_path):
     assert "DL3013" in result.stdout  # an unpinned pip install
 
 
-def test_the_dockerfile_installs_the_release_of_the_addon_version_on_build_from():
+BASE = re.compile(r"^ghcr\.io/home-assistant/base-python:3\.\d+-alpine3\.\d+-\d{4}\.\d+\.\d+$")
+
+
+def dockerfile_problems(text: str) -> list[str]:
+    """What the add-on's Dockerfile must do: a pinned Home Assistant Python base as the
+    ``BUILD_FROM`` default (the Supervisor passes none since 2026.04), every stage on it, the
+    wheel built from dists/ in one stage and installed from there alone in the last."""
+    problems = []
+    base = re.search(r"(?m)^ARG BUILD_FROM=(\S+)$", text)
+    if not base or not BASE.match(base[1]):
+        problems.append(f"no pinned base-python default for BUILD_FROM: {base and base[1]}")
+    found = stages(text)
+    if [s.base for s in found] != [base[1] if base else None] * len(found):
+        problems.append(f"a stage not FROM ${{BUILD_FROM}}: {[s.base for s in found]}")
+    runs = [" ".join(c.value) for s in found for c in s.commands if c.cmd == "RUN"]
+    wheels = found[0].name if found else None
+    if not any("pip wheel" in r and "./dists/exist-mqtt-bridge" in r for r in runs[:-1]):
+        problems.append("the first stage doesn't build the wheel from dists/exist-mqtt-bridge")
+    install = next((c for c in found[-1].commands if c.cmd == "RUN"), None) if found else None
+    if install is None or "--no-index" not in install.value[0]:
+        problems.append("the add-on stage installs from a package index")
+    elif f"from={wheels}" not in " ".join(install.flags):
+        problems.append(f"the add-on stage doesn't install the wheels of stage {wheels}")
+    cmd = next((c for c in reversed(found[-1].commands) if c.cmd == "CMD"), None) if found else None
+    if cmd is None or list(cmd.value) != ["exist-bridge", "addon"]:
+        problems.append("CMD is not exist-bridge addon")
+    return problems
+
+
+def test_the_dockerfile_builds_this_checkouts_wheel_on_a_pinned_base():
+    assert dockerfile_problems((ADDON / "Dockerfile").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("base-python:3.13-alpine3.24-2026.06.1", "base-python:latest"),
+        (
+            "ARG BUILD_FROM=ghcr.io/home-assistant/base-python:3.13-alpine3.24-2026.06.1",
+            "ARG BUILD_FROM",
+        ),
+        (
+            "FROM ${BUILD_FROM}\nARG BUILD_VERSION\nARG BUILD_ARCH\n# s6",
+            "FROM python:3.13\nARG BUILD_VERSION\nARG BUILD_ARCH\n# s6",
+        ),
+        ("--no-index --find-links=/wheels", "--find-links=/wheels"),
+        ("./dists/exist-mqtt-bridge\n", "exist-mqtt-bridge\n"),
+        ('CMD ["exist-bridge", "addon"]', 'CMD ["exist-bridge", "run"]'),
+    ],
+)
+def test_the_dockerfile_check_catches_a_broken_dockerfile(old, new):
     text = (ADDON / "Dockerfile").read_text()
-    assert "ARG BUILD_FROM\nFROM ${BUILD_FROM}\n" in text
-    assert '"exist-mqtt-bridge==${BUILD_VERSION}"' in text
-    assert 'CMD ["exist-bridge", "addon"]' in text
+    assert old in text, old
+    assert dockerfile_problems(text.replace(old, new))
+
+
+def test_the_dockerfile_labels_say_what_config_yaml_says():
+    """The labels the legacy builder took from config.yaml, now written in the Dockerfile."""
+    c = load("config.yaml")
+    text = (ADDON / "Dockerfile").read_text().replace("\\\n", " ")
+    labels = dict(re.findall(r'([a-z.]+)="([^"]*)"', " ".join(re.findall(r"(?m)^LABEL .*$", text))))
+    assert labels["io.hass.type"] == "app"
+    assert labels["io.hass.name"] == c["name"]
+    assert labels["io.hass.description"] == c["description"]
+    assert labels["io.hass.url"] == labels["org.opencontainers.image.source"] == c["url"]
+    assert labels["io.hass.version"] == "${BUILD_VERSION}"
+    assert labels["io.hass.arch"] == "${BUILD_ARCH}"
+
+
+def docs_section(title: str) -> str:
+    docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
+    assert f"\n## {title}\n" in docs, title
+    return docs.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_docs_say_how_to_install_in_one_click():
+    """The my.home-assistant.io link that opens the add-repository dialog, with the repository's
+    URL unencoded (so `dists/release.py home` rewrites it for a fork), and the URL to type."""
+    section = docs_section("Installation")
+    url = f"https://github.com/{project_home()}"
+    redirect = "https://my.home-assistant.io/redirect/supervisor_add_addon_repository/"
+    assert f"]({redirect}?repository_url={url})" in section
+    assert f"`{url}`" in section
+    assert "publish" not in section.lower() and "pypi" not in section.lower()
+
+
+def test_docs_describe_every_option():
+    rows = [line for line in docs_section("Options").splitlines() if line.startswith("| `")]
+    described = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert described == set(load("config.yaml")["schema"])

@@ -33,10 +33,14 @@ class Publisher:
         client_id: str = "test-publisher",
         separators: tuple[str, str] | None = None,
         timeout: float = 10,
+        login: tuple[str, str] | None = None,
     ):
+        """``login``: (user name, password) for a broker that refuses anonymous clients."""
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
         )
+        if login:
+            self.client.username_pw_set(*login)
         self.separators = separators
         self.timeout = timeout
         self.client.connect("127.0.0.1", port)
