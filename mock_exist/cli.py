@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .state import MockConfig, MockExist
+from .control.python_api import MockConfig, MockExist
 
 EPILOG = """\
 examples:
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         admin=not args.no_admin,
         admin_token=args.admin_token,
     )
-    from .persistence import read_state_file, state_file_problem
+    from .control.state_file import read_state_file, state_file_problem
     from .server import MockServer, is_loopback
 
     loaded = None

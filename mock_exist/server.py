@@ -14,8 +14,8 @@ import threading
 
 from waitress.server import create_server
 
-from .app import create_app
-from .state import MockConfig, MockExist
+from .control.python_api import MockConfig, MockExist
+from .http.app import create_app
 
 THREADS = 8  # worker threads; requests beyond that wait in waitress's queue
 CHANNEL_TIMEOUT = 60  # seconds an idle (kept-alive or stalled) connection is kept open

@@ -449,7 +449,7 @@ def test_mosquitto_conf_has_a_listener_and_persistence():
 
 
 def test_mock_healthcheck_url_answers():
-    from mock_exist.app import create_app
+    from mock_exist.http.app import create_app
 
     test = load_compose(ENV_OFFLINE)["services"]["mock"]["healthcheck"]["test"]
     assert test[0] == "CMD"

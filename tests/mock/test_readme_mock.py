@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mock_exist import create_app
 from mock_exist.cli import build_parser
-from mock_exist.faults import MODES
+from mock_exist.control.faults import MODES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

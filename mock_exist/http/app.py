@@ -9,11 +9,11 @@ from urllib.parse import urlencode
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import admin_views, api_views, dashboard_views, fault_responses, oauth_views
-from .errors import ApiError, NotFound, PayloadTooLarge
-from .journal import JournalEntry
+from ..control.journal import JournalEntry
+from ..control.python_api import MockConfig, MockExist
+from ..rules.errors import ApiError, NotFound, PayloadTooLarge
+from . import api_views, control_views, dashboard_views, fault_responses, oauth_views
 from .parsing import loads
-from .state import MockConfig, MockExist
 
 log = logging.getLogger("mock_exist")
 access_log = logging.getLogger("mock_exist.access")
@@ -41,7 +41,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
     app.register_blueprint(api_views.bp)
     app.register_blueprint(oauth_views.bp)
     if mock.config.admin:
-        app.register_blueprint(admin_views.bp)
+        app.register_blueprint(control_views.bp)
         app.register_blueprint(dashboard_views.bp)
 
     @app.get("/_mock/health")

@@ -11,10 +11,10 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .errors import NotFound, PermissionDenied
-from .pagination import paginate
+from ..rules.errors import NotFound, PermissionDenied
+from ..rules.pagination import paginate
+from ..rules.store import Actor
 from .parsing import flag, json_body, query, state, write_items
-from .store import Actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/2")
 

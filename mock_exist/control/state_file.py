@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..rules import value_types as vt
+from ..rules.catalog import GROUPS, TEMPLATES
+from ..rules.errors import ItemError
+from ..rules.oauth import ALL_SCOPES, Client, Token
+from ..rules.ratelimit import MODES as RATE_MODES
+from ..rules.store import Attribute, User
 from . import checks
-from . import value_types as vt
-from .catalog import GROUPS, TEMPLATES
 from .checks import ControlError
-from .errors import ItemError
 from .faults import RULE_FIELDS, FaultRule
-from .oauth import ALL_SCOPES, Client, Token
-from .ratelimit import MODES as RATE_MODES
-from .store import Attribute, User
 
 FORMAT = "mock-exist-state"
 VERSION = 1
