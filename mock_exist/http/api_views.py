@@ -7,6 +7,7 @@ still spends a request of the budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
@@ -40,7 +41,7 @@ def endpoint(write: bool = False):
     return decorate
 
 
-def _page(items: list):
+def _page(items: Sequence):
     return jsonify(paginate(items, request.url, query()))
 
 

@@ -7,6 +7,7 @@ from dataclasses import fields
 from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..control.journal import JournalEntry
@@ -17,6 +18,11 @@ from .parsing import loads
 
 log = logging.getLogger("mock_exist")
 access_log = logging.getLogger("mock_exist.access")
+
+
+class _JsonProvider(DefaultJSONProvider):
+    sort_keys = False  # keys in the order the emulated answer lists them
+    ensure_ascii = True  # escapes lone surrogates a client may send in a string
 
 
 def _config(config: MockConfig | dict | None) -> MockConfig:
@@ -33,8 +39,7 @@ def _config(config: MockConfig | dict | None) -> MockConfig:
 def create_app(config: MockConfig | dict | None = None) -> Flask:
     """A Flask app emulating exist.io's API v2 and OAuth2 endpoints, plus ``/_mock/`` controls."""
     app = Flask(__name__)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = True  # escapes lone surrogates a client may send in a string
+    app.json = _JsonProvider(app)
     mock = MockExist(_config(config))
     app.config["MAX_CONTENT_LENGTH"] = mock.config.max_body_bytes  # also for chunked bodies
     app.extensions["mock_exist"] = mock

@@ -15,7 +15,8 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..control.faults import MODES
 from ..rules.catalog import VALUE_TYPE_DESCRIPTIONS
@@ -140,7 +141,7 @@ def dashboard():
     return response
 
 
-def _without_token() -> Response:
+def _without_token() -> BaseResponse:
     """``/_mock/?admin_token=SECRET``: keep the secret in a cookie, not in the URL (history,
     bookmarks, a shared screen): 303 to the same page without it."""
     given = request.args.get("admin_token", "")

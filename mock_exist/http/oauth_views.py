@@ -74,7 +74,7 @@ def authorize():
         except OAuthError as err:
             return redirect(_with_query(redirect_uri, {"error": err.error, **extra}))
         if request.method == "GET":
-            fields = {
+            fields: dict[str, str] = {
                 k: params[k]
                 for k in ("client_id", "response_type", "redirect_uri", "state")
                 if k in params

@@ -262,7 +262,7 @@ class Store:
             out.append(item)
         return out
 
-    def values(self, actor: Actor, params: dict[str, str]) -> list:
+    def values(self, actor: Actor, params: dict[str, str]) -> Sequence:
         """``attributes/values/``: every day from ``date_max`` back to the first stored value."""
         name = params.get("attribute")
         if not name:
@@ -483,7 +483,7 @@ class Store:
             delta = vt.check_increment(attr.value_type, item["value"])
             before = attr.values.get(day)
             try:
-                current = (before or 0) + delta
+                current = (before if isinstance(before, (int, float)) else 0) + delta
             except OverflowError:
                 raise ValidationFailed("Value out of range") from None
             if isinstance(current, float) and not math.isfinite(current):
