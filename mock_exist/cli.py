@@ -311,7 +311,7 @@ class _Stop(KeyboardInterrupt):
     because waitress's loop swallows other exceptions raised inside its handlers."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_sigterm(_signum: int, _frame: object) -> None:
     """``docker stop`` (SIGTERM, also as PID 1, where the default action is to ignore it):
     stop serving now, like Ctrl-C. A second SIGTERM during the shutdown is ignored."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
