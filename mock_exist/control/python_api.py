@@ -289,6 +289,7 @@ class MockExist:
             return self.faults.remove(rule_id)
 
     def clear_faults(self) -> None:
+        """Remove every fault rule (fired or not)."""
         with self.lock:
             self.faults.clear()
 

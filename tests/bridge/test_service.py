@@ -194,7 +194,7 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
         assert mock_exist.state.value("coffees", today()) is None
         assert bridge.outbox.status()["pending_rows"] == 1
         with mock_exist.state.lock:
-            mock_exist.state.faults.clear()
+            mock_exist.state.clear_faults()
         wait_until(lambda: mock_exist.state.value("coffees", today()) == 6, timeout=60)
     finally:
         bridge.stop()

@@ -177,7 +177,7 @@ def test_disk_full_while_totals_are_being_sent(mock_exist, mosquitto, tmp_path, 
         fb.settle()
         disk.fill(fb.bridge)
         with state.lock:
-            state.faults.clear()
+            state.clear_faults()
         time.sleep(3.0)  # flushes meet the full disk
         disk.free(fb.bridge)
         assert all(t.is_alive() for t in fb.bridge._threads), "the flush loop died"
