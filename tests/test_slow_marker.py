@@ -1,0 +1,96 @@
+"""The ``slow`` marker follows what a test does (issue 23, 8): tests/support/processes.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from .support.mosquitto import Mosquitto
+from .support.processes import NoProcesses, starts_processes
+
+
+def _runs_a_command():
+    return subprocess.run(["true"], check=False)
+
+
+def _through_a_helper():
+    return _runs_a_command()
+
+
+def _imports_inside():
+    import subprocess as sp
+
+    return sp.run
+
+
+def _starts_a_broker(tmp_path):
+    return Mosquitto(tmp_path)
+
+
+class _Harness:
+    def start(self):
+        return _through_a_helper()
+
+
+def _uses_the_harness():
+    return _Harness().start()
+
+
+def _pure(x: int) -> int:
+    return sorted([x, 1])[0]
+
+
+# by name in a tuple, so that this test itself reaches none of them (it stays fast)
+SAMPLES = (
+    _runs_a_command,
+    _through_a_helper,
+    _imports_inside,
+    _starts_a_broker,
+    _uses_the_harness,
+    _pure,
+)
+
+
+def test_what_reaches_a_process_is_found_directly_through_helpers_and_classes():
+    found = {f.__name__: starts_processes(f) for f in SAMPLES}
+    assert found == {
+        "_runs_a_command": True,
+        "_through_a_helper": True,
+        "_imports_inside": True,
+        "_starts_a_broker": True,
+        "_uses_the_harness": True,
+        "_pure": False,
+    }
+
+
+def test_a_test_that_is_not_slow_cannot_start_a_process():
+    before = subprocess.Popen.__init__
+    with NoProcesses(SimpleNamespace(nodeid="probe")), pytest.raises(AssertionError) as err:
+        subprocess.run(["true"], check=False)
+    assert "probe starts a process" in str(err.value) and "not marked slow" in str(err.value)
+    assert subprocess.Popen.__init__ is before
+
+
+def test_not_slow_deselects_every_test_that_starts_a_process():
+    """The tests issue 23 found starting processes without the mark are deselected now."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow", "tests"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
+    fast = listed.stdout
+    assert "tests/test_layout.py::" in fast  # the listing itself works
+    for module in (
+        "tests/mock/test_sigterm.py::",
+        "tests/edges/test_stop_during_startup.py::",
+        "tests/bridge/test_outbox_lost.py::test_a_lost_outbox_stops_the_start_until_accepted",
+        "tests/mock/test_state_file.py::test_an_unreadable_state_file_is_a_one_line_error",
+        "tests/bridge/test_edge_checks.py::test_check_refuses_a_ca_file_that_is_not_pem",
+        "tests/firsthour/test_demo_screen.py::test_a_short_demo_run",
+    ):
+        assert module not in fast, module
