@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from .support.mosquitto import Mosquitto
-from .support.processes import fixture_functions, guarded, starts_processes
+from .support.processes import (
+    fixture_functions,
+    guarded,
+    shares_a_module_fixture,
+    starts_processes,
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -13,6 +18,10 @@ def pytest_collection_modifyitems(config, items):
     is ``slow`` even when its module forgot the mark, so ``-m "not slow"`` starts none; and one
     that is not may not start any (``support/processes.py``)."""
     for item in items:
+        if shares_a_module_fixture(item):
+            # pytest-xdist (--dist loadgroup): the module's tests on one worker, so its fixture
+            # (an add-on started twice, a broker and a mock for every recipe) is made once
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
         if item.get_closest_marker("slow"):
             continue
         function = getattr(item, "function", None)
