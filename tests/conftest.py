@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from .support.mosquitto import Mosquitto
@@ -11,6 +13,23 @@ from .support.processes import (
     shares_a_module_fixture,
     starts_processes,
 )
+
+
+def pytest_configure(config):
+    """Ctrl-C (SIGINT) as in a terminal, however pytest was started: a shell starts a background
+    job with SIGINT ignored, every process started from it inherits that, and the tests that stop
+    mock-exist with Ctrl-C would wait in vain (in the pytest-xdist workers too)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_addoption(parser, pluginmanager):
+    """With pytest-xdist switched off (``-p no:xdist``, to debug), pyproject's ``-n``/``--dist``
+    are accepted and ignored: the tests run in this process, one after the other."""
+    if pluginmanager.is_blocked("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist switched off (-p no:xdist)")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", help="ignored")
+        group._addoption("--dist", dest="dist", default="no", help="ignored")
 
 
 def pytest_collection_modifyitems(config, items):
