@@ -817,8 +817,8 @@ def test_dockerignore_keeps_the_context_small_and_secret_free():
         "pyproject.toml",
         "README.md",
         "mqtt_bridge/cli.py",
-        "mock_exist/openapi.json",
-        "mock_exist/html/authorize.html",
+        "mock_exist/http/openapi.json",
+        "mock_exist/http/html/authorize.html",
         "exist_demo/demo.yaml",
     ):
         assert not excluded(path, ignore), path

@@ -1,4 +1,4 @@
-"""``mock_exist/openapi.json``: valid OpenAPI, served by the mock, and in step with its routes.
+"""``mock_exist/http/openapi.json``: valid OpenAPI, served by the mock, and in step with its routes.
 
 The route test walks the Flask ``url_map`` both ways, so a view added, removed or renamed under
 ``/api/2/`` or ``/oauth2/`` without the document following (or the reverse) fails here.
