@@ -13,5 +13,6 @@ _.ensure_ascii  # http/app.py: read by Flask's JSON provider
 _.fault  # http/app.py, fault_responses.py: flask.g, read with g.get; a journal field (asdict)
 _.fault_rule  # http/fault_responses.py: flask.g, read with g.pop
 _.fault_answered  # http/fault_responses.py: flask.g, read with g.pop
+_.reset_connection  # http/fault_responses.py: flask.g, read with g.pop
 _.seq  # rules/ledger.py: a ledger entry's field, read through asdict
 _.DECIMAL  # rules/value_types.py: value type 1, in the table for completeness (the fall-through)

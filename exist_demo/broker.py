@@ -1,8 +1,9 @@
 """An MQTT broker for the demo: ``mosquitto`` from PATH, else the embedded ``amqtt`` broker.
 
 mosquitto is preferred (it is what most home setups run, and what the tests use). amqtt, installed
-with ``pip install -e '.[broker]'``, is the fallback: pure Python (asyncio), maintained (the
-successor of hbmqtt), and it supports the QoS 1 persistent sessions the bridge relies on.
+with ``pip install 'exist-mqtt-bridge[demo]'`` (or ``[broker]``), is the fallback: pure Python
+(asyncio), maintained (the successor of hbmqtt), and it supports the QoS 1 persistent sessions
+the bridge relies on.
 """
 
 from __future__ import annotations
@@ -113,5 +114,5 @@ def start_broker(choice: str = "auto"):  # noqa: ANN201
     except ImportError:
         raise RuntimeError(
             "no MQTT broker: install mosquitto (apt-get install mosquitto) or the embedded one "
-            "(pip install -e '.[broker]')"
+            "(pip install 'exist-mqtt-bridge[demo]')"
         ) from None

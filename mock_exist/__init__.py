@@ -18,6 +18,8 @@ At the top: ``server`` (waitress in a thread), ``cli`` (``mock-exist``), ``pytes
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .control.python_api import MockConfig, MockExist
@@ -25,7 +27,20 @@ from .control.python_api import MockConfig, MockExist
 if TYPE_CHECKING:
     from .http.app import create_app
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version; in a checkout (the development workspace installs
+    the code under another name), the repository's VERSION file: the one place it is kept."""
+    try:
+        return version("mock-exist")
+    except PackageNotFoundError:
+        try:
+            return (Path(__file__).resolve().parents[1] / "VERSION").read_text("utf-8").strip()
+        except OSError:  # a source tree without its VERSION file
+            return "0.0.0+unknown"
+
+
+__version__ = _version()
 __all__ = ["create_app", "MockConfig", "MockExist", "__version__"]
 
 

@@ -26,7 +26,8 @@ examples:
       explicitly (--token, --timezone, --rate-limit, --max-items, ...) apply on top of it
 
 The dashboard is at /_mock/ in a browser. The test-control API is under /_mock/ (reset, state,
-users, clients, tokens, clock, faults, rate-limit, journal, ledger, openapi.json); see README.md.
+users, clients, tokens, clock, faults, rate-limit, journal, ledger, openapi.json); see the
+documentation's *The control API* page, docs/mock-exist/control-api.md.
 It is open to anyone who reaches the port: keep the default --host 127.0.0.1, or pass
 --admin-token (a non-loopback --host without one prints a warning). A state-changing call whose
 Origin or Referer is another site (a web page) is refused with 403.

@@ -23,7 +23,7 @@ import pytest
 if TYPE_CHECKING:
     from .server import MockServer
 
-MISSING = "the mock_exist fixture needs Flask and waitress: pip install 'exist-mqtt-bridge[mock]'"
+MISSING = "the mock_exist fixture needs Flask and waitress: pip install mock-exist"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import IO, NoReturn, TextIO
 
 from .addon.command import add_addon
 from .backfill.command import add_backfill
@@ -130,7 +130,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
         "--config",
         required=True,
         metavar="FILE",
-        help="the YAML configuration (see examples/bridge.example.yaml)",
+        help="the YAML configuration (`exist-bridge init` writes a commented starter)",
     )
     p.add_argument(  # also accepted after the command (exist-bridge run -c f -v)
         "-v",
@@ -306,6 +306,49 @@ def cmd_status(args: argparse.Namespace, out: _Output) -> int:
     return status(args, out)
 
 
+# --------------------------------------------------------------------------- init
+
+EXAMPLE_CONFIG = "config/example.yaml"  # package data of mqtt_bridge: the commented starter
+
+
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init",
+        help="write a commented starter configuration to edit",
+        description="Write the commented example configuration (every section, the secrets read "
+        "from environment variables) to FILE, to edit for your broker, attributes and mappings; "
+        "then `exist-bridge check -c FILE`. Never overwrites a file.",
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="bridge.yaml",
+        metavar="FILE",
+        help="where to write it (default: bridge.yaml; - prints it)",
+    )
+    p.set_defaults(handler=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace, out: _Output) -> int:
+    """``exist-bridge init``: the packaged example configuration, written where asked."""
+    from importlib.resources import files
+
+    text = files("mqtt_bridge").joinpath(EXAMPLE_CONFIG).read_text(encoding="utf-8")
+    if args.file == "-":
+        out.stdout.write(text)
+        return 0
+    try:
+        with open(args.file, "x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError:
+        raise ValueError(
+            f"{args.file} exists already: pass another FILE (nothing written)"
+        ) from None
+    out.print(f"wrote {args.file}: edit the broker, attributes and mappings, then run")
+    out.print(f"  exist-bridge check -c {args.file}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -314,10 +357,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="see it work: emulator + broker + bridge + simulated devices",
         description="Start the Exist emulator (in a thread), an MQTT broker (mosquitto from PATH, "
-        "else the embedded one from the [broker] extra), the bridge with examples/demo.yaml and "
+        "else the embedded one, amqtt), the bridge with the demo's own configuration and "
         "simulated devices (a fridge door sensor, a step counter, a mood button, a scale). Shows "
         "events in, requests out, the budget and the values in Exist live, then checks that Exist "
-        "has exactly what the devices published (exit 0) and stops everything.",
+        "has exactly what the devices published (exit 0) and stops everything. Needs the "
+        "emulator: pip install 'exist-mqtt-bridge[demo]'.",
     )
     p.add_argument(
         "--duration",
@@ -346,7 +390,9 @@ def cmd_demo(args: argparse.Namespace, out: _Output) -> int:
     try:
         from exist_demo import run_demo
     except ImportError as err:
-        raise ValueError(f"the demo needs the mock_exist package installed: {err}") from None
+        raise ValueError(
+            f"the demo needs the Exist emulator: pip install 'exist-mqtt-bridge[demo]' ({err})"
+        ) from None
     if args.duration <= 0 or args.delay < 1:
         raise ValueError("--duration must be positive and --delay at least 1")
     try:
@@ -364,6 +410,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_test,
     _add_status,
     _add_authorize,
+    _add_init,
     _add_demo,
     add_backfill,
     add_addon,
@@ -371,14 +418,36 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def _parser_class(stdout: TextIO, stderr: TextIO) -> type[argparse.ArgumentParser]:
-    """An ``ArgumentParser`` (for the subcommands too) printing to the given streams."""
+    """An ``ArgumentParser`` (for the subcommands too) printing to the given streams, through
+    argparse's public methods: help and usage, error messages and exits."""
 
     class Parser(argparse.ArgumentParser):
-        def _print_message(self, message: str, file: object = None) -> None:
+        def print_usage(self, file: IO[str] | None = None) -> None:
+            super().print_usage(stderr if file is sys.stderr else stdout)
+
+        def print_help(self, file: IO[str] | None = None) -> None:
+            super().print_help(stderr if file is sys.stderr else stdout)
+
+        def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
             if message:
-                (stderr if file is sys.stderr else stdout).write(message)
+                stderr.write(message)
+            sys.exit(status)
 
     return Parser
+
+
+def _version_action(stdout: TextIO) -> type[argparse.Action]:
+    """``--version`` printing to ``stdout`` (argparse's own action writes to ``sys.stdout``)."""
+
+    class Version(argparse.Action):
+        def __init__(self, option_strings: list[str], dest: str, help: str | None = None):
+            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+        def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+            stdout.write(f"{PROG} {__version__}\n")
+            parser.exit()
+
+    return Version
 
 
 def build_parser(
@@ -392,8 +461,15 @@ def build_parser(
             "Bridge MQTT device events to Exist (exist.io) attributes. "
             "Run `exist-bridge COMMAND --help` for a command's options."
         ),
+        epilog=(
+            "Documentation: docs/ in the project's source, also published as its documentation "
+            "site: every command in docs/reference/cli.md, every configuration key in "
+            "docs/reference/configuration.md, what a log line means in docs/troubleshooting.md."
+        ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action=_version_action(stdout or sys.stdout), help="print the version"
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors"
     )

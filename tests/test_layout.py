@@ -1,4 +1,4 @@
-"""The house rules of mqtt_bridge/ (README: Code map), checked on the source itself."""
+"""The house rules of mqtt_bridge/ (docs/project/code-map.md), checked on the source itself."""
 
 from __future__ import annotations
 

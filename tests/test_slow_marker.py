@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from exist_demo import demo
+
 from .support.mosquitto import Mosquitto
 from .support.processes import NoProcesses, starts_processes
 
@@ -40,6 +42,10 @@ def _uses_the_harness():
     return _Harness().start()
 
 
+def _runs_the_demo_through_its_module():
+    return demo.run_demo
+
+
 def _pure(x: int) -> int:
     return sorted([x, 1])[0]
 
@@ -51,6 +57,7 @@ SAMPLES = (
     _imports_inside,
     _starts_a_broker,
     _uses_the_harness,
+    _runs_the_demo_through_its_module,
     _pure,
 )
 
@@ -63,6 +70,7 @@ def test_what_reaches_a_process_is_found_directly_through_helpers_and_classes():
         "_imports_inside": True,
         "_starts_a_broker": True,
         "_uses_the_harness": True,
+        "_runs_the_demo_through_its_module": True,
         "_pure": False,
     }
 

@@ -112,8 +112,10 @@ def instant(field: str, value: object) -> datetime:
     """An ISO-8601 date-time with an offset (a string or an aware ``datetime``), 1900-9000."""
     when = value if isinstance(value, datetime) else None
     if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value)
+        try:  # "Z" for UTC: Python 3.10's parser refuses it
+            when = datetime.fromisoformat(
+                value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+            )
         except ValueError:
             when = None
     if when is None or when.tzinfo is None:

@@ -1,7 +1,8 @@
 """The saved state of a mock: a versioned JSON document (``mock-exist --state FILE``, and
 ``GET``/``PUT /_mock/state``). Plain Python, no Flask.
 
-Format ``{"format": "mock-exist-state", "version": 1, ...}`` (README, "State files"): the clock,
+Format ``{"format": "mock-exist-state", "version": 1, ...}`` (docs/mock-exist/state-files.md):
+the clock,
 the limits, users with their attributes (owner, values by day), OAuth2 clients (secrets included),
 tokens (with their refresh tokens and expiry instants) and fault rules (with their counts). Not
 kept: the request journal, the ledger, pending authorisation codes and the rate-limit counts.

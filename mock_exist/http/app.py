@@ -72,6 +72,7 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
             response = fault_responses.after(response)
         _journal(mock, response)
         access_log.info("%s %s %s", request.method, _logged_path(), response.status_code)
+        fault_responses.reset_if_asked()
         return response
 
     @app.errorhandler(ApiError)

@@ -86,7 +86,9 @@ def answer(rule: FaultRule, real: Response | None) -> Response:
     if mode == "slow_body":
         return _slow(real, rule.latency)  # type: ignore[arg-type]
     if mode == "reset":
-        _reset_connection()
+        # the connection is reset once the request is in the journal (``reset_if_asked``), so
+        # a client that sees the reset already finds the entry there
+        g.reset_connection = True
         return Response(b"", 500)  # never reaches the client: its connection is gone
     raise AssertionError(f"unhandled fault mode {mode}")
 
@@ -108,6 +110,12 @@ def _slow(real: Response, seconds: float) -> Response:
     response = Response(trickle(), real.status_code, headers=dict(real.headers))
     response.headers["Content-Length"] = str(len(body))
     return response
+
+
+def reset_if_asked() -> None:
+    """Reset this request's connection if its fault asked for it (the last step of a request)."""
+    if g.pop("reset_connection", False):
+        _reset_connection()
 
 
 def _reset_connection() -> None:

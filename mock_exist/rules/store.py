@@ -2,7 +2,8 @@
 
 Plain Python: callers pass an ``Actor`` (who is asking, through which client, with which scopes)
 and decoded JSON; they get back plain data or an exception from ``errors``. Every rule here is in
-the README's table with its source (docs, observed by third-party clients, or assumed).
+the documentation's table (docs/mock-exist/rules.md) with its source (docs, observed by
+third-party clients, or assumed).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ One module per job:
 - ``validators``: one value each; ``schema``: every key once, with its description, and a
   schema per mapping mode; ``checks``: what holds across keys, items and files;
 - ``build``: ``parse_config``/``load_config``, the dataclasses built from the valid data;
-- ``reference``: ``describe_schema`` and the README's generated reference
-  (``python -m mqtt_bridge.config --write README.md``).
+- ``reference``: ``describe_schema`` and the documentation's generated reference
+  (``python -m mqtt_bridge.config --write docs/reference/configuration.md``).
 
 A new key: a field in ``model``, an entry in ``schema``. A new check across keys, or a file that
 must exist: ``checks``. Exist's own rules (groups, value types, limits) are in

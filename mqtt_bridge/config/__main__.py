@@ -1,4 +1,4 @@
-"""``python -m mqtt_bridge.config [--write README.md]``: the README's configuration reference."""
+"""``python -m mqtt_bridge.config [--write FILE]``: the configuration reference of the docs."""
 
 import sys
 

@@ -1,8 +1,9 @@
 """The configuration reference, generated from the schema so it can't drift from it.
 
-``describe_schema()`` gives its rows; ``python -m mqtt_bridge.config`` prints them as the
-README's Markdown table, and ``--write README.md`` replaces the part of the file between the
-``config-reference`` markers (``tests/test_readme.py`` checks it is current).
+``describe_schema()`` gives its rows; ``python -m mqtt_bridge.config`` prints them as a
+Markdown table, and ``--write FILE`` replaces the part of the file between the
+``config-reference`` markers: the documentation's configuration reference,
+``docs/reference/configuration.md`` (``tests/docs/test_generated_pages.py`` checks it is current).
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def replace_section(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m mqtt_bridge.config [--write FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m mqtt_bridge.config", description=__doc__)
-    parser.add_argument("--write", metavar="FILE", help="update FILE in place (e.g. README.md)")
+    parser.add_argument(
+        "--write", metavar="FILE", help="update FILE in place (docs/reference/configuration.md)"
+    )
     args = parser.parse_args(argv)
     if args.write:
         path = Path(args.write)

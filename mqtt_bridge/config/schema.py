@@ -1,7 +1,7 @@
 """The voluptuous schema: every key once, with its validator, default and description.
 
 A new key: add it to its section's schema here and as a field of the section's dataclass in
-``model.py`` (``build.py`` copies it by name; the README reference is generated from here).
+``model.py`` (``build.py`` copies it by name; the documentation's reference is generated from here).
 A mapping key that only some modes take: also list it in ``MODE_ONLY``.
 """
 

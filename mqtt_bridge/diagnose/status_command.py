@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: the counters ``status --json`` always lists (README: "these names are kept")
+#: the counters ``status --json`` always lists (docs/reference/status.md: "these names are kept")
 COUNTERS = ("messages", "events", "skipped", "duplicates_ignored", "unmatched")
 
 

@@ -104,5 +104,5 @@ def test_docs_tell_an_addon_user_how_to_backfill():
 def test_docs_describe_livez_and_healthz():
     docs = (ADDON / "DOCS.md").read_text()
     assert "`/livez`" in docs and "`/healthz`" in docs
-    readme = (ROOT / "README.md").read_text()
-    assert "| `/livez` |" in readme
+    reference = (ROOT / "docs" / "reference" / "http.md").read_text()
+    assert "| `/livez` |" in reference

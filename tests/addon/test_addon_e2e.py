@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mock_exist.server import MockServer
 
-from ..support.browser import chromium, console_errors, screenshot
+from ..support.browser import chromium, console_errors, docs_screenshot, screenshot
 from ..support.days import today
 from ..support.ingress import IngressProxy
 from ..support.mosquitto import Mosquitto
@@ -302,7 +302,12 @@ def test_status_page_in_a_headless_browser_behind_an_ingress_path(addon, tmp_pat
         messages = browser.find_element(By.ID, "messages").text
         assert messages.startswith(f"{len(FRIDGE) + 1 + len(STEPS)} received, 6 counted, 5 skipped")
         screenshot(browser, tmp_path, "addon-status-page")
+        docs_screenshot(browser, tmp_path, "status-page")
         assert console_errors(browser) == []
+        # the panel as the Home Assistant app shows it on a phone: the same page, narrow
+        browser.set_window_size(412, 915)
+        assert browser.find_element(By.ID, "health").text == "healthy"
+        docs_screenshot(browser, tmp_path, "ingress-panel")
         # the links are relative: they stay under the ingress path
         browser.find_element(By.ID, "link-metrics").click()
         wait_for("the metrics page", lambda: "exist_bridge_" in browser.page_source)

@@ -19,18 +19,16 @@ import yaml
 from mqtt_bridge.addon import glue
 from mqtt_bridge.exist.version import __version__
 
+from ..support.extras import shared
+
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "exist-bridge"
 
 
 def vendor_dir() -> Path:
-    """``shared/vendor/ha-addon-linter`` beside the checkout (or beside one of its parents, for
-    a worktree): the community add-on linter's JSON Schemas (MIT), see its SOURCE.md."""
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "vendor" / "ha-addon-linter"
-        if (candidate / "config.schema.json").is_file():
-            return candidate
-    raise AssertionError(f"shared/vendor/ha-addon-linter not found beside {ROOT}")
+    """``shared/vendor/ha-addon-linter``: the community add-on linter's JSON Schemas (MIT), see
+    its SOURCE.md; a developer's extra (skipped in a user's clone, required in CI)."""
+    return shared("vendor/ha-addon-linter", "config.schema.json")
 
 
 def load(name: str) -> dict:
@@ -86,8 +84,7 @@ def test_config_yaml_has_what_the_issue_asks_for():
 
 def test_the_addon_version_is_the_package_version():
     assert load("config.yaml")["version"] == __version__
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert f'\nversion = "{__version__}"\n' in pyproject
+    assert (ROOT / "VERSION").read_text().strip() == __version__  # the one place it is kept
 
 
 def test_every_option_is_understood_by_the_glue_and_translated():
@@ -133,7 +130,8 @@ def test_the_apparmor_profile_is_named_after_the_slug():
 
 def test_docs_changelog_and_the_repository_file_exist():
     assert (ADDON / "DOCS.md").read_text().startswith("# ")
-    assert f"## {__version__}" in (ADDON / "CHANGELOG.md").read_text()
+    changelog = (ADDON / "CHANGELOG.md").read_text()
+    assert f"## [{__version__}]" in changelog or "## [Unreleased]" in changelog
     assert yaml.safe_load((ROOT / "repository.yaml").read_text())["name"]
 
 

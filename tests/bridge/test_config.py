@@ -20,7 +20,7 @@ from mqtt_bridge.config import (
     parse_config,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "mqtt_bridge" / "config" / "example.yaml"
 ENV = {"EXIST_TOKEN": "tok-0123456789", "MQTT_PASSWORD": "mqtt-pass-987"}
 
 

@@ -180,7 +180,8 @@ def test_a_brand_new_state_dir_and_a_backfill_only_dir_start(tmp_path, mock_exis
 def test_a_backup_copy_restored_on_purpose_starts_once_the_marker_is_deleted(
     used_state, mosquitto, tmp_path
 ):
-    """The README's advice: `sqlite3 outbox.sqlite ".backup FILE"` (here SQLite's same backup API)
+    """The documented advice (docs/reference/state-directory.md): `sqlite3 outbox.sqlite
+    ".backup FILE"` (here SQLite's same backup API)
     copies a running bridge's outbox with its log; restored later it is older than the last clean
     stop, so the start stops - until the marker is deleted, as the error says."""
     config, state = used_state

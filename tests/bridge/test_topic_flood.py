@@ -21,7 +21,7 @@ from mqtt_bridge.pipeline.buffer.writer import CommitWriter
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
-# the documented bounds (README, "Bad input" and "State directory")
+# the documented bounds (docs/how-it-works/faults-and-edges.md, docs/reference/state-directory.md)
 LOG_BURST = 20  # bad-input lines one by one per minute
 MAX_TOPIC_STATES = 10_000  # per-topic states kept
 STATE_MAX_AGE = 30 * 86400  # a topic not seen for 30 days loses its state

@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -513,8 +512,9 @@ def flag(command, name: str) -> str | None:  # noqa: ANN001
 
 
 def console_scripts() -> dict[str, str]:
-    dist = metadata.distribution(DISTRIBUTION)
-    return {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    """The console scripts of the distribution the image installs (dists/exist-mqtt-bridge)."""
+    project = (ROOT / "dists" / DISTRIBUTION / "pyproject.toml").read_text(encoding="utf-8")
+    return tomllib.loads(project)["project"]["scripts"]
 
 
 def parse_bridge_argv(argv: list[str]) -> tuple[argparse.Namespace | None, str]:
@@ -763,7 +763,7 @@ DOCKERFILE_BREAKAGES = [
     ("cmd not run", 'CMD ["run"', 'CMD ["check"', "not `run"),
     ("copy missing", "COPY exist_demo/ exist_demo/", "COPY nope/ nope/", "does not exist"),
     ("copy ignored dir", "COPY exist_demo/ exist_demo/", "COPY tests/ tests/", "excluded"),
-    ("copy ignored file", "COPY pyproject.toml", "COPY .gitignore pyproject.toml", "excluded"),
+    ("copy ignored file", "COPY VERSION LICENSE", "COPY .gitignore LICENSE", "excluded"),
     ("unknown stage", "from=build,", "from=builder,", "unknown stage"),
 ]
 
@@ -781,14 +781,19 @@ def test_dockerfile_checks_fail_on_a_broken_dockerfile(name, old, new, expected)
     assert any(expected in p for p in problems), f"{name}: {problems}"
 
 
-def test_dockerfile_copies_what_the_wheel_is_built_from():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+def test_dockerfile_copies_what_the_wheels_are_built_from():
+    """The build stage builds both distributions (dists/<name>/): it copies their folder, the
+    VERSION and LICENSE they link to, and every package they include."""
     build = stages(dockerfile_text())[0]
     copied = {os.path.normpath(s) for c in build.commands if c.cmd == "COPY" for s in c.value[:-1]}
-    assert {"pyproject.toml", project["project"]["readme"], *packages} <= copied
-    assert {"exist-bridge", "mock-exist"} <= set(project["project"]["scripts"])
-    assert console_scripts()["mock-exist"] == "mock_exist.cli:main"  # compose's mock entrypoint
+    scripts = {}
+    for name in ("exist-mqtt-bridge", "mock-exist"):
+        project = tomllib.loads((ROOT / "dists" / name / "pyproject.toml").read_text("utf-8"))
+        found = project["tool"]["setuptools"]["packages"]["find"]["include"]
+        assert {"dists", "VERSION", "LICENSE", *(p.rstrip("*") for p in found)} <= copied
+        scripts.update(project["project"]["scripts"])
+    assert scripts["mock-exist"] == "mock_exist.cli:main"  # compose's mock entrypoint
+    assert scripts["exist-bridge"] == "mqtt_bridge.cli:main"
 
 
 # ----------------------------------------------------------------- .dockerignore
@@ -814,8 +819,11 @@ def test_dockerignore_keeps_the_context_small_and_secret_free():
     ):
         assert excluded(path, ignore), path
     for path in (
-        "pyproject.toml",
-        "README.md",
+        "VERSION",
+        "LICENSE",
+        "dists/exist-mqtt-bridge/pyproject.toml",
+        "dists/exist-mqtt-bridge/setup.py",
+        "dists/mock-exist/README.md",
         "mqtt_bridge/cli.py",
         "mock_exist/http/openapi.json",
         "mock_exist/http/html/authorize.html",

@@ -1,4 +1,5 @@
-"""The README's production install path and the systemd unit it uses agree."""
+"""The documentation's production install path (docs/get-started/systemd.md) and the systemd unit
+it uses agree."""
 
 from __future__ import annotations
 
@@ -16,24 +17,24 @@ def unit() -> configparser.ConfigParser:
     return parser
 
 
-def test_the_unit_uses_state_directory_and_the_paths_readme_gives():
+def test_the_unit_uses_state_directory_and_the_paths_the_docs_give():
     service = unit()["Service"]
     assert service["StateDirectory"] == "exist-bridge"
     assert service["WorkingDirectory"] == "/var/lib/exist-bridge"
     assert service["User"] == "exist-bridge"
     assert service["KillSignal"] == "SIGTERM"
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Production install (systemd)", 1)[1].split("\n### ", 1)[0]
+    section = (ROOT / "docs" / "get-started" / "systemd.md").read_text()
     for command in (service["ExecStart"], service["ExecStartPre"]):
         binary, _, rest = command.partition(" ")
         assert binary in section  # the same virtualenv
         assert rest.split(" -c ")[1] in section  # the same configuration file
     assert service["EnvironmentFile"] in section
-    assert "pip install ." in section and "python3-venv" in section
+    assert "pip install exist-mqtt-bridge" in section and "python3-venv" in section
+    assert "pip install ." in section  # from a clone
     assert re.search(r"exist-bridge status -c /etc/exist-bridge/config\.yaml", section)
 
 
 def test_debian_users_are_told_about_python3_venv_in_the_set_up():
-    readme = (ROOT / "README.md").read_text()
-    setup = readme.split("## Set-up on a fresh machine", 1)[1].split("```", 1)[0]
-    assert "python3-venv" in setup
+    for page in (ROOT / "README.md", ROOT / "docs" / "get-started" / "demo.md"):
+        setup = page.read_text().split("## Set-up on a fresh machine", 1)[1].split("```", 1)[0]
+        assert "python3-venv" in setup, page

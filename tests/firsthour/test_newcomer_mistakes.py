@@ -1,6 +1,6 @@
-"""The README's "first hour" troubleshooting table: each of a newcomer's five mistakes shows its
-cause in the log of `exist-bridge run` (or in `exist-bridge check`) in one line naming the key or
-the host. One test per row; the log is polled (no timing is asserted)."""
+"""The "first hour" troubleshooting table (docs/troubleshooting.md): each of a newcomer's five
+mistakes shows its cause in the log of `exist-bridge run` (or in `exist-bridge check`) in one line
+naming the key or the host. One test per row; the log is polled (no timing is asserted)."""
 
 from __future__ import annotations
 

@@ -63,12 +63,12 @@ class Setup:
         self.bridge.stop()
 
 
-def readme_status_fields() -> set[str]:
-    """The top-level fields README's `status --json` table documents."""
+def documented_status_fields() -> set[str]:
+    """The top-level fields the `status --json` table documents (docs/reference/status.md)."""
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "status.md").read_text()
     table = text.split("| field | meaning |", 1)[1].split("\n\n", 1)[0]
     fields: set[str] = set()
     for line in table.splitlines()[2:]:
@@ -142,7 +142,7 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
         assert rows[("cofees", day)]["code"] == "not_found"
         assert rows[("fridge_opens", day)]["state"] == "pending"
         assert rows[("fridge_opens", day)]["events"] == 1
-        for row in data["totals"]:  # the fields README documents
+        for row in data["totals"]:  # the fields the docs document
             assert set(row) == {
                 "attribute",
                 "date",
@@ -160,7 +160,7 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
             }
         assert data["broker"]["connected"] is True
         assert data["postponed"] is None
-        assert set(data) == readme_status_fields() - {"healthy", "health_problem"}
+        assert set(data) == documented_status_fields() - {"healthy", "health_problem"}
         assert set(data["broker"]) == {
             "host",
             "port",

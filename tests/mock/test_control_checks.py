@@ -55,3 +55,12 @@ def test_the_rules_and_control_rooms_import_no_flask():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded, flask = done.stdout.split()
     assert int(loaded) >= 10 and flask == "False", done.stderr
+
+
+@pytest.mark.parametrize("text", ["2024-03-09T22:50:00Z", "2024-03-09T22:50:00+00:00"])
+def test_the_clock_takes_utc_written_with_z_on_every_python(text):
+    """Python 3.10's ``fromisoformat`` refuses a trailing "Z"; the mock must not."""
+    from mock_exist.control.checks import instant
+
+    when = instant("now", text)
+    assert when.isoformat() == "2024-03-09T22:50:00+00:00"

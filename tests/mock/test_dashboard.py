@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from mock_exist.server import MockServer
-from tests.support.browser import chromium, console_errors, screenshot
+from tests.support.browser import chromium, console_errors, docs_screenshot, screenshot
 
 DAY = "2024-05-01"
 
@@ -177,6 +177,7 @@ def test_dashboard_in_a_headless_browser(scene, tmp_path):
         driver.refresh()
         assert "1 / 1" in driver.find_element(By.CSS_SELECTOR, "#fault-rules tr.fault").text
         screenshot(driver, tmp_path, "dashboard-fault-added")
+        docs_screenshot(driver, tmp_path, "mock-dashboard")
 
         # clear them from the page
         _reloading(

@@ -21,11 +21,13 @@ BRIDGE_STACK = ("paho", "mqtt_bridge", "voluptuous", "yaml", "tenacity", "amqtt"
 
 
 def _project() -> dict:
+    """The mock-exist distribution's project (dists/mock-exist/pyproject.toml)."""
     try:
         import tomllib
-    except ImportError:  # Python 3.10: pip's vendored copy of the same parser
-        from pip._vendor import tomli as tomllib
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    text = (ROOT / "dists" / "mock-exist" / "pyproject.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
 
 
 def _names(requirements: list[str]) -> set[str]:
@@ -34,7 +36,7 @@ def _names(requirements: list[str]) -> set[str]:
 
 def test_the_mock_needs_nothing_of_the_bridge():
     """Everything mock-exist runs (server, CLI, dashboard, conformance suite, plugin) imports only
-    the ``mock`` extra's packages, never the bridge or its MQTT stack."""
+    the mock-exist distribution's dependencies, never the bridge or its MQTT stack."""
     code = (
         "import sys, mock_exist.cli, mock_exist.server, mock_exist.conformance, "
         "mock_exist.pytest_plugin, mock_exist.http.dashboard_views\n"
@@ -43,8 +45,9 @@ def test_the_mock_needs_nothing_of_the_bridge():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-    assert _names(_project()["project"]["optional-dependencies"]["mock"]) == {
+    assert _names(_project()["project"]["dependencies"]) == {
         "flask",
+        "werkzeug",
         "waitress",
         "requests",
         "tzdata",
@@ -74,7 +77,7 @@ def test_the_plugin_never_breaks_a_session_without_flask(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 skipped" in done.stdout
-    assert "pip install 'exist-mqtt-bridge[mock]'" in done.stdout
+    assert "pip install mock-exist" in done.stdout
 
 
 def _mock_stage():
@@ -97,11 +100,9 @@ def test_dockerfile_has_a_mock_target_running_only_mock_exist():
     assert last["EXPOSE"].value[0] == "5000"
     runs = [c.value[0] for c in mock.commands if c.cmd == "RUN"]
     install = next(run for run in runs if "pip install" in run)
-    assert "--no-deps exist-mqtt-bridge" in install
-    extra = _names(_project()["project"]["optional-dependencies"]["mock"])
-    installed = set(install.split("&&")[1].split()) - {"pip", "install", "--no-index"}
-    installed = {w for w in installed if not w.startswith("--find-links")}
-    assert installed == extra  # the image gets exactly the mock extra
+    words = set(install.split()) - {"pip", "install", "--no-index"}
+    installed = {w for w in words if not w.startswith("--") and "=" not in w}
+    assert installed == {"mock-exist"}  # the mock-exist distribution, nothing of the bridge
     assert any("useradd" in run and "--uid 10001" in run for run in runs)
 
 

@@ -10,6 +10,10 @@ Reusable by any test that shows a page (the mock's dashboard, an add-on status p
             screenshot(driver, tmp_path, "page")
             assert console_errors(driver) == []
 
+Pictures the documentation shows are taken with ``docs_screenshot``: they land in
+``docs/assets/screenshots/`` only when ``UPDATE_DOCS_SCREENSHOTS=1`` (see
+docs/project/contributing.md), so an ordinary run never changes a committed file.
+
 Only the system's browser is used (``/usr/bin/chromium`` with ``/usr/bin/chromedriver``, from
 ``apt-get install chromium chromium-driver``, as ``.ci/run`` does); nothing is ever downloaded.
 Each browser gets a fresh profile directory. Screenshots go to the test's ``tmp_path`` and are
@@ -24,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from .extras import skip_or_fail
 
 CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -39,6 +43,7 @@ FLAGS = (
     "--disable-dev-shm-usage",
 )
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "screenshots"
 
 
 def missing() -> str | None:
@@ -57,11 +62,8 @@ def require_browser() -> None:
     """Skip when no browser is installed, except in CI (``CI=true``), where that is a failure:
     ``.ci/run`` installs it, so a missing browser there is a broken set-up, not a pass."""
     reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"no headless browser in CI: {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(f"no headless browser: {reason}")
 
 
 @contextmanager
@@ -102,4 +104,15 @@ def screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
     assert driver.save_screenshot(str(path)), f"screenshot {name} failed"
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy2(path, ARTIFACTS / path.name)
+    return path
+
+
+def docs_screenshot(driver, tmp_path: Path, name: str) -> Path:  # noqa: ANN001
+    """A screenshot the documentation shows as ``docs/assets/screenshots/NAME.png``: taken like
+    ``screenshot``, and copied over the documentation's picture when the environment has
+    ``UPDATE_DOCS_SCREENSHOTS=1``; its path."""
+    path = screenshot(driver, tmp_path, name)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, DOCS_SCREENSHOTS / path.name)
     return path

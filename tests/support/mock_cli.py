@@ -11,15 +11,20 @@ from .net import free_port
 __all__ = ["start_mock", "stop_mock"]
 
 
-def start_mock(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
+def start_mock(
+    *args: str, command: list[str] | None = None, **popen: object
+) -> tuple[subprocess.Popen, int, list[str]]:
     """``mock-exist --port <free> --quiet <args>``, returned once its banner is printed:
-    (process, port, the banner's lines). Fails with its output if it exits first."""
+    (process, port, the banner's lines). Fails with its output if it exits first. ``command``
+    replaces this interpreter's ``-m mock_exist.cli`` (e.g. an installed ``mock-exist``)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_exist.cli", "--port", str(port), "--quiet", *args],
+        [*(command or [sys.executable, "-m", "mock_exist.cli"]), "--port", str(port), "--quiet"]
+        + list(args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,  # type: ignore[call-overload]
     )
     lines = []
     while True:  # the banner ends with "Press Ctrl-C to stop."

@@ -26,7 +26,13 @@ PROCESS_MODULES = frozenset(
     }
 )
 # ... and the product's own functions that start one
-PROCESS_FUNCTIONS = frozenset({"exist_demo.demo.run_demo", "exist_demo.broker.start_broker"})
+PROCESS_FUNCTIONS = frozenset(
+    {
+        "exist_demo.demo.run_demo",  # a broker
+        "exist_demo.broker.start_broker",
+        "release.tracked_text_files",  # dists/release.py: git ls-files
+    }
+)
 
 
 def _names(code: types.CodeType) -> Iterator[str]:
@@ -50,9 +56,13 @@ def starts_processes(obj: object, seen: set[int] | None = None) -> bool:
     code, scope = getattr(obj, "__code__", None), getattr(obj, "__globals__", None)
     if code is None or scope is None:
         return False
-    for name in _names(code):
+    names = set(_names(code))
+    modules = [scope[n] for n in names if inspect.ismodule(scope.get(n))]
+    for name in names:
         if name in PROCESS_MODULES or f"tests.{name}" in PROCESS_MODULES:
             return True  # imported inside the function: ``import subprocess``, ``from ..support.x``
+        if any(f"{m.__name__}.{name}" in PROCESS_FUNCTIONS for m in modules):
+            return True  # called through its module: ``release.tracked_text_files()``
         target = scope.get(name)
         if target is None:
             continue

@@ -102,7 +102,10 @@ def parse_time(raw: Any, zone: tzinfo) -> float:
         if number is not None:
             return _epoch(number)
         try:
-            moment = datetime.fromisoformat(text)
+            # "Z" for UTC (zigbee2mqtt, Home Assistant): Python 3.10's parser refuses it
+            moment = datetime.fromisoformat(
+                text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+            )
         except ValueError:
             raise ValueError(
                 f"{text[:40]!r} is neither epoch seconds/milliseconds nor ISO 8601"
