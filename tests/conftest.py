@@ -32,6 +32,7 @@ def pytest_addoption(parser, pluginmanager):
         group._addoption("--dist", dest="dist", default="no", help="ignored")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """A test that starts a process (a broker, a bridge, mock-exist, a browser, any subprocess)
     is ``slow`` even when its module forgot the mark, so ``-m "not slow"`` starts none; and one
