@@ -7,12 +7,7 @@ import signal
 import pytest
 
 from .support.mosquitto import Mosquitto
-from .support.processes import (
-    fixture_functions,
-    guarded,
-    shares_a_module_fixture,
-    starts_processes,
-)
+from .support.processes import fixture_functions, guarded, starts_processes
 
 
 def pytest_configure(config):
@@ -32,16 +27,11 @@ def pytest_addoption(parser, pluginmanager):
         group._addoption("--dist", dest="dist", default="no", help="ignored")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """A test that starts a process (a broker, a bridge, mock-exist, a browser, any subprocess)
     is ``slow`` even when its module forgot the mark, so ``-m "not slow"`` starts none; and one
     that is not may not start any (``support/processes.py``)."""
     for item in items:
-        if shares_a_module_fixture(item):
-            # pytest-xdist (--dist loadgroup): the module's tests on one worker, so its fixture
-            # (an add-on started twice, a broker and a mock for every recipe) is made once
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
         if item.get_closest_marker("slow"):
             continue
         function = getattr(item, "function", None)

@@ -82,21 +82,12 @@ def starts_processes(obj: object, seen: set[int] | None = None) -> bool:
     return False
 
 
-def _fixture_defs(item: pytest.Item) -> Iterator:
-    info = getattr(item, "_fixtureinfo", None)
-    for defs in getattr(info, "name2fixturedefs", {}).values():
-        yield from defs
-
-
 def fixture_functions(item: pytest.Item) -> Iterator[object]:
     """The functions of the fixtures ``item`` uses (directly or through other fixtures)."""
-    for fixturedef in _fixture_defs(item):
-        yield fixturedef.func
-
-
-def shares_a_module_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a module-scoped fixture: its module's tests share one instance."""
-    return any(d.scope == "module" for d in _fixture_defs(item))
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in getattr(info, "name2fixturedefs", {}).values():
+        for fixturedef in defs:
+            yield fixturedef.func
 
 
 class NoProcesses:
