@@ -39,10 +39,6 @@ def pytest_collection_modifyitems(config, items):
             starts_processes(f) for f in fixture_functions(item)
         ):
             item.add_marker(pytest.mark.slow)
-    if hasattr(config, "workerinput"):
-        # a pytest-xdist worker: the slow tests first, the fast ones fill the gaps at the end
-        # (stable: each module's tests keep their order)
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(wrapper=True)
