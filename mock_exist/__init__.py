@@ -1,7 +1,19 @@
 """mock_exist: an offline, stateful emulator of the Exist (exist.io) API v2.
 
-The rules (``state``, ``store``, ``faults``, ``persistence``, ...) are plain Python; Flask is only
-imported with ``create_app`` (the HTTP layer), so ``import mock_exist`` works without it.
+Three rooms, each importing only the ones before it:
+
+- ``rules/``: what exist.io enforces (the store of users, attributes and values, the catalog of
+  templates, value types, OAuth2, the rate limit, paging, the clock, the ledger of changes, the
+  wire errors), in plain Python;
+- ``control/``: how a test steers and watches one mock (``MockExist``, the Python control API, in
+  ``python_api.py``; fault rules, the request journal, state files, the checks of control input),
+  in plain Python;
+- ``http/``: Flask (the ``create_app`` factory, the blueprints of ``/api/2/``, ``/oauth2/`` and
+  ``/_mock/``, request parsing, what a fault puts on the wire, the HTML templates).
+
+At the top: ``server`` (waitress in a thread), ``cli`` (``mock-exist``), ``pytest_plugin`` and
+``conformance`` (a client of any Exist API). Flask is only imported with ``create_app``, so
+``import mock_exist`` works without it.
 """
 
 from __future__ import annotations
@@ -10,10 +22,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .state import MockConfig, MockExist
+from .control.python_api import MockConfig, MockExist
 
 if TYPE_CHECKING:
-    from .app import create_app
+    from .http.app import create_app
 
 
 def _version() -> str:
@@ -34,7 +46,7 @@ __all__ = ["create_app", "MockConfig", "MockExist", "__version__"]
 
 def __getattr__(name: str):
     if name == "create_app":
-        from .app import create_app
+        from .http.app import create_app
 
         return create_app
     raise AttributeError(f"module 'mock_exist' has no attribute {name!r}")

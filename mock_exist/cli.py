@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .state import MockConfig, MockExist
+from .control.python_api import MockConfig, MockExist
 
 EPILOG = """\
 examples:
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         admin=not args.no_admin,
         admin_token=args.admin_token,
     )
-    from .persistence import read_state_file, state_file_problem
+    from .control.state_file import read_state_file, state_file_problem
     from .server import MockServer, is_loopback
 
     loaded = None
@@ -312,7 +312,7 @@ class _Stop(KeyboardInterrupt):
     because waitress's loop swallows other exceptions raised inside its handlers."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_sigterm(_signum: int, _frame: object) -> None:
     """``docker stop`` (SIGTERM, also as PID 1, where the default action is to ignore it):
     stop serving now, like Ctrl-C. A second SIGTERM during the shutdown is ignored."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -75,14 +75,16 @@ class Suite:
         token = self.token if token == "" else token
         return {} if token is None else {"Authorization": f"Bearer {token}"}
 
-    def get(self, path: str, token: str | None = "", **params: object) -> requests.Response:
+    def get(
+        self, path: str, token: str | None = "", **params: str | int | None
+    ) -> requests.Response:
         return self.session.get(
             f"{self.api}/{path}", params=params, timeout=TIMEOUT, headers=self.headers(token)
         )
 
-    def post(self, path: str, items: object, **kwargs: object) -> requests.Response:
+    def post(self, path: str, items: object) -> requests.Response:
         return self.session.post(
-            f"{self.api}/{path}", json=items, timeout=TIMEOUT, headers=self.headers(), **kwargs
+            f"{self.api}/{path}", json=items, timeout=TIMEOUT, headers=self.headers()
         )
 
     def check(self, name: str, fn: Callable[[], None]) -> bool:

@@ -11,11 +11,12 @@ import contextlib
 import errno
 import ipaddress
 import threading
+from typing import Any
 
 from waitress.server import create_server
 
-from .app import create_app
-from .state import MockConfig, MockExist
+from .control.python_api import MockConfig, MockExist
+from .http.app import create_app
 
 THREADS = 8  # worker threads; requests beyond that wait in waitress's queue
 CHANNEL_TIMEOUT = 60  # seconds an idle (kept-alive or stalled) connection is kept open
@@ -52,7 +53,8 @@ class MockServer:
         # bodies far beyond that (its own 413), so it never buffers an unbounded upload.
         body_cap = 2 * self.state.config.max_body_bytes + 64 * 1024
         try:
-            self._server = create_server(
+            # Any: waitress's stubs lack effective_host/effective_port and call trigger an int
+            self._server: Any = create_server(
                 self.app,
                 map={},  # a private socket map: several servers may run in one process
                 host=host,
@@ -123,7 +125,7 @@ class MockServer:
     def __enter__(self) -> MockServer:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()
 
 

@@ -6,6 +6,8 @@ import argparse
 import ast
 from pathlib import Path
 
+from .support.imports import imported_names
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 PACKAGE = ROOT / "mqtt_bridge"
@@ -256,24 +258,7 @@ STUBS = {"tests.faults.harness", "tests.faults.proxy"}
 
 
 def _test_imports(path: Path, root: Path = ROOT) -> set[str]:
-    """Absolute names of the modules ``path`` imports, relative imports resolved.
-
-    ``from X import name`` also yields ``X.name``, since ``name`` may be a module.
-    """
-    package = list(path.relative_to(root).with_suffix("").parts)[:-1]
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            names.add(module)
-            names.update(f"{module}.{alias.name}".lstrip(".") for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
+    return imported_names(path, root)
 
 
 def _imports_a_test_module(path: Path, root: Path = ROOT) -> list[str]:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-PHASES = ("starting", "running", "stopping")
 OUTCOMES = ("received", "counted", "skipped", "rejected")
 
 
@@ -44,7 +43,6 @@ class LiveState:
     budget_left: int | None = None
     budget_allowed: int | None = None
     flush_problem: str | None = None  # why the last flush was postponed, if it was
-    started_at: float | None = None
     # the bridge's threads that should be running and are not (writer, flusher, MQTT network
     # loop): a wedged process, which only a restart mends
     dead_threads: tuple[str, ...] = ()

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -28,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mock_exist.server import MockServer
 
 from ..support.browser import chromium, console_errors, docs_screenshot, screenshot
+from ..support.days import today
 from ..support.ingress import IngressProxy
 from ..support.mosquitto import Mosquitto
 from ..support.net import free_port
@@ -58,10 +58,6 @@ mappings:
 FRIDGE = [True, False, False, True, False, True, True, False]  # 3 true->false edges
 STEPS = ["1200", "3400", "5021"]
 BAD = b"not json at all"  # to the fridge topic: a dead letter
-
-
-def today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
 
 
 def wait_for(what: str, predicate, timeout: float = 30.0):

@@ -422,7 +422,7 @@ def test_exist_down_stops_the_run_with_a_hint_and_a_rerun_finishes(mock_exist, t
     code, out, err = run(cfg, options, exist=exist)
     assert code == 1
     assert "backfill stopped with 30 total(s) not sent yet" in err
-    mock_exist.state.faults.clear()
+    mock_exist.state.clear_faults()
     assert run(cfg, options)[0] == 0
     assert mock_exist.state.values("steps") == {f"2024-01-{d:02d}": 100 * d for d in range(1, 31)}
 

@@ -17,6 +17,7 @@ from mqtt_bridge.service import Bridge
 
 from ..support.bridge import start_bridge
 from ..support.config import Env, bridge_config
+from ..support.days import today
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
@@ -83,10 +84,6 @@ def harness(mock_exist, mosquitto, tmp_path):
     h = Harness(mock_exist, mosquitto, tmp_path)
     yield h
     h.close()
-
-
-def today(tz: str = "UTC") -> str:
-    return datetime.now(ZoneInfo(tz)).date().isoformat()
 
 
 def test_bootstrap_acquires_and_creates_the_configured_attributes(harness, mock_exist):

@@ -14,6 +14,8 @@ from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
 
+from ..support.days import day_of
+
 DAY = 86400.0
 RECEIVED = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc).timestamp()  # the backlog arrives
 
@@ -53,11 +55,7 @@ class Run:
             self.counters[k] = self.counters.get(k, 0) + n
 
 
-def date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).date().isoformat()
-
-
-TODAY = date(RECEIVED)
+TODAY = day_of(RECEIVED)
 
 
 def ago(days: float) -> float:
@@ -73,7 +71,7 @@ def test_edge_backlog_after_a_too_old_pair_keeps_every_trusted_pair(tmp_path):
         run.send("door", True, ago(days) - 60)
         run.send("door", False, ago(days))
     # the 8-day-old pair counts at its receipt (the documented fallback), the rest on their days
-    assert run.totals == {TODAY: 1, date(ago(6)): 1, date(ago(5)): 1, date(ago(4)): 1}
+    assert run.totals == {TODAY: 1, day_of(ago(6)): 1, day_of(ago(5)): 1, day_of(ago(4)): 1}
     assert run.counters["event_time.too_old"] == 2
     assert run.counters["event_time.payload"] == 6
     assert "event_time.out_of_order" not in run.counters
@@ -90,7 +88,7 @@ def test_edge_backlog_with_a_missing_and_a_garbage_time_keeps_the_rest(tmp_path)
     run.send("door", False, "not a time either")  # an edge timed at its receipt
     run.send("door", True, ago(4) - 60)
     run.send("door", False, ago(4))
-    assert run.totals == {date(ago(6)): 1, date(ago(5)): 1, TODAY: 1, date(ago(4)): 1}
+    assert run.totals == {day_of(ago(6)): 1, day_of(ago(5)): 1, TODAY: 1, day_of(ago(4)): 1}
     assert run.counters["event_time.missing"] == 1
     assert run.counters["event_time.unreadable"] == 2
     assert "event_time.out_of_order" not in run.counters
@@ -103,7 +101,7 @@ def test_a_trusted_message_older_than_the_last_trusted_one_is_still_out_of_order
     run.send("door", False, ago(3))
     run.send("door", True, "garbage")
     run.send("door", False, ago(4))  # older than the last trusted message: stale
-    assert run.totals == {date(ago(3)): 1}
+    assert run.totals == {day_of(ago(3)): 1}
     assert run.counters["event_time.out_of_order"] == 1
 
 
@@ -118,7 +116,7 @@ def test_counter_backlog_after_untrusted_readings_counts_the_trusted_increases(t
     run.send("meter", 120, ago(5))  # +5 on its day
     run.send("meter", 130)  # missing: +10 at its receipt
     run.send("meter", 131.5, ago(4))  # +1.5 on its day
-    assert run.totals == {date(ago(6)): 10, TODAY: 15, date(ago(5)): 5, date(ago(4)): 1.5}
+    assert run.totals == {day_of(ago(6)): 10, TODAY: 15, day_of(ago(5)): 5, day_of(ago(4)): 1.5}
     assert "event_time.out_of_order" not in run.counters
     assert run.counters["event_time.payload"] == 3
 
@@ -132,7 +130,7 @@ def test_duration_backlog_after_a_too_old_period_counts_the_trusted_periods(tmp_
         run.send("tv", True, ago(days) - 1800)
         run.send("tv", False, ago(days))
     # the 8-day-old period has both ends at the same receipt: no minutes, never negative
-    assert run.totals == {date(ago(6)): 30, date(ago(5)): 30, date(ago(4)): 30}
+    assert run.totals == {day_of(ago(6)): 30, day_of(ago(5)): 30, day_of(ago(4)): 30}
     assert "event_time.out_of_order" not in run.counters
     assert run.counters["event_time.too_old"] == 2
 
@@ -143,7 +141,7 @@ def test_duration_period_with_an_untrusted_end_is_dropped_not_stretched_to_the_r
     run.send("tv", False, "garbage")  # at its receipt: 6 days of "on" if it were counted
     run.send("tv", True, ago(5) - 1800)
     run.send("tv", False, ago(5))
-    assert run.totals == {date(ago(5)): 30}
+    assert run.totals == {day_of(ago(5)): 30}
     assert run.counters["event_time.period_dropped"] == 1
     assert "event_time.out_of_order" not in run.counters
 
@@ -154,7 +152,7 @@ def test_duration_period_with_an_untrusted_start_is_dropped_never_negative(tmp_p
     run.send("tv", False, ago(5))  # trusted, 5 days before that start
     run.send("tv", True, ago(4) - 1800)
     run.send("tv", False, ago(4))
-    assert run.totals == {date(ago(4)): 30}
+    assert run.totals == {day_of(ago(4)): 30}
     assert all(v > 0 for v in run.totals.values())
     assert run.counters["event_time.period_dropped"] == 1
 

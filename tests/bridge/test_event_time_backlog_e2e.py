@@ -13,6 +13,7 @@ from mqtt_bridge.config import parse_config
 
 from ..support.bridge import start_bridge
 from ..support.config import bridge_config
+from ..support.days import day_of
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
 
@@ -20,10 +21,6 @@ pytestmark = pytest.mark.slow  # mosquitto and a bridge
 
 DAY = 86400.0
 RECEIVED = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc).timestamp()
-
-
-def date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).date().isoformat()
 
 
 def test_a_backlog_with_untrusted_times_keeps_every_trusted_opening(
@@ -62,12 +59,12 @@ def test_a_backlog_with_untrusted_times_keeps_every_trusted_opening(
         pub.publish("zigbee2mqtt/door", {"contact": False, "last_seen": int(t * 1000)})
         wait_until(lambda: bridge.outbox.counters().get("messages", 0) >= pub.sent)
         bridge.flusher.flush_once()
-        ago = {n: date(RECEIVED - n * DAY) for n in (6, 5, 4)}
+        ago = {n: day_of(RECEIVED - n * DAY) for n in (6, 5, 4)}
         assert mock_exist.state.values("door_opens") == {
             ago[6]: 1,
             ago[5]: 1,
             ago[4]: 1,
-            date(RECEIVED): 2,
+            day_of(RECEIVED): 2,
         }
         counters = bridge.outbox.counters()
         assert counters.get("event_time.out_of_order", 0) == 0

@@ -23,6 +23,7 @@ from mqtt_bridge.pipeline.buffer.rules import PENDING
 from ..support.bridge import bridge_process
 from ..support.config import write_bridge_config
 from ..support.faults import FAULT_ATTRIBUTES, FAULT_MAPPINGS, TOPICS
+from ..support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
@@ -88,7 +89,8 @@ def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tm
     kills = 0
     last_start = 0
     try:
-        time.sleep(1.5)  # first start: bootstrap
+        # first start: bootstrapped and subscribed (else the first messages have no session)
+        wait_until(lambda: "subscribed to" in (tmp_path / "bridge.log").read_text(), timeout=30)
         stream = threading.Thread(target=publish)
         stream.start()
         while kills < 8:

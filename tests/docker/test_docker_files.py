@@ -448,7 +448,7 @@ def test_mosquitto_conf_has_a_listener_and_persistence():
 
 
 def test_mock_healthcheck_url_answers():
-    from mock_exist.app import create_app
+    from mock_exist.http.app import create_app
 
     test = load_compose(ENV_OFFLINE)["services"]["mock"]["healthcheck"]["test"]
     assert test[0] == "CMD"
@@ -825,8 +825,8 @@ def test_dockerignore_keeps_the_context_small_and_secret_free():
         "dists/exist-mqtt-bridge/setup.py",
         "dists/mock-exist/README.md",
         "mqtt_bridge/cli.py",
-        "mock_exist/openapi.json",
-        "mock_exist/html/authorize.html",
+        "mock_exist/http/openapi.json",
+        "mock_exist/http/html/authorize.html",
         "exist_demo/demo.yaml",
     ):
         assert not excluded(path, ignore), path

@@ -50,11 +50,10 @@ def test_broker_restart_kill_and_pause_mid_stream(mock_exist, mosquitto, tmp_pat
         connects = link.connects
         fb.pub.close()
         assert fb.bridge.writer.wait_idle()  # the acks are handed to paho
-        time.sleep(0.2)  # ... and reach the broker
-        mosquitto.wait_saved()
+        wait_until(lambda: not link.client.want_write())  # ... written to the broker's socket
+        mosquitto.wait_saved(saves=2)  # ... and read by it before a save
         mosquitto.kill()
-        time.sleep(1.5)
-        assert not link.connected
+        wait_until(lambda: not link.connected)
         mosquitto.start()
         wait_until(lambda: link.connects > connects, timeout=30)
         fb.pub = Publisher(mosquitto.port)
@@ -62,10 +61,11 @@ def test_broker_restart_kill_and_pause_mid_stream(mock_exist, mosquitto, tmp_pat
 
         # 3. the broker frozen for 3 s (SIGSTOP) while a stream is published
         stream = threading.Thread(target=fb.events, args=(rng, 150))
+        published = fb.published
         stream.start()
-        time.sleep(0.1)
+        wait_until(lambda: fb.published > published)  # mid-stream
         mosquitto.pause()
-        time.sleep(3)
+        time.sleep(3)  # the fault itself: the broker stays frozen this long
         mosquitto.resume()
         stream.join(60)
         assert not stream.is_alive()

@@ -88,8 +88,7 @@ def test_long_outage_then_recovery_delivers_everything_within_budget(
         assert landed(state) == before_outage  # nothing got through meanwhile
 
         # --- Exist is back, but the budget is spent: the bridge waits, sends nothing
-        with state.lock:
-            state.faults.clear()
+        state.clear_faults()
         proxy.up()
         seen = len(state.journal())
         time.sleep(2.0)

@@ -31,6 +31,7 @@ from ..support.faults import (
     landed,
     report,
 )
+from ..support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
 
@@ -66,7 +67,8 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
     bridge = start()
     kills, last_start = 0, 0
     try:
-        time.sleep(1.5)
+        # first start: bootstrapped and subscribed (else the first messages have no session)
+        wait_until(lambda: "subscribed to" in (tmp_path / "bridge.log").read_text(), timeout=30)
         publisher = threading.Thread(target=stream)
         publisher.start()
         while publisher.is_alive() or kills < KILLS:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,6 +16,7 @@ from mqtt_bridge.service import Bridge
 
 from ..support.bridge import start_bridge
 from ..support.config import bridge_config
+from ..support.waiting import wait_until
 
 SECRET_CONFIG = """\
 exist:
@@ -90,13 +90,6 @@ class Watcher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 def test_discovery_follows_home_assistants_conventions(mock_exist, mosquitto, tmp_path):

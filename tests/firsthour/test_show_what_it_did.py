@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
-from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -18,13 +16,8 @@ from mqtt_bridge.config import parse_config
 
 from ..support.bridge import start_bridge
 from ..support.config import COFFEE_FRIDGE_ATTRIBUTES, COFFEE_FRIDGE_MAPPINGS, write_bridge_config
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
+from ..support.days import today
+from ..support.waiting import wait_until
 
 
 class Setup:
@@ -82,10 +75,6 @@ def documented_status_fields() -> set[str]:
         first = line.split("|")[1]
         fields.update(re.findall(r"`([a-z_]+)`", first))
     return fields
-
-
-def today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
 
 
 def test_debug_line_per_message_and_info_per_flush(mock_exist, mosquitto, tmp_path, caplog):

@@ -6,18 +6,15 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..support.cli import RunningBridge, cli, write_config
 from ..support.config import COFFEE_FRIDGE_ATTRIBUTES, COFFEE_FRIDGE_MAPPINGS, write_bridge_config
+from ..support.days import today
 
-
-def today() -> str:
-    return datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+TZ = "Europe/Berlin"  # the bridge's day, not the machine's
 
 
 def make(tmp_path, mock, port: int = 1883):
@@ -28,7 +25,7 @@ def make(tmp_path, mock, port: int = 1883):
         port=port,
         state_dir=tmp_path / "state",
         client_id="trial-bridge",
-        timezone="Europe/Berlin",
+        timezone=TZ,
         attributes=COFFEE_FRIDGE_ATTRIBUTES,
         mappings=COFFEE_FRIDGE_MAPPINGS,
     )
@@ -72,7 +69,7 @@ def test_a_counting_message_shows_condition_value_and_effect(mock_exist, tmp_pat
     lines = done.stdout.splitlines()
     assert "mappings[0] zigbee2mqtt/coffee_button -> coffees (increment): matched" in lines
     assert "  condition: true" in lines
-    assert f"  effect: add 1 -> coffees on {today()}" in lines
+    assert f"  effect: add 1 -> coffees on {today(TZ)}" in lines
     assert (
         "mappings[1] zigbee2mqtt/+/fridge -> fridge_opens (increment): topic does not match"
         in lines
@@ -137,7 +134,7 @@ def test_uses_the_running_bridges_edge_state_read_only(mock_exist, mosquitto, tm
     lines = done.stdout.splitlines()
     assert '  state used: {"last": true}' in lines
     assert '  state after: {"last": false}' in lines
-    assert f"  effect: add 1 -> fridge_opens on {today()}" in lines
+    assert f"  effect: add 1 -> fridge_opens on {today(TZ)}" in lines
     assert digest(outbox) == before  # nothing written
 
 
@@ -158,7 +155,7 @@ def test_dry_run_logs_effects_and_leaves_the_real_bridges_queue(mock_exist, mosq
         dry.wait_for("subscribed to")
         publish(mosquitto.port, "zigbee2mqtt/coffee_button", '{"action": "single"}')
         line = dry.wait_for("dry run: zigbee2mqtt/coffee_button ->")
-        assert line.endswith(f"-> coffees +1 on {today()}")
+        assert line.endswith(f"-> coffees +1 on {today(TZ)}")
         publish(mosquitto.port, "zigbee2mqtt/coffee_button", '{"action": "double"}')
         line = dry.wait_for("dry run: zigbee2mqtt/coffee_button -> coffees: condition false")
     finally:

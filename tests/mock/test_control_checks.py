@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mock_exist import MockExist
-from mock_exist.checks import ControlError
+from mock_exist.control.checks import ControlError
 
 
 @pytest.mark.parametrize(
@@ -40,22 +40,27 @@ def test_python_control_calls_refuse_bad_values_naming_the_field(call, field):
     assert mock.dump() == before  # nothing half-applied
 
 
-def test_the_rules_modules_import_no_flask():
+def test_the_rules_and_control_rooms_import_no_flask():
+    """Every module of rules/ and control/ (and ``import mock_exist``) works without Flask."""
     import subprocess
     import sys
 
     code = (
-        "import sys; import mock_exist.state, mock_exist.persistence, mock_exist.faults, "
-        "mock_exist.checks, mock_exist.ratelimit; print('flask' in sys.modules)"
+        "import importlib, pkgutil, sys, mock_exist, mock_exist.rules, mock_exist.control\n"
+        "for room in (mock_exist.rules, mock_exist.control):\n"
+        "    for m in pkgutil.iter_modules(room.__path__, room.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sum(m.startswith('mock_exist.') for m in sys.modules), 'flask' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "False", done.stderr
+    loaded, flask = done.stdout.split()
+    assert int(loaded) >= 10 and flask == "False", done.stderr
 
 
 @pytest.mark.parametrize("text", ["2024-03-09T22:50:00Z", "2024-03-09T22:50:00+00:00"])
 def test_the_clock_takes_utc_written_with_z_on_every_python(text):
     """Python 3.10's ``fromisoformat`` refuses a trailing "Z"; the mock must not."""
-    from mock_exist.checks import instant
+    from mock_exist.control.checks import instant
 
     when = instant("now", text)
     assert when.isoformat() == "2024-03-09T22:50:00+00:00"

@@ -321,7 +321,7 @@ def test_openapi_documents_413_on_every_post_and_the_app_answers_it():
     from mock_exist import create_app
 
     document = json.loads(
-        resources.files("mock_exist").joinpath("openapi.json").read_text(encoding="utf-8")
+        resources.files("mock_exist.http").joinpath("openapi.json").read_text(encoding="utf-8")
     )
     client = create_app({"max_body_bytes": 10}).test_client()
     posts = [path for path, item in document["paths"].items() if "post" in item]

@@ -1,4 +1,4 @@
-"""``mock_exist/openapi.json``: valid OpenAPI, served by the mock, and in step with its routes.
+"""``mock_exist/http/openapi.json``: valid OpenAPI, served by the mock, and in step with its routes.
 
 The route test walks the Flask ``url_map`` both ways, so a view added, removed or renamed under
 ``/api/2/`` or ``/oauth2/`` without the document following (or the reverse) fails here.
@@ -13,11 +13,10 @@ from importlib import resources
 import pytest
 import schemathesis
 
-from mock_exist import create_app
-from mock_exist.catalog import GROUPS, TEMPLATES
-from mock_exist.oauth import ALL_SCOPES
-from mock_exist.pagination import MAX_PAGE_SIZE
-from mock_exist.state import MockConfig
+from mock_exist import MockConfig, create_app
+from mock_exist.rules.catalog import GROUPS, TEMPLATES
+from mock_exist.rules.oauth import ALL_SCOPES
+from mock_exist.rules.pagination import MAX_PAGE_SIZE
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 EMULATED_PREFIXES = ("/api/2/", "/oauth2/", "/_mock/")  # /_mock/: the control API
@@ -25,7 +24,7 @@ EMULATED_PREFIXES = ("/api/2/", "/oauth2/", "/_mock/")  # /_mock/: the control A
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    text = resources.files("mock_exist").joinpath("openapi.json").read_text(encoding="utf-8")
+    text = resources.files("mock_exist.http").joinpath("openapi.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -121,7 +120,7 @@ def test_every_emulated_route_is_documented_and_nothing_else(app, document):
 def test_control_api_request_bodies_are_the_fields_the_views_accept(document):
     """Each documented /_mock/ body lists exactly the fields its view accepts (and refuses the
     rest: ``additionalProperties: false``); the required ones are refused when missing."""
-    from mock_exist.admin_views import FIELDS
+    from mock_exist.http.control_views import FIELDS
 
     schemas = document["components"]["schemas"]
     for (method, path), fields in FIELDS.items():

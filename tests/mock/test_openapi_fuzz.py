@@ -3,8 +3,8 @@
 Two layers:
 
 - schemathesis generates requests (valid and invalid) for every operation in
-  ``mock_exist/openapi.json`` and sends them to the Flask app in-process (WSGI); every answer must
-  be below 500, and its status, content type, headers and body must be the documented ones;
+  ``mock_exist/http/openapi.json`` and sends them to the Flask app in-process (WSGI); every answer
+  must be below 500, and its status, content type, headers and body must be the documented ones;
 - a hand-written hypothesis test posts arbitrary JSON (nested lists and objects, huge integers,
   unicode, floats) to each write endpoint: 200, 202 or 400, always with a JSON body;
 - regression tests for the 5xx the fuzzing found.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mock_exist import create_app
 from mock_exist.cli import build_parser
-from mock_exist.faults import MODES
+from mock_exist.control.faults import MODES
 
 SECTION = Path(__file__).resolve().parents[2] / "docs" / "mock-exist"
 

@@ -39,7 +39,7 @@ def test_the_mock_needs_nothing_of_the_bridge():
     the mock-exist distribution's dependencies, never the bridge or its MQTT stack."""
     code = (
         "import sys, mock_exist.cli, mock_exist.server, mock_exist.conformance, "
-        "mock_exist.pytest_plugin, mock_exist.dashboard_views\n"
+        "mock_exist.pytest_plugin, mock_exist.http.dashboard_views\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {BRIDGE_STACK!r}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

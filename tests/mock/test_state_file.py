@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from mock_exist import MockExist
-from mock_exist.persistence import FORMAT, VERSION
+from mock_exist.control.state_file import FORMAT, VERSION
 from mock_exist.server import MockServer
 
 from ..support.mock_cli import start_mock, stop_mock

@@ -11,14 +11,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mock_exist.app import create_app
-from mock_exist.clock import Clock
-from mock_exist.errors import TooManyItems
-from mock_exist.journal import Ledger
-from mock_exist.oauth import WRITE_SCOPES, OAuthRegistry
-from mock_exist.parsing import write_items
-from mock_exist.state import MockConfig
-from mock_exist.store import Actor, Store, User
+from mock_exist import MockConfig, create_app
+from mock_exist.http.parsing import write_items
+from mock_exist.rules.clock import Clock
+from mock_exist.rules.errors import TooManyItems
+from mock_exist.rules.ledger import Ledger
+from mock_exist.rules.oauth import WRITE_SCOPES, OAuthRegistry
+from mock_exist.rules.store import Actor, Store, User
 
 TODAY = "2026-03-10"
 ALL_WRITE = frozenset(WRITE_SCOPES)

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ..support.mock_cli import start_mock, stop_mock
+from ..support.shared import once_per_run
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +33,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class Venv:
-    """A fresh virtualenv in ``path``; ``run`` runs one of its commands from ``cwd``."""
+    """A virtualenv in ``path`` (a fresh one unless ``create`` is false: one made before);
+    ``run`` runs one of its commands from ``cwd``."""
 
-    def __init__(self, path: Path, cwd: Path):
-        venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    def __init__(self, path: Path, cwd: Path, create: bool = True):
+        if create:
+            venv.EnvBuilder(with_pip=True, clear=True).create(path)
         self.bin = path / "bin"
         self.cwd = cwd
         cwd.mkdir(exist_ok=True)
@@ -78,15 +81,18 @@ class Venv:
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
-    """Both distributions, sdist and wheel, built from this checkout."""
-    outdir = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, str(ROOT / "dists" / "build.py"), "--outdir", str(outdir), "--check"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    return outdir
+    """Both distributions, sdist and wheel, built from this checkout (once per test run: the
+    builds share the checkout's folders)."""
+
+    def build(outdir: Path) -> None:
+        subprocess.run(
+            [sys.executable, str(ROOT / "dists" / "build.py"), "--outdir", str(outdir), "--check"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+
+    return once_per_run(tmp_path_factory, "dist", build)
 
 
 def wheel(dist: Path, name: str) -> Path:
@@ -94,20 +100,29 @@ def wheel(dist: Path, name: str) -> Path:
     return found
 
 
+def shared_venv(tmp_path_factory, name: str, *requirements: str, find_links: Path) -> Venv:
+    """A virtualenv with ``requirements``, made once per test run (pytest-xdist workers share
+    it); each worker runs its commands from a folder of its own."""
+
+    def make(path: Path) -> None:
+        Venv(path, path.parent / f"{name}-setup").install(*requirements, find_links=find_links)
+
+    path = once_per_run(tmp_path_factory, f"{name}-venv", make)
+    return Venv(path, tmp_path_factory.mktemp(name), create=False)
+
+
 @pytest.fixture(scope="module")
 def bridge(dist, tmp_path_factory) -> Venv:
-    home = tmp_path_factory.mktemp("bridge")
-    env = Venv(home / "venv", home / "work")
-    env.install(str(wheel(dist, "exist-mqtt-bridge")), find_links=dist)
-    return env
+    return shared_venv(
+        tmp_path_factory, "bridge", str(wheel(dist, "exist-mqtt-bridge")), find_links=dist
+    )
 
 
 @pytest.fixture(scope="module")
 def mock(dist, tmp_path_factory) -> Venv:
-    home = tmp_path_factory.mktemp("mock")
-    env = Venv(home / "venv", home / "work")
-    env.install(str(wheel(dist, "mock-exist")), "pytest", find_links=dist)
-    return env
+    return shared_venv(
+        tmp_path_factory, "mock", str(wheel(dist, "mock-exist")), "pytest", find_links=dist
+    )
 
 
 def test_the_sdists_are_deliberately_minimal(dist):

@@ -127,20 +127,24 @@ class Mosquitto:
                 )
         self.proc = None
 
-    def wait_saved(self, timeout: float = 15.0) -> None:
-        """Wait for the next save of the persistence file (``autosave_interval``), so that what
-        the broker knows now (messages acknowledged, queues emptied) survives a SIGKILL. Killed
-        before that save, it restarts from the older file: it has lost what it learnt since, and
-        re-sends as new messages the ones it had queued then, acknowledged since or not."""
+    def wait_saved(self, timeout: float = 15.0, saves: int = 1) -> None:
+        """Wait for the next ``saves`` saves of the persistence file (``autosave_interval``), so
+        that what the broker knows now (messages acknowledged, queues emptied) survives a SIGKILL.
+        Killed before that save, it restarts from the older file: it has lost what it learnt
+        since, and re-sends as new messages the ones it had queued then, acknowledged since or
+        not. ``saves=2``: also what was still in its socket's buffer now (read before the second
+        save, an ``autosave_interval`` later)."""
         assert self.persistence
         db = self.workdir / "mosquitto.db"
-        since = time.time()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if db.exists() and db.stat().st_mtime > since:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not save {db} within {timeout}s: {self._stderr_text()}")
+        for _ in range(saves):
+            since = time.time()
+            while not (db.exists() and db.stat().st_mtime > since):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"mosquitto did not save {db} within {timeout}s: {self._stderr_text()}"
+                    )
+                time.sleep(0.05)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

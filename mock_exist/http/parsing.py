@@ -6,8 +6,8 @@ import json
 
 from flask import current_app, request
 
-from .errors import BadRequest, MalformedJson, TooManyItems, UnsupportedMediaType
-from .state import MockExist
+from ..control.python_api import MockExist
+from ..rules.errors import BadRequest, MalformedJson, TooManyItems, UnsupportedMediaType
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_DEPTH = 100  # assumed: deeper JSON is refused as malformed (a write body is 2 levels deep)

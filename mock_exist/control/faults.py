@@ -1,7 +1,7 @@
 """Fault rules: make requests matching a path fail the ways real networks and proxies fail.
 
 Plain Python (no Flask): a rule says *when* it fires and *what* the client gets; the HTTP layer
-(``fault_responses.py``) turns that into bytes on the wire. Modes:
+(``http/fault_responses.py``) turns that into bytes on the wire. Modes:
 
 - ``status``: answer ``status`` (default 500) ``{"detail": "Injected fault"}``.
 - ``apply_then_fail``: the same, after the request was processed (state changed, ledger entries).

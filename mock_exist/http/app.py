@@ -7,16 +7,22 @@ from dataclasses import fields
 from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import admin_views, api_views, dashboard_views, fault_responses, oauth_views
-from .errors import ApiError, NotFound, PayloadTooLarge
-from .journal import JournalEntry
+from ..control.journal import JournalEntry
+from ..control.python_api import MockConfig, MockExist
+from ..rules.errors import ApiError, NotFound, PayloadTooLarge
+from . import api_views, control_views, dashboard_views, fault_responses, oauth_views
 from .parsing import loads
-from .state import MockConfig, MockExist
 
 log = logging.getLogger("mock_exist")
 access_log = logging.getLogger("mock_exist.access")
+
+
+class _JsonProvider(DefaultJSONProvider):
+    sort_keys = False  # keys in the order the emulated answer lists them
+    ensure_ascii = True  # escapes lone surrogates a client may send in a string
 
 
 def _config(config: MockConfig | dict | None) -> MockConfig:
@@ -33,15 +39,14 @@ def _config(config: MockConfig | dict | None) -> MockConfig:
 def create_app(config: MockConfig | dict | None = None) -> Flask:
     """A Flask app emulating exist.io's API v2 and OAuth2 endpoints, plus ``/_mock/`` controls."""
     app = Flask(__name__)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = True  # escapes lone surrogates a client may send in a string
+    app.json = _JsonProvider(app)
     mock = MockExist(_config(config))
     app.config["MAX_CONTENT_LENGTH"] = mock.config.max_body_bytes  # also for chunked bodies
     app.extensions["mock_exist"] = mock
     app.register_blueprint(api_views.bp)
     app.register_blueprint(oauth_views.bp)
     if mock.config.admin:
-        app.register_blueprint(admin_views.bp)
+        app.register_blueprint(control_views.bp)
         app.register_blueprint(dashboard_views.bp)
 
     @app.get("/_mock/health")

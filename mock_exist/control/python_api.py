@@ -11,18 +11,20 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..rules import value_types as vt
+from ..rules.catalog import GROUPS, TEMPLATES
+from ..rules.clock import Clock
+from ..rules.errors import ItemError, NotAuthenticated
+from ..rules.ledger import Ledger
+from ..rules.oauth import ALL_SCOPES, Client, OAuthRegistry, Token, new_token
+from ..rules.ratelimit import MODES as RATE_MODES
+from ..rules.ratelimit import RateLimiter
+from ..rules.store import Attribute, Store, User, slugify
 from . import checks
-from . import value_types as vt
-from .catalog import GROUPS, TEMPLATES
 from .checks import ControlError
-from .clock import Clock
-from .errors import ItemError, NotAuthenticated
 from .faults import FaultRule, FaultRules
-from .journal import Journal, Ledger
-from .oauth import ALL_SCOPES, Client, OAuthRegistry, Token, new_token
-from .persistence import ParsedState, export_state, parse_state, write_state_file
-from .ratelimit import RateLimiter
-from .store import Attribute, Store, User, slugify
+from .journal import Journal
+from .state_file import ParsedState, export_state, parse_state, write_state_file
 
 
 @dataclass
@@ -273,7 +275,7 @@ class MockExist:
         probability: float = 1.0,
         seed: int | None = None,
     ) -> FaultRule:
-        """Add a fault rule (see ``faults.py`` for the modes); every field is checked
+        """Add a fault rule (see ``control/faults.py`` for the modes); every field is checked
         (``ControlError`` names the bad one)."""
         rule = FaultRule(
             path, status, count, method, mode, latency, latency_after, apply, probability, seed
@@ -287,6 +289,7 @@ class MockExist:
             return self.faults.remove(rule_id)
 
     def clear_faults(self) -> None:
+        """Remove every fault rule (fired or not)."""
         with self.lock:
             self.faults.clear()
 
@@ -300,6 +303,13 @@ class MockExist:
         """``limit`` requests per ``window`` seconds per token (0 throttles everything); ``mode``
         "sliding" or "fixed"; ``retry_after`` whether a 429 carries ``Retry-After``. Checked
         first (``ControlError``), nothing half-applied. Returns the settings now in force."""
+        checks.whole("limit", limit, 0, checks.MAX_COUNT)
+        if window is not None:
+            checks.number("window", window, 0.001, checks.MAX_SPAN)
+        if mode is not None:
+            checks.choice("mode", mode, RATE_MODES)
+        if retry_after is not None:
+            checks.boolean("retry_after", retry_after)
         with self.lock:
             self.limiter.configure(limit, window, mode, retry_after)
             return self.limiter.settings()

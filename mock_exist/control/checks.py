@@ -9,6 +9,7 @@ views call these, so a value refused over HTTP is refused from Python too. Each 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Literal, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 YEAR = 366 * 86400.0
@@ -27,6 +28,12 @@ class ControlError(ValueError):
         self.field = field
 
 
+@overload
+def whole(
+    field: str, value: object, low: int, high: int, *, nullable: Literal[False] = False
+) -> int: ...
+@overload
+def whole(field: str, value: object, low: int, high: int, *, nullable: bool) -> int | None: ...
 def whole(field: str, value: object, low: int, high: int, *, nullable: bool = False) -> int | None:
     """An ``int`` (not a bool) within ``low..high``, or None when ``nullable``."""
     if value is None and nullable:
@@ -38,6 +45,14 @@ def whole(field: str, value: object, low: int, high: int, *, nullable: bool = Fa
     return value
 
 
+@overload
+def number(
+    field: str, value: object, low: float, high: float, *, nullable: Literal[False] = False
+) -> float: ...
+@overload
+def number(
+    field: str, value: object, low: float, high: float, *, nullable: bool
+) -> float | None: ...
 def number(
     field: str, value: object, low: float, high: float, *, nullable: bool = False
 ) -> float | None:
@@ -51,6 +66,10 @@ def number(
     return value
 
 
+@overload
+def text(field: str, value: object, *, nullable: Literal[False]) -> str: ...
+@overload
+def text(field: str, value: object, *, nullable: bool = True) -> str | None: ...
 def text(field: str, value: object, *, nullable: bool = True) -> str | None:
     """A non-empty string, or None when ``nullable``."""
     if value is None and nullable:
@@ -67,18 +86,18 @@ def boolean(field: str, value: object) -> bool:
 
 
 def choice(field: str, value: object, options: tuple[str, ...]) -> str:
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ControlError(field, f"must be one of {', '.join(options)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def tz_name(field: str, value: object) -> str:
     name = text(field, value, nullable=False)
     try:
-        ZoneInfo(name)  # type: ignore[arg-type]
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ControlError(field, f"unknown IANA timezone '{name}'") from None
-    return name  # type: ignore[return-value]
+    return name
 
 
 def text_list(field: str, value: object, *, nullable: bool = True) -> list[str] | None:

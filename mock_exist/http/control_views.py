@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from .checks import ControlError
-from .errors import BadRequest, ItemError, NotAuthenticated, NotFound, PermissionDenied
-from .faults import RULE_FIELDS
+from ..control.checks import ControlError
+from ..control.faults import RULE_FIELDS
+from ..rules.errors import BadRequest, ItemError, NotAuthenticated, NotFound, PermissionDenied
+from ..rules.value_types import parse_date
 from .parsing import json_body, state
-from .value_types import parse_date
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
@@ -302,5 +302,5 @@ def ledger():
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of the emulated exist.io API."""
-    text = resources.files("mock_exist").joinpath("openapi.json").read_text(encoding="utf-8")
+    text = resources.files("mock_exist.http").joinpath("openapi.json").read_text(encoding="utf-8")
     return Response(json.dumps(json.loads(text)), mimetype="application/json")

@@ -4,7 +4,7 @@
 its ``latency`` (unless ``latency_after``) and, for a rule that does not process the request,
 answers at once. ``after(response)`` runs after the view: for a rule that processed the request it
 sleeps ``latency_after`` and turns the real answer into the faulty one. The rules themselves
-(matching, counts, chance) are plain Python in ``faults.py``.
+(matching, counts, chance) are plain Python in ``control/faults.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 from flask import Response, g, jsonify, request
 
-from .faults import FaultRule
+from ..control.faults import FaultRule
 
 HTML_PAGE = """<html>
 <head><title>{status} {reason}</title></head>

@@ -4,7 +4,7 @@ Everything it shows comes from the same calls as ``GET /_mock/state``, ``journal
 ``rate-limit`` and ``faults``; its buttons (move the clock, add or clear faults) call the control
 API with a few lines of vanilla JavaScript. Charts are inline SVG, drawn here: no build step, no
 external files. With an admin token, open ``/_mock/?admin_token=SECRET`` once: the page keeps it
-in a cookie the control API accepts (``admin_views.guard``).
+in a cookie the control API accepts (``control_views.guard``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
-from .admin_views import guard
-from .catalog import VALUE_TYPE_DESCRIPTIONS
-from .faults import MODES
+from ..control.faults import MODES
+from ..rules.catalog import VALUE_TYPE_DESCRIPTIONS
+from .control_views import guard
 from .parsing import state
 
 bp = Blueprint("dashboard", __name__, url_prefix="/_mock", template_folder="html")
@@ -140,7 +141,7 @@ def dashboard():
     return response
 
 
-def _without_token() -> Response:
+def _without_token() -> BaseResponse:
     """``/_mock/?admin_token=SECRET``: keep the secret in a cookie, not in the URL (history,
     bookmarks, a shared screen): 303 to the same page without it."""
     given = request.args.get("admin_token", "")

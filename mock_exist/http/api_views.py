@@ -7,14 +7,15 @@ still spends a request of the budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .errors import NotFound, PermissionDenied
-from .pagination import paginate
+from ..rules.errors import NotFound, PermissionDenied
+from ..rules.pagination import paginate
+from ..rules.store import Actor
 from .parsing import flag, json_body, query, state, write_items
-from .store import Actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/2")
 
@@ -40,7 +41,7 @@ def endpoint(write: bool = False):
     return decorate
 
 
-def _page(items: list):
+def _page(items: Sequence):
     return jsonify(paginate(items, request.url, query()))
 
 

@@ -1,7 +1,7 @@
-"""The request journal (every request the mock answered) and the ledger (every applied change).
+"""The request journal: every request the mock answered, the oldest dropped past a size limit.
 
-The ledger is what fault tests compare with their ground truth: one entry per value change with the
-value before and after, the operation, the client and the request that caused it.
+What a test reads to see what a client sent and got back (``MockExist.journal``, ``GET
+/_mock/journal``); the changes those requests made are in ``rules/ledger.py``.
 """
 
 from __future__ import annotations
@@ -29,21 +29,6 @@ class JournalEntry:
     truncated: bool = False  # a body was sent but not kept (too large, too deep, not parsable)
     answer: object = None  # the answer's body (kept as bytes; read as parsed JSON, else text)
     answer_bytes: int = 0  # the answer body's size (0 when streamed or none)
-
-
-@dataclass
-class LedgerEntry:
-    seq: int
-    request_id: int | None
-    time: str
-    username: str
-    client_id: str | None
-    attribute: str
-    date: str
-    op: str  # "update" or "increment"
-    value: object  # the value sent (a total for update, a delta for increment)
-    before: object
-    after: object
 
 
 ENTRY_OVERHEAD = 300  # bytes counted for an entry's fields besides its body (a rough estimate)
@@ -121,28 +106,3 @@ def status_matches(status: int, wanted: str | None) -> bool:
     if len(wanted) == 3 and wanted.endswith("xx") and wanted[0].isdigit():
         return status // 100 == int(wanted[0])
     return str(status) == wanted
-
-
-class Ledger:
-    def __init__(self) -> None:
-        self.entries: list[LedgerEntry] = []
-        self._seq = itertools.count(1)
-
-    def record(self, **fields: object) -> LedgerEntry:
-        entry = LedgerEntry(seq=next(self._seq), **fields)  # type: ignore[arg-type]
-        self.entries.append(entry)
-        return entry
-
-    def to_json(
-        self, username: str | None = None, attribute: str | None = None, date: str | None = None
-    ) -> list[dict]:
-        return [
-            asdict(e)
-            for e in self.entries
-            if (username is None or e.username == username)
-            and (attribute is None or e.attribute == attribute)
-            and (date is None or e.date == date)
-        ]
-
-    def clear(self) -> None:
-        self.entries.clear()

@@ -18,6 +18,7 @@ import math
 import re
 import sys
 from datetime import date
+from typing import TypeGuard
 
 from .errors import ValidationFailed
 
@@ -42,7 +43,7 @@ FLOAT_MAX = sys.float_info.max
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -8,6 +8,7 @@ doesn't exist is a 404 "Invalid page.".
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import NotFound
@@ -34,7 +35,7 @@ def _with_page(url: str, page: int | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def paginate(items: list, url: str, params: dict[str, str]) -> dict:
+def paginate(items: Sequence, url: str, params: dict[str, str]) -> dict:
     """One page of ``items`` for a request to ``url`` (its full, absolute URL)."""
     size = page_size(params)
     raw = params.get("page", "1") or "1"

@@ -137,10 +137,10 @@ class OAuthRegistry:
             client_id=client_id,
             scopes=frozenset(scopes),
             expires_at=None if expires_in is None else now + expires_in,
-            refresh_token=new_token(),
+            refresh_token=(refresh := new_token()),
         )
         self.tokens[token.access_token] = token
-        self.refresh_index[token.refresh_token] = token.access_token
+        self.refresh_index[refresh] = token.access_token
         return token
 
     def simple_token(self, username: str) -> Token:

@@ -29,7 +29,7 @@ from .errors import (
     Unauthorised,
     ValidationFailed,
 )
-from .journal import Ledger
+from .ledger import Ledger
 from .oauth import OAuthRegistry, can_read, can_write
 
 CUSTOM_PRIORITY = 9  # the guide shows a new custom attribute with priority 9 (observed)
@@ -217,7 +217,7 @@ class Store:
             out.append(self.attribute_json(a))
         return out
 
-    def _day_param(self, actor: Actor, params: dict[str, str], key: str) -> date | None:
+    def _day_param(self, params: dict[str, str], key: str) -> date | None:
         raw = params.get(key)
         if not raw:
             return None
@@ -241,7 +241,7 @@ class Store:
     def with_values(self, actor: Actor, params: dict[str, str]) -> list:
         """``attributes/with-values/``: each attribute with ``days`` values up to ``date_max``."""
         days = self._int_param(params, "days", 1, 1, 31)
-        date_max = self._day_param(actor, params, "date_max") or self.today(actor.username)
+        date_max = self._day_param(params, "date_max") or self.today(actor.username)
         templates = _csv(params, "templates")
         manual = _flag(params, "manual")
         out = []
@@ -263,7 +263,7 @@ class Store:
             out.append(item)
         return out
 
-    def values(self, actor: Actor, params: dict[str, str]) -> list:
+    def values(self, actor: Actor, params: dict[str, str]) -> Sequence:
         """``attributes/values/``: every day from ``date_max`` back to the first stored value."""
         name = params.get("attribute")
         if not name:
@@ -271,7 +271,7 @@ class Store:
         attr = self.users[actor.username].attributes.get(name)
         if attr is None or not can_read(actor.scopes, attr.group, attr.manual):
             raise NotFound("Not found.")
-        date_max = self._day_param(actor, params, "date_max") or self.today(actor.username)
+        date_max = self._day_param(params, "date_max") or self.today(actor.username)
         stored = sorted(d for d in attr.values if d <= date_max.isoformat())
         if not stored:
             return []
@@ -484,7 +484,7 @@ class Store:
             delta = vt.check_increment(attr.value_type, item["value"])
             before = attr.values.get(day)
             try:
-                current = (before or 0) + delta
+                current = (before if isinstance(before, (int, float)) else 0) + delta
             except OverflowError:
                 raise ValidationFailed("Value out of range") from None
             if isinstance(current, float) and not math.isfinite(current):

@@ -54,10 +54,6 @@ class NotFound(ApiError):
     status = 404
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-
-
 class PayloadTooLarge(ApiError):
     """A request body over the mock's size limit (``MockConfig.max_body_bytes``; assumed)."""
 
@@ -82,14 +78,6 @@ class Throttled(ApiError):
             {"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after
-
-
-class InjectedFault(ApiError):
-    """A failure requested through the fault rules of the admin API."""
-
-    def __init__(self, status: int, detail: str = "Injected fault"):
-        super().__init__(detail)
-        self.status = status
 
 
 class ItemError(Exception):

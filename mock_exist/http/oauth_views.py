@@ -7,9 +7,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, jsonify, redirect, render_template, request
 
-from .catalog import GROUPS, SCOPE_GROUP
-from .errors import OAuthError
-from .oauth import Client, parse_scopes, token_response
+from ..rules.catalog import GROUPS, SCOPE_GROUP
+from ..rules.errors import OAuthError
+from ..rules.oauth import Client, parse_scopes, token_response
 from .parsing import state
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth2", template_folder="html")
@@ -74,7 +74,7 @@ def authorize():
         except OAuthError as err:
             return redirect(_with_query(redirect_uri, {"error": err.error, **extra}))
         if request.method == "GET":
-            fields = {
+            fields: dict[str, str] = {
                 k: params[k]
                 for k in ("client_id", "response_type", "redirect_uri", "state")
                 if k in params

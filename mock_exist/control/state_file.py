@@ -19,28 +19,43 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypedDict
 
+from ..rules import value_types as vt
+from ..rules.catalog import GROUPS, TEMPLATES
+from ..rules.errors import ItemError
+from ..rules.oauth import ALL_SCOPES, Client, Token
+from ..rules.ratelimit import MODES as RATE_MODES
+from ..rules.store import Attribute, User
 from . import checks
-from . import value_types as vt
-from .catalog import GROUPS, TEMPLATES
 from .checks import ControlError
-from .errors import ItemError
 from .faults import RULE_FIELDS, FaultRule
-from .oauth import ALL_SCOPES, Client, Token
-from .ratelimit import MODES as RATE_MODES
-from .store import Attribute, User
 
 FORMAT = "mock-exist-state"
 VERSION = 1
 TOKEN_KINDS = ("Bearer", "Token")
 
 
+class ClockSettings(TypedDict, total=False):
+    frozen: bool
+    offset: float  # seconds ahead of the real clock (a running clock)
+    now: datetime  # where a frozen clock stands
+
+
+class LimitSettings(TypedDict, total=False):
+    rate_limit: int
+    rate_window: float
+    rate_mode: str
+    retry_after: bool
+    max_items: int
+
+
 @dataclass
 class ParsedState:
     """A checked state document, as the objects a mock is made of."""
 
-    clock: dict
-    config: dict
+    clock: ClockSettings
+    config: LimitSettings
     users: dict[str, User]
     clients: dict[str, Client]
     tokens: list[Token]
@@ -127,7 +142,7 @@ def _obj(where: str, value: object, allowed: tuple[str, ...], required: tuple[st
 
 
 def _attribute(where: str, name: object, raw: object) -> Attribute:
-    checks.text(where, name, nullable=False)
+    name = checks.text(where, name, nullable=False)
     data = _obj(
         where,
         raw,
@@ -150,13 +165,13 @@ def _attribute(where: str, name: object, raw: object) -> Attribute:
     if template is not None and template not in TEMPLATES:
         raise ControlError(f"{where}.template", f"unknown template '{template}'")
     attr = Attribute(
-        name=name,  # type: ignore[arg-type]
-        label=checks.text(f"{where}.label", data.get("label", name), nullable=False),  # type: ignore[arg-type]
+        name=name,
+        label=checks.text(f"{where}.label", data.get("label", name), nullable=False),
         group=group,
-        value_type=value_type,  # type: ignore[arg-type]
+        value_type=value_type,
         manual=checks.boolean(f"{where}.manual", data.get("manual", True)),
         template=template,
-        priority=checks.whole(f"{where}.priority", data.get("priority", 9), 0, 1000),  # type: ignore[arg-type]
+        priority=checks.whole(f"{where}.priority", data.get("priority", 9), 0, 1000),
         active=checks.boolean(f"{where}.active", data.get("active", True)),
         service=checks.text(f"{where}.owner", data.get("owner")),
     )
@@ -178,12 +193,12 @@ def _user(name: object, raw: object) -> User:
     data = _obj(where, raw, ("password", "timezone", "first_name", "last_name", "attributes"))
     user = User(
         username=name,  # type: ignore[arg-type]
-        password=checks.text(f"{where}.password", data.get("password", name), nullable=False),  # type: ignore[arg-type]
+        password=checks.text(f"{where}.password", data.get("password", name), nullable=False),
         timezone=checks.tz_name(f"{where}.timezone", data.get("timezone", "UTC")),
         first_name=checks.text(
             f"{where}.first_name", data.get("first_name", "Mock"), nullable=False
-        ),  # type: ignore[arg-type]
-        last_name=checks.text(f"{where}.last_name", data.get("last_name", "User"), nullable=False),  # type: ignore[arg-type]
+        ),
+        last_name=checks.text(f"{where}.last_name", data.get("last_name", "User"), nullable=False),
     )
     attributes = data.get("attributes") or {}
     if not isinstance(attributes, dict):
@@ -207,12 +222,12 @@ def _client(i: int, raw: object, users: dict[str, User]) -> Client:
         raise ControlError(f"{where}.username", f"unknown user '{username}'")
     label = checks.text(f"{where}.label", data.get("label")) or client_id
     return Client(
-        client_id=client_id,  # type: ignore[arg-type]
-        client_secret=checks.text(f"{where}.client_secret", data["client_secret"], nullable=False),  # type: ignore[arg-type]
-        name=checks.text(f"{where}.name", data.get("name")) or client_id,  # type: ignore[arg-type]
-        label=label,  # type: ignore[arg-type]
+        client_id=client_id,
+        client_secret=checks.text(f"{where}.client_secret", data["client_secret"], nullable=False),
+        name=checks.text(f"{where}.name", data.get("name")) or client_id,
+        label=label,
         redirect_uris=checks.text_list(f"{where}.redirect_uris", data.get("redirect_uris")) or [],
-        username=username,  # type: ignore[arg-type]
+        username=username,
     )
 
 
@@ -246,8 +261,8 @@ def _token(i: int, raw: object, users: dict, clients: dict) -> Token:
         raise ControlError(f"{where}.scopes", f"unknown scope(s): {', '.join(unknown)}")
     expires = data.get("expires_at")
     return Token(
-        access_token=checks.text(f"{where}.access_token", data["access_token"], nullable=False),  # type: ignore[arg-type]
-        username=username,  # type: ignore[arg-type]
+        access_token=checks.text(f"{where}.access_token", data["access_token"], nullable=False),
+        username=username,
         client_id=client_id if kind == "Bearer" else None,
         scopes=frozenset(scopes),
         expires_at=None
@@ -266,7 +281,7 @@ def _fault(i: int, raw: object) -> FaultRule:
         rule = FaultRule(**fields)
     except ControlError as err:
         raise ControlError(f"{where}.{err.field}", str(err).split(": ", 1)[1]) from None
-    rule.id = checks.whole(f"{where}.id", data.get("id", 0), 0, 2**63)  # type: ignore[assignment]
+    rule.id = checks.whole(f"{where}.id", data.get("id", 0), 0, 2**63)
     return rule
 
 
@@ -286,7 +301,9 @@ def parse_state(document: object) -> ParsedState:
             f"unsupported version {data['version']!r} (this mock reads version {VERSION})",
         )
     clock = _obj("clock", data.get("clock") or {}, ("now", "frozen", "offset"))
-    parsed_clock = {"frozen": checks.boolean("clock.frozen", clock.get("frozen", False))}
+    parsed_clock: ClockSettings = {
+        "frozen": checks.boolean("clock.frozen", clock.get("frozen", False))
+    }
     if clock.get("offset") is not None and not parsed_clock["frozen"]:
         parsed_clock["offset"] = checks.number(
             "clock.offset", clock["offset"], -checks.MAX_SPAN, checks.MAX_SPAN
@@ -298,7 +315,7 @@ def parse_state(document: object) -> ParsedState:
         data.get("config") or {},
         ("rate_limit", "rate_window", "rate_mode", "retry_after", "max_items"),
     )
-    parsed_config = {}
+    parsed_config: LimitSettings = {}
     if "rate_limit" in config:
         parsed_config["rate_limit"] = checks.whole(
             "config.rate_limit", config["rate_limit"], 0, checks.MAX_COUNT
