@@ -8,10 +8,15 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
 from .control.python_api import MockConfig, MockExist
+
+if TYPE_CHECKING:
+    from .control.state_file import ParsedState
+    from .server import MockServer
 
 EPILOG = """\
 examples:
@@ -245,21 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         admin=not args.no_admin,
         admin_token=args.admin_token,
     )
-    from .control.state_file import read_state_file, state_file_problem
     from .server import MockServer, is_loopback
 
-    loaded = None
-    if args.state:
-        problem = state_file_problem(args.state)
-        if problem:
-            print(f"mock-exist: cannot use state file {args.state}: {problem}", file=sys.stderr)
-            return 2
-    if args.state and Path(args.state).exists():
-        try:
-            loaded = read_state_file(args.state)
-        except (OSError, ValueError) as err:
-            print(f"mock-exist: cannot load state file {args.state}: {err}", file=sys.stderr)
-            return 2
+    try:
+        loaded = _read_state(args.state)
+    except _CannotStart as err:
+        print(f"mock-exist: {err}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet:
@@ -280,14 +277,43 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+    _serve(server, args.state, loaded is not None)
+    code = _save_state(server, args.state)
+    print("mock-exist stopped.", flush=True)
+    return code
+
+
+class _CannotStart(Exception):
+    """The state file given with --state can't be used; the message says why."""
+
+
+def _read_state(path: str | None) -> ParsedState | None:
+    """The state saved in ``path``, or None when there is none yet (or no --state)."""
+    from .control.state_file import read_state_file, state_file_problem
+
+    if not path:
+        return None
+    problem = state_file_problem(path)
+    if problem:
+        raise _CannotStart(f"cannot use state file {path}: {problem}")
+    if not Path(path).exists():
+        return None
+    try:
+        return read_state_file(path)
+    except (OSError, ValueError) as err:
+        raise _CannotStart(f"cannot load state file {path}: {err}") from err
+
+
+def _serve(server: MockServer, state_path: str | None, loaded: bool) -> None:
+    """Print the banner and serve until Ctrl-C or SIGTERM."""
     # before the banner: whoever reads "Press Ctrl-C" may send SIGTERM at once
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:  # the banner too: a Ctrl-C right after "Press Ctrl-C" is a clean stop
         for line in banner(server.state, server.url):
             print(line, flush=True)
-        if args.state:
-            what = "loaded from" if loaded is not None else "new, saved on exit to"
-            print(f"  state:          {what} {args.state}", flush=True)
+        if state_path:
+            what = "loaded from" if loaded else "new, saved on exit to"
+            print(f"  state:          {what} {state_path}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         server.serve_forever()  # waitress ends it on Ctrl-C
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_Stop)
@@ -295,16 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.stop()
-    code = 0
-    if args.state:
-        try:
-            server.state.save_state()
-            print(f"mock-exist: state saved to {args.state}", flush=True)
-        except (OSError, ValueError) as err:
-            print(f"mock-exist: cannot save state file {args.state}: {err}", file=sys.stderr)
-            code = 1
-    print("mock-exist stopped.", flush=True)
-    return code
+
+
+def _save_state(server: MockServer, state_path: str | None) -> int:
+    """Save the state on exit when --state was given: the exit code (1 when it can't be saved)."""
+    if not state_path:
+        return 0
+    try:
+        server.state.save_state()
+    except (OSError, ValueError) as err:
+        print(f"mock-exist: cannot save state file {state_path}: {err}", file=sys.stderr)
+        return 1
+    print(f"mock-exist: state saved to {state_path}", flush=True)
+    return 0
 
 
 class _Stop(KeyboardInterrupt):

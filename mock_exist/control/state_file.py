@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from ..rules import value_types as vt
 from ..rules.catalog import GROUPS, TEMPLATES
@@ -300,60 +300,65 @@ def parse_state(document: object) -> ParsedState:
             "version",
             f"unsupported version {data['version']!r} (this mock reads version {VERSION})",
         )
-    clock = _obj("clock", data.get("clock") or {}, ("now", "frozen", "offset"))
-    parsed_clock: ClockSettings = {
-        "frozen": checks.boolean("clock.frozen", clock.get("frozen", False))
-    }
-    if clock.get("offset") is not None and not parsed_clock["frozen"]:
-        parsed_clock["offset"] = checks.number(
-            "clock.offset", clock["offset"], -checks.MAX_SPAN, checks.MAX_SPAN
-        )
-    elif "now" in clock:
-        parsed_clock["now"] = checks.instant("clock.now", clock["now"])
-    config = _obj(
-        "config",
-        data.get("config") or {},
-        ("rate_limit", "rate_window", "rate_mode", "retry_after", "max_items"),
-    )
-    parsed_config: LimitSettings = {}
-    if "rate_limit" in config:
-        parsed_config["rate_limit"] = checks.whole(
-            "config.rate_limit", config["rate_limit"], 0, checks.MAX_COUNT
-        )
-    if "rate_window" in config:
-        parsed_config["rate_window"] = checks.number(
-            "config.rate_window", config["rate_window"], 0.001, checks.MAX_SPAN
-        )
-    if "rate_mode" in config:
-        parsed_config["rate_mode"] = checks.choice(
-            "config.rate_mode", config["rate_mode"], RATE_MODES
-        )
-    if "retry_after" in config:
-        parsed_config["retry_after"] = checks.boolean("config.retry_after", config["retry_after"])
-    if "max_items" in config:
-        parsed_config["max_items"] = checks.whole(
-            "config.max_items", config["max_items"], 1, checks.MAX_COUNT
-        )
+    parsed_clock = _clock(data.get("clock") or {})
+    parsed_config = _limits(data.get("config") or {})
     raw_users = data["users"]
     if not isinstance(raw_users, dict):
         raise ControlError("users", "must be an object of username: user")
     users = {name: _user(name, raw) for name, raw in raw_users.items()}
-    raw_clients = data.get("clients") or []
-    if not isinstance(raw_clients, list):
-        raise ControlError("clients", "must be a list")
     clients: dict[str, Client] = {}
-    for i, raw in enumerate(raw_clients):
+    for i, raw in enumerate(_list("clients", data)):
         client = _client(i, raw, users)
         clients[client.client_id] = client
-    raw_tokens = data.get("tokens") or []
-    if not isinstance(raw_tokens, list):
-        raise ControlError("tokens", "must be a list")
-    tokens = [_token(i, raw, users, clients) for i, raw in enumerate(raw_tokens)]
-    raw_faults = data.get("faults") or []
-    if not isinstance(raw_faults, list):
-        raise ControlError("faults", "must be a list")
-    faults = [_fault(i, raw) for i, raw in enumerate(raw_faults)]
+    tokens = [_token(i, raw, users, clients) for i, raw in enumerate(_list("tokens", data))]
+    faults = [_fault(i, raw) for i, raw in enumerate(_list("faults", data))]
     return ParsedState(parsed_clock, parsed_config, users, clients, tokens, faults)
+
+
+def _list(field: str, data: dict[str, Any]) -> list[Any]:
+    """The list under ``field`` (absent or null: empty)."""
+    raw = data.get(field) or []
+    if not isinstance(raw, list):
+        raise ControlError(field, "must be a list")
+    return raw
+
+
+def _clock(document: object) -> ClockSettings:
+    """The saved clock: frozen at ``now``, or running with an ``offset`` (seconds)."""
+    clock = _obj("clock", document, ("now", "frozen", "offset"))
+    parsed: ClockSettings = {"frozen": checks.boolean("clock.frozen", clock.get("frozen", False))}
+    if clock.get("offset") is not None and not parsed["frozen"]:
+        parsed["offset"] = checks.number(
+            "clock.offset", clock["offset"], -checks.MAX_SPAN, checks.MAX_SPAN
+        )
+    elif "now" in clock:
+        parsed["now"] = checks.instant("clock.now", clock["now"])
+    return parsed
+
+
+def _limits(document: object) -> LimitSettings:
+    """The saved limits (rate limit and window, 429 style, items per request), as given."""
+    config = _obj(
+        "config", document, ("rate_limit", "rate_window", "rate_mode", "retry_after", "max_items")
+    )
+    parsed: LimitSettings = {}
+    if "rate_limit" in config:
+        parsed["rate_limit"] = checks.whole(
+            "config.rate_limit", config["rate_limit"], 0, checks.MAX_COUNT
+        )
+    if "rate_window" in config:
+        parsed["rate_window"] = checks.number(
+            "config.rate_window", config["rate_window"], 0.001, checks.MAX_SPAN
+        )
+    if "rate_mode" in config:
+        parsed["rate_mode"] = checks.choice("config.rate_mode", config["rate_mode"], RATE_MODES)
+    if "retry_after" in config:
+        parsed["retry_after"] = checks.boolean("config.retry_after", config["retry_after"])
+    if "max_items" in config:
+        parsed["max_items"] = checks.whole(
+            "config.max_items", config["max_items"], 1, checks.MAX_COUNT
+        )
+    return parsed
 
 
 def read_state_file(path: str | os.PathLike) -> ParsedState:

@@ -49,6 +49,15 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         app.register_blueprint(control_views.bp)
         app.register_blueprint(dashboard_views.bp)
 
+    _add_request_hooks(app, mock)
+    _add_error_handlers(app, mock)
+    return app
+
+
+def _add_request_hooks(app: Flask, mock: MockExist) -> None:
+    """Health, and what every request goes through: size and path checks, faults, the journal
+    and the access log."""
+
     @app.get("/_mock/health")
     def health():
         """Liveness for container healthchecks: 200, no data, no admin token needed."""
@@ -74,6 +83,10 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         access_log.info("%s %s %s", request.method, _logged_path(), response.status_code)
         fault_responses.reset_if_asked()
         return response
+
+
+def _add_error_handlers(app: Flask, mock: MockExist) -> None:
+    """Exist's error bodies (``{"detail": ...}``) for API errors, HTTP errors and bugs."""
 
     @app.errorhandler(ApiError)
     def api_error(err: ApiError):
@@ -102,8 +115,6 @@ def create_app(config: MockConfig | dict | None = None) -> Flask:
         response = jsonify({"detail": "Internal server error in mock_exist (a bug: please report)"})
         response.status_code = 500
         return response
-
-    return app
 
 
 def _logged_path() -> str:
