@@ -7,6 +7,7 @@ hourly refreshes of 20 attributes costs one request each, counted in the mock's 
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timezone
 
 import pytest
@@ -17,7 +18,7 @@ from mqtt_bridge.exist.budget import RequestBudget
 from mqtt_bridge.exist.client import ExistClient
 from mqtt_bridge.pipeline.mirror.refresher import Refresher
 
-from ..support.bridge import start_bridge
+from ..support.bridge import BRIDGE_CMD, start_bridge
 from ..support.config import bridge_config
 from ..support.days import today
 from ..support.exist_api import Api
@@ -120,8 +121,14 @@ def test_values_written_by_another_client_appear_within_one_refresh(
             ),
             timeout=INTERVAL + 10,
         )
-        status = bridge.status()["read"]
+        status = bridge.status()["read"]  # the status topic's
         assert status["attributes"] == 3 and status["postponed"] is None
+        config_file = tmp_path / "bridge.yaml"
+        config_file.write_text(text)
+        shown = subprocess.run(
+            [*BRIDGE_CMD, "status", "-c", str(config_file)], capture_output=True, text=True
+        )
+        assert "exist mirror:    3 attribute(s), last refresh 20" in shown.stdout
     finally:
         bridge.stop()
         watcher.close()

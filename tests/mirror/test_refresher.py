@@ -12,6 +12,7 @@ import pytest
 import responses
 
 from mqtt_bridge.config.model import ReadSettings
+from mqtt_bridge.diagnose import status_view
 from mqtt_bridge.exist.budget import RequestBudget, token_key
 from mqtt_bridge.exist.client import ExistClient
 from mqtt_bridge.pipeline.mirror.refresher import DiscoveryTarget, Refresher
@@ -68,7 +69,12 @@ def clock():
 
 
 def make(
-    clock, settings: ReadSettings, allowed: int = 280, write_due=lambda: math.inf, target=None
+    clock,
+    settings: ReadSettings,
+    allowed: int = 280,
+    write_due=lambda: math.inf,
+    target=None,
+    status_path=None,
 ):
     budget = RequestBudget(clock=clock, allowed=allowed)
     client = ExistClient(TOKEN, base_url=BASE, budget=budget, clock=clock, sleep=clock.sleep)
@@ -80,6 +86,7 @@ def make(
         "UTC",
         write_due=write_due,
         discovery_target=target,
+        status_path=status_path,
         clock=clock,
     )
     return refresher, published
@@ -224,13 +231,18 @@ def test_averages_and_insights_are_read_once_a_day(rsps, clock):
     assert len(requests_to(rsps, "/insights/")) == 2
 
 
-def test_a_due_write_postpones_the_read_and_status_says_so(rsps, clock):
+def test_a_due_write_postpones_the_read_and_status_says_so(rsps, clock, tmp_path):
     with_values(rsps, MOOD)
     due = [clock() + 30]
-    refresher, published = make(clock, NAMES, write_due=lambda: due[0])
+    refresher, published = make(
+        clock, NAMES, write_due=lambda: due[0], status_path=tmp_path / "read.json"
+    )
     assert refresher.step() == clock() + 60
     assert len(rsps.calls) == 0 and published.messages == []
     assert refresher.status()["postponed"] == "a write to Exist is due: reads wait for it"
+    line = status_view.mirror_line(status_view.mirror(tmp_path))  # `exist-bridge status`
+    assert line.endswith("; WAITING: a write to Exist is due: reads wait for it")
+    assert line.startswith("0 attribute(s), last refresh never, next ")
     due[0] = math.inf  # the flush went
     clock.advance(60)
     refresher.step()
