@@ -475,6 +475,47 @@ class MockExist:
             user.insights.append(record)
             return record
 
+    def seed_correlation(
+        self,
+        attribute: str,
+        attribute2: str,
+        text: str,
+        percentage: float,
+        stars: int = 5,
+        date: str | None = None,
+        username: str | None = None,
+    ) -> dict:
+        """One of the week's correlations (as ``correlations/`` lists it): the sentence
+        (``second_person``), its strength in percent (signed) and confidence (1-5 stars)."""
+        checks.text("attribute", attribute, nullable=False)
+        checks.text("attribute2", attribute2, nullable=False)
+        checks.text("text", text, nullable=False)
+        checks.number("percentage", percentage, -100, 100)
+        checks.whole("stars", stars, 1, 5)
+        with self.lock:
+            username = self._known_user(username)
+            record = {
+                "date": self._seed_date("date", date, username),
+                "period": 300,
+                "offset": 0,
+                "attribute": attribute,
+                "attribute2": attribute2,
+                "value": percentage / 100,
+                "p": 1e-10,
+                "percentage": abs(float(percentage)),
+                "stars": stars,
+                "second_person": text,
+                "second_person_elements": [text],
+                "attribute_category": None,
+                "strength_description": "Often go together",
+                "stars_description": "Certain to be related" if stars == 5 else "Likely related",
+                "description": None,
+                "occurrence": None,
+                "rating": None,
+            }
+            self.store.user(username).correlations.append(record)
+            return record
+
     def _seed_date(self, field: str, day: str | None, username: str) -> str:
         if day is None:
             return self.store.today(username).isoformat()

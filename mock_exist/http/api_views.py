@@ -149,8 +149,7 @@ def increment(actor: Actor):
 
 
 # Averages, correlations and insights are computed weekly by exist.io from months of data; the mock
-# answers with the documented (paged) shapes: the averages and insights a test seeded, no
-# correlations.
+# answers with the documented (paged) shapes: what a test seeded.
 
 
 @bp.get("/averages/")
@@ -163,7 +162,8 @@ def averages(actor: Actor):
 @bp.get("/correlations/")
 @endpoint()
 def correlations(actor: Actor):
-    return _page([])
+    with state().lock:
+        return _page(summaries.correlations(state().store, actor, query()))
 
 
 @bp.get("/correlations/combo/")

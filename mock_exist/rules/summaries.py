@@ -1,6 +1,7 @@
-"""Averages and insights: exist.io computes them weekly and daily from months of data; the mock
-serves the ones a test seeds (``MockExist.seed_average``, ``seed_insight``) with the documented
-filters (``reference/averages.md``, ``reference/insights.md``), and none otherwise."""
+"""Averages, insights and correlations: exist.io computes them weekly and daily from months of
+data; the mock serves the ones a test seeds (``MockExist.seed_average``, ``seed_insight``,
+``seed_correlation``) with the documented filters (``reference/averages.md``, ``insights.md``,
+``correlations.md``), and none otherwise."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import date
 
 from .errors import BadRequest, ValidationFailed
 from .oauth import can_read
-from .store import Actor, Store, _csv
+from .store import Actor, Store, _csv, _flag
 from .value_types import parse_date
 
+STRONG = 50.0  # "above a certain relationship strength": the docs give no number (assumed)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -62,4 +64,24 @@ def insights(store: Store, actor: Actor, params: dict[str, str]) -> list[dict]:
             continue
         if _within(record["target_date"], params):
             out.append(record)
+    return out
+
+
+def correlations(store: Store, actor: Actor, params: dict[str, str]) -> list[dict]:
+    """``correlations/``: the seeded ones the token may read (both attributes), filtered by
+    ``strong`` (``percentage`` at least ``STRONG``), ``confident`` (five stars) and
+    ``attribute`` (either side)."""
+    user = store.user(actor.username)
+    strong, confident = _flag(params, "strong"), _flag(params, "confident")
+    about = params.get("attribute")
+    out = []
+    for record in user.correlations:
+        pair = [user.attributes.get(record["attribute"]), user.attributes.get(record["attribute2"])]
+        if any(a is not None and not can_read(actor.scopes, a.group, a.manual) for a in pair):
+            continue
+        if strong and record["percentage"] < STRONG or confident and record["stars"] != 5:
+            continue
+        if about and about not in (record["attribute"], record["attribute2"]):
+            continue
+        out.append(record)
     return out

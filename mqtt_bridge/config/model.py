@@ -163,6 +163,8 @@ class ReadSettings:
     interval: float = 3600
     averages: bool = False
     insights: bool = False
+    # None: off; (): all of the week's; ("strong", "confident"): only those
+    correlations: tuple[str, ...] | None = None
     topic_prefix: str = "exist"
 
 

@@ -237,9 +237,16 @@ READ_SCHEMA = v.Section(
             False,
         ): v.boolean,
         _opt(
+            "correlations",
+            "Publish this week's correlations as a sensor (one request a day, a page per 100): "
+            "true for all, or only strong and/or confident ones (e.g. [strong, confident]).",
+            False,
+        ): v.correlation_filters,
+        _opt(
             "topic_prefix",
             "Where the mirror publishes: <topic_prefix>/<attribute>/state (JSON, retained) and "
-            "<topic_prefix>/insights/state. No mapping may subscribe to these topics.",
+            "<topic_prefix>/insights/state, <topic_prefix>/correlations/state. No mapping may "
+            "subscribe to these topics.",
             "exist",
         ): v.topic_name,
     }

@@ -225,6 +225,27 @@ def attribute_selection(value: Any) -> tuple[str, ...] | str:
     raise vol.Invalid(f"expected all, or a list of attribute names, got {short(value)}")
 
 
+CORRELATION_FILTERS = ("strong", "confident")
+
+
+@kind("false, true, strong, confident or [strong, confident]")
+def correlation_filters(value: Any) -> tuple[str, ...] | None:
+    """``read.correlations``: off (false), all of the week's (true), or only the ``strong``
+    and/or ``confident`` ones."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and items:
+        chosen = [i.strip().lower() if isinstance(i, str) else i for i in items]
+        if all(c in CORRELATION_FILTERS for c in chosen):
+            return tuple(dict.fromkeys(chosen))
+    raise vol.Invalid(
+        f"expected false, true, strong, confident or [strong, confident], got {short(value)}"
+    )
+
+
 @kind("list of Exist groups")
 def groups(value: Any) -> tuple[str, ...]:
     """A list of Exist group names (a single name is a list)."""

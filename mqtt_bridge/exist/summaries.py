@@ -1,7 +1,8 @@
-"""What Exist computes from a user's data: weekly averages and insights (reads only).
+"""What Exist computes from a user's data: weekly averages, insights and correlations (reads).
 
-Both are paged lists (``reference/averages.md``, ``reference/insights.md``), read through the
-client's ``pages`` and so through its budget, retries and error mapping like every request.
+All are paged lists (``reference/averages.md``, ``insights.md``, ``correlations.md``), read
+through the client's ``pages`` and so through its budget, retries and error mapping like every
+request.
 Malformed records are skipped, never raised: a summary is a nicety beside the values.
 """
 
@@ -66,6 +67,39 @@ class Insight:
         )
 
 
+@dataclass(frozen=True)
+class Correlation:
+    """One of the week's correlations: the sentence, the two attributes, how strong (a
+    percentage) and how sure (``stars``, 5 the most confident)."""
+
+    text: str
+    attribute: str
+    attribute2: str
+    percentage: float
+    stars: int
+    date: str
+    strength: str = ""
+    confidence: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Correlation | None:
+        """Build from Exist's JSON; None for a record without its sentence or attributes."""
+        text, first, second = (data.get(k) for k in ("second_person", "attribute", "attribute2"))
+        if not all(isinstance(x, str) and x for x in (text, first, second)):
+            return None
+        stars = data.get("stars")
+        return cls(
+            text=str(text),
+            attribute=str(first),
+            attribute2=str(second),
+            percentage=_number(data.get("percentage")) or 0.0,
+            stars=stars if isinstance(stars, int) and not isinstance(stars, bool) else 0,
+            date=str(data.get("date") or ""),
+            strength=str(data.get("strength_description") or ""),
+            confidence=str(data.get("stars_description") or ""),
+        )
+
+
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -97,3 +131,13 @@ def insights(client: ExistClient, date_min: str | None = None) -> list[Insight]:
     params = {"date_min": date_min} if date_min else {}
     found = (Insight.from_json(record) for record in client.pages("/insights/", params))
     return [i for i in found if i is not None]
+
+
+def correlations(
+    client: ExistClient, strong: bool = False, confident: bool = False
+) -> list[Correlation]:
+    """The week's correlations (``GET correlations/``), only the ``strong`` and/or
+    ``confident`` (five-star) ones when asked."""
+    params = {key: 1 for key, on in (("strong", strong), ("confident", confident)) if on}
+    found = (Correlation.from_json(record) for record in client.pages("/correlations/", params))
+    return [c for c in found if c is not None]

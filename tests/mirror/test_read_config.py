@@ -116,3 +116,25 @@ def test_narrow_topics_and_another_prefix_are_fine():
 def test_filters_overlap(first, second, overlap):
     assert filters_overlap(first, second) is overlap
     assert filters_overlap(second, first) is overlap
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("false", None),
+        ("true", ()),
+        ("strong", ("strong",)),
+        ("[strong, confident]", ("strong", "confident")),
+    ],
+)
+def test_correlations_off_all_or_filtered(given, expected):
+    config = parse_config(HEAD + f"read: {{attributes: all, correlations: {given}}}\n" + MAPPINGS)
+    assert config.read.correlations == expected
+
+
+def test_an_unknown_correlation_filter_is_named():
+    found = problems(HEAD + "read:\n  attributes: all\n  correlations: [weak]\n" + MAPPINGS)
+    assert found[0].startswith(
+        "bridge.yaml:4: read.correlations: expected false, true, strong, confident or "
+        "[strong, confident], got ['weak']"
+    ), found

@@ -322,3 +322,50 @@ def test_discovery_one_entity_per_attribute_under_one_exist_device(rsps, clock):
     assert not [t for t, _ in published.messages[before:] if t.endswith("/config")]
     refresher.republish_discovery()  # on a reconnect
     assert len([t for t, _ in published.messages[before:] if t.endswith("/config")]) == 7
+
+
+def correlation(first: str, second: str, text: str, percentage: float, stars: int) -> dict:
+    return {
+        "date": "2023-11-13",
+        "attribute": first,
+        "attribute2": second,
+        "value": percentage / 100,
+        "percentage": abs(percentage),
+        "stars": stars,
+        "second_person": text,
+        "strength_description": "Often go together",
+        "stars_description": "Certain to be related",
+    }
+
+
+def test_correlations_once_a_day_filtered_most_confident_first(rsps, clock):
+    with_values(rsps, MOOD, SLEEP)
+    rsps.get(
+        API + "/correlations/",
+        json={
+            "next": None,
+            "results": [
+                correlation("mood", "steps", "you have a better day when you walk more.", 24, 4),
+                correlation(
+                    "sleep", "sleep_start", "you sleep more when you go to bed early.", -56, 5
+                ),
+                {"attribute": "broken"},  # skipped, not raised
+            ],
+        },
+    )
+    settings = ReadSettings(enabled=True, all=True, correlations=("strong", "confident"))
+    refresher, published = make(clock, settings, target=TARGET)
+    refresher.step()
+    clock.advance(3600)
+    refresher.step()
+    (query,) = requests_to(rsps, "/correlations/")
+    assert (query["strong"], query["confident"]) == (["1"], ["1"])
+    doc = published.last("exist/correlations/state")
+    assert doc["state"] == "you sleep more when you go to bed early."
+    assert doc["count"] == 2
+    assert [(c["attribute"], c["percentage"], c["stars"]) for c in doc["correlations"]] == [
+        ("sleep", 56, 5),
+        ("mood", 24, 4),
+    ]
+    config = published.last("homeassistant/sensor/exist_bridge_exist/correlation/config")
+    assert config["state_topic"] == "exist/correlations/state" and config["name"] == "Correlation"

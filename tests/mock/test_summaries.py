@@ -66,3 +66,26 @@ def test_seeding_checks_its_fields(mock_exist):
         mock_exist.state.seed_average("steps", 1, {"funday": 2})
     with pytest.raises(ControlError, match="target_date"):
         mock_exist.state.seed_insight("x", target_date="2024-13-01")
+
+
+def test_seeded_correlations_filtered_by_strength_confidence_and_attribute(mock_exist, api):
+    state = mock_exist.state
+    for template in ("sleep", "sleep_start", "mood", "steps"):
+        state.seed_attribute(None, template=template)
+    state.seed_correlation(
+        "sleep", "sleep_start", "you sleep more when you go to bed earlier.", -56
+    )
+    state.seed_correlation("mood", "steps", "you have a better day when you walk more.", 24, 4)
+    every = api.get("correlations/").json()["results"]
+    assert [c["attribute2"] for c in every] == ["sleep_start", "steps"]
+    first = every[0]
+    assert (first["percentage"], first["value"], first["stars"]) == (56.0, -0.56, 5)
+    assert first["second_person"] == "you sleep more when you go to bed earlier."
+    assert [c["attribute"] for c in api.get("correlations/", strong=1).json()["results"]] == [
+        "sleep"
+    ]
+    assert [c["attribute"] for c in api.get("correlations/", confident=1).json()["results"]] == [
+        "sleep"
+    ]
+    by_steps = api.get("correlations/", attribute="steps").json()["results"]
+    assert [c["attribute"] for c in by_steps] == ["mood"]

@@ -1,5 +1,6 @@
-"""Home Assistant MQTT discovery for the mirror: one entity per attribute and one for insights,
-all under one "Exist" device (linked to the bridge's own device), available while the bridge is.
+"""Home Assistant MQTT discovery for the mirror: one entity per attribute, one for insights and
+one for correlations, all under one "Exist" device (linked to the bridge's own device), available
+while the bridge is.
 
 Each entity reads its retained state document: ``state`` is its state, the whole document its
 attributes (yesterday, last_7_days, averages).
@@ -41,12 +42,20 @@ def attribute_config(
     return kind.component, payload
 
 
-def insights_config(
-    node: str, device: dict[str, Any], state_topic: str, availability: str
+# The summary sensors: key in ``discovery_messages``' ``summaries`` -> (name, icon)
+SUMMARIES = {
+    "insight": ("Insight", "mdi:lightbulb-on-outline"),
+    "correlation": ("Correlation", "mdi:link-variant"),
+}
+
+
+def summary_config(
+    kind: str, node: str, device: dict[str, Any], state_topic: str, availability: str
 ) -> dict[str, Any]:
-    """The discovery config of the insights sensor (its state: the latest insight's text)."""
-    payload = _entity("Insight", f"{node}_exist_insight", state_topic, availability)
-    return {**payload, "device": device, "icon": "mdi:lightbulb-on-outline"}
+    """The discovery config of a summary sensor (``SUMMARIES``: its state is a sentence)."""
+    name, icon = SUMMARIES[kind]
+    payload = _entity(name, f"{node}_exist_{kind}", state_topic, availability)
+    return {**payload, "device": device, "icon": icon}
 
 
 def _entity(name: str, unique_id: str, state_topic: str, availability: str) -> dict[str, Any]:
@@ -69,17 +78,17 @@ def discovery_messages(
     version: str,
     availability: str,
     attributes: list[tuple[Mirrored, str]],
-    insights_topic: str | None,
+    summaries: dict[str, str],
 ) -> dict[str, dict[str, Any]]:
-    """Config topic -> payload for ``attributes`` (each with its state topic) and, when
-    ``insights_topic`` is given, the insights sensor."""
+    """Config topic -> payload for ``attributes`` (each with its state topic) and the summary
+    sensors in ``summaries`` (``insight``, ``correlation`` -> state topic)."""
     device = exist_device(node, version)
     messages = {}
     for attribute, state_topic in attributes:
         component, payload = attribute_config(attribute, node, device, state_topic, availability)
         topic = f"{discovery_prefix}/{component}/{node}_exist/{attribute.name}/config"
         messages[topic] = payload
-    if insights_topic is not None:
-        topic = f"{discovery_prefix}/sensor/{node}_exist/insight/config"
-        messages[topic] = insights_config(node, device, insights_topic, availability)
+    for kind, state_topic in summaries.items():
+        topic = f"{discovery_prefix}/sensor/{node}_exist/{kind}/config"
+        messages[topic] = summary_config(kind, node, device, state_topic, availability)
     return messages

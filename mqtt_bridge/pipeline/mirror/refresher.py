@@ -1,9 +1,10 @@
 """The refresher: every ``read.interval`` (an hour by default) read Exist once and publish it.
 
 One refresh is one ``attributes/with-values/`` request (a page per 100 attributes) for today and
-the six days before; once a day, when asked, one ``averages/`` and one ``insights/`` request
-(``date_min`` yesterday). Every request goes through the write side's client, so through the
-same request budget, 429 handling and stop deadline.
+the six days before; once a day, when asked, one ``averages/``, one ``insights/`` (``date_min``
+yesterday) and one ``correlations/`` request (``strong``/``confident`` filters; a page per 100).
+Every request goes through the write side's client, so through the same request budget, 429
+handling and stop deadline.
 
 Writes keep priority. A refresh waits (``status`` and the log say why) while:
 - a write is due within ``WRITE_LEAD`` seconds, or overdue (a postponed flush: an outage, a 429),
@@ -38,7 +39,7 @@ from ...exist.client import ExistClient
 from ...exist.errors import ExistError, RateLimited
 from ...exist.jsonfile import write_json_atomic
 from ...exist.models import Attribute
-from ...exist.summaries import Insight
+from ...exist.summaries import Correlation, Insight
 from . import discovery
 from .values import DAYS, Mirrored
 
@@ -49,6 +50,7 @@ POSTPONE = 60.0  # a refresh that waited is tried again this much later
 MIN_RESERVE = 10  # requests of the hourly budget never spent on reads, at least
 RESERVE_SHARE = 0.25  # ... or this share of the budget
 STATE_TEXT_LIMIT = 255  # Home Assistant's longest state
+CORRELATIONS_SHOWN = 20  # the most confident, then strongest, in the correlations document
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Refresher:
         self.next_at = 0.0  # the first refresh at once
         self.known: dict[str, Mirrored] = {}
         self.insights: list[Insight] = []
+        self.correlations: list[Correlation] = []
         self.summaries_day: str | None = None  # the local date averages/insights were read
         self.last_refresh: float | None = None
         self.refreshes = 0
@@ -108,6 +111,19 @@ class Refresher:
     @property
     def insights_topic(self) -> str:
         return f"{self.prefix}/insights/state"
+
+    @property
+    def correlations_topic(self) -> str:
+        return f"{self.prefix}/correlations/state"
+
+    def summary_topics(self) -> dict[str, str]:
+        """The summary sensors configured (``discovery.SUMMARIES``) -> their state topics."""
+        topics = {}
+        if self.settings.insights:
+            topics["insight"] = self.insights_topic
+        if self.settings.correlations is not None:
+            topics["correlation"] = self.correlations_topic
+        return topics
 
     # ----------------------------------------------------------------- when
 
@@ -231,6 +247,12 @@ class Refresher:
         if self.settings.insights:
             yesterday = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
             self.insights = summaries.insights(self.client, date_min=yesterday)
+        filters = self.settings.correlations
+        if filters is not None:
+            week = summaries.correlations(
+                self.client, strong="strong" in filters, confident="confident" in filters
+            )
+            self.correlations = sorted(week, key=lambda c: (-c.stars, -abs(c.percentage)))
         self.summaries_day = today
 
     # ----------------------------------------------------------------- the write side
@@ -262,6 +284,8 @@ class Refresher:
             self._publish_state(attribute, today)
         if self.settings.insights:
             self.publish(self.insights_topic, json.dumps(self._insights_document()))
+        if self.settings.correlations is not None:
+            self.publish(self.correlations_topic, json.dumps(self._correlations_document()))
 
     def _publish_state(self, attribute: Mirrored, today: str) -> None:
         stamp = datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(timespec="seconds")
@@ -284,6 +308,26 @@ class Refresher:
             ],
         }
 
+    def _correlations_document(self) -> dict[str, Any]:
+        shown = self.correlations[:CORRELATIONS_SHOWN]
+        return {
+            "state": shown[0].text[:STATE_TEXT_LIMIT] if shown else None,
+            "count": len(self.correlations),
+            "date": shown[0].date if shown else None,
+            "correlations": [
+                {
+                    "text": c.text,
+                    "attribute": c.attribute,
+                    "attribute2": c.attribute2,
+                    "percentage": round(c.percentage),
+                    "stars": c.stars,
+                    "strength": c.strength,
+                    "confidence": c.confidence,
+                }
+                for c in shown
+            ],
+        }
+
     def _announce(self, mirrored: list[Mirrored]) -> None:
         target = self.discovery_target
         if target is None:
@@ -294,7 +338,7 @@ class Refresher:
             target.version,
             target.availability_topic,
             [(m, self.state_topic(m.name)) for m in mirrored],
-            self.insights_topic if self.settings.insights else None,
+            self.summary_topics(),
         )
         for topic, payload in messages.items():
             if self._announced.get(topic) != payload:
