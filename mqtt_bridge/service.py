@@ -112,6 +112,7 @@ class Bridge:
         self.last_report: FlushReport | None = None
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
+        self._mirror_thread: threading.Thread | None = None  # reads only: never holds up a stop
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
@@ -300,7 +301,7 @@ class Bridge:
             target=mirror.run, args=(self.stopping,), name="exist-bridge-mirror", daemon=True
         )
         thread.start()
-        self._threads.append(thread)
+        self._mirror_thread = thread
 
     def _ack(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge committed messages to the broker (the writer's ``ack``)."""
@@ -439,6 +440,8 @@ class Bridge:
     def _dead_threads(self) -> tuple[str, ...]:
         """The names of the threads that were started and have ended (``/livez``)."""
         threads = list(self._threads)
+        if self._mirror_thread is not None:
+            threads.append(self._mirror_thread)
         if self.writer is not None and self.writer.ident is not None:
             threads.append(self.writer)
         loop = getattr(getattr(self.link, "client", None), "_thread", None)  # paho's network loop
