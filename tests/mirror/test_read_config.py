@@ -138,3 +138,14 @@ def test_an_unknown_correlation_filter_is_named():
         "bridge.yaml:4: read.correlations: expected false, true, strong, confident or "
         "[strong, confident], got ['weak']"
     ), found
+
+
+def test_check_says_what_is_read(tmp_path, capsys):
+    from mqtt_bridge.cli import main
+
+    path = tmp_path / "bridge.yaml"
+    path.write_text(HEAD + "read: {attributes: [mood, sleep], groups: [workouts]}\n" + MAPPINGS)
+    assert main(["check", "-c", str(path)]) == 0
+    assert "read: mood, sleep, group workouts every 3600 s onto exist/<attribute>/state" in (
+        capsys.readouterr().out
+    )
