@@ -167,3 +167,33 @@ def test_a_day_of_hourly_refreshes_of_20_attributes_costs_one_request_each(
     assert len(paths) == expected  # + one averages/ and one insights/ request a day
     assert len(published) == 20 + (1 if summaries else 0)
     assert json.loads(published["exist/habit_19/state"])["state"] == 19
+
+
+def test_a_read_in_flight_never_holds_up_the_final_flush(mock_exist, mosquitto, tmp_path):
+    mock = mock_exist.state
+    mock.seed_attribute(None, template="coffees")
+    # the mirror's first refresh hangs in Exist past the whole stop
+    hang = mock.add_fault("/api/2/attributes/with-values/", mode="latency", latency=20)
+    text = bridge_config(
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=tmp_path / "state",
+        client_id="stop-bridge",
+        delay=3600,  # nothing is sent before the stop
+        bridge={"stop_timeout": 5},
+        attributes=[{"template": "coffees"}],
+        mappings=[{"topic": "button/kitchen", "attribute": "coffees"}],
+        read={"attributes": ["coffees"], "interval": 3600},
+    )
+    bridge = start_bridge(parse_config(text))
+    try:
+        wait_until(lambda: hang.fired == 1)  # the read is in flight
+        pub = Publisher(mosquitto.port)
+        pub.publish("button/kitchen", "1")
+        pub.close()
+        wait_until(lambda: bridge.outbox.counters().get("events", 0) == 1)
+    finally:
+        bridge.stop()
+    assert mock.value("coffees", today()) == 1  # sent by the stop's final flush
+    assert bridge.outbox.status()["pending_rows"] == 0
