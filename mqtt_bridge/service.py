@@ -366,7 +366,11 @@ class Bridge:
     def _flushed(self, report: FlushReport) -> None:
         self.last_report = report
         if self.mirror is not None and report.sent_items:
-            self.mirror.confirmed(report.sent_items)  # what Exist confirmed: no read needed
+            # what Exist confirmed, under the names Exist gave (a custom label may slug
+            # differently): mirrored without a read
+            manager = getattr(self.exist, "manager", None)
+            rename = manager.server_name if manager is not None else str
+            self.mirror.confirmed([(rename(a), d, v) for a, d, v in report.sent_items])
         if report.requests:
             log.info(
                 "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",

@@ -197,3 +197,54 @@ def test_a_read_in_flight_never_holds_up_the_final_flush(mock_exist, mosquitto, 
         bridge.stop()
     assert mock.value("coffees", today()) == 1  # sent by the stop's final flush
     assert bridge.outbox.status()["pending_rows"] == 0
+
+
+def mirrored(bridge, name: str) -> bool:
+    """Whether the mirror knows ``name``; if not, a refresh is asked for at once (the first may
+    have run before the bridge created the attribute)."""
+    if name in bridge.mirror.known:
+        return True
+    bridge.mirror.next_at = 0
+    bridge.mirror.wake()
+    return False
+
+
+def test_a_confirmed_write_is_mirrored_under_the_name_exist_gave(mock_exist, mosquitto, tmp_path):
+    watcher = Watcher(mosquitto.port, ["exist/#"])
+    text = bridge_config(
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=tmp_path / "state",
+        client_id="alias-bridge",
+        delay=1,
+        # created from its label: Exist names it fridge_door_openings
+        attributes=[
+            {
+                "name": "fridge_opens",
+                "label": "Fridge door openings",
+                "group": "food",
+                "value_type": 0,
+            }
+        ],
+        mappings=[{"topic": "fridge/door", "attribute": "fridge_opens"}],
+        read={"attributes": ["fridge_door_openings"], "interval": 3600},
+    )
+    bridge = start_bridge(parse_config(text))
+    try:
+        wait_until(lambda: mirrored(bridge, "fridge_door_openings"))
+        pub = Publisher(mosquitto.port)
+        pub.publish("fridge/door", "1")
+        pub.close()
+        wait_until(
+            lambda: any(
+                topic == "exist/fridge_door_openings/state"
+                and json.loads(p)["source"] == "write"
+                and json.loads(p)["state"] == 1
+                for topic, p in watcher.seen
+            )
+        )
+    finally:
+        bridge.stop()
+        watcher.close()
+    assert mock_exist.state.value("fridge_door_openings", today()) == 1
