@@ -33,6 +33,23 @@ def state(watcher: Watcher, topic: str) -> dict | None:
     return None if payload is None else json.loads(payload)
 
 
+def press(port: int, topic: str) -> None:
+    """One event on ``topic`` (QoS 1, in the broker on return)."""
+    pub = Publisher(port)
+    pub.publish(topic, "1")
+    pub.close()
+
+
+def written(watcher: Watcher, attribute: str, value: object) -> bool:
+    """Whether the mirror published ``attribute`` at ``value`` from the bridge's own write."""
+    return any(
+        topic == f"exist/{attribute}/state"
+        and json.loads(payload)["source"] == "write"
+        and json.loads(payload)["state"] == value
+        for topic, payload in watcher.seen
+    )
+
+
 def test_values_written_by_another_client_appear_within_one_refresh(
     mock_exist, mosquitto, tmp_path
 ):
@@ -109,18 +126,8 @@ def test_values_written_by_another_client_appear_within_one_refresh(
         assert bridge_device["device"]["identifiers"] == [node]
 
         # the bridge's own write: mirrored with the total Exist confirmed
-        pub = Publisher(mosquitto.port)
-        pub.publish("button/kitchen", "1")
-        pub.close()
-        wait_until(
-            lambda: any(
-                topic == "exist/coffees/state"
-                and json.loads(p)["source"] == "write"
-                and json.loads(p)["state"] == 1
-                for topic, p in watcher.seen
-            ),
-            timeout=INTERVAL + 10,
-        )
+        press(mosquitto.port, "button/kitchen")
+        wait_until(lambda: written(watcher, "coffees", 1), timeout=INTERVAL + 10)
         status = bridge.status()["read"]  # the status topic's
         assert status["attributes"] == 3 and status["postponed"] is None
         config_file = tmp_path / "bridge.yaml"
@@ -189,9 +196,7 @@ def test_a_read_in_flight_never_holds_up_the_final_flush(mock_exist, mosquitto, 
     bridge = start_bridge(parse_config(text))
     try:
         wait_until(lambda: hang.fired == 1)  # the read is in flight
-        pub = Publisher(mosquitto.port)
-        pub.publish("button/kitchen", "1")
-        pub.close()
+        press(mosquitto.port, "button/kitchen")
         wait_until(lambda: bridge.outbox.counters().get("events", 0) == 1)
     finally:
         bridge.stop()
@@ -233,17 +238,8 @@ def test_a_confirmed_write_is_mirrored_under_the_name_exist_gave(mock_exist, mos
     bridge = start_bridge(parse_config(text))
     try:
         wait_until(lambda: mirrored(bridge, "fridge_door_openings"))
-        pub = Publisher(mosquitto.port)
-        pub.publish("fridge/door", "1")
-        pub.close()
-        wait_until(
-            lambda: any(
-                topic == "exist/fridge_door_openings/state"
-                and json.loads(p)["source"] == "write"
-                and json.loads(p)["state"] == 1
-                for topic, p in watcher.seen
-            )
-        )
+        press(mosquitto.port, "fridge/door")
+        wait_until(lambda: written(watcher, "fridge_door_openings", 1))
     finally:
         bridge.stop()
         watcher.close()
