@@ -5,6 +5,7 @@ side's confirmed totals mirrored without a read, and the state documents' presen
 from __future__ import annotations
 
 import json
+import logging
 import math
 from urllib.parse import parse_qs, urlsplit
 
@@ -369,3 +370,19 @@ def test_correlations_once_a_day_filtered_most_confident_first(rsps, clock):
     ]
     config = published.last("homeassistant/sensor/exist_bridge_exist/correlation/config")
     assert config["state_topic"] == "exist/correlations/state" and config["name"] == "Correlation"
+
+
+def test_a_postponement_is_logged_once_per_cause(rsps, clock, caplog):
+    with_values(rsps, MOOD)
+    refresher, _ = make(clock, NAMES, allowed=40)
+    key = token_key(TOKEN)
+    with caplog.at_level(logging.INFO, "exist_bridge.mirror"):
+        for _ in range(31):  # 9 left, and 10 are kept for writes
+            refresher.client.budget.reserve(key)
+        for _ in range(5):  # a write a minute: the numbers change, the cause doesn't
+            refresher.step()
+            refresher.client.budget.reserve(key)
+            clock.advance(60)
+    said = [r.getMessage() for r in caplog.records if "postponed" in r.getMessage()]
+    assert len(said) == 1 and "the request budget is tight (" in said[0]
+    assert len(rsps.calls) == 0

@@ -66,6 +66,11 @@ class DiscoveryTarget:
 Publish = Callable[[str, str], None]  # (topic, payload): retained, QoS 1
 
 
+def _kind(reason: str | None) -> str | None:
+    """A postponement's cause without its numbers ("the request budget is tight")."""
+    return None if reason is None else reason.split(" (")[0]
+
+
 class Refresher:
     """Reads Exist and publishes the mirrored attributes; ``run`` loops, ``step`` is one turn."""
 
@@ -163,7 +168,7 @@ class Refresher:
                 reason, wait = f"Exist unavailable: {err}", self._outage.next()
         else:
             wait = POSTPONE
-        if reason != self.postponed:
+        if _kind(reason) != _kind(self.postponed):  # logged once per cause, not every minute
             if reason:
                 log.info("refresh of the Exist mirror postponed %.0fs: %s", wait, reason)
             elif self.postponed:
