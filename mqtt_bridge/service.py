@@ -296,7 +296,7 @@ class Bridge:
             status_path=self.state_dir / READ_FILE,
             clock=self.clock,
         )
-        link.discovery_hook = mirror.republish_discovery
+        link.connect_hook = mirror.republish
         thread = threading.Thread(
             target=mirror.run, args=(self.stopping,), name="exist-bridge-mirror", daemon=True
         )

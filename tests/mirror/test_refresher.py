@@ -289,6 +289,12 @@ def test_confirmed_writes_are_mirrored_without_a_read(rsps, clock):
 TARGET = DiscoveryTarget("homeassistant", "exist_bridge", "1.2.3", "exist-bridge/availability")
 
 
+def test_nothing_is_republished_before_a_first_refresh(rsps, clock):
+    refresher, published = make(clock, NAMES, target=TARGET)
+    refresher.republish()
+    assert published.messages == [] and len(rsps.calls) == 0
+
+
 def test_discovery_one_entity_per_attribute_under_one_exist_device(rsps, clock):
     tag = attribute("meditation", 7, [0, 0, 1, 0, 1, 1, 1])
     note = attribute("note", 2, ["a", "b", "c", "d", "e", "f", "g"])
@@ -321,8 +327,15 @@ def test_discovery_one_entity_per_attribute_under_one_exist_device(rsps, clock):
     clock.advance(3600)
     refresher.step()
     assert not [t for t, _ in published.messages[before:] if t.endswith("/config")]
-    refresher.republish_discovery()  # on a reconnect
-    assert len([t for t, _ in published.messages[before:] if t.endswith("/config")]) == 7
+    after = len(published.messages)
+    refresher.republish()  # on a reconnect: everything again, without a read
+    again = [t for t, _ in published.messages[after:]]
+    assert len([t for t in again if t.endswith("/config")]) == 7
+    assert {t for t in again if t.endswith("/state")} == {
+        f"exist/{name}/state"
+        for name in ("mood", "sleep", "sleep_start", "productive_min_percent", "meditation", "note")
+    } | {"exist/insights/state"}
+    assert len(requests_to(rsps, "/attributes/with-values/")) == 2
 
 
 def correlation(first: str, second: str, text: str, percentage: float, stars: int) -> dict:

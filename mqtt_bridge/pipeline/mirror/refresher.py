@@ -350,13 +350,13 @@ class Refresher:
                 self.publish(topic, json.dumps(payload))
                 self._announced[topic] = payload
 
-    def republish_discovery(self) -> None:
-        """Announce every entity again (the broker may have lost its retained messages)."""
+    def republish(self) -> None:
+        """Publish everything read so far again, discovery included (on each connection to the
+        broker: a first refresh may have come before it, and a broker may lose retained
+        messages)."""
         self._announced.clear()
-        with self._lock:
-            mirrored = sorted(self.known.values(), key=lambda m: m.name)
-        if mirrored:
-            self._announce(mirrored)
+        if self.last_refresh is not None:
+            self.publish_all(self.today())
 
     # ----------------------------------------------------------------- status
 
