@@ -439,6 +439,7 @@ class Bridge:
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             dead_threads=self._dead_threads(),
+            read=self.mirror.status() if self.mirror is not None else None,
         )
 
     def _dead_threads(self) -> tuple[str, ...]:
