@@ -16,3 +16,6 @@ _.fault_answered  # http/fault_responses.py: flask.g, read with g.pop
 _.reset_connection  # http/fault_responses.py: flask.g, read with g.pop
 _.seq  # rules/ledger.py: a ledger entry's field, read through asdict
 _.DECIMAL  # rules/value_types.py: value type 1, in the table for completeness (the fall-through)
+_.seed_average  # control/python_api.py: Python control API only (tests, bench/_readload.py)
+_.seed_insight  # control/python_api.py: as seed_average
+_.seed_correlation  # control/python_api.py: as seed_average

@@ -246,6 +246,13 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
         f"attribute(s), broker {config.mqtt.host}:{config.mqtt.port}, "
         f"Exist {config.exist.base_url}{override})"
     )
+    read = config.read
+    if read.enabled:
+        chosen = ["all"] if read.all else [*read.attributes, *(f"group {g}" for g in read.groups)]
+        out.print(
+            f"read: {', '.join(chosen)} every {read.interval:g} s onto "
+            f"{read.topic_prefix}/<attribute>/state"
+        )
     if not args.online:
         return 0
     from .diagnose.online import check_online

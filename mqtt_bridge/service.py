@@ -51,11 +51,12 @@ from .pipeline.buffer.outbox import Outbox, OutboxError
 from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
+from .pipeline.mirror.refresher import DiscoveryTarget, Refresher
 from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import MessageProcessor
-from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, lock_state_dir
+from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
 
@@ -107,9 +108,11 @@ class Bridge:
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
+        self.mirror: Refresher | None = None  # the Exist mirror (``read:``), when configured
         self.last_report: FlushReport | None = None
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
+        self._mirror_thread: threading.Thread | None = None  # reads only: never holds up a stop
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
@@ -265,6 +268,40 @@ class Bridge:
         )
         thread.start()
         self._threads.append(thread)
+        if self.config.read.enabled:
+            self._start_mirror(zone, flusher)
+
+    def _start_mirror(self, zone: str, flusher: Flusher) -> None:
+        """The Exist mirror (``read:``) in its own thread, through the write side's client."""
+        client = getattr(self.exist, "client", None)
+        if client is None or self.link is None:
+            log.warning("read: this Exist stand-in can't be read; the mirror is off")
+            return
+        link, box = self.link, Outbox(self.state_dir / OUTBOX_FILE)  # the mirror thread's own
+        target = None
+        if self.config.mqtt.discovery:
+            target = DiscoveryTarget(
+                self.config.mqtt.discovery_prefix,
+                link.node_id,
+                __version__,
+                link.availability_topic,
+            )
+        self.mirror = mirror = Refresher(
+            self.config.read,
+            client,
+            link.publish_retained,
+            zone,
+            write_due=lambda: flusher.next_due(box),
+            discovery_target=target,
+            status_path=self.state_dir / READ_FILE,
+            clock=self.clock,
+        )
+        link.connect_hook = mirror.republish
+        thread = threading.Thread(
+            target=mirror.run, args=(self.stopping,), name="exist-bridge-mirror", daemon=True
+        )
+        thread.start()
+        self._mirror_thread = thread
 
     def _ack(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge committed messages to the broker (the writer's ``ack``)."""
@@ -328,6 +365,12 @@ class Bridge:
 
     def _flushed(self, report: FlushReport) -> None:
         self.last_report = report
+        if self.mirror is not None and report.sent_items:
+            # what Exist confirmed, under the names Exist gave (a custom label may slug
+            # differently): mirrored without a read
+            manager = getattr(self.exist, "manager", None)
+            rename = manager.server_name if manager is not None else str
+            self.mirror.confirmed([(rename(a), d, v) for a, d, v in report.sent_items])
         if report.requests:
             log.info(
                 "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
@@ -368,6 +411,8 @@ class Bridge:
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
         st["published_at"] = time.time()  # a retained status this old is a dead bridge's
         st["client_id_clash"] = bool(self.link and self.link.clash.active)
+        if self.mirror is not None:
+            st["read"] = self.mirror.status()
         last = st.get("last_sync")
         st["last_sync_iso"] = (
             datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds")
@@ -394,11 +439,14 @@ class Bridge:
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             dead_threads=self._dead_threads(),
+            read=self.mirror.status() if self.mirror is not None else None,
         )
 
     def _dead_threads(self) -> tuple[str, ...]:
         """The names of the threads that were started and have ended (``/livez``)."""
         threads = list(self._threads)
+        if self._mirror_thread is not None:
+            threads.append(self._mirror_thread)
         if self.writer is not None and self.writer.ident is not None:
             threads.append(self.writer)
         loop = getattr(getattr(self.link, "client", None), "_thread", None)  # paho's network loop
@@ -408,6 +456,12 @@ class Bridge:
 
     # ----------------------------------------------------------------- shutdown
 
+    def _wake_loops(self) -> None:
+        """Wake the flusher and the mirror: they may be asleep until their next turn."""
+        self.alarm.set()
+        if self.mirror is not None:
+            self.mirror.wake()
+
     def stop(self) -> None:
         """Stop taking messages, commit what came in, send what the budget allows - all within
         ``bridge.stop_timeout`` seconds. What Exist has not confirmed by then (it is slow, or
@@ -415,7 +469,7 @@ class Bridge:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        self.alarm.set()  # the flusher may be asleep until a deadline
+        self._wake_loops()
         limit = float(self.config.bridge.stop_timeout)
         deadline = time.monotonic() + limit
         self.exist.set_deadline(deadline)  # requests in flight and retries end by the deadline
@@ -519,6 +573,8 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
             beat, connected, error_at = time.monotonic(), now_connected, now_error_at
         if bridge.flusher is not None:
             bridge.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
+        if bridge.mirror is not None:
+            bridge.mirror.nudge()
         if done.wait(0.5) or (until is not None and until()):
             break
     bridge.stop()

@@ -6,7 +6,7 @@ time use it.
 the operating system releases it when the process ends, kill -9 included, so whether it is held
 tells whether a bridge is alive), ``budget.json`` and ``attributes.json`` (the request budget and
 the attributes the Exist client learnt, kept by ``exist/``) and ``backfill.json`` (the progress
-of ``exist-bridge backfill``).
+of ``exist-bridge backfill``) and ``read.json`` (the Exist mirror's refreshes, for ``status``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ LOCK_FILE = "bridge.lock"  # one running bridge per state directory
 BUDGET_FILE = "budget.json"  # the per-token request budget (exist.budget)
 ATTRIBUTES_FILE = "attributes.json"  # attributes acquired and their value types (exist.attributes)
 BACKFILL_FILE = "backfill.json"  # what `exist-bridge backfill` sent so far
+READ_FILE = "read.json"  # the Exist mirror's last refresh and why reads wait (`read:`)
 # Only `exist-bridge run` writes these (not budget.json or attributes.json: `exist-bridge backfill`
 # writes them before any run): one of them means a bridge ran on this state directory.
 RAN_FILES = (HEALTH_FILE, LOCK_FILE)

@@ -7,6 +7,7 @@ at once.
 
 from __future__ import annotations
 
+import html
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from ..rules.oauth import ALL_SCOPES, Client, OAuthRegistry, Token, new_token
 from ..rules.ratelimit import MODES as RATE_MODES
 from ..rules.ratelimit import RateLimiter
 from ..rules.store import Attribute, Store, User, slugify
+from ..rules.summaries import WEEKDAYS
 from . import checks
 from .checks import ControlError
 from .faults import FaultRule, FaultRules
@@ -409,6 +411,118 @@ class MockExist:
             attr.values.update(checked)
             user.attributes[attr.name] = attr
             return self.store.attribute_json(attr)
+
+    def seed_average(
+        self,
+        attribute: str,
+        overall: float,
+        weekdays: dict[str, float] | None = None,
+        date: str | None = None,
+        username: str | None = None,
+    ) -> dict:
+        """The latest weekly averages of one of the user's attributes (as ``averages/`` lists
+        them): ``overall`` and per weekday (``weekdays``, default ``overall`` each); ``date``
+        defaults to the user's today."""
+        checks.number("overall", overall, -checks.MAX_SPAN, checks.MAX_SPAN)
+        for day, value in (weekdays or {}).items():
+            checks.choice("weekdays", day, WEEKDAYS)
+            checks.number(f"weekdays.{day}", value, -checks.MAX_SPAN, checks.MAX_SPAN)
+        with self.lock:
+            username = self._known_user(username)
+            user = self.store.user(username)
+            if attribute not in user.attributes:
+                raise ControlError("attribute", f"user '{username}' has no attribute '{attribute}'")
+            when = self._seed_date("date", date, username)
+            record = {"attribute": attribute, "date": when, "overall": float(overall)}
+            record.update({d: float((weekdays or {}).get(d, overall)) for d in WEEKDAYS})
+            user.averages[attribute] = record
+            return dict(record)
+
+    def seed_insight(
+        self,
+        text: str,
+        target_date: str | None = None,
+        attribute: str | None = None,
+        kind: str = "mock_insight",
+        priority: int = 1,
+        username: str | None = None,
+    ) -> dict:
+        """An insight (as ``insights/`` lists it) about ``target_date`` (default: the user's
+        today), optionally about one of the user's attributes."""
+        checks.text("text", text, nullable=False)
+        checks.text("kind", kind, nullable=False)
+        checks.whole("priority", priority, 1, 4)
+        with self.lock:
+            username = self._known_user(username)
+            user = self.store.user(username)
+            about = None
+            if attribute is not None:
+                attr = user.attributes.get(attribute)
+                if attr is None:
+                    raise ControlError("attribute", f"user '{username}' has no '{attribute}'")
+                about = {
+                    **self.store.attribute_json(attr),
+                    "group": GROUPS[attr.group].to_json(),
+                }
+            when = self._seed_date("target_date", target_date, username)
+            record = {
+                "created": self.clock.now().isoformat(timespec="seconds"),
+                "target_date": when,
+                "type": {"name": kind, "period": 1, "priority": priority, "attribute": about},
+                "html": f'<div class="secondary">{html.escape(text)}</div>',
+                "text": text,
+            }
+            user.insights.append(record)
+            return record
+
+    def seed_correlation(
+        self,
+        attribute: str,
+        attribute2: str,
+        text: str,
+        percentage: float,
+        stars: int = 5,
+        date: str | None = None,
+        username: str | None = None,
+    ) -> dict:
+        """One of the week's correlations (as ``correlations/`` lists it): the sentence
+        (``second_person``), its strength in percent (signed) and confidence (1-5 stars)."""
+        checks.text("attribute", attribute, nullable=False)
+        checks.text("attribute2", attribute2, nullable=False)
+        checks.text("text", text, nullable=False)
+        checks.number("percentage", percentage, -100, 100)
+        checks.whole("stars", stars, 1, 5)
+        with self.lock:
+            username = self._known_user(username)
+            record = {
+                "date": self._seed_date("date", date, username),
+                "period": 300,
+                "offset": 0,
+                "attribute": attribute,
+                "attribute2": attribute2,
+                "value": percentage / 100,
+                "p": 1e-10,
+                "percentage": abs(float(percentage)),
+                "stars": stars,
+                "second_person": text,
+                "second_person_elements": [text],
+                "attribute_category": None,
+                "strength_description": "Often go together",
+                "stars_description": "Certain to be related" if stars == 5 else "Likely related",
+                "description": None,
+                "occurrence": None,
+                "rating": None,
+            }
+            self.store.user(username).correlations.append(record)
+            return record
+
+    def _seed_date(self, field: str, day: str | None, username: str) -> str:
+        if day is None:
+            return self.store.today(username).isoformat()
+        try:
+            return vt.parse_date(day).isoformat()
+        except ItemError as err:
+            raise ControlError(field, err.message) from None
 
     # ----------------------------------------------------------------- inspection
 

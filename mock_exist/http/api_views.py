@@ -12,6 +12,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
+from ..rules import summaries
 from ..rules.errors import NotFound, PermissionDenied
 from ..rules.pagination import paginate
 from ..rules.store import Actor
@@ -148,19 +149,21 @@ def increment(actor: Actor):
 
 
 # Averages, correlations and insights are computed weekly by exist.io from months of data; the mock
-# answers with the documented (paged) shapes and no results.
+# answers with the documented (paged) shapes: what a test seeded.
 
 
 @bp.get("/averages/")
 @endpoint()
 def averages(actor: Actor):
-    return _page([])
+    with state().lock:
+        return _page(summaries.averages(state().store, actor, query()))
 
 
 @bp.get("/correlations/")
 @endpoint()
 def correlations(actor: Actor):
-    return _page([])
+    with state().lock:
+        return _page(summaries.correlations(state().store, actor, query()))
 
 
 @bp.get("/correlations/combo/")
@@ -172,4 +175,5 @@ def correlation_combo(actor: Actor):
 @bp.get("/insights/")
 @endpoint()
 def insights(actor: Actor):
-    return _page([])
+    with state().lock:
+        return _page(summaries.insights(state().store, actor, query()))

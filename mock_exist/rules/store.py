@@ -68,6 +68,9 @@ class User:
     first_name: str = "Mock"
     last_name: str = "User"
     attributes: dict[str, Attribute] = field(default_factory=dict)
+    averages: dict[str, dict] = field(default_factory=dict)  # attribute -> its latest averages
+    insights: list[dict] = field(default_factory=list)  # as insights/ lists them
+    correlations: list[dict] = field(default_factory=list)  # as correlations/ lists them
 
 
 @dataclass

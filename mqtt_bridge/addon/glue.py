@@ -24,7 +24,7 @@ DEFAULT_MAPPINGS_FILE = "exist-bridge.yaml"
 HTTP_PORT = 8099  # config.yaml's ingress_port
 TIMEOUT = 10.0
 # The keys the mappings file may hold; everything else comes from the add-on.
-FILE_KEYS = ("attributes", "mappings")
+FILE_KEYS = ("attributes", "mappings", "read")
 # Secrets reach the config through !env, never through its text.
 TOKEN_VAR = "EXIST_BRIDGE_ADDON_TOKEN"
 MQTT_PASSWORD_VAR = "EXIST_BRIDGE_ADDON_MQTT_PASSWORD"
@@ -167,10 +167,10 @@ def _file_keys(text: str) -> list[str]:
 
 
 def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
-    """The bridge configuration: the mappings file's ``attributes``/``mappings`` (problems are
-    reported with that file's lines) plus what the options and the Supervisor give. Raises
-    ``AddonError`` (``SettingsError`` naming each bad option) or ``ConfigError`` (problems in the
-    mappings file only)."""
+    """The bridge configuration: the mappings file's ``attributes``/``mappings``/``read``
+    (problems are reported with that file's lines) plus what the options and the Supervisor
+    give. Raises ``AddonError`` (``SettingsError`` naming each bad option) or ``ConfigError``
+    (problems in the mappings file only)."""
     token = check_options(options)
     name = str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
     mappings_file = paths.config_dir / name
@@ -183,7 +183,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         if key not in FILE_KEYS:
             raise AddonError(
                 f"{mappings_file}: {key!r} is set by the add-on (its Configuration tab, and the "
-                f"Supervisor's MQTT service); the file holds only {' and '.join(FILE_KEYS)}"
+                f"Supervisor's MQTT service); the file holds only {', '.join(FILE_KEYS[:-1])} "
+                f"and {FILE_KEYS[-1]}"
             )
     mqtt = broker(options, paths)
     log.info(

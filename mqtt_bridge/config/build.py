@@ -31,6 +31,7 @@ from .model import (
     MappingSpec,
     MqttSettings,
     Problem,
+    ReadSettings,
     TlsSettings,
     effective_delay,
 )
@@ -91,6 +92,7 @@ class _Builder:
             ),
             "bridge": bridge,
             "http": self.make(HttpSettings, valid["http"]),
+            "read": self.read(valid.get("read")),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
             "mappings": [self.mapping(i, item, bridge) for i, item in enumerate(valid["mappings"])],
         }
@@ -106,6 +108,14 @@ class _Builder:
                 if key not in given:
                     block[key] = block["flush_interval"]
         return self.make(BridgeSettings, block)
+
+    def read(self, block: dict | None) -> ReadSettings:
+        """``ReadSettings``: off without the section; ``attributes: all`` is ``all``."""
+        if block is None:
+            return ReadSettings()
+        chosen = block.get("attributes", ())
+        every = chosen == "all"
+        return self.make(ReadSettings, block, attributes=() if every else chosen, all=every)
 
     def attribute(self, index: int, item: dict) -> AttributeSpec:
         line = self.doc.line(("attributes", index))
@@ -155,7 +165,7 @@ def parse_config(
 
     data = dict(doc.data)
     _base_url_override(data, os.environ if env is None else env, problems)
-    for section in ("mqtt", "bridge", "http"):
+    for section in ("mqtt", "bridge", "http", "read"):
         if section in data and data[section] is None:
             data[section] = {}  # a section left with every key commented out
     valid = None

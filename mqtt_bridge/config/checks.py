@@ -10,6 +10,7 @@ section: add it to that section's ``_check_<section>``.
 from __future__ import annotations
 
 import difflib
+import itertools
 import stat
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def cross_checks(
     _check_files(data, base_dir, found)
     declared = _check_attributes(data.get("attributes"), found)
     _check_mappings(data.get("mappings"), declared, found)
+    _check_read(data.get("read", False), data.get("mappings"), found)
     _check_yaml_booleans(doc, found)
     return found.problems, found.warnings
 
@@ -295,6 +297,41 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
                 "it must already belong to this client",
             )
         first_mode.setdefault(attribute, (index, mode))
+
+
+def filters_overlap(first: str, second: str) -> bool:
+    """Whether some topic matches both MQTT topic filters (``+`` one level, ``#`` the rest,
+    the parent level included)."""
+    for x, y in itertools.zip_longest(first.split("/"), second.split("/")):
+        if x == "#" or y == "#":
+            return True
+        if x is None or y is None or (x != y and "+" not in (x, y)):
+            return False
+    return True
+
+
+def _check_read(read: Any, mappings: Any, found: Findings) -> None:
+    """``read`` names what to mirror, and no mapping consumes what the mirror publishes (it
+    would write Exist's values back to Exist: a loop)."""
+    if read is None:
+        read = {}
+    if not isinstance(read, dict) or read.get("enabled") is False:
+        return
+    if not read.get("attributes") and not read.get("groups"):
+        found.problem(("read",), "read needs attributes (a list of names, or all) or groups")
+    prefix = read.get("topic_prefix", "exist")
+    if not isinstance(prefix, str) or not prefix.strip("/"):
+        return
+    mirrored = prefix.strip().strip("/") + "/#"
+    for index, item in enumerate(mappings if isinstance(mappings, list) else []):
+        topic = _get(item, "topic")
+        if isinstance(topic, str) and topic and filters_overlap(topic, mirrored):
+            found.problem(
+                ("mappings", index, "topic"),
+                f"{topic!r} would consume the mirror's own topics ({mirrored}, read.topic_prefix)"
+                ": Exist's values would be written back to Exist; subscribe to narrower topics "
+                "or change read.topic_prefix",
+            )
 
 
 def unknown_attribute(attribute: str, declared: dict[str, Any]) -> str:

@@ -152,6 +152,23 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class ReadSettings:
+    """``read:``, Exist back into MQTT (off when the section is absent): which attributes
+    (``attributes`` names, ``all``, and/or ``groups``), how often, and what else to publish."""
+
+    enabled: bool = False
+    attributes: tuple[str, ...] = ()
+    all: bool = False  # every attribute the token may read
+    groups: tuple[str, ...] = ()
+    interval: float = 3600
+    averages: bool = False
+    insights: bool = False
+    # None: off; (): all of the week's; ("strong", "confident"): only those
+    correlations: tuple[str, ...] | None = None
+    topic_prefix: str = "exist"
+
+
+@dataclass(frozen=True)
 class AttributeSpec:
     """An attribute to acquire at start: a template (``template`` set) or a custom attribute
     (``label``, ``group``, ``value_type`` set; acquired by name, created when missing)."""
@@ -220,6 +237,7 @@ class BridgeConfig:
     warnings: list[str] = field(default_factory=list)
     source: str = "<string>"
     http: HttpSettings = field(default_factory=HttpSettings)
+    read: ReadSettings = field(default_factory=ReadSettings)
     # Errors for `exist-bridge check` (exit 1) that `run` logs without refusing to start.
     check_errors: list[str] = field(default_factory=list)
     # parsed with require_secrets=False: the keys whose !env/!secret value is not available

@@ -205,6 +205,53 @@ HTTP_SCHEMA = v.Section(
     }
 )
 
+READ_SCHEMA = v.Section(
+    {
+        _opt(
+            "enabled",
+            "Mirror Exist into MQTT (on when the read section is given; false turns it off).",
+            True,
+        ): v.boolean,
+        _opt(
+            "attributes",
+            "Which attributes to mirror: a list of names, or all (every attribute the token's "
+            "read scopes show). With groups, both are mirrored.",
+        ): v.attribute_selection,
+        _opt("groups", "Mirror every attribute of these groups (e.g. [mood, sleep])."): v.groups,
+        _opt(
+            "interval",
+            "Seconds between refreshes (one request each, plus a page per 100 attributes). "
+            "Exist's values change a few times a day: once an hour is enough. Writes keep "
+            "priority: a refresh waits while a write is due or the request budget is tight.",
+            3600,
+        ): v.number_range(10, 86400),
+        _opt(
+            "averages",
+            "Publish the weekly averages (overall and per weekday) with each attribute (one "
+            "request a day).",
+            False,
+        ): v.boolean,
+        _opt(
+            "insights",
+            "Publish Exist's insights of today and yesterday as a sensor (one request a day).",
+            False,
+        ): v.boolean,
+        _opt(
+            "correlations",
+            "Publish this week's correlations as a sensor (one request a day, a page per 100): "
+            "true for all, or only strong and/or confident ones (e.g. [strong, confident]).",
+            False,
+        ): v.correlation_filters,
+        _opt(
+            "topic_prefix",
+            "Where the mirror publishes: <topic_prefix>/<attribute>/state (JSON, retained) and "
+            "<topic_prefix>/insights/state, <topic_prefix>/correlations/state. No mapping may "
+            "subscribe to these topics.",
+            "exist",
+        ): v.topic_name,
+    }
+)
+
 ATTRIBUTE_TEMPLATE_SCHEMA = v.Section(
     {
         _req(
@@ -414,6 +461,9 @@ CONFIG_SCHEMA = v.Section(
         _opt("bridge", "The bridge itself.", dict): BRIDGE_SCHEMA,
         _opt("http", "The optional HTTP endpoint (health, metrics, status page).", dict): (
             HTTP_SCHEMA
+        ),
+        _opt("read", "Mirror Exist's values, averages and insights into MQTT (off when absent)."): (
+            READ_SCHEMA
         ),
         _opt("attributes", "Attributes to acquire (or create) at start.", list): v.ListOf(
             _AttributeItem(), what="attribute"

@@ -209,6 +209,52 @@ def value_type(value: Any) -> int:
     raise vol.Invalid(f"expected a value type ({choices}), got {short(value)}")
 
 
+@kind("all, or a list of attribute names")
+def attribute_selection(value: Any) -> tuple[str, ...] | str:
+    """``read.attributes``: ``all``, or a list of attribute names (a single name is a list)."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    names = [value] if isinstance(value, str) else value
+    if isinstance(names, list) and names:
+        bad = [n for n in names if not (isinstance(n, str) and ATTRIBUTE_NAME.match(n))]
+        if not bad:
+            return tuple(dict.fromkeys(names))
+        raise vol.Invalid(
+            f"expected attribute names (lowercase letters, digits, _), got {short(bad[0])}"
+        )
+    raise vol.Invalid(f"expected all, or a list of attribute names, got {short(value)}")
+
+
+CORRELATION_FILTERS = ("strong", "confident")
+
+
+@kind("false, true, strong, confident or [strong, confident]")
+def correlation_filters(value: Any) -> tuple[str, ...] | None:
+    """``read.correlations``: off (false), all of the week's (true), or only the ``strong``
+    and/or ``confident`` ones."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and items:
+        chosen = [i.strip().lower() if isinstance(i, str) else i for i in items]
+        if all(c in CORRELATION_FILTERS for c in chosen):
+            return tuple(dict.fromkeys(chosen))
+    raise vol.Invalid(
+        f"expected false, true, strong, confident or [strong, confident], got {short(value)}"
+    )
+
+
+@kind("list of Exist groups")
+def groups(value: Any) -> tuple[str, ...]:
+    """A list of Exist group names (a single name is a list)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise vol.Invalid(f"expected a list of Exist groups, got {short(value)}")
+    return tuple(dict.fromkeys(group(item) for item in items))
+
+
 def topic_problem(value: str, wildcards: bool) -> str | None:
     """Why ``value`` isn't a valid topic filter (paho's subscribe rules) or topic name."""
     if not value:

@@ -197,6 +197,7 @@ def read_status(
     status["budget"] = budget_status(config, state_dir)
     status["broker"] = broker_when(status_view.broker_link(state_dir), running)
     status["postponed"] = status_view.postponed(note)
+    status["read"] = status_view.mirror(state_dir) if config.read.enabled else None
     status["totals"] = status_view.totals(
         rows,
         running=bool(running)
@@ -225,6 +226,8 @@ def show_status(
     say(f"broker:          {status_view.broker_line(status['broker'])}")
     for line in _budget_lines(status["budget"]):
         say(line)
+    if status.get("read") is not None:
+        say(f"exist mirror:    {status_view.mirror_line(status['read'])}")
     counters = status["counters"]
     say(
         f"messages:        {counters.get('messages', 0)} received, "

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..exist.jsonfile import read_json
-from ..state_dir import HEALTH_FILE
+from ..state_dir import HEALTH_FILE, READ_FILE
 
 
 def _ago(when: float | None, now: float) -> str:
@@ -62,6 +62,31 @@ def broker_line(link: dict | None, now: float | None = None) -> str:
     return f"NOT connected to {where}: {error or 'connecting'}" + (
         f" ({_ago(link.get('last_error_at'), now)}, {attempts} failed attempt(s))" if error else ""
     )
+
+
+def mirror(state_dir: Path) -> dict:
+    """The Exist mirror (``read:``) as the bridge last recorded it: ``refreshes``,
+    ``last_refresh``, ``next_refresh`` (ISO times), ``postponed`` (why reads wait) and ``at``;
+    empty when no refresh was tried yet."""
+    try:
+        recorded = read_json(state_dir / READ_FILE)
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def mirror_line(recorded: dict) -> str:
+    """One line for the text ``status``: the last refresh, the next, and why reads wait."""
+    if not recorded:
+        return "on, no refresh tried yet"
+    last = recorded.get("last_refresh")
+    line = (
+        f"{recorded.get('attributes', 0)} attribute(s), last refresh {last or 'never'}, "
+        f"next {recorded.get('next_refresh') or 'unknown'}"
+    )
+    if recorded.get("postponed"):
+        line += f"; WAITING: {recorded['postponed']}"
+    return line
 
 
 def postponed(note: str | None) -> dict | None:

@@ -1,8 +1,9 @@
 """The Exist API v2 client: one ``requests.Session``, typed results and errors, a persisted
 request budget, retries that never double-count.
 
-Reads: ``profile()``, ``owned_attributes()``, ``attributes_with_values()`` (following the
-Django-REST ``next`` links). Writes: ``acquire``, ``release``, ``create``, ``update``,
+Reads: ``profile()``, ``owned_attributes()``, ``attributes_with_values()``, any paged list
+with ``pages()`` (following the Django-REST ``next`` links; ``summaries`` reads averages and
+insights). Writes: ``acquire``, ``release``, ``create``, ``update``,
 ``increment`` - each takes any number of items and sends them in chunks of at most 35 (Exist's
 cap), merging the answers into one ``WriteResult`` (``200`` = all ok, ``202`` = some failed).
 
@@ -215,7 +216,7 @@ class ExistClient:
             params["include_inactive"] = "true"
         if include_low_priority:
             params["include_low_priority"] = "true"
-        return [Attribute.from_json(a) for a in self._paged("/attributes/owned/", params)]
+        return [Attribute.from_json(a) for a in self.pages("/attributes/owned/", params)]
 
     def attributes_with_values(
         self,
@@ -237,7 +238,7 @@ class ExistClient:
             params["groups"] = ",".join(groups)
         if templates is not None:
             params["templates"] = ",".join(templates)
-        return [Attribute.from_json(a) for a in self._paged("/attributes/with-values/", params)]
+        return [Attribute.from_json(a) for a in self.pages("/attributes/with-values/", params)]
 
     # ----------------------------------------------------------------- writes
 
@@ -339,7 +340,8 @@ class ExistClient:
             result.merge(part)
         return result
 
-    def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def pages(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every page's ``results`` of a paged read (``path`` under ``/api/2``), 100 a page."""
         url: str | None = self.api_url + path
         query: dict[str, Any] | None = {**params, "limit": PAGE_LIMIT}
         results: list[dict[str, Any]] = []

@@ -19,7 +19,10 @@ Names (all prefixed ``exist_bridge_``; counters end in ``_total``):
 - ``exist_requests_total{method, endpoint, status}``: answered requests to Exist since the
   process started; ``exist_rate_limited_total``: those answered 429;
 - ``budget_left_requests`` / ``budget_allowed_requests``: the hourly request budget;
-- ``last_sync_timestamp_seconds``: when Exist last confirmed a write (absent until it has).
+- ``last_sync_timestamp_seconds``: when Exist last confirmed a write (absent until it has);
+- with ``read:`` only: ``read_refreshes_total`` (refreshes of the Exist mirror since the process
+  started), ``read_attributes`` (attributes mirrored), ``read_waiting`` (1 while a refresh waits
+  for a due write, the budget or Exist).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class BridgeCollector(Collector):
                 "Requests to Exist allowed per hour (exist.requests_per_hour).",
                 state.budget_allowed,
             )
+        if state.read is not None:
+            yield from _mirror(state.read)
         if status is not None:
             yield from _stored(status)
 
@@ -118,6 +123,21 @@ def _requests(tally: Tally) -> Iterator[Metric]:
         PREFIX + "exist_rate_limited",
         "Requests Exist answered 429 Too Many Requests (since the process started).",
         value=limited,
+    )
+
+
+def _mirror(read: dict[str, Any]) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        PREFIX + "read_refreshes",
+        "Refreshes of the Exist mirror (read:) since the process started.",
+        value=read.get("refreshes", 0),
+    )
+    attributes = read.get("attributes", 0)
+    yield _gauge("read_attributes", "Attributes the Exist mirror publishes.", attributes)
+    yield _gauge(
+        "read_waiting",
+        "1 while a refresh of the Exist mirror waits (a write is due, the budget, Exist).",
+        bool(read.get("postponed")),
     )
 
 

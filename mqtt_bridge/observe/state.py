@@ -46,6 +46,8 @@ class LiveState:
     # the bridge's threads that should be running and are not (writer, flusher, MQTT network
     # loop): a wedged process, which only a restart mends
     dead_threads: tuple[str, ...] = ()
+    # the Exist mirror (``read:``; None without it): ``Refresher.status()``
+    read: dict[str, Any] | None = None
 
 
 class Tally:

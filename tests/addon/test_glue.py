@@ -152,10 +152,22 @@ def test_the_starter_examples_are_a_valid_configuration_once_uncommented(tmp_pat
     p = paths(tmp_path, supervisor)
     glue.ensure_mappings_file(p.config_dir / "exist-bridge.yaml")
     lines = (p.config_dir / "exist-bridge.yaml").read_text().splitlines()
-    body = [line[2:] for line in lines if line.startswith("# ") and line[2:3] in (" ", "a", "m")]
-    text = "\n".join(b for b in body if b.startswith(("attributes", "mappings", "  ")))
+    body = [line[2:] for line in lines if line.startswith("# ") and line[2:3] in " amr"]
+    text = "\n".join(b for b in body if b.startswith(("attributes", "mappings", "read", "  ")))
     config = build_config(OPTIONS, with_mappings(p, text))
     assert [m.attribute for m in config.mappings] == ["fridge_opens", "steps"]
+    assert config.read.enabled and config.read.attributes == ("mood", "sleep", "steps")
+
+
+def test_the_mappings_file_may_hold_read(tmp_path, supervisor):
+    text = MAPPINGS + "read:\n  attributes: all\n  insights: true\n"
+    config = build_config(OPTIONS, with_mappings(paths(tmp_path, supervisor), text))
+    assert config.read.all and config.read.insights
+    wide = "mappings:\n  - {topic: '#', attribute: steps, mode: update}\nread: {attributes: all}\n"
+    from mqtt_bridge.config import ConfigError
+
+    with pytest.raises(ConfigError, match="would consume the mirror's own topics"):
+        build_config(OPTIONS, with_mappings(paths(tmp_path, supervisor), wide))
 
 
 def test_options_file_errors_name_the_file(tmp_path):

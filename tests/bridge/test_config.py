@@ -232,7 +232,11 @@ def test_unknown_keys_are_errors_with_a_suggestion():
     assert found == [
         ("mqtt.hots", 4, "unknown key (did you mean 'host'?)"),
         ("mappings[0].jsonpath", 8, "unknown key (did you mean 'json_path'?)"),
-        ("extras", 9, "unknown key (known keys: exist, mqtt, bridge, http, attributes, mappings)"),
+        (
+            "extras",
+            9,
+            "unknown key (known keys: exist, mqtt, bridge, http, read, attributes, mappings)",
+        ),
     ]
 
 

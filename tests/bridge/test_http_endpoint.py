@@ -165,3 +165,27 @@ def test_pending_and_refused_gauges_count_every_row(endpoint, view):
     assert m[("exist_bridge_pending_totals", ())] == 5
     page = requests.get(endpoint.url + "/", timeout=5).text
     assert page.count('<tr class="refused">') == 25 and page.count('<tr class="pending">') == 5
+
+
+def test_the_exist_mirror_on_the_page_and_in_the_metrics(endpoint, view):
+    m = metrics(endpoint)
+    assert not [name for name, _ in m if name.startswith("exist_bridge_read_")]  # no read:
+    assert 'id="read"' not in requests.get(endpoint.url + "/", timeout=5).text
+    view.state = replace(
+        view.state,
+        read={
+            "attributes": 20,
+            "refreshes": 3,
+            "last_refresh": "2026-12-07T08:00:00+00:00",
+            "postponed": "a write to Exist is due: reads wait for it",
+        },
+    )
+    m = metrics(endpoint)
+    assert m[("exist_bridge_read_refreshes_total", ())] == 3
+    assert m[("exist_bridge_read_attributes", ())] == 20
+    assert m[("exist_bridge_read_waiting", ())] == 1
+    page = requests.get(endpoint.url + "/", timeout=5).text
+    assert (
+        "20 attribute(s), last refresh 2026-12-07T08:00:00+00:00; waiting: a write to Exist is "
+        "due: reads wait for it"
+    ) in page

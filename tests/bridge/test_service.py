@@ -9,11 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_bridge.cli import run as cli_run
 from mqtt_bridge.config import parse_config
@@ -23,34 +20,10 @@ from ..support.bridge import BRIDGE_CMD, status_check
 from ..support.config import button_config
 from ..support.days import today
 from ..support.mosquitto import Mosquitto
-from ..support.mqtt import Publisher, subscribe, wait_subscribed
+from ..support.mqtt import Publisher, Watcher, wait_subscribed
 from ..support.net import free_port
 from ..support.outbox_runs import committed
 from ..support.waiting import wait_until
-
-
-class Watcher:
-    """Subscribes to topics and keeps the last payload (and retain flag) of each."""
-
-    def __init__(self, port: int, topics: list[str]):
-        self.last: dict[str, tuple[bytes, bool]] = {}
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"watch-{time.monotonic_ns()}",
-        )
-        self.client.on_message = lambda c, u, m: self.last.__setitem__(
-            m.topic, (m.payload, bool(m.retain))
-        )
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        subscribe(self.client, topics)
-
-    def payload(self, topic: str) -> bytes | None:
-        return self.last.get(topic, (None, False))[0]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def press(pub: Publisher, n: int, button: str = "kitchen") -> None:

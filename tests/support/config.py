@@ -70,12 +70,14 @@ def bridge_config(
     exist: dict | None = None,
     mqtt: dict | None = None,
     bridge: dict | None = None,
+    read: dict | None = None,
 ) -> str:
     """The YAML text of a bridge config talking to ``url`` (the mock) and the broker on
     127.0.0.1:``port``. ``attributes``/``mappings`` are the config's lists as dicts (e.g.
     ``{"template": "coffees"}``, ``{"topic": "t", "attribute": "coffees"}``); ``exist``,
-    ``mqtt`` and ``bridge`` add or override keys of those sections. ``Env("X")`` as a value
-    is written ``!env X``; ``token=None`` / ``timezone=None`` leave the key out."""
+    ``mqtt`` and ``bridge`` add or override keys of those sections; ``read`` is the read section.
+    ``Env("X")`` as a value is written ``!env X``; ``token=None`` / ``timezone=None`` leave the
+    key out."""
     exist_section: dict = {"base_url": url, "token": token, "timezone": timezone}
     if token is None:  # e.g. a token_file in ``exist`` instead
         del exist_section["token"]
@@ -95,6 +97,8 @@ def bridge_config(
         "attributes": attributes,
         "mappings": mappings,
     }
+    if read is not None:
+        doc["read"] = read
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 

@@ -1,10 +1,12 @@
 """Test-side MQTT clients: a QoS 1 publisher, subscriptions that wait for their SUBACK, and the
-SUBACK of the bridge's own subscription (``wait_subscribed``)."""
+SUBACK of the bridge's own subscription (``wait_subscribed``), and a ``Watcher`` keeping the last
+payload of each topic."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -13,6 +15,7 @@ from .waiting import wait_until
 
 __all__ = [
     "Publisher",
+    "Watcher",
     "subscribe",
     "subacks",
     "wait_subscribed",
@@ -106,3 +109,31 @@ def wait_subscribed(link, timeout: float = 30) -> None:
     )
     refused = [rc for acks in subacks(link) for rc in acks if rc.is_failure]
     assert not refused, f"the broker refused the bridge's subscription: {refused}"
+
+
+class Watcher:
+    """Subscribes to topics and keeps the last payload (and retain flag) of each, and every
+    message in ``seen``."""
+
+    def __init__(self, port: int, topics: list[str]):
+        self.last: dict[str, tuple[bytes, bool]] = {}
+        self.seen: list[tuple[str, bytes]] = []  # every message, in order
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"watch-{time.monotonic_ns()}",
+        )
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        subscribe(self.client, topics)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        self.last[message.topic] = (message.payload, bool(message.retain))
+        self.seen.append((message.topic, message.payload))
+
+    def payload(self, topic: str) -> bytes | None:
+        return self.last.get(topic, (None, False))[0]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

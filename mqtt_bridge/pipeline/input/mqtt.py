@@ -84,6 +84,8 @@ class BrokerLink:
         self._stopped = False
         self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
+        # more to publish on each connect (the Exist mirror's states and discovery)
+        self.connect_hook: Callable[[], None] | None = None
         self.client = self._build_client()
 
     @property
@@ -168,6 +170,8 @@ class BrokerLink:
             client.publish(self.availability_topic, "online", qos=1, retain=True)
         if self.announce and self.settings.discovery:
             self.publish_discovery(self.settings.discovery_prefix, self.node_id)
+        if self.announce and self.connect_hook is not None:
+            self.connect_hook()
         if self.announce:
             _, self._status_mid = client.subscribe(self.status_topic, qos=0)
             if self.status_source is not None:
@@ -327,6 +331,10 @@ class BrokerLink:
             self.client.publish(
                 self.status_topic, json.dumps(status, default=str), qos=0, retain=True
             )
+
+    def publish_retained(self, topic: str, payload: str) -> None:
+        """Publish ``payload`` on ``topic``, retained, QoS 1 (queued while disconnected)."""
+        self.client.publish(topic, payload, qos=1, retain=True)
 
     def publish_discovery(self, discovery_prefix: str, node_id: str) -> None:
         """Home Assistant MQTT discovery: the bridge's connectivity and queue depth as entities."""

@@ -172,11 +172,11 @@ class Flusher:
 
     # ----------------------------------------------------------------- when
 
-    def next_due(self) -> float:
+    def next_due(self, outbox: Outbox | None = None) -> float:
         """The earliest deadline of what is pending (a day's rows are due when it ends);
-        ``inf`` when nothing is pending."""
+        ``inf`` when nothing is pending. ``outbox``: another thread's connection to it."""
         due = float("inf")
-        for day, earliest in self.outbox.deadlines().items():
+        for day, earliest in (outbox or self.outbox).deadlines().items():
             due = min(due, earliest, self.day_end(day))
         return due
 
