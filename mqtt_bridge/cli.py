@@ -263,7 +263,7 @@ def cmd_test(args: argparse.Namespace, out: _Output) -> int:
     """``exist-bridge test``: one message through the mappings, nothing written."""
     from .diagnose.commands import run_test
 
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     return 1 if config is None else run_test(config, args, out.print)
 
 

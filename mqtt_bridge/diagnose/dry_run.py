@@ -23,6 +23,7 @@ from ..pipeline.buffer.outbox import Commit
 from ..pipeline.input.mqtt import BrokerLink
 from ..pipeline.process.processor import IncomingMessage, MessageProcessor, Outcome, summary
 from ..pipeline.process.trial import StateSnapshot, trial_mappings, user_timezone
+from .commands import CHECKED
 
 log = logging.getLogger("exist_bridge.dry_run")
 
@@ -78,6 +79,16 @@ class DryRun:
         self.writer.link = self.link
 
     def start(self) -> None:
+        problems = len(self.config.check_errors)
+        if problems:
+            log.warning(
+                "dry run: %s: %d problem(s) in the configuration (logged above); "
+                "the messages below show what the bridge would try until they are fixed",
+                CHECKED,
+                problems,
+            )
+        else:
+            log.info("dry run: %s: OK", CHECKED)
         log.info(
             "dry run: nothing is written to Exist or %s; client id %s (clean session), "
             "timezone %s (%s), %d mapping(s)",
