@@ -52,7 +52,7 @@ from .pipeline.buffer.refused import refused_unused, unused_message
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.exist_output import ExistService, make_client
-from .pipeline.output.flusher import Flusher, FlushReport
+from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import MessageProcessor
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, lock_state_dir
@@ -108,6 +108,7 @@ class Bridge:
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
+        self.token_refused: str | None = None  # why Exist refuses the token, while it does
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
@@ -151,11 +152,14 @@ class Bridge:
                         log.warning(
                             "the Exist profile's timezone changed from %s to %s", remembered, zone
                         )
+                self._note_token(None)
                 return zone
             except StartCancelled:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
                 refused = self._token_refused(err)
+                if refused:
+                    self._note_token(refused)
                 if remembered:
                     log.warning(
                         "can't read the Exist profile (%s); using the timezone %s from "
@@ -305,10 +309,12 @@ class Bridge:
             try:
                 self.exist.bootstrap()
                 self.refresh_mappings()
+                self._note_token(None)
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
                 refused, delay = self._token_refused(err), retry.next()
                 if refused:
+                    self._note_token(refused)
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
                     log.warning(
@@ -326,8 +332,19 @@ class Bridge:
         if self.processor is not None:
             self.processor.mappings = self.mappings  # one reference swap: atomic
 
+    def _note_token(self, refused: str | None) -> None:
+        """Remember whether Exist refuses the token (None: it took it), for ``status``,
+        ``/healthz`` and the status page; the heartbeat says it at once."""
+        if refused != self.token_refused:
+            self.token_refused = refused
+            self.write_health()
+
     def _flushed(self, report: FlushReport) -> None:
         self.last_report = report
+        if report.postponed and report.postponed.kind is PostponeKind.AUTHENTICATION:
+            self._note_token(report.postponed.reason)
+        elif report.requests:
+            self._note_token(None)
         if report.requests:
             log.info(
                 "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
@@ -351,6 +368,7 @@ class Bridge:
             ),
             "stopped": stopped,
             "version": __version__,
+            "token_refused": self.token_refused,
         }
         if self.link is not None:  # connected since / last error, for `exist-bridge status`
             health["broker"] = self.link.link_status()
@@ -393,6 +411,7 @@ class Bridge:
             budget_left=self.exist.budget_left(),
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
+            token_refused=self.token_refused,
             dead_threads=self._dead_threads(),
         )
 

@@ -117,6 +117,8 @@ def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> st
         return "no heartbeat yet: the bridge has not started (or is still starting)"
     if health.get("stopped"):
         return "the bridge has stopped"
+    if health.get("token_refused"):
+        return f"waiting: {health['token_refused']}"
     age = time.time() - float(health.get("at") or 0)
     if age > max_age:
         return f"the bridge's last heartbeat is {age:.0f}s old (over {max_age:.0f}s): not running"
@@ -196,6 +198,7 @@ def read_status(
     status["pid"] = _pid(holder) if running else None
     status["budget"] = budget_status(config, state_dir)
     status["broker"] = broker_when(status_view.broker_link(state_dir), running)
+    status["token_refused"] = status_view.token_refused(state_dir) if running else None
     status["postponed"] = status_view.postponed(note)
     status["totals"] = status_view.totals(
         rows,
@@ -219,6 +222,8 @@ def show_status(
         say(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
     else:
         say(f"bridge:          unknown ({holder})")
+    if status["token_refused"]:
+        say(f"waiting:         {status['token_refused']}")
     last = status["last_sync"]
     say(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     say(f"last sync:       {f'{time.time() - last:.0f}s ago' if last else 'never'}")

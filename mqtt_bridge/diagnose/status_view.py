@@ -39,6 +39,17 @@ def broker_link(state_dir: Path, max_age: float = 90.0) -> dict | None:
     return link
 
 
+def token_refused(state_dir: Path) -> str | None:
+    """Why Exist refuses the token, as the running bridge last recorded it (None: it takes it,
+    or nothing was recorded)."""
+    try:
+        health = read_json(state_dir / HEALTH_FILE)
+    except (OSError, ValueError):
+        return None
+    refused = health.get("token_refused") if isinstance(health, dict) else None
+    return str(refused) if refused else None
+
+
 def broker_line(link: dict | None, now: float | None = None) -> str:
     """One line for the text ``status``."""
     now = time.time() if now is None else now
