@@ -1,0 +1,74 @@
+"""Home Assistant's `unavailable`/`unknown` on a statestream topic is a sensor without a reading:
+skipped as `unavailable` (logged at DEBUG only), never a dead letter (issue 24, item 5)."""
+
+from __future__ import annotations
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ..support.cli import RunningBridge, cli
+from ..support.config import write_bridge_config
+
+TOPIC = "homeassistant/sensor/phone_steps/state"
+
+
+def make(tmp_path, mock, port: int = 1883):
+    meter = {"name": "meter_units", "label": "Meter units", "group": "food", "value_type": 0}
+    return write_bridge_config(
+        tmp_path / "bridge.yaml",
+        attributes=[{"template": "steps"}, meter],
+        mappings=[
+            {"topic": TOPIC, "attribute": "steps", "mode": "update"},
+            {"topic": "meter/energy", "attribute": "meter_units", "mode": "counter"},
+        ],
+        state_dir=tmp_path / "state",
+        url=mock.url,
+        token=mock.token,
+        port=port,
+    )
+
+
+def publish(port: int, *messages: tuple[str, str]) -> None:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="ha-pub")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_test_says_skipped_unavailable(mock_exist, tmp_path):
+    path = make(tmp_path, mock_exist)
+    done = cli("test", "-c", str(path), "-t", TOPIC, "-m", "unavailable")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "  skipped: unavailable ('unavailable': no reading)" in done.stdout.splitlines()
+    assert "bad input" not in done.stdout
+
+
+def test_the_bridge_skips_them_without_a_warning_or_a_dead_letter(mock_exist, mosquitto, tmp_path):
+    path = make(tmp_path, mock_exist, mosquitto.port)
+    bridge = RunningBridge(path, verbose=True)
+    try:
+        bridge.wait_for("subscribed to")
+        publish(
+            mosquitto.port,
+            (TOPIC, "unavailable"),
+            (TOPIC, "unknown"),
+            ("meter/energy", "unavailable"),
+            (TOPIC, "1234"),
+        )
+        bridge.wait_for(f"{TOPIC} -> steps = 1234")
+    finally:
+        assert bridge.stop() == 0
+    log = bridge.text().splitlines()
+    debug = [line for line in log if ": unavailable ('un" in line]
+    assert len(debug) == 3 and all(" DEBUG " in line for line in debug), debug
+    assert not [line for line in log if " WARNING " in line and "unavailable" in line]
+    status = cli("status", "-c", str(path)).stdout.splitlines()
+    assert "dead letters:    0" in status
+    assert [s for s in status if s.startswith("messages:")][0].startswith(
+        "messages:        4 received, 1 counted, 3 skipped"
+    )
