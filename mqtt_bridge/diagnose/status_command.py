@@ -194,6 +194,7 @@ def read_status(
     finally:
         box.close()
     status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
+    status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
     status["pid"] = _pid(holder) if running else None
     status["budget"] = budget_status(config, state_dir)
@@ -237,6 +238,8 @@ def show_status(
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
         + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
     )
+    for line in status_view.skipped_lines(status["skipped_by_mapping"]):
+        say(line)
     timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed
         say(f"event time:      {timed}")

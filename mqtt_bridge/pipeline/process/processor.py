@@ -32,6 +32,7 @@ from ..buffer.outbox import (
     Effect,
     OutboxError,
 )
+from . import skips
 from .event_time import MIXED_PERIOD
 from .mapping import OUT_OF_ORDER, Evaluation, Event, Mapping, Rejected
 from .routing import route
@@ -381,7 +382,9 @@ class MessageProcessor:
                 due = received_at + mapping.spec.delay  # when it must be sent at the latest
                 self._count(commit, evaluation.events, day, due)
             else:
-                commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                why = skips.counter(mapping.index, evaluation.skipped)
+                for name in ("skipped", why):
+                    commit.counters[name] = commit.counters.get(name, 0) + 1
                 observe(mapping.index, "skipped")
             if outcomes is not None:
                 effects = tuple(commit.effects[first_effect:])
