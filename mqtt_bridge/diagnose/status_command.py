@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,12 +64,10 @@ def budget_status(config: BridgeConfig, state_dir: Path) -> dict[str, Any]:
         unset = [u for u in config.unset_secrets if u.startswith("exist.token ")]
         if unset:
             key = budget.latest_key()
-            note = (
-                f"the token is not available here ({unset[0].split(' (', 1)[1][:-1]}): "
-                "the budget of the token that sent the last request"
-            )
+            why = f"the token is not available here: {_flat(unset[0].split(' (', 1)[1][:-1])}"
+            note = f"the budget of the token that sent the last request; {why}"
             if key is None:
-                return {"error": f"no request recorded, and {note[: note.index(':')]}", "key": note}
+                return {"error": f"no request recorded, and {why}", "key": note}
         else:
             creds = load_credentials(
                 token=e.token.reveal() if e.token else None, token_file=e.token_file
@@ -254,12 +253,13 @@ def show_status(
 def _budget_lines(budget: dict[str, Any]) -> list[str]:
     """The request budget: what is left this hour, and why it waits."""
     if "left" not in budget:
-        return [f"budget:          unknown ({budget['error']})"]
+        return [f"budget:          unknown: {budget['error']}"]
     lines = [
         f"budget:          {budget['left']} of {budget['allowed']} requests left this hour"
         + (f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else "")
-        + (f" ({budget['key']})" if budget.get("key") else "")
     ]
+    if budget.get("key"):  # on its own line: it has parentheses of its own
+        lines.append(f"                 {budget['key']}")
     if budget.get("waiting_because"):
         lines.append(f"waiting:         {budget['waiting_because']}")
     return lines
@@ -282,6 +282,13 @@ def _kept_aside_lines(status: dict[str, Any]) -> list[str]:
     if status["refused_unused"]:
         lines.append(f"unused:          {unused_message(status['refused_unused'])}")
     return lines
+
+
+def _flat(text: str) -> str:
+    """``a (b (c))`` as ``a, b, c``: a reason set inside a sentence without nested parentheses."""
+    while (flat := re.sub(r" \(([^()]*)\)", r", \1", text)) != text:
+        text = flat
+    return text
 
 
 def _pid(holder: str) -> int | None:
