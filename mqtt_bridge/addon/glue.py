@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from ..config import BridgeConfig, ConfigError, parse_config
+from ..config.build import BASE_URL_VARIABLE
 from .options import AddonError, SettingsError, check_options, check_service, split_problems
 
 __all__ = ["AddonError", "AddonPaths", "SettingsError", "build_config", "read_options"]
@@ -208,6 +209,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         sections["exist"]["base_url"] = paths.exist_base_url
     env = dict(os.environ)
     env[TOKEN_VAR] = token
+    if paths.exist_base_url:  # the flag wins over $EXIST_BASE_URL, as in `authorize`
+        env.pop(BASE_URL_VARIABLE, None)
     if mqtt.username:
         sections["mqtt"]["username"] = mqtt.username
     if mqtt.password:
@@ -232,7 +235,7 @@ def _origins(options: dict[str, Any], mqtt: Broker) -> dict[str, str]:
     """Each generated configuration key -> what set it, for messages."""
     origins = {
         "exist.token": "add-on option `exist_token`",
-        "exist.base_url": "--exist-url",
+        "exist.base_url": "--exist-base-url",
         "bridge.state_dir": "--data-dir",
         "bridge.log_level": "add-on option `log_level`",
         "http": "--http-host/--http-port",

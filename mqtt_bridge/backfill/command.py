@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from ..cli_options import CONFIG_HELP, add_verbose
 from ..config import ConfigError, load_config
 from ..config.model import BridgeConfig
 from ..exist.budget import BudgetStatus, token_key
@@ -349,8 +350,8 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "state_dir/backfill.json), never replacing a day the live bridge wrote unless "
         "--overwrite. Shows the plan first; --dry-run stops there.",
     )
-    p.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML configuration")
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    add_verbose(p)
     p.add_argument(
         "--from",
         dest="start",
@@ -397,7 +398,7 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "--statestream-prefix",
         default="homeassistant",
         metavar="PREFIX",
-        help="mqtt_statestream's base_topic (default homeassistant)",
+        help="mqtt_statestream's base_topic (default: %(default)s)",
     )
     p.add_argument(
         "--dry-run",

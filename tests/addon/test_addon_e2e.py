@@ -102,7 +102,7 @@ def addon_command(work: Path, supervisor: str, mock: str, http_port: int) -> lis
         "127.0.0.1",
         "--http-port",
         str(http_port),
-        "--exist-url",
+        "--exist-base-url",
         mock,
     ]
 
