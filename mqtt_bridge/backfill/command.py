@@ -103,8 +103,9 @@ def run_backfill(
     exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep)
     backfill = plan_backfill(config, options, exist, clock(), stderr)
     show_plan(backfill, say)
-    if options.dry_run or not backfill.plan.items:
-        say("dry run: nothing sent" if options.dry_run else "nothing to send")
+    if options.dry_run or not backfill.plan.items:  # with no items, show_plan said so
+        if options.dry_run:
+            say("dry run: nothing sent")
         return 0
     report = send_plan(backfill, exist, state_dir, options.overwrite, sleep, stderr)
     if report is None:
@@ -240,11 +241,14 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
     say(
         f"backfill from {backfill.source}, {backfill.start} to {backfill.end} ({backfill.timezone})"
     )
-    say(
-        f"read {totals.records} record(s): {totals.events} event(s) in range, "
-        f"{totals.unmatched} on no mapping"
-        + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
-    )
+    if totals.day_totals:
+        say(f"read {totals.records} day total(s): {totals.events} in range")
+    else:
+        say(
+            f"read {totals.records} record(s): {totals.events} event(s) in range, "
+            f"{totals.unmatched} on no mapping"
+            + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
+        )
     for name, a in sorted(plan.summary().items()):
         total = a["total"]
         shown = f"{int(total)}" if float(total).is_integer() else f"{total}"
@@ -261,6 +265,9 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
         )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
+    if not plan.items:
+        say("nothing to send" + (": every total was sent by an earlier run" if plan.done else ""))
+        return
     wait = backfill.eta + budget.wait if plan.requests else 0.0
     say(
         f"to send: {len(plan.items)} total(s) in {plan.requests} request(s); budget "
