@@ -54,7 +54,7 @@ from .pipeline.input.mqtt import BrokerLink
 from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import build_mappings
-from .pipeline.process.processor import MessageProcessor
+from .pipeline.process.processor import STATUS_HINT, MessageProcessor
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
@@ -109,6 +109,7 @@ class Bridge:
         self.processor: MessageProcessor | None = None
         self.last_report: FlushReport | None = None
         self.token_refused: str | None = None  # why Exist refuses the token, while it does
+        self.bad_input_hint = STATUS_HINT  # where a warning about bad input sends the reader
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
@@ -239,6 +240,7 @@ class Bridge:
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
         )
+        processor.once.hint = self.bad_input_hint
         self.writer = CommitWriter(writer_box, ack=self._ack, on_commit=self._committed)
         self.link = BrokerLink(
             self.config.mqtt,
@@ -248,6 +250,7 @@ class Bridge:
             version=__version__,
             clock=self.clock,
             status_stale_after=max(900.0, 3 * self.config.longest_delay),  # flushes' spacing
+            prefix_key=self.config.name_of("mqtt.topic_prefix"),
         )
         self.link.status_source = self.status
         self.writer.start()

@@ -27,6 +27,12 @@ from .commands import CHECKED
 
 log = logging.getLogger("exist_bridge.dry_run")
 
+# A dry run keeps nothing for `exist-bridge status` to show: its bad input is only in this log.
+DRY_RUN_HINT = (
+    "a dry run keeps no dead letters: `exist-bridge test -c FILE -t TOPIC -m PAYLOAD` shows what "
+    "each mapping makes of a message"
+)
+
 
 def dry_run_settings(settings: MqttSettings, pid: int | None = None) -> MqttSettings:
     """The broker settings of a dry run: its own client id, a clean session, no discovery."""
@@ -67,6 +73,7 @@ class DryRun:
         self.mappings = trial_mappings(config)
         self.processor = MessageProcessor(self.mappings, self.zone, snapshot)
         self.processor.tracer = log_outcomes
+        self.processor.once.hint = DRY_RUN_HINT
         self.writer = AckAtOnce()
         self.link = BrokerLink(
             dry_run_settings(config.mqtt),

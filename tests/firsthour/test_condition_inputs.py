@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 
-import paho.mqtt.client as mqtt
 import requests
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ..support.cli import RunningBridge, cli
 from ..support.config import write_bridge_config
+from ..support.mqtt import Publisher
 from ..support.net import free_port
 from ..support.waiting import wait_until
 
@@ -77,16 +76,13 @@ def test_no_hint_when_the_condition_is_right(mock_exist, tmp_path):
     assert "    value_json: undefined (not JSON: " in done.stdout
 
 
-def publish(port: int, *messages: tuple[str, str, bool]) -> None:
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="why-pub")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+def publish(port: int, *messages: tuple[str, str]) -> None:
+    publisher = Publisher(port, client_id="why-pub")
     try:
-        for topic, payload, retain in messages:
-            client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+        for topic, payload in messages:
+            publisher.publish(topic, payload)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        publisher.close()
 
 
 def test_status_and_the_status_page_give_skip_reasons_per_mapping(mock_exist, mosquitto, tmp_path):
@@ -95,9 +91,9 @@ def test_status_and_the_status_page_give_skip_reasons_per_mapping(mock_exist, mo
     bridge = RunningBridge(path)
     try:
         bridge.wait_for("subscribed to")
-        press = (BUTTON, '{"action": "single"}', False)
+        press = (BUTTON, '{"action": "single"}')
         publish(mosquitto.port, press, press, press)
-        publish(mosquitto.port, (FRIDGE, '{"contact": false}', False))
+        publish(mosquitto.port, (FRIDGE, '{"contact": false}'))
 
         def skipped() -> int:
             found = json.loads(cli("status", "-c", str(path), "--json").stdout)

@@ -3,11 +3,9 @@ skipped as `unavailable` (logged at DEBUG only), never a dead letter (issue 24, 
 
 from __future__ import annotations
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from ..support.cli import RunningBridge, cli
 from ..support.config import write_bridge_config
+from ..support.mqtt import Publisher
 
 TOPIC = "homeassistant/sensor/phone_steps/state"
 
@@ -29,15 +27,12 @@ def make(tmp_path, mock, port: int = 1883):
 
 
 def publish(port: int, *messages: tuple[str, str]) -> None:
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="ha-pub")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    publisher = Publisher(port, client_id="ha-pub")
     try:
         for topic, payload in messages:
-            client.publish(topic, payload, qos=1).wait_for_publish(10)
+            publisher.publish(topic, payload)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        publisher.close()
 
 
 def test_test_says_skipped_unavailable(mock_exist, tmp_path):
