@@ -201,6 +201,7 @@ def run_demo(
     bridge = devices = None
     try:
         bridge = Bridge(_config(mock, broker.port, state_dir, delay))
+        bridge.bad_input_hint = "counted as bad on this screen (the demo keeps no state after)"
         writer = _start(bridge, mock)
         devices = Devices(broker.port)
         devices.start()

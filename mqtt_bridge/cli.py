@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .addon.command import add_addon
 from .backfill.command import add_backfill
+from .cli_options import (
+    BASE_URL_FLAG,
+    CONFIG_HELP,
+    add_old_name,
+    add_verbose,
+    deprecation_warnings,
+)
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -61,18 +68,25 @@ def _add_authorize(sub: argparse._SubParsersAction) -> None:
             "browser to be redirected to --redirect-uri (a one-shot listener on its host and "
             "port), exchange the code for tokens and write them, with the client credentials, "
             "to --token-file (mode 0600). The redirect URI must be registered for the client on "
-            "https://exist.io/account/apps/."
+            "https://exist.io/account/apps/. With -c, the client, the Exist server and the token "
+            "file come from the configuration's exist section; a flag given wins."
         ),
     )
     p.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help=f"{CONFIG_HELP}: take exist.client_id, exist.client_secret, exist.base_url and "
+        "exist.token_file from it",
+    )
+    p.add_argument(
         "--client-id",
-        default=os.environ.get("EXIST_CLIENT_ID"),
-        help="OAuth2 client id (default: $EXIST_CLIENT_ID)",
+        help="OAuth2 client id (default: exist.client_id from -c, else $EXIST_CLIENT_ID)",
     )
     p.add_argument(
         "--client-secret",
-        default=os.environ.get("EXIST_CLIENT_SECRET"),
-        help="OAuth2 client secret (default: $EXIST_CLIENT_SECRET, which keeps it out of ps)",
+        help="OAuth2 client secret (default: exist.client_secret from -c, else "
+        "$EXIST_CLIENT_SECRET, which keeps it out of ps)",
     )
     p.add_argument(
         "--scopes",
@@ -82,41 +96,79 @@ def _add_authorize(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--redirect-uri",
         default=DEFAULT_REDIRECT_URI,
-        help=f"redirect URI registered for the client (default: {DEFAULT_REDIRECT_URI})",
+        help="redirect URI registered for the client (default: %(default)s)",
     )
     p.add_argument(
-        "--base-url",
-        default=os.environ.get("EXIST_BASE_URL", DEFAULT_BASE_URL),
-        help=f"Exist server (default: $EXIST_BASE_URL or {DEFAULT_BASE_URL})",
+        BASE_URL_FLAG,
+        dest="exist_base_url",
+        metavar="URL",
+        help=f"the Exist server (default: $EXIST_BASE_URL, else exist.base_url from -c, else "
+        f"{DEFAULT_BASE_URL})",
     )
+    add_old_name(p, "--base-url", BASE_URL_FLAG, "exist_base_url")
     p.add_argument(
         "--token-file",
-        default=os.environ.get("EXIST_TOKEN_FILE", DEFAULT_TOKEN_FILE),
-        help=f"where to write the tokens (default: $EXIST_TOKEN_FILE or {DEFAULT_TOKEN_FILE})",
+        help="where to write the tokens (default: exist.token_file from -c, else "
+        f"$EXIST_TOKEN_FILE, else {DEFAULT_TOKEN_FILE})",
     )
     p.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
-        help=f"seconds to wait for the browser redirect (default: {DEFAULT_TIMEOUT:.0f})",
+        help="seconds to wait for the browser redirect (default: %(default).0f)",
     )
     p.set_defaults(handler=cmd_authorize)
 
 
+def _authorize_settings(args: argparse.Namespace, out: _Output) -> dict[str, str | None] | None:
+    """What ``authorize`` uses: each flag, else the configuration's ``exist`` key (with -c),
+    else the environment variable, else the built-in default; None when -c can't be read."""
+    exist = None
+    if args.config:
+        from .config import ConfigError, load_config
+
+        try:  # a token is what authorize is about to write: it may not be there yet
+            exist = load_config(args.config, require_secrets=False).exist
+        except ConfigError as err:
+            out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
+            out.stderr.write(str(err) + "\n")
+            return None
+    env = os.environ
+    secret = exist.client_secret.reveal() if exist and exist.client_secret else None
+    token_file = str(exist.token_file) if exist and exist.token_file else None
+    return {
+        "client_id": args.client_id or (exist and exist.client_id) or env.get("EXIST_CLIENT_ID"),
+        "client_secret": args.client_secret or secret or env.get("EXIST_CLIENT_SECRET"),
+        "base_url": args.exist_base_url
+        or (exist.base_url if exist else env.get("EXIST_BASE_URL") or DEFAULT_BASE_URL),
+        "token_file": args.token_file
+        or token_file
+        or env.get("EXIST_TOKEN_FILE", DEFAULT_TOKEN_FILE),
+    }
+
+
 def cmd_authorize(args: argparse.Namespace, out: _Output) -> int:
     """``exist-bridge authorize``: the OAuth2 flow, ending with a token file."""
-    if not args.client_id:
-        raise ValueError("--client-id is required (or set EXIST_CLIENT_ID)")
-    if not args.client_secret:
-        raise ValueError("--client-secret is required (or set EXIST_CLIENT_SECRET)")
-    if not args.base_url.startswith(("http://", "https://")):
-        raise ValueError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    found = _authorize_settings(args, out)
+    if found is None:
+        return 1
+    for key, variable in (
+        ("client_id", "EXIST_CLIENT_ID"),
+        ("client_secret", "EXIST_CLIENT_SECRET"),
+    ):
+        if not found[key]:
+            also = f", or exist.{key} in {args.config}" if args.config else ""
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{flag} is required (or set {variable}{also})")
+    base_url = str(found["base_url"])
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"{BASE_URL_FLAG} must start with http:// or https://, got {base_url!r}")
     run_authorize(
-        client_id=args.client_id,
-        client_secret=args.client_secret,
+        client_id=str(found["client_id"]),
+        client_secret=str(found["client_secret"]),
         scopes=parse_scopes(args.scopes),
-        token_file=args.token_file,
-        base_url=args.base_url,
+        token_file=str(found["token_file"]),
+        base_url=base_url,
         redirect_uri=args.redirect_uri,
         timeout=args.timeout,
         out=out.print,
@@ -133,15 +185,9 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
         "--config",
         required=True,
         metavar="FILE",
-        help="the YAML configuration (`exist-bridge init` writes a commented starter)",
+        help=CONFIG_HELP,
     )
-    p.add_argument(  # also accepted after the command (exist-bridge run -c f -v)
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="debug logging, tracebacks on errors",
-    )
+    add_verbose(p)
 
 
 def _load(path: str, out: _Output, check_files: bool = False):
@@ -270,14 +316,14 @@ def cmd_test(args: argparse.Namespace, out: _Output) -> int:
     """``exist-bridge test``: one message through the mappings, nothing written."""
     from .diagnose.commands import run_test
 
-    config = _load(args.config, out)
+    config = _load(args.config, out, check_files=True)
     return 1 if config is None else run_test(config, args, out.print)
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
-        help="show queue depth, last sync, budget left and dead letters",
+        help="show pending totals, last sync, budget left and dead letters",
         description="Read the state directory of a (running or stopped) bridge and report "
         "whether a bridge is running on it, what is still to be sent, when Exist last confirmed "
         "a write, how many requests are left in this hour's budget, refused totals and bad input "
@@ -502,6 +548,8 @@ def run(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=stderr,
     )
+    for warning in deprecation_warnings(args):
+        stderr.write(f"{PROG}: warning: {warning}\n")
     handler: Handler = args.handler
     try:
         return handler(args, out)

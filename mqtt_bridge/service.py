@@ -53,9 +53,9 @@ from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.mirror.refresher import DiscoveryTarget, Refresher
 from .pipeline.output.exist_output import ExistService, make_client
-from .pipeline.output.flusher import Flusher, FlushReport
+from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import build_mappings
-from .pipeline.process.processor import MessageProcessor
+from .pipeline.process.processor import STATUS_HINT, MessageProcessor
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
 
 log = logging.getLogger("exist_bridge")
@@ -110,6 +110,8 @@ class Bridge:
         self.processor: MessageProcessor | None = None
         self.mirror: Refresher | None = None  # the Exist mirror (``read:``), when configured
         self.last_report: FlushReport | None = None
+        self.token_refused: str | None = None  # why Exist refuses the token, while it does
+        self.bad_input_hint = STATUS_HINT  # where a warning about bad input sends the reader
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
         self._mirror_thread: threading.Thread | None = None  # reads only: never holds up a stop
@@ -154,11 +156,14 @@ class Bridge:
                         log.warning(
                             "the Exist profile's timezone changed from %s to %s", remembered, zone
                         )
+                self._note_token(None)
                 return zone
             except StartCancelled:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
                 refused = self._token_refused(err)
+                if refused:
+                    self._note_token(refused)
                 if remembered:
                     log.warning(
                         "can't read the Exist profile (%s); using the timezone %s from "
@@ -238,6 +243,7 @@ class Bridge:
         processor = self.processor = MessageProcessor(
             self.mappings, zone, writer_box, observer=self.tally.message
         )
+        processor.once.hint = self.bad_input_hint
         self.writer = CommitWriter(writer_box, ack=self._ack, on_commit=self._committed)
         self.link = BrokerLink(
             self.config.mqtt,
@@ -247,6 +253,7 @@ class Bridge:
             version=__version__,
             clock=self.clock,
             status_stale_after=max(900.0, 3 * self.config.longest_delay),  # flushes' spacing
+            prefix_key=self.config.name_of("mqtt.topic_prefix"),
         )
         self.link.status_source = self.status
         self.writer.start()
@@ -297,11 +304,7 @@ class Bridge:
             clock=self.clock,
         )
         link.connect_hook = mirror.republish
-        thread = threading.Thread(
-            target=mirror.run, args=(self.stopping,), name="exist-bridge-mirror", daemon=True
-        )
-        thread.start()
-        self._mirror_thread = thread
+        self._mirror_thread = mirror.start(self.stopping)
 
     def _ack(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge committed messages to the broker (the writer's ``ack``)."""
@@ -342,10 +345,12 @@ class Bridge:
             try:
                 self.exist.bootstrap()
                 self.refresh_mappings()
+                self._note_token(None)
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
                 refused, delay = self._token_refused(err), retry.next()
                 if refused:
+                    self._note_token(refused)
                     log.error("%s; retrying in %.0fs", refused, delay)
                 else:
                     log.warning(
@@ -363,6 +368,13 @@ class Bridge:
         if self.processor is not None:
             self.processor.mappings = self.mappings  # one reference swap: atomic
 
+    def _note_token(self, refused: str | None) -> None:
+        """Remember whether Exist refuses the token (None: it took it), for ``status``,
+        ``/healthz`` and the status page; the heartbeat says it at once."""
+        if refused != self.token_refused:
+            self.token_refused = refused
+            self.write_health()
+
     def _flushed(self, report: FlushReport) -> None:
         self.last_report = report
         if self.mirror is not None and report.sent_items:
@@ -371,6 +383,10 @@ class Bridge:
             manager = getattr(self.exist, "manager", None)
             rename = manager.server_name if manager is not None else str
             self.mirror.confirmed([(rename(a), d, v) for a, d, v in report.sent_items])
+        if report.postponed and report.postponed.kind is PostponeKind.AUTHENTICATION:
+            self._note_token(report.postponed.reason)
+        elif report.requests:
+            self._note_token(None)
         if report.requests:
             log.info(
                 "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
@@ -394,6 +410,7 @@ class Bridge:
             ),
             "stopped": stopped,
             "version": __version__,
+            "token_refused": self.token_refused,
         }
         if self.link is not None:  # connected since / last error, for `exist-bridge status`
             health["broker"] = self.link.link_status()
@@ -438,6 +455,7 @@ class Bridge:
             budget_left=self.exist.budget_left(),
             budget_allowed=self.config.exist.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
+            token_refused=self.token_refused,
             dead_threads=self._dead_threads(),
             read=self.mirror.status() if self.mirror is not None else None,
         )

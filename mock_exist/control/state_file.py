@@ -366,6 +366,8 @@ def read_state_file(path: str | os.PathLike) -> ParsedState:
     text = Path(path).read_text(encoding="utf-8")
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise ControlError("state", "not JSON (nested too deeply)") from None
     except ValueError as err:
         raise ControlError("state", f"not JSON ({err})") from None
     return parse_state(document)

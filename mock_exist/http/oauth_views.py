@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request
 from ..rules.catalog import GROUPS, SCOPE_GROUP
 from ..rules.errors import OAuthError
 from ..rules.oauth import Client, parse_scopes, token_response
-from .parsing import state
+from .parsing import loads, state
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth2", template_folder="html")
 
@@ -97,7 +97,10 @@ def authorize():
 def _token_form() -> dict[str, str]:
     form = request.form.to_dict()
     if not form and request.is_json:
-        data = request.get_json(silent=True)
+        try:  # the API's own parser: strict, and bounded in depth (no RecursionError, no 500)
+            data = loads(request.get_data(cache=True))
+        except ValueError:  # UnicodeDecodeError is one; answered as a body without parameters
+            data = None
         form = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
     header = request.headers.get("Authorization", "")
     if header.startswith("Basic "):  # RFC 6749 client authentication with HTTP Basic

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..cli_options import BASE_URL_FLAG, add_old_name, add_verbose
 from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
 from .options import SettingsError
 
@@ -26,36 +27,31 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
         "commented starter is written there on first start), the HTTP endpoint (health, "
         "metrics, status page for ingress) on port 8099. The flags change those places (tests).",
     )
-    p.add_argument("--options", type=Path, default=defaults.options, help="%(default)s")
+    places = [  # flag, type, default, metavar, what it is
+        ("--options", Path, defaults.options, "FILE", "the add-on's options, as Home Assistant "
+         "writes them"),
+        ("--data-dir", Path, defaults.data_dir, "DIR", "the state directory"),
+        ("--config-dir", Path, defaults.config_dir, "DIR", "where the mappings file is"),
+        ("--supervisor-url", str, defaults.supervisor_url, "URL", "the Supervisor API, its "
+         "token from $SUPERVISOR_TOKEN"),
+        ("--http-host", str, defaults.http_host, "HOST", "where the HTTP endpoint (health, "
+         "metrics, status page) listens"),
+        ("--http-port", int, HTTP_PORT, "PORT", "the HTTP endpoint's port, the one ingress uses"),
+    ]  # fmt: skip
+    for flag, kind, default, metavar, what in places:
+        p.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{what} (default: %(default)s)"
+        )
     p.add_argument(
-        "--data-dir", type=Path, default=defaults.data_dir, help="state directory (%(default)s)"
-    )
-    p.add_argument(
-        "--config-dir",
-        type=Path,
-        default=defaults.config_dir,
-        help="where the mappings file is (%(default)s)",
-    )
-    p.add_argument(
-        "--supervisor-url",
-        default=defaults.supervisor_url,
-        help="the Supervisor API (%(default)s; token from $SUPERVISOR_TOKEN)",
-    )
-    p.add_argument("--http-host", default=defaults.http_host, help="%(default)s")
-    p.add_argument("--http-port", type=int, default=HTTP_PORT, help="%(default)s")
-    p.add_argument(
-        "--exist-url",
+        BASE_URL_FLAG,
+        dest="exist_base_url",
         default=None,
         metavar="URL",
-        help="another Exist server, e.g. a mock-exist (default: exist.io)",
+        help="another Exist server, e.g. a mock-exist: exist.base_url (default: "
+        "$EXIST_BASE_URL, else https://exist.io)",
     )
-    p.add_argument(  # also accepted after the command
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="debug logging, tracebacks on errors",
-    )
+    add_old_name(p, "--exist-url", BASE_URL_FLAG, "exist_base_url")
+    add_verbose(p)
     p.set_defaults(handler=cmd_addon)
 
 
@@ -74,7 +70,7 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
         supervisor_url=args.supervisor_url,
         http_host=args.http_host,
         http_port=args.http_port,
-        exist_base_url=args.exist_url,
+        exist_base_url=args.exist_base_url,
     )
     try:
         options = read_options(paths.options)

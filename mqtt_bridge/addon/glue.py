@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from ..config import BridgeConfig, ConfigError, parse_config
+from ..config.build import BASE_URL_VARIABLE
 from .options import AddonError, SettingsError, check_options, check_service, split_problems
 
 __all__ = ["AddonError", "AddonPaths", "SettingsError", "build_config", "read_options"]
@@ -25,6 +26,10 @@ HTTP_PORT = 8099  # config.yaml's ingress_port
 TIMEOUT = 10.0
 # The keys the mappings file may hold; everything else comes from the add-on.
 FILE_KEYS = ("attributes", "mappings", "read")
+MQTT_OPTIONS = (  # the add-on's options for the mqtt section
+    "mqtt_host, mqtt_port, mqtt_username, mqtt_password, mqtt_tls, mqtt_client_id, "
+    "mqtt_topic_prefix and mqtt_discovery in its Configuration tab"
+)
 # Secrets reach the config through !env, never through its text.
 TOKEN_VAR = "EXIST_BRIDGE_ADDON_TOKEN"
 MQTT_PASSWORD_VAR = "EXIST_BRIDGE_ADDON_MQTT_PASSWORD"
@@ -38,6 +43,7 @@ PASSED_THROUGH = {
     "flush_interval": ("bridge", "flush_interval"),  # deprecated (the bridge warns), issue 14
     "mqtt_discovery": ("mqtt", "discovery"),
     "mqtt_client_id": ("mqtt", "client_id"),
+    "mqtt_topic_prefix": ("mqtt", "topic_prefix"),
 }
 
 
@@ -132,11 +138,16 @@ def broker(options: dict[str, Any], paths: AddonPaths) -> Broker:
         "tls": options.get("mqtt_tls"),
     }
     values = {k: v for k, v in overrides.items() if v not in (None, "")}
+    used = [f"mqtt_{k}" for k in values]
     if options.get("mqtt_host") and "port" not in values and values.get("tls"):
         values["port"] = 8883
-    if values:
-        found = Broker(**{**found.__dict__, **values, "source": found.source + ", overridden"})
-    return found
+    if options.get("mqtt_host"):
+        source = "the add-on options " + ", ".join(["mqtt_host", *used])
+    elif used:
+        source = f"{found.source}, with the add-on option(s) {', '.join(used)}"
+    else:
+        return found
+    return Broker(**{**found.__dict__, **values, "source": source})
 
 
 def ensure_mappings_file(path: Path) -> bool:
@@ -166,6 +177,44 @@ def _file_keys(text: str) -> list[str]:
     return [str(k.value) for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
 
 
+def _no_mappings(text: str) -> bool:
+    """Whether the mappings file is valid YAML without ``mappings`` (only comments, say)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return False  # the config reader reports it, with its line
+    return node is None or (
+        isinstance(node, yaml.MappingNode) and "mappings" not in _file_keys(text)
+    )
+
+
+def _check_file_keys(path: Path, text: str) -> None:
+    """``AddonError`` for a key the add-on sets (naming its options)."""
+    for key in _file_keys(text):
+        if key not in FILE_KEYS:
+            options_instead = MQTT_OPTIONS if key == "mqtt" else "its Configuration tab"
+            raise AddonError(
+                f"{path}: {key!r} is set by the add-on (the options {options_instead}, and the "
+                f"Supervisor's MQTT service); the file holds only {', '.join(FILE_KEYS[:-1])} "
+                f"and {FILE_KEYS[-1]}"
+            )
+
+
+def no_mappings_yet(path: Path, text: str) -> str:
+    """The one line for a mappings file without ``mappings`` (the starter left untouched):
+    where its commented examples start."""
+    lines = text.splitlines()
+    where = next((n for n, line in enumerate(lines, 1) if line.startswith("# attributes:")), None)
+    where = where or next((n for n, x in enumerate(lines, 1) if x.startswith("# mappings:")), None)
+    examples = (
+        f"uncomment the examples from line {where} on (remove the '# ' in front of each line) "
+        "and edit them for your devices"
+        if where
+        else "add them (see the add-on's Documentation tab)"
+    )
+    return f"{path}:{where or 1}: no mappings yet: {examples}, then restart the add-on"
+
+
 def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     """The bridge configuration: the mappings file's ``attributes``/``mappings``/``read``
     (problems are reported with that file's lines) plus what the options and the Supervisor
@@ -179,13 +228,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         text = mappings_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise AddonError(f"can't read the mappings file {mappings_file}: {err}") from None
-    for key in _file_keys(text):
-        if key not in FILE_KEYS:
-            raise AddonError(
-                f"{mappings_file}: {key!r} is set by the add-on (its Configuration tab, and the "
-                f"Supervisor's MQTT service); the file holds only {', '.join(FILE_KEYS[:-1])} "
-                f"and {FILE_KEYS[-1]}"
-            )
+    _check_file_keys(mappings_file, text)
     mqtt = broker(options, paths)
     log.info(
         "MQTT broker %s:%d%s%s, from %s",
@@ -209,6 +252,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         sections["exist"]["base_url"] = paths.exist_base_url
     env = dict(os.environ)
     env[TOKEN_VAR] = token
+    if paths.exist_base_url:  # the flag wins over $EXIST_BASE_URL, as in `authorize`
+        env.pop(BASE_URL_VARIABLE, None)
     if mqtt.username:
         sections["mqtt"]["username"] = mqtt.username
     if mqtt.password:
@@ -223,17 +268,21 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     user_text = text.rstrip("\n")
     full = user_text + "\n\n# --- set by the add-on ---\n" + generated
     try:
-        return parse_config(full, str(mappings_file), base_dir=paths.config_dir, env=env)
+        config = parse_config(full, str(mappings_file), base_dir=paths.config_dir, env=env)
     except ConfigError as err:
+        if _no_mappings(text):  # the starter left untouched: say where its examples are
+            raise AddonError(no_mappings_yet(mappings_file, text)) from None
         origins = _origins(options, mqtt)
         raise split_problems(err, len(user_text.splitlines()), origins) from None
+    options_of = {f"{s}.{k}": f"add-on option `{o}`" for o, (s, k) in PASSED_THROUGH.items()}
+    return replace(config, key_names=options_of)
 
 
 def _origins(options: dict[str, Any], mqtt: Broker) -> dict[str, str]:
     """Each generated configuration key -> what set it, for messages."""
     origins = {
         "exist.token": "add-on option `exist_token`",
-        "exist.base_url": "--exist-url",
+        "exist.base_url": "--exist-base-url",
         "bridge.state_dir": "--data-dir",
         "bridge.log_level": "add-on option `log_level`",
         "http": "--http-host/--http-port",

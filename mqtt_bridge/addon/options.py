@@ -52,6 +52,7 @@ OPTION_TYPES: dict[str, tuple[str, Any]] = {
     "mqtt_password": ("str", None),
     "mqtt_tls": ("bool", None),
     "mqtt_client_id": ("str", None),
+    "mqtt_topic_prefix": ("str", None),
     "accept_fresh_outbox": ("bool", None),
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from ..cli_options import CONFIG_HELP, add_verbose
 from ..config import ConfigError, load_config
 from ..config.model import BridgeConfig
 from ..exist.budget import BudgetStatus, token_key
@@ -102,8 +103,9 @@ def run_backfill(
     exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep)
     backfill = plan_backfill(config, options, exist, clock(), stderr)
     show_plan(backfill, say)
-    if options.dry_run or not backfill.plan.items:
-        say("dry run: nothing sent" if options.dry_run else "nothing to send")
+    if options.dry_run or not backfill.plan.items:  # with no items, show_plan said so
+        if options.dry_run:
+            say("dry run: nothing sent")
         return 0
     report = send_plan(backfill, exist, state_dir, options.overwrite, sleep, stderr)
     if report is None:
@@ -239,11 +241,14 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
     say(
         f"backfill from {backfill.source}, {backfill.start} to {backfill.end} ({backfill.timezone})"
     )
-    say(
-        f"read {totals.records} record(s): {totals.events} event(s) in range, "
-        f"{totals.unmatched} on no mapping"
-        + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
-    )
+    if totals.day_totals:
+        say(f"read {totals.records} day total(s): {totals.events} in range")
+    else:
+        say(
+            f"read {totals.records} record(s): {totals.events} event(s) in range, "
+            f"{totals.unmatched} on no mapping"
+            + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
+        )
     for name, a in sorted(plan.summary().items()):
         total = a["total"]
         shown = f"{int(total)}" if float(total).is_integer() else f"{total}"
@@ -260,6 +265,9 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
         )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
+    if not plan.items:
+        say("nothing to send" + (": every total was sent by an earlier run" if plan.done else ""))
+        return
     wait = backfill.eta + budget.wait if plan.requests else 0.0
     say(
         f"to send: {len(plan.items)} total(s) in {plan.requests} request(s); budget "
@@ -349,8 +357,8 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "state_dir/backfill.json), never replacing a day the live bridge wrote unless "
         "--overwrite. Shows the plan first; --dry-run stops there.",
     )
-    p.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML configuration")
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    add_verbose(p)
     p.add_argument(
         "--from",
         dest="start",
@@ -397,7 +405,7 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "--statestream-prefix",
         default="homeassistant",
         metavar="PREFIX",
-        help="mqtt_statestream's base_topic (default homeassistant)",
+        help="mqtt_statestream's base_topic (default: %(default)s)",
     )
     p.add_argument(
         "--dry-run",

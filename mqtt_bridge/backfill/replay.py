@@ -32,6 +32,7 @@ class Totals:
     events: int = 0
     unmatched: int = 0
     rejected: Counter = field(default_factory=Counter)
+    day_totals: bool = False  # read as day totals (a CSV's date,attribute,value), not replayed
 
     def add(self, attribute: str, day: str, mode: str, value: int | float | str) -> None:
         key = (attribute, day)
@@ -98,7 +99,7 @@ def replay(
 
 def day_values(values: Iterable[DayValue], start: date, end: date) -> Totals:
     """A CSV's day totals (the last one per attribute and day wins), within ``start``..``end``."""
-    totals = Totals()
+    totals = Totals(day_totals=True)
     for v in values:
         totals.records += 1
         if start.isoformat() <= v.date <= end.isoformat():

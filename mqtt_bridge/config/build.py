@@ -209,7 +209,7 @@ BASE_URL_VARIABLE = "EXIST_BASE_URL"  # overrides exist.base_url (try a recipe o
 
 def _base_url_override(data: dict, env: Mapping[str, str], problems: list[Problem]) -> None:
     """``$EXIST_BASE_URL``, when set, replaces ``exist.base_url`` (the emulator, without editing
-    a file; `exist-bridge authorize --base-url` defaults to it too)."""
+    a file; `exist-bridge authorize --exist-base-url` defaults to it too)."""
     value = env.get(BASE_URL_VARIABLE, "").strip()
     if not value or not isinstance(data.get("exist"), dict):
         return

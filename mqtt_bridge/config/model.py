@@ -242,6 +242,13 @@ class BridgeConfig:
     check_errors: list[str] = field(default_factory=list)
     # parsed with require_secrets=False: the keys whose !env/!secret value is not available
     unset_secrets: list[str] = field(default_factory=list)
+    # how the user sets a key where it isn't a key of their file (the add-on's options)
+    key_names: dict[str, str] = field(default_factory=dict)
+
+    def name_of(self, key: str) -> str:
+        """What the user sets for ``key`` (``mqtt.topic_prefix``, or the add-on's option), for
+        messages that ask them to change it."""
+        return self.key_names.get(key, key)
 
     def delay(self, mapping: MappingSpec) -> float:
         """The longest a change from ``mapping`` may wait before it is sent (seconds)."""

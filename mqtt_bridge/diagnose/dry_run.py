@@ -23,8 +23,15 @@ from ..pipeline.buffer.outbox import Commit
 from ..pipeline.input.mqtt import BrokerLink
 from ..pipeline.process.processor import IncomingMessage, MessageProcessor, Outcome, summary
 from ..pipeline.process.trial import StateSnapshot, trial_mappings, user_timezone
+from .commands import CHECKED
 
 log = logging.getLogger("exist_bridge.dry_run")
+
+# A dry run keeps nothing for `exist-bridge status` to show: its bad input is only in this log.
+DRY_RUN_HINT = (
+    "a dry run keeps no dead letters: `exist-bridge test -c FILE -t TOPIC -m PAYLOAD` shows what "
+    "each mapping makes of a message"
+)
 
 
 def dry_run_settings(settings: MqttSettings, pid: int | None = None) -> MqttSettings:
@@ -66,6 +73,7 @@ class DryRun:
         self.mappings = trial_mappings(config)
         self.processor = MessageProcessor(self.mappings, self.zone, snapshot)
         self.processor.tracer = log_outcomes
+        self.processor.once.hint = DRY_RUN_HINT
         self.writer = AckAtOnce()
         self.link = BrokerLink(
             dry_run_settings(config.mqtt),
@@ -78,6 +86,16 @@ class DryRun:
         self.writer.link = self.link
 
     def start(self) -> None:
+        problems = len(self.config.check_errors)
+        if problems:
+            log.warning(
+                "dry run: %s: %d problem(s) in the configuration (logged above); "
+                "the messages below show what the bridge would try until they are fixed",
+                CHECKED,
+                problems,
+            )
+        else:
+            log.info("dry run: %s: OK", CHECKED)
         log.info(
             "dry run: nothing is written to Exist or %s; client id %s (clean session), "
             "timezone %s (%s), %d mapping(s)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,12 +64,10 @@ def budget_status(config: BridgeConfig, state_dir: Path) -> dict[str, Any]:
         unset = [u for u in config.unset_secrets if u.startswith("exist.token ")]
         if unset:
             key = budget.latest_key()
-            note = (
-                f"the token is not available here ({unset[0].split(' (', 1)[1][:-1]}): "
-                "the budget of the token that sent the last request"
-            )
+            why = f"the token is not available here: {_flat(unset[0].split(' (', 1)[1][:-1])}"
+            note = f"the budget of the token that sent the last request; {why}"
             if key is None:
-                return {"error": f"no request recorded, and {note[: note.index(':')]}", "key": note}
+                return {"error": f"no request recorded, and {why}", "key": note}
         else:
             creds = load_credentials(
                 token=e.token.reveal() if e.token else None, token_file=e.token_file
@@ -117,6 +116,8 @@ def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> st
         return "no heartbeat yet: the bridge has not started (or is still starting)"
     if health.get("stopped"):
         return "the bridge has stopped"
+    if health.get("token_refused"):
+        return f"waiting: {health['token_refused']}"
     age = time.time() - float(health.get("at") or 0)
     if age > max_age:
         return f"the bridge's last heartbeat is {age:.0f}s old (over {max_age:.0f}s): not running"
@@ -192,10 +193,12 @@ def read_status(
     finally:
         box.close()
     status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
+    status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
     status["pid"] = _pid(holder) if running else None
     status["budget"] = budget_status(config, state_dir)
     status["broker"] = broker_when(status_view.broker_link(state_dir), running)
+    status["token_refused"] = status_view.token_refused(state_dir) if running else None
     status["postponed"] = status_view.postponed(note)
     status["read"] = status_view.mirror(state_dir) if config.read.enabled else None
     status["totals"] = status_view.totals(
@@ -220,6 +223,8 @@ def show_status(
         say(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
     else:
         say(f"bridge:          unknown ({holder})")
+    if status["token_refused"]:
+        say(f"waiting:         {status['token_refused']}")
     last = status["last_sync"]
     say(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     say(f"last sync:       {f'{time.time() - last:.0f}s ago' if last else 'never'}")
@@ -235,6 +240,8 @@ def show_status(
         f"{counters.get('duplicates_ignored', 0)} redeliveries ignored"
         + (f", {n} on backfilled days not added" if (n := counters.get("backfilled_day")) else "")
     )
+    for line in status_view.skipped_lines(status["skipped_by_mapping"]):
+        say(line)
     timed = event_time_summary(counters)
     if timed:  # mappings with event_time: how their messages were timed
         say(f"event time:      {timed}")
@@ -249,12 +256,13 @@ def show_status(
 def _budget_lines(budget: dict[str, Any]) -> list[str]:
     """The request budget: what is left this hour, and why it waits."""
     if "left" not in budget:
-        return [f"budget:          unknown ({budget['error']})"]
+        return [f"budget:          unknown: {budget['error']}"]
     lines = [
         f"budget:          {budget['left']} of {budget['allowed']} requests left this hour"
         + (f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else "")
-        + (f" ({budget['key']})" if budget.get("key") else "")
     ]
+    if budget.get("key"):  # on its own line: it has parentheses of its own
+        lines.append(f"                 {budget['key']}")
     if budget.get("waiting_because"):
         lines.append(f"waiting:         {budget['waiting_because']}")
     return lines
@@ -277,6 +285,13 @@ def _kept_aside_lines(status: dict[str, Any]) -> list[str]:
     if status["refused_unused"]:
         lines.append(f"unused:          {unused_message(status['refused_unused'])}")
     return lines
+
+
+def _flat(text: str) -> str:
+    """``a (b (c))`` as ``a, b, c``: a reason set inside a sentence without nested parentheses."""
+    while (flat := re.sub(r" \(([^()]*)\)", r", \1", text)) != text:
+        text = flat
+    return text
 
 
 def _pid(holder: str) -> int | None:

@@ -1,12 +1,16 @@
 """The parts of ``exist-bridge status`` that explain: the broker link (from the running bridge's
-heartbeat file) and, per (attribute, date), what was sent, what waits and why."""
+heartbeat file), why each mapping skipped messages and, per (attribute, date), what was sent,
+what waits and why."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from ..config.model import BridgeConfig
 from ..exist.jsonfile import read_json
+from ..pipeline.process import skips
 from ..state_dir import HEALTH_FILE, READ_FILE
 
 
@@ -37,6 +41,48 @@ def broker_link(state_dir: Path, max_age: float = 90.0) -> dict | None:
     link["bridge_running"] = fresh and not health.get("stopped")
     link["recorded_at"] = health.get("at")
     return link
+
+
+def skipped_by_mapping(counters: dict[str, int], config: BridgeConfig) -> list[dict[str, Any]]:
+    """Why each mapping skipped messages (all time): ``mapping``, ``topic``, ``attribute`` (as
+    the configuration names them now; counted by the mapping's position) and ``reasons``."""
+    mappings = config.mappings
+    found = []
+    for index, reasons in skips.by_mapping(counters).items():
+        spec = mappings[index] if index < len(mappings) else None
+        found.append(
+            {
+                "mapping": index,
+                "topic": spec.topic if spec else None,
+                "attribute": spec.attribute if spec else None,
+                "reasons": reasons,
+            }
+        )
+    return found
+
+
+def skipped_lines(found: list[dict[str, Any]]) -> list[str]:
+    """``skipped_by_mapping`` as the lines of the text ``status``."""
+    lines = []
+    for m in found:
+        where = (
+            f"{m['topic']} -> {m['attribute']}"
+            if m["topic"] is not None
+            else "(no longer in the configuration)"
+        )
+        lines.append(f"  mappings[{m['mapping']}] {where}: {skips.describe(m['reasons'])}")
+    return ["skipped, why:"] + lines if lines else []
+
+
+def token_refused(state_dir: Path) -> str | None:
+    """Why Exist refuses the token, as the running bridge last recorded it (None: it takes it,
+    or nothing was recorded)."""
+    try:
+        health = read_json(state_dir / HEALTH_FILE)
+    except (OSError, ValueError):
+        return None
+    refused = health.get("token_refused") if isinstance(health, dict) else None
+    return str(refused) if refused else None
 
 
 def broker_line(link: dict | None, now: float | None = None) -> str:

@@ -43,6 +43,7 @@ class LiveState:
     budget_left: int | None = None
     budget_allowed: int | None = None
     flush_problem: str | None = None  # why the last flush was postponed, if it was
+    token_refused: str | None = None  # why Exist refuses the token, while it does
     # the bridge's threads that should be running and are not (writer, flusher, MQTT network
     # loop): a wedged process, which only a restart mends
     dead_threads: tuple[str, ...] = ()
@@ -103,13 +104,16 @@ class Health:
 
 
 def health(state: LiveState, outbox_problem: str | None = None) -> Health:
-    """Healthy when running, connected to the broker and the state database is readable."""
+    """Healthy when running, connected to the broker, the state database is readable and Exist
+    takes the token."""
     details = {
         "phase": state.phase,
         "broker": state.broker,
         "broker_connected": state.broker_connected,
         "version": state.version,
     }
+    if state.token_refused and state.phase != "stopping":
+        return Health(False, f"waiting: {state.token_refused}", details)
     if state.phase == "starting":
         return Health(
             False,

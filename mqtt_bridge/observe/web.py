@@ -32,6 +32,7 @@ from prometheus_client.registry import CollectorRegistry
 from waitress.server import create_server
 
 from ..pipeline.buffer.outbox import Outbox
+from ..pipeline.process import skips
 from ..pipeline.process.event_time import summary as event_time_summary
 from .metrics import BridgeCollector
 from .state import BridgeView, Health, LiveState, Tally, health, liveness
@@ -212,6 +213,7 @@ class ObserveApp:
         status, problem = self._read_outbox(state, days=True)
         if status is not None:
             status["event_time"] = event_time_summary(status.get("counters", {}))
+            status["skips"] = skips.by_mapping(status.get("counters", {}))
         verdict = health(state, problem)
         live = asdict(state)
         live["outbox_path"] = str(state.outbox_path)

@@ -102,7 +102,7 @@ def addon_command(work: Path, supervisor: str, mock: str, http_port: int) -> lis
         "127.0.0.1",
         "--http-port",
         str(http_port),
-        "--exist-url",
+        "--exist-base-url",
         mock,
     ]
 
@@ -210,7 +210,9 @@ def test_first_start_writes_a_starter_mappings_file_and_says_so(addon):
     assert "wrote a starter mappings file to " + str(starter) in result.stderr
     # the starter holds commented examples only: nothing runs until the user adds mappings
     assert result.returncode == 1
-    assert "mappings: required key is missing" in result.stderr
+    assert "exist-bridge.yaml:9: no mappings yet: uncomment the examples from line 9 on" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
     # the credentials came from the Supervisor, asked with the add-on's token
     assert addon.first_requests == [("/services/mqtt", f"Bearer {SUPERVISOR_TOKEN}")]

@@ -79,7 +79,7 @@ def test_the_replay_uses_the_modes_as_live():
         Record(at("2024-03-01T22:00:00"), "sensor.steps", "5000"),
         Record(at("2024-03-01T23:30:00"), "binary_sensor.tv", "on"),
         Record(at("2024-03-02T00:45:00"), "binary_sensor.tv", "off"),
-        Record(at("2024-03-02T09:00:00"), "sensor.steps", "unavailable"),  # rejected, counted
+        Record(at("2024-03-02T09:00:00"), "sensor.steps", "unavailable"),  # skipped, as live
         Record(at("2024-03-02T12:00:00"), "sensor.energy", "102.0"),
         Record(at("2024-03-02T13:00:00"), "sensor.other", "1"),  # on no mapping
     ]
@@ -94,7 +94,7 @@ def test_the_replay_uses_the_modes_as_live():
         ("tv", "2024-03-02"): 45,
         ("energy", "2024-03-02"): 0.5,
     }
-    assert totals.rejected == {"no_value": 1} and totals.unmatched == 1
+    assert totals.rejected == {} and totals.unmatched == 1  # unavailable: no reading, no bad input
 
 
 def test_the_plan_leaves_out_live_days_and_what_was_confirmed(tmp_path):

@@ -209,14 +209,19 @@ def test_home_assistant_statestream_step_total():
     assert steps.evaluate(topic, b"8000", True, None).skipped == "retained snapshot"
     # Exist said steps holds numbers: text is bad input, not a string for Exist
     assert rejected(steps.evaluate(topic, b"lots", False, None)) == "not_a_number"
-    # HA's "no reading" states never become a total
-    assert rejected(steps.evaluate(topic, b"unavailable", False, None)) == "no_value"
+    # HA's "no reading" states never become a total: a sensor without a reading, skipped
+    unavailable = steps.evaluate(topic, b"unavailable", False, None)
+    assert unavailable.event is None and rejected(unavailable) is None
+    assert unavailable.skipped == "unavailable ('unavailable': no reading)"
 
 
 def test_before_exist_reported_a_type_text_passes_but_no_reading_states_do_not():
     [steps] = mappings("- {topic: t, attribute: steps, mode: update}\n", learned=False)
     assert steps.evaluate("t", b"lots", False, None).event.value == "lots"  # Exist will judge
-    assert rejected(steps.evaluate("t", b"unknown", False, None)) == "no_value"
+    assert (
+        steps.evaluate("t", b"unknown", False, None).skipped
+        == "unavailable ('unknown': no reading)"
+    )
     assert steps.evaluate("t", b"8123", False, None).event.value == 8123
 
 
@@ -562,7 +567,6 @@ def test_counter_retained_readings_count_only_an_increase():
         (b'{"ENERGY": {"Total": "abc"}}', "not_a_number"),
         (b'{"ENERGY": {"Total": true}}', "not_a_number"),
         (b'{"ENERGY": {"Total": null}}', "no_value"),
-        (b'{"ENERGY": {"Total": "unavailable"}}', "no_value"),
         (b'{"ENERGY": {"Total": "nan"}}', "not_finite"),
         (b'{"ENERGY": {"Total": 1e999}}', "not_finite"),
         (b'{"ENERGY": {"Total": ' + b"9" * 400 + b"}}", "not_finite"),
@@ -581,6 +585,15 @@ def test_counter_bad_readings_are_rejected_and_keep_the_state(payload, kind):
     assert plug.evaluate("tele/plug/SENSOR", tasmota(101), False, ev.new_state).event.value == 1
 
 
+def test_counter_unavailable_is_skipped_and_keeps_the_state():
+    plug = mapping(TASMOTA)
+    state = {"reading": 100.0, "carry": 0.0}
+    ev = plug.evaluate("tele/plug/SENSOR", b'{"ENERGY": {"Total": "unavailable"}}', False, state)
+    assert rejected(ev) is None and ev.event is None
+    assert ev.skipped == "unavailable ('unavailable': no reading)"
+    assert ev.new_state is state
+
+
 def test_counter_text_payloads_and_templates():
     ha = mapping(
         """\
@@ -596,7 +609,14 @@ def test_counter_text_payloads_and_templates():
     plain = mapping("- {topic: meter, attribute: energy_kwh, mode: counter}\n")
     results = feed(plain, "meter", [b"17.5", b"unknown", b" 18.25 ", b"unavailable", b"19"])
     assert counted(results) == [None, None, 0.75, None, 0.75]
-    assert [rejected(r) for r in results] == [None, "no_value", None, "no_value", None]
+    assert [rejected(r) for r in results] == [None] * 5
+    assert [bool(r.skipped and r.skipped.startswith("unavailable")) for r in results] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
 @pytest.mark.parametrize(

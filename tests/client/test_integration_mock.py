@@ -346,7 +346,7 @@ def _run_authorize_command(mock_exist, tmp_path, choice: str):
         "food_write,activity_write",
         "--redirect-uri",
         redirect,
-        "--base-url",
+        "--exist-base-url",
         mock_exist.url,
         "--token-file",
         str(token_path),

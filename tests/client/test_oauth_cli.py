@@ -202,7 +202,7 @@ def test_authorize_help_documents_every_option():
         "--client-secret",
         "--scopes",
         "--redirect-uri",
-        "--base-url",
+        "--exist-base-url",
         "--token-file",
     ):
         assert option in out

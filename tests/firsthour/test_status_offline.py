@@ -50,9 +50,10 @@ def test_status_works_without_the_token_in_the_environment(tmp_path, monkeypatch
     budget.reserve(token_key("the-real-token"))  # one request sent by the bridge with its token
     code, out, err = _status("-c", str(cfg))
     assert code == 0, err
-    line = next(x for x in out.splitlines() if x.startswith("budget:"))
-    assert "279 of 280" in line
-    assert "EXIST_TOKEN" in line  # says where the key came from, instead of the token
+    lines = out.splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("budget:"))
+    assert "279 of 280" in lines[at]
+    assert "EXIST_TOKEN" in lines[at + 1]  # says where the key came from, instead of the token
     code, out, err = _status("-c", str(cfg), "--json")
     assert code == 0, err
     assert json.loads(out)["budget"]["left"] == 279

@@ -129,7 +129,7 @@ class World:
             env={"SUPERVISOR_TOKEN": SUPERVISOR_TOKEN},
             # the host's network: the addresses the add-on's own network would give
             args=(
-                *("--supervisor-url", self.supervisor.url, "--exist-url", self.mock.url),
+                *("--supervisor-url", self.supervisor.url, "--exist-base-url", self.mock.url),
                 *("--http-host", "127.0.0.1", "--http-port", str(self.http_port)),
             ),
         )

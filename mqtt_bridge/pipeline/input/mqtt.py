@@ -60,8 +60,10 @@ class BrokerLink:
         clock: Callable[[], float] = time.time,
         announce: bool = True,
         status_stale_after: float = 900.0,
+        prefix_key: str = "mqtt.topic_prefix",
     ):
         self.settings = settings
+        self.prefix_key = prefix_key  # how the user sets the topic prefix, in messages
         # False for a dry run: no availability/status/discovery (they are the real bridge's)
         self.announce = announce
         self.topics = sorted(set(topics))
@@ -299,11 +301,12 @@ class BrokerLink:
             self._prefix_warned = True
             log.warning(
                 "another bridge (client id %r) publishes its status on %s too: two bridges "
-                "sharing mqtt.topic_prefix %r overwrite each other's availability and status; "
-                "give each its own mqtt.topic_prefix",
+                "sharing the topic prefix %r overwrite each other's availability and status; "
+                "give each its own %s",
                 owner,
                 self.status_topic,
                 self.prefix,
+                self.prefix_key,
             )
 
     def _recent(self, published_at: object) -> bool:

@@ -178,6 +178,14 @@ class Refresher:
         self._save_status()
         return self.next_at
 
+    def start(self, stop: threading.Event) -> threading.Thread:
+        """Run in a daemon thread (reads only: it never holds up a stop) until ``stop`` is set."""
+        thread = threading.Thread(
+            target=self.run, args=(stop,), name="exist-bridge-mirror", daemon=True
+        )
+        thread.start()
+        return thread
+
     def run(self, stop: threading.Event) -> None:
         """Refresh every interval until ``stop`` is set (``wake()`` after setting it)."""
         while not stop.is_set():

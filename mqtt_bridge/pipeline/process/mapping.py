@@ -31,7 +31,8 @@ when it is lower it is taken as an old snapshot, never as a reset, and ignored. 
 attribute only whole amounts are added; the fraction is carried (``carry``) to the next reading.
 An increase lands on the local date it is received (with ``event_time``: happened). Readings
 must be finite numbers (numeric text is fine): ``not_a_number``, ``not_finite``, ``no_value``
-(Home Assistant's ``unavailable``).
+(null). Home Assistant's ``unavailable``/``unknown`` (no reading) are skipped as
+``unavailable``, in every mode that expects a number.
 
 Duration mode (occupancy, presence, a TV's power): the state is ``{"on": bool, "since": t,
 "carry": seconds}``. A value in ``on_states`` (default: true/ON/on, 1, occupied, open, home,
@@ -297,6 +298,9 @@ class Mapping:
         """Steps 4 to 6: the value, then what the mode makes of it."""
         spec = self.spec
         value = clock.seen["value"] = self._extract(message, topic)
+        if self._no_reading(value):
+            keep = previous_state if self.uses_state else None
+            return Evaluation(None, keep, skipped=f"unavailable ({value.strip()!r}: no reading)")
 
         if self.mode == "counter":
             return self._counter(value, previous_state, retained)
@@ -313,6 +317,18 @@ class Mapping:
             amount = self._number(value) if spec.amount == "value" else spec.amount
             return Evaluation(Event(self.attribute, "increment", amount), new_state)
         return Evaluation(Event(self.attribute, "update", self._total(value)), new_state)
+
+    def _no_reading(self, value: Any) -> bool:
+        """Home Assistant's ``unavailable``/``unknown`` where a number is expected: a sensor
+        without a reading (offline, restarting), skipped rather than kept as bad input. Edge and
+        duration modes read them as states, as before."""
+        if not isinstance(value, str) or value.strip().lower() not in NO_VALUE_STATES:
+            return False
+        if self.spec.edge is not None or self.mode == "duration":
+            return False
+        if self.mode == "increment":
+            return self.spec.amount == "value"
+        return self.expects != "string"
 
     # ------------------------------------------------------------------------------ steps
 

@@ -32,6 +32,7 @@ from ..buffer.outbox import (
     Effect,
     OutboxError,
 )
+from . import skips
 from .event_time import MIXED_PERIOD
 from .mapping import OUT_OF_ORDER, Evaluation, Event, Mapping, Rejected
 from .routing import route
@@ -41,6 +42,7 @@ ROUTE_CACHE = 4096
 ONCE_CAP = 10_000  # (kind, topic) pairs remembered as already logged (least recent forgotten)
 LOG_BURST = 20  # bad-input lines logged one by one per window ...
 LOG_WINDOW = 60.0  # ... of this many seconds; the rest are summed up in one line
+STATUS_HINT = "see `exist-bridge status`"  # where bad input can be looked at (OnceLogger.hint)
 
 log = logging.getLogger("exist_bridge.ingest")
 
@@ -137,6 +139,7 @@ class OnceLogger:
         self._window_start: float | None = None
         self._logged = 0
         self._suppressed: dict[str, int] = {}  # kind -> new pairs not logged in this window
+        self.hint = STATUS_HINT  # a dry run or the demo keeps no state `status` could show
 
     def warn(self, kind: str, topic: str, message: str) -> None:
         now = self.clock()
@@ -155,11 +158,12 @@ class OnceLogger:
             return
         self._logged += 1
         self.logger.warning(
-            "%s on %s: %s (further '%s' on this topic are only counted; see `exist-bridge status`)",
+            "%s on %s: %s (further '%s' on this topic are only counted; %s)",
             kind,
             topic,
             message,
             kind,
+            self.hint,
         )
 
     def summarise(self) -> None:
@@ -168,10 +172,11 @@ class OnceLogger:
             return
         self.logger.warning(
             "bad input on %d more new topic(s) in %.0fs not logged one by one (%s): a flood of "
-            "topics; every message is counted and kept as a dead letter, see `exist-bridge status`",
+            "topics; every message is counted and kept as a dead letter, %s",
             sum(self._suppressed.values()),
             self.window,
             ", ".join(f"{k}: {n}" for k, n in sorted(self._suppressed.items())),
+            self.hint,
         )
         self._suppressed = {}
 
@@ -381,7 +386,9 @@ class MessageProcessor:
                 due = received_at + mapping.spec.delay  # when it must be sent at the latest
                 self._count(commit, evaluation.events, day, due)
             else:
-                commit.counters["skipped"] = commit.counters.get("skipped", 0) + 1
+                why = skips.counter(mapping.index, evaluation.skipped)
+                for name in ("skipped", why):
+                    commit.counters[name] = commit.counters.get(name, 0) + 1
                 observe(mapping.index, "skipped")
             if outcomes is not None:
                 effects = tuple(commit.effects[first_effect:])

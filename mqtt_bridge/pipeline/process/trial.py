@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config.model import BridgeConfig
+from ...config.model import BridgeConfig, MappingSpec
 from ...exist.domain import TEMPLATES
+from ...expressions import NOT_JSON, JsonPath, Payload, compile_template, is_truthy
 from ...state_dir import OUTBOX_FILE
 from .mapping import Mapping, build_mappings
 from .processor import IncomingMessage, MessageProcessor, OnceLogger, Outcome, summary
@@ -130,6 +132,43 @@ def _state(state: object) -> str:
     return "none (the first message of this topic)" if state is None else _show(state)
 
 
+def condition_inputs(spec: MappingSpec, topic: str, payload: bytes) -> list[str]:
+    """What a condition saw: ``value`` (the whole payload, never the json_path's result) and
+    ``value_json``; and, when the condition is false on ``value`` but true on what json_path
+    picks (the usual mistake), the condition to write instead."""
+    message = Payload(payload.decode("utf-8", "replace").removeprefix("\ufeff"))
+    data = message.json()
+    lines = [f"    value = {_show(message.text)} (the whole payload)"]
+    if data is NOT_JSON:
+        lines.append(f"    value_json: undefined ({message.json_error})")
+    else:
+        lines.append(f"    value_json = {_show(data)}")
+    hint = _json_path_hint(spec, topic, message)
+    return lines + ([f"  hint: {hint}"] if hint else [])
+
+
+def _json_path_hint(spec: MappingSpec, topic: str, message: Payload) -> str | None:
+    """The usual mistake: a condition testing ``value`` as if it were the json_path's result."""
+    data = message.json()
+    if not spec.json_path or not spec.condition or data is NOT_JSON:
+        return None
+    if not re.search(r"\bvalue\b(?!_json)", spec.condition):
+        return None
+    rewritten = re.sub(r"\bvalue\b(?!_json)", f"value_json.{spec.json_path}", spec.condition)
+    try:
+        picked = JsonPath(spec.json_path).get(data)
+        now = compile_template(spec.condition).render(message.text, topic, data)
+        then = compile_template(rewritten).render(message.text, topic, data)
+    except (LookupError, ValueError):
+        return None
+    if isinstance(now, str) and is_truthy(now) or not isinstance(then, str) or not is_truthy(then):
+        return None
+    return (
+        f"in a condition, value is the whole payload, not what json_path {spec.json_path} picks "
+        f"({_show(picked)}); the condition is true on that with {rewritten}"
+    )
+
+
 def describe(trial: Trial) -> list[str]:
     """The report printed by ``exist-bridge test``, one mapping after the other."""
     lines = [
@@ -152,6 +191,8 @@ def describe(trial: Trial) -> list[str]:
             if verdict == "undefined":
                 verdict = "undefined (a key it uses is missing)"
             lines.append(f"  condition: {verdict}")
+            if outcome.condition is not None:
+                lines += condition_inputs(spec, trial.topic, trial.payload)
         if outcome.value is not None:
             source = (
                 f"json_path {spec.json_path}"
