@@ -149,6 +149,7 @@ class Broker:
                     "queue_qos0_messages true",
                     "log_type error",
                     "log_type warning",
+                    "log_type notice",  # where mosquitto says it drops messages for a client
                     f"log_dest file {self.log}",
                     # as root mosquitto would drop to its own user, who can't write the log here
                     *(["user root"] if os.geteuid() == 0 else []),
@@ -182,11 +183,15 @@ class Broker:
             stop_process(self.proc)
 
     def dropped(self) -> str:
-        """Any warning mosquitto logged (e.g. 'Outgoing messages are being dropped')."""
+        """What mosquitto logged about messages it dropped ('Outgoing messages are being dropped
+        for client ...', a notice: the queue of an offline or slow session was full) and any
+        error or warning; empty when there was none."""
         try:
-            return self.log.read_text().strip()
+            lines = self.log.read_text().splitlines()
         except OSError:
             return ""
+        bad = ("being dropped", "Error:", "Warning:")
+        return "\n".join(line for line in lines if any(word in line for word in bad))
 
 
 class MockExist:
