@@ -9,8 +9,8 @@ tests/ (a benchmark is not a test, and tests/support is free to change for the t
   mappings on 12 attributes (edges, Jinja conditions and templates, JSON paths, plain text, a
   wildcard) and the matching message stream;
 - ``bridge_config``: a complete bridge YAML for that workload;
-- ``prepare_session`` / ``publish``: an offline persistent session to queue into, and a fast QoS 1
-  publisher;
+- ``prepare_session`` / ``forget_session`` / ``publish``: an offline persistent session to queue
+  into, its end once measured, and a fast QoS 1 publisher;
 - ``MockExist``: the Exist emulator as a separate process;
 - ``Cleanup``: every process and temporary directory a benchmark starts is ended/removed on exit,
   on an exception, on Ctrl-C and on SIGTERM;
@@ -419,6 +419,23 @@ def prepare_session(port: int, client_id: str, topics: Iterable[str], qos: int) 
         client.subscribe([(t, qos) for t in topics])
         if not subscribed.wait(10):
             raise RuntimeError(f"{client_id}: no SUBACK from the broker")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End ``client_id``'s persistent session (a clean-session connect): the broker stops
+    queueing for it, so a measured session left behind doesn't fill up (and log drops) while
+    later rounds publish."""
+    client = _client(client_id, clean_session=True)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        if not connected.wait(10):
+            raise RuntimeError(f"{client_id}: no CONNACK from the broker")
     finally:
         client.disconnect()
         client.loop_stop()

@@ -24,15 +24,21 @@ table shows each round and the medians; the ratio is bridge / bare paho at the s
 ``git worktree`` of an older commit); each round then also measures the bridge package found in
 PATH on its own session, and both bridges run in a child process of this script each (the same
 harness, this checkout's ``bench``, only ``mqtt_bridge`` taken from one tree or the other), in
-alternating order.
-Run: ``python -m bench.ingest [--messages N] [--rounds R] [--qos {0,1}] [--baseline PATH]``.
+alternating order. ``--profile DIR`` runs each bridge's child under ``py-spy record --gil``
+(samples taken while a thread holds the GIL: what competes with paho's network thread), writes
+the raw stacks to DIR and prints each build's functions with the most samples of their own.
+Run: ``python -m bench.ingest [--messages N] [--rounds R] [--qos {0,1}] [--baseline PATH]
+[--profile DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
+import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -50,6 +56,7 @@ from bench._common import (
     _client,
     bridge_config,
     environment,
+    forget_session,
     message_stream,
     prepare_session,
     publish,
@@ -108,7 +115,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="another checkout whose mqtt_bridge is measured side by side (both bridges then "
         "run in a child process each)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="profile each bridge with py-spy (GIL-holding samples) into DIR; the bridges then "
+        "run in a child process each",
+    )
     args = parser.parse_args(argv)
+    if args.profile is not None and shutil.which("py-spy") is None:
+        parser.error("--profile needs py-spy (pip install py-spy; it is in the dev extra)")
     if args.baseline is not None and not (args.baseline / "mqtt_bridge").is_dir():
         parser.error(f"--baseline: no mqtt_bridge package in {args.baseline}")
     if args.messages < 100 or args.rounds < 1 or args.warmup < 0 or args.max_inflight < 0:
@@ -165,9 +181,9 @@ def measure_bridge(job: dict) -> float:
 
 def child_main() -> None:
     """``--baseline``'s child process: ``measure_bridge`` of the JSON job in argv[1], the rate
-    printed on the last line of stdout."""
+    printed as ``rate: <messages/s>``."""
     logging.basicConfig(level=logging.ERROR)
-    print(measure_bridge(json.loads(sys.argv[1])), flush=True)
+    print(f"rate: {measure_bridge(json.loads(sys.argv[1]))}", flush=True)
 
 
 class Bench:
@@ -199,9 +215,9 @@ class Bench:
             "n": n,
             "timeout": self.timeout,
         }
-        if tree is None:
+        if tree is None and self.args.profile is None:
             return measure_bridge(job)
-        return self._child(job, tree)
+        return self._child(job, tree or ROOT)
 
     def _child(self, job: dict, tree: Path) -> float:
         # this checkout's bench with the mqtt_bridge of ``tree`` (a folder holding only a link to
@@ -214,8 +230,14 @@ class Bench:
             f"import sys; sys.path.insert(0, {str(link)!r}); "
             "from bench.ingest import child_main; child_main()"
         )
+        command = [sys.executable, "-c", code, json.dumps(job)]
+        if self.args.profile is not None:
+            self.args.profile.mkdir(parents=True, exist_ok=True)
+            raw = self.args.profile / f"{job['client_id']}.raw"
+            spy = ["py-spy", "record", "--gil", "--nonblocking", "-r", "200", "-f", "raw"]
+            command = [*spy, "-o", str(raw), "--", *command]
         out = subprocess.run(
-            [sys.executable, "-c", code, json.dumps(job)],
+            command,
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -223,7 +245,10 @@ class Bench:
         )
         if out.returncode != 0:
             raise RuntimeError(f"bridge from {tree}: {out.stderr.strip()[-2000:]}")
-        return float(out.stdout.strip().splitlines()[-1])
+        rates = [line for line in out.stdout.splitlines() if line.startswith("rate: ")]
+        if not rates:
+            raise RuntimeError(f"bridge from {tree}: no rate in {out.stdout[-2000:]!r}")
+        return float(rates[-1].removeprefix("rate: "))
 
     def bare_rate(self, client_id: str, n: int) -> float:
         received = 0
@@ -271,7 +296,7 @@ class Bench:
         assert published == n
         out = {}
         if self.args.baseline is None:
-            out["bridge"] = self.bridge_rate(ids["bridge"], n, tag)
+            out["bridge"] = self.bridge_rate(ids["bridge"], n, f"bridge-{tag}")
         else:  # both builds in a child process each, in alternating order
             builds = [("bridge", ROOT), ("baseline", self.args.baseline)]
             if self.rounds % 2:
@@ -282,6 +307,8 @@ class Bench:
         out["bare"] = self.bare_rate(ids["bare"], n)
         if "bare0" in ids:
             out["bare0"] = self.bare_rate(ids["bare0"], n)
+        for cid in ids.values():  # measured: the broker stops queueing for it
+            forget_session(self.broker.port, cid)
         return out
 
 
@@ -309,7 +336,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mosquitto logged: {dropped}")
     print()
     print(report(results, args.qos))
+    if args.profile is not None:
+        for build in ("bridge", "baseline"):
+            files = sorted(args.profile.glob(f"bench-{build}-r*.raw"))
+            if files:
+                print(f"\n{LABELS[build]}: most GIL-holding samples of their own ({args.profile})")
+                for line in top_functions(files):
+                    print("  " + line)
     return 0
+
+
+def top_functions(files: list[Path], most: int = 8) -> list[str]:
+    """The functions with the most samples of their own (the stack's last frame, lines merged)
+    in py-spy raw files, with their share of all samples."""
+    own: collections.Counter[str] = collections.Counter()
+    for path in files:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            own[re.sub(r":\d+\)$", ")", stack.split(";")[-1])] += int(count)
+    total = sum(own.values()) or 1
+    return [f"{100 * n / total:5.1f}%  {name}" for name, n in own.most_common(most)]
 
 
 LABELS = {
