@@ -407,38 +407,36 @@ class Publisher:
         self.client.loop_stop()
 
 
+@contextlib.contextmanager
+def _connected(port: int, client_id: str, clean_session: bool) -> Iterator[mqtt.Client]:
+    """A client connected to 127.0.0.1:``port``, its network loop running; disconnected after."""
+    client = _client(client_id, clean_session=clean_session)
+    client.connect("127.0.0.1", port)  # (the CONNECT is sent before the loop starts)
+    client.loop_start()
+    try:
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def prepare_session(port: int, client_id: str, topics: Iterable[str], qos: int) -> None:
     """Create a persistent session subscribed to ``topics``, then leave it offline so the broker
     queues everything published to them until ``client_id`` connects again."""
-    client = _client(client_id, clean_session=False)
     subscribed = threading.Event()
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
+    with _connected(port, client_id, clean_session=False) as client:
+        client.on_subscribe = lambda *_: subscribed.set()
         client.subscribe([(t, qos) for t in topics])
         if not subscribed.wait(10):
             raise RuntimeError(f"{client_id}: no SUBACK from the broker")
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def forget_session(port: int, client_id: str) -> None:
-    """End ``client_id``'s persistent session (a clean-session connect): the broker stops
-    queueing for it, so a measured session left behind doesn't fill up (and log drops) while
-    later rounds publish."""
-    client = _client(client_id, clean_session=True)
-    connected = threading.Event()
-    client.on_connect = lambda *_: connected.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        if not connected.wait(10):
-            raise RuntimeError(f"{client_id}: no CONNACK from the broker")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    """End ``client_id``'s persistent session (a clean-session connect, then a disconnect, in
+    that order on one connection): the broker stops queueing for it, so a measured session left
+    behind doesn't fill up (and drop messages) while later rounds publish."""
+    with _connected(port, client_id, clean_session=True):
+        pass
 
 
 def publish(

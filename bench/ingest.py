@@ -340,20 +340,25 @@ def main(argv: list[str] | None = None) -> int:
         for build in ("bridge", "baseline"):
             files = sorted(args.profile.glob(f"bench-{build}-r*.raw"))
             if files:
-                print(f"\n{LABELS[build]}: most GIL-holding samples of their own ({args.profile})")
+                print(f"\n{LABELS[build]}: ingest threads, GIL-holding samples ({args.profile})")
                 for line in top_functions(files):
                     print("  " + line)
     return 0
 
 
+INGEST_THREADS = ("Client.loop_forever", "CommitWriter.run")  # paho's network loop, the writer
+
+
 def top_functions(files: list[Path], most: int = 8) -> list[str]:
     """The functions with the most samples of their own (the stack's last frame, lines merged)
-    in py-spy raw files, with their share of all samples."""
+    on the ingest path's two threads (start-up and the other threads left out) in py-spy raw
+    files, with their share of those threads' samples."""
     own: collections.Counter[str] = collections.Counter()
     for path in files:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            own[re.sub(r":\d+\)$", ")", stack.split(";")[-1])] += int(count)
+            if any(thread in stack for thread in INGEST_THREADS):
+                own[re.sub(r":\d+\)$", ")", stack.split(";")[-1])] += int(count)
     total = sum(own.values()) or 1
     return [f"{100 * n / total:5.1f}%  {name}" for name, n in own.most_common(most)]
 
