@@ -9,8 +9,8 @@ tests/ (a benchmark is not a test, and tests/support is free to change for the t
   mappings on 12 attributes (edges, Jinja conditions and templates, JSON paths, plain text, a
   wildcard) and the matching message stream;
 - ``bridge_config``: a complete bridge YAML for that workload;
-- ``prepare_session`` / ``publish``: an offline persistent session to queue into, and a fast QoS 1
-  publisher;
+- ``prepare_session`` / ``forget_session`` / ``publish``: an offline persistent session to queue
+  into, its end once measured, and a fast QoS 1 publisher;
 - ``MockExist``: the Exist emulator as a separate process;
 - ``Cleanup``: every process and temporary directory a benchmark starts is ended/removed on exit,
   on an exception, on Ctrl-C and on SIGTERM;
@@ -149,6 +149,7 @@ class Broker:
                     "queue_qos0_messages true",
                     "log_type error",
                     "log_type warning",
+                    "log_type notice",  # where mosquitto says it drops messages for a client
                     f"log_dest file {self.log}",
                     # as root mosquitto would drop to its own user, who can't write the log here
                     *(["user root"] if os.geteuid() == 0 else []),
@@ -182,11 +183,15 @@ class Broker:
             stop_process(self.proc)
 
     def dropped(self) -> str:
-        """Any warning mosquitto logged (e.g. 'Outgoing messages are being dropped')."""
+        """What mosquitto logged about messages it dropped ('Outgoing messages are being dropped
+        for client ...', a notice: the queue of an offline or slow session was full) and any
+        error or warning; empty when there was none."""
         try:
-            return self.log.read_text().strip()
+            lines = self.log.read_text().splitlines()
         except OSError:
             return ""
+        bad = ("being dropped", "Error:", "Warning:")
+        return "\n".join(line for line in lines if any(word in line for word in bad))
 
 
 class MockExist:
@@ -402,21 +407,36 @@ class Publisher:
         self.client.loop_stop()
 
 
-def prepare_session(port: int, client_id: str, topics: Iterable[str], qos: int) -> None:
-    """Create a persistent session subscribed to ``topics``, then leave it offline so the broker
-    queues everything published to them until ``client_id`` connects again."""
-    client = _client(client_id, clean_session=False)
-    subscribed = threading.Event()
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect("127.0.0.1", port)
+@contextlib.contextmanager
+def _connected(port: int, client_id: str, clean_session: bool) -> Iterator[mqtt.Client]:
+    """A client connected to 127.0.0.1:``port``, its network loop running; disconnected after."""
+    client = _client(client_id, clean_session=clean_session)
+    client.connect("127.0.0.1", port)  # (the CONNECT is sent before the loop starts)
     client.loop_start()
     try:
-        client.subscribe([(t, qos) for t in topics])
-        if not subscribed.wait(10):
-            raise RuntimeError(f"{client_id}: no SUBACK from the broker")
+        yield client
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def prepare_session(port: int, client_id: str, topics: Iterable[str], qos: int) -> None:
+    """Create a persistent session subscribed to ``topics``, then leave it offline so the broker
+    queues everything published to them until ``client_id`` connects again."""
+    subscribed = threading.Event()
+    with _connected(port, client_id, clean_session=False) as client:
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.subscribe([(t, qos) for t in topics])
+        if not subscribed.wait(10):
+            raise RuntimeError(f"{client_id}: no SUBACK from the broker")
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End ``client_id``'s persistent session (a clean-session connect, then a disconnect, in
+    that order on one connection): the broker stops queueing for it, so a measured session left
+    behind doesn't fill up (and drop messages) while later rounds publish."""
+    with _connected(port, client_id, clean_session=True):
+        pass
 
 
 def publish(

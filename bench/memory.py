@@ -10,7 +10,9 @@ zigbee2mqtt-like messages (QoS 1) are published as fast as possible and committe
 outbox, at checkpoints of the outbox's committed ``messages`` counter. The table also shows the
 outbox file size (SQLite + WAL), the backlog still waiting in the broker and the broker's RSS:
 the backlog lives in the broker and the totals on disk, not in the bridge's memory.
-Run: ``python -m bench.memory [--events N]``.
+``--baseline PATH`` measures the bridge package of another checkout (e.g. a ``git worktree`` of an
+older commit) first, then this checkout's, in the same invocation, each with its own broker.
+Run: ``python -m bench.memory [--events N] [--baseline PATH]``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to let the started bridge settle before the idle reading "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="PATH",
+        help="another checkout whose mqtt_bridge is measured first, the same way",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "mqtt_bridge").is_dir():
+        parser.error(f"--baseline: no mqtt_bridge package in {args.baseline}")
     if args.events < 10 or args.idle < 0:
         parser.error("--events must be at least 10 and --idle not negative")
     return args
@@ -84,17 +94,26 @@ def committed(reader: sqlite3.Connection | None) -> dict[str, int]:
     return dict(reader.execute("SELECT name, value FROM counters"))
 
 
-def start_bridge(cleanup: Cleanup, work: Path, cfg: Path, idle: float) -> subprocess.Popen[bytes]:
-    """``exist-bridge run -c cfg`` in a subprocess (its log in ``work``), once it has opened its
-    outbox and had ``idle`` seconds to settle."""
+def start_bridge(
+    cleanup: Cleanup, work: Path, cfg: Path, idle: float, tree: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``exist-bridge run -c cfg`` in a subprocess (its log in ``work``; ``tree``: the checkout
+    whose ``mqtt_bridge`` to run, else this one's), once it has opened its outbox and had
+    ``idle`` seconds to settle."""
     log = open(work / "bridge.log", "w")  # noqa: SIM115 - closed with the temp dir
     cleanup.call(log.close)
+    path = ""
+    if tree is not None:  # a folder holding only a link to that mqtt_bridge goes first
+        link = work / "tree"
+        link.mkdir()
+        (link / "mqtt_bridge").symlink_to(tree.resolve() / "mqtt_bridge")
+        path = f"sys.path.insert(0, {str(link)!r}); "
     bridge = cleanup.process(
         subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                "import sys; from mqtt_bridge.cli import main; sys.exit(main())",
+                f"import sys; {path}from mqtt_bridge.cli import main; sys.exit(main())",
                 "run",
                 "-c",
                 str(cfg),
@@ -171,13 +190,11 @@ def stop_bridge(bridge: subprocess.Popen[bytes]) -> str:
     return f"exit code {bridge.returncode} after {time.monotonic() - stopping:.1f}s"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(args: argparse.Namespace, tree: Path | None, label: str) -> tuple[bool, float]:
+    """One full measurement (own broker, state and bridge process) of the bridge from ``tree``
+    (None: this checkout), printed as a table; (all N committed, peak RSS in MB)."""
     n = args.events
-    print("bench/memory.py: peak RSS of `exist-bridge run` taking in a backlog with Exist down")
-    for line in environment():
-        print("  " + line)
-    print(f"  {n:,} messages (QoS 1), Exist base_url on a closed port")
+    print(f"\n{label}:")
     with Cleanup() as cleanup:
         work = cleanup.tempdir("bench-memory-")
         (work / "broker").mkdir()
@@ -194,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         prepare_session(broker.port, CLIENT_ID, TOPICS, 1)
-        bridge = start_bridge(cleanup, work, cfg, args.idle)
+        bridge = start_bridge(cleanup, work, cfg, args.idle, tree)
         reader = sqlite3.connect(f"file:{state / OUTBOX_FILE}?mode=ro", uri=True)
         cleanup.call(reader.close)
 
@@ -252,8 +269,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mosquitto logged: {dropped}")
     if counters.get("messages") != n:
         print(f"ERROR: {counters.get('messages')} committed, expected {n}")
-        return 1
-    return 0
+        return False, peak
+    return True, peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print("bench/memory.py: peak RSS of `exist-bridge run` taking in a backlog with Exist down")
+    for line in environment():
+        print("  " + line)
+    print(f"  {args.events:,} messages (QoS 1), Exist base_url on a closed port")
+    peaks: dict[str, float] = {}
+    ok = True
+    if args.baseline is not None:
+        done, peaks["baseline"] = measure(args, args.baseline, f"baseline: {args.baseline}")
+        ok = ok and done
+    done, peaks["bridge"] = measure(args, None, "this checkout")
+    ok = ok and done
+    if len(peaks) > 1:
+        print(
+            f"\npeak RSS: this checkout {peaks['bridge']:.1f} MB, "
+            f"baseline {peaks['baseline']:.1f} MB"
+        )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

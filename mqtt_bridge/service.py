@@ -36,7 +36,7 @@ from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
-from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
+from .observe import LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     OutboxLost,
@@ -558,7 +558,11 @@ def run(
     if done.is_set():
         bridge.cancel_start.set()
     http = config.http
-    endpoint = HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
+    endpoint = None
+    if http.enabled:  # imported only then: waitress, prometheus_client (see observe)
+        from .observe.web import HttpEndpoint
+
+        endpoint = HttpEndpoint(bridge, http.host, http.port).start()
     try:
         return _serve(bridge, done, until)
     finally:

@@ -55,9 +55,11 @@ def pytest_runtest_call(item):
 
 @pytest.fixture
 def mosquitto(tmp_path):
-    """A real mosquitto on a free loopback port, stopped after the test."""
+    """A real mosquitto on a free loopback port, stopped after the test; the test fails if the
+    broker dropped messages (a test counting what it published would blame the bridge)."""
     broker = Mosquitto(tmp_path / "mosquitto").start()
     try:
         yield broker
     finally:
         broker.kill()
+    assert not broker.dropped(), f"mosquitto dropped messages: {broker.dropped()}"

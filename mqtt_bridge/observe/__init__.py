@@ -11,10 +11,28 @@ One module per job:
 - ``web``: the WSGI application and the waitress server it runs on (``HttpEndpoint``).
 
 ``service.py`` only provides the view and starts the endpoint when ``http.enabled`` is true.
+``web`` (with waitress, prometheus_client and the page's templates, a few MB) is imported only
+then: ``HttpEndpoint`` and ``ObserveApp`` are loaded from it when first asked for.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .state import BridgeView, LiveState, MappingInfo, Tally, health
-from .web import HttpEndpoint, ObserveApp
+
+if TYPE_CHECKING:
+    from .web import HttpEndpoint, ObserveApp
+
+
+def __getattr__(name: str) -> Any:
+    """``HttpEndpoint`` and ``ObserveApp``, imported from ``web`` on first use."""
+    if name in ("HttpEndpoint", "ObserveApp"):
+        from . import web
+
+        return getattr(web, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BridgeView",

@@ -52,19 +52,24 @@ class LiveState:
 
 
 class Tally:
-    """Thread-safe counts since this process started: each mapping's messages by outcome (the
+    """Counts since this process started: each mapping's messages by outcome (the
     ``MessageProcessor``'s observer) and each Exist request by endpoint and HTTP status (a
-    ``requests`` response hook)."""
+    ``requests`` response hook), read from any thread.
+
+    ``message`` is called by one thread only (the network thread, for every message and
+    mapping), so it takes no lock: a plain dict whose values only that thread changes (a reader's
+    copy, ``dict(...)``, is one step under the GIL). Requests come from several threads: locked."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._messages: Counter[tuple[int, str]] = Counter()
+        self._messages: dict[tuple[int, str], int] = {}
         self._requests: Counter[tuple[str, str, int]] = Counter()
 
     def message(self, index: int, outcome: str) -> None:
-        """Count one message for mapping ``index`` (outcome: one of ``OUTCOMES``)."""
-        with self._lock:
-            self._messages[(index, outcome)] += 1
+        """Count one message for mapping ``index`` (outcome: one of ``OUTCOMES``); one thread."""
+        key = (index, outcome)
+        messages = self._messages
+        messages[key] = messages.get(key, 0) + 1
 
     def request(self, method: str, endpoint: str, status: int) -> None:
         """Count one answered request to Exist."""
@@ -77,8 +82,7 @@ class Tally:
         self.request(str(method), urlsplit(response.url or "").path or "/", response.status_code)
 
     def messages(self) -> dict[tuple[int, str], int]:
-        with self._lock:
-            return dict(self._messages)
+        return dict(self._messages)
 
     def requests(self) -> dict[tuple[str, str, int], int]:
         with self._lock:

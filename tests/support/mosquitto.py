@@ -67,6 +67,8 @@ class Mosquitto:
             f"max_queued_messages {max_queued}",
             "log_type error",
             "log_type warning",
+            # a notice: "Outgoing messages are being dropped for client <id>" (a full queue)
+            "log_type notice",
             f"log_dest file {self.log}",
         ]
         if users:
@@ -110,6 +112,15 @@ class Mosquitto:
             return self.stderr.read_text(errors="replace").strip()
         except OSError:
             return ""
+
+    def dropped(self) -> list[str]:
+        """The lines where mosquitto said it dropped messages for a client (the queue of its
+        offline or slow session was full, ``max_queued``): published, but never delivered."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if "messages are being dropped" in line]
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM): mosquitto saves its persistence file (checked: a broker that

@@ -9,9 +9,9 @@ message not on disk is never acknowledged.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from ... import backoff
@@ -20,6 +20,7 @@ from .outbox import Commit, Outbox, OutboxError
 log = logging.getLogger("exist_bridge.ingest")  # the name its log lines always had
 
 AckFn = Callable[[list[tuple[int, int]]], object]  # acks a committed batch: (mid, qos), in order
+Item = tuple[Commit, tuple[int, int] | None]  # a message's commit and its ack (None: QoS 0)
 
 
 class CommitWriter(threading.Thread):
@@ -42,17 +43,37 @@ class CommitWriter(threading.Thread):
         self.outbox = outbox
         self.ack = ack
         self.max_batch = max_batch
+        self.max_queue = max_queue
         # after each commit: the earliest deadline it set (the flusher's ``notify``)
         self.on_commit = on_commit
-        self.queue: queue.Queue[tuple[Commit, tuple[int, int] | None]] = queue.Queue(max_queue)
+        # The hand-over from the network thread: a deque (append and popleft are atomic), and a
+        # condition only to sleep on: the writer while it is empty, the network thread while it
+        # is full. A ``queue.Queue`` takes its locks and wakes a waiter for every message.
+        self._items: deque[Item] = deque()
+        self._wake = threading.Condition()
+        self._writer_asleep = False
+        self._submitter_asleep = False
+        self.submitted = 0  # counted by the submitting thread only
         self._halt = threading.Event()
         self.failing: str | None = None  # the current write error, for status
-        self.committed = 0
+        self.committed = 0  # counted by the writer only
         self._idle = threading.Condition()
 
     def submit(self, commit: Commit, ack: tuple[int, int] | None) -> None:
-        """Queue a commit; blocks (back-pressure on the network thread) when the queue is full."""
-        self.queue.put((commit, ack))
+        """Queue a commit; blocks (back-pressure on the network thread) while the queue holds
+        ``max_queue`` of them. One thread submits (the network thread)."""
+        items = self._items
+        if len(items) >= self.max_queue:
+            with self._wake:
+                self._submitter_asleep = True
+                while len(items) >= self.max_queue and self.is_alive():
+                    self._wake.wait(0.1)
+                self._submitter_asleep = False
+        items.append((commit, ack))
+        self.submitted += 1
+        if self._writer_asleep:
+            with self._wake:
+                self._wake.notify_all()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop."""
@@ -60,10 +81,10 @@ class CommitWriter(threading.Thread):
         self.join(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until everything queued so far is committed (for tests and shutdown)."""
+        """Block until everything submitted so far is committed (for tests and shutdown)."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self.queue.unfinished_tasks:
+            while self.committed < self.submitted:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -72,7 +93,7 @@ class CommitWriter(threading.Thread):
 
     def run(self) -> None:
         retry = backoff.state_writes()
-        batch: list[tuple[Commit, tuple[int, int] | None]] = []
+        batch: list[Item] = []
         while True:
             if not batch and not self._take(batch):
                 if self._halt.is_set():
@@ -91,18 +112,23 @@ class CommitWriter(threading.Thread):
             self._done(batch)
             batch = []
 
-    def _take(self, batch: list[tuple[Commit, tuple[int, int] | None]]) -> bool:
+    def _take(self, batch: list[Item]) -> bool:
         """Fill ``batch`` with what is queued (up to ``max_batch``), waiting a moment for the
         first; False when nothing came."""
-        try:
-            batch.append(self.queue.get(timeout=0.1))
-        except queue.Empty:
-            return False
-        while len(batch) < self.max_batch:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
+        items = self._items
+        if not items:
+            with self._wake:
+                self._writer_asleep = True
+                if not items:  # checked again once the submitter can see we sleep
+                    self._wake.wait(0.1)
+                self._writer_asleep = False
+            if not items:
+                return False
+        for _ in range(min(len(items), self.max_batch)):
+            batch.append(items.popleft())
+        if self._submitter_asleep:
+            with self._wake:
+                self._wake.notify_all()
         return True
 
     def _held(self, err: OutboxError, messages: int, delay: float) -> bool:
@@ -124,13 +150,11 @@ class CommitWriter(threading.Thread):
             return True
         return False
 
-    def _done(self, batch: list[tuple[Commit, tuple[int, int] | None]]) -> None:
+    def _done(self, batch: list[Item]) -> None:
         """The batch is on disk: acknowledge its messages, in order, then tell the flusher."""
         self.ack([ack for _, ack in batch if ack is not None])
         if self.on_commit is not None:
             self.on_commit(self.outbox.last_due)
-        self.committed += len(batch)
         with self._idle:
-            for _ in batch:
-                self.queue.task_done()
+            self.committed += len(batch)
             self._idle.notify_all()

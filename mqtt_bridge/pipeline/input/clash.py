@@ -82,7 +82,12 @@ class ClashDetector:
             return self._short_in_a_row
 
     def hold_back(self) -> bool:
-        """Whether a message must be held back now (counted when it is)."""
+        """Whether a message must be held back now (counted when it is). Asked for every
+        message: no lock while there is no clash (``active`` is set on the network thread
+        itself, by ``closed_by_broker``; cleared by ``end_if_stable``, when a message taken in
+        rather than held back is right)."""
+        if not self.active:
+            return False
         with self._lock:
             if self.active:
                 self.held_back += 1

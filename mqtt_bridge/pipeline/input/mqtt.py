@@ -125,9 +125,9 @@ class BrokerLink:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        # (the status topic is told apart in _on_message: a filtered callback would make paho
+        # walk its topic matcher for every message)
         client.on_message = self._on_message
-        if self.announce:  # another bridge's status on our topic: a shared topic_prefix
-            client.message_callback_add(self.status_topic, self._on_status_topic)
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -255,6 +255,14 @@ class BrokerLink:
         return self.failures.state.as_dict()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        topic = message.topic  # (paho decodes it at each access)
+        if self.announce and topic == self.status_topic:
+            self._on_status_topic(message)  # another bridge's status: a shared topic_prefix
+        else:
+            self._take(message, topic)
+
+    def _take(self, message: mqtt.MQTTMessage, topic: str) -> None:
+        """A message for ingest: processed, and handed to the writer with its ack."""
         if message.qos > 0 and self.settings.persistent_session and self.clash.hold_back():
             # (with a clean session the broker would drop what is held back: processed instead)
             # neither processed nor acknowledged: the broker keeps it for the bridge that stays
@@ -262,13 +270,13 @@ class BrokerLink:
             return
         payload = message.payload  # bytes from paho's packet (its type also allows bytearray)
         msg = IncomingMessage(
-            topic=message.topic,
-            payload=payload if isinstance(payload, bytes) else bytes(payload),
-            qos=message.qos,
-            mid=message.mid,
-            dup=bool(message.dup),
-            retain=bool(message.retain),
-            received_at=self.clock(),
+            topic,
+            payload if isinstance(payload, bytes) else bytes(payload),
+            message.qos,
+            message.mid,
+            bool(message.dup),
+            bool(message.retain),
+            self.clock(),
         )
         if self.processor is None or self.writer is None:  # a link that only connects
             return
@@ -278,11 +286,11 @@ class BrokerLink:
         if self.on_message_hook is not None:
             self.on_message_hook(msg)
 
-    def _on_status_topic(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_status_topic(self, message: mqtt.MQTTMessage) -> None:
         """``<topic_prefix>/status`` from the broker: ours, or another bridge's that shares the
         prefix (two bridges would overwrite each other's availability and status)."""
         if message.qos > 0:  # also matched by a mapping's filter: that message is for ingest
-            self._on_message(client, userdata, message)
+            self._take(message, message.topic)
         try:
             status = json.loads(message.payload)
             owner = status.get("client_id")

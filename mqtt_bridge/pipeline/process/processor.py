@@ -47,8 +47,10 @@ STATUS_HINT = "see `exist-bridge status`"  # where bad input can be looked at (O
 log = logging.getLogger("exist_bridge.ingest")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncomingMessage:
+    """One MQTT message as the processor sees it (built per message: slotted, never changed)."""
+
     topic: str
     payload: bytes
     qos: int = 0
@@ -343,9 +345,7 @@ class MessageProcessor:
             return Commit(counters={"duplicates_ignored": 1})
         if acked:
             self._remember(msg.mid, msg.topic, digest)
-        commit = Commit(
-            mid=msg.mid if acked else 0, topic=msg.topic, digest=digest, counters={"messages": 1}
-        )
+        commit = Commit(msg.mid if acked else 0, msg.topic, digest, [], {}, [], [], {"messages": 1})
         matched = self._route(msg.topic)
         outcomes: list[Outcome] | None = (
             [] if self.tracer is not None or log.isEnabledFor(logging.DEBUG) else None
@@ -364,6 +364,7 @@ class MessageProcessor:
             observe(mapping.index, "received")
             key = mapping.state_key(msg.topic)
             before = self.states.get(key)
+            seen: dict[str, Any] | None = None if outcomes is None else {}
             evaluation = mapping.evaluate(
                 msg.topic,
                 msg.payload,
@@ -371,7 +372,7 @@ class MessageProcessor:
                 before,
                 received_at=received_at,
                 zone=self.zone,
-                seen=(seen := dict[str, Any]()),
+                seen=seen,
             )
             first_effect = len(commit.effects)
             if evaluation.time is not None:  # the mapping has event_time
@@ -392,7 +393,8 @@ class MessageProcessor:
                 observe(mapping.index, "skipped")
             if outcomes is not None:
                 effects = tuple(commit.effects[first_effect:])
-                outcomes.append(Outcome(mapping, before, evaluation, effects, seen.get("value")))
+                value = seen.get("value") if seen is not None else None
+                outcomes.append(Outcome(mapping, before, evaluation, effects, value))
         self._tell(msg, outcomes)
         return commit
 
