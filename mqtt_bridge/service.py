@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import backoff
+from . import backoff, observe
 from .backoff import LOOP_RESTART
 from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
@@ -44,7 +44,7 @@ from .pipeline.buffer.integrity import (
     end_run,
     inspect_outbox,
     lost_message,
-    set_aside,
+    start_afresh,
     write_marker,
 )
 from .pipeline.buffer.outbox import Outbox, OutboxError
@@ -88,7 +88,7 @@ class Bridge:
         with contextlib.ExitStack() as undo:  # what is open is closed again if the start fails
             if problem:  # the lock first: never move a running bridge's file
                 self._lock = undo.enter_context(lock_state_dir(self.state_dir))
-                self._set_aside(path, problem)
+                start_afresh(path, problem)
             self.outbox = Outbox(path)  # a clear error if the state directory is unusable
             undo.callback(self.outbox.close)
             if not problem:
@@ -118,20 +118,6 @@ class Bridge:
         self._status_lock = threading.Lock()
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
-
-    @staticmethod
-    def _set_aside(path: Path, problem: str) -> None:
-        """``--accept-fresh-outbox``: keep the lost or damaged outbox beside the fresh one."""
-        try:
-            kept = set_aside(path)
-        except OSError as err:
-            raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
-        log.warning(
-            "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
-            "yet sent are lost and redelivered messages may count twice%s",
-            problem,
-            f"; the old file is kept as {kept}" if kept else "",
-        )
 
     # ----------------------------------------------------------------- start-up
 
@@ -558,11 +544,8 @@ def run(
     if done.is_set():
         bridge.cancel_start.set()
     http = config.http
-    endpoint = None
-    if http.enabled:  # imported only then: waitress, prometheus_client (see observe)
-        from .observe.web import HttpEndpoint
-
-        endpoint = HttpEndpoint(bridge, http.host, http.port).start()
+    # observe.HttpEndpoint (waitress, prometheus_client) is imported on first use: only then
+    endpoint = observe.HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
     try:
         return _serve(bridge, done, until)
     finally:

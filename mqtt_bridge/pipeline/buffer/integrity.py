@@ -152,6 +152,21 @@ def lost_message(problem: str) -> str:
     )
 
 
+def start_afresh(path: Path, problem: str) -> None:
+    """``--accept-fresh-outbox``: keep the lost or damaged outbox beside the fresh one, saying what
+    that costs; ``OutboxLost`` when it can't be moved."""
+    try:
+        kept = set_aside(path)
+    except OSError as err:
+        raise OutboxLost(f"cannot set the lost outbox {path} aside: {err}") from err
+    log.warning(
+        "starting with a fresh outbox as asked (--accept-fresh-outbox): %s; totals not "
+        "yet sent are lost and redelivered messages may count twice%s",
+        problem,
+        f"; the old file is kept as {kept}" if kept else "",
+    )
+
+
 def set_aside(path: str | Path) -> Path | None:
     """Rename the outbox (and its -wal/-shm files) to ``<name>.lost-<UTC time>``; the new name
     of the main file, or None when there was none. An empty -wal (a read-only ``status`` leaves
