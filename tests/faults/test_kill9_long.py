@@ -93,14 +93,45 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
             finally:
                 db.close()
 
-        def up() -> bool:
-            return "subscribed to" in (tmp_path / "bridge.log").read_text()[last_start:]
+        def settle() -> None:
+            """Until the last start is subscribed and Exist holds the truth, nothing pending."""
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not (
+                "subscribed to" in (tmp_path / "bridge.log").read_text()[last_start:]
+                and landed(mock_exist.state) == dict(truth)
+                and quiet()
+            ):
+                time.sleep(0.2)
 
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not (
-            up() and landed(mock_exist.state) == dict(truth) and quiet()
-        ):
-            time.sleep(0.2)
+        def resent() -> bool:
+            return any(
+                e["op"] == "update" and e["before"] == e["after"] for e in mock_exist.state.ledger()
+            )
+
+        settle()
+        # The window this scenario is about: Exist applied a total, the bridge died before the
+        # answer, and sent the same total again. During the stream a re-sent total usually
+        # carries new events too, so it may not show as unchanged (more so on a loaded machine,
+        # where fewer kills land after the stream). Make sure it happened: one event at a time,
+        # the bridge killed while Exist holds back the answer to its update for 2 s.
+        mock_exist.state.clear_faults()
+        mock_exist.state.add_fault(
+            "/api/2/attributes/update/", mode="slow_response", latency=2.0, count=None
+        )
+        for extra in range(5):
+            if resent():
+                break
+            topic = sorted(TOPICS)[extra % len(TOPICS)]
+            seen = len(mock_exist.state.ledger())
+            pub.publish(topic, f'{{"n": {EVENTS + extra}}}')
+            truth[TOPICS[topic]] += 1
+            wait_until(lambda seen=seen: len(mock_exist.state.ledger()) > seen, timeout=60)
+            bridge.send_signal(signal.SIGKILL)
+            bridge.wait(10)
+            kills += 1
+            last_start = (tmp_path / "bridge.log").stat().st_size
+            bridge = start()
+            settle()
         bridge.send_signal(signal.SIGTERM)
         assert bridge.wait(30) == 0
     finally:
@@ -108,7 +139,8 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
         log.close()
         pub.close()
 
-    assert sum(truth.values()) == EVENTS and kills >= KILLS
+    published = sum(truth.values())
+    assert EVENTS <= published <= EVENTS + 5 and kills >= KILLS
     assert landed(mock_exist.state) == dict(truth)
     assert_never_double_counted(mock_exist.state, truth)
     before, after = (midnight - timedelta(days=1)).date().isoformat(), midnight.date().isoformat()
@@ -119,11 +151,11 @@ def test_kill_9_during_two_thousand_events_across_midnight(mock_exist, mosquitto
     db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite")
     counters = dict(db.execute("SELECT name, value FROM counters"))
     db.close()
-    assert counters["duplicates_ignored"] > 0 and counters["events"] == EVENTS
+    assert counters["duplicates_ignored"] > 0 and counters["events"] == published
     report(
         "1 kill -9",
         f"{kills} SIGKILLs (half mid-write), midnight mid-stream",
-        EVENTS,
+        published,
         mock_exist.state,
         truth,
     )
