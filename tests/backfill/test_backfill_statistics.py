@@ -21,6 +21,7 @@ from mqtt_bridge.backfill.statistics import Choice, day_totals, parse_choice, re
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.pipeline.output.exist_output import make_client
 
+from ..support.backfill import STATISTICS_CONFIG
 from ..support.ha_statistics import StatisticsServer
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -162,22 +163,6 @@ def test_a_wrong_token_and_a_failing_command_are_one_line(ha):
 
 # ------------------------------------------------------------------------------ with the history
 
-CONFIG = """
-exist:
-  base_url: http://exist.invalid
-  token: t
-  timezone: Europe/Berlin
-bridge:
-  state_dir: {state}
-attributes:
-  - template: steps
-  - {{name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}}
-  - {{name: room_temp, label: Room temp, group: custom, value_type: 1}}
-  - {{name: door_opens, label: Door opens, group: custom, value_type: 0}}
-mappings:
-  - topic: homeassistant/sensor/phone_steps/state
-    attribute: steps
-"""
 HA_REST = "http://ha.local:8123"
 
 
@@ -211,7 +196,9 @@ def test_the_history_fills_what_statistics_lack_and_the_plan_says_which_day_came
         ],
     ]
     responses.get(re.compile(re.escape(HA_REST) + "/api/history/period/.*"), json=history)
-    cfg = parse_config(CONFIG.format(state=tmp_path / "state"))
+    cfg = parse_config(
+        STATISTICS_CONFIG.format(url="http://exist.invalid", token="t", state=tmp_path / "state")
+    )
     options = BackfillOptions(
         start=date(2024, 1, 1),
         end=date(2024, 1, 4),

@@ -14,7 +14,7 @@ import pytest
 
 from mqtt_bridge.cli import run as cli_run
 
-from ..support.backfill import writes
+from ..support.backfill import STATISTICS_CONFIG, writes
 from ..support.ha_statistics import StatisticsServer
 
 pytestmark = pytest.mark.slow  # a year of statistics, the mock over HTTP
@@ -22,21 +22,6 @@ pytestmark = pytest.mark.slow  # a year of statistics, the mock over HTTP
 ZONE = ZoneInfo("Europe/Berlin")
 FIRST, DAYS = date(2023, 1, 1), 365  # both clock changes
 
-CONFIG = """
-exist:
-  base_url: {url}
-  token: {token}
-  timezone: Europe/Berlin
-bridge:
-  state_dir: {state}
-attributes:
-  - template: steps
-  - {{name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}}
-  - {{name: room_temp, label: Room temp, group: custom, value_type: 1}}
-mappings:
-  - topic: homeassistant/sensor/phone_steps/state
-    attribute: steps
-"""
 ENTITIES = [
     "sensor.energy=energy_kwh:change:kWh",  # a meter in Wh, Exist's attribute in kWh
     "sensor.phone_steps=steps:max",  # steps today: the day's highest reading is its total
@@ -103,7 +88,9 @@ def test_a_year_of_statistics_lands_exactly_in_one_request_per_35_totals(mock_ex
     assert {len(days) for days in year.truth.values()} == {DAYS}
     config = tmp_path / "bridge.yaml"
     config.write_text(
-        CONFIG.format(url=mock_exist.url, token=mock_exist.token, state=tmp_path / "state")
+        STATISTICS_CONFIG.format(
+            url=mock_exist.url, token=mock_exist.token, state=tmp_path / "state"
+        )
     )
     (tmp_path / "ha_token").write_text(ha.token + "\n")
     args = [
