@@ -12,12 +12,20 @@ a column that is empty for the whole statistic left out (as Home Assistant does 
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import threading
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from websockets.sync.server import ServerConnection, serve
+
+from mqtt_bridge.cli import run as cli_run
+
+from .backfill import STATISTICS_CONFIG, writes
 
 # unit class -> unit -> factor to the class's base unit (a small part of Home Assistant's)
 CONVERSIONS = {
@@ -26,6 +34,14 @@ CONVERSIONS = {
     "mass": {"g": 1.0, "kg": 1000.0},
 }
 COLUMNS = ("mean", "min", "max", "state", "sum")
+ZONE = ZoneInfo("Europe/Berlin")
+FIRST, DAYS = date(2023, 1, 1), 365  # a year with both clock changes
+# the three sensors' --entity arguments for YearOfStatistics
+YEAR_ENTITIES = [
+    "sensor.energy=energy_kwh:change:kWh",  # a meter in Wh, Exist's attribute in kWh
+    "sensor.phone_steps=steps:max",  # steps today: the day's highest reading is its total
+    "sensor.temperature=room_temp",  # a mean (the metadata's default)
+]
 
 
 class StatisticsServer:
@@ -149,3 +165,116 @@ class StatisticsServer:
             return 1.0
         table = CONVERSIONS[unit_class or ""]
         return table[meta["statistics_unit_of_measurement"]] / table[wanted]
+
+
+class YearOfStatistics:
+    """Hourly statistics from the evening before ``FIRST``, and each local day's truth."""
+
+    def __init__(self) -> None:
+        self.energy: list[dict] = []
+        self.steps: list[dict] = []
+        self.temperature: list[dict] = []
+        self.truth: dict[str, dict[str, float]] = {"energy_kwh": {}, "steps": {}, "room_temp": {}}
+        start = datetime.combine(FIRST, datetime.min.time(), ZONE) - timedelta(hours=3)
+        end = datetime.combine(FIRST + timedelta(days=DAYS), datetime.min.time(), ZONE)
+        total, today, hour = 5_000_000.0, 0, start.astimezone(timezone.utc)
+        by_day: dict[str, list[tuple[float, int, float]]] = {}
+        n = 0
+        while hour < end:
+            local = hour.astimezone(ZONE)
+            if local.hour == 0:
+                today = 0  # the phone's counter starts again at local midnight
+            added = 40.0 * ((n * 7) % 13)  # Wh this hour
+            total += added
+            today += (n * 31) % 400
+            mean = round(15 + 8 * math.sin(n / 9), 3)
+            self.energy.append({"start": hour, "sum": total, "state": total})
+            self.steps.append({"start": hour, "max": today, "min": today, "mean": today})
+            self.temperature.append({"start": hour, "mean": mean, "min": mean - 1, "max": mean + 1})
+            by_day.setdefault(local.date().isoformat(), []).append((added, today, mean))
+            hour += timedelta(hours=1)
+            n += 1
+        for day, rows in by_day.items():
+            if day < FIRST.isoformat():
+                continue
+            self.truth["energy_kwh"][day] = round(sum(r[0] for r in rows) / 1000, 6)
+            self.truth["steps"][day] = max(r[1] for r in rows)
+            self.truth["room_temp"][day] = round(sum(r[2] for r in rows) / len(rows), 6)
+
+    def metadata(self) -> dict[str, dict[str, Any]]:
+        """Per statistic id, ``recorder/import_statistics``' metadata (Home Assistant 2024.3)."""
+
+        def meta(statistic_id: str, unit: str, has_sum: bool) -> dict[str, Any]:
+            return {
+                "has_mean": not has_sum,
+                "has_sum": has_sum,
+                "name": None,
+                "source": "recorder",
+                "statistic_id": statistic_id,
+                "unit_of_measurement": unit,
+            }
+
+        return {
+            "sensor.energy": meta("sensor.energy", "Wh", True),
+            "sensor.phone_steps": meta("sensor.phone_steps", "steps", False),
+            "sensor.temperature": meta("sensor.temperature", "°C", False),
+        }
+
+    def rows(self) -> dict[str, list[dict]]:
+        return {
+            "sensor.energy": self.energy,
+            "sensor.phone_steps": self.steps,
+            "sensor.temperature": self.temperature,
+        }
+
+    def serve(self, ha: StatisticsServer) -> None:
+        ha.add("sensor.energy", self.energy, unit="Wh", unit_class="energy", has_sum=True)
+        ha.add("sensor.phone_steps", self.steps, unit="steps", has_mean=True)
+        ha.add(
+            "sensor.temperature",
+            self.temperature,
+            unit="°C",
+            unit_class="temperature",
+            has_mean=True,
+        )
+
+
+def backfill_a_year(mock, url: str, token: str, tmp_path) -> tuple[int, str]:
+    """``exist-bridge backfill --statistics`` of ``YearOfStatistics``' days from the Home
+    Assistant at ``url`` into ``mock`` (the command line, a configuration file, a token file);
+    (exit code, stdout and stderr)."""
+    config = tmp_path / "bridge.yaml"
+    state = tmp_path / "state"
+    config.write_text(STATISTICS_CONFIG.format(url=mock.url, token=mock.token, state=state))
+    (tmp_path / "ha_token").write_text(token + "\n")
+    args = [
+        "backfill",
+        "-c",
+        str(config),
+        "--from",
+        FIRST.isoformat(),
+        "--to",
+        (FIRST + timedelta(days=DAYS - 1)).isoformat(),
+        "--home-assistant",
+        url,
+        "--ha-token-file",
+        str(tmp_path / "ha_token"),
+        "--statistics",
+        *(a for e in YEAR_ENTITIES for a in ("--entity", e)),
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_run(args, out, err)
+    return code, out.getvalue() + err.getvalue()
+
+
+def check_the_year(mock, year: YearOfStatistics, out: str) -> None:
+    """Every day of the year in the mock as the statistics say, in ceil(days x 3 / 35) update
+    requests, all from the statistics."""
+    assert {len(days) for days in year.truth.values()} == {DAYS}
+    for attribute, days in year.truth.items():
+        assert mock.state.values(attribute) == pytest.approx(days), attribute
+    requests = math.ceil(DAYS * 3 / 35)
+    assert len(writes(mock)) == requests == 32
+    assert f"sent {DAYS * 3} total(s) in {requests} request(s)" in out
+    assert out.count(f"statistics: {FIRST}..{FIRST + timedelta(days=DAYS - 1)}") == 3
+    assert "history:" not in out  # nothing asked of the REST history
