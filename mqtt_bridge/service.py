@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import backoff
 from .backoff import LOOP_RESTART
@@ -36,6 +37,9 @@ from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
+
+if TYPE_CHECKING:
+    from .backfill.panel import BackfillPanel
 from .observe import HttpEndpoint, LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
@@ -466,10 +470,13 @@ def run(
     until: Callable[[], bool] | None = None,
     accept_fresh_outbox: bool = False,
     clock: Callable[[], float] = time.time,
+    panel: BackfillPanel | None = None,
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
     ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
-    when a message counts as received (its local date)."""
+    when a message counts as received (its local date); ``panel``: the backfill panel
+    (``backfill.panel.BackfillPanel``) the HTTP endpoint serves under ``/backfill/``, stopped
+    with the bridge."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -486,10 +493,12 @@ def run(
     if done.is_set():
         bridge.cancel_start.set()
     http = config.http
-    endpoint = HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
+    endpoint = HttpEndpoint(bridge, http.host, http.port, panel).start() if http.enabled else None
     try:
         return _serve(bridge, done, until)
     finally:
+        if panel is not None:
+            panel.close()  # a backfill under way stops after its request
         if endpoint is not None:
             endpoint.stop()
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
 from .options import SettingsError
+
+if TYPE_CHECKING:
+    from ..backfill.panel import BackfillPanel
+    from ..config import BridgeConfig
 
 log = logging.getLogger("exist_bridge.addon")
 
@@ -49,6 +53,20 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="another Exist server, e.g. a mock-exist (default: exist.io)",
     )
+    p.add_argument(
+        "--home-assistant-url",
+        default=None,
+        metavar="URL",
+        help="Home Assistant's API for the backfill panel (default: the Supervisor's proxy, "
+        "SUPERVISOR_URL/core)",
+    )
+    p.add_argument(
+        "--home-assistant-websocket",
+        default=None,
+        metavar="URL",
+        help="Home Assistant's websocket API for the backfill panel (default: "
+        "ws://SUPERVISOR/core/websocket)",
+    )
     p.add_argument(  # also accepted after the command
         "-v",
         "--verbose",
@@ -75,6 +93,8 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
         http_host=args.http_host,
         http_port=args.http_port,
         exist_base_url=args.exist_url,
+        home_assistant_url=args.home_assistant_url,
+        home_assistant_websocket=args.home_assistant_websocket,
     )
     try:
         options = read_options(paths.options)
@@ -96,7 +116,11 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     for warning in config.warnings:
         log.warning("config: %s", warning)
     try:
-        return run_service(config, accept_fresh_outbox=bool(options.get("accept_fresh_outbox")))
+        return run_service(
+            config,
+            accept_fresh_outbox=bool(options.get("accept_fresh_outbox")),
+            panel=_backfill_panel(config, paths),
+        )
     except OutboxLost as err:
         out.error(
             f"{err} (in the add-on: turn on accept_fresh_outbox in its Configuration tab, start "
@@ -106,6 +130,18 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
+
+
+def _backfill_panel(config: BridgeConfig, paths: AddonPaths) -> BackfillPanel | None:
+    """The backfill panel, reaching Home Assistant with the Supervisor's token (none without
+    one: the add-on then runs without the panel)."""
+    from ..backfill.panel import BackfillPanel, HomeAssistantAccess
+
+    if not paths.supervisor_token:
+        log.warning("no SUPERVISOR_TOKEN: the backfill panel is off")
+        return None
+    url, websocket = paths.home_assistant()
+    return BackfillPanel(config, HomeAssistantAccess(url, websocket, paths.supervisor_token))
 
 
 def _mappings_file_problems(err: Any, out: Any) -> None:

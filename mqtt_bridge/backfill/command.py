@@ -166,9 +166,11 @@ def send_plan(
     overwrite: bool,
     sleep: Callable[[float], None],
     stderr: TextIO,
+    bar: sd.Bar | None = None,
 ) -> sd.SendReport | None:
     """Send the plan, claiming each day in the live bridge's outbox just before its request;
-    None when Exist stopped it (what it confirmed is kept: the same command sends the rest)."""
+    None when Exist stopped it (what it confirmed is kept: the same command sends the rest).
+    ``bar``: the progress shown (default: a bar on ``stderr``)."""
     plan, progress = backfill.plan, backfill.progress
     exist.bootstrap()
     lost = inspect_outbox(state_dir / OUTBOX_FILE)  # claims need the live bridge's outbox
@@ -181,7 +183,12 @@ def send_plan(
 
     try:
         return sd.send(
-            plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr), claim=claim
+            plan,
+            exist,
+            progress,
+            sleep=sleep,
+            bar=bar or sd.Bar(plan.requests, stderr),
+            claim=claim,
         )
     except (ExistError, KeyboardInterrupt) as err:
         left = len(plan.items) - sum(
