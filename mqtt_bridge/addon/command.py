@@ -67,6 +67,13 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
         help="Home Assistant's websocket API for the backfill panel (default: "
         "ws://SUPERVISOR/core/websocket)",
     )
+    p.add_argument(
+        "--ingress-peer",
+        default=defaults.ingress_peer,
+        metavar="ADDRESS",
+        help="the only address the backfill panel answers (%(default)s: the Supervisor's "
+        "ingress proxy)",
+    )
     p.add_argument(  # also accepted after the command
         "-v",
         "--verbose",
@@ -95,6 +102,7 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
         exist_base_url=args.exist_url,
         home_assistant_url=args.home_assistant_url,
         home_assistant_websocket=args.home_assistant_websocket,
+        ingress_peer=args.ingress_peer,
     )
     try:
         options = read_options(paths.options)
@@ -141,7 +149,8 @@ def _backfill_panel(config: BridgeConfig, paths: AddonPaths) -> BackfillPanel | 
         log.warning("no SUPERVISOR_TOKEN: the backfill panel is off")
         return None
     url, websocket = paths.home_assistant()
-    return BackfillPanel(config, HomeAssistantAccess(url, websocket, paths.supervisor_token))
+    access = HomeAssistantAccess(url, websocket, paths.supervisor_token)
+    return BackfillPanel(config, access, frozenset({paths.ingress_peer}))
 
 
 def _mappings_file_problems(err: Any, out: Any) -> None:

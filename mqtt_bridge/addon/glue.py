@@ -22,6 +22,7 @@ log = logging.getLogger("exist_bridge.addon")
 
 DEFAULT_MAPPINGS_FILE = "exist-bridge.yaml"
 HTTP_PORT = 8099  # config.yaml's ingress_port
+INGRESS_PEER = "172.30.32.2"  # the Supervisor's ingress proxy, as Home Assistant documents it
 TIMEOUT = 10.0
 # The keys the mappings file may hold; everything else comes from the add-on.
 FILE_KEYS = ("attributes", "mappings")
@@ -60,6 +61,7 @@ class AddonPaths:
     # `homeassistant_api: true` in config.yaml); tests point them at stand-ins
     home_assistant_url: str | None = None
     home_assistant_websocket: str | None = None
+    ingress_peer: str = INGRESS_PEER  # the only address the backfill panel answers
 
     def home_assistant(self) -> tuple[str, str]:
         """Home Assistant's REST base (``/api/...`` appended) and websocket API."""

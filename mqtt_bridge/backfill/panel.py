@@ -12,7 +12,9 @@ resumes: ``backfill.json`` has what Exist confirmed, so the plan holds only the 
 Routes (relative to the page, so they work behind ingress): ``GET /backfill/`` the page,
 ``GET statistics.json``, ``GET progress.json``, ``POST plan``, ``POST run``, ``POST stop``. A
 POST must be JSON (a form on another site can't send that without the browser asking first) and
-is refused (403) when the browser says it comes from another site (``cross_site``).
+is refused (403) when the browser says it comes from another site (``cross_site``). In the add-on
+the panel answers only the Supervisor's ingress proxy (``peers``): the port the status page
+shares may be opened to the network for ``/metrics``, the panel never is.
 """
 
 from __future__ import annotations
@@ -95,9 +97,15 @@ class _PanelBar(sd.Bar):
 class BackfillPanel:
     """The panel as a WSGI application for the paths under ``PREFIX``."""
 
-    def __init__(self, config: BridgeConfig, home_assistant: HomeAssistantAccess):
+    def __init__(
+        self,
+        config: BridgeConfig,
+        home_assistant: HomeAssistantAccess,
+        peers: frozenset[str] | None = None,
+    ):
         self.config = config
         self.ha = home_assistant
+        self.peers = peers  # the addresses it answers (the add-on: ingress's only); None: all
         self.state_dir = Path(config.bridge.state_dir)
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -109,6 +117,8 @@ class BackfillPanel:
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")[len(PREFIX) :]
+        if self.peers is not None and environ.get("REMOTE_ADDR") not in self.peers:
+            return _send(start_response, 403, {"error": "the panel answers ingress only"}, method)
         if not path:  # the page's relative links need its trailing slash
             start_response("301 Moved Permanently", [("Location", "backfill/")])
             return []

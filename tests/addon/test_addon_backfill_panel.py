@@ -52,7 +52,13 @@ class PanelAddon(Addon):
         (work / "config" / "exist-bridge.yaml").write_text(MAPPINGS)
 
     def command(self) -> list[str]:
-        return [*super().command(), "--home-assistant-websocket", self.websocket]
+        return [
+            *super().command(),
+            "--home-assistant-websocket",
+            self.websocket,
+            "--ingress-peer",
+            "127.0.0.1",  # the ingress proxy here
+        ]
 
 
 @pytest.fixture

@@ -101,6 +101,15 @@ def test_cross_site_requests_are_refused(panel):
     assert cross_site({**ingress, "HTTP_X_FORWARDED_HOST": "ha.local:8123"}) is None
 
 
+def test_only_the_ingress_proxy_is_answered(panel):
+    panel.peers = frozenset({"172.30.32.2"})
+    client = Client(panel)
+    outside = client.get("/backfill/", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert outside.status_code == 403 and "ingress only" in outside.json["error"]
+    inside = client.get("/backfill/", environ_base={"REMOTE_ADDR": "172.30.32.2"})
+    assert inside.status_code == 200
+
+
 def test_the_status_endpoint_mounts_the_panel_and_links_to_it(panel):
     class View:  # the parts of a BridgeView the mounting touches: none
         pass
