@@ -15,7 +15,7 @@ import pytest
 
 from ..support.addon import SUPERVISOR_TOKEN, Addon, healthz_until
 from ..support.backfill import writes
-from ..support.browser import chromium, console_errors, screenshot
+from ..support.browser import chromium, console_errors, docs_screenshot, screenshot
 from ..support.ha_statistics import DAYS, FIRST, StatisticsServer, YearOfStatistics
 from ..support.ingress import IngressProxy
 from ..support.waiting import wait_until
@@ -132,6 +132,8 @@ def test_the_panel_plans_runs_stops_and_resumes_a_year(addon, tmp_path):
         browser.find_element(By.ID, "run").click()
         wait_until(lambda: state.text == "done", timeout=120, message=lambda: state.text)
         screenshot(browser, tmp_path, "backfill-panel-done")
+        browser.set_window_size(1100, 900)
+        docs_screenshot(browser, tmp_path, "backfill-panel")
         assert console_errors(browser) == []
         shown = browser.find_element(By.ID, "plan").text
     for attribute, days in addon.year.truth.items():
