@@ -48,9 +48,10 @@ def test_a_year_of_real_home_assistant_statistics_lands_exactly(
     for statistic_id, hours in rows.items():
         for n in range(0, len(hours), MONTH):
             home_assistant.import_statistics(metadata[statistic_id], hours[n : n + MONTH])
+    home_assistant.wait_for_recorder()  # it imports in its own thread, a task at a time
     last = max(r["start"] for hours in rows.values() for r in hours)
 
-    def imported() -> bool:  # the recorder imports in its own thread
+    def imported() -> bool:  # (the last task may still be under way)
         (got,) = home_assistant.websocket(
             {
                 "type": "recorder/statistics_during_period",

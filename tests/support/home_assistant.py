@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -219,6 +220,23 @@ class HomeAssistant:
         """``recorder/import_statistics`` (``rows``' ``start`` as aware datetimes)."""
         stats = [{**r, "start": r["start"].isoformat()} for r in rows]
         self.websocket({"type": "recorder/import_statistics", "metadata": metadata, "stats": stats})
+
+    def wait_for_recorder(self, stalled_after: float = 60.0) -> None:
+        """Until the recorder's queue (``recorder/info``'s backlog) is empty. A year of hourly
+        statistics is a minute of its work, more on a loaded machine: what fails is a queue
+        that stops shrinking for ``stalled_after`` seconds, not a slow one."""
+        seen: dict[str, float] = {"backlog": math.inf, "since": time.monotonic()}
+
+        def empty() -> bool:
+            (info,) = self.websocket({"type": "recorder/info"})
+            backlog = info["backlog"]
+            if backlog < seen["backlog"]:
+                seen.update(backlog=backlog, since=time.monotonic())
+            elif time.monotonic() - seen["since"] > stalled_after:
+                raise AssertionError(f"the recorder's queue stays at {backlog} task(s)")
+            return backlog == 0
+
+        wait_until(empty, timeout=3600, interval=0.5, message="the recorder's queue")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
