@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import backoff, observe
 from .backoff import LOOP_RESTART
@@ -57,6 +58,9 @@ from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import STATUS_HINT, MessageProcessor
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
+
+if TYPE_CHECKING:
+    from .backfill.panel import BackfillPanel
 
 log = logging.getLogger("exist_bridge")
 
@@ -524,10 +528,13 @@ def run(
     until: Callable[[], bool] | None = None,
     accept_fresh_outbox: bool = False,
     clock: Callable[[], float] = time.time,
+    panel: BackfillPanel | None = None,
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
     ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
-    when a message counts as received (its local date)."""
+    when a message counts as received (its local date); ``panel``: the backfill panel
+    (``backfill.panel.BackfillPanel``) the HTTP endpoint serves under ``/backfill/``, stopped
+    with the bridge."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -545,10 +552,14 @@ def run(
         bridge.cancel_start.set()
     http = config.http
     # observe.HttpEndpoint (waitress, prometheus_client) is imported on first use: only then
-    endpoint = observe.HttpEndpoint(bridge, http.host, http.port).start() if http.enabled else None
+    endpoint = (
+        observe.HttpEndpoint(bridge, http.host, http.port, panel).start() if http.enabled else None
+    )
     try:
         return _serve(bridge, done, until)
     finally:
+        if panel is not None:
+            panel.close()  # a backfill under way stops after its request
         if endpoint is not None:
             endpoint.stop()
 

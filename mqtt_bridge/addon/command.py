@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli_options import BASE_URL_FLAG, add_old_name, add_verbose
 from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
 from .options import SettingsError
+
+if TYPE_CHECKING:
+    from ..backfill.panel import BackfillPanel
+    from ..config import BridgeConfig
 
 log = logging.getLogger("exist_bridge.addon")
 
@@ -51,6 +55,27 @@ def add_addon(sub: argparse._SubParsersAction) -> None:
         "$EXIST_BASE_URL, else https://exist.io)",
     )
     add_old_name(p, "--exist-url", BASE_URL_FLAG, "exist_base_url")
+    p.add_argument(
+        "--home-assistant-url",
+        default=None,
+        metavar="URL",
+        help="Home Assistant's API for the backfill panel (default: the Supervisor's proxy, "
+        "SUPERVISOR_URL/core)",
+    )
+    p.add_argument(
+        "--home-assistant-websocket",
+        default=None,
+        metavar="URL",
+        help="Home Assistant's websocket API for the backfill panel (default: "
+        "ws://SUPERVISOR/core/websocket)",
+    )
+    p.add_argument(
+        "--ingress-peer",
+        default=defaults.ingress_peer,
+        metavar="ADDRESS",
+        help="the only address the backfill panel answers (default: %(default)s, the "
+        "Supervisor's ingress proxy)",
+    )
     add_verbose(p)
     p.set_defaults(handler=cmd_addon)
 
@@ -71,6 +96,9 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
         http_host=args.http_host,
         http_port=args.http_port,
         exist_base_url=args.exist_base_url,
+        home_assistant_url=args.home_assistant_url,
+        home_assistant_websocket=args.home_assistant_websocket,
+        ingress_peer=args.ingress_peer,
     )
     try:
         options = read_options(paths.options)
@@ -92,7 +120,11 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     for warning in config.warnings:
         log.warning("config: %s", warning)
     try:
-        return run_service(config, accept_fresh_outbox=bool(options.get("accept_fresh_outbox")))
+        return run_service(
+            config,
+            accept_fresh_outbox=bool(options.get("accept_fresh_outbox")),
+            panel=_backfill_panel(config, paths),
+        )
     except OutboxLost as err:
         out.error(
             f"{err} (in the add-on: turn on accept_fresh_outbox in its Configuration tab, start "
@@ -102,6 +134,19 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
+
+
+def _backfill_panel(config: BridgeConfig, paths: AddonPaths) -> BackfillPanel | None:
+    """The backfill panel, reaching Home Assistant with the Supervisor's token (none without
+    one: the add-on then runs without the panel)."""
+    from ..backfill.panel import BackfillPanel, HomeAssistantAccess
+
+    if not paths.supervisor_token:
+        log.warning("no SUPERVISOR_TOKEN: the backfill panel is off")
+        return None
+    url, websocket = paths.home_assistant()
+    access = HomeAssistantAccess(url, websocket, paths.supervisor_token)
+    return BackfillPanel(config, access, frozenset({paths.ingress_peer}))
 
 
 def _mappings_file_problems(err: Any, out: Any) -> None:

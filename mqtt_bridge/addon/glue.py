@@ -23,6 +23,7 @@ log = logging.getLogger("exist_bridge.addon")
 
 DEFAULT_MAPPINGS_FILE = "exist-bridge.yaml"
 HTTP_PORT = 8099  # config.yaml's ingress_port
+INGRESS_PEER = "172.30.32.2"  # the Supervisor's ingress proxy, as Home Assistant documents it
 TIMEOUT = 10.0
 # The keys the mappings file may hold; everything else comes from the add-on.
 FILE_KEYS = ("attributes", "mappings", "read")
@@ -62,6 +63,20 @@ class AddonPaths:
     http_host: str = "0.0.0.0"  # ingress reaches the container from the Supervisor
     http_port: int = HTTP_PORT
     exist_base_url: str | None = None  # another Exist server (the mock, in tests)
+    # Home Assistant for the backfill panel (default: the Supervisor's proxies to its APIs,
+    # `homeassistant_api: true` in config.yaml); tests point them at stand-ins
+    home_assistant_url: str | None = None
+    home_assistant_websocket: str | None = None
+    ingress_peer: str = INGRESS_PEER  # the only address the backfill panel answers
+
+    def home_assistant(self) -> tuple[str, str]:
+        """Home Assistant's REST base (``/api/...`` appended) and websocket API."""
+        base = self.supervisor_url.rstrip("/")
+        ws = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+        return (
+            self.home_assistant_url or f"{base}/core",
+            self.home_assistant_websocket or f"{ws}/core/websocket",
+        )
 
 
 def read_options(path: Path) -> dict[str, Any]:

@@ -12,74 +12,22 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from ..cli_options import CONFIG_HELP, add_verbose
 from ..config import ConfigError, load_config
 from ..config.model import BridgeConfig
-from ..exist.budget import BudgetStatus, token_key
-from ..exist.domain import TEMPLATES
 from ..exist.errors import ExistError
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox
 from ..pipeline.output.exist_output import ExistAdapter, make_client
-from ..pipeline.process.mapping import Mapping, build_mappings
 from ..state_dir import OUTBOX_FILE
-from . import replay as rp
 from . import send as sd
-from .replay import Totals
-from .sources import HomeAssistantHistory, SourceError, entity_topic, read_csv
+from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, plan_backfill
 
-HA_TOKEN_ENV = "HA_TOKEN"
-
-
-@dataclass
-class BackfillOptions:
-    """What to backfill (the command line, or a test)."""
-
-    start: date
-    end: date | None = None  # default: yesterday, local
-    home_assistant: str | None = None  # Home Assistant's URL
-    ha_token: str | None = None
-    csv: Path | None = None
-    entities: list[str] = field(default_factory=list)  # ENTITY or ENTITY=ATTRIBUTE:MODE
-    statestream_prefix: str = "homeassistant"
-    dry_run: bool = False
-    overwrite: bool = False
-
-
-def parse_entity(text: str) -> tuple[str, str | None, str | None]:
-    """``ENTITY`` or ``ENTITY=ATTRIBUTE:MODE`` (MODE default update)."""
-    entity, sep, target = text.partition("=")
-    entity = entity.strip()
-    if not entity:
-        raise ValueError(f"--entity {text!r}: no entity id")
-    if not sep:
-        return entity, None, None
-    attribute, _, mode = target.partition(":")
-    if not attribute.strip():
-        raise ValueError(f"--entity {text!r}: no attribute after '='")
-    return entity, attribute.strip(), (mode.strip().lower() or "update")
-
-
-@dataclass
-class Backfill:
-    """What a run will do: where the history comes from, its dates and zone, the day totals the
-    replay made, and the plan against the budget."""
-
-    source: str
-    start: date
-    end: date
-    timezone: str
-    totals: Totals
-    plan: sd.Plan
-    progress: sd.Progress
-    budget: BudgetStatus
-    eta: float  # seconds the plan's requests wait for the budget, beyond what it has now
+__all__ = ["BackfillOptions", "add_backfill", "plan_backfill", "run_backfill", "send_plan"]
 
 
 def run_backfill(
@@ -114,123 +62,6 @@ def run_backfill(
     return 1 if report.failed else 0
 
 
-# ------------------------------------------------------------------------------ plan
-
-
-def plan_backfill(
-    config: BridgeConfig, options: BackfillOptions, exist: ExistAdapter, now: float, stderr: TextIO
-) -> Backfill:
-    """Read the history, replay it into day totals and plan what to send (no request to Exist
-    but the profile's time zone, when the configuration has none and it was never read)."""
-    timezone = config.exist.timezone or exist.manager.timezone()
-    zone = ZoneInfo(timezone)
-    end = _last_day(options, datetime.fromtimestamp(now, zone).date())
-    totals, source = _replay(config, options, exist, timezone, end, stderr)
-    key = token_key(exist.client.credentials.access_token())
-    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
-    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
-    state_dir = Path(config.bridge.state_dir)
-    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
-    configured = _configured_types(config)
-
-    def known(name: str) -> bool:
-        """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
-        return name in configured or exist.value_type(name) is not None
-
-    plan = sd.make_plan(
-        totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite, known
-    )
-    budget = exist.client.budget.status(key)
-    eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
-    return Backfill(source, options.start, end, timezone, totals, plan, progress, budget, eta)
-
-
-def _last_day(options: BackfillOptions, today: date) -> date:
-    """``--to`` (default yesterday), checked against ``--from`` and today."""
-    end = options.end or today - timedelta(days=1)
-    if end < options.start:
-        raise ValueError(f"nothing to backfill: --to {end} is before --from {options.start}")
-    if end >= today:
-        raise ValueError(
-            f"--to {end}: today ({today}) and later belong to the live bridge; backfill up to "
-            "yesterday at most"
-        )
-    return end
-
-
-def _configured_types(config: BridgeConfig) -> dict[str, int | None]:
-    """The configuration's attributes and their value types (a template's from Exist's list)."""
-    return {
-        a.name: a.value_type if a.custom else TEMPLATES.get(a.template or "")
-        for a in config.attributes
-    }
-
-
-def _replay(
-    config: BridgeConfig,
-    options: BackfillOptions,
-    exist: ExistAdapter,
-    timezone: str,
-    end: date,
-    stderr: TextIO,
-) -> tuple[Totals, str]:
-    """The day totals from ``--csv`` or Home Assistant's history, and where they came from."""
-    mappings, plain, adhoc = _mappings(config, options, exist)
-    configured = _configured_types(config)
-    zone = ZoneInfo(timezone)
-
-    def value_type(name: str) -> int | None:
-        """An attribute's value type: learned from Exist, else the configuration's."""
-        learned = exist.value_type(name)
-        return learned if learned is not None else configured.get(name)
-
-    def topic_of(entity: str) -> str:
-        return entity_topic(entity, set(adhoc), options.statestream_prefix)
-
-    try:
-        if options.csv is not None:
-            records, day_values = read_csv(options.csv, zone, topic_of, value_type)
-            if day_values:
-                return rp.day_values(day_values, options.start, end), str(options.csv)
-            return rp.replay(records, mappings, timezone, options.start, end), str(options.csv)
-        entities = [*plain, *adhoc]
-        if not options.home_assistant or not entities:
-            raise ValueError("give --csv FILE, or --home-assistant URL with --entity")
-        if not options.ha_token:
-            raise ValueError(f"no Home Assistant token: set {HA_TOKEN_ENV} or give --ha-token-file")
-        ha = HomeAssistantHistory(options.home_assistant, options.ha_token)
-        topics = {e: topic_of(e) for e in entities}
-        history = ha.records(entities, options.start, end, zone, topics)
-        totals = rp.replay(history, mappings, timezone, options.start, end)
-        return totals, f"Home Assistant at {options.home_assistant}"
-    except SourceError as err:
-        if len(err.problems) > 1:  # one line per bad row, then the summary (the CLI's error)
-            for problem in err.problems:
-                stderr.write(f"{problem}\n")
-        raise ValueError(str(err)) from None
-
-
-def _mappings(
-    config: BridgeConfig, options: BackfillOptions, exist: ExistAdapter
-) -> tuple[list[Mapping], list[str], list[str]]:
-    """The configuration's mappings plus one per ``--entity ENTITY=ATTRIBUTE:MODE``; the plain
-    ``--entity`` names (replayed on their statestream topics) and the mapped ones."""
-    mappings = build_mappings(config, exist.value_type)
-    plain: list[str] = []
-    adhoc: list[str] = []
-    for text in options.entities:
-        entity, attribute, mode = parse_entity(text)
-        if attribute is None or mode is None:  # (both None, or neither)
-            plain.append(entity)
-            continue
-        adhoc.append(entity)
-        learned = exist.value_type(attribute)
-        if learned is None:  # not learned from Exist yet: a custom attribute's declared type
-            learned = next((a.value_type for a in config.attributes if a.name == attribute), None)
-        mappings.append(rp.adhoc_mapping(len(mappings), entity, attribute, mode, learned))
-    return mappings, plain, list(dict.fromkeys(adhoc))
-
-
 # ------------------------------------------------------------------------------ show
 
 
@@ -249,10 +80,16 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
             f"{totals.unmatched} on no mapping"
             + "".join(f", {n} rejected ({k})" for k, n in sorted(totals.rejected.items()))
         )
+    sources = source_days(plan.items, totals.sources)
     for name, a in sorted(plan.summary().items()):
         total = a["total"]
         shown = f"{int(total)}" if float(total).is_integer() else f"{total}"
-        say(f"  {name}: {a['days']} day(s) {a['first']}..{a['last']}, total {shown}")
+        say(
+            f"  {name}: {a['days']} day(s) {a['first']}..{a['last']}, total {shown}"
+            + "".join(f"; {where}: {spans}" for where, spans in sources.get(name, {}).items())
+        )
+    for note in totals.notes:
+        say(f"left out: {note}")
     if plan.live:
         say(
             f"left out {len(plan.live)} day(s) the live bridge has written (--overwrite to "
@@ -294,6 +131,34 @@ def show_report(report: sd.SendReport, say: Callable[[str], None]) -> None:
         )
 
 
+def source_days(
+    items: list[dict], sources: dict[tuple[str, str], str]
+) -> dict[str, dict[str, str]]:
+    """Per attribute, per source (statistics, history), the plan's days as date ranges
+    (``2023-01-01..2023-03-04, 2023-03-09``); empty when the totals name no sources."""
+    days: dict[str, dict[str, list[date]]] = {}
+    for item in items:
+        where = sources.get((item["name"], item["date"]))
+        if where is not None:
+            got = days.setdefault(item["name"], {}).setdefault(where, [])
+            got.append(date.fromisoformat(item["date"]))
+    return {
+        name: {where: _spans(sorted(dates)) for where, dates in by.items()}
+        for name, by in days.items()
+    }
+
+
+def _spans(dates: list[date]) -> str:
+    """Consecutive dates as ``first..last`` ranges, separated by commas."""
+    spans: list[list[date]] = []
+    for day in dates:
+        if spans and day - spans[-1][1] == timedelta(days=1):
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in spans)
+
+
 def _some(days: list[tuple[str, str]]) -> str:
     """The first five (attribute, date) pairs, and ``...`` for more."""
     return ", ".join(f"{a} {d}" for a, d in days[:5]) + (" ..." if len(days) > 5 else "")
@@ -309,9 +174,11 @@ def send_plan(
     overwrite: bool,
     sleep: Callable[[float], None],
     stderr: TextIO,
+    bar: sd.Bar | None = None,
 ) -> sd.SendReport | None:
     """Send the plan, claiming each day in the live bridge's outbox just before its request;
-    None when Exist stopped it (what it confirmed is kept: the same command sends the rest)."""
+    None when Exist stopped it (what it confirmed is kept: the same command sends the rest).
+    ``bar``: the progress shown (default: a bar on ``stderr``)."""
     plan, progress = backfill.plan, backfill.progress
     exist.bootstrap()
     lost = inspect_outbox(state_dir / OUTBOX_FILE)  # claims need the live bridge's outbox
@@ -324,7 +191,12 @@ def send_plan(
 
     try:
         return sd.send(
-            plan, exist, progress, sleep=sleep, bar=sd.Bar(plan.requests, stderr), claim=claim
+            plan,
+            exist,
+            progress,
+            sleep=sleep,
+            bar=bar or sd.Bar(plan.requests, stderr),
+            claim=claim,
         )
     except (ExistError, KeyboardInterrupt) as err:
         left = len(plan.items) - sum(
@@ -386,6 +258,13 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         help="a file holding Home Assistant's long-lived access token",
     )
     p.add_argument(
+        "--statistics",
+        action="store_true",
+        help="read Home Assistant's long-term statistics (hourly rows kept for years, over its "
+        "websocket API) for the entities that have them; the REST history for the others and "
+        "for days the statistics lack",
+    )
+    p.add_argument(
         "--csv",
         type=Path,
         metavar="FILE",
@@ -399,7 +278,10 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         metavar="ENTITY[=ATTRIBUTE:MODE]",
         help="a Home Assistant entity: alone, replayed on its mqtt_statestream topic "
         "through the mappings; with =ATTRIBUTE:MODE (update, counter, duration, "
-        "increment = each change to on), mapped directly. Repeatable",
+        "increment = each change to on), mapped directly. With --statistics, MODE may be a "
+        "statistics kind (change, sum, max, min, state, mean; default from the statistic: "
+        "change for a sum, mean for a mean), optionally followed by :UNIT to convert to. "
+        "Repeatable",
     )
     p.add_argument(
         "--statestream-prefix",
@@ -444,6 +326,7 @@ def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
         end=args.end,
         home_assistant=args.home_assistant,
         ha_token=token,
+        statistics=args.statistics,
         csv=args.csv,
         entities=args.entity,
         statestream_prefix=args.statestream_prefix,

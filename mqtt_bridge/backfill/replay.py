@@ -33,6 +33,8 @@ class Totals:
     unmatched: int = 0
     rejected: Counter = field(default_factory=Counter)
     day_totals: bool = False  # read as day totals (a CSV's date,attribute,value), not replayed
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # where a day came from
+    notes: list[str] = field(default_factory=list)  # what the plan should say was left out
 
     def add(self, attribute: str, day: str, mode: str, value: int | float | str) -> None:
         key = (attribute, day)
@@ -42,6 +44,19 @@ class Totals:
         else:
             total = old + value
             self.values[key] = round(total, 6) if isinstance(total, float) else total
+
+    def merge(self, other: Totals, only: dict[str, set[str] | None], source: str) -> None:
+        """Take ``other``'s totals (and counts), naming ``source`` for each day: for an
+        attribute in ``only`` with a set, only those days."""
+        for (attribute, day), value in other.values.items():
+            days = only.get(attribute)
+            if days is None or day in days:
+                self.values[attribute, day] = value
+                self.sources[attribute, day] = source
+        self.records += other.records
+        self.events += other.events
+        self.unmatched += other.unmatched
+        self.rejected.update(other.rejected)
 
 
 def adhoc_mapping(

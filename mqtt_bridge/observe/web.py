@@ -8,7 +8,9 @@ Routes (GET/HEAD only; everything is read-only):
   and its threads are alive, 503 only when it is stopping or a thread died (the add-on's
   ``watchdog`` and its image's ``HEALTHCHECK``: a restart can't bring a broker back);
 - ``/metrics``: Prometheus text format;
-- ``/`` : the status page; ``/status.json``: the same as JSON.
+- ``/`` : the status page; ``/status.json``: the same as JSON;
+- ``/backfill/``: the backfill panel, when the bridge has one (``backfill.panel``: the only
+  routes that take a POST, refused from another site).
 
 Behind Home Assistant's ingress the page is served under a path prefix the Supervisor sends in the
 ``X-Ingress-Path`` header: the page sets ``<base href>`` to it and uses relative links only.
@@ -48,6 +50,7 @@ INGRESS_PATH = re.compile(r"^(?:/[A-Za-z0-9_\-.~]+)*/?$")
 INGRESS_SEGMENT_BAD = re.compile(r"(^|/)\.\.?(/|$)")
 
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 _templates = Environment(
     loader=PackageLoader("mqtt_bridge.observe", "templates"),
@@ -73,8 +76,9 @@ class ObserveApp:
     """The WSGI application around one ``BridgeView``. It reads the outbox through its own SQLite
     connection (opened on first use), one request at a time."""
 
-    def __init__(self, view: BridgeView):
+    def __init__(self, view: BridgeView, panel: WsgiApp | None = None):
         self.view = view
+        self.panel = panel
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(BridgeCollector(self._metrics_snapshot))
         self._lock = threading.Lock()
@@ -130,6 +134,8 @@ class ObserveApp:
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
+        if self.panel is not None and (path == "/backfill" or path.startswith("/backfill/")):
+            return self.panel(environ, start_response)
         if method not in ("GET", "HEAD"):
             return self._send(
                 start_response,
@@ -240,6 +246,7 @@ class ObserveApp:
             state=self.view.live(),
             counts=counts,
             now=time.time(),
+            panel=self.panel is not None,
         )
         return self._send(
             start_response, 200, "text/html; charset=utf-8", html.encode(), [], method
@@ -250,8 +257,14 @@ class HttpEndpoint:
     """``ObserveApp`` served by waitress in a background thread, on ``host:port`` (0: a free
     port). ``stop()`` closes every connection."""
 
-    def __init__(self, view: BridgeView, host: str = "127.0.0.1", port: int = 8099):
-        self.app = ObserveApp(view)
+    def __init__(
+        self,
+        view: BridgeView,
+        host: str = "127.0.0.1",
+        port: int = 8099,
+        panel: WsgiApp | None = None,
+    ):
+        self.app = ObserveApp(view, panel)
         try:
             # Any: waitress's stubs lack effective_host/effective_port and call trigger an int
             self._server: Any = create_server(

@@ -91,6 +91,10 @@ def test_docs_tell_an_addon_user_how_to_backfill():
     docs = (ADDON / "DOCS.md").read_text()
     assert "## Filling in the past (backfill)" in docs
     section = docs.split("## Filling in the past (backfill)", 1)[1].split("\n## ", 1)[0]
+    # the panel first: the plan, the run, stop and resume, inside the add-on
+    for words in ("**Show the plan**", "**Run**", "**Stop**", "**Resume**", "homeassistant_api"):
+        assert words in section, words
+    # the command on another machine for what statistics lack, and its two cautions
     assert "exist-bridge backfill" in section
     assert "--dry-run" in section
     assert "outbox" in section and "--to" in section  # overlapping days with the add-on's

@@ -11,12 +11,9 @@ broker.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -24,19 +21,19 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from mock_exist.server import MockServer
-
+from ..support.addon import (
+    MQTT_PASSWORD,
+    MQTT_USER,
+    SUPERVISOR_TOKEN,
+    Addon,
+    healthz_until,
+    wait_for,
+)
 from ..support.browser import chromium, console_errors, docs_screenshot, screenshot
 from ..support.days import today
 from ..support.ingress import IngressProxy
-from ..support.mosquitto import Mosquitto
-from ..support.net import free_port
-from ..support.supervisor import FakeSupervisor, mqtt_service
 
 pytestmark = pytest.mark.slow  # a broker, the mock, the add-on as a process and a browser
-
-SUPERVISOR_TOKEN = "supervisor-token-for-the-addon"
-MQTT_USER, MQTT_PASSWORD = "addons", "Ohqu8ahm-broker-pw"
 
 MAPPINGS = """\
 attributes:
@@ -58,104 +55,6 @@ mappings:
 FRIDGE = [True, False, False, True, False, True, True, False]  # 3 true->false edges
 STEPS = ["1200", "3400", "5021"]
 BAD = b"not json at all"  # to the fridge topic: a dead letter
-
-
-def wait_for(what: str, predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (requests.RequestException, OSError) as err:
-            last = err
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def healthz_until(addon, code: int) -> requests.Response:
-    """/healthz's answer once it is ``code`` (a 503 response is falsy: wrapped in a list)."""
-
-    def ask() -> list[requests.Response] | None:
-        r = requests.get(addon.url + "/healthz", timeout=5)
-        return [r] if r.status_code == code else None
-
-    return wait_for(f"/healthz {code}", ask)[0]
-
-
-def addon_command(work: Path, supervisor: str, mock: str, http_port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mqtt_bridge.cli",
-        "addon",
-        "--options",
-        str(work / "data" / "options.json"),
-        "--data-dir",
-        str(work / "data"),
-        "--config-dir",
-        str(work / "config"),
-        "--supervisor-url",
-        supervisor,
-        "--http-host",
-        "127.0.0.1",
-        "--http-port",
-        str(http_port),
-        "--exist-base-url",
-        mock,
-    ]
-
-
-class Addon:
-    """Everything the add-on needs, and the add-on itself once ``start()``ed."""
-
-    def __init__(self, work: Path):
-        self.work = work
-        self.broker = Mosquitto(work / "broker", users={MQTT_USER: MQTT_PASSWORD}).start()
-        self.mock = MockServer().start()
-        self.supervisor = FakeSupervisor(
-            SUPERVISOR_TOKEN, mqtt_service("127.0.0.1", self.broker.port, MQTT_USER, MQTT_PASSWORD)
-        ).__enter__()
-        (work / "data").mkdir(parents=True)
-        options = {
-            "exist_token": self.mock.token,
-            "log_level": "debug",
-            "timezone": "UTC",
-            "event_delay": 1,
-            "total_delay": 1,
-            "mappings_file": "exist-bridge.yaml",
-            "mqtt_discovery": True,
-        }
-        (work / "data" / "options.json").write_text(json.dumps(options))
-        self.http_port = free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        self.proc: subprocess.Popen | None = None
-        self.log = work / "addon.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("MQTT")},
-            "SUPERVISOR_TOKEN": SUPERVISOR_TOKEN,
-        }
-
-    def command(self) -> list[str]:
-        return addon_command(self.work, self.supervisor.url, self.mock.url, self.http_port)
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env
-            )
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.supervisor.__exit__()
-        self.mock.stop()
-        self.broker.kill()
 
 
 def publish_all(port: int) -> None:

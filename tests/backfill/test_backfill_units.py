@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import responses
 
-from mqtt_bridge.backfill.command import parse_entity
+from mqtt_bridge.backfill.plan import parse_entity
 from mqtt_bridge.backfill.replay import adhoc_mapping, replay
 from mqtt_bridge.backfill.send import Progress, budget_eta, duration_text, make_plan
 from mqtt_bridge.backfill.sources import (

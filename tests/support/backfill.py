@@ -37,6 +37,24 @@ mappings:
     mode: update
 """
 
+# the statistics tests': a meter, a steps reading, a temperature, and a door (history only)
+STATISTICS_CONFIG = """
+exist:
+  base_url: {url}
+  token: {token}
+  timezone: Europe/Berlin
+bridge:
+  state_dir: {state}
+attributes:
+  - template: steps
+  - {{name: energy_kwh, label: Energy kwh, group: custom, value_type: 1}}
+  - {{name: room_temp, label: Room temp, group: custom, value_type: 1}}
+  - {{name: door_opens, label: Door opens, group: custom, value_type: 0}}
+mappings:
+  - topic: homeassistant/sensor/phone_steps/state
+    attribute: steps
+"""
+
 
 def config(mock, tmp_path, per_hour: int = 280) -> BridgeConfig:
     """``CONFIG`` for ``mock`` with its state under ``tmp_path``, parsed."""

@@ -1,6 +1,7 @@
 """A small HTTP server on 127.0.0.1 (a free port) in a thread, for the tests' local fakes.
 
-A subclass answers GET requests in :meth:`LocalHTTPServer.get`, with :meth:`reply` to send.
+A subclass answers GET requests in :meth:`LocalHTTPServer.get` (POST in ``post``), with
+:meth:`reply` to send.
 Use it as a context manager: entering starts the thread, leaving shuts the server down.
 """
 
@@ -23,6 +24,9 @@ class LocalHTTPServer:
             def do_GET(self) -> None:  # http.server's name
                 owner.get(self)
 
+            def do_POST(self) -> None:
+                owner.post(self)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -39,6 +43,10 @@ class LocalHTTPServer:
     def get(self, request: BaseHTTPRequestHandler) -> None:
         """Answer one GET request (``request.path``, ``request.headers``)."""
         raise NotImplementedError
+
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        """Answer one POST request: 405 unless a subclass answers it."""
+        self.reply(request, 405, b"GET only\n", "text/plain")
 
     @staticmethod
     def reply(request: BaseHTTPRequestHandler, code: int, body: bytes, kind: str) -> None:
