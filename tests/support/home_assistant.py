@@ -12,6 +12,7 @@ with it, read from their manifests."""
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import math
 import os
@@ -98,11 +99,18 @@ def venv() -> Path:
 def _install(home: Path) -> None:
     started = time.monotonic()
     _run([python311(), "-m", "venv", str(home)])
-    pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q"]
+    pip = _installer(home / "bin" / "python")
     _run([*pip, *PINS])
     requirements = _requirements(home)
     _run([*pip, *requirements, *PINS])
     (home / "install-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+
+
+def _installer(python: Path) -> list[str]:
+    """uv (the dev extra's; downloads in parallel: ~10 s here where pip took ~8 min), else pip."""
+    if importlib.util.find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(python)]
+    return [str(python), "-m", "pip", "install", "-q"]
 
 
 def _requirements(home: Path) -> list[str]:
