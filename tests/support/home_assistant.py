@@ -98,7 +98,10 @@ def venv() -> Path:
 
 def _install(home: Path) -> None:
     started = time.monotonic()
-    _run([python311(), "-m", "venv", str(home)])
+    if _has_uv():  # it finds a Python 3.11, or fetches one (e.g. in CI's 3.13 containers)
+        _run([sys.executable, "-m", "uv", "venv", "-q", "--python", "3.11", str(home)])
+    else:
+        _run([python311(), "-m", "venv", str(home)])
     pip = _installer(home / "bin" / "python")
     _run([*pip, *PINS])
     requirements = _requirements(home)
@@ -106,9 +109,13 @@ def _install(home: Path) -> None:
     (home / "install-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
 
 
+def _has_uv() -> bool:
+    return importlib.util.find_spec("uv") is not None
+
+
 def _installer(python: Path) -> list[str]:
     """uv (the dev extra's; downloads in parallel: ~10 s here where pip took ~8 min), else pip."""
-    if importlib.util.find_spec("uv") is not None:
+    if _has_uv():
         return [sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(python)]
     return [str(python), "-m", "pip", "install", "-q"]
 
