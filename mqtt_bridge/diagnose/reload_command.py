@@ -117,7 +117,7 @@ def reload_lines(
     said = ", ".join(
         f"{counts.get(k, 0)} {k}" for k in ("added", "removed", "changed", "unchanged")
     )
-    lines = [f"reload applied at {when} ({ago}): mappings {said}"]
+    lines = [f"{title} applied at {when} ({ago}): mappings {said}"]
     if record.get("subscribed"):
         lines.append(f"  subscribed to {', '.join(record['subscribed'])}")
     if record.get("unsubscribed"):

@@ -220,6 +220,7 @@ def test_a_valid_file_is_applied_and_attributes_bootstrapped(tmp_path):
     lines = reload_lines(outcome)
     assert lines[0].endswith("mappings 1 added, 0 removed, 0 changed, 1 unchanged")
     assert lines[-1] == "  needs a restart (old value kept until then): mqtt.port"
+    assert reload_lines(outcome, "last reload")[0].startswith("last reload applied at ")
     bridge.outbox.close()
 
 
