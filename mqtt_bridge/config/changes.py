@@ -21,7 +21,6 @@ LIVE_BRIDGE_KEYS = (
     "total_delay",
     "flush_interval",
     "max_payload_bytes",
-    "log_level",
     "event_time_window",
     "event_time_skew",
 )
