@@ -11,6 +11,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import threading
 
 import pytest
 
@@ -203,3 +204,65 @@ def test_reload_with_a_bad_file_says_so_without_asking_the_bridge(mock_exist, mo
     )
     assert asked.returncode == 1
     assert "no running bridge found on" in asked.stderr
+
+
+def test_messages_during_reloads_and_a_kill_after_one_are_counted_exactly_once(
+    mock_exist, mosquitto, tmp_path
+):
+    """A stream of button presses and meter readings while the bridge reloads again and again
+    (the bell mapping added, then removed), then is SIGKILLed right after a SIGHUP and started
+    again: every press counts once, and the meter's total is exactly its last reading minus its
+    first (its state was never lost to a reload: a lost one would start a new baseline)."""
+    s = Setup(mock_exist, mosquitto, tmp_path)
+    with_bell = ([*ATTRIBUTES, BELL], [BUTTON, RING, METER])
+    without_bell = (ATTRIBUTES, [METER, BUTTON])
+    s.write(*without_bell)
+    log = open(s.log, "wb")  # noqa: SIM115 - closed in finally
+    # each batch acked 0.05 s after it is stored: messages in flight at each reload and the kill
+    bridge = bridge_process(s.path, ack_delay=0.05, stdout=log, stderr=log)
+    pub = Publisher(mosquitto.port)
+    presses, readings = 0, []
+    done = threading.Event()
+
+    def stream() -> None:
+        nonlocal presses
+        while not done.is_set() or presses < 300:
+            pub.publish("home/button", "press")
+            presses += 1
+            if presses % 10 == 0:
+                readings.append(1000 + 3 * len(readings))
+                pub.publish("home/meter", {"total": readings[-1]})
+                pub.publish("home/bell", "ring")
+
+    thread = threading.Thread(target=stream)
+    try:
+        wait_until(lambda: "subscribed to" in s.text(), timeout=30)
+        thread.start()
+        record = None
+        for turn in range(6):
+            s.write(*(with_bell if turn % 2 == 0 else without_bell))
+            bridge.send_signal(signal.SIGHUP)
+            record = s.reloaded(record)
+            assert record["result"] == "applied", record
+        s.write(*with_bell)
+        bridge.send_signal(signal.SIGHUP)
+        wait_until(lambda: presses % 7 == 0, timeout=10)  # a few more messages in flight
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+        started = s.log.stat().st_size
+        bridge = bridge_process(s.path, stdout=log, stderr=log)
+        wait_until(lambda: "subscribed to" in s.text()[started:], timeout=30)
+        done.set()
+        thread.join(60)
+        assert not thread.is_alive()
+        expected = {"button_presses": presses, "energy": readings[-1] - readings[0]}
+        s.landed(expected)
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(30) == 0
+    finally:
+        done.set()
+        pub.close()
+        if bridge.poll() is None:
+            bridge.kill()
+            bridge.wait(10)
+        log.close()
