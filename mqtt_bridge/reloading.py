@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from .config.changes import live_config, restart_needed
 from .config.model import BridgeConfig, ConfigError
+from .observe.state import Tally
 from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.refused import warn_refused_unused
 from .pipeline.input.mqtt import BrokerLink
@@ -52,6 +53,7 @@ class Bridge(Protocol):
     link: BrokerLink | None
     outbox: Outbox
     config_lock: threading.Lock
+    tally: Tally
     last_reload: dict | None
 
     def write_health(self) -> None: ...
@@ -126,6 +128,7 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
         mappings = build_mappings(config, bridge.exist.value_type)
         forgotten = bridge.processor.replace_mappings(mappings) if bridge.processor else []
         bridge.config, bridge.mappings = config, mappings
+        bridge.tally.forget_messages()  # /metrics: per mapping index, now perhaps another one
         subscribed, unsubscribed = (
             bridge.link.set_topics(config.topics) if bridge.link is not None else ([], [])
         )

@@ -15,6 +15,7 @@ import yaml
 from mqtt_bridge.config import ConfigError, Problem, parse_config
 from mqtt_bridge.config.changes import live_config, restart_needed
 from mqtt_bridge.diagnose.reload_command import reload_lines
+from mqtt_bridge.observe import Tally
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.input.mqtt import BrokerLink
 from mqtt_bridge.pipeline.process.mapping import build_mappings
@@ -185,6 +186,7 @@ def stand_in_bridge(tmp_path, running):
         link=None,
         outbox=box,
         config_lock=threading.Lock(),
+        tally=Tally(),
         last_reload=None,
     )
 
@@ -210,6 +212,7 @@ def test_a_bad_file_is_refused_with_check_s_messages_and_nothing_changes(tmp_pat
 
 def test_a_valid_file_is_applied_and_attributes_bootstrapped(tmp_path):
     bridge = stand_in_bridge(tmp_path, config([METER]))
+    bridge.tally.message(0, "received")
     outcome = reload_bridge(bridge, lambda: config([METER, BUTTON], mqtt={"port": 1884}))
     assert outcome["result"] == "applied"
     assert outcome["restart_needed"] == ["mqtt.port"]
@@ -217,6 +220,7 @@ def test_a_valid_file_is_applied_and_attributes_bootstrapped(tmp_path):
     assert bridge.exist.bootstraps == 1 and bridge.exist.specs == ["meter_a", "door_opens"]
     assert [m.spec.topic for m in bridge.processor.mappings] == ["house/meter", "house/button"]
     assert bridge.config.mqtt.port == 1883  # kept until a restart
+    assert bridge.tally.messages() == {}  # per-mapping counts start again: indexes may move
     lines = reload_lines(outcome)
     assert lines[0].endswith("mappings 1 added, 0 removed, 0 changed, 1 unchanged")
     assert lines[-1] == "  needs a restart (old value kept until then): mqtt.port"
