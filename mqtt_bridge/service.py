@@ -345,8 +345,8 @@ class Bridge:
         """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
         with self.config_lock:
             self.mappings = build_mappings(self.config, self.exist.value_type)
-            if self.processor is not None:
-                self.processor.replace_mappings(self.mappings)
+            if self.processor is not None:  # the same state keys: no state forgotten
+                self.processor.mappings = self.mappings  # one reference swap: atomic
 
     def _note_token(self, refused: str | None) -> None:
         """Remember whether Exist refuses the token (None: it took it), for ``status``,
