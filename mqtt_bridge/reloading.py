@@ -77,7 +77,11 @@ class Reloader:
         if not self.asked.is_set():
             return None
         self.asked.clear()
-        outcome = reload_bridge(bridge, self.load)
+        try:
+            outcome = reload_bridge(bridge, self.load)
+        except Exception as err:  # a reload never stops the bridge (whose loop calls this)
+            log.exception("the reload failed while being applied; restart the bridge to be sure")
+            outcome = {"at": time.time(), "result": "failed", "problems": [str(err)]}
         bridge.last_reload = outcome
         bridge.write_health()
         return outcome

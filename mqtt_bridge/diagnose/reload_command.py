@@ -106,8 +106,12 @@ def reload_lines(
     at = float(record.get("at") or 0)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
     ago = f"{max(0.0, now() - at):.0f}s ago"
+    problems = record.get("problems") or []
+    if record.get("result") == "failed":  # an error while applying: see the bridge's log
+        return [f"{title} failed at {when} ({ago}): restart the bridge to be sure"] + [
+            f"  {p}" for p in problems
+        ]
     if record.get("result") != "applied":
-        problems = record.get("problems") or []
         lines = [
             f"{title} refused at {when} ({ago}): {len(problems)} problem(s); the bridge kept "
             "the configuration it had"

@@ -20,7 +20,7 @@ from mqtt_bridge.pipeline.buffer.outbox import Outbox
 from mqtt_bridge.pipeline.input.mqtt import BrokerLink
 from mqtt_bridge.pipeline.process.mapping import build_mappings
 from mqtt_bridge.pipeline.process.processor import IncomingMessage, MessageProcessor
-from mqtt_bridge.reloading import mapping_diff, reload_bridge
+from mqtt_bridge.reloading import Reloader, mapping_diff, reload_bridge
 
 ATTRIBUTES = [
     {"name": "meter_a", "label": "Meter a", "group": "custom", "value_type": 0},
@@ -246,3 +246,23 @@ def test_pending_totals_are_untouched_by_a_reload(tmp_path):
     reload_bridge(bridge, lambda: config([METER]))  # the button's mapping removed
     assert box.pending() == pending
     box.close()
+
+
+def test_an_error_while_applying_is_recorded_and_never_ends_the_bridge(tmp_path, caplog):
+    bridge = stand_in_bridge(tmp_path, config([METER]))
+    written = []
+    bridge.write_health = lambda: written.append(bridge.last_reload)
+
+    def refuse_to_bootstrap(config):
+        raise RuntimeError("the stand-in breaks")
+
+    bridge.exist.set_attributes = refuse_to_bootstrap
+    reloader = Reloader(lambda: config([METER, BUTTON]))
+    assert reloader.apply_if_asked(bridge) is None  # not asked
+    reloader.ask()
+    outcome = reloader.apply_if_asked(bridge)
+    assert outcome is not None and outcome["result"] == "failed"
+    assert written == [outcome] and bridge.last_reload is outcome
+    assert reload_lines(outcome)[1] == "  the stand-in breaks"
+    assert reloader.apply_if_asked(bridge) is None  # asked once, done once
+    bridge.outbox.close()
