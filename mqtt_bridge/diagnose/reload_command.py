@@ -70,7 +70,13 @@ def cmd_reload(args: argparse.Namespace, out: Any) -> int:
         )
         return 1
     before = last_reload(state_dir)
-    os.kill(pid, signal.SIGHUP)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as err:  # another user's bridge (EPERM), or it has just ended
+        out.error(
+            f"can't signal the bridge (pid {pid}): {err.strerror}; run this as the bridge's user"
+        )
+        return 1
     deadline = time.monotonic() + args.wait
     while (record := last_reload(state_dir)) == before:
         if time.monotonic() > deadline:

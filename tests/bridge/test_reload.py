@@ -266,3 +266,30 @@ def test_an_error_while_applying_is_recorded_and_never_ends_the_bridge(tmp_path,
     assert reload_lines(outcome)[1] == "  the stand-in breaks"
     assert reloader.apply_if_asked(bridge) is None  # asked once, done once
     bridge.outbox.close()
+
+
+def test_reload_command_says_when_the_bridge_cannot_be_signalled(tmp_path, monkeypatch, capsys):
+    from mqtt_bridge.cli import main
+    from mqtt_bridge.diagnose import reload_command
+
+    path = tmp_path / "bridge.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "exist": {"token": "t"},
+                "bridge": {"state_dir": str(tmp_path / "state")},
+                "attributes": ATTRIBUTES,
+                "mappings": [METER],
+            }
+        )
+    )
+    monkeypatch.setattr(reload_command, "lock_holder", lambda state_dir: (True, "pid 4242"))
+
+    def not_yours(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(reload_command.os, "kill", not_yours)
+    assert main(["reload", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "can't signal the bridge (pid 4242): Operation not permitted" in err
+    assert "Traceback" not in err
