@@ -21,10 +21,13 @@ from .backfill.command import add_backfill
 from .cli_options import (
     BASE_URL_FLAG,
     CONFIG_HELP,
+    add_config,
     add_old_name,
-    add_verbose,
     deprecation_warnings,
+    load_or_say,
+    say_problems,
 )
+from .diagnose.reload_command import add_reload
 from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
@@ -179,26 +182,8 @@ def cmd_authorize(args: argparse.Namespace, out: _Output) -> int:
 # --------------------------------------------------------------------------- run, check, status
 
 
-def _config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--config",
-        required=True,
-        metavar="FILE",
-        help=CONFIG_HELP,
-    )
-    add_verbose(p)
-
-
 def _load(path: str, out: _Output, check_files: bool = False):
-    from .config import ConfigError, load_config
-
-    try:
-        return load_config(path, check_files=check_files)
-    except ConfigError as err:
-        out.error(f"{path}: {len(err.problems)} problem(s) in the configuration")
-        out.stderr.write(str(err) + "\n")
-        return None
+    return load_or_say(path, out, check_files)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -210,7 +195,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "0). Logs go to stderr. Nothing received is lost if the process is killed: it is "
         "acknowledged to the broker only once stored in the state directory.",
     )
-    _config_arg(p)
+    add_config(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -230,6 +215,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace, out: _Output) -> int:
+    from .config import load_config
     from .pipeline.buffer.outbox import OutboxError
     from .service import run as run_service
     from .state_dir import StateDirInUse
@@ -248,7 +234,11 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
 
         return run_dry(config)
     try:
-        return run_service(config, accept_fresh_outbox=args.accept_fresh_outbox)
+        return run_service(
+            config,
+            accept_fresh_outbox=args.accept_fresh_outbox,
+            reload=lambda: load_config(args.config, check_files=True),
+        )
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
@@ -263,7 +253,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "key) to prove they can be used. Exit status 0 when valid, 1 otherwise. Contacts neither "
         "the broker nor Exist, unless --online.",
     )
-    _config_arg(p)
+    add_config(p)
     p.add_argument(
         "--online",
         action="store_true",
@@ -281,8 +271,8 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
     for warning in config.warnings:
         out.print(f"warning: {warning}")
     if config.check_errors:
-        out.error(f"{args.config}: {len(config.check_errors)} problem(s) in the configuration")
-        out.stderr.write("\n".join(config.check_errors) + "\n")
+        errors = config.check_errors
+        say_problems(out, args.config, len(errors), "\n".join(errors))
         return 1
     from .config.build import BASE_URL_VARIABLE
 
@@ -309,7 +299,7 @@ def cmd_check(args: argparse.Namespace, out: _Output) -> int:
 def _add_test(sub: argparse._SubParsersAction) -> None:
     from .diagnose.commands import add_test_parser
 
-    add_test_parser(sub, _config_arg).set_defaults(handler=cmd_test)
+    add_test_parser(sub, add_config).set_defaults(handler=cmd_test)
 
 
 def cmd_test(args: argparse.Namespace, out: _Output) -> int:
@@ -329,7 +319,7 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
         "a write, how many requests are left in this hour's budget, refused totals and bad input "
         "kept aside.",
     )
-    _config_arg(p)
+    add_config(p)
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument(
         "--check",
@@ -465,6 +455,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_check,
     _add_test,
     _add_status,
+    add_reload,
     _add_authorize,
     _add_init,
     _add_demo,

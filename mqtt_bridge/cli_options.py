@@ -13,6 +13,31 @@ BASE_URL_FLAG = "--exist-base-url"  # exist.base_url, $EXIST_BASE_URL
 DEPRECATED = "deprecated_flags"  # the namespace's list of (old, new) flags used
 
 
+def add_config(p: argparse.ArgumentParser) -> None:
+    """``-c FILE`` (required) and ``-v``."""
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    add_verbose(p)
+
+
+def load_or_say(path: str, out: Any, check_files: bool = False, also: str = "") -> Any:
+    """The configuration in ``path`` (a ``BridgeConfig``), or None after saying its problems as
+    ``check`` does (``say_problems``; ``also`` ends the first line)."""
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(path, check_files=check_files)
+    except ConfigError as err:
+        say_problems(out, path, len(err.problems), str(err), also)
+        return None
+
+
+def say_problems(out: Any, path: str, count: int, text: str, also: str = "") -> None:
+    """``exist-bridge: error: FILE: N problem(s) in the configuration``, then the problems
+    (one ``FILE:LINE: key: message`` a line) on stderr."""
+    out.error(f"{path}: {count} problem(s) in the configuration{also}")
+    out.stderr.write(text + "\n")
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """``-v``, also accepted after the command (``exist-bridge run -c f -v``)."""
     p.add_argument(

@@ -49,7 +49,7 @@ from .pipeline.buffer.integrity import (
     write_marker,
 )
 from .pipeline.buffer.outbox import Outbox, OutboxError
-from .pipeline.buffer.refused import refused_unused, unused_message
+from .pipeline.buffer.refused import warn_refused_unused
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.mirror.refresher import DiscoveryTarget, Refresher
@@ -57,6 +57,7 @@ from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import build_mappings
 from .pipeline.process.processor import STATUS_HINT, MessageProcessor
+from .reloading import RELOAD_KEY, Reloader
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
 
 if TYPE_CHECKING:
@@ -120,6 +121,9 @@ class Bridge:
         self._threads: list[threading.Thread] = []
         self._mirror_thread: threading.Thread | None = None  # reads only: never holds up a stop
         self._status_lock = threading.Lock()
+        self.config_lock = threading.Lock()  # held while the mappings are rebuilt or reloaded
+        self.reloader: Reloader | None = None  # SIGHUP's (``run``)
+        self.last_reload: dict | None = None  # the outcome of the last reload, for ``status``
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         count_requests(self.exist, self.tally)
 
@@ -151,7 +155,7 @@ class Bridge:
             except StartCancelled:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
-                refused = self._token_refused(err)
+                refused = self.exist.token_refused(err)
                 if refused:
                     self._note_token(refused)
                 if remembered:
@@ -211,10 +215,6 @@ class Bridge:
             return f"{err}; Exist can't be reached: check exist.base_url {url}"
         return str(err)
 
-    def _token_refused(self, err: Exception) -> str | None:
-        """The 'Exist refused the token' line for ``err``, if that is what it means."""
-        return self.exist.token_refused(err)
-
     def start(self) -> None:
         zone = self.timezone()
         log.info(
@@ -224,7 +224,7 @@ class Bridge:
             len(self.mappings),
             self.state_dir,
         )
-        self._say_refused_unused()
+        warn_refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
         try:  # before any message is taken in: a kill -9 from now on leaves the log to keep
             self.run_number = begin_run(self.outbox)
         except OSError as err:
@@ -307,17 +307,6 @@ class Bridge:
         if self.flusher is not None:
             self.flusher.notify(due)
 
-    def _say_refused_unused(self) -> None:
-        """Refused totals of attributes no mapping uses (a fixed typo) would stay refused for
-        ever: said once at start, with how to clear them."""
-        try:
-            unused = refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
-        except OutboxError as err:
-            log.debug("can't list the refused totals: %s", err)
-            return
-        if unused:
-            log.warning("%s", unused_message(unused))
-
     def _exist_loop(self, flusher: Flusher) -> None:
         """Set up the attributes (retried until Exist answers), then flush until stopped. Never
         ends by an exception: a dead flusher would leave totals waiting for ever."""
@@ -338,7 +327,7 @@ class Bridge:
                 self._note_token(None)
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                refused, delay = self._token_refused(err), retry.next()
+                refused, delay = self.exist.token_refused(err), retry.next()
                 if refused:
                     self._note_token(refused)
                     log.error("%s; retrying in %.0fs", refused, delay)
@@ -354,9 +343,10 @@ class Bridge:
 
     def refresh_mappings(self) -> None:
         """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
-        self.mappings = build_mappings(self.config, self.exist.value_type)
-        if self.processor is not None:
-            self.processor.mappings = self.mappings  # one reference swap: atomic
+        with self.config_lock:
+            self.mappings = build_mappings(self.config, self.exist.value_type)
+            if self.processor is not None:  # the same state keys: no state forgotten
+                self.processor.mappings = self.mappings  # one reference swap: atomic
 
     def _note_token(self, refused: str | None) -> None:
         """Remember whether Exist refuses the token (None: it took it), for ``status``,
@@ -401,6 +391,7 @@ class Bridge:
             "stopped": stopped,
             "version": __version__,
             "token_refused": self.token_refused,
+            RELOAD_KEY: self.last_reload,
         }
         if self.link is not None:  # connected since / last error, for `exist-bridge status`
             health["broker"] = self.link.link_status()
@@ -529,8 +520,10 @@ def run(
     accept_fresh_outbox: bool = False,
     clock: Callable[[], float] = time.time,
     panel: BackfillPanel | None = None,
+    reload: Callable[[], BridgeConfig] | None = None,
 ) -> int:
-    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true).
+    """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true); SIGHUP
+    reloads the configuration from ``reload()`` (see ``reloading``), when given.
     ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
     when a message counts as received (its local date); ``panel``: the backfill panel
     (``backfill.panel.BackfillPanel``) the HTTP endpoint serves under ``/backfill/``, stopped
@@ -546,7 +539,11 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
+    reloader = Reloader(reload) if reload is not None else None
+    if install_signals and reloader is not None:
+        signal.signal(signal.SIGHUP, reloader.ask)  # before start-up: one during it waits
     bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)
+    bridge.reloader = reloader
     started.append(bridge)
     if done.is_set():
         bridge.cancel_start.set()
@@ -565,7 +562,8 @@ def run(
 
 
 def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | None) -> int:
-    """Start ``bridge``, write its heartbeat until ``done`` (or ``until()``), then stop it."""
+    """Start ``bridge``, write its heartbeat (and reload when asked) until ``done`` (or
+    ``until()``), then stop it."""
     try:
         bridge.start()
     except StartCancelled:
@@ -587,6 +585,8 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
         ):
             bridge.write_health(connected=now_connected)
             beat, connected, error_at = time.monotonic(), now_connected, now_error_at
+        if bridge.reloader is not None:
+            bridge.reloader.apply_if_asked(bridge)
         if bridge.flusher is not None:
             bridge.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
         if bridge.mirror is not None:

@@ -19,6 +19,7 @@ from typing import IO
 OUTBOX_FILE = "outbox.sqlite"
 MARKER_FILE = "outbox.marker"  # beside the outbox: "this state directory has an outbox"
 HEALTH_FILE = "health.json"  # the running bridge's heartbeat, read by `exist-bridge status --check`
+RELOAD_KEY = "reload"  # health.json's record of the last reload (``reloading``, ``reload``)
 LOCK_FILE = "bridge.lock"  # one running bridge per state directory
 BUDGET_FILE = "budget.json"  # the per-token request budget (exist.budget)
 ATTRIBUTES_FILE = "attributes.json"  # attributes acquired and their value types (exist.attributes)
@@ -88,3 +89,9 @@ def lock_holder(state_dir: Path) -> tuple[bool | None, str]:
             return True, handle.read().strip()
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False, ""
+
+
+def lock_pid(holder: str) -> int | None:
+    """The pid in the lock file's ``pid N`` line (``lock_holder``'s text), if it has one."""
+    parts = holder.split()
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None

@@ -124,6 +124,7 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
             config,
             accept_fresh_outbox=bool(options.get("accept_fresh_outbox")),
             panel=_backfill_panel(config, paths),
+            reload=lambda: _reload_config(paths),
         )
     except OutboxLost as err:
         out.error(
@@ -134,6 +135,16 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))
         return 1
+
+
+def _reload_config(paths: AddonPaths) -> BridgeConfig:
+    """The configuration from the options and the mappings file, read again (SIGHUP): their
+    problems as one error, a line each."""
+    try:
+        return build_config(read_options(paths.options), paths)
+    except SettingsError as err:
+        lines = [*err.options, *(str(err.file).splitlines() if err.file is not None else [])]
+        raise ValueError("\n".join(lines)) from None
 
 
 def _backfill_panel(config: BridgeConfig, paths: AddonPaths) -> BackfillPanel | None:

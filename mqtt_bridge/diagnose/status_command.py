@@ -23,8 +23,9 @@ from ..pipeline.buffer.outbox import Outbox, OutboxError
 from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
 from ..pipeline.output.flusher import POSTPONED_META
 from ..pipeline.process.event_time import summary as event_time_summary
-from ..state_dir import BUDGET_FILE, HEALTH_FILE, LOCK_FILE, OUTBOX_FILE, lock_holder
+from ..state_dir import BUDGET_FILE, HEALTH_FILE, LOCK_FILE, OUTBOX_FILE, lock_holder, lock_pid
 from . import status_view
+from .reload_command import last_reload, reload_lines
 
 #: the counters ``status --json`` always lists (docs/reference/status.md: "these names are kept")
 COUNTERS = ("messages", "events", "skipped", "duplicates_ignored", "unmatched")
@@ -195,7 +196,8 @@ def read_status(
     status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
     status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
-    status["pid"] = _pid(holder) if running else None
+    status["pid"] = lock_pid(holder) if running else None
+    status["reload"] = last_reload(state_dir)
     status["budget"] = budget_status(config, state_dir)
     status["broker"] = broker_when(status_view.broker_link(state_dir), running)
     status["token_refused"] = status_view.token_refused(state_dir) if running else None
@@ -247,6 +249,8 @@ def show_status(
         say(f"event time:      {timed}")
     for line in _kept_aside_lines(status):
         say(line)
+    for line in reload_lines(status.get("reload"), "last reload"):
+        say(line)
     if status["totals"]:
         say("totals (pending and refused, and those of the last two days):")
         for line in status_view.total_lines(status["totals"]):
@@ -292,9 +296,3 @@ def _flat(text: str) -> str:
     while (flat := re.sub(r" \(([^()]*)\)", r", \1", text)) != text:
         text = flat
     return text
-
-
-def _pid(holder: str) -> int | None:
-    """The pid in the lock file's ``pid N`` line, if it has one."""
-    parts = holder.split()
-    return int(parts[1]) if len(parts) == 2 and parts[0] == "pid" and parts[1].isdigit() else None

@@ -326,6 +326,11 @@ class AttributeManager:
 
     # ----------------------------------------------------------------- bootstrap
 
+    def set_specs(self, specs: Iterable[AttributeSpec]) -> None:
+        """Bootstrap ``specs`` from now on (``bootstrap`` does the ones not yet done)."""
+        with self._lock:
+            self.specs = {s.name: s for s in specs}
+
     def bootstrap(self, force: bool = False) -> BootstrapReport:
         """Acquire/create every configured attribute not yet done (or whose spec changed)."""
         report = BootstrapReport()

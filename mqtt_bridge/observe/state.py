@@ -71,6 +71,11 @@ class Tally:
         messages = self._messages
         messages[key] = messages.get(key, 0) + 1
 
+    def forget_messages(self) -> None:
+        """Count the messages per mapping from zero again (a reload: a mapping's index may now
+        be another mapping). A message being counted meanwhile may land in the old count."""
+        self._messages = {}
+
     def request(self, method: str, endpoint: str, status: int) -> None:
         """Count one answered request to Exist."""
         with self._lock:

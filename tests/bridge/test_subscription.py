@@ -5,6 +5,7 @@ their messages never arrive."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
@@ -16,6 +17,7 @@ def link_for(topics: list[str]) -> BrokerLink:
     link = BrokerLink.__new__(BrokerLink)
     link.topics = sorted(topics)
     link.subacks = []
+    link._subscribing, link._subscribing_lock = {}, threading.Lock()
     return link
 
 

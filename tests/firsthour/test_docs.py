@@ -24,7 +24,9 @@ def test_the_unit_uses_state_directory_and_the_paths_the_docs_give():
     assert service["User"] == "exist-bridge"
     assert service["KillSignal"] == "SIGTERM"
     section = (ROOT / "docs" / "get-started" / "systemd.md").read_text()
-    for command in (service["ExecStart"], service["ExecStartPre"]):
+    assert service["ExecReload"].split(" ")[1] == "reload"
+    assert "systemctl reload exist-bridge" in section
+    for command in (service["ExecStart"], service["ExecStartPre"], service["ExecReload"]):
         binary, _, rest = command.partition(" ")
         assert binary in section  # the same virtualenv
         assert rest.split(" -c ")[1] in section  # the same configuration file

@@ -6,11 +6,14 @@ user's call (``backfill`` can send them)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 
 from .outbox import Outbox
 from .rules import REFUSED, OutboxError
+
+log = logging.getLogger("exist_bridge")
 
 
 def refused_unused(outbox: Outbox, used: Iterable[str]) -> dict[str, int]:
@@ -44,3 +47,15 @@ def unused_message(unused: dict[str, int]) -> str:
         "refused them and they are never sent again (a fixed typo? the counts are not moved to "
         f"another attribute). Clear them with `exist-bridge status --forget-refused {first}`"
     )
+
+
+def warn_refused_unused(outbox: Outbox, used: Iterable[str]) -> None:
+    """Refused totals of attributes not in ``used`` would stay refused for ever: said once (at
+    start, after a reload), with how to clear them."""
+    try:
+        unused = refused_unused(outbox, used)
+    except OutboxError as err:
+        log.debug("can't list the refused totals: %s", err)
+        return
+    if unused:
+        log.warning("%s", unused_message(unused))

@@ -85,6 +85,8 @@ class BrokerLink:
         self._restart_lock = threading.Lock()
         self._stopped = False
         self.subacks: list[list] = []  # the reason codes of each SUBACK, one per (re)connect
+        self._subscribing: dict[int, list[str]] = {}  # packet id of a SUBSCRIBE -> its topics
+        self._subscribing_lock = threading.Lock()  # a SUBACK may come before subscribe returns
         self.on_message_hook: Callable[[IncomingMessage], None] | None = None
         # more to publish on each connect (the Exist mirror's states and discovery)
         self.connect_hook: Callable[[], None] | None = None
@@ -182,16 +184,40 @@ class BrokerLink:
                 except Exception as err:  # noqa: BLE001 - a status only; the flusher sends more
                     log.debug("no status published on connect: %s", err)
         if self.topics:
-            client.subscribe([(t, self.qos) for t in self.topics])
-            log.debug("subscribing to %s", ", ".join(self.topics))
+            self._subscribe(self.topics)
+
+    def _subscribe(self, topics: list[str]) -> None:
+        """SUBSCRIBE to ``topics`` (their SUBACK is logged by ``_on_subscribe``)."""
+        with self._subscribing_lock:
+            _, mid = self.client.subscribe([(t, self.qos) for t in topics])
+            if mid is not None:
+                self._subscribing[mid] = list(topics)
+        log.debug("subscribing to %s", ", ".join(topics))
+
+    def set_topics(self, topics: list[str]) -> tuple[list[str], list[str]]:
+        """Subscribe to ``topics`` from now on (a reload): the new ones are subscribed and the
+        ones no longer wanted unsubscribed on the live session (while disconnected, the next
+        connect subscribes to ``topics``). Returns (added, removed)."""
+        wanted = sorted(set(topics))
+        added = [t for t in wanted if t not in self.topics]
+        removed = [t for t in self.topics if t not in wanted]
+        self.topics = wanted
+        if self.connected and removed:
+            self.client.unsubscribe(removed)
+            log.info("unsubscribed from %s", ", ".join(removed))
+        if self.connected and added:
+            self._subscribe(added)
+        return added, removed
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         """The broker's SUBACK: messages on the granted topics now reach the bridge."""
         if mid is not None and mid == self._status_mid:
             return  # the status topic's (a shared topic_prefix is watched there), not self.topics'
         codes = list(reason_codes)
-        granted = [t for t, rc in zip(self.topics, codes, strict=False) if not rc.is_failure]
-        refused = [t for t, rc in zip(self.topics, codes, strict=False) if rc.is_failure]
+        with self._subscribing_lock:
+            topics = self._subscribing.pop(mid, self.topics) if mid is not None else self.topics
+        granted = [t for t, rc in zip(topics, codes, strict=False) if not rc.is_failure]
+        refused = [t for t, rc in zip(topics, codes, strict=False) if rc.is_failure]
         if refused:
             log.error(
                 "the broker refused the subscription to %s (its ACL?): messages there never "

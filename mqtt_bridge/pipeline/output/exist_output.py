@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ...backoff import REFUSED_PAUSE, exist_outage
 from ...config.model import BridgeConfig
-from ...exist.attributes import AttributeManager
+from ...exist.attributes import AttributeManager, AttributeSpec
 from ...exist.budget import RequestBudget, token_key
 from ...exist.client import ExistClient, WriteResult
 from ...exist.errors import (
@@ -95,6 +95,11 @@ class ExistAdapter:
         """The value type Exist reported for ``name`` (remembered from earlier runs), if known."""
         return self.manager.value_type(name)
 
+    def set_attributes(self, config: BridgeConfig) -> None:
+        """Bootstrap ``config``'s attributes from now on (a reload; ``bootstrap`` acquires or
+        creates the new ones)."""
+        self.manager.set_specs(attribute_specs(config))
+
     def bootstrap(self) -> None:
         """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
         report = self.manager.bootstrap()
@@ -165,6 +170,19 @@ class ExistAdapter:
             return None
 
 
+def attribute_specs(config: BridgeConfig) -> list[AttributeSpec]:
+    """The configuration's attributes as the ``AttributeManager`` bootstraps them."""
+    specs: list[dict[str, Any]] = []
+    for a in config.attributes:
+        if a.template:
+            specs.append({"template": a.template})
+        else:
+            specs.append(
+                {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
+            )
+    return [AttributeSpec.from_config(spec) for spec in specs]
+
+
 def make_client(
     config: BridgeConfig,
     state_dir: Path,
@@ -189,14 +207,7 @@ def make_client(
         clock=clock,
         sleep=sleep,
     )
-    specs: list[dict[str, Any]] = []
-    for a in config.attributes:
-        if a.template:
-            specs.append({"template": a.template})
-        else:
-            specs.append(
-                {"name": a.name, "label": a.label, "group": a.group, "value_type": a.value_type}
-            )
+    specs = attribute_specs(config)
     manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE, invalid_items="fail")
     token_key = "exist.token" if e.token else f"exist.token_file {e.token_file}"
     return ExistAdapter(client, manager, backoff=config.retry_delay, token_key=token_key)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -277,6 +278,7 @@ class MessageProcessor:
         self.recent: OrderedDict[int, tuple[str, bytes]] = OrderedDict(outbox.recent())
         self.once = OnceLogger(log)
         self.tracer: Tracer | None = None  # exist-bridge test and run --dry-run
+        self._reconfigure = threading.Lock()  # a reload waits for the message being processed
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -336,8 +338,26 @@ class MessageProcessor:
         if reading.fallback is not None:
             self.once.warn(f"event_time_{reading.fallback}", topic, reading.detail)
 
+    def replace_mappings(self, mappings: list[Mapping]) -> list[str]:
+        """Process the next messages with ``mappings`` (a reload). The per-topic states of
+        mappings whose ``state_id`` is unchanged are kept; the others' are forgotten (deleted
+        from the outbox with the next message's commit) and their keys returned. Between two
+        messages: never while one is being processed."""
+        ids = {m.state_id for m in mappings if m.uses_state}
+        with self._reconfigure:
+            gone = [key for key in self.states if not _kept(key, ids)]
+            for key in gone:
+                del self.states[key]
+            self._over.extend(gone)
+            self.mappings = mappings
+        return gone
+
     def process(self, msg: IncomingMessage) -> Commit:
         """The commit for one message (effects, states, dead letters, counters)."""
+        with self._reconfigure:
+            return self._process(msg)
+
+    def _process(self, msg: IncomingMessage) -> Commit:
         digest = hashlib.blake2b(msg.payload, digest_size=16).digest()
         acked = msg.qos > 0 and msg.mid > 0
         if acked and msg.dup and self.recent.get(msg.mid) == (msg.topic, digest):
@@ -346,6 +366,9 @@ class MessageProcessor:
         if acked:
             self._remember(msg.mid, msg.topic, digest)
         commit = Commit(msg.mid if acked else 0, msg.topic, digest, [], {}, [], [], {"messages": 1})
+        if self._over:
+            commit.dropped.extend(self._over)
+            self._over = []
         matched = self._route(msg.topic)
         outcomes: list[Outcome] | None = (
             [] if self.tracer is not None or log.isEnabledFor(logging.DEBUG) else None
@@ -356,9 +379,6 @@ class MessageProcessor:
             return commit
         received_at = msg.received_at or time.time()
         day = self.local_date(received_at)
-        if self._over:
-            commit.dropped.extend(self._over)
-            self._over = []
         observe = self.observer or _ignore
         for mapping in matched:
             observe(mapping.index, "received")
@@ -434,6 +454,12 @@ class MessageProcessor:
             log.debug("%s -> %s", msg.topic, what)
         if self.tracer is not None:
             self.tracer(msg, outcomes)
+
+
+def _kept(key: str, state_ids: set[str]) -> bool:
+    """Whether the state under ``key`` (``Mapping.state_key``: ``<state_id> <topic>``) belongs
+    to one of ``state_ids``."""
+    return any(key.startswith(f"{sid} ") for sid in state_ids)
 
 
 def _ignore(index: int, outcome: str) -> None:
