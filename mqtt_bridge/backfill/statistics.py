@@ -70,6 +70,19 @@ def parse_choice(text: str) -> Choice:
     return Choice(entity, attribute.strip(), kind.strip().lower() or None, unit.strip() or None)
 
 
+def one_statistic_per_attribute(statistics: list[Choice], choices: list[Choice]) -> None:
+    """Refuse an attribute read from a statistic and named by another ``--entity`` too: a day
+    has one value, so one of them would silently replace the other."""
+    for chosen in statistics:
+        other = next((c for c in choices if c.attribute == chosen.attribute and c != chosen), None)
+        if other is not None:
+            raise ValueError(
+                f"--entity {other.entity}={other.attribute}: {chosen.entity} is read into "
+                f"{chosen.attribute} already (a day has one value, the second would replace "
+                "the first): one statistic per attribute"
+            )
+
+
 def default_kind(meta: dict[str, Any]) -> str | None:
     """``change`` for a statistic with a sum, ``mean`` for one with a mean (``has_mean``, or a
     non-zero ``mean_type`` in newer Home Assistants), else None."""

@@ -75,6 +75,14 @@ def test_the_plan_is_the_dry_runs(panel):
         ({"start": "soon", "entities": ["sensor.energy=energy_kwh"]}, "must be dates"),
         ({"start": "2024-01-01", "entities": []}, "pick at least one statistic"),
         ({"start": "2024-01-01", "entities": ["sensor.energy=:change"]}, "no attribute"),
+        (  # two statistics into one attribute: the second would replace the first's days
+            {
+                "start": "2024-01-01",
+                "end": "2024-01-02",
+                "entities": ["sensor.energy=energy_kwh:change:kWh", "sensor.temp=energy_kwh"],
+            },
+            "sensor.temp=energy_kwh: sensor.energy is read into energy_kwh already",
+        ),
     ],
 )
 def test_what_the_page_sends_is_checked(panel, body, message):
