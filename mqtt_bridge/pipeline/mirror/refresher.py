@@ -50,6 +50,9 @@ POSTPONE = 60.0  # a refresh that waited is tried again this much later
 MIN_RESERVE = 10  # requests of the hourly budget never spent on reads, at least
 RESERVE_SHARE = 0.25  # ... or this share of the budget
 STATE_TEXT_LIMIT = 255  # Home Assistant's longest state
+NOT_IN_A_TOPIC_LEVEL = frozenset(
+    "/+#\x00"
+)  # characters an attribute's name (a topic level) can't have
 CORRELATIONS_SHOWN = 20  # the most confident, then strongest, in the correlations document
 
 
@@ -245,6 +248,8 @@ class Refresher:
         return None, list(s.groups)
 
     def _wanted(self, attribute: Attribute) -> bool:
+        if not attribute.name or not NOT_IN_A_TOPIC_LEVEL.isdisjoint(attribute.name):
+            return False  # a malformed answer: no topic of its own
         s = self.settings
         return s.all or attribute.name in s.attributes or attribute.group in s.groups
 
