@@ -215,14 +215,20 @@ def _statistics_then_history(
     texts = [t for t, c in zip(given, choices, strict=True) if c not in wanted]
     days: dict[str, set[str] | None] = {}  # attribute -> the days history fills (None: all)
     first, last = (options.start, end) if texts else (end, options.start)
+    for entity, like in read.unknown.items():  # a typo, most likely
+        totals.notes.append(
+            f"{entity}: Home Assistant has no statistics of this id (did you mean "
+            + " or ".join(like)
+            + "?)"
+        )
     lacking = [(c, None) for c in read.missing] + list(read.uncovered.items())
     for choice, dates in lacking:
         mode = "update" if choice.kind is None else st.HISTORY_MODE.get(choice.kind)
         if mode is None:
             n = len(dates) if dates else (end - options.start).days + 1
             totals.notes.append(
-                f"{choice.entity}: {n} day(s) without statistics, and the history has no "
-                f"{choice.kind}: left out"
+                f"left out: {choice.entity}: {n} day(s) without statistics, and the history has "
+                f"no {choice.kind}"
             )
             continue
         texts.append(f"{choice.entity}={choice.attribute}:{mode}")

@@ -21,6 +21,7 @@ Assistant converts it (the command's ``units``, by the statistic's unit class).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -101,6 +102,7 @@ class Read:
     rows: int = 0
     uncovered: dict[Choice, list[date]] = field(default_factory=dict)  # statistics, some days
     missing: list[Choice] = field(default_factory=list)  # no statistics at all
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # missing id -> ids like it
 
 
 def read_statistics(
@@ -121,6 +123,9 @@ def read_statistics(
         meta = metadata.get(choice.entity)
         if meta is None:
             read.missing.append(choice)
+            like = difflib.get_close_matches(choice.entity, list(metadata), n=2, cutoff=0.8)
+            if like:
+                read.unknown[choice.entity] = like
             continue
         kind = choice.kind or default_kind(meta)
         if kind is None:

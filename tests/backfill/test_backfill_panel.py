@@ -69,6 +69,21 @@ def test_the_plan_is_the_dry_runs(panel):
     assert client.get("/backfill/progress.json").json["state"] == "idle"  # a plan sends nothing
 
 
+def test_a_statistic_id_with_a_typo_is_named_with_the_ones_like_it(panel):
+    body = {
+        "start": "2024-01-01",
+        "end": "2024-01-02",
+        "entities": ["sensor.enrgy=energy_kwh:mean"],
+    }
+    answer = Client(panel).post("/backfill/plan", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json["lines"][2:] == [
+        "sensor.enrgy: Home Assistant has no statistics of this id (did you mean sensor.energy?)",
+        "left out: sensor.enrgy: 2 day(s) without statistics, and the history has no mean",
+        "nothing to send",
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
