@@ -428,3 +428,19 @@ def test_a_malformed_with_values_answer_leaves_the_rest_mirrored(rsps, clock, ca
     topics = set(published.topics())
     assert topics == {f"exist/{n}/state" for n in ("mood", "bedtime", "focus", "weight", "energy")}
     assert not caplog.records
+
+
+def test_a_named_attribute_exist_doesnt_have_is_said_once(rsps, clock, caplog):
+    with_values(rsps, MOOD, SLEEP)
+    settings = ReadSettings(enabled=True, attributes=("mood", "moood", "sleep"), interval=600)
+    refresher, published = make(clock, settings)
+    with caplog.at_level(logging.WARNING):
+        refresher.step()
+        clock.advance(600)
+        refresher.step()
+    assert len(rsps.calls) == 2 and published.last("exist/mood/state")["state"] == 9
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "read.attributes: Exist has no attribute 'moood' for this token (yet): nothing to mirror "
+        "until it has (a typo? the names are Exist's, e.g. mood, steps, sleep)"
+    ]

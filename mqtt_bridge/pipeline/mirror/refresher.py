@@ -108,6 +108,7 @@ class Refresher:
         self.refreshes = 0
         self.postponed: str | None = None
         self._announced: dict[str, dict[str, Any]] = {}
+        self._unread: list[str] = []  # named attributes Exist answered nothing for, said once
         self._outage = Backoff(POSTPONE, max(POSTPONE, float(settings.interval)))
         self._lock = threading.Lock()  # ``known``: the refresher's thread and the flusher's
 
@@ -224,6 +225,7 @@ class Refresher:
             days=DAYS, date_max=today, attributes=names, groups=groups
         )
         chosen = [a for a in read if self._wanted(a)]
+        self._say_unread(self.settings.attributes, {a.name for a in chosen})
         with self._lock:
             for attribute in chosen:
                 old = self.known.get(attribute.name)
@@ -246,6 +248,18 @@ class Refresher:
         if s.attributes:
             return list(s.attributes), None
         return None, list(s.groups)
+
+    def _say_unread(self, named: Iterable[str], read: set[str]) -> None:
+        """Warn once about names in ``read.attributes`` Exist answered nothing for (a typo, or
+        an attribute this token can't read or not created yet): they would just not appear."""
+        unread = sorted(set(named) - read)
+        if unread and unread != self._unread:
+            log.warning(
+                "read.attributes: Exist has no attribute %s for this token (yet): nothing to "
+                "mirror until it has (a typo? the names are Exist's, e.g. mood, steps, sleep)",
+                ", ".join(repr(n) for n in unread),
+            )
+        self._unread = unread
 
     def _wanted(self, attribute: Attribute) -> bool:
         if not attribute.name or not NOT_IN_A_TOPIC_LEVEL.isdisjoint(attribute.name):
