@@ -204,6 +204,7 @@ def _statistics_then_history(
     given = list(dict.fromkeys(options.entities))  # the same --entity twice: once
     choices = [st.parse_choice(text) for text in given]
     wanted = [c for c in choices if c.attribute and (c.kind is None or c.kind in st.KINDS)]
+    st.check_kinds(choices, rp.ADHOC_MODES)
     st.one_statistic_per_attribute(wanted, choices)
     url = options.ha_websocket or websocket_url(options.home_assistant or "")
     with HomeAssistantWebSocket(url, options.ha_token or "") as ws:

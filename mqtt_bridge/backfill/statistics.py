@@ -84,6 +84,20 @@ def one_statistic_per_attribute(statistics: list[Choice], choices: list[Choice])
             )
 
 
+def check_kinds(choices: list[Choice], history_modes: tuple[str, ...]) -> None:
+    """Refuse a kind that is neither a statistics kind nor a history mode, before anything is
+    read (a typo: ``chnage``)."""
+    for choice in choices:
+        if choice.kind is None or choice.kind in KINDS or choice.kind in history_modes:
+            continue
+        like = difflib.get_close_matches(choice.kind, [*KINDS, *history_modes], n=1)
+        raise ValueError(
+            f"--entity {choice.entity}: {choice.kind!r} is neither a statistics kind "
+            f"({', '.join(KINDS)}) nor a history mode ({', '.join(history_modes)})"
+            + (f": did you mean {like[0]}?" if like else "")
+        )
+
+
 def default_kind(meta: dict[str, Any]) -> str | None:
     """``change`` for a statistic with a sum, ``mean`` for one with a mean (``has_mean``, or a
     non-zero ``mean_type`` in newer Home Assistants), else None."""

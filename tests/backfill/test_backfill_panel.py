@@ -90,6 +90,11 @@ def test_a_statistic_id_with_a_typo_is_named_with_the_ones_like_it(panel):
         ({"start": "soon", "entities": ["sensor.energy=energy_kwh"]}, "must be dates"),
         ({"start": "2024-01-01", "entities": []}, "pick at least one statistic"),
         ({"start": "2024-01-01", "entities": ["sensor.energy=:change"]}, "no attribute"),
+        (
+            {"start": "2024-01-01", "entities": ["sensor.energy=energy_kwh:chnage"]},
+            "'chnage' is neither a statistics kind (change, sum, max, min, state, mean) nor a "
+            "history mode (update, counter, duration, increment): did you mean change?",
+        ),
         (  # two statistics into one attribute: the second would replace the first's days
             {
                 "start": "2024-01-01",
