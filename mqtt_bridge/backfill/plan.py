@@ -225,11 +225,11 @@ def _statistics_then_history(
     lacking = [(c, None) for c in read.missing] + list(read.uncovered.items())
     for choice, dates in lacking:
         mode = "update" if choice.kind is None else st.HISTORY_MODE.get(choice.kind)
-        if mode is None:
+        lack = st.no_history(choice.entity, mode, choice.kind)
+        if lack:
             n = len(dates) if dates else (end - options.start).days + 1
             totals.notes.append(
-                f"left out: {choice.entity}: {n} day(s) without statistics, and the history has "
-                f"no {choice.kind}"
+                f"left out: {choice.entity}: {n} day(s) without statistics, and {lack}"
             )
             continue
         texts.append(f"{choice.entity}={choice.attribute}:{mode}")

@@ -98,6 +98,17 @@ def check_kinds(choices: list[Choice], history_modes: tuple[str, ...]) -> None:
         )
 
 
+def no_history(statistic_id: str, mode: str | None, kind: str | None) -> str | None:
+    """Why the REST history can't fill a statistic's missing days, or None when it can. An
+    external statistic (``source:name``, from an integration such as a utility's) is no entity:
+    Home Assistant answers a history request naming it with 400, failing the whole request."""
+    if ":" in statistic_id:
+        return "an external statistic (source:name) has no history"
+    if mode is None:
+        return f"the history has no {kind}"
+    return None
+
+
 def default_kind(meta: dict[str, Any]) -> str | None:
     """``change`` for a statistic with a sum, ``mean`` for one with a mean (``has_mean``, or a
     non-zero ``mean_type`` in newer Home Assistants), else None."""
