@@ -56,7 +56,7 @@ def sensor_kind(value_type: int | None) -> SensorKind:
     return SENSOR_KINDS.get(value_type if value_type is not None else -1, SENSOR_KINDS[STRING])
 
 
-def exists_value(value: Any, value_type: int | None) -> Any:
+def publishable(value: Any, value_type: int | None) -> Any:
     """A value as Exist answered it, made safe to publish: a number that isn't finite is
     unknown (None; JSON has no NaN), numeric text of a numeric type is its number."""
     if isinstance(value, str) and value_type not in (STRING, None):
@@ -100,7 +100,7 @@ class Mirrored:
             label=attribute.label or attribute.name,
             group=attribute.group,
             value_type=attribute.value_type,
-            values={v.date: exists_value(v.value, attribute.value_type) for v in attribute.values},
+            values={v.date: publishable(v.value, attribute.value_type) for v in attribute.values},
         )
 
     def document(self, today: str, updated_at: str) -> dict[str, Any]:
