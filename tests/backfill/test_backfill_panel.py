@@ -5,7 +5,8 @@ page's endpoint mounting it under ``/backfill/``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,6 +48,22 @@ def test_the_page_and_the_statistics(panel):
         {"statistic_id": "sensor.energy", "name": "sensor.energy", "unit": "Wh", "kind": "change"},
         {"statistic_id": "sensor.temp", "name": "sensor.temp", "unit": "°C", "kind": "mean"},
     ]
+
+
+def test_the_pages_last_day_is_yesterday_in_the_bridges_time_zone(panel):
+    # UTC-12 and UTC+14 are 26 hours apart: one of them is on another date than this machine
+    zone = next(
+        z for z in ("Etc/GMT+12", "Etc/GMT-14") if datetime.now(ZoneInfo(z)).date() != date.today()
+    )
+    panel.config = replace(panel.config, exist=replace(panel.config.exist, timezone=zone))
+
+    def yesterday() -> str:
+        return (datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)).isoformat()
+
+    before = yesterday()
+    page = Client(panel).get("/backfill/").text
+    shown = {f'<input id="to" type="date" value="{d}" max="{d}">' for d in (before, yesterday())}
+    assert any(s in page for s in shown)  # (either side of a midnight during the request)
 
 
 def test_the_plan_is_the_dry_runs(panel):
