@@ -229,7 +229,8 @@ class BackfillPanel:
     def progress(self) -> dict[str, Any]:
         with self.lock:
             run = self.run
-            state = "stopping" if run.state == "running" and self.stop.is_set() else run.state
+            busy = run.state in ("planning", "running")
+            state = "stopping" if busy and self.stop.is_set() else run.state
             return {
                 "state": state,
                 "done": run.done,
@@ -250,6 +251,8 @@ class BackfillPanel:
             with self.lock:
                 self.run.lines, self.run.total = lines, backfill.plan.requests
                 self.run.state = "running"
+            if self.stop.is_set():  # Stop while planning: nothing is sent, not even set-up
+                raise Stopped()
             log.info("backfill from the panel: %d request(s) to send", backfill.plan.requests)
             bar = _PanelBar(self, backfill.plan.requests)
             report = send_plan(backfill, exist, self.state_dir, False, self._sleep, errors, bar=bar)

@@ -5,6 +5,7 @@ page's endpoint mounting it under ``/backfill/``."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,12 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from werkzeug.test import Client
 
+from mqtt_bridge.backfill import panel as panel_module
 from mqtt_bridge.backfill.panel import BackfillPanel, HomeAssistantAccess, cross_site
+from mqtt_bridge.backfill.plan import plan_backfill
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.observe.web import ObserveApp
 
 from ..support.backfill import STATISTICS_CONFIG
 from ..support.ha_statistics import StatisticsServer
+from ..support.waiting import wait_until
 
 ZONE = ZoneInfo("Europe/Berlin")
 
@@ -99,6 +103,31 @@ def test_a_statistic_id_with_a_typo_is_named_with_the_ones_like_it(panel):
         "left out: sensor.enrgy: 2 day(s) without statistics, and the history has no mean",
         "nothing to send",
     ]
+
+
+def test_stop_while_planning_sends_nothing(panel, monkeypatch):
+    planning, release = threading.Event(), threading.Event()
+
+    def slow_plan(*args, **kwargs):  # Home Assistant taking its time over the statistics
+        planning.set()
+        release.wait(15)
+        return plan_backfill(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "plan_backfill", slow_plan)
+    client = Client(panel)
+    body = {"start": "2024-01-01", "end": "2024-01-02", "entities": ["sensor.energy=energy_kwh"]}
+    assert client.post("/backfill/run", json=body).status_code == 200
+    assert planning.wait(15)
+    assert client.post("/backfill/stop", json={}).json["state"] == "stopping"
+    release.set()
+
+    def progress() -> dict:
+        return client.get("/backfill/progress.json").json
+
+    wait_until(lambda: progress()["state"] not in ("planning", "running", "stopping"))
+    final = progress()  # (Exist is unreachable here: any request would have failed the run)
+    assert (final["state"], final["done"], final["error"]) == ("stopped", 0, "")
+    assert final["lines"][-1].startswith("stopped after 0 of 1 request(s)")
 
 
 @pytest.mark.parametrize(
