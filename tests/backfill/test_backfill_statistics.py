@@ -157,6 +157,10 @@ def test_a_wrong_token_and_a_failing_command_are_one_line(ha):
         f"Home Assistant's websocket API at {ha.url}: recorder/list_statistic_ids failed: "
         "unknown_error: db locked"
     )
+    ha.fail["recorder/list_statistic_ids"] = "db locked"  # type: ignore[assignment]
+    with HomeAssistantWebSocket(ha.url, ha.token) as ws, pytest.raises(SourceError) as err:
+        ws.list_statistic_ids()
+    assert str(err.value).endswith("recorder/list_statistic_ids failed: ?: db locked")
     with pytest.raises(SourceError, match=re.escape("ws://127.0.0.1:9/api/websocket: ")):
         HomeAssistantWebSocket("ws://127.0.0.1:9/api/websocket", "t", timeout=5).__enter__()
 
