@@ -89,7 +89,7 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
             + "".join(f"; {where}: {spans}" for where, spans in sources.get(name, {}).items())
         )
     for note in totals.notes:
-        say(f"left out: {note}")
+        say(note)
     if plan.live:
         say(
             f"left out {len(plan.live)} day(s) the live bridge has written (--overwrite to "

@@ -91,7 +91,9 @@ class HomeAssistantWebSocket:
             raise SourceError(f"{where}: {message['type']}: {type(err).__name__}: {err}") from None
         self.commands += 1
         if not answer.get("success"):
-            error = answer.get("error") or {}
+            error = answer.get("error")
+            if not isinstance(error, dict):  # (Home Assistant's is an object; a proxy's may not be)
+                error = {"message": str(error or "")}
             raise SourceError(
                 f"{where}: {message['type']} failed: {error.get('code', '?')}: "
                 f"{error.get('message', '')}"

@@ -26,14 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..config.model import BridgeConfig
+from ..exist.errors import ExistError
 from ..pipeline.output.exist_output import make_client
 from . import send as sd
 from . import statistics as st
@@ -152,7 +154,7 @@ class BackfillPanel:
             html = _templates.get_template("panel.html").render(
                 attributes=sorted(a.name for a in self.config.attributes),
                 kinds=st.KINDS,
-                yesterday=date.fromordinal(date.today().toordinal() - 1).isoformat(),
+                yesterday=(self.today() - timedelta(days=1)).isoformat(),
             )
             return _send(start_response, 200, html, method)
         if path == "/statistics.json":
@@ -160,6 +162,18 @@ class BackfillPanel:
         if path == "/progress.json":
             return _send(start_response, 200, self.progress(), method)
         return _send(start_response, 404, {"error": "not found"}, method)
+
+    def today(self) -> date:
+        """Today in the bridge's time zone, as the plan counts days (``exist.timezone``, else
+        the profile's): the machine's clock may be in UTC, hours away from the user's day."""
+        try:
+            zone = (
+                self.config.exist.timezone
+                or make_client(self.config, self.state_dir).manager.timezone()
+            )
+            return datetime.now(ZoneInfo(zone)).date()
+        except (ExistError, OSError, ValueError, KeyError):  # not known yet: the machine's date
+            return date.today()
 
     # ------------------------------------------------------------------------------ actions
 
@@ -215,7 +229,8 @@ class BackfillPanel:
     def progress(self) -> dict[str, Any]:
         with self.lock:
             run = self.run
-            state = "stopping" if run.state == "running" and self.stop.is_set() else run.state
+            busy = run.state in ("planning", "running")
+            state = "stopping" if busy and self.stop.is_set() else run.state
             return {
                 "state": state,
                 "done": run.done,
@@ -236,6 +251,8 @@ class BackfillPanel:
             with self.lock:
                 self.run.lines, self.run.total = lines, backfill.plan.requests
                 self.run.state = "running"
+            if self.stop.is_set():  # Stop while planning: nothing is sent, not even set-up
+                raise Stopped()
             log.info("backfill from the panel: %d request(s) to send", backfill.plan.requests)
             bar = _PanelBar(self, backfill.plan.requests)
             report = send_plan(backfill, exist, self.state_dir, False, self._sleep, errors, bar=bar)

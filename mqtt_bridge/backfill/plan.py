@@ -201,8 +201,11 @@ def _statistics_then_history(
     """Day totals from the long-term statistics for every ``--entity`` that has them; from the
     REST history for the others and for the days statistics lack (kinds with a history mode);
     ``totals.sources`` says which per (attribute, date)."""
-    choices = [st.parse_choice(text) for text in options.entities]
+    given = list(dict.fromkeys(options.entities))  # the same --entity twice: once
+    choices = [st.parse_choice(text) for text in given]
     wanted = [c for c in choices if c.attribute and (c.kind is None or c.kind in st.KINDS)]
+    st.check_kinds(choices, rp.ADHOC_MODES)
+    st.one_statistic_per_attribute(wanted, choices)
     url = options.ha_websocket or websocket_url(options.home_assistant or "")
     with HomeAssistantWebSocket(url, options.ha_token or "") as ws:
         read = st.read_statistics(ws, wanted, options.start, end, zone, value_type)
@@ -210,17 +213,23 @@ def _statistics_then_history(
     for key, value in read.values.items():
         totals.values[key] = value
         totals.sources[key] = "statistics"
-    texts = [t for t, c in zip(options.entities, choices, strict=True) if c not in wanted]
+    texts = [t for t, c in zip(given, choices, strict=True) if c not in wanted]
     days: dict[str, set[str] | None] = {}  # attribute -> the days history fills (None: all)
     first, last = (options.start, end) if texts else (end, options.start)
+    for entity, like in read.unknown.items():  # a typo, most likely
+        totals.notes.append(
+            f"{entity}: Home Assistant has no statistics of this id (did you mean "
+            + " or ".join(like)
+            + "?)"
+        )
     lacking = [(c, None) for c in read.missing] + list(read.uncovered.items())
     for choice, dates in lacking:
         mode = "update" if choice.kind is None else st.HISTORY_MODE.get(choice.kind)
-        if mode is None:
+        lack = st.no_history(choice.entity, mode, choice.kind)
+        if lack:
             n = len(dates) if dates else (end - options.start).days + 1
             totals.notes.append(
-                f"{choice.entity}: {n} day(s) without statistics, and the history has no "
-                f"{choice.kind}: left out"
+                f"left out: {choice.entity}: {n} day(s) without statistics, and {lack}"
             )
             continue
         texts.append(f"{choice.entity}={choice.attribute}:{mode}")

@@ -34,7 +34,7 @@ class Totals:
     rejected: Counter = field(default_factory=Counter)
     day_totals: bool = False  # read as day totals (a CSV's date,attribute,value), not replayed
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # where a day came from
-    notes: list[str] = field(default_factory=list)  # what the plan should say was left out
+    notes: list[str] = field(default_factory=list)  # the plan's lines on what was left out
 
     def add(self, attribute: str, day: str, mode: str, value: int | float | str) -> None:
         key = (attribute, day)

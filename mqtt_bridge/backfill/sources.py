@@ -137,6 +137,11 @@ class HomeAssistantHistory:
         self.requests += 1
         if response.status_code == 401:
             raise SourceError(f"{where} refused the token (401): use a long-lived access token")
+        if response.status_code == 404:  # Home Assistant has no page path: a copied browser URL
+            raise SourceError(
+                f"{where} answered 404 to {path}: give Home Assistant's own address, like "
+                "http://homeassistant.local:8123, without a page's path"
+            )
         if response.status_code != 200:
             raise SourceError(f"{where} answered {response.status_code} to {path}")
         try:

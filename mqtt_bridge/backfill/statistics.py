@@ -21,6 +21,7 @@ Assistant converts it (the command's ``units``, by the statistic's unit class).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -70,6 +71,44 @@ def parse_choice(text: str) -> Choice:
     return Choice(entity, attribute.strip(), kind.strip().lower() or None, unit.strip() or None)
 
 
+def one_statistic_per_attribute(statistics: list[Choice], choices: list[Choice]) -> None:
+    """Refuse an attribute read from a statistic and named by another ``--entity`` too: a day
+    has one value, so one of them would silently replace the other."""
+    for chosen in statistics:
+        other = next((c for c in choices if c.attribute == chosen.attribute and c != chosen), None)
+        if other is not None:
+            raise ValueError(
+                f"--entity {other.entity}={other.attribute}: {chosen.entity} is read into "
+                f"{chosen.attribute} already (a day has one value, the second would replace "
+                "the first): one statistic per attribute"
+            )
+
+
+def check_kinds(choices: list[Choice], history_modes: tuple[str, ...]) -> None:
+    """Refuse a kind that is neither a statistics kind nor a history mode, before anything is
+    read (a typo: ``chnage``)."""
+    for choice in choices:
+        if choice.kind is None or choice.kind in KINDS or choice.kind in history_modes:
+            continue
+        like = difflib.get_close_matches(choice.kind, [*KINDS, *history_modes], n=1)
+        raise ValueError(
+            f"--entity {choice.entity}: {choice.kind!r} is neither a statistics kind "
+            f"({', '.join(KINDS)}) nor a history mode ({', '.join(history_modes)})"
+            + (f": did you mean {like[0]}?" if like else "")
+        )
+
+
+def no_history(statistic_id: str, mode: str | None, kind: str | None) -> str | None:
+    """Why the REST history can't fill a statistic's missing days, or None when it can. An
+    external statistic (``source:name``, from an integration such as a utility's) is no entity:
+    Home Assistant answers a history request naming it with 400, failing the whole request."""
+    if ":" in statistic_id:
+        return "an external statistic (source:name) has no history"
+    if mode is None:
+        return f"the history has no {kind}"
+    return None
+
+
 def default_kind(meta: dict[str, Any]) -> str | None:
     """``change`` for a statistic with a sum, ``mean`` for one with a mean (``has_mean``, or a
     non-zero ``mean_type`` in newer Home Assistants), else None."""
@@ -88,6 +127,7 @@ class Read:
     rows: int = 0
     uncovered: dict[Choice, list[date]] = field(default_factory=dict)  # statistics, some days
     missing: list[Choice] = field(default_factory=list)  # no statistics at all
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # missing id -> ids like it
 
 
 def read_statistics(
@@ -108,6 +148,9 @@ def read_statistics(
         meta = metadata.get(choice.entity)
         if meta is None:
             read.missing.append(choice)
+            like = difflib.get_close_matches(choice.entity, list(metadata), n=2, cutoff=0.8)
+            if like:
+                read.unknown[choice.entity] = like
             continue
         kind = choice.kind or default_kind(meta)
         if kind is None:

@@ -59,8 +59,8 @@ EXIST_SCHEMA = v.Section(
     {
         _opt(
             "base_url",
-            "Exist server (an http(s) URL with a valid host name or IP address; a start that "
-            "can't reach it names this key).",
+            "Exist server (an http(s) URL with a valid host name or IP address, without the "
+            "API's /api/2; a start that can't reach it names this key).",
             "https://exist.io",
         ): v.url,
         _opt(

@@ -143,6 +143,9 @@ def url_host_problem(text: str) -> str | None:
     return None
 
 
+_API_PATH = re.compile(r"/api/\d+/*$")
+
+
 @kind("http(s) URL")
 def url(value: Any) -> str:
     if isinstance(value, str):
@@ -151,6 +154,11 @@ def url(value: Any) -> str:
             problem = url_host_problem(value.strip())
             if problem:
                 raise vol.Invalid(f"{short(value)} is not a usable URL: {problem}")
+            if _API_PATH.search(parts.path):  # copied from the API docs' examples
+                raise vol.Invalid(
+                    f"{short(value)} ends in the API's path: give the server only, like "
+                    "https://exist.io (the bridge adds /api/2 itself)"
+                )
             return value.strip().rstrip("/")
     raise vol.Invalid(f"expected an http(s) URL like https://exist.io, got {short(value)}")
 

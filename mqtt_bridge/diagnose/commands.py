@@ -34,7 +34,13 @@ def add_test_parser(
         type=message_topic,
         help="the message's topic (a real topic: no + or # wildcards)",
     )
-    p.add_argument("-m", "--message", required=True, metavar="PAYLOAD", help="its payload")
+    p.add_argument(
+        "-m",
+        "--message",
+        required=True,
+        metavar="PAYLOAD",
+        help="its payload (one starting with - other than a number: --message=-PAYLOAD)",
+    )
     p.add_argument("--retained", action="store_true", help="as a retained message")
     return p
 

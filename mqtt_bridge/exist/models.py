@@ -128,7 +128,9 @@ class Attribute:
         group = data.get("group")
         service = data.get("service")
         value_type = data.get("value_type")
-        values = data.get("values") or []
+        values = data.get("values")
+        if not isinstance(values, list):  # null, or a malformed answer: no values
+            values = []
         return cls(
             name=str(data.get("name") or data.get("template") or ""),
             label=str(data.get("label") or ""),

@@ -261,6 +261,27 @@ def test_a_wrong_home_assistant_token_is_one_clear_line(mock_exist, year, tmp_pa
     assert "Traceback" not in err.getvalue()
 
 
+def test_a_home_assistant_url_copied_from_the_browser_is_named(mock_exist, year, tmp_path):
+    cfg_path = tmp_path / "bridge.yaml"
+    cfg_path.write_text(
+        CONFIG.format(
+            url=mock_exist.url, token=mock_exist.token, state=tmp_path / "state", per_hour=280
+        )
+    )
+    (tmp_path / "ha_token").write_text(HA_TOKEN)
+    page = year.url + "/lovelace/0"  # the dashboard's address
+    argv = ["backfill", "-c", str(cfg_path), "--from", "2023-01-01", "--to", "2023-01-31"]
+    argv += ["--home-assistant", page, "--ha-token-file", str(tmp_path / "ha_token")]
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_run([*argv, "--entity", "sensor.steps=steps:update"], out, err)
+    assert code == 1, err.getvalue()
+    assert (
+        f"Home Assistant at {page} answered 404 to /api/history/period/2023-01-01T00%3A00%3A00"
+        "%2B01%3A00: give Home Assistant's own address, like http://homeassistant.local:8123, "
+        "without a page's path"
+    ) in err.getvalue()
+
+
 # ------------------------------------------------------------------------------ CSV
 
 

@@ -5,18 +5,23 @@ page's endpoint mounting it under ``/backfill/``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import threading
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.test import Client
 
+from mqtt_bridge.backfill import panel as panel_module
 from mqtt_bridge.backfill.panel import BackfillPanel, HomeAssistantAccess, cross_site
+from mqtt_bridge.backfill.plan import plan_backfill
 from mqtt_bridge.config import parse_config
 from mqtt_bridge.observe.web import ObserveApp
 
 from ..support.backfill import STATISTICS_CONFIG
 from ..support.ha_statistics import StatisticsServer
+from ..support.waiting import wait_until
 
 ZONE = ZoneInfo("Europe/Berlin")
 
@@ -49,6 +54,22 @@ def test_the_page_and_the_statistics(panel):
     ]
 
 
+def test_the_pages_last_day_is_yesterday_in_the_bridges_time_zone(panel):
+    # UTC-12 and UTC+14 are 26 hours apart: one of them is on another date than this machine
+    zone = next(
+        z for z in ("Etc/GMT+12", "Etc/GMT-14") if datetime.now(ZoneInfo(z)).date() != date.today()
+    )
+    panel.config = replace(panel.config, exist=replace(panel.config.exist, timezone=zone))
+
+    def yesterday() -> str:
+        return (datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)).isoformat()
+
+    before = yesterday()
+    page = Client(panel).get("/backfill/").text
+    shown = {f'<input id="to" type="date" value="{d}" max="{d}">' for d in (before, yesterday())}
+    assert any(s in page for s in shown)  # (either side of a midnight during the request)
+
+
 def test_the_plan_is_the_dry_runs(panel):
     client = Client(panel)
     body = {
@@ -69,12 +90,65 @@ def test_the_plan_is_the_dry_runs(panel):
     assert client.get("/backfill/progress.json").json["state"] == "idle"  # a plan sends nothing
 
 
+def test_a_statistic_id_with_a_typo_is_named_with_the_ones_like_it(panel):
+    body = {
+        "start": "2024-01-01",
+        "end": "2024-01-02",
+        "entities": ["sensor.enrgy=energy_kwh:mean"],
+    }
+    answer = Client(panel).post("/backfill/plan", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json["lines"][2:] == [
+        "sensor.enrgy: Home Assistant has no statistics of this id (did you mean sensor.energy?)",
+        "left out: sensor.enrgy: 2 day(s) without statistics, and the history has no mean",
+        "nothing to send",
+    ]
+
+
+def test_stop_while_planning_sends_nothing(panel, monkeypatch):
+    planning, release = threading.Event(), threading.Event()
+
+    def slow_plan(*args, **kwargs):  # Home Assistant taking its time over the statistics
+        planning.set()
+        release.wait(15)
+        return plan_backfill(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "plan_backfill", slow_plan)
+    client = Client(panel)
+    body = {"start": "2024-01-01", "end": "2024-01-02", "entities": ["sensor.energy=energy_kwh"]}
+    assert client.post("/backfill/run", json=body).status_code == 200
+    assert planning.wait(15)
+    assert client.post("/backfill/stop", json={}).json["state"] == "stopping"
+    release.set()
+
+    def progress() -> dict:
+        return client.get("/backfill/progress.json").json
+
+    wait_until(lambda: progress()["state"] not in ("planning", "running", "stopping"))
+    final = progress()  # (Exist is unreachable here: any request would have failed the run)
+    assert (final["state"], final["done"], final["error"]) == ("stopped", 0, "")
+    assert final["lines"][-1].startswith("stopped after 0 of 1 request(s)")
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         ({"start": "soon", "entities": ["sensor.energy=energy_kwh"]}, "must be dates"),
         ({"start": "2024-01-01", "entities": []}, "pick at least one statistic"),
         ({"start": "2024-01-01", "entities": ["sensor.energy=:change"]}, "no attribute"),
+        (
+            {"start": "2024-01-01", "entities": ["sensor.energy=energy_kwh:chnage"]},
+            "'chnage' is neither a statistics kind (change, sum, max, min, state, mean) nor a "
+            "history mode (update, counter, duration, increment): did you mean change?",
+        ),
+        (  # two statistics into one attribute: the second would replace the first's days
+            {
+                "start": "2024-01-01",
+                "end": "2024-01-02",
+                "entities": ["sensor.energy=energy_kwh:change:kWh", "sensor.temp=energy_kwh"],
+            },
+            "sensor.temp=energy_kwh: sensor.energy is read into energy_kwh already",
+        ),
     ],
 )
 def test_what_the_page_sends_is_checked(panel, body, message):

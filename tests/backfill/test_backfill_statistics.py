@@ -157,6 +157,10 @@ def test_a_wrong_token_and_a_failing_command_are_one_line(ha):
         f"Home Assistant's websocket API at {ha.url}: recorder/list_statistic_ids failed: "
         "unknown_error: db locked"
     )
+    ha.fail["recorder/list_statistic_ids"] = "db locked"  # type: ignore[assignment]
+    with HomeAssistantWebSocket(ha.url, ha.token) as ws, pytest.raises(SourceError) as err:
+        ws.list_statistic_ids()
+    assert str(err.value).endswith("recorder/list_statistic_ids failed: ?: db locked")
     with pytest.raises(SourceError, match=re.escape("ws://127.0.0.1:9/api/websocket: ")):
         HomeAssistantWebSocket("ws://127.0.0.1:9/api/websocket", "t", timeout=5).__enter__()
 
@@ -164,6 +168,26 @@ def test_a_wrong_token_and_a_failing_command_are_one_line(ha):
 # ------------------------------------------------------------------------------ with the history
 
 HA_REST = "http://ha.local:8123"
+
+
+def plan_january_1_to_4(ha, tmp_path, entities: list[str]):
+    """``plan_backfill`` of 2024-01-01..04 with ``--statistics`` (history at ``HA_REST``)."""
+    cfg = parse_config(
+        STATISTICS_CONFIG.format(url="http://exist.invalid", token="t", state=tmp_path / "state")
+    )
+    options = BackfillOptions(
+        start=date(2024, 1, 1),
+        end=date(2024, 1, 4),
+        home_assistant=HA_REST,
+        ha_token=ha.token,
+        ha_websocket=ha.url,
+        statistics=True,
+        entities=entities,
+        dry_run=True,
+    )
+    exist = make_client(cfg, tmp_path / "state")
+    now = datetime(2024, 1, 10, 12, tzinfo=ZONE).timestamp()
+    return plan_backfill(cfg, options, exist, now, io.StringIO())
 
 
 @responses.activate
@@ -196,26 +220,12 @@ def test_the_history_fills_what_statistics_lack_and_the_plan_says_which_day_came
         ],
     ]
     responses.get(re.compile(re.escape(HA_REST) + "/api/history/period/.*"), json=history)
-    cfg = parse_config(
-        STATISTICS_CONFIG.format(url="http://exist.invalid", token="t", state=tmp_path / "state")
-    )
-    options = BackfillOptions(
-        start=date(2024, 1, 1),
-        end=date(2024, 1, 4),
-        home_assistant=HA_REST,
-        ha_token=ha.token,
-        ha_websocket=ha.url,
-        statistics=True,
-        entities=[
-            "sensor.energy=energy_kwh",
-            "sensor.temp=room_temp",
-            "binary_sensor.door=door_opens:increment",
-        ],
-        dry_run=True,
-    )
-    exist = make_client(cfg, tmp_path / "state")
-    now = datetime(2024, 1, 10, 12, tzinfo=ZONE).timestamp()
-    backfill = plan_backfill(cfg, options, exist, now, io.StringIO())
+    entities = [
+        "sensor.energy=energy_kwh",
+        "sensor.temp=room_temp",
+        "binary_sensor.door=door_opens:increment",
+    ]
+    backfill = plan_january_1_to_4(ha, tmp_path, entities)
     assert backfill.totals.values == {
         ("energy_kwh", "2024-01-01"): 18,  # history: 10 -> 16 -> 22 -> 28 (the first a base)
         ("energy_kwh", "2024-01-02"): 24,
@@ -238,3 +248,22 @@ def test_the_history_fills_what_statistics_lack_and_the_plan_says_which_day_came
     assert "  door_opens: 2 day(s) 2024-01-01..2024-01-02, total 2; history: " in text
     assert "  room_temp: 2 day(s) 2024-01-03..2024-01-04, total 42; statistics: " in text
     assert "left out: sensor.temp: 2 day(s) without statistics, and the history has no mean" in text
+
+
+@responses.activate
+def test_an_external_statistics_missing_days_are_left_out_not_asked_of_the_history(ha, tmp_path):
+    """A utility's integration imports ``source:name`` statistics: no entity, so Home Assistant
+    answers a history request naming one with 400 (failing the whole request)."""
+    first = datetime(2024, 1, 3, tzinfo=ZONE)
+    rows = [{"start": t, "sum": 0.5 * (n + 1)} for n, t in enumerate(hours(first, 48))]
+    ha.add("tibber:energy", rows, unit="kWh", unit_class="energy", has_sum=True)
+    backfill = plan_january_1_to_4(ha, tmp_path, ["tibber:energy=energy_kwh"])
+    assert backfill.totals.values == {
+        ("energy_kwh", "2024-01-03"): 12.0,
+        ("energy_kwh", "2024-01-04"): 12.0,
+    }
+    assert len(responses.calls) == 0  # (responses would refuse it: none was made)
+    assert backfill.totals.notes == [
+        "left out: tibber:energy: 2 day(s) without statistics, and an external statistic "
+        "(source:name) has no history"
+    ]

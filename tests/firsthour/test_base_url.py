@@ -11,6 +11,7 @@ import pytest
 from mqtt_bridge.config import ConfigError, parse_config
 from mqtt_bridge.service import Bridge
 
+from ..support.cli import cli
 from ..support.config import bridge_config
 from ..support.waiting import wait_until
 
@@ -86,3 +87,15 @@ def test_an_unreachable_exist_at_start_names_exist_base_url(tmp_path, caplog):
         assert f"exist.base_url http://127.0.0.1:{port}" in line, line
     finally:
         bridge.stop()
+
+
+@pytest.mark.parametrize("url", ["https://exist.io/api/2/", "http://127.0.0.1:5000/api/2"])
+def test_a_base_url_copied_with_the_apis_path_is_refused_by_check(url, tmp_path):
+    path = tmp_path / "bridge.yaml"
+    path.write_text(_text(url, tmp_path))
+    done = cli("check", "-c", str(path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"exist.base_url: {url!r} ends in the API's path: give the server only, like "
+        "https://exist.io (the bridge adds /api/2 itself)"
+    ) in done.stderr

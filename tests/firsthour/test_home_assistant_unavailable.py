@@ -67,3 +67,12 @@ def test_the_bridge_skips_them_without_a_warning_or_a_dead_letter(mock_exist, mo
     assert [s for s in status if s.startswith("messages:")][0].startswith(
         "messages:        4 received, 1 counted, 3 skipped"
     )
+
+
+def test_test_names_an_infinite_payload_as_it_was_sent(mock_exist, tmp_path):
+    path = make(tmp_path, mock_exist)
+    for payload in ("inf", "-Infinity"):
+        done = cli("test", "-c", str(path), "-t", TOPIC, f"--message={payload}")
+        assert done.returncode == 1, done.stdout + done.stderr
+        expected = f"  bad input (not_finite): {payload!r} is not a finite number"
+        assert expected in done.stdout.splitlines(), done.stdout

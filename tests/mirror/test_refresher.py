@@ -399,3 +399,48 @@ def test_a_postponement_is_logged_once_per_cause(rsps, clock, caplog):
     said = [r.getMessage() for r in caplog.records if "postponed" in r.getMessage()]
     assert len(said) == 1 and "the request budget is tight (" in said[0]
     assert len(rsps.calls) == 0
+
+
+def test_a_malformed_with_values_answer_leaves_the_rest_mirrored(rsps, clock, caplog):
+    # Exist's JSON as Python reads it may hold NaN/Infinity; a record may lack values or a name
+    odd = [
+        attribute("bedtime", 4, [600, 610, 620, 630, 640, 650, math.inf]),
+        attribute("focus", 5, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, "0.75"]),  # numbers as text
+        attribute("weight", 1, [70, 71, 72, 73, 74, 75, math.nan]),
+        {**attribute("energy", 3, [1] * 7), "values": 5},
+        {**attribute("x", 0, [1] * 7), "name": ""},
+        {**attribute("y", 0, [1] * 7), "name": "a/#"},
+    ]
+    with_values(rsps, MOOD, *odd)
+    refresher, published = make(clock, ReadSettings(enabled=True, all=True))
+    with caplog.at_level(logging.WARNING):
+        refresher.step()
+    assert refresher.status()["postponed"] is None and refresher.refreshes == 1
+    assert published.last("exist/mood/state")["state"] == 9
+    bedtime = published.last("exist/bedtime/state")  # unknown today, yesterday's time kept
+    assert (bedtime["state"], bedtime["value"], bedtime["yesterday"]) == (None, None, "10:50")
+    focus = published.last("exist/focus/state")
+    assert (focus["state"], focus["value"]) == (75.0, 0.75)
+    assert published.last("exist/weight/state")["state"] is None
+    assert published.last("exist/energy/state")["last_7_days"][-1]["value"] is None
+    for _, payload in published.messages:  # what Home Assistant's JSON parser can read
+        json.loads(payload, parse_constant=lambda name: pytest.fail(f"{name} published"))
+    topics = set(published.topics())
+    assert topics == {f"exist/{n}/state" for n in ("mood", "bedtime", "focus", "weight", "energy")}
+    assert not caplog.records
+
+
+def test_a_named_attribute_exist_doesnt_have_is_said_once(rsps, clock, caplog):
+    with_values(rsps, MOOD, SLEEP)
+    settings = ReadSettings(enabled=True, attributes=("mood", "moood", "sleep"), interval=600)
+    refresher, published = make(clock, settings)
+    with caplog.at_level(logging.WARNING):
+        refresher.step()
+        clock.advance(600)
+        refresher.step()
+    assert len(rsps.calls) == 2 and published.last("exist/mood/state")["state"] == 9
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "read.attributes: Exist has no attribute 'moood' for this token (yet): nothing to mirror "
+        "until it has (a typo? the names are Exist's, e.g. mood, steps, sleep)"
+    ]

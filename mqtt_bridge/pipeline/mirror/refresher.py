@@ -50,6 +50,9 @@ POSTPONE = 60.0  # a refresh that waited is tried again this much later
 MIN_RESERVE = 10  # requests of the hourly budget never spent on reads, at least
 RESERVE_SHARE = 0.25  # ... or this share of the budget
 STATE_TEXT_LIMIT = 255  # Home Assistant's longest state
+NOT_IN_A_TOPIC_LEVEL = frozenset(
+    "/+#\x00"
+)  # characters an attribute's name (a topic level) can't have
 CORRELATIONS_SHOWN = 20  # the most confident, then strongest, in the correlations document
 
 
@@ -105,6 +108,7 @@ class Refresher:
         self.refreshes = 0
         self.postponed: str | None = None
         self._announced: dict[str, dict[str, Any]] = {}
+        self._unread: list[str] = []  # named attributes Exist answered nothing for, said once
         self._outage = Backoff(POSTPONE, max(POSTPONE, float(settings.interval)))
         self._lock = threading.Lock()  # ``known``: the refresher's thread and the flusher's
 
@@ -221,6 +225,7 @@ class Refresher:
             days=DAYS, date_max=today, attributes=names, groups=groups
         )
         chosen = [a for a in read if self._wanted(a)]
+        self._say_unread(self.settings.attributes, {a.name for a in chosen})
         with self._lock:
             for attribute in chosen:
                 old = self.known.get(attribute.name)
@@ -244,7 +249,21 @@ class Refresher:
             return list(s.attributes), None
         return None, list(s.groups)
 
+    def _say_unread(self, named: Iterable[str], read: set[str]) -> None:
+        """Warn once about names in ``read.attributes`` Exist answered nothing for (a typo, or
+        an attribute this token can't read or not created yet): they would just not appear."""
+        unread = sorted(set(named) - read)
+        if unread and unread != self._unread:
+            log.warning(
+                "read.attributes: Exist has no attribute %s for this token (yet): nothing to "
+                "mirror until it has (a typo? the names are Exist's, e.g. mood, steps, sleep)",
+                ", ".join(repr(n) for n in unread),
+            )
+        self._unread = unread
+
     def _wanted(self, attribute: Attribute) -> bool:
+        if not attribute.name or not NOT_IN_A_TOPIC_LEVEL.isdisjoint(attribute.name):
+            return False  # a malformed answer: no topic of its own
         s = self.settings
         return s.all or attribute.name in s.attributes or attribute.group in s.groups
 

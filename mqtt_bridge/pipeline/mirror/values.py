@@ -9,6 +9,8 @@ when averages are read.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -54,6 +56,17 @@ def sensor_kind(value_type: int | None) -> SensorKind:
     return SENSOR_KINDS.get(value_type if value_type is not None else -1, SENSOR_KINDS[STRING])
 
 
+def publishable(value: Any, value_type: int | None) -> Any:
+    """A value as Exist answered it, made safe to publish: a number that isn't finite is
+    unknown (None; JSON has no NaN), numeric text of a numeric type is its number."""
+    if isinstance(value, str) and value_type not in (STRING, None):
+        with contextlib.suppress(ValueError):
+            value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def presented(value: Any, value_type: int | None) -> Any:
     """``value`` as Home Assistant shows it (None stays None: unknown)."""
     if value is None or isinstance(value, bool) and value_type != BOOLEAN:
@@ -87,7 +100,7 @@ class Mirrored:
             label=attribute.label or attribute.name,
             group=attribute.group,
             value_type=attribute.value_type,
-            values={v.date: v.value for v in attribute.values},
+            values={v.date: publishable(v.value, attribute.value_type) for v in attribute.values},
         )
 
     def document(self, today: str, updated_at: str) -> dict[str, Any]:

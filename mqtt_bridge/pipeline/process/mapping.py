@@ -496,9 +496,9 @@ class Mapping:
 
     def _number(self, value: Any) -> int | float:
         """A finite number (numeric text accepted), whole for integer attributes."""
-        value = numeric(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise Reject("not_finite", f"{value} is not a finite number")
+        given, value = value, numeric(value)
+        if isinstance(value, float) and not math.isfinite(value):  # (numeric reads inf as nan)
+            raise Reject("not_finite", f"{show(given)} is not a finite number")
         if abs(value) > MAX_ABS_VALUE:
             raise Reject("out_of_range", out_of_range(value))
         if self.value_type in INTEGER_TYPES and isinstance(value, float):
