@@ -182,10 +182,6 @@ def cmd_authorize(args: argparse.Namespace, out: _Output) -> int:
 # --------------------------------------------------------------------------- run, check, status
 
 
-def _load(path: str, out: _Output, check_files: bool = False):
-    return load_or_say(path, out, check_files)
-
-
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -220,7 +216,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
     from .service import run as run_service
     from .state_dir import StateDirInUse
 
-    config = _load(args.config, out, check_files=True)
+    config = load_or_say(args.config, out, check_files=True)
     if config is None:
         return 1
     if not args.verbose:
@@ -265,7 +261,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace, out: _Output) -> int:
-    config = _load(args.config, out, check_files=True)
+    config = load_or_say(args.config, out, check_files=True)
     if config is None:
         return 1
     for warning in config.warnings:
@@ -306,7 +302,7 @@ def cmd_test(args: argparse.Namespace, out: _Output) -> int:
     """``exist-bridge test``: one message through the mappings, nothing written."""
     from .diagnose.commands import run_test
 
-    config = _load(args.config, out, check_files=True)
+    config = load_or_say(args.config, out, check_files=True)
     return 1 if config is None else run_test(config, args, out.print)
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..cli_options import add_config, load_or_say, say_problems
-from ..exist.jsonfile import read_json
-from ..state_dir import HEALTH_FILE, LOCK_FILE, RELOAD_KEY, lock_holder, lock_pid
+from ..state_dir import LOCK_FILE, RELOAD_KEY, lock_holder, lock_pid
+from .status_view import heartbeat
 
 DEFAULT_WAIT = 60.0  # seconds: a reload may acquire new attributes from Exist
 
@@ -94,11 +94,12 @@ def cmd_reload(args: argparse.Namespace, out: Any) -> int:
 
 def last_reload(state_dir: Path) -> dict[str, Any] | None:
     """The last reload the bridge on ``state_dir`` recorded in this run (None: none)."""
-    try:
-        health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError):
-        return None
-    record = health.get(RELOAD_KEY) if isinstance(health, dict) else None
+    return reload_record(heartbeat(state_dir))
+
+
+def reload_record(health: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last reload recorded in a ``heartbeat`` (None: none)."""
+    record = health.get(RELOAD_KEY) if health is not None else None
     return record if isinstance(record, dict) else None
 
 

@@ -25,7 +25,7 @@ from ..pipeline.output.flusher import POSTPONED_META
 from ..pipeline.process.event_time import summary as event_time_summary
 from ..state_dir import BUDGET_FILE, HEALTH_FILE, LOCK_FILE, OUTBOX_FILE, lock_holder, lock_pid
 from . import status_view
-from .reload_command import last_reload, reload_lines
+from .reload_command import reload_lines, reload_record
 
 #: the counters ``status --json`` always lists (docs/reference/status.md: "these names are kept")
 COUNTERS = ("messages", "events", "skipped", "duplicates_ignored", "unmatched")
@@ -197,10 +197,11 @@ def read_status(
     status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
     status["pid"] = lock_pid(holder) if running else None
-    status["reload"] = last_reload(state_dir)
+    health = status_view.heartbeat(state_dir)
+    status["reload"] = reload_record(health)
     status["budget"] = budget_status(config, state_dir)
-    status["broker"] = broker_when(status_view.broker_link(state_dir), running)
-    status["token_refused"] = status_view.token_refused(state_dir) if running else None
+    status["broker"] = broker_when(status_view.broker_link(health), running)
+    status["token_refused"] = status_view.token_refused(health) if running else None
     status["postponed"] = status_view.postponed(note)
     status["read"] = status_view.mirror(state_dir) if config.read.enabled else None
     status["totals"] = status_view.totals(

@@ -25,16 +25,22 @@ def _ago(when: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-def broker_link(state_dir: Path, max_age: float = 90.0) -> dict | None:
-    """The broker link as the bridge last recorded it (``host``, ``port``, ``connected``,
-    ``since``, ``last_error``, ``last_error_at``, ``failed_attempts``) plus ``bridge_running``
-    (false once the bridge has stopped, or its heartbeat is older than ``max_age`` seconds);
-    None when no bridge has recorded one."""
+def heartbeat(state_dir: Path) -> dict[str, Any] | None:
+    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable); read
+    once per ``status`` and handed to what shows parts of it."""
     try:
         health = read_json(state_dir / HEALTH_FILE)
     except (OSError, ValueError):
         return None
-    if not isinstance(health, dict) or not isinstance(health.get("broker"), dict):
+    return health if isinstance(health, dict) else None
+
+
+def broker_link(health: dict[str, Any] | None, max_age: float = 90.0) -> dict | None:
+    """The broker link as the bridge last recorded it in its ``heartbeat`` (``host``, ``port``,
+    ``connected``, ``since``, ``last_error``, ``last_error_at``, ``failed_attempts``) plus
+    ``bridge_running`` (false once the bridge has stopped, or its heartbeat is older than
+    ``max_age`` seconds); None when no bridge has recorded one."""
+    if health is None or not isinstance(health.get("broker"), dict):
         return None
     link = dict(health["broker"])
     fresh = time.time() - float(health.get("at") or 0) <= max_age
@@ -74,14 +80,10 @@ def skipped_lines(found: list[dict[str, Any]]) -> list[str]:
     return ["skipped, why:"] + lines if lines else []
 
 
-def token_refused(state_dir: Path) -> str | None:
-    """Why Exist refuses the token, as the running bridge last recorded it (None: it takes it,
-    or nothing was recorded)."""
-    try:
-        health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError):
-        return None
-    refused = health.get("token_refused") if isinstance(health, dict) else None
+def token_refused(health: dict[str, Any] | None) -> str | None:
+    """Why Exist refuses the token, as the running bridge last recorded it in its
+    ``heartbeat`` (None: it takes it, or nothing was recorded)."""
+    refused = health.get("token_refused") if health is not None else None
     return str(refused) if refused else None
 
 
