@@ -65,6 +65,11 @@ def _get(item: Any, key: str | int, default: Any = None) -> Any:
     return item.get(key, default) if isinstance(item, dict) else default
 
 
+def _list(value: Any) -> list:
+    """``value`` if it is a list, else an empty one (the schema reports what it is)."""
+    return value if isinstance(value, list) else []
+
+
 def _section(data: dict, name: str) -> dict:
     block = data.get(name)
     return block if isinstance(block, dict) else {}
@@ -243,7 +248,7 @@ def _check_account_names(data: dict, found: Findings) -> None:
     names = account_names(data)
     where: list[tuple] = [
         ("mappings", i)
-        for i, item in enumerate(data.get("mappings") or [])
+        for i, item in enumerate(_list(data.get("mappings")))
         if isinstance(item, dict) and "account" in item
     ]
     if isinstance(data.get("read"), dict) and "account" in data["read"]:

@@ -121,11 +121,6 @@ class AccountSettings:
         """The name for messages and status lines (``default`` for the single account)."""
         return self.name or "default"
 
-    @property
-    def key(self) -> str:
-        """Where this account's settings are in the configuration, for messages."""
-        return "exist" if not self.name else f"exist.accounts[{self.name}]"
-
 
 @dataclass(frozen=True)
 class ExistSettings:
