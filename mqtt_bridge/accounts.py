@@ -70,9 +70,9 @@ def meta_key(key: str, account: str) -> str:
 def _single_state_id(mapping: Mapping) -> str:
     """What ``mapping``'s state id was before it named an account (the last element of its
     JSON list), with the same ``#n`` suffix."""
-    head, sep, suffix = mapping.state_id.partition("]#")
-    reads = json.loads(head + "]")
-    return json.dumps(reads[:-1], ensure_ascii=False) + (f"#{suffix}" if sep else "")
+    end = mapping.state_id.rindex("]") + 1
+    reads = json.loads(mapping.state_id[:end])
+    return json.dumps(reads[:-1], ensure_ascii=False) + mapping.state_id[end:]
 
 
 def adopt_single_account(
