@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config.model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
+from .observe.state import AccountInfo
 from .pipeline.buffer.outbox import Outbox
-from .pipeline.output.exist_output import ExistService
+from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import POSTPONED_META, Flusher, FlushReport
 from .pipeline.process.mapping import Mapping
 from .state_dir import ATTRIBUTES_FILE, BUDGET_FILE, account_dir
@@ -60,6 +63,60 @@ class Account:
     def said(self, text: str) -> str:
         """``text`` for a log line, naming the account when there are named ones."""
         return f"account {self.name}: {text}" if self.name else text
+
+
+def make_accounts(
+    config: BridgeConfig,
+    state_dir: Path,
+    exist: ExistService | MappingOf[str, ExistService] | None = None,
+) -> dict[str, Account]:
+    """Each configured account with its Exist service: a client, or a test's stand-in
+    (``exist``: one for the first account, or one per account name)."""
+    given: MappingOf[str, ExistService] = {}
+    if isinstance(exist, MappingOf):
+        given = exist
+    elif exist is not None:
+        given = {config.accounts[0].name: exist}
+    return {
+        a.name: Account(a, given.get(a.name) or make_client(config, state_dir, account=a.name))
+        for a in config.accounts
+    }
+
+
+def accounts_text(accounts: Iterable[Account]) -> str:
+    """``; accounts alice (Europe/London), bob (UTC)`` for the start line when the accounts
+    are named, else nothing."""
+    named = [a for a in accounts if a.name]
+    if not named:
+        return ""
+    return "; accounts " + ", ".join(f"{a.name} ({a.zone})" if a.zone else a.name for a in named)
+
+
+def account_status(accounts: Iterable[Account], pending: MappingOf[str, int]) -> dict:
+    """The status topic's ``accounts``: each one's pending rows (from ``pending``, per account),
+    budget left and allowed, and why Exist refuses its token (None while it takes it)."""
+    return {
+        a.name: {
+            "pending_rows": pending.get(a.name, 0),
+            "budget_left": a.exist.budget_left(),
+            "budget_allowed": a.settings.requests_per_hour,
+            "token_refused": a.token_refused,
+        }
+        for a in accounts
+    }
+
+
+def account_info(account: Account, mappings: Iterable[Mapping]) -> AccountInfo:
+    """What the HTTP endpoint shows of one named account."""
+    report = account.last_report
+    return AccountInfo(
+        name=account.name,
+        mappings=tuple(m.index for m in mappings if m.spec.account == account.name),
+        budget_left=account.exist.budget_left(),
+        budget_allowed=account.settings.requests_per_hour,
+        flush_problem=report.postponed.reason if report and report.postponed else None,
+        token_refused=account.token_refused,
+    )
 
 
 def meta_key(key: str, account: str) -> str:

@@ -38,7 +38,7 @@ def discovery_messages(
     }
     common = {"device": device, "entity_category": "diagnostic", "has_entity_name": True}
     availability = {"availability_topic": availability_topic}
-    messages = {
+    messages: dict[str, dict[str, Any]] = {
         f"{discovery_prefix}/binary_sensor/{node}/connected/config": {
             "name": "Connection",
             "unique_id": f"{node}_connected",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -32,14 +31,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import backoff, observe
-from .accounts import Account, adopt_single_account, meta_key, warn_unlisted
+from . import backoff, heartbeat, observe, timezones
+from .accounts import (
+    Account,
+    account_info,
+    account_status,
+    accounts_text,
+    adopt_single_account,
+    make_accounts,
+    warn_unlisted,
+)
 from .backoff import LOOP_RESTART
 from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
-from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
-from .observe import AccountInfo, LiveState, MappingInfo, Tally
+from .observe import LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     OutboxLost,
@@ -55,23 +61,18 @@ from .pipeline.buffer.refused import warn_refused_unused
 from .pipeline.buffer.writer import CommitWriter
 from .pipeline.input.mqtt import BrokerLink
 from .pipeline.mirror.refresher import DiscoveryTarget, Refresher
-from .pipeline.output.exist_output import ExistService, make_client
+from .pipeline.output.exist_output import ExistService
 from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
 from .pipeline.process.mapping import Mapping, build_mappings
 from .pipeline.process.processor import STATUS_HINT, MessageProcessor
-from .reloading import RELOAD_KEY, Reloader
-from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
+from .reloading import Reloader
+from .state_dir import MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
+from .timezones import StartCancelled
 
 if TYPE_CHECKING:
     from .backfill.panel import BackfillPanel
 
 log = logging.getLogger("exist_bridge")
-
-HEALTH_INTERVAL = 15.0
-
-
-class StartCancelled(Exception):
-    """A stop was asked for while start-up was still waiting for Exist."""
 
 
 class Bridge:
@@ -105,7 +106,7 @@ class Bridge:
                 write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
-            self.accounts = self._make_accounts(exist)
+            self.accounts = make_accounts(config, self.state_dir, exist)
             self.exist = self.default.exist  # the default (first) account's
             self.mappings = self.mappings_for(config)
             adopt_single_account(self.outbox, self.state_dir, config, self.mappings)
@@ -129,22 +130,6 @@ class Bridge:
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
         for account in self.accounts.values():
             count_requests(account.exist, self.tally, account.name)
-
-    def _make_accounts(
-        self, exist: ExistService | MappingOf[str, ExistService] | None
-    ) -> dict[str, Account]:
-        """Each configured account with its Exist service (a test's stand-in, or a client)."""
-        given: MappingOf[str, ExistService] = {}
-        if isinstance(exist, MappingOf):
-            given = exist
-        elif exist is not None:
-            given = {self.config.accounts[0].name: exist}
-        return {
-            a.name: Account(
-                a, given.get(a.name) or make_client(self.config, self.state_dir, account=a.name)
-            )
-            for a in self.config.accounts
-        }
 
     @property
     def default(self) -> Account:
@@ -177,93 +162,15 @@ class Bridge:
     def timezone(self, account: Account | None = None, fallback: str | None = None) -> str:
         """``account``'s (default: the default account's) timezone: the config's, the one
         remembered, or the profile's (waits for Exist; with ``fallback``, a failed read uses
-        it instead of waiting)."""
-        account = account or self.default
-        if account.settings.timezone:
-            return account.settings.timezone
-        key = meta_key("timezone", account.name)
-        remembered = self.outbox.get_meta(key)
-        retry = backoff.profile()
-        if not remembered and fallback is None:
-            log.info(
-                "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
-                "set exist.timezone to start without it",
-                self.config.exist.base_url,
-            )
-        while not (self.stopping.is_set() or self.cancel_start.is_set()):
-            try:
-                zone = self._profile_timezone(account.exist)
-                if zone != remembered:
-                    self.outbox.set_meta(key, zone)
-                    if remembered:
-                        log.warning(
-                            "%s",
-                            account.said(
-                                f"the Exist profile's timezone changed from {remembered} to {zone}"
-                            ),
-                        )
-                self._note_token(account, None)
-                return zone
-            except StartCancelled:
-                raise
-            except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
-                refused = account.exist.token_refused(err)
-                if refused:
-                    self._note_token(account, refused)
-                known = remembered or fallback
-                if known:
-                    log.warning(
-                        "%s",
-                        account.said(
-                            f"can't read the Exist profile ({refused or err}); using the "
-                            f"timezone {known} "
-                            + ("from the last run" if remembered else "of the first account")
-                        ),
-                    )
-                    return known
-                delay = retry.next()
-                if refused:  # not "set exist.timezone": the token is what is wrong
-                    log.error("%s; retrying in %.0fs", refused, delay)
-                else:
-                    log.warning(
-                        "waiting for the Exist profile to learn the timezone (%s); set "
-                        "exist.timezone to start without it",
-                        self._unreachable(err),
-                    )
-                self.cancel_start.wait(delay)
-        raise StartCancelled
+        it instead of waiting). See ``timezones.learn``."""
+        return timezones.learn(self, account or self.default, fallback)
 
-    def _profile_timezone(self, exist: ExistService) -> str:
-        """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
-        at once (``StartCancelled``) instead of after the client's timeouts and retries; the
-        abandoned request is bounded by the stop deadline."""
-        zones: list[str] = []
-        errors: list[BaseException] = []
-        done = threading.Event()
-
-        def ask() -> None:
-            try:
-                zones.append(exist.timezone())
-            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
-                errors.append(err)
-            finally:
-                done.set()
-
-        threading.Thread(target=ask, name="exist-bridge-profile", daemon=True).start()
-        while not done.wait(0.2):
-            if self.cancel_start.is_set() or self.stopping.is_set():
-                self._start_deadline()
-                raise StartCancelled
-        if errors:
-            raise errors[0]
-        return zones[0]
-
-    def _start_deadline(self) -> None:
+    def start_deadline(self) -> None:
         """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
         for account in self.accounts.values():
             account.exist.set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
 
-    def _unreachable(self, err: Exception) -> str:
+    def unreachable(self, err: Exception) -> str:
         """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
         naming the key to check: exist.base_url."""
         if isinstance(err, ConnectionFailed):
@@ -281,7 +188,7 @@ class Bridge:
             zone,
             len(self.mappings),
             self.state_dir,
-            self._accounts_text(),
+            accounts_text(self.accounts.values()),
         )
         warn_refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
         warn_unlisted(self.outbox, self.config)
@@ -319,14 +226,6 @@ class Bridge:
         reader = self.accounts.get(self.config.read.account)
         if self.config.read.enabled and reader is not None and reader.flusher is not None:
             self._start_mirror(reader, reader.flusher)
-
-    def _accounts_text(self) -> str:
-        """``; accounts alice (Europe/London), bob (...)`` when the accounts are named."""
-        if not self.default.name:
-            return ""
-        return "; accounts " + ", ".join(
-            f"{a.name} ({a.zone})" if a.zone else a.name for a in self.accounts.values()
-        )
 
     def _start_flusher(self, account: Account) -> None:
         """``account``'s flusher, in its own thread, on its own rows of the outbox."""
@@ -409,18 +308,18 @@ class Bridge:
             try:
                 account.exist.bootstrap()
                 self.refresh_mappings()
-                self._note_token(account, None)
+                self.note_token(account, None)
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
                 refused, delay = account.exist.token_refused(err), retry.next()
                 if refused:
-                    self._note_token(account, refused)
+                    self.note_token(account, refused)
                     log.error("%s; retrying in %.0fs", account.said(refused), delay)
                 else:
                     log.warning(
                         "%s",
                         account.said(
-                            f"attribute set-up with Exist failed ({self._unreachable(err)}); "
+                            f"attribute set-up with Exist failed ({self.unreachable(err)}); "
                             f"retrying in {delay:.0f}s"
                         ),
                     )
@@ -436,7 +335,7 @@ class Bridge:
             if self.processor is not None:  # the same state keys: no state forgotten
                 self.processor.mappings = self.mappings  # one reference swap: atomic
 
-    def _note_token(self, account: Account, refused: str | None) -> None:
+    def note_token(self, account: Account, refused: str | None) -> None:
         """Remember whether Exist refuses ``account``'s token (None: it took it), for
         ``status``, ``/healthz`` and the status page; the heartbeat says it at once."""
         if refused != account.token_refused:
@@ -456,9 +355,9 @@ class Bridge:
             rename = manager.server_name if manager is not None else str
             self.mirror.confirmed([(rename(a), d, v) for a, d, v in report.sent_items])
         if report.postponed and report.postponed.kind is PostponeKind.AUTHENTICATION:
-            self._note_token(account, report.postponed.reason)
+            self.note_token(account, report.postponed.reason)
         elif report.requests:
-            self._note_token(account, None)
+            self.note_token(account, None)
         if report.requests:
             log.info(
                 "%sflush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
@@ -474,28 +373,14 @@ class Bridge:
 
     def write_health(self, stopped: bool = False, connected: bool | None = None) -> None:
         """Record that this process is alive and whether the broker link is up (a heartbeat for
-        health checks; wall-clock time). A failed write (disk full) is logged, never raised."""
-        health = {
-            "pid": os.getpid(),
-            "at": time.time(),
-            "broker_connected": (
-                bool(self.link and self.link.connected) if connected is None else connected
-            ),
-            "stopped": stopped,
-            "version": __version__,
-            "token_refused": self.token_refused,
-            RELOAD_KEY: self.last_reload,
-        }
-        if self.default.name:  # each named account's
-            health["accounts"] = {
-                a.name: {"token_refused": a.token_refused} for a in self.accounts.values()
-            }
-        if self.link is not None:  # connected since / last error, for `exist-bridge status`
-            health["broker"] = self.link.link_status()
-        try:
-            write_json_atomic(self.state_dir / HEALTH_FILE, health, mode=0o644)
-        except OSError as err:
-            log.debug("can't write %s: %s", HEALTH_FILE, err)
+        health checks; wall-clock time; see ``heartbeat``). A failed write (disk full) is
+        logged, never raised."""
+        link = self.link.link_status() if self.link is not None else None
+        if connected is None:
+            connected = bool(self.link and self.link.connected)
+        refused = {a.name: a.token_refused for a in self.accounts.values() if a.name}
+        record = heartbeat.record(connected, stopped, self.token_refused, self.last_reload, link)
+        heartbeat.write(self.state_dir, record, refused)
 
     def status(self) -> dict:
         """The retained status topic's JSON (also read by Home Assistant's entities)."""
@@ -504,15 +389,7 @@ class Bridge:
         st["budget_left"] = self.exist.budget_left()
         by_account = st.pop("pending_by_account", {})
         if self.default.name:  # each named account's pending rows, budget and token
-            st["accounts"] = {
-                a.name: {
-                    "pending_rows": by_account.get(a.name, 0),
-                    "budget_left": a.exist.budget_left(),
-                    "budget_allowed": a.settings.requests_per_hour,
-                    "token_refused": a.token_refused,
-                }
-                for a in self.accounts.values()
-            }
+            st["accounts"] = account_status(self.accounts.values(), by_account)
         st["connected"] = bool(self.link and self.link.connected)
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
         st["published_at"] = time.time()  # a retained status this old is a dead bridge's
@@ -547,21 +424,9 @@ class Bridge:
             token_refused=self.token_refused,
             dead_threads=self._dead_threads(),
             read=self.mirror.status() if self.mirror is not None else None,
-            accounts=tuple(self._account_info(a) for a in self.accounts.values())
+            accounts=tuple(account_info(a, self.mappings) for a in self.accounts.values())
             if self.default.name
             else (),
-        )
-
-    def _account_info(self, account: Account) -> AccountInfo:
-        """What the HTTP endpoint shows of one named account."""
-        report = account.last_report
-        return AccountInfo(
-            name=account.name,
-            mappings=tuple(m.index for m in self.mappings if m.spec.account == account.name),
-            budget_left=account.exist.budget_left(),
-            budget_allowed=account.settings.requests_per_hour,
-            flush_problem=report.postponed.reason if report and report.postponed else None,
-            token_refused=account.token_refused,
         )
 
     def _dead_threads(self) -> tuple[str, ...]:
@@ -715,7 +580,7 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
         if (
             now_connected is not connected
             or now_error_at != error_at
-            or time.monotonic() - beat >= HEALTH_INTERVAL
+            or time.monotonic() - beat >= heartbeat.HEALTH_INTERVAL
         ):
             bridge.write_health(connected=now_connected)
             beat, connected, error_at = time.monotonic(), now_connected, now_error_at

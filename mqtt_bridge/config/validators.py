@@ -111,7 +111,10 @@ def secret(value: Any) -> Secret:
 def path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise vol.Invalid(f"expected a file path, got {short(value)}")
-    return Path(value.strip()).expanduser()
+    try:
+        return Path(value.strip()).expanduser()
+    except RuntimeError as err:  # ~name of no user, or no home directory to expand ~ to
+        raise vol.Invalid(f"can't expand {short(value.strip())}: {err}") from None
 
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")

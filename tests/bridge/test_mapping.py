@@ -591,7 +591,7 @@ def test_counter_unavailable_is_skipped_and_keeps_the_state():
     ev = plug.evaluate("tele/plug/SENSOR", b'{"ENERGY": {"Total": "unavailable"}}', False, state)
     assert rejected(ev) is None and ev.event is None
     assert ev.skipped == "unavailable ('unavailable': no reading)"
-    assert ev.new_state is state
+    assert ev.new_state is None  # nothing to store: the processor keeps the state it has
 
 
 def test_counter_text_payloads_and_templates():

@@ -37,75 +37,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from . import backfilled, deadlines
+from . import backfilled, deadlines, schema
 from .rules import (
     DELIVERED,
     KEEP_EARLIEST_DUE,
     PENDING,
     REFUSED,
     STATE,
-    OutboxError,
+    OutboxError,  # noqa: F401 - the outbox's error, raised by its methods
     failed,
 )
 from .sql import MAX_VARIABLES, insert_rows
 
 _log = logging.getLogger("exist_bridge.outbox")
 
-SCHEMA_VERSION = 3  # 2: edge_state.seen (when its topic was last seen); 3: totals.account
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
 DEAD_LETTER_CAP = 10_000
 MAX_TOPIC_STATES = 10_000  # per-topic states kept (edge/counter/duration); least recent dropped
 STATE_MAX_AGE = 30 * 86400.0  # a topic not seen for this long loses its state (at start-up)
-
-TOTALS = """
-CREATE TABLE IF NOT EXISTS {name} (
-    account      TEXT NOT NULL DEFAULT '',   -- the Exist account ('': a single-account bridge)
-    attribute    TEXT NOT NULL,
-    date         TEXT NOT NULL,
-    mode         TEXT NOT NULL,              -- 'increment' or 'update'
-    delta        NUMERIC NOT NULL DEFAULT 0, -- increment: sum of this bridge's amounts
-    value        TEXT,                       -- update: JSON of the last total
-    base         TEXT,                       -- increment: JSON of Exist's value before us
-    base_known   INTEGER NOT NULL DEFAULT 0,
-    version      INTEGER NOT NULL DEFAULT 0,
-    sent_version INTEGER NOT NULL DEFAULT 0,
-    sent_value   TEXT,
-    events       INTEGER NOT NULL DEFAULT 0,
-    updated_at   REAL,
-    sent_at      REAL,
-    failed_version INTEGER,                  -- the version Exist refused for good, if any
-    failed_code  TEXT,
-    failed_error TEXT,
-    due_at       REAL,                       -- see deadlines
-    PRIMARY KEY (account, attribute, date)
-);
-"""
-TOTALS_COLUMNS = (
-    "attribute, date, mode, delta, value, base, base_known, version, sent_version, sent_value, "
-    "events, updated_at, sent_at, failed_version, failed_code, failed_error, due_at"
-)
-SCHEMA = (
-    TOTALS.format(name="totals")
-    + """
-CREATE TABLE IF NOT EXISTS recent (
-    slot   INTEGER PRIMARY KEY,
-    mid    INTEGER NOT NULL,
-    topic  TEXT NOT NULL,
-    digest BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS edge_state (key TEXT PRIMARY KEY, state TEXT NOT NULL, seen REAL);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      REAL NOT NULL,
-    kind    TEXT NOT NULL,
-    topic   TEXT,
-    detail  TEXT NOT NULL,
-    payload BLOB
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-)
 
 
 INSERT_TOTALS = (
@@ -214,9 +163,9 @@ class Outbox:
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
-                self.db.executescript(SCHEMA + backfilled.SCHEMA)
-                deadlines.add_due_at(self.db)
-                self._check_schema()
+                schema.prepare(self.db, self.path)
+            else:
+                schema.readable(self.db)
         except (sqlite3.Error, OSError) as err:
             raise failed("use", self.path, err) from err
         self._slot = self._last_slot()
@@ -225,42 +174,6 @@ class Outbox:
         self.db.close()
 
     # ----------------------------------------------------------------- plumbing
-
-    def _check_schema(self) -> None:
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is not None and int(row[0]) > SCHEMA_VERSION:
-            raise OutboxError(f"{self.path} was written by a newer exist-bridge (schema {row[0]})")
-        if "account" not in {r[1] for r in self.db.execute("PRAGMA table_info(totals)")}:
-            self._add_accounts()
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(edge_state)")}
-        if "seen" not in columns:  # schema 1: states without a last-seen time (now: start-up)
-            self.db.execute("ALTER TABLE edge_state ADD COLUMN seen REAL")
-            self.db.execute("UPDATE edge_state SET seen=?", (time.time(),))
-        if row is None or int(row[0]) < SCHEMA_VERSION:
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-            )
-
-    def _add_accounts(self) -> None:
-        """Schema 3: the totals (and the backfilled days) are kept per Exist account. The rows
-        written before are the single account's (``''``); a configuration with several accounts
-        gives them to its first (``accounts.adopt_single_account``)."""
-        with self.transaction() as db:
-            db.execute(TOTALS.format(name="totals_v3"))
-            db.execute(
-                f"INSERT INTO totals_v3 (account, {TOTALS_COLUMNS}) "
-                f"SELECT '', {TOTALS_COLUMNS} FROM totals"
-            )
-            moved = db.execute("SELECT COUNT(*) FROM totals_v3").fetchone()[0]
-            db.execute("DROP TABLE totals")
-            db.execute("ALTER TABLE totals_v3 RENAME TO totals")
-            backfilled.add_accounts(db)
-        if moved:
-            _log.info(
-                "outbox: totals are now kept per Exist account; the %d written before are the "
-                "default account's",
-                moved,
-            )
 
     def _mine(self, column: str = "account") -> tuple[str, tuple[str, ...]]:
         """The SQL condition (`` AND account=?``) and its argument that keep this outbox's

@@ -302,9 +302,8 @@ class Mapping:
         """Steps 4 to 6: the value, then what the mode makes of it."""
         spec = self.spec
         value = clock.seen["value"] = self._extract(message, topic)
-        if self._no_reading(value):
-            keep = previous_state if self.uses_state else None
-            return Evaluation(None, keep, skipped=f"unavailable ({value.strip()!r}: no reading)")
+        if self._no_reading(value):  # the state stays as it is (None: nothing to store)
+            return Evaluation(None, None, skipped=f"unavailable ({value.strip()!r}: no reading)")
 
         if self.mode == "counter":
             return self._counter(value, previous_state, retained)
