@@ -72,9 +72,7 @@ def test_a_households_status_metrics_and_page_name_each_account(mock_exist, mosq
         m = scrape(endpoint.url)
         assert requests_counted(m, "alice") == len(alice)
         assert requests_counted(m, "bob") == len(bob)
-        assert m[("exist_bridge_budget_left_requests", (("account", "alice"),))] == 200 - len(
-            alice
-        )
+        assert m[("exist_bridge_budget_left_requests", (("account", "alice"),))] == 200 - len(alice)
         assert m[("exist_bridge_budget_left_requests", (("account", "bob"),))] == 2 - len(bob)
         assert m[("exist_bridge_budget_allowed_requests", (("account", "bob"),))] == 2
         assert m[("exist_bridge_pending_totals", (("account", "alice"),))] == 0
@@ -140,7 +138,9 @@ def test_a_refused_token_of_one_account_makes_the_bridge_unhealthy_naming_it(
         code, out, err = status("-c", str(path), "--check")
         assert code == 1
         assert "unhealthy: waiting: account bob: Exist refused the token" in err
-        assert any(x.startswith("account bob:     waiting: Exist refused") for x in out.splitlines())
+        assert any(
+            x.startswith("account bob:     waiting: Exist refused") for x in out.splitlines()
+        )
         code, out, _ = status("-c", str(path), "--json", "--check")
         data = json.loads(out)
         assert data["accounts"]["bob"]["token_refused"].startswith("Exist refused the token")

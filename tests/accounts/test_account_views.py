@@ -69,7 +69,10 @@ def fill(state) -> None:
     note = {"reason": "Exist is not answering", "at": time.time(), "seconds": 60}
     box.set_meta("flush_postponed@bob", json.dumps(note))
     box.close()
-    for name, token, allowed, used in (("alice", "alice-token", 120, 2), ("bob", "bob-token", 60, 4)):
+    for name, token, allowed, used in (
+        ("alice", "alice-token", 120, 2),
+        ("bob", "bob-token", 60, 4),
+    ):
         budget = RequestBudget(state / "accounts" / name / BUDGET_FILE, allowed=allowed)
         for _ in range(used):
             budget.reserve(token_key(token))
@@ -128,7 +131,9 @@ def test_status_text_names_the_account_on_each_line(tmp_path):
     assert not [x for x in lines if x.startswith(("budget:", "waiting:"))]  # per account instead
     totals = [x for x in lines if x.startswith("  account ")]
     assert len(totals) == 3
-    assert any(x.startswith(f"  account bob: steps {DAY}: 2999, pending - waiting:") for x in totals)
+    assert any(
+        x.startswith(f"  account bob: steps {DAY}: 2999, pending - waiting:") for x in totals
+    )
     assert any(x.startswith(f"  account alice: coffees {DAY}: 3, sent - sent ") for x in totals)
 
 
