@@ -18,6 +18,7 @@ from mqtt_bridge.observe import AccountInfo, MappingInfo
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.state_dir import BUDGET_FILE, HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
+from ..firsthour.test_show_what_it_did import documented_status_fields
 from ..support.config import bridge_config, write_bridge_config
 from ..support.observe import running_view, serving
 
@@ -114,7 +115,7 @@ def test_status_json_has_each_accounts_pending_budget_postponement_and_token(tmp
     assert rows[("bob", "steps")]["why"].startswith(
         "waiting: sending postponed (Exist is not answering)"
     )
-    assert "pending_by_account" not in data
+    assert set(data) == documented_status_fields() - {"healthy", "health_problem"}
 
 
 def test_status_text_names_the_account_on_each_line(tmp_path):
