@@ -270,8 +270,8 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         "--online",
         action="store_true",
         help="also connect to the broker (do the credentials work?) and call Exist with the "
-        "token (the profile, and which mapped attributes this client owns or would acquire or "
-        "create); writes nothing",
+        "token, each account's with exist.accounts (the profile, and which mapped attributes "
+        "this client owns or would acquire or create); writes nothing",
     )
     p.set_defaults(handler=cmd_check)
 

@@ -415,7 +415,7 @@ class Bridge:
             broker_connected=bool(self.link and self.link.connected),
             outbox_path=self.state_dir / OUTBOX_FILE,
             mappings=tuple(
-                MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode)
+                MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode, m.spec.account)
                 for m in self.mappings
             ),
             budget_left=self.exist.budget_left(),

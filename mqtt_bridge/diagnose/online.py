@@ -3,7 +3,8 @@
 - The broker: the bridge's own ``BrokerLink`` (same TLS and login code) connects with its own
   client id (``<client_id>-check-<pid>``) and a clean session, subscribes to nothing, announces
   nothing, and disconnects; the answer is "login accepted" or the reason (refused, DNS, TLS, login).
-- Exist: the profile (does the token work? the timezone) and, for each mapped attribute, whether
+- Exist, for each account (``exist.accounts``; its lines start ``account NAME:``): the profile
+  (does the token work? the timezone) and, for each attribute its mappings write, whether
   this client owns it already, whether the account has it (owned by another service, or manual),
   or whether the bridge would create it. Only reads (a few requests of the hour's budget, counted
   in memory, not in the state directory).
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..config import BridgeConfig
+from ..config.model import AccountSettings
 from ..exist.client import ExistClient
 from ..exist.domain import TEMPLATES
 from ..exist.errors import ExistError, PermissionDenied
@@ -100,18 +102,28 @@ def check_broker(config: BridgeConfig, report: Report, timeout: float = BROKER_T
 
 
 def check_exist(config: BridgeConfig, report: Report) -> None:
-    """The token (profile) and what the account says about each mapped attribute."""
+    """Each account's token (profile) and what its Exist account says about each attribute
+    its mappings write; with ``exist.accounts``, each line names the account."""
+    for index, account in enumerate(config.accounts):
+        _check_account(config, index, account, report)
+
+
+def _check_account(
+    config: BridgeConfig, index: int, account: AccountSettings, report: Report
+) -> None:
     e = config.exist
     where = f"Exist {e.base_url}"
+    said = f"account {account.name}: " if account.name else ""
+    keys = f"exist.accounts[{index}]" if account.name else "exist"
     try:
         credentials = load_credentials(
-            token=e.token.reveal() if e.token else None,
-            token_file=e.token_file,
+            token=account.token.reveal() if account.token else None,
+            token_file=account.token_file,
             client_id=e.client_id,
             client_secret=e.client_secret.reveal() if e.client_secret else None,
         )
     except (ExistError, OSError, ValueError) as err:
-        report.problem(f"{where}: {err}")
+        report.problem(f"{said}{where}: {err}")
         return
     client = ExistClient(
         credentials, base_url=e.base_url, timeout=(5.0, float(e.timeout)), max_attempts=1
@@ -120,68 +132,74 @@ def check_exist(config: BridgeConfig, report: Report) -> None:
         try:
             profile = client.profile()
         except ExistError as err:
-            key = "exist.token" if e.token else f"exist.token_file {e.token_file}"
+            key = f"{keys}.token" if account.token else f"{keys}.token_file {account.token_file}"
             refused = token_refused(err, key)
-            if isinstance(err, PermissionDenied) and not e.timezone:
-                report.problem(f"{where}: can't read the profile ({err}); set exist.timezone")
+            if isinstance(err, PermissionDenied) and not account.timezone:
+                report.problem(
+                    f"{said}{where}: can't read the profile ({err}); set {keys}.timezone"
+                )
             elif refused or not isinstance(err, PermissionDenied):
-                report.problem(f"{where}: {refused or err}")
+                report.problem(f"{said}{where}: {refused or err}")
                 return
         else:
             zone = profile.timezone or "unknown"
             note = (
                 ""
-                if not e.timezone or e.timezone == zone
-                else (f"; the config's exist.timezone {e.timezone} is used instead")
+                if not account.timezone or account.timezone == zone
+                else (f"; the config's {keys}.timezone {account.timezone} is used instead")
             )
             report.ok(
-                f"{where}: the token works (user {profile.username!r}, timezone {zone}{note})"
+                f"{said}{where}: the token works (user {profile.username!r}, timezone {zone}{note})"
             )
-        _check_attributes(config, client, report)
+        _check_attributes(config, account.name, client, report)
     finally:
         client.close()
 
 
-def _check_attributes(config: BridgeConfig, client: ExistClient, report: Report) -> None:
-    names = list(dict.fromkeys(m.attribute for m in config.mappings))
+def _check_attributes(
+    config: BridgeConfig, account: str, client: ExistClient, report: Report
+) -> None:
+    said = f"account {account}: " if account else ""
+    names = list(dict.fromkeys(m.attribute for m in config.mappings_of(account)))
     declared = {a.name: a for a in config.attributes}
     try:
         owned = {a.name for a in client.owned_attributes(attributes=names, include_inactive=True)}
     except ExistError as err:
-        report.problem(f"can't list the attributes this client owns: {err}")
+        report.problem(f"{said}can't list the attributes this client owns: {err}")
         return
     try:
         existing = {a.name: a for a in client.attributes_with_values(attributes=names)}
     except PermissionDenied:
         existing = None  # no read scope: only what this client owns is known
     except ExistError as err:
-        report.problem(f"can't list the account's attributes: {err}")
+        report.problem(f"{said}can't list the account's attributes: {err}")
         return
     for name in names:
         spec = declared.get(name)
+        head = f"  {said}{name}"
         if name in owned:
-            report.ok(f"  {name}: owned by this client; the bridge can write it")
+            report.ok(f"{head}: owned by this client; the bridge can write it")
         elif existing is not None and name in existing:
             other = existing[name].service or "the user (manual)"
             if spec is None:
                 report.problem(
-                    f"  {name}: owned by {other}, not this client, and not listed under "
+                    f"{head}: owned by {other}, not this client, and not listed under "
                     "attributes: writes are refused until it is acquired (list it)"
                 )
             else:
-                report.ok(f"  {name}: owned by {other}; the bridge acquires it at start")
+                report.ok(f"{head}: owned by {other}; the bridge acquires it at start")
         elif spec is not None and spec.template is not None:
-            report.ok(f"  {name}: not in the account yet; acquired from Exist's template at start")
+            report.ok(f"{head}: not in the account yet; acquired from Exist's template at start")
         elif spec is not None:
-            report.ok(f"  {name}: not in the account yet; created at start (label {spec.label!r})")
+            report.ok(f"{head}: not in the account yet; created at start (label {spec.label!r})")
         elif existing is None:
             report.ok(
-                f"  {name}: not owned by this client (the token can't read the account to say more)"
+                f"{head}: not owned by this client (the token can't read the account to say more)"
             )
         else:
             hint = " (an Exist template: list it under attributes)" if name in TEMPLATES else ""
             report.problem(
-                f"  {name}: no such attribute in the account, and not listed under "
+                f"{head}: no such attribute in the account, and not listed under "
                 f"attributes: Exist answers not_found{hint}"
             )
 

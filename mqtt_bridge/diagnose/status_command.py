@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..accounts import meta_key
 from ..config import ConfigError, load_config
-from ..config.model import BridgeConfig
+from ..config.model import AccountSettings, BridgeConfig
 from ..exist.budget import RequestBudget, token_key
 from ..exist.jsonfile import read_json
 from ..exist.tokens import load_credentials
@@ -23,7 +24,15 @@ from ..pipeline.buffer.outbox import Outbox, OutboxError
 from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
 from ..pipeline.output.flusher import POSTPONED_META
 from ..pipeline.process.event_time import summary as event_time_summary
-from ..state_dir import BUDGET_FILE, HEALTH_FILE, LOCK_FILE, OUTBOX_FILE, lock_holder, lock_pid
+from ..state_dir import (
+    BUDGET_FILE,
+    HEALTH_FILE,
+    LOCK_FILE,
+    OUTBOX_FILE,
+    account_dir,
+    lock_holder,
+    lock_pid,
+)
 from . import status_view
 from .reload_command import reload_lines, reload_record
 
@@ -56,13 +65,23 @@ def _load(args: argparse.Namespace, out: Any) -> BridgeConfig | None:
         return None
 
 
-def budget_status(config: BridgeConfig, state_dir: Path) -> dict[str, Any]:
-    """This hour's request budget; without the token (an unset ``!env``), the budget of the
-    token that sent the last request, said so in ``key``."""
-    e = config.exist
+def budget_status(
+    config: BridgeConfig, state_dir: Path, account: AccountSettings | None = None
+) -> dict[str, Any]:
+    """This hour's request budget of ``account`` (default: the first, or the single one);
+    without its token (an unset ``!env``), the budget of the token that sent the last request,
+    said so in ``key``."""
+    account = config.accounts[0] if account is None else account
+    where = (
+        f"exist.accounts[{config.accounts.index(account)}].token "
+        if account.name
+        else "exist.token "
+    )
     try:
-        budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour)
-        unset = [u for u in config.unset_secrets if u.startswith("exist.token ")]
+        budget = RequestBudget(
+            account_dir(state_dir, account.name) / BUDGET_FILE, allowed=account.requests_per_hour
+        )
+        unset = [u for u in config.unset_secrets if u.startswith(where)]
         if unset:
             key = budget.latest_key()
             why = f"the token is not available here: {_flat(unset[0].split(' (', 1)[1][:-1])}"
@@ -71,7 +90,8 @@ def budget_status(config: BridgeConfig, state_dir: Path) -> dict[str, Any]:
                 return {"error": f"no request recorded, and {why}", "key": note}
         else:
             creds = load_credentials(
-                token=e.token.reveal() if e.token else None, token_file=e.token_file
+                token=account.token.reveal() if account.token else None,
+                token_file=account.token_file,
             )
             key, note = token_key(creds.access_token()), None
         b = budget.status(key)
@@ -184,34 +204,66 @@ def read_status(
 ) -> dict[str, Any]:
     """Everything ``status --json`` prints but the health check: the outbox's status (read-only:
     never checkpoints a killed run's log), counters, lock, budget, broker link, postponement and
-    the day totals. ``OutboxError`` when the outbox can't be read."""
+    the day totals; with ``exist.accounts``, each account's under ``accounts``. ``OutboxError``
+    when the outbox can't be read."""
+    named = bool(config.accounts[0].name)
     box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
     try:
         status = box.status()
         status["refused_unused"] = refused_unused(box, used)
         rows = box.days(limit=200, since=status_view.recent_date())
-        note = box.get_meta(POSTPONED_META)
+        notes = {a.name: box.get_meta(meta_key(POSTPONED_META, a.name)) for a in config.accounts}
     finally:
         box.close()
+    by_account = status.pop("pending_by_account")
     status["counters"] = {**dict.fromkeys(COUNTERS, 0), **status["counters"]}
     status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
     status["pid"] = lock_pid(holder) if running else None
     health = status_view.heartbeat(state_dir)
     status["reload"] = reload_record(health)
-    status["budget"] = budget_status(config, state_dir)
+    budgets = {a.name: budget_status(config, state_dir, a) for a in config.accounts}
+    postponed = {name: status_view.postponed(note) for name, note in notes.items()}
+    first = config.accounts[0].name
+    status["budget"] = budgets[first]
     status["broker"] = broker_when(status_view.broker_link(health), running)
     status["token_refused"] = status_view.token_refused(health) if running else None
-    status["postponed"] = status_view.postponed(note)
+    status["postponed"] = postponed[first]
     status["read"] = status_view.mirror(state_dir) if config.read.enabled else None
-    status["totals"] = status_view.totals(
-        rows,
-        running=bool(running)
+    bridge_running = (
+        bool(running)
         if running is not None
-        else bool(status["broker"] and status["broker"]["bridge_running"]),
-        budget=status["budget"],
-        postponement=status["postponed"],
+        else bool(status["broker"] and status["broker"]["bridge_running"])
     )
+    status["totals"] = [
+        {
+            **r,
+            "why": status_view.unlisted(r)
+            if r["account"] not in budgets and r["state"] == "pending"
+            else status_view.why(
+                r,
+                running=bridge_running,
+                budget=budgets.get(r["account"], {}),
+                postponement=postponed.get(r["account"]),
+            ),
+        }
+        for r in rows
+    ]
+    if named:
+        refused = status_view.accounts_refused(health) if running else {}
+        status["accounts"] = {
+            a.name: {
+                "pending_rows": by_account.get(a.name, 0),
+                "budget": budgets[a.name],
+                "postponed": postponed[a.name],
+                "token_refused": refused.get(a.name),
+                "mappings": [i for i, m in enumerate(config.mappings) if m.account == a.name],
+            }
+            for a in config.accounts
+        }
+    else:  # the single account: the fields (and rows) as before there were accounts
+        for row in status["totals"] + status["refused"]:
+            row.pop("account", None)
     return status
 
 
@@ -226,13 +278,16 @@ def show_status(
         say(f"bridge:          not running (no process holds {state_dir / LOCK_FILE})")
     else:
         say(f"bridge:          unknown ({holder})")
-    if status["token_refused"]:
+    accounts = status.get("accounts")
+    if status["token_refused"] and not accounts:  # else on the lines of the accounts refused
         say(f"waiting:         {status['token_refused']}")
     last = status["last_sync"]
     say(f"pending totals:  {status['pending_rows']} (of {status['rows']} tracked)")
     say(f"last sync:       {f'{time.time() - last:.0f}s ago' if last else 'never'}")
     say(f"broker:          {status_view.broker_line(status['broker'])}")
-    for line in _budget_lines(status["budget"]):
+    for line in (
+        status_view.account_lines(accounts) if accounts else _budget_lines(status["budget"])
+    ):
         say(line)
     if status.get("read") is not None:
         say(f"exist mirror:    {status_view.mirror_line(status['read'])}")

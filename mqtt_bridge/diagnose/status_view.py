@@ -87,6 +87,44 @@ def token_refused(health: dict[str, Any] | None) -> str | None:
     return str(refused) if refused else None
 
 
+def accounts_refused(health: dict[str, Any] | None) -> dict[str, str]:
+    """Each named account whose token Exist refuses, with why, as the running bridge last
+    recorded it in its ``heartbeat`` (``health.json``'s ``accounts``)."""
+    accounts = health.get("accounts") if health is not None else None
+    if not isinstance(accounts, dict):
+        return {}
+    return {
+        str(name): str(a["token_refused"])
+        for name, a in accounts.items()
+        if isinstance(a, dict) and a.get("token_refused")
+    }
+
+
+def account_lines(accounts: dict[str, dict[str, Any]]) -> list[str]:
+    """Each named account's lines of the text ``status`` (``account alice: ...``): its pending
+    totals and budget, and why its sending waits (a refused token, a postponement, the budget)."""
+    lines = []
+    for name, a in accounts.items():
+        head = f"{f'account {name}:':<16} "
+        budget = a["budget"]
+        if "left" in budget:
+            left = f"{budget['left']} of {budget['allowed']} requests left this hour" + (
+                f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else ""
+            )
+        else:
+            left = f"budget unknown: {budget['error']}"
+        lines.append(f"{head}{a['pending_rows']} pending total(s); {left}")
+        if budget.get("key"):
+            lines.append(f"{'':<17}{budget['key']}")
+        if a["token_refused"]:
+            lines.append(f"{head}waiting: {a['token_refused']}")
+        if a["postponed"]:
+            lines.append(f"{head}sending postponed: {a['postponed']['reason']}")
+        if budget.get("waiting_because"):
+            lines.append(f"{head}waiting: {budget['waiting_because']}")
+    return lines
+
+
 def broker_line(link: dict | None, now: float | None = None) -> str:
     """One line for the text ``status``."""
     now = time.time() if now is None else now
@@ -181,6 +219,12 @@ def why(
     return f"waiting for the next flush{changed}"
 
 
+def unlisted(row: dict) -> str:
+    """Why a pending row of an account the configuration doesn't list waits."""
+    whose = f"account {row['account']!r}" if row["account"] else "the single account"
+    return f"waiting: the configuration no longer lists {whose}; kept, and sent once it does again"
+
+
 def totals(
     rows: list[dict],
     *,
@@ -203,7 +247,8 @@ def total_lines(rows: list[dict], limit: int = 30) -> list[str]:
         total = r["sent_value"] if r["state"] == "sent" else r["total"]
         if r["state"] != "sent" and r["mode"] == "increment" and not r["base_known"]:
             total = f"+{r['total']}"  # Exist's value for the day before the bridge: not known yet
-        lines.append(f"  {r['attribute']} {r['date']}: {total}, {r['state']} - {r['why']}")
+        whose = f"account {r['account']}: " if r.get("account") else ""
+        lines.append(f"  {whose}{r['attribute']} {r['date']}: {total}, {r['state']} - {r['why']}")
     if len(rows) > limit:
         lines.append(f"  ... and {len(rows) - limit} more (`status --json` lists them)")
     return lines

@@ -19,6 +19,12 @@ Names (all prefixed ``exist_bridge_``; counters end in ``_total``):
 - ``exist_requests_total{method, endpoint, status}``: answered requests to Exist since the
   process started; ``exist_rate_limited_total``: those answered 429;
 - ``budget_left_requests`` / ``budget_allowed_requests``: the hourly request budget;
+- with several accounts (``exist.accounts``) only, an ``account`` label (the account's name)
+  comes first on ``exist_requests_total{account, method, endpoint, status}``,
+  ``exist_rate_limited_total{account}``, ``budget_left_requests{account}``,
+  ``budget_allowed_requests{account}`` and ``pending_totals{account}`` (one sample per listed
+  account, 0 included; an account the configuration no longer lists while its totals wait has
+  one too); a single-account bridge's have no labels but the ones above;
 - ``last_sync_timestamp_seconds``: when Exist last confirmed a write (absent until it has);
 - with ``read:`` only: ``read_refreshes_total`` (refreshes of the Exist mirror since the process
   started), ``read_attributes`` (attributes mirrored), ``read_waiting`` (1 while a refresh waits
@@ -39,7 +45,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from ..pipeline.process.event_time import OUTCOMES as EVENT_TIME_OUTCOMES
-from .state import OUTCOMES, LiveState, Tally
+from .state import OUTCOMES, AccountInfo, LiveState, Tally
 
 PREFIX = "exist_bridge_"
 MAPPING_LABELS = ["mapping", "topic", "attribute"]
@@ -64,23 +70,17 @@ class BridgeCollector(Collector):
             "broker_connected", "1 while connected to the MQTT broker.", state.broker_connected
         )
         yield from _per_mapping(state, tally)
-        yield from _requests(tally)
-        if state.budget_left is not None:
-            yield _gauge(
-                "budget_left_requests",
-                "Requests to Exist left in this hour's budget.",
-                state.budget_left,
-            )
-        if state.budget_allowed is not None:
-            yield _gauge(
-                "budget_allowed_requests",
-                "Requests to Exist allowed per hour (exist.requests_per_hour).",
-                state.budget_allowed,
-            )
+        if state.accounts:  # exist.accounts: each account's, labelled
+            yield from _account_requests(tally, [a.name for a in state.accounts])
+            yield from _account_budgets(state.accounts)
+        else:
+            yield from _requests(tally)
+            yield from _budget(state)
         if state.read is not None:
             yield from _mirror(state.read)
         if status is not None:
-            yield from _stored(status)
+            names = [a.name for a in state.accounts]
+            yield from _stored(status, names)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -103,6 +103,64 @@ def _per_mapping(state: LiveState, tally: Tally) -> Iterator[Metric]:
             labels = [str(m.index), m.topic, m.attribute]
             family.add_metric(labels, counts.get((m.index, outcome), 0))
         yield family
+
+
+def _budget(state: LiveState) -> Iterator[Metric]:
+    if state.budget_left is not None:
+        yield _gauge(
+            "budget_left_requests",
+            "Requests to Exist left in this hour's budget.",
+            state.budget_left,
+        )
+    if state.budget_allowed is not None:
+        yield _gauge(
+            "budget_allowed_requests",
+            "Requests to Exist allowed per hour (exist.requests_per_hour).",
+            state.budget_allowed,
+        )
+
+
+def _account_budgets(accounts: tuple[AccountInfo, ...]) -> Iterator[Metric]:
+    left = GaugeMetricFamily(
+        PREFIX + "budget_left_requests",
+        "Requests to Exist left in this hour's budget, by account.",
+        labels=["account"],
+    )
+    allowed = GaugeMetricFamily(
+        PREFIX + "budget_allowed_requests",
+        "Requests to Exist allowed per hour (exist.accounts[].requests_per_hour), by account.",
+        labels=["account"],
+    )
+    for a in accounts:
+        if a.budget_left is not None:
+            left.add_metric([a.name], a.budget_left)
+        if a.budget_allowed is not None:
+            allowed.add_metric([a.name], a.budget_allowed)
+    yield left
+    yield allowed
+
+
+def _account_requests(tally: Tally, accounts: list[str]) -> Iterator[Metric]:
+    family = CounterMetricFamily(
+        PREFIX + "exist_requests",
+        "Answered requests to Exist by account, method, endpoint and HTTP status (since the "
+        "process started).",
+        labels=["account", "method", "endpoint", "status"],
+    )
+    limited = dict.fromkeys(accounts, 0)
+    for (account, method, endpoint, status), n in sorted(tally.requests_by_account().items()):
+        family.add_metric([account, method, endpoint, str(status)], n)
+        if status == 429:
+            limited[account] = limited.get(account, 0) + n
+    yield family
+    rate_limited = CounterMetricFamily(
+        PREFIX + "exist_rate_limited",
+        "Requests Exist answered 429 Too Many Requests, by account (since the process started).",
+        labels=["account"],
+    )
+    for account, n in limited.items():
+        rate_limited.add_metric([account], n)
+    yield rate_limited
 
 
 def _requests(tally: Tally) -> Iterator[Metric]:
@@ -141,7 +199,7 @@ def _mirror(read: dict[str, Any]) -> Iterator[Metric]:
     )
 
 
-def _stored(status: dict[str, Any]) -> Iterator[Metric]:
+def _stored(status: dict[str, Any], accounts: list[str]) -> Iterator[Metric]:
     dead = CounterMetricFamily(
         PREFIX + "dead_letters",
         "Bad input kept aside, by kind (kept in the state directory across restarts).",
@@ -152,11 +210,22 @@ def _stored(status: dict[str, Any]) -> Iterator[Metric]:
             dead.add_metric([name[len(DEAD_LETTER_PREFIX) :]], n)
     yield dead
     yield _event_time(status.get("counters", {}))
-    yield _gauge(
-        "pending_totals",
-        "(attribute, day) totals waiting to be sent to Exist.",
-        status.get("pending_rows", 0),
-    )
+    if accounts:  # each listed account's from 0, and any other the outbox still keeps
+        pending = GaugeMetricFamily(
+            PREFIX + "pending_totals",
+            "(attribute, day) totals waiting to be sent to Exist, by account.",
+            labels=["account"],
+        )
+        by_account = {**dict.fromkeys(accounts, 0), **status.get("pending_by_account", {})}
+        for account, n in by_account.items():
+            pending.add_metric([account], n)
+        yield pending
+    else:
+        yield _gauge(
+            "pending_totals",
+            "(attribute, day) totals waiting to be sent to Exist.",
+            status.get("pending_rows", 0),
+        )
     yield _gauge(
         "refused_totals",
         "(attribute, day) totals Exist refused (parked until they change).",

@@ -28,6 +28,7 @@ class MappingInfo:
     topic: str
     attribute: str
     mode: str
+    account: str = ""  # the Exist account it writes to ('': the single account)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ class ObserveApp:
         unsent = self._outbox.days(limit=-1, since="9999-12-31")
         newest = self._outbox.days(limit=SENT_ROWS + len(unsent))
         sent = [d for d in newest if d["state"] == "sent"][:SENT_ROWS]
-        rows = sorted(unsent + sent, key=lambda d: d["attribute"])
+        rows = sorted(unsent + sent, key=lambda d: (d["account"], d["attribute"]))
         rows.sort(key=lambda d: d["date"], reverse=True)  # stable: attributes A to Z in a day
         return rows, max(0, status.get("rows", 0) - len(unsent) - len(sent))
 
@@ -223,6 +223,8 @@ class ObserveApp:
         verdict = health(state, problem)
         live = asdict(state)
         live["outbox_path"] = str(state.outbox_path)
+        if not state.accounts:  # the single account: the fields as before there were accounts
+            _unnamed(live, status)
         return {
             "healthy": verdict.ok,
             "health": verdict.reason,
@@ -251,6 +253,16 @@ class ObserveApp:
         return self._send(
             start_response, 200, "text/html; charset=utf-8", html.encode(), [], method
         )
+
+
+def _unnamed(live: dict[str, Any], status: dict[str, Any] | None) -> None:
+    """Drop what only several accounts need (``account`` of each mapping and row, the pending
+    rows per account) from a single-account bridge's ``/status.json``."""
+    rows = [*live["mappings"], *(status.get("days", []) + status["refused"] if status else [])]
+    for row in rows:
+        row.pop("account", None)
+    if status is not None:
+        status.pop("pending_by_account", None)
 
 
 class HttpEndpoint:

@@ -160,7 +160,8 @@ def test_status_lists_pending_sent_and_refused_with_why(mock_exist, mosquitto, t
             }
         assert data["broker"]["connected"] is True
         assert data["postponed"] is None
-        assert set(data) == documented_status_fields() - {"healthy", "health_problem"}
+        # `accounts`: only with exist.accounts (tests/accounts/test_account_views.py)
+        assert set(data) == documented_status_fields() - {"healthy", "health_problem", "accounts"}
         assert set(data["broker"]) == {
             "host",
             "port",
