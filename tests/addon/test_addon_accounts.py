@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 
 import pytest
 
@@ -22,6 +23,11 @@ from mqtt_bridge.addon.options import (
 )
 from mqtt_bridge.cli import run
 from mqtt_bridge.config import ConfigError
+
+from ..support.addon import MQTT_PASSWORD, MQTT_USER, Addon, healthz_until
+from ..support.days import today
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
 
 OWN, ALEX, KIM = "own-t0ken", "alex-t0ken", "kim-t0ken"
 OPTIONS = {"exist_token": OWN, "log_level": "info", "mqtt_host": "broker.lan"}
@@ -283,3 +289,68 @@ def test_other_accounts_make_exist_accounts_with_the_tokens_through_env(tmp_path
     assert env["EXIST_BRIDGE_ADDON_ACCOUNTS_0_TOKEN"] == ALEX
     assert env["EXIST_BRIDGE_ADDON_ACCOUNTS_1_TOKEN"] == KIM
     assert env[glue.TOKEN_VAR] == OWN
+
+
+# ---------------------------------------------------------------- the add-on as a process
+
+HOUSEHOLD = """\
+attributes:
+  - name: fridge_opens
+    label: Fridge opens
+    group: food
+    value_type: 0
+  - template: steps
+mappings:
+  - topic: kitchen/fridge
+    attribute: fridge_opens
+  - topic: kitchen/fridge
+    attribute: fridge_opens
+    account: alex
+  - topic: alex/phone/steps
+    attribute: steps
+    mode: update
+    account: alex
+"""
+
+
+@pytest.mark.slow
+def test_two_tokens_write_into_two_users_of_the_mock(tmp_path):
+    """``exist-bridge addon`` as a process (the fake Supervisor, a mosquitto with users, the mock
+    over HTTP) with exist_token and one more account: the fridge's message counts once in each
+    account (a mapping each), alex's steps land in alex's account only."""
+    addon = Addon(tmp_path)
+    try:
+        addon.mock.state.add_user("alex")
+        alex_token = addon.mock.state.issue_token("alex")["access_token"]
+        options_file = tmp_path / "data" / "options.json"
+        options = json.loads(options_file.read_text())
+        options["accounts"] = [{"name": "alex", "token": alex_token}]
+        options_file.write_text(json.dumps(options))
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / glue.DEFAULT_MAPPINGS_FILE).write_text(HOUSEHOLD)
+        addon.start()
+        healthz_until(addon, 200)
+        pub = Publisher(addon.broker.port, login=(MQTT_USER, MQTT_PASSWORD))
+        pub.publish("kitchen/fridge", "open")
+        pub.publish("alex/phone/steps", "4321")
+        pub.close()
+        mock = addon.mock.state
+        wait_until(
+            lambda: (
+                mock.value("fridge_opens", today()) == 1
+                and mock.value("fridge_opens", today(), "alex") == 1
+                and mock.value("steps", today(), "alex") == 4321
+            ),
+            timeout=30,
+            message=lambda: addon.log_text()[-3000:],
+        )
+        assert mock.value("steps", today()) is None  # not in exist_token's account
+        log = addon.log_text()
+        assert alex_token not in log and addon.mock.token not in log
+        addon.proc.send_signal(signal.SIGTERM)
+        assert addon.proc.wait(30) == 0
+        # each account's writes with its own token: nothing of the other's
+        assert mock.values("fridge_opens") == {today(): 1}
+        assert mock.values("fridge_opens", "alex") == {today(): 1}
+    finally:
+        addon.close()
