@@ -115,6 +115,12 @@ def _add_authorize(sub: argparse._SubParsersAction) -> None:
         f"$EXIST_TOKEN_FILE, else {DEFAULT_TOKEN_FILE})",
     )
     p.add_argument(
+        "--account",
+        metavar="NAME",
+        help="with -c and exist.accounts: whose token file to write (that account's "
+        "token_file; default: the first account)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
@@ -126,19 +132,29 @@ def _add_authorize(sub: argparse._SubParsersAction) -> None:
 def _authorize_settings(args: argparse.Namespace, out: _Output) -> dict[str, str | None] | None:
     """What ``authorize`` uses: each flag, else the configuration's ``exist`` key (with -c),
     else the environment variable, else the built-in default; None when -c can't be read."""
-    exist = None
+    exist = account = None
     if args.config:
         from .config import ConfigError, load_config
 
         try:  # a token is what authorize is about to write: it may not be there yet
-            exist = load_config(args.config, require_secrets=False).exist
+            config = load_config(args.config, require_secrets=False)
         except ConfigError as err:
             out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
             out.stderr.write(str(err) + "\n")
             return None
+        exist = config.exist
+        try:
+            account = config.account(args.account) if args.account else config.accounts[0]
+        except KeyError:
+            names = ", ".join(a.name for a in config.accounts if a.name) or "none"
+            out.error(f"{args.config}: no account {args.account!r} in exist.accounts ({names})")
+            return None
+    elif args.account:
+        out.error("--account names one of exist.accounts: give the configuration with -c")
+        return None
     env = os.environ
     secret = exist.client_secret.reveal() if exist and exist.client_secret else None
-    token_file = str(exist.token_file) if exist and exist.token_file else None
+    token_file = str(account.token_file) if account and account.token_file else None
     return {
         "client_id": args.client_id or (exist and exist.client_id) or env.get("EXIST_CLIENT_ID"),
         "client_secret": args.client_secret or secret or env.get("EXIST_CLIENT_SECRET"),

@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .accounts import Account
 from .config.changes import live_config, restart_needed
 from .config.model import BridgeConfig, ConfigError
 from .observe.state import Tally
 from .pipeline.buffer.outbox import Outbox
 from .pipeline.buffer.refused import warn_refused_unused
 from .pipeline.input.mqtt import BrokerLink
-from .pipeline.output.exist_output import ExistService
-from .pipeline.process.mapping import Mapping, build_mappings
+from .pipeline.process.mapping import Mapping
 from .pipeline.process.processor import MessageProcessor
 from .state_dir import RELOAD_KEY
 
@@ -48,7 +48,7 @@ class Bridge(Protocol):
 
     config: BridgeConfig
     mappings: list[Mapping]
-    exist: ExistService
+    accounts: dict[str, Account]
     processor: MessageProcessor | None
     link: BrokerLink | None
     outbox: Outbox
@@ -57,6 +57,8 @@ class Bridge(Protocol):
     last_reload: dict | None
 
     def write_health(self) -> None: ...
+
+    def mappings_for(self, config: BridgeConfig) -> list[Mapping]: ...
 
 
 class Reloader:
@@ -129,7 +131,7 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
     attributes_problem = _set_up_attributes(bridge, config)
     with bridge.config_lock:  # not meanwhile rebuilt from the old one (``refresh_mappings``)
         old = bridge.mappings
-        mappings = build_mappings(config, bridge.exist.value_type)
+        mappings = bridge.mappings_for(config)
         forgotten = bridge.processor.replace_mappings(mappings) if bridge.processor else []
         bridge.config, bridge.mappings = config, mappings
         bridge.tally.forget_messages()  # /metrics: per mapping index, now perhaps another one
@@ -163,21 +165,25 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
 
 
 def _set_up_attributes(bridge: Bridge, config: BridgeConfig) -> str | None:
-    """Acquire/create ``config``'s new attributes (as at start); why it failed, if it did (a
-    write to an attribute not yet acquired acquires it then)."""
-    set_attributes = getattr(bridge.exist, "set_attributes", None)
-    if set_attributes is not None:
-        set_attributes(config)
-    try:
-        bridge.exist.bootstrap()
-    except Exception as err:  # noqa: BLE001 - Exist down: the mappings still change
-        log.warning(
-            "reload: setting up the attributes with Exist failed (%s); a write to a new "
-            "attribute acquires it",
-            err,
-        )
-        return str(err)
-    return None
+    """Acquire/create ``config``'s new attributes (as at start), with each account's Exist; why
+    it failed, if it did (a write to an attribute not yet acquired acquires it then)."""
+    problems = []
+    for account in bridge.accounts.values():
+        set_attributes = getattr(account.exist, "set_attributes", None)
+        if set_attributes is not None:
+            set_attributes(config)
+        try:
+            account.exist.bootstrap()
+        except Exception as err:  # noqa: BLE001 - Exist down: the mappings still change
+            log.warning(
+                "reload: %s",
+                account.said(
+                    f"setting up the attributes with Exist failed ({err}); a write to a new "
+                    "attribute acquires it"
+                ),
+            )
+            problems.append(account.said(str(err)))
+    return "; ".join(problems) or None
 
 
 def mapping_diff(old: list[Mapping], new: list[Mapping]) -> dict[str, list[Mapping]]:

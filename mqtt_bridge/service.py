@@ -27,17 +27,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Mapping as MappingOf
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import backoff, observe
+from .accounts import Account, adopt_single_account, meta_key, warn_unlisted
 from .backoff import LOOP_RESTART
 from .config import BridgeConfig
 from .exist.errors import ConnectionFailed
 from .exist.jsonfile import write_json_atomic
 from .exist.version import __version__
-from .observe import LiveState, MappingInfo, Tally
+from .observe import AccountInfo, LiveState, MappingInfo, Tally
 from .observe.state import count_requests
 from .pipeline.buffer.integrity import (
     OutboxLost,
@@ -55,7 +57,7 @@ from .pipeline.input.mqtt import BrokerLink
 from .pipeline.mirror.refresher import DiscoveryTarget, Refresher
 from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import Flusher, FlushReport, PostponeKind
-from .pipeline.process.mapping import build_mappings
+from .pipeline.process.mapping import Mapping, build_mappings
 from .pipeline.process.processor import STATUS_HINT, MessageProcessor
 from .reloading import RELOAD_KEY, Reloader
 from .state_dir import HEALTH_FILE, MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
@@ -78,11 +80,12 @@ class Bridge:
     def __init__(
         self,
         config: BridgeConfig,
-        exist: ExistService | None = None,
+        exist: ExistService | MappingOf[str, ExistService] | None = None,
         clock: Callable[[], float] = time.time,
         accept_fresh_outbox: bool = False,
     ):
-        """``exist``: what to talk to instead of Exist through the client (a test's stand-in)."""
+        """``exist``: what to talk to instead of Exist through the client (a test's stand-in;
+        with several accounts, one per account name)."""
         self.config = config
         self.clock = clock
         self.state_dir = Path(config.bridge.state_dir)
@@ -102,20 +105,19 @@ class Bridge:
                 write_marker(path, ("stopped", 0) if problem else None)
             except OSError as err:  # a full disk: the outbox itself still works; next start
                 log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
-            self.exist = exist or make_client(config, self.state_dir)
-            self.mappings = build_mappings(config, self.exist.value_type)
+            self.accounts = self._make_accounts(exist)
+            self.exist = self.default.exist  # the default (first) account's
+            self.mappings = self.mappings_for(config)
+            adopt_single_account(self.outbox, self.state_dir, config, self.mappings)
             undo.pop_all()  # the bridge's from now on: stop() closes them
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
         self.alarm = threading.Event()  # what the flusher sleeps on between deadlines
-        self.flusher: Flusher | None = None
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
         self.mirror: Refresher | None = None  # the Exist mirror (``read:``), when configured
-        self.last_report: FlushReport | None = None
-        self.token_refused: str | None = None  # why Exist refuses the token, while it does
         self.bad_input_hint = STATUS_HINT  # where a warning about bad input sends the reader
         self.run_number = 0  # this run's number once started (see integrity.begin_run)
         self._threads: list[threading.Thread] = []
@@ -125,17 +127,64 @@ class Bridge:
         self.reloader: Reloader | None = None  # SIGHUP's (``run``)
         self.last_reload: dict | None = None  # the outcome of the last reload, for ``status``
         self.tally = Tally()  # messages per mapping, requests to Exist: the HTTP endpoint's
-        count_requests(self.exist, self.tally)
+        for account in self.accounts.values():
+            count_requests(account.exist, self.tally, account.name)
+
+    def _make_accounts(
+        self, exist: ExistService | MappingOf[str, ExistService] | None
+    ) -> dict[str, Account]:
+        """Each configured account with its Exist service (a test's stand-in, or a client)."""
+        given: MappingOf[str, ExistService] = {}
+        if isinstance(exist, MappingOf):
+            given = exist
+        elif exist is not None:
+            given = {self.config.accounts[0].name: exist}
+        return {
+            a.name: Account(
+                a, given.get(a.name) or make_client(self.config, self.state_dir, account=a.name)
+            )
+            for a in self.config.accounts
+        }
+
+    @property
+    def default(self) -> Account:
+        """The default account: the first (mappings without ``account`` write to it)."""
+        return next(iter(self.accounts.values()))
+
+    @property
+    def flusher(self) -> Flusher | None:
+        """The default account's flusher (once started)."""
+        return self.default.flusher
+
+    @property
+    def last_report(self) -> FlushReport | None:
+        """The default account's last flush."""
+        return self.default.last_report
+
+    @property
+    def token_refused(self) -> str | None:
+        """Why Exist refuses a token, while it does (each account that it refuses, named)."""
+        said = [a.said(a.token_refused) for a in self.accounts.values() if a.token_refused]
+        return "; ".join(said) if said else None
+
+    def mappings_for(self, config: BridgeConfig) -> list[Mapping]:
+        """``config``'s mappings with the value types each account's Exist reported."""
+        types = {name: a.exist.value_type for name, a in self.accounts.items()}
+        return build_mappings(config, self.exist.value_type, by_account=types)
 
     # ----------------------------------------------------------------- start-up
 
-    def timezone(self) -> str:
-        """The config's timezone, the one remembered, or the profile's (waits for Exist)."""
-        if self.config.exist.timezone:
-            return self.config.exist.timezone
-        remembered = self.outbox.get_meta("timezone")
+    def timezone(self, account: Account | None = None, fallback: str | None = None) -> str:
+        """``account``'s (default: the default account's) timezone: the config's, the one
+        remembered, or the profile's (waits for Exist; with ``fallback``, a failed read uses
+        it instead of waiting)."""
+        account = account or self.default
+        if account.settings.timezone:
+            return account.settings.timezone
+        key = meta_key("timezone", account.name)
+        remembered = self.outbox.get_meta(key)
         retry = backoff.profile()
-        if not remembered:
+        if not remembered and fallback is None:
             log.info(
                 "waiting for the Exist profile (the user's timezone, from exist.base_url %s); "
                 "set exist.timezone to start without it",
@@ -143,29 +192,35 @@ class Bridge:
             )
         while not (self.stopping.is_set() or self.cancel_start.is_set()):
             try:
-                zone = self._profile_timezone()
+                zone = self._profile_timezone(account.exist)
                 if zone != remembered:
-                    self.outbox.set_meta("timezone", zone)
+                    self.outbox.set_meta(key, zone)
                     if remembered:
                         log.warning(
-                            "the Exist profile's timezone changed from %s to %s", remembered, zone
+                            "%s",
+                            account.said(
+                                f"the Exist profile's timezone changed from {remembered} to {zone}"
+                            ),
                         )
-                self._note_token(None)
+                self._note_token(account, None)
                 return zone
             except StartCancelled:
                 raise
             except Exception as err:  # noqa: BLE001 - any failure: use what we know, or wait
-                refused = self.exist.token_refused(err)
+                refused = account.exist.token_refused(err)
                 if refused:
-                    self._note_token(refused)
-                if remembered:
+                    self._note_token(account, refused)
+                known = remembered or fallback
+                if known:
                     log.warning(
-                        "can't read the Exist profile (%s); using the timezone %s from "
-                        "the last run",
-                        refused or err,
-                        remembered,
+                        "%s",
+                        account.said(
+                            f"can't read the Exist profile ({refused or err}); using the "
+                            f"timezone {known} "
+                            + ("from the last run" if remembered else "of the first account")
+                        ),
                     )
-                    return remembered
+                    return known
                 delay = retry.next()
                 if refused:  # not "set exist.timezone": the token is what is wrong
                     log.error("%s; retrying in %.0fs", refused, delay)
@@ -178,7 +233,7 @@ class Bridge:
                 self.cancel_start.wait(delay)
         raise StartCancelled
 
-    def _profile_timezone(self) -> str:
+    def _profile_timezone(self, exist: ExistService) -> str:
         """``exist.timezone()`` in a helper thread, so that a stop asked meanwhile ends the wait
         at once (``StartCancelled``) instead of after the client's timeouts and retries; the
         abandoned request is bounded by the stop deadline."""
@@ -188,7 +243,7 @@ class Bridge:
 
         def ask() -> None:
             try:
-                zones.append(self.exist.timezone())
+                zones.append(exist.timezone())
             except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
                 errors.append(err)
             finally:
@@ -205,7 +260,8 @@ class Bridge:
 
     def _start_deadline(self) -> None:
         """A stop was asked during start-up: no request to Exist runs past stop_timeout."""
-        self.exist.set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
+        for account in self.accounts.values():
+            account.exist.set_deadline(time.monotonic() + float(self.config.bridge.stop_timeout))
 
     def _unreachable(self, err: Exception) -> str:
         """``err`` as text; when Exist could not be reached at all (DNS, refused, timeout),
@@ -216,22 +272,30 @@ class Bridge:
         return str(err)
 
     def start(self) -> None:
-        zone = self.timezone()
+        zone = self.default.zone = self.timezone()
+        for account in list(self.accounts.values())[1:]:
+            account.zone = self.timezone(account, fallback=zone)
         log.info(
-            "exist-bridge %s: user timezone %s, %d mapping(s), state in %s",
+            "exist-bridge %s: user timezone %s, %d mapping(s), state in %s%s",
             __version__,
             zone,
             len(self.mappings),
             self.state_dir,
+            self._accounts_text(),
         )
         warn_refused_unused(self.outbox, {m.spec.attribute for m in self.mappings})
+        warn_unlisted(self.outbox, self.config)
         try:  # before any message is taken in: a kill -9 from now on leaves the log to keep
             self.run_number = begin_run(self.outbox)
         except OSError as err:
             log.warning("can't write %s beside the outbox (%s)", MARKER_FILE, err)
         writer_box = Outbox(self.state_dir / OUTBOX_FILE)
         processor = self.processor = MessageProcessor(
-            self.mappings, zone, writer_box, observer=self.tally.message
+            self.mappings,
+            zone,
+            writer_box,
+            observer=self.tally.message,
+            zones={a.name: a.zone for a in self.accounts.values()},
         )
         processor.once.hint = self.bad_input_hint
         self.writer = CommitWriter(writer_box, ack=self._ack, on_commit=self._committed)
@@ -249,32 +313,47 @@ class Bridge:
         self.writer.start()
         self.link.start()
         self.ready.set()
-        self.flusher = flusher = Flusher(
-            Outbox(self.state_dir / OUTBOX_FILE),
-            self.exist,
-            zone,
-            self.exist.classify,
-            on_flush=self._flushed,
+        for account in self.accounts.values():
+            self._start_flusher(account)
+        reader = self.accounts.get(self.config.read.account)
+        if self.config.read.enabled and reader is not None and reader.flusher is not None:
+            self._start_mirror(reader, reader.flusher)
+
+    def _accounts_text(self) -> str:
+        """``; accounts alice (Europe/London), bob (...)`` when the accounts are named."""
+        if not self.default.name:
+            return ""
+        return "; accounts " + ", ".join(
+            f"{a.name} ({a.zone})" if a.zone else a.name for a in self.accounts.values()
+        )
+
+    def _start_flusher(self, account: Account) -> None:
+        """``account``'s flusher, in its own thread, on its own rows of the outbox."""
+        account.flusher = Flusher(
+            Outbox(self.state_dir / OUTBOX_FILE, account=account.name),
+            account.exist,
+            account.zone,
+            account.exist.classify,
+            on_flush=lambda report: self._flushed(account, report),
             clock=self.clock,
-            alarm=self.alarm,
+            alarm=self.alarm if account is self.default else None,
             retry=self.config.retry_delay,
             longest=self.config.longest_delay,
         )
-        thread = threading.Thread(
-            target=self._exist_loop, args=(flusher,), name="exist-bridge-flusher", daemon=True
-        )
+        name = f"exist-bridge-flusher-{account.name}" if account.name else "exist-bridge-flusher"
+        thread = threading.Thread(target=self._exist_loop, args=(account,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
-        if self.config.read.enabled:
-            self._start_mirror(zone, flusher)
 
-    def _start_mirror(self, zone: str, flusher: Flusher) -> None:
-        """The Exist mirror (``read:``) in its own thread, through the write side's client."""
-        client = getattr(self.exist, "client", None)
+    def _start_mirror(self, account: Account, flusher: Flusher) -> None:
+        """The Exist mirror (``read:``) in its own thread, through ``account``'s write side's
+        client."""
+        client = getattr(account.exist, "client", None)
         if client is None or self.link is None:
             log.warning("read: this Exist stand-in can't be read; the mirror is off")
             return
-        link, box = self.link, Outbox(self.state_dir / OUTBOX_FILE)  # the mirror thread's own
+        # the mirror thread's own connection
+        link, box = self.link, Outbox(self.state_dir / OUTBOX_FILE, account=account.name)
         target = None
         if self.config.mqtt.discovery:
             target = DiscoveryTarget(
@@ -287,7 +366,7 @@ class Bridge:
             self.config.read,
             client,
             link.publish_retained,
-            zone,
+            account.zone,
             write_due=lambda: flusher.next_due(box),
             discovery_target=target,
             status_path=self.state_dir / READ_FILE,
@@ -303,73 +382,86 @@ class Bridge:
         self.link.ack_many(acks)
 
     def _committed(self, due: float | None) -> None:
-        """After each commit: wake the flusher if its earliest deadline moved forward."""
-        if self.flusher is not None:
-            self.flusher.notify(due)
+        """After each commit: wake the flushers whose earliest deadline moved forward."""
+        for account in self.accounts.values():
+            if account.flusher is not None:
+                account.flusher.notify(due)
 
-    def _exist_loop(self, flusher: Flusher) -> None:
-        """Set up the attributes (retried until Exist answers), then flush until stopped. Never
-        ends by an exception: a dead flusher would leave totals waiting for ever."""
+    def _exist_loop(self, account: Account) -> None:
+        """Set up ``account``'s attributes (retried until Exist answers), then flush until
+        stopped. Never ends by an exception: a dead flusher would leave totals waiting for
+        ever."""
         while not self.stopping.is_set():
             try:
-                self._set_up_then_flush(flusher)
+                self._set_up_then_flush(account)
                 return
             except Exception:
-                log.exception("the Exist loop failed; restarting it in %.0fs", LOOP_RESTART)
+                log.exception(
+                    "%s",
+                    account.said(f"the Exist loop failed; restarting it in {LOOP_RESTART:.0f}s"),
+                )
                 self.stopping.wait(LOOP_RESTART)
 
-    def _set_up_then_flush(self, flusher: Flusher) -> None:
+    def _set_up_then_flush(self, account: Account) -> None:
         retry = backoff.attribute_set_up()
         while not self.stopping.is_set():
             try:
-                self.exist.bootstrap()
+                account.exist.bootstrap()
                 self.refresh_mappings()
-                self._note_token(None)
+                self._note_token(account, None)
                 break
             except Exception as err:  # noqa: BLE001 - keep trying until Exist answers
-                refused, delay = self.exist.token_refused(err), retry.next()
+                refused, delay = account.exist.token_refused(err), retry.next()
                 if refused:
-                    self._note_token(refused)
-                    log.error("%s; retrying in %.0fs", refused, delay)
+                    self._note_token(account, refused)
+                    log.error("%s; retrying in %.0fs", account.said(refused), delay)
                 else:
                     log.warning(
-                        "attribute set-up with Exist failed (%s); retrying in %.0fs",
-                        self._unreachable(err),
-                        delay,
+                        "%s",
+                        account.said(
+                            f"attribute set-up with Exist failed ({self._unreachable(err)}); "
+                            f"retrying in {delay:.0f}s"
+                        ),
                     )
                 if self.stopping.wait(delay):
                     return
-        flusher.run(self.stopping)
+        if account.flusher is not None:
+            account.flusher.run(self.stopping)
 
     def refresh_mappings(self) -> None:
         """Rebuild the mappings with the value types Exist reported (after bootstrap)."""
         with self.config_lock:
-            self.mappings = build_mappings(self.config, self.exist.value_type)
+            self.mappings = self.mappings_for(self.config)
             if self.processor is not None:  # the same state keys: no state forgotten
                 self.processor.mappings = self.mappings  # one reference swap: atomic
 
-    def _note_token(self, refused: str | None) -> None:
-        """Remember whether Exist refuses the token (None: it took it), for ``status``,
-        ``/healthz`` and the status page; the heartbeat says it at once."""
-        if refused != self.token_refused:
-            self.token_refused = refused
+    def _note_token(self, account: Account, refused: str | None) -> None:
+        """Remember whether Exist refuses ``account``'s token (None: it took it), for
+        ``status``, ``/healthz`` and the status page; the heartbeat says it at once."""
+        if refused != account.token_refused:
+            account.token_refused = refused
             self.write_health()
 
-    def _flushed(self, report: FlushReport) -> None:
-        self.last_report = report
-        if self.mirror is not None and report.sent_items:
+    def _flushed(self, account: Account, report: FlushReport) -> None:
+        account.last_report = report
+        if (
+            self.mirror is not None
+            and report.sent_items
+            and account.name == self.config.read.account
+        ):
             # what Exist confirmed, under the names Exist gave (a custom label may slug
             # differently): mirrored without a read
-            manager = getattr(self.exist, "manager", None)
+            manager = getattr(account.exist, "manager", None)
             rename = manager.server_name if manager is not None else str
             self.mirror.confirmed([(rename(a), d, v) for a, d, v in report.sent_items])
         if report.postponed and report.postponed.kind is PostponeKind.AUTHENTICATION:
-            self._note_token(report.postponed.reason)
+            self._note_token(account, report.postponed.reason)
         elif report.requests:
-            self._note_token(None)
+            self._note_token(account, None)
         if report.requests:
             log.info(
-                "flush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
+                "%sflush: %d request(s), %d total(s) sent%s, %d base(s) learned, %d pending",
+                f"account {account.name}: " if account.name else "",
                 report.requests,
                 report.sent,
                 f" ({report.sent_text()})" if report.sent_items else "",
@@ -393,6 +485,10 @@ class Bridge:
             "token_refused": self.token_refused,
             RELOAD_KEY: self.last_reload,
         }
+        if self.default.name:  # each named account's
+            health["accounts"] = {
+                a.name: {"token_refused": a.token_refused} for a in self.accounts.values()
+            }
         if self.link is not None:  # connected since / last error, for `exist-bridge status`
             health["broker"] = self.link.link_status()
         try:
@@ -405,6 +501,17 @@ class Bridge:
         with self._status_lock:  # the flusher and the network thread (on connect) both ask
             st = self.outbox.status()
         st["budget_left"] = self.exist.budget_left()
+        by_account = st.pop("pending_by_account", {})
+        if self.default.name:  # each named account's pending rows, budget and token
+            st["accounts"] = {
+                a.name: {
+                    "pending_rows": by_account.get(a.name, 0),
+                    "budget_left": a.exist.budget_left(),
+                    "budget_allowed": a.settings.requests_per_hour,
+                    "token_refused": a.token_refused,
+                }
+                for a in self.accounts.values()
+            }
         st["connected"] = bool(self.link and self.link.connected)
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
         st["published_at"] = time.time()  # a retained status this old is a dead bridge's
@@ -434,11 +541,26 @@ class Bridge:
                 for m in self.mappings
             ),
             budget_left=self.exist.budget_left(),
-            budget_allowed=self.config.exist.requests_per_hour,
+            budget_allowed=self.default.settings.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             token_refused=self.token_refused,
             dead_threads=self._dead_threads(),
             read=self.mirror.status() if self.mirror is not None else None,
+            accounts=tuple(self._account_info(a) for a in self.accounts.values())
+            if self.default.name
+            else (),
+        )
+
+    def _account_info(self, account: Account) -> AccountInfo:
+        """What the HTTP endpoint shows of one named account."""
+        report = account.last_report
+        return AccountInfo(
+            name=account.name,
+            mappings=tuple(m.index for m in self.mappings if m.spec.account == account.name),
+            budget_left=account.exist.budget_left(),
+            budget_allowed=account.settings.requests_per_hour,
+            flush_problem=report.postponed.reason if report and report.postponed else None,
+            token_refused=account.token_refused,
         )
 
     def _dead_threads(self) -> tuple[str, ...]:
@@ -456,10 +578,27 @@ class Bridge:
     # ----------------------------------------------------------------- shutdown
 
     def _wake_loops(self) -> None:
-        """Wake the flusher and the mirror: they may be asleep until their next turn."""
+        """Wake the flushers and the mirror: they may be asleep until their next turn."""
         self.alarm.set()
+        for account in self.accounts.values():
+            if account.flusher is not None:
+                account.flusher.wake()
         if self.mirror is not None:
             self.mirror.wake()
+
+    def _last_flushes(self, deadline: float, busy: bool, limit: float) -> None:
+        """At a stop, once the flusher threads ended: each account's last flush, while the
+        ``deadline`` (``time.monotonic()``) allows."""
+        if busy:
+            log.warning(
+                "stop deadline (bridge.stop_timeout %.0fs) reached while a request to Exist was "
+                "still unanswered; not waiting for it",
+                limit,
+            )
+            return
+        for account in self.accounts.values():
+            if account.flusher is not None and time.monotonic() < deadline:
+                account.flusher.flush_once()
 
     def stop(self) -> None:
         """Stop taking messages, commit what came in, send what the budget allows - all within
@@ -471,7 +610,8 @@ class Bridge:
         self._wake_loops()
         limit = float(self.config.bridge.stop_timeout)
         deadline = time.monotonic() + limit
-        self.exist.set_deadline(deadline)  # requests in flight and retries end by the deadline
+        for account in self.accounts.values():  # requests in flight and retries end by then
+            account.exist.set_deadline(deadline)
         log.info(
             "stopping (within %.0fs): committing received messages and sending what the "
             "budget allows",
@@ -486,14 +626,7 @@ class Bridge:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         busy = any(t.is_alive() for t in self._threads)
-        if self.flusher is not None and not busy and time.monotonic() < deadline:
-            self.flusher.flush_once()
-        elif busy:
-            log.warning(
-                "stop deadline (bridge.stop_timeout %.0fs) reached while a request to Exist was "
-                "still unanswered; not waiting for it",
-                limit,
-            )
+        self._last_flushes(deadline, busy, limit)
         try:
             left = len(self.outbox.pending())
         except Exception:  # noqa: BLE001 - a report only
@@ -587,8 +720,9 @@ def _serve(bridge: Bridge, done: threading.Event, until: Callable[[], bool] | No
             beat, connected, error_at = time.monotonic(), now_connected, now_error_at
         if bridge.reloader is not None:
             bridge.reloader.apply_if_asked(bridge)
-        if bridge.flusher is not None:
-            bridge.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
+        for account in bridge.accounts.values():
+            if account.flusher is not None:
+                account.flusher.nudge()  # a clock that jumped (resume from suspend) wakes it
         if bridge.mirror is not None:
             bridge.mirror.nudge()
         if done.wait(0.5) or (until is not None and until()):

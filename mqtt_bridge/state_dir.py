@@ -28,6 +28,15 @@ READ_FILE = "read.json"  # the Exist mirror's last refresh and why reads wait (`
 # Only `exist-bridge run` writes these (not budget.json or attributes.json: `exist-bridge backfill`
 # writes them before any run): one of them means a bridge ran on this state directory.
 RAN_FILES = (HEALTH_FILE, LOCK_FILE)
+ACCOUNTS_DIR = "accounts"  # accounts/<name>/: a named account's budget and attributes files
+
+
+def account_dir(state_dir: Path, account: str) -> Path:
+    """Where ``account``'s own files (``BUDGET_FILE``, ``ATTRIBUTES_FILE``) are: the state
+    directory itself for the single account (``''``), ``accounts/<name>/`` for a named one."""
+    return state_dir / ACCOUNTS_DIR / account if account else state_dir
+
+
 LOCK_PROBE_GRACE = 2.0  # seconds a starting bridge waits out a `status` probe of the lock
 
 

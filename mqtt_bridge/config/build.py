@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 from . import validators as v
 from .checks import cross_checks, file_checks
 from .model import (
+    SINGLE_ACCOUNT,
+    AccountSettings,
     AttributeSpec,
     BridgeConfig,
     BridgeSettings,
@@ -81,8 +83,10 @@ class _Builder:
         e, m = valid["exist"], valid["mqtt"]
         tls = None if m.get("tls") is None else self.make(TlsSettings, m["tls"])
         bridge = self.bridge(valid["bridge"])
+        accounts = tuple(self.account(i, a, e) for i, a in enumerate(e.get("accounts") or ()))
+        default = accounts[0].name if accounts else SINGLE_ACCOUNT
         return {
-            "exist": self.make(ExistSettings, e, **self.secrets("exist", e)),
+            "exist": self.make(ExistSettings, e, accounts=accounts, **self.secrets("exist", e)),
             "mqtt": self.make(
                 MqttSettings,
                 m,
@@ -92,10 +96,18 @@ class _Builder:
             ),
             "bridge": bridge,
             "http": self.make(HttpSettings, valid["http"]),
-            "read": self.read(valid.get("read")),
+            "read": self.read(valid.get("read"), default),
             "attributes": [self.attribute(i, a) for i, a in enumerate(valid["attributes"])],
-            "mappings": [self.mapping(i, item, bridge) for i, item in enumerate(valid["mappings"])],
+            "mappings": [
+                self.mapping(i, item, bridge, default) for i, item in enumerate(valid["mappings"])
+            ],
         }
+
+    def account(self, index: int, item: dict, exist: dict) -> AccountSettings:
+        """An ``exist.accounts`` item; timezone and requests_per_hour default to ``exist``'s."""
+        inherited = {k: exist[k] for k in ("timezone", "requests_per_hour") if k in exist}
+        line = self.doc.line(("exist", "accounts", index))
+        return self.make(AccountSettings, {**inherited, **item}, line=line)
 
     def bridge(self, block: dict) -> BridgeSettings:
         """``BridgeSettings``; the deprecated ``flush_interval`` stands for ``event_delay`` and
@@ -109,13 +121,18 @@ class _Builder:
                     block[key] = block["flush_interval"]
         return self.make(BridgeSettings, block)
 
-    def read(self, block: dict | None) -> ReadSettings:
+    def read(self, block: dict | None, default: str) -> ReadSettings:
         """``ReadSettings``: off without the section; ``attributes: all`` is ``all``."""
         if block is None:
-            return ReadSettings()
+            return ReadSettings(account=default)
         chosen = block.get("attributes", ())
         every = chosen == "all"
-        return self.make(ReadSettings, block, attributes=() if every else chosen, all=every)
+        return self.make(
+            ReadSettings,
+            {"account": default, **block},
+            attributes=() if every else chosen,
+            all=every,
+        )
 
     def attribute(self, index: int, item: dict) -> AttributeSpec:
         line = self.doc.line(("attributes", index))
@@ -123,11 +140,12 @@ class _Builder:
             return self.make(AttributeSpec, item, name=item["template"], line=line)
         return self.make(AttributeSpec, item, line=line)
 
-    def mapping(self, index: int, item: dict, bridge: BridgeSettings) -> MappingSpec:
+    def mapping(self, index: int, item: dict, bridge: BridgeSettings, default: str) -> MappingSpec:
         edge = item.get("edge")
         if edge is not None:
             edge = EdgeSpec(to=edge["to"], from_=edge.get("from"), has_from="from" in edge)
-        spec = self.make(MappingSpec, item, edge=edge, line=self.doc.line(("mappings", index)))
+        line = self.doc.line(("mappings", index))
+        spec = self.make(MappingSpec, {"account": default, **item}, edge=edge, line=line)
         return replace(spec, delay=effective_delay(spec, bridge))
 
 

@@ -26,9 +26,9 @@ from ..exist.errors import CredentialsError
 from ..exist.jsonfile import read_json
 from ..exist.tokens import TokenSet
 from ..tls import TlsFileError, tls_context
-from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem
+from .model import DURATION_TYPES, INCREMENTING_MODES, MODES, Problem, short
 from .source import SECRET_FILES, Document, format_path, resolve
-from .validators import is_number
+from .validators import ACCOUNT_NAME, is_number
 
 # Files that must exist now, as key paths (the token file may not: `exist-bridge authorize`
 # writes it).
@@ -58,8 +58,16 @@ class Findings:
         )
 
 
-def _get(item: Any, key: str, default: Any = None) -> Any:
+def _get(item: Any, key: str | int, default: Any = None) -> Any:
+    """``item[key]`` for a dict's key or a list's index; ``default`` when there is none."""
+    if isinstance(item, list) and isinstance(key, int):
+        return item[key] if 0 <= key < len(item) else default
     return item.get(key, default) if isinstance(item, dict) else default
+
+
+def _list(value: Any) -> list:
+    """``value`` if it is a list, else an empty one (the schema reports what it is)."""
+    return value if isinstance(value, list) else []
 
 
 def _section(data: dict, name: str) -> dict:
@@ -78,8 +86,10 @@ def cross_checks(
     _check_secret_files(data, found)
     _check_files(data, base_dir, found)
     declared = _check_attributes(data.get("attributes"), found)
-    _check_mappings(data.get("mappings"), declared, found)
+    default = (account_names(data) or [""])[0]  # whose the mappings without account are
+    _check_mappings(data.get("mappings"), declared, found, default)
     _check_read(data.get("read", False), data.get("mappings"), found)
+    _check_account_names(data, found)
     _check_yaml_booleans(doc, found)
     return found.problems, found.warnings
 
@@ -117,13 +127,14 @@ def file_checks(
             return resolve(Path(value.strip()).expanduser(), base_dir)
         return None
 
-    token_file = file_at("exist", "token_file")
-    if token_file is not None:
-        problem, lax = _token_file_problem(token_file)
-        if problem:
-            found.problem(("exist", "token_file"), problem)
-        if lax:
-            found.warning(("exist", "token_file"), lax)
+    for here in _token_places(data):
+        token_file = file_at(*here, "token_file")
+        if token_file is not None:
+            problem, lax = _token_file_problem(token_file)
+            if problem:
+                found.problem(here + ("token_file",), problem)
+            if lax:
+                found.warning(here + ("token_file",), lax)
     if isinstance(_section(data, "mqtt").get("tls"), dict):
         files = {k: file_at("mqtt", "tls", k) for k in ("ca_certs", "certfile", "keyfile")}
         # the CA and the client certificate each on their own, so both are reported
@@ -136,6 +147,14 @@ def file_checks(
             except TlsFileError as err:
                 found.problem(("mqtt", "tls", err.key), f"{err.path}: {err.reason}")
     return found.problems, found.warnings
+
+
+def _token_places(data: dict) -> list[tuple]:
+    """Where the tokens are: ``exist``, or each of ``exist.accounts``."""
+    accounts = _section(data, "exist").get("accounts")
+    if isinstance(accounts, list):
+        return [("exist", "accounts", i) for i in range(len(accounts))]
+    return [("exist",)]
 
 
 def _token_file_problem(path: Path) -> tuple[str | None, str | None]:
@@ -169,23 +188,87 @@ def _token_file_problem(path: Path) -> tuple[str | None, str | None]:
 def _check_exist(exist: Any, found: Findings) -> None:
     if not isinstance(exist, dict):
         return  # missing or not a mapping: the schema says so
-    if "token" in exist and "token_file" in exist:
-        found.problem(("exist", "token_file"), "give token or token_file, not both")
-    elif "token" not in exist and "token_file" not in exist:
-        found.problem(
-            ("exist", "token"),
-            "required: token (a personal token, e.g. !env EXIST_TOKEN) or token_file (from "
-            "`exist-bridge authorize`)",
-        )
     has_secret = "client_secret" in exist or "client_secret_file" in exist
     if has_secret and "client_id" not in exist:
         found.problem(("exist", "client_id"), "client_secret is given, so client_id is needed")
-    if "token_file" in exist and not ("client_id" in exist and has_secret):
+    accounts = exist.get("accounts")
+    if not isinstance(accounts, list):
+        _check_token(exist, ("exist",), has_secret, found)
+        return
+    for key in ("token", "token_file"):
+        if key in exist:
+            found.problem(
+                ("exist", key),
+                f"with exist.accounts each account has its own token: move {key} to the "
+                "account it belongs to (exist.accounts[N]." + key + ")",
+            )
+    names: dict[str, int] = {}
+    for index, account in enumerate(accounts):
+        if not isinstance(account, dict):
+            continue
+        _check_token(account, ("exist", "accounts", index), has_secret, found)
+        name = account.get("name")
+        if isinstance(name, str) and name in names:
+            found.problem(
+                ("exist", "accounts", index, "name"),
+                f"account {name!r} is already exist.accounts[{names[name]}]: each name once",
+            )
+        elif isinstance(name, str):
+            names[name] = index
+
+
+def _check_token(block: dict, here: tuple, has_secret: bool, found: Findings) -> None:
+    """One account's token: ``token`` or ``token_file``, and what refreshing the file needs."""
+    if "token" in block and "token_file" in block:
+        found.problem(here + ("token_file",), "give token or token_file, not both")
+    elif "token" not in block and "token_file" not in block:
+        found.problem(
+            here + ("token",),
+            "required: token (a personal token, e.g. !env EXIST_TOKEN) or token_file (from "
+            "`exist-bridge authorize`)",
+        )
+    if "token_file" in block and not has_secret:
         found.warning(
-            ("exist", "token_file"),
+            here + ("token_file",),
             "without client_id and client_secret the OAuth2 token can't be refreshed when it "
             "expires",
         )
+
+
+def account_names(data: dict) -> list[str] | None:
+    """The names in ``exist.accounts`` (None without the key: the single-account form)."""
+    accounts = _section(data, "exist").get("accounts")
+    if not isinstance(accounts, list):
+        return None
+    return [a["name"] for a in accounts if isinstance(a, dict) and isinstance(a.get("name"), str)]
+
+
+def _check_account_names(data: dict, found: Findings) -> None:
+    """Every ``account`` a mapping or ``read`` names is one of ``exist.accounts``."""
+    names = account_names(data)
+    where: list[tuple] = [
+        ("mappings", i)
+        for i, item in enumerate(_list(data.get("mappings")))
+        if isinstance(item, dict) and "account" in item
+    ]
+    if isinstance(data.get("read"), dict) and "account" in data["read"]:
+        where.append(("read",))
+    for here in where:
+        block: Any = data
+        for step in here:
+            block = block[step]
+        name = block["account"]
+        if names is None:
+            found.problem(
+                here + ("account",),
+                f"account {short(name)} is named, but there is no exist.accounts: list the "
+                "accounts there (name and token each), or leave account out",
+            )
+        elif isinstance(name, str) and names and name not in names:
+            known = [n for n in dict.fromkeys(names) if ACCOUNT_NAME.match(n)]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+            found.problem(here + ("account",), f"no account {name!r} in exist.accounts ({hint})")
 
 
 def _check_mqtt(mqtt: dict, found: Findings) -> None:
@@ -264,10 +347,12 @@ def _mode_of(item: Any) -> str | None:
     return mode.strip().lower() if isinstance(mode, str) and mode.strip().lower() in MODES else None
 
 
-def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) -> None:
+def _check_mappings(
+    mappings: Any, declared: dict[str, Any], found: Findings, default: str = ""
+) -> None:
     """Each attribute is fed either updates or increments, in a mode its value type takes;
     one that isn't listed under attributes gets a warning."""
-    first_mode: dict[str, tuple[int, str]] = {}
+    first_mode: dict[tuple[str, str], tuple[int, str]] = {}
     for index, item in enumerate(mappings if isinstance(mappings, list) else []):
         if not isinstance(item, dict):
             continue
@@ -279,8 +364,9 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
         if not isinstance(attribute, str) or mode is None:
             continue
         mode_path = here + ("mode",) if "mode" in item else here + ("attribute",)
-        if attribute in first_mode and (first_mode[attribute][1] == "update") != (mode == "update"):
-            other, other_mode = first_mode[attribute]
+        key = (str(item.get("account", default)), attribute)  # two accounts' are two
+        if key in first_mode and (first_mode[key][1] == "update") != (mode == "update"):
+            other, other_mode = first_mode[key]
             found.problem(
                 mode_path,
                 f"attribute {attribute!r} is fed in {other_mode} mode by mappings[{other}] and in "
@@ -290,13 +376,13 @@ def _check_mappings(mappings: Any, declared: dict[str, Any], found: Findings) ->
             _check_value_type(item, here, mode, mode_path, declared[attribute], found)
         elif attribute not in TEMPLATES:
             found.check_error(here + ("attribute",), unknown_attribute(attribute, declared))
-        elif attribute not in first_mode:
+        elif key not in first_mode:
             found.warning(
                 here + ("attribute",),
                 f"{attribute!r} is not listed under attributes: the bridge won't acquire it, so "
                 "it must already belong to this client",
             )
-        first_mode.setdefault(attribute, (index, mode))
+        first_mode.setdefault(key, (index, mode))
 
 
 def filters_overlap(first: str, second: str) -> bool:

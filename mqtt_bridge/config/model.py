@@ -101,6 +101,27 @@ class TlsSettings:
     insecure: bool = False
 
 
+SINGLE_ACCOUNT = ""  # the account of a configuration without exist.accounts (and its state's)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """One Exist account the bridge writes to: ``name`` (``SINGLE_ACCOUNT`` for a configuration
+    without ``exist.accounts``), its token or token file, time zone and request budget."""
+
+    name: str = SINGLE_ACCOUNT
+    token: Secret | None = None
+    token_file: Path | None = None
+    timezone: str | None = None
+    requests_per_hour: int = 280
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The name for messages and status lines (``default`` for the single account)."""
+        return self.name or "default"
+
+
 @dataclass(frozen=True)
 class ExistSettings:
     base_url: str = "https://exist.io"
@@ -111,6 +132,17 @@ class ExistSettings:
     timezone: str | None = None
     requests_per_hour: int = 280
     timeout: float = 30
+    accounts: tuple[AccountSettings, ...] = ()  # empty: the single account of the keys above
+
+    @property
+    def all_accounts(self) -> tuple[AccountSettings, ...]:
+        """Every account, the default (mappings without ``account``) first."""
+        if self.accounts:
+            return self.accounts
+        single = AccountSettings(
+            SINGLE_ACCOUNT, self.token, self.token_file, self.timezone, self.requests_per_hour
+        )
+        return (single,)
 
 
 @dataclass(frozen=True)
@@ -166,6 +198,7 @@ class ReadSettings:
     # None: off; (): all of the week's; ("strong", "confident"): only those
     correlations: tuple[str, ...] | None = None
     topic_prefix: str = "exist"
+    account: str = SINGLE_ACCOUNT  # whose values (build.py resolves it: the first by default)
 
 
 @dataclass(frozen=True)
@@ -214,6 +247,7 @@ class MappingSpec:
     # the mapping itself, so two specs that differ only by it are equal
     delay: float = field(default=0.0, compare=False)
     line: int | None = None
+    account: str = SINGLE_ACCOUNT  # the account written to (build.py resolves the default)
 
 
 def effective_delay(mapping: MappingSpec, bridge: BridgeSettings) -> float:
@@ -266,6 +300,32 @@ class BridgeConfig:
         configured delay, at most 60 (a short-delay test or demo bridge retries quickly)."""
         delays = [self.delay(m) for m in self.mappings]
         return max(1.0, min([60.0, self.bridge.event_delay, self.bridge.total_delay, *delays]))
+
+    @property
+    def accounts(self) -> tuple[AccountSettings, ...]:
+        """Every Exist account, the default first (one, unnamed, without exist.accounts)."""
+        return self.exist.all_accounts
+
+    def account(self, name: str) -> AccountSettings:
+        """The account called ``name`` (KeyError if the configuration has none)."""
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    def mappings_of(self, account: str) -> list[MappingSpec]:
+        """The mappings that write to ``account``."""
+        return [m for m in self.mappings if m.account == account]
+
+    def attributes_of(self, account: str) -> list[AttributeSpec]:
+        """The configured attributes ``account`` acquires: those its mappings write, and (for
+        the default account) those no mapping writes."""
+        written = {m.attribute for m in self.mappings_of(account)}
+        everyone = {m.attribute for m in self.mappings}
+        default = self.accounts[0].name == account
+        return [
+            a for a in self.attributes if a.name in written or (default and a.name not in everyone)
+        ]
 
     @property
     def topics(self) -> list[str]:

@@ -55,6 +55,30 @@ class _AttributeItem:
         return ATTRIBUTE_CUSTOM_SCHEMA(value)
 
 
+ACCOUNT_SCHEMA = v.Section(
+    {
+        _req(
+            "name",
+            "What mappings call it (`account: NAME`), shown in status, the status page and "
+            "metrics.",
+        ): v.account_name,
+        _opt("token", "This account's token (secret: use !env or !secret)."): v.secret,
+        _opt(
+            "token_file",
+            "This account's OAuth2 token file (`exist-bridge authorize --token-file ...`).",
+        ): v.path,
+        _opt(
+            "timezone",
+            "IANA time zone for this account's 'today' (default: exist.timezone, "
+            "else its Exist profile's).",
+        ): v.timezone,
+        _opt(
+            "requests_per_hour",
+            "This account's request budget per hour (default: exist.requests_per_hour).",
+        ): v.int_range(1, MAX_REQUESTS_PER_HOUR),
+    }
+)
+
 EXIST_SCHEMA = v.Section(
     {
         _opt(
@@ -82,6 +106,13 @@ EXIST_SCHEMA = v.Section(
             280,
         ): v.int_range(1, MAX_REQUESTS_PER_HOUR),
         _opt("timeout", "Seconds per HTTP request.", 30): v.number_range(1, 300),
+        _opt(
+            "accounts",
+            "Several Exist accounts (a household sharing one broker): each with its own name, "
+            "token or token_file, and optionally timezone and requests_per_hour (default: the "
+            "keys of this section). Mappings name theirs with `account`; the first is the "
+            "default. Exclusive with exist.token and exist.token_file.",
+        ): v.ListOf(ACCOUNT_SCHEMA, min_length=1, what="account"),
     }
 )
 
@@ -213,6 +244,10 @@ READ_SCHEMA = v.Section(
             True,
         ): v.boolean,
         _opt(
+            "account",
+            "With exist.accounts: whose values are mirrored (default: the first account).",
+        ): v.account_name,
+        _opt(
             "attributes",
             "Which attributes to mirror: a list of names, or all (every attribute the token's "
             "read scopes show). With groups, both are mirrored.",
@@ -304,6 +339,10 @@ MAPPING_SCHEMA = v.Section(
             "topic", "MQTT topic filter (+ and # wildcards, each a whole level; # last)."
         ): v.topic_filter,
         _req("attribute", "The Exist attribute written."): v.attribute_name,
+        _opt(
+            "account",
+            "Which of exist.accounts this mapping writes to (default: the first).",
+        ): v.account_name,
         _opt(
             "mode",
             "increment: each counted message adds `amount`; update: the message carries the "

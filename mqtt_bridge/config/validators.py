@@ -195,6 +195,20 @@ def attribute_name(value: Any) -> str:
     )
 
 
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
+
+
+@kind("account name ([a-z0-9_-], up to 32)")
+def account_name(value: Any) -> str:
+    """An ``exist.accounts[].name`` (also a folder name, a metrics label and a status line)."""
+    if isinstance(value, str) and ACCOUNT_NAME.match(value):
+        return value
+    raise vol.Invalid(
+        "expected an account name (up to 32 lowercase letters, digits, _ and -, starting with "
+        f"a letter or digit), got {short(value)}"
+    )
+
+
 @kind("Exist group")
 def group(value: Any) -> str:
     if isinstance(value, str) and value.strip().lower() in GROUPS:

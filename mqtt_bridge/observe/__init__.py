@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .state import BridgeView, LiveState, MappingInfo, Tally, health
+from .state import AccountInfo, BridgeView, LiveState, MappingInfo, Tally, health
 
 if TYPE_CHECKING:
     from .web import HttpEndpoint, ObserveApp
@@ -35,6 +35,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AccountInfo",
     "BridgeView",
     "HttpEndpoint",
     "LiveState",

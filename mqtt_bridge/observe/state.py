@@ -9,6 +9,7 @@ endpoint reads from the outbox itself, with its own SQLite connection.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,18 @@ class MappingInfo:
     topic: str
     attribute: str
     mode: str
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """One of several Exist accounts (``exist.accounts``), as the endpoint shows it."""
+
+    name: str
+    mappings: tuple[int, ...] = ()  # the indexes of the mappings that write to it
+    budget_left: int | None = None
+    budget_allowed: int | None = None
+    flush_problem: str | None = None
+    token_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,8 @@ class LiveState:
     dead_threads: tuple[str, ...] = ()
     # the Exist mirror (``read:``; None without it): ``Refresher.status()``
     read: dict[str, Any] | None = None
+    # with several accounts (exist.accounts), each of them; () for the single account
+    accounts: tuple[AccountInfo, ...] = ()
 
 
 class Tally:
@@ -63,7 +78,7 @@ class Tally:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._messages: dict[tuple[int, str], int] = {}
-        self._requests: Counter[tuple[str, str, int]] = Counter()
+        self._requests: Counter[tuple[str, str, str, int]] = Counter()  # account first
 
     def message(self, index: int, outcome: str) -> None:
         """Count one message for mapping ``index`` (outcome: one of ``OUTCOMES``); one thread."""
@@ -76,20 +91,29 @@ class Tally:
         be another mapping). A message being counted meanwhile may land in the old count."""
         self._messages = {}
 
-    def request(self, method: str, endpoint: str, status: int) -> None:
-        """Count one answered request to Exist."""
+    def request(self, method: str, endpoint: str, status: int, account: str = "") -> None:
+        """Count one answered request to Exist (for ``account``)."""
         with self._lock:
-            self._requests[(method, endpoint, status)] += 1
+            self._requests[(account, method, endpoint, status)] += 1
 
-    def response_hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+    def response_hook(self, response: Any, *args: Any, account: str = "", **kwargs: Any) -> None:
         """A ``requests`` response hook: counts the request the response answers."""
         method = response.request.method if response.request is not None else "?"
-        self.request(str(method), urlsplit(response.url or "").path or "/", response.status_code)
+        path = urlsplit(response.url or "").path or "/"
+        self.request(str(method), path, response.status_code, account)
 
     def messages(self) -> dict[tuple[int, str], int]:
         return dict(self._messages)
 
     def requests(self) -> dict[tuple[str, str, int], int]:
+        """Answered requests by (method, endpoint, status), every account's."""
+        total: Counter[tuple[str, str, int]] = Counter()
+        for (_, method, endpoint, status), n in self.requests_by_account().items():
+            total[(method, endpoint, status)] += n
+        return dict(total)
+
+    def requests_by_account(self) -> dict[tuple[str, str, str, int], int]:
+        """Answered requests by (account, method, endpoint, status)."""
         with self._lock:
             return dict(self._requests)
 
@@ -157,10 +181,12 @@ def liveness(state: LiveState) -> Health:
     return Health(True, f"the process and its threads are running ({state.phase})", details)
 
 
-def count_requests(exist: Any, tally: Tally) -> None:
-    """Count ``exist``'s answered requests in ``tally`` (a response hook on its HTTP session; an
-    Exist stand-in without one, as in tests, is left alone)."""
+def count_requests(exist: Any, tally: Tally, account: str = "") -> None:
+    """Count ``exist``'s answered requests in ``tally``, as ``account``'s (a response hook on its
+    HTTP session; an Exist stand-in without one, as in tests, is left alone)."""
     session = getattr(getattr(exist, "client", None), "session", None)
     hooks = getattr(session, "hooks", None)
     if isinstance(hooks, dict):
-        hooks.setdefault("response", []).append(tally.response_hook)
+        hooks.setdefault("response", []).append(
+            functools.partial(tally.response_hook, account=account)
+        )

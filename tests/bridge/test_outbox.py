@@ -69,6 +69,7 @@ def test_refused_versions_are_parked_until_the_row_changes(box):
     assert box.pending() == []
     assert box.status()["refused"] == [
         {
+            "account": "",
             "attribute": "mood",
             "date": "2024-01-01",
             "code": "validation",

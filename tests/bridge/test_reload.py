@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import yaml
 
+from mqtt_bridge.accounts import Account
 from mqtt_bridge.config import ConfigError, Problem, parse_config
 from mqtt_bridge.config.changes import live_config, restart_needed
 from mqtt_bridge.diagnose.reload_command import reload_lines
@@ -178,10 +179,13 @@ class StandInExist:
 def stand_in_bridge(tmp_path, running):
     box = Outbox(tmp_path / "outbox.sqlite")
     mappings = build_mappings(running)
+    exist = StandInExist()
     return SimpleNamespace(
         config=running,
         mappings=mappings,
-        exist=StandInExist(),
+        exist=exist,
+        accounts={"": Account(running.accounts[0], exist)},
+        mappings_for=build_mappings,
         processor=MessageProcessor(mappings, "UTC", box),
         link=None,
         outbox=box,

@@ -16,19 +16,24 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS backfilled (
+TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    account   TEXT NOT NULL DEFAULT '',
     attribute TEXT NOT NULL,
     date      TEXT NOT NULL,
     at        REAL,
-    PRIMARY KEY (attribute, date)
+    PRIMARY KEY (account, attribute, date)
 );
 """
+SCHEMA = TABLE.format(name="backfilled")
 COUNTER = "backfilled_day"  # effects dropped because their day came from the backfill
 _CHUNK = 400  # (attribute, date) pairs per statement: 2 parameters each, under SQLite's 999
 
 
 class _Keyed(Protocol):
+    @property
+    def account(self) -> str: ...
+
     @property
     def attribute(self) -> str: ...
 
@@ -39,14 +44,31 @@ class _Keyed(Protocol):
 _Effect = TypeVar("_Effect", bound=_Keyed)
 
 
-def _found(db: sqlite3.Connection, table: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The ``keys`` (attribute, date) that have a row in ``table``."""
-    found: set[tuple[str, str]] = set()
+def add_accounts(db: sqlite3.Connection) -> None:
+    """Migration (schema 3, inside the caller's transaction): the backfilled days get the
+    account column; those recorded before are the single account's (``''``)."""
+    if "account" in {row[1] for row in db.execute("PRAGMA table_info(backfilled)")}:
+        return
+    db.execute(TABLE.format(name="backfilled_v3"))
+    db.execute(
+        "INSERT INTO backfilled_v3 (account, attribute, date, at) "
+        "SELECT '', attribute, date, at FROM backfilled"
+    )
+    db.execute("DROP TABLE backfilled")
+    db.execute("ALTER TABLE backfilled_v3 RENAME TO backfilled")
+
+
+def _found(
+    db: sqlite3.Connection, table: str, keys: list[tuple[str, str, str]]
+) -> set[tuple[str, str, str]]:
+    """The ``keys`` (account, attribute, date) that have a row in ``table``."""
+    found: set[tuple[str, str, str]] = set()
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
-        where = " OR ".join("(attribute=? AND date=?)" for _ in chunk)
+        where = " OR ".join("(account=? AND attribute=? AND date=?)" for _ in chunk)
         args = [v for key in chunk for v in key]
-        found.update(db.execute(f"SELECT attribute, date FROM {table} WHERE {where}", args))
+        sql = f"SELECT account, attribute, date FROM {table} WHERE {where}"
+        found.update(db.execute(sql, args))
     return found
 
 
@@ -56,26 +78,31 @@ def without_backfilled(
     """``effects`` split into (kept, dropped: on a day the backfill wrote); one read."""
     if not effects:
         return effects, []
-    keys = list({(e.attribute, e.date): None for e in effects})
+    keys = list({(e.account, e.attribute, e.date): None for e in effects})
     taken = _found(db, "backfilled", keys)
     if not taken:
         return effects, []
-    kept = [e for e in effects if (e.attribute, e.date) not in taken]
-    dropped = [e for e in effects if (e.attribute, e.date) in taken]
+    kept = [e for e in effects if (e.account, e.attribute, e.date) not in taken]
+    dropped = [e for e in effects if (e.account, e.attribute, e.date) in taken]
     return kept, dropped
 
 
 def claim(
-    db: sqlite3.Connection, keys: Iterable[tuple[str, str]], overwrite: bool, now: float
+    db: sqlite3.Connection,
+    keys: Iterable[tuple[str, str]],
+    overwrite: bool,
+    now: float,
+    account: str = "",
 ) -> set[tuple[str, str]]:
-    """Inside the caller's transaction: the ``keys`` the live bridge has a row for (left to it
-    unless ``overwrite``), recording every other one (all with ``overwrite``) as backfilled."""
+    """Inside the caller's transaction: the ``keys`` (attribute, date) of ``account`` the live
+    bridge has a row for (left to it unless ``overwrite``), recording every other one (all with
+    ``overwrite``) as backfilled."""
     keys = list(dict.fromkeys(keys))
-    live = _found(db, "totals", keys)
+    live = {(a, d) for _, a, d in _found(db, "totals", [(account, a, d) for a, d in keys])}
     mine = [k for k in keys if overwrite or k not in live]
     if mine:
         db.executemany(
-            "INSERT OR REPLACE INTO backfilled (attribute, date, at) VALUES (?, ?, ?)",
-            [(a, d, now) for a, d in mine],
+            "INSERT OR REPLACE INTO backfilled (account, attribute, date, at) VALUES (?, ?, ?, ?)",
+            [(account, a, d, now) for a, d in mine],
         )
     return set() if overwrite else live

@@ -25,6 +25,9 @@ from .rules import CLAIMED, DUE, PENDING
 
 class _Change(Protocol):
     @property
+    def account(self) -> str: ...
+
+    @property
     def attribute(self) -> str: ...
     @property
     def date(self) -> str: ...
@@ -40,34 +43,48 @@ def add_due_at(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE totals ADD COLUMN due_at REAL")
 
 
-def earliest_due(changes: Iterable[_Change]) -> dict[tuple[str, str], float]:
-    """Each (attribute, date)'s earliest ``due`` among ``changes``."""
-    due: dict[tuple[str, str], float] = {}
+def _mine(account: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition keeping ``account``'s rows (None: every row) and its argument."""
+    return ("", ()) if account is None else (" AND account=?", (account,))
+
+
+def earliest_due(changes: Iterable[_Change]) -> dict[tuple[str, str, str], float]:
+    """Each (account, attribute, date)'s earliest ``due`` among ``changes``."""
+    due: dict[tuple[str, str, str], float] = {}
     for c in changes:
-        key = (c.attribute, c.date)
+        key = (c.account, c.attribute, c.date)
         due[key] = min(due.get(key, c.due), c.due)
     return due
 
 
-def cap(db: sqlite3.Connection, latest: float) -> None:
-    """No pending row waits past ``latest`` (at start: deadlines stored under longer delays
-    than the configuration now has)."""
+def cap(db: sqlite3.Connection, latest: float, account: str | None = None) -> None:
+    """No pending row (of ``account``; None: any) waits past ``latest`` (at start: deadlines
+    stored under longer delays than the configuration now has)."""
+    mine, args = _mine(account)
     db.execute(
-        f"UPDATE totals SET due_at=? WHERE due_at > ? AND due_at < ? AND {PENDING}",
-        (latest, latest, CLAIMED),
+        f"UPDATE totals SET due_at=? WHERE due_at > ? AND due_at < ? AND {PENDING}{mine}",
+        (latest, latest, CLAIMED, *args),
     )
 
 
-def claim(db: sqlite3.Connection) -> None:
-    """Mark every pending row as being sent (``CLAIMED``)."""
-    db.execute(f"UPDATE totals SET due_at=? WHERE {PENDING}", (CLAIMED,))
+def claim(db: sqlite3.Connection, account: str | None = None) -> None:
+    """Mark every pending row (of ``account``; None: any) as being sent (``CLAIMED``)."""
+    mine, args = _mine(account)
+    db.execute(f"UPDATE totals SET due_at=? WHERE {PENDING}{mine}", (CLAIMED, *args))
 
 
-def unclaim(db: sqlite3.Connection, now: float) -> None:
-    """After a flush: the rows it claimed but could not deliver are due ``now``."""
-    db.execute(f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {PENDING}", (now, CLAIMED))
+def unclaim(db: sqlite3.Connection, now: float, account: str | None = None) -> None:
+    """After a flush: the rows it claimed (of ``account``; None: any) but could not deliver
+    are due ``now``."""
+    mine, args = _mine(account)
+    db.execute(
+        f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {PENDING}{mine}", (now, CLAIMED, *args)
+    )
 
 
-def by_day(db: sqlite3.Connection) -> dict[str, float]:
-    """The earliest deadline of the pending rows, per date (0 for a row due now)."""
-    return dict(db.execute(f"SELECT date, MIN({DUE}) FROM totals WHERE {PENDING} GROUP BY date"))
+def by_day(db: sqlite3.Connection, account: str | None = None) -> dict[str, float]:
+    """The earliest deadline of the pending rows (of ``account``; None: any), per date (0 for
+    a row due now)."""
+    mine, args = _mine(account)
+    sql = f"SELECT date, MIN({DUE}) FROM totals WHERE {PENDING}{mine} GROUP BY date"
+    return dict(db.execute(sql, args))

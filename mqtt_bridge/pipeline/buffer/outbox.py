@@ -51,14 +51,15 @@ from .sql import MAX_VARIABLES, insert_rows
 
 _log = logging.getLogger("exist_bridge.outbox")
 
-SCHEMA_VERSION = 2  # 2: edge_state.seen (when its topic was last seen)
+SCHEMA_VERSION = 3  # 2: edge_state.seen (when its topic was last seen); 3: totals.account
 RECENT_SLOTS = 4096  # far above any broker's in-flight window, far below the 65535 packet ids
 DEAD_LETTER_CAP = 10_000
 MAX_TOPIC_STATES = 10_000  # per-topic states kept (edge/counter/duration); least recent dropped
 STATE_MAX_AGE = 30 * 86400.0  # a topic not seen for this long loses its state (at start-up)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS totals (
+TOTALS = """
+CREATE TABLE IF NOT EXISTS {name} (
+    account      TEXT NOT NULL DEFAULT '',   -- the Exist account ('': a single-account bridge)
     attribute    TEXT NOT NULL,
     date         TEXT NOT NULL,
     mode         TEXT NOT NULL,              -- 'increment' or 'update'
@@ -75,8 +76,17 @@ CREATE TABLE IF NOT EXISTS totals (
     failed_version INTEGER,                  -- the version Exist refused for good, if any
     failed_code  TEXT,
     failed_error TEXT,
-    PRIMARY KEY (attribute, date)
+    due_at       REAL,                       -- see deadlines
+    PRIMARY KEY (account, attribute, date)
 );
+"""
+TOTALS_COLUMNS = (
+    "attribute, date, mode, delta, value, base, base_known, version, sent_version, sent_value, "
+    "events, updated_at, sent_at, failed_version, failed_code, failed_error, due_at"
+)
+SCHEMA = (
+    TOTALS.format(name="totals")
+    + """
 CREATE TABLE IF NOT EXISTS recent (
     slot   INTEGER PRIMARY KEY,
     mid    INTEGER NOT NULL,
@@ -95,10 +105,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+)
 
 
 INSERT_TOTALS = (
-    "INSERT INTO totals (attribute, date, mode, delta, value, version, events, updated_at, due_at)"
+    "INSERT INTO totals "
+    "(account, attribute, date, mode, delta, value, version, events, updated_at, due_at)"
 )
 
 
@@ -129,6 +141,7 @@ class Effect:
     mode: str
     value: int | float | str
     due: float = 0.0  # when this change must be sent at the latest (clock seconds; 0: now)
+    account: str = ""  # the Exist account it is for ('': a single-account bridge)
 
 
 @dataclass(slots=True)
@@ -183,10 +196,14 @@ def _add(a: object, b: object) -> object:
 class Outbox:
     """One SQLite database in the state directory; open one ``Outbox`` per thread."""
 
-    def __init__(self, path: str | Path, readonly: bool = False):
-        """``readonly`` (``status``): never writes, so never checkpoints or deletes the log."""
+    def __init__(self, path: str | Path, readonly: bool = False, account: str | None = None):
+        """``readonly`` (``status``): never writes, so never checkpoints or deletes the log.
+        ``account``: the flush side (``pending``, ``set_base``, ``mark_sent``, deadlines,
+        ``resend``, ``account_meta``) sees only that Exist account's rows; None: every row."""
         self.path = Path(path)
+        self.account = account
         self.last_due: float | None = None  # the earliest deadline the last commit proposed
+        self._lock = threading.Lock()
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +219,6 @@ class Outbox:
                 self._check_schema()
         except (sqlite3.Error, OSError) as err:
             raise failed("use", self.path, err) from err
-        self._lock = threading.Lock()
         self._slot = self._last_slot()
 
     def close(self) -> None:
@@ -214,6 +230,8 @@ class Outbox:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise OutboxError(f"{self.path} was written by a newer exist-bridge (schema {row[0]})")
+        if "account" not in {r[1] for r in self.db.execute("PRAGMA table_info(totals)")}:
+            self._add_accounts()
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(edge_state)")}
         if "seen" not in columns:  # schema 1: states without a last-seen time (now: start-up)
             self.db.execute("ALTER TABLE edge_state ADD COLUMN seen REAL")
@@ -222,6 +240,39 @@ class Outbox:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def _add_accounts(self) -> None:
+        """Schema 3: the totals (and the backfilled days) are kept per Exist account. The rows
+        written before are the single account's (``''``); a configuration with several accounts
+        gives them to its first (``accounts.adopt_single_account``)."""
+        with self.transaction() as db:
+            db.execute(TOTALS.format(name="totals_v3"))
+            db.execute(
+                f"INSERT INTO totals_v3 (account, {TOTALS_COLUMNS}) "
+                f"SELECT '', {TOTALS_COLUMNS} FROM totals"
+            )
+            moved = db.execute("SELECT COUNT(*) FROM totals_v3").fetchone()[0]
+            db.execute("DROP TABLE totals")
+            db.execute("ALTER TABLE totals_v3 RENAME TO totals")
+            backfilled.add_accounts(db)
+        if moved:
+            _log.info(
+                "outbox: totals are now kept per Exist account; the %d written before are the "
+                "default account's",
+                moved,
+            )
+
+    def _mine(self, column: str = "account") -> tuple[str, tuple[str, ...]]:
+        """The SQL condition (`` AND account=?``) and its argument that keep this outbox's
+        account's rows (nothing when it has none: every row)."""
+        if self.account is None:
+            return "", ()
+        return f" AND {column}=?", (self.account,)
+
+    def account_meta(self, key: str) -> str:
+        """``key`` for this outbox's account in ``meta`` (the key itself for the single account
+        and for an outbox of every account)."""
+        return f"{key}@{self.account}" if self.account else key
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -317,11 +368,12 @@ class Outbox:
             )
 
     def claim_backfill(self, keys: Iterable[tuple[str, str]], overwrite: bool = False) -> set:
-        """For the backfill, just before it sends ``keys`` (attribute, date): the ones this
-        outbox has a row for (left to the live bridge unless ``overwrite``); the others are
-        recorded as backfilled in the same transaction (see ``backfilled``)."""
+        """For the backfill, just before it sends ``keys`` (attribute, date) to this outbox's
+        account: the ones this outbox has a row for (left to the live bridge unless
+        ``overwrite``); the others are recorded as backfilled in the same transaction (see
+        ``backfilled``)."""
         with self.transaction() as db:
-            return backfilled.claim(db, keys, overwrite, time.time())
+            return backfilled.claim(db, keys, overwrite, time.time(), self.account or "")
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
         """Apply a batch's effects in order: one read of the rows touched, one upsert.
@@ -332,25 +384,25 @@ class Outbox:
         first effect."""
         if not effects:
             return
-        found: dict[tuple[str, str], tuple] = {}
+        found: dict[tuple[str, str, str], tuple] = {}
         attributes = list({e.attribute: None for e in effects})
         dates = list({e.date: None for e in effects})
         for i in range(0, len(attributes), MAX_VARIABLES // 2):
             names = attributes[i : i + MAX_VARIABLES // 2]
             for j in range(0, len(dates), MAX_VARIABLES // 2):
                 days = dates[j : j + MAX_VARIABLES // 2]
-                for attribute, date, mode, delta, value in db.execute(
-                    "SELECT attribute, date, mode, delta, value FROM totals "
+                for account, attribute, date, mode, delta, value in db.execute(
+                    "SELECT account, attribute, date, mode, delta, value FROM totals "
                     f"WHERE attribute IN ({','.join('?' * len(names))}) "
                     f"AND date IN ({','.join('?' * len(days))})",
                     (*names, *days),
                 ):
-                    found[(attribute, date)] = (mode, delta, value)
-        rows: dict[tuple[str, str], list] = {}  # key -> [mode, delta, value, count]
+                    found[(account, attribute, date)] = (mode, delta, value)
+        rows: dict[tuple[str, str, str], list] = {}  # key -> [mode, delta, value, count]
         due = deadlines.earliest_due(effects)  # per key
         self.last_due = min(due.values(), default=None)
         for e in effects:
-            key = (e.attribute, e.date)
+            key = (e.account, e.attribute, e.date)
             row = rows.get(key)
             if row is None:
                 old = found.get(key)
@@ -372,10 +424,10 @@ class Outbox:
             db,
             INSERT_TOTALS,
             [
-                (a, d, mode, delta, value, n, n, now, due[(a, d)])
-                for (a, d), (mode, delta, value, n) in rows.items()
+                (key[0], key[1], key[2], mode, delta, value, n, n, now, due[key])
+                for key, (mode, delta, value, n) in rows.items()
             ],
-            " ON CONFLICT(attribute, date) DO UPDATE SET delta=excluded.delta, "
+            " ON CONFLICT(account, attribute, date) DO UPDATE SET delta=excluded.delta, "
             "value=excluded.value, version=version+excluded.version, "
             f"events=events+excluded.events, updated_at=excluded.updated_at, {KEEP_EARLIEST_DUE}",
         )
@@ -394,6 +446,30 @@ class Outbox:
             k: _unjson(v)
             for k, v in self.db.execute("SELECT key, state FROM edge_state ORDER BY seen, key")
         }
+
+    def adopt_rows(self, old: str, new: str) -> int:
+        """Give account ``old``'s rows (totals, backfilled days) to account ``new`` (see
+        ``accounts.adopt_single_account``); a day ``new`` already has stays ``old``'s. Returns
+        how many totals moved."""
+        found = self.db.execute(
+            "SELECT 1 FROM totals WHERE account=? UNION ALL "
+            "SELECT 1 FROM backfilled WHERE account=? LIMIT 1",
+            (old, old),
+        ).fetchone()
+        if found is None:
+            return 0  # nothing to do: no write
+        with self.transaction() as db:
+            moved = db.execute(
+                "UPDATE OR IGNORE totals SET account=? WHERE account=?", (new, old)
+            ).rowcount
+            db.execute("UPDATE OR IGNORE backfilled SET account=? WHERE account=?", (new, old))
+            return moved
+
+    @_reads
+    def pending_by_account(self) -> dict[str, int]:
+        """How many rows are pending, per account."""
+        sql = f"SELECT account, COUNT(*) FROM totals WHERE {PENDING} GROUP BY account"
+        return dict(self.db.execute(sql).fetchall())
 
     def rekey_states(
         self, renamed: dict[str, str], dropped: Iterable[str], older_than: float | None = None
@@ -421,15 +497,16 @@ class Outbox:
     @_reads
     def pending(self, limit: int | None = None) -> list[Pending]:
         """Rows whose current version Exist has not confirmed (and has not refused for good)."""
+        mine, args = self._mine()
         sql = (
             "SELECT attribute, date, mode, version, base_known, delta, value, base, events "
-            f"FROM totals WHERE {PENDING} ORDER BY date, attribute"
+            f"FROM totals WHERE {PENDING}{mine} ORDER BY date, attribute"
         )
         if limit:
             sql += f" LIMIT {int(limit)}"
         out = []
         for attr, day, mode, version, base_known, delta, value, base, events in self.db.execute(
-            sql
+            sql, args
         ):
             if mode == "update":
                 total = _unjson(value)
@@ -442,37 +519,41 @@ class Outbox:
 
     def set_base(self, attribute: str, date: str, current: object) -> None:
         """Record Exist's value for a day before the bridge's contributions (from increment 0)."""
+        mine, args = self._mine()
         with self.transaction() as db:
             db.execute(
                 "UPDATE totals SET base=?, base_known=1 WHERE attribute=? AND date=? "
-                "AND base_known=0",
-                (_json(current), attribute, date),
+                f"AND base_known=0{mine}",
+                (_json(current), attribute, date, *args),
             )
 
     def mark_sent(self, attribute: str, date: str, version: int, value: object) -> None:
+        mine, args = self._mine()
         with self.transaction() as db:
             db.execute(
                 "UPDATE totals SET sent_version=MAX(sent_version, ?), sent_value=?, sent_at=? "
-                "WHERE attribute=? AND date=?",
-                (version, _json(value), time.time(), attribute, date),
+                f"WHERE attribute=? AND date=?{mine}",
+                (version, _json(value), time.time(), attribute, date, *args),
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_sync', ?)", (str(time.time()),))
 
     def mark_failed(self, attribute: str, date: str, version: int, code: str, error: str) -> None:
         """Exist refused this version for good (validation, scope): park it, don't retry."""
+        mine, args = self._mine()
         with self.transaction() as db:
             db.execute(
                 "UPDATE totals SET failed_version=?, failed_code=?, failed_error=? "
-                "WHERE attribute=? AND date=?",
-                (version, code, error, attribute, date),
+                f"WHERE attribute=? AND date=?{mine}",
+                (version, code, error, attribute, date, *args),
             )
 
     def resend(self, date: str) -> int:
         """Mark a day's delivered rows to be sent again (final totals after midnight)."""
+        mine, args = self._mine()
         with self.transaction() as db:
             cur = db.execute(
-                f"UPDATE totals SET sent_version=0, due_at=NULL WHERE date=? AND {DELIVERED}",
-                (date,),
+                f"UPDATE totals SET sent_version=0, due_at=NULL WHERE date=? AND {DELIVERED}{mine}",
+                (date, *args),
             )
             return cur.rowcount
 
@@ -481,22 +562,22 @@ class Outbox:
     def cap_deadlines(self, latest: float) -> None:
         """No pending row waits past ``latest`` (see ``deadlines.cap``)."""
         with self.transaction() as db:
-            deadlines.cap(db, latest)
+            deadlines.cap(db, latest, self.account)
 
     def claim(self) -> None:
         """Mark every pending row as being sent (see ``deadlines``)."""
         with self.transaction() as db:
-            deadlines.claim(db)
+            deadlines.claim(db, self.account)
 
     def unclaim(self, now: float) -> None:
         """After a flush: the rows it claimed but could not deliver are due ``now``."""
         with self.transaction() as db:
-            deadlines.unclaim(db, now)
+            deadlines.unclaim(db, now, self.account)
 
     @_reads
     def deadlines(self) -> dict[str, float]:
         """The earliest deadline of the pending rows, per date (0 for a row due now)."""
-        return deadlines.by_day(self.db)
+        return deadlines.by_day(self.db, self.account)
 
     # ----------------------------------------------------------------- meta and status
 
@@ -517,9 +598,10 @@ class Outbox:
     def status(self) -> dict:
         """Queue depth, delivered rows, refused rows, dead letters by kind, counters, last sync."""
         q = self.db.execute
-        pending = q(f"SELECT COUNT(*) FROM totals WHERE {PENDING}").fetchone()[0]
+        by_account = self.pending_by_account()
+        pending = sum(by_account.values())
         refused = q(
-            "SELECT attribute, date, failed_code, failed_error FROM totals "
+            "SELECT account, attribute, date, failed_code, failed_error FROM totals "
             f"WHERE {REFUSED} ORDER BY date DESC LIMIT 20"
         ).fetchall()
         dead = dict(q("SELECT kind, COUNT(*) FROM dead_letters GROUP BY kind").fetchall())
@@ -527,9 +609,11 @@ class Outbox:
         last_sync = self.get_meta("last_sync")
         return {
             "pending_rows": pending,
+            "pending_by_account": by_account,
             "rows": q("SELECT COUNT(*) FROM totals").fetchone()[0],
             "refused": [
-                dict(zip(("attribute", "date", "code", "error"), r, strict=False)) for r in refused
+                dict(zip(("account", "attribute", "date", "code", "error"), r, strict=False))
+                for r in refused
             ],
             "dead_letters": dead,
             "recent_dead_letters": [
@@ -542,7 +626,9 @@ class Outbox:
     @_reads
     def refused_count(self) -> int:
         """How many (attribute, date) totals Exist refused for good (until they change)."""
-        return self.db.execute(f"SELECT COUNT(*) FROM totals WHERE {REFUSED}").fetchone()[0]
+        mine, args = self._mine()
+        sql = f"SELECT COUNT(*) FROM totals WHERE {REFUSED}{mine}"
+        return self.db.execute(sql, args).fetchone()[0]
 
     @_reads
     def days(self, limit: int = 100, since: str | None = None) -> list[dict]:
@@ -552,20 +638,22 @@ class Outbox:
         day's total is, ``mode``, ``base_known`` (Exist's value before the bridge is known),
         ``events``, ``updated_at``, ``sent_value``/``sent_at`` the last write Exist confirmed,
         ``code``/``error`` a refusal."""
-        where = "" if since is None else f"WHERE date >= ? OR {STATE} <> 'sent' "
+        mine, args = self._mine()
+        where = "WHERE 1" if since is None else f"WHERE (date >= ? OR {STATE} <> 'sent')"
         rows = self.db.execute(
             f"SELECT attribute, date, mode, delta, value, base, {STATE}, sent_value, sent_at, "
-            "failed_code, failed_error, base_known, events, updated_at "
-            f"FROM totals {where}ORDER BY date DESC, attribute LIMIT ?",
-            (limit,) if since is None else (since, limit),
+            "failed_code, failed_error, base_known, events, updated_at, account "
+            f"FROM totals {where}{mine} ORDER BY date DESC, account, attribute LIMIT ?",
+            (*args, limit) if since is None else (since, *args, limit),
         ).fetchall()
         out = []
         for row in rows:
             attr, day, mode, delta, value, base, state, sent_value, sent_at = row[:9]
-            code, error, base_known, events, updated_at = row[9:]
+            code, error, base_known, events, updated_at, account = row[9:]
             refused = state == "refused"
             out.append(
                 {
+                    "account": account,
                     "attribute": attr,
                     "date": day,
                     "state": state,
@@ -584,9 +672,12 @@ class Outbox:
 
     @_reads
     def totals(self) -> dict[tuple[str, str], object]:
-        """What the bridge believes each (attribute, date) total is (for tests and status)."""
+        """What the bridge believes each (attribute, date) total is, for this outbox's account
+        (for tests and status; an outbox of every account: several accounts' rows collide)."""
         out = {}
-        for p in self.db.execute("SELECT attribute, date, mode, delta, value, base FROM totals"):
+        mine, args = self._mine()
+        sql = f"SELECT attribute, date, mode, delta, value, base FROM totals WHERE 1{mine}"
+        for p in self.db.execute(sql, args):
             attr, day, mode, delta, value, base = p
             out[(attr, day)] = _unjson(value) if mode == "update" else _add(_unjson(base), delta)
         return out

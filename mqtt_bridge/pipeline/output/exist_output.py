@@ -31,7 +31,7 @@ from ...exist.errors import (
     ServerError,
 )
 from ...exist.tokens import load_credentials
-from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE
+from ...state_dir import ATTRIBUTES_FILE, BUDGET_FILE, account_dir
 from .flusher import ExistWriter, Item, Postpone, PostponeKind
 
 log = logging.getLogger("exist_bridge.exist")
@@ -74,9 +74,13 @@ class ExistAdapter:
         manager: AttributeManager,
         backoff: float = 60.0,
         token_key: str = "exist.token / token_file",
+        account: str | None = None,
     ):
+        """``account``: the name of the account in the configuration (its attributes); None:
+        every configured attribute."""
         self.client = client
         self.manager = manager
+        self.account = account
         self.backoff = backoff  # the first wait after Exist failed; doubled while it lasts
         self.token_key = token_key  # where the token comes from, for messages
         self._outage = exist_outage(backoff)
@@ -96,9 +100,9 @@ class ExistAdapter:
         return self.manager.value_type(name)
 
     def set_attributes(self, config: BridgeConfig) -> None:
-        """Bootstrap ``config``'s attributes from now on (a reload; ``bootstrap`` acquires or
-        creates the new ones)."""
-        self.manager.set_specs(attribute_specs(config))
+        """Bootstrap ``config``'s attributes (this account's) from now on (a reload;
+        ``bootstrap`` acquires or creates the new ones)."""
+        self.manager.set_specs(attribute_specs(config, self.account))
 
     def bootstrap(self) -> None:
         """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
@@ -170,10 +174,11 @@ class ExistAdapter:
             return None
 
 
-def attribute_specs(config: BridgeConfig) -> list[AttributeSpec]:
-    """The configuration's attributes as the ``AttributeManager`` bootstraps them."""
+def attribute_specs(config: BridgeConfig, account: str | None = None) -> list[AttributeSpec]:
+    """The configuration's attributes (those ``account`` acquires, when given) as the
+    ``AttributeManager`` bootstraps them."""
     specs: list[dict[str, Any]] = []
-    for a in config.attributes:
+    for a in config.attributes if account is None else config.attributes_of(account):
         if a.template:
             specs.append({"template": a.template})
         else:
@@ -188,17 +193,22 @@ def make_client(
     state_dir: Path,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    account: str | None = None,
 ) -> ExistAdapter:
-    """Build the client, its persisted budget and the attribute manager from the config
-    (``clock`` and ``sleep`` for the budget and retries: tests move a mock's clock)."""
+    """Build the client, its persisted budget and the attribute manager from the config, for
+    ``account`` (its name; None: the default, the first) (``clock`` and ``sleep`` for the
+    budget and retries: tests move a mock's clock). A named account keeps its budget and
+    attributes in ``state_dir/accounts/<name>/``."""
     e = config.exist
+    which = config.accounts[0] if account is None else config.account(account)
+    files = account_dir(state_dir, which.name)
     credentials = load_credentials(
-        token=e.token.reveal() if e.token else None,
-        token_file=e.token_file,
+        token=which.token.reveal() if which.token else None,
+        token_file=which.token_file,
         client_id=e.client_id,
         client_secret=e.client_secret.reveal() if e.client_secret else None,
     )
-    budget = RequestBudget(state_dir / BUDGET_FILE, allowed=e.requests_per_hour, clock=clock)
+    budget = RequestBudget(files / BUDGET_FILE, allowed=which.requests_per_hour, clock=clock)
     client = ExistClient(
         credentials,
         base_url=e.base_url,
@@ -207,7 +217,15 @@ def make_client(
         clock=clock,
         sleep=sleep,
     )
-    specs = attribute_specs(config)
-    manager = AttributeManager(client, specs, state_dir / ATTRIBUTES_FILE, invalid_items="fail")
-    token_key = "exist.token" if e.token else f"exist.token_file {e.token_file}"
-    return ExistAdapter(client, manager, backoff=config.retry_delay, token_key=token_key)
+    multi = len(config.accounts) > 1 or bool(which.name)
+    specs = attribute_specs(config, which.name if multi else None)
+    manager = AttributeManager(client, specs, files / ATTRIBUTES_FILE, invalid_items="fail")
+    where = f"exist.accounts[{config.accounts.index(which)}]" if which.name else "exist"
+    key = f"{where}.token" if which.token else f"{where}.token_file {which.token_file}"
+    return ExistAdapter(
+        client,
+        manager,
+        backoff=config.retry_delay,
+        token_key=key,
+        account=which.name if multi else None,
+    )

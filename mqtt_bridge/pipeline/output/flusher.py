@@ -189,7 +189,9 @@ class Flusher:
         """Flush if something is due (or the local date changed since the last flush); return
         the clock time of the next wake-up."""
         now = self.clock()
-        last = self.outbox.get_meta("last_day")  # the local date of the last flush
+        last = self.outbox.get_meta(
+            self.outbox.account_meta("last_day")
+        )  # the local date of the last flush
         if now >= self.hold_until and (
             self.next_due() <= now or (last is not None and last < self.today())
         ):
@@ -242,7 +244,8 @@ class Flusher:
                 report.postponed = self._postpone(err)
                 if report.postponed.kind is not PostponeKind.STATE_DIRECTORY:  # logged once
                     log.warning(
-                        "flush postponed %.0fs: %s",
+                        "%sflush postponed %.0fs: %s",
+                        f"account {self.outbox.account}: " if self.outbox.account else "",
                         report.postponed.seconds,
                         report.postponed.reason,
                     )
@@ -276,7 +279,7 @@ class Flusher:
             else json.dumps({"reason": p.reason, "at": self.clock(), "seconds": p.seconds})
         )
         if note != self._postponed_note:  # (None at start: clear what a last run left)
-            self.outbox.set_meta(POSTPONED_META, note)
+            self.outbox.set_meta(self.outbox.account_meta(POSTPONED_META), note)
             self._postponed_note = note
 
     def _state_failed(self, err: Exception) -> None:
@@ -315,13 +318,13 @@ class Flusher:
         """After the local date changes, send the previous day's final totals once more (the docs
         advise re-syncing yesterday's values)."""
         today = self.today()
-        last = self.outbox.get_meta("last_day")
+        last = self.outbox.get_meta(self.outbox.account_meta("last_day"))
         if last and last < today:
             n = self.outbox.resend(last)
             if n:
                 log.info("new day %s: re-sending %d final total(s) of %s", today, n, last)
         if last != today:
-            self.outbox.set_meta("last_day", today)
+            self.outbox.set_meta(self.outbox.account_meta("last_day"), today)
 
     def _learn_bases(self, report: FlushReport) -> None:
         rows = [p for p in self.outbox.pending() if p.mode == "increment" and not p.base_known]

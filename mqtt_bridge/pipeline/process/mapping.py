@@ -58,6 +58,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -163,10 +164,10 @@ class Mapping:
         self.spec = spec
         # What identifies this mapping's per-topic state (``state_key``); build_mappings appends
         # "#n" to the n-th further mapping that reads the same.
-        self.state_id = json.dumps(
-            [spec.attribute, spec.mode, spec.topic, spec.json_path, spec.value_template],
-            ensure_ascii=False,
-        )
+        reads = [spec.attribute, spec.mode, spec.topic, spec.json_path, spec.value_template]
+        if spec.account:  # a named account's state is its own (the single account's: as before)
+            reads.append(spec.account)
+        self.state_id = json.dumps(reads, ensure_ascii=False)
         self.attribute = spec.attribute
         self.mode = spec.mode
         # Whether the caller must keep state per topic (edge, counter and duration modes); it
@@ -550,20 +551,28 @@ def _next_midnight(when: float, zone: tzinfo) -> float:
 
 
 def build_mappings(
-    config: BridgeConfig, value_types: Callable[[str], int | None] | None = None
+    config: BridgeConfig,
+    value_types: Callable[[str], int | None] | None = None,
+    by_account: MappingOf[str, Callable[[str], int | None]] | None = None,
 ) -> list[Mapping]:
     """The config's mappings, compiled, in file order (``Mapping.index`` is the position).
 
     ``value_types`` gives the value type Exist reported for an attribute name (learned by the
-    client), so values can be checked locally without a copy of Exist's template table."""
+    client), so values can be checked locally without a copy of Exist's template table;
+    ``by_account``: per account, the value types its Exist reported (else ``value_types``)."""
     declared = {a.name: a for a in config.attributes}
+
+    def learned(spec: MappingSpec) -> int | None:
+        types = (by_account or {}).get(spec.account, value_types)
+        return types(spec.attribute) if types else None
+
     mappings = [
         Mapping(
             index,
             spec,
             max_payload_bytes=config.bridge.max_payload_bytes,
             attribute_spec=declared.get(spec.attribute),
-            learned_type=value_types(spec.attribute) if value_types else None,
+            learned_type=learned(spec),
             event_time_window=config.bridge.event_time_window,
             event_time_skew=config.bridge.event_time_skew,
         )

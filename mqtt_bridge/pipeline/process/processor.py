@@ -20,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -250,6 +251,29 @@ def _state_fits(mapping: Mapping, state: object) -> bool:
     return "last" in state
 
 
+class LocalDates:
+    """The local date of a moment in one time zone, cached per quarter hour of UTC (local
+    midnights and clock changes fall on quarter hours), and only when both ends of that quarter
+    hour have the same local date."""
+
+    def __init__(self, timezone: str):
+        self.zone = ZoneInfo(timezone)
+        self._quarter: float | None = None
+        self._quarter_date = ""
+
+    def of(self, when: float) -> str:
+        """The ISO local date at ``when`` (epoch seconds)."""
+        quarter = when // 900
+        if quarter == self._quarter:
+            return self._quarter_date
+        day = datetime.fromtimestamp(when, self.zone).date().isoformat()
+        first = datetime.fromtimestamp(quarter * 900, self.zone).date().isoformat()
+        last = datetime.fromtimestamp(quarter * 900 + 899.999, self.zone).date().isoformat()
+        if first == day == last:
+            self._quarter, self._quarter_date = quarter, day
+        return day
+
+
 class MessageProcessor:
     """Pure bookkeeping on the network thread: no I/O, so it keeps up with the broker."""
 
@@ -260,14 +284,19 @@ class MessageProcessor:
         outbox: StateSource,
         max_states: int = MAX_TOPIC_STATES,
         observer: Callable[[int, str], None] | None = None,
+        zones: MappingOf[str, str] | None = None,
     ):
+        """``timezone``: where a day starts; ``zones``: per Exist account, where that
+        account's day starts (an account not in it: ``timezone``)."""
         self.mappings = mappings
         # told (mapping index, outcome) per matching mapping: "received", then "counted",
         # "skipped" or "rejected" (the HTTP endpoint's per-mapping metrics)
         self.observer = observer
-        self.zone = ZoneInfo(timezone)
-        self._quarter: float | None = None  # local_date's cache
-        self._quarter_date = ""
+        self._dates = LocalDates(timezone)
+        self.zone = self._dates.zone
+        self._account_dates = {
+            account: LocalDates(zone) for account, zone in (zones or {}).items() if zone != timezone
+        }
         migrate_state_keys(outbox, mappings)
         # per-topic states, least recently seen first (pruned beyond ``max_states``)
         self.max_states = max_states
@@ -303,17 +332,8 @@ class MessageProcessor:
         return matched
 
     def local_date(self, when: float) -> str:
-        # Cached per quarter hour of UTC (local midnights and clock changes fall on quarter
-        # hours), and only when both ends of that quarter hour have the same local date.
-        quarter = when // 900
-        if quarter == self._quarter:
-            return self._quarter_date
-        day = datetime.fromtimestamp(when, self.zone).date().isoformat()
-        first = datetime.fromtimestamp(quarter * 900, self.zone).date().isoformat()
-        last = datetime.fromtimestamp(quarter * 900 + 899.999, self.zone).date().isoformat()
-        if first == day == last:
-            self._quarter, self._quarter_date = quarter, day
-        return day
+        """The local date at ``when`` in the (default account's) time zone."""
+        return self._dates.of(when)
 
     def _remember(self, mid: int, topic: str, digest: bytes) -> None:
         self.recent.pop(mid, None)
@@ -378,10 +398,11 @@ class MessageProcessor:
             self._tell(msg, outcomes)
             return commit
         received_at = msg.received_at or time.time()
-        day = self.local_date(received_at)
         observe = self.observer or _ignore
         for mapping in matched:
             observe(mapping.index, "received")
+            dates = self._account_dates.get(mapping.spec.account, self._dates)
+            day = dates.of(received_at)  # the account's local date (cached per quarter hour)
             key = mapping.state_key(msg.topic)
             before = self.states.get(key)
             seen: dict[str, Any] | None = None if outcomes is None else {}
@@ -391,7 +412,7 @@ class MessageProcessor:
                 msg.retain,
                 before,
                 received_at=received_at,
-                zone=self.zone,
+                zone=dates.zone,
                 seen=seen,
             )
             first_effect = len(commit.effects)
@@ -405,7 +426,7 @@ class MessageProcessor:
             elif evaluation.event is not None:
                 observe(mapping.index, "counted")
                 due = received_at + mapping.spec.delay  # when it must be sent at the latest
-                self._count(commit, evaluation.events, day, due)
+                self._count(commit, evaluation.events, day, due, mapping.spec.account, dates)
             else:
                 why = skips.counter(mapping.index, evaluation.skipped)
                 for name in ("skipped", why):
@@ -437,12 +458,21 @@ class MessageProcessor:
         )
         self.once.warn(why.kind, msg.topic, why.detail)
 
-    def _count(self, commit: Commit, events: tuple[Event, ...], day: str, due: float) -> None:
-        """The effects of counted events (several: a duration split at local midnight), each on
-        its own local date (``day`` unless the event has a time), due by ``due``."""
+    def _count(
+        self,
+        commit: Commit,
+        events: tuple[Event, ...],
+        day: str,
+        due: float,
+        account: str,
+        dates: LocalDates,
+    ) -> None:
+        """The effects of counted events for ``account`` (several: a duration split at local
+        midnight), each on its own local date (``day`` unless the event has a time, then by
+        ``dates``), due by ``due``."""
         for ev in events:
-            date = day if ev.at is None else self.local_date(ev.at)
-            commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value, due))
+            date = day if ev.at is None else dates.of(ev.at)
+            commit.effects.append(Effect(ev.attribute, date, ev.mode, ev.value, due, account))
             commit.counters["events"] = commit.counters.get("events", 0) + 1
 
     def _tell(self, msg: IncomingMessage, outcomes: list[Outcome] | None) -> None:

@@ -89,8 +89,11 @@ class _Silent(OnceLogger):
 
 def user_timezone(config: BridgeConfig, snapshot: StateSnapshot) -> tuple[str, str]:
     """The timezone local dates are taken in, and where it comes from (never asks Exist)."""
-    if config.exist.timezone:
-        return config.exist.timezone, "exist.timezone"
+    zone = config.accounts[0].timezone  # the first account's (the single one's: exist.timezone)
+    if zone:
+        return zone, "exist.timezone" if not config.accounts[
+            0
+        ].name else "exist.accounts[0].timezone"
     if snapshot.timezone:
         return snapshot.timezone, f"remembered in {config.bridge.state_dir}"
     return "UTC", "assumed: set exist.timezone, or run the bridge once to learn it"

@@ -1,0 +1,145 @@
+"""Several Exist accounts in one bridge (``exist.accounts``): what each account has of its own.
+
+One broker session, one state directory and one outbox serve every account (so a message that
+feeds mappings of two accounts is committed, and acknowledged, once). Each account has its own:
+- outbox rows (``totals.account``), sent by its own ``Flusher`` through its own client, budget,
+  token and attribute manager (``state_dir/accounts/<name>/`` holds its budget and attributes);
+- time zone (its ``timezone``, remembered from its profile, else the default account's);
+- per-topic mapping states (``Mapping.state_id`` names a named account);
+- status: pending rows, the budget left, whether Exist refuses its token, the last flush.
+
+The single-account form (no ``exist.accounts``) is the account ``''`` and keeps every file and
+key where earlier versions had them. When a configuration first lists accounts, the single
+account's state (its totals, topic states, remembered time zone and files) is adopted by the
+first account, in one log line (``adopt_single_account``): its mappings are the ones that had
+no account before. Totals of an account the configuration no longer lists are kept, and named
+at start (``warn_unlisted``), until it lists that account again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config.model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
+from .pipeline.buffer.outbox import Outbox
+from .pipeline.output.exist_output import ExistService
+from .pipeline.output.flusher import POSTPONED_META, Flusher, FlushReport
+from .pipeline.process.mapping import Mapping
+from .state_dir import ATTRIBUTES_FILE, BUDGET_FILE, account_dir
+
+log = logging.getLogger("exist_bridge")
+
+ACCOUNT_META = ("timezone", "last_day", POSTPONED_META)  # meta kept per account
+
+
+@dataclass
+class Account:
+    """One Exist account of the running bridge."""
+
+    settings: AccountSettings
+    exist: ExistService
+    zone: str = ""
+    flusher: Flusher | None = None
+    last_report: FlushReport | None = None
+    token_refused: str | None = None  # why Exist refuses its token, while it does
+    threads: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def label(self) -> str:
+        """``default`` for the single account, else its name."""
+        return self.settings.label
+
+    def said(self, text: str) -> str:
+        """``text`` for a log line, naming the account when there are named ones."""
+        return f"account {self.name}: {text}" if self.name else text
+
+
+def meta_key(key: str, account: str) -> str:
+    """``key`` in the outbox's meta for ``account`` (``Outbox.account_meta``)."""
+    return f"{key}@{account}" if account else key
+
+
+def _single_state_id(mapping: Mapping) -> str:
+    """What ``mapping``'s state id was before it named an account (the last element of its
+    JSON list), with the same ``#n`` suffix."""
+    end = mapping.state_id.rindex("]") + 1
+    reads = json.loads(mapping.state_id[:end])
+    return json.dumps(reads[:-1], ensure_ascii=False) + mapping.state_id[end:]
+
+
+def adopt_single_account(
+    outbox: Outbox, state_dir: Path, config: BridgeConfig, mappings: list[Mapping]
+) -> None:
+    """The first of ``exist.accounts`` takes over what the single account left (totals not yet
+    sent or sent, backfilled days, per-topic states, meta, budget and attribute files), once."""
+    first = config.accounts[0].name
+    if first == SINGLE_ACCOUNT:
+        return
+    states = outbox.edge_states()
+    renamed: dict[str, str] = {}
+    for mapping in mappings:
+        if mapping.spec.account != first or not mapping.uses_state:
+            continue
+        old = _single_state_id(mapping)
+        for key in states:
+            if key.startswith(old + " "):
+                renamed[key] = mapping.state_id + key[len(old) :]
+    rows = outbox.adopt_rows(SINGLE_ACCOUNT, first)
+    if renamed:
+        outbox.rekey_states(renamed, [])
+    for key in ACCOUNT_META:
+        value = outbox.get_meta(key)
+        if value is not None and outbox.get_meta(meta_key(key, first)) is None:
+            outbox.set_meta(meta_key(key, first), value)
+    files = _copy_files(state_dir, first)
+    if rows or renamed or files:
+        log.info(
+            "accounts: what the bridge kept before exist.accounts (%d total(s), %d topic "
+            "state(s)%s) now belongs to account %s, the first in exist.accounts",
+            rows,
+            len(renamed),
+            f", {', '.join(files)}" if files else "",
+            first,
+        )
+
+
+def _copy_files(state_dir: Path, account: str) -> list[str]:
+    """Copy the single account's budget and attribute files to ``account``'s folder, where it
+    has none yet; the names copied."""
+    copied = []
+    target = account_dir(state_dir, account)
+    for name in (BUDGET_FILE, ATTRIBUTES_FILE):
+        source = state_dir / name
+        if source.is_file() and not (target / name).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+            copied.append(name)
+    return copied
+
+
+def warn_unlisted(outbox: Outbox, config: BridgeConfig) -> None:
+    """Name the accounts whose totals wait in the outbox though the configuration doesn't list
+    them (kept, never sent elsewhere, until it lists them again)."""
+    listed = {a.name for a in config.accounts}
+    waiting = {
+        account: n for account, n in outbox.pending_by_account().items() if account not in listed
+    }
+    for account, n in sorted(waiting.items()):
+        log.warning(
+            "%d total(s) wait in the outbox for %s, which the configuration doesn't list: they "
+            "are kept and sent once %s",
+            n,
+            f"account {account!r}" if account else "the single account of an earlier exist.token",
+            f"exist.accounts lists {account!r} again"
+            if account
+            else "the configuration has that exist.token again (or lists accounts: the first "
+            "takes them)",
+        )

@@ -1,0 +1,130 @@
+"""``exist.accounts`` and ``mappings[].account``: several Exist accounts in one configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from mqtt_bridge.config import ConfigError, parse_config
+from mqtt_bridge.config.model import SINGLE_ACCOUNT
+
+HOUSEHOLD = """\
+exist:
+  timezone: Europe/London
+  requests_per_hour: 200
+  accounts:
+    - name: alice
+      token: alice-token
+    - name: bob
+      token: bob-token
+      timezone: Europe/Paris
+      requests_per_hour: 100
+attributes:
+  - template: steps
+  - name: fridge_opens
+    label: Fridge opens
+    group: food
+    value_type: 0
+  - template: weight
+mappings:
+  - topic: home/alice/steps
+    attribute: steps
+    mode: update
+  - topic: home/bob/steps
+    attribute: steps
+    account: bob
+  - topic: home/fridge
+    attribute: fridge_opens
+    account: bob
+  - topic: home/fridge
+    attribute: fridge_opens
+"""
+
+
+def problems(text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    return str(err.value)
+
+
+def test_accounts_inherit_the_sections_defaults_and_mappings_default_to_the_first():
+    config = parse_config(HOUSEHOLD)
+    alice, bob = config.accounts
+    assert (alice.name, alice.token.reveal(), alice.timezone, alice.requests_per_hour) == (
+        "alice",
+        "alice-token",
+        "Europe/London",
+        200,
+    )
+    assert (bob.name, bob.timezone, bob.requests_per_hour) == ("bob", "Europe/Paris", 100)
+    assert [m.account for m in config.mappings] == ["alice", "bob", "bob", "alice"]
+    assert config.read.account == "alice"
+    # an update for alice and increments for bob on the same attribute: two attributes
+    assert [m.mode for m in config.mappings[:2]] == ["update", "increment"]
+
+
+def test_each_account_acquires_the_attributes_its_mappings_write():
+    config = parse_config(HOUSEHOLD)
+    assert [a.name for a in config.attributes_of("alice")] == ["steps", "fridge_opens", "weight"]
+    assert [a.name for a in config.attributes_of("bob")] == ["steps", "fridge_opens"]
+
+
+def test_the_single_account_form_is_unchanged():
+    config = parse_config(
+        "exist: {token: t, timezone: UTC}\nmappings:\n  - {topic: a, attribute: steps}\n"
+    )
+    (only,) = config.accounts
+    assert only.name == SINGLE_ACCOUNT and only.label == "default"
+    assert only.token.reveal() == "t" and only.timezone == "UTC"
+    assert config.mappings[0].account == SINGLE_ACCOUNT
+
+
+def test_mistakes_are_named_with_key_and_line():
+    text = """\
+exist:
+  token: x
+  accounts:
+    - name: alice
+    - name: alice
+      token: y
+    - name: Bob Smith
+      token: z
+mappings:
+  - topic: a/b
+    attribute: steps
+    account: alcie
+read:
+  attributes: [steps]
+  account: carol
+"""
+    said = problems(text)
+    assert "<string>:2: exist.token: with exist.accounts each account has its own token" in said
+    assert "<string>:4: exist.accounts[0].token: required: token" in said
+    assert (
+        "<string>:5: exist.accounts[1].name: account 'alice' is already exist.accounts[0]" in said
+    )
+    assert "<string>:7: exist.accounts[2].name: expected an account name" in said
+    assert (
+        "<string>:12: mappings[0].account: no account 'alcie' in exist.accounts (did you "
+        "mean 'alice'?)" in said
+    )
+    assert "<string>:15: read.account: no account 'carol' in exist.accounts (known: alice)" in said
+
+
+def test_an_account_without_exist_accounts_is_refused():
+    said = problems(
+        "exist: {token: x}\nmappings:\n  - topic: a\n    attribute: steps\n    account: bob\n"
+    )
+    assert "mappings[0].account: account 'bob' is named, but there is no exist.accounts" in said
+
+
+def test_update_and_increment_may_share_an_attribute_only_across_accounts():
+    text = HOUSEHOLD.replace("    account: bob\n  - topic: home/fridge", "  - topic: home/fridge")
+    said = problems(text)
+    assert "attribute 'steps' is fed in update mode by mappings[0] and in increment mode" in said
+
+
+def test_each_accounts_token_file_is_opened_by_check(tmp_path):
+    text = HOUSEHOLD.replace("      token: bob-token\n", "      token_file: bob.json\n")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, base_dir=tmp_path, check_files=True)
+    assert "exist.accounts[1].token_file: no file" in str(err.value)

@@ -1,0 +1,181 @@
+"""Two Exist accounts, one broker, one bridge: a household's day of messages lands exactly in each
+account, each account's requests within its own budget (real mosquitto, the mock over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from mqtt_bridge.config import parse_config
+from mqtt_bridge.state_dir import BUDGET_FILE
+
+from ..support.bridge import start_bridge
+from ..support.config import bridge_config
+from ..support.days import today
+from ..support.mqtt import Publisher
+from ..support.waiting import wait_until
+from .household import ATTRIBUTES, MAPPINGS, add_bob, household_config, requests_of
+
+pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
+
+
+def me(mock) -> str:
+    """Alice: the mock's default user (its ``token`` is hers)."""
+    return mock.state.config.username
+
+
+def committed(bridge, n: int) -> None:
+    wait_until(lambda: bridge.outbox.counters().get("messages", 0) >= n)
+
+
+def flush_all(bridge) -> None:
+    for account in bridge.accounts.values():
+        account.flusher.flush_once()
+
+
+def stop_without_flushing(bridge) -> None:
+    """Stop ``bridge`` as a kill would, but cleanly enough to start another in its state
+    directory: what it took in is committed and stays pending (no last flush)."""
+    bridge.stopping.set()
+    bridge.link.stop()
+    bridge.writer.stop(timeout=5)
+    bridge.outbox.close()
+    bridge._lock.close()
+
+
+def publish_day(pub: Publisher) -> dict:
+    """A household's day; what each account must end with."""
+    fridge = [{"contact": c} for c in (True, False) * 7]  # 7 openings
+    for payload in fridge:
+        pub.publish("zigbee2mqtt/fridge", payload)
+    for steps in (1200, 5400, 8031):
+        pub.publish("home/alice/steps", str(steps))
+    for steps in (300, 2999):
+        pub.publish("home/bob/steps", str(steps))
+    for _ in range(3):
+        pub.publish("button/alice", "press")
+    for _ in range(5):
+        pub.publish("button/bob", "press")
+    for cups in (100, 102, 106):  # the first reading is a baseline: 6 cups for each
+        pub.publish("meter/kitchen", {"cups": cups})
+    return {
+        "alice": {"fridge_opens": 7, "steps": 8031, "coffees": 3 + 6},
+        "bob": {"fridge_opens": 7, "steps": 2999, "coffees": 5 + 6},
+        "messages": len(fridge) + 3 + 2 + 3 + 5 + 3,
+    }
+
+
+def landed(mock, username: str) -> dict:
+    day = today("UTC")
+    return {
+        name: mock.state.value(name, day, username=username)
+        for name in ("fridge_opens", "steps", "coffees")
+    }
+
+
+def test_a_households_day_lands_exactly_in_both_accounts(mock_exist, mosquitto, tmp_path):
+    bob_token = add_bob(mock_exist)
+    text = household_config(mock_exist, mosquitto.port, tmp_path / "state", bob_token)
+    bridge = start_bridge(parse_config(text))
+    pub = Publisher(mosquitto.port)
+    try:
+        for account in list(bridge.accounts.values())[1:]:  # start_bridge sets up the first
+            account.exist.bootstrap()
+        truth = publish_day(pub)
+        committed(bridge, truth["messages"])
+        flush_all(bridge)
+        assert landed(mock_exist, me(mock_exist)) == truth["alice"]
+        assert landed(mock_exist, "bob") == truth["bob"]
+        # each account's writes went with its own token, and were batched per account
+        alice, bob = requests_of(mock_exist, me(mock_exist)), requests_of(mock_exist, "bob")
+        assert alice and bob
+        users = {r["username"] for r in mock_exist.state.journal("/api/2/")}
+        assert users == {me(mock_exist), "bob"}
+        # each account has its own budget, under its own limit
+        state = tmp_path / "state"
+        alice_budget = json.loads((state / "accounts" / "alice" / BUDGET_FILE).read_text())
+        bob_budget = json.loads((state / "accounts" / "bob" / BUDGET_FILE).read_text())
+        assert alice_budget != bob_budget
+        status = bridge.status()["accounts"]
+        assert status["alice"]["budget_allowed"] == 120 and status["bob"]["budget_allowed"] == 60
+        assert status["alice"]["budget_left"] == 120 - len(alice)
+        assert status["bob"]["budget_left"] == 60 - len(bob)
+        assert status["alice"]["pending_rows"] == status["bob"]["pending_rows"] == 0
+        # a second flush sends nothing: nothing counted twice
+        flush_all(bridge)
+        assert landed(mock_exist, me(mock_exist)) == truth["alice"]
+        assert landed(mock_exist, "bob") == truth["bob"]
+    finally:
+        pub.close()
+        bridge.stop()
+
+
+def test_each_accounts_requests_stay_inside_its_own_budget(mock_exist, mosquitto, tmp_path):
+    """Bob's budget allows few requests: his totals wait, alice's are all sent."""
+    bob_token = add_bob(mock_exist)
+    text = household_config(
+        mock_exist, mosquitto.port, tmp_path / "state", bob_token, alice_rph=200, bob_rph=2
+    )
+    bridge = start_bridge(parse_config(text))
+    pub = Publisher(mosquitto.port)
+    try:
+        truth = publish_day(pub)
+        committed(bridge, truth["messages"])
+        flush_all(bridge)
+        assert landed(mock_exist, me(mock_exist)) == truth["alice"]
+        assert len(requests_of(mock_exist, "bob")) <= 2
+        assert bridge.status()["accounts"]["bob"]["pending_rows"] > 0
+        assert bridge.status()["accounts"]["alice"]["pending_rows"] == 0
+    finally:
+        pub.close()
+        bridge.stop()
+
+
+def test_a_single_account_bridge_becomes_a_household_without_losing_a_total(
+    mock_exist, mosquitto, tmp_path, caplog
+):
+    """Totals and meter states kept by a single-account bridge belong to the first account
+    after the configuration lists accounts (one log line); bob starts afresh."""
+    state = tmp_path / "state"
+    alone = [m for m in MAPPINGS if "account" not in m]
+    single = bridge_config(
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=state,
+        client_id="household",
+        attributes=ATTRIBUTES,
+        mappings=alone,
+    )
+    bridge = start_bridge(parse_config(single))
+    pub = Publisher(mosquitto.port)
+    try:
+        for _ in range(4):
+            pub.publish("button/alice", "press")
+        pub.publish("meter/kitchen", {"cups": 50})  # the baseline the household must keep
+        committed(bridge, 5)
+        assert bridge.outbox.pending_by_account() == {"": 1}  # the single account's coffees
+    finally:
+        stop_without_flushing(bridge)
+    bob_token = add_bob(mock_exist)
+    caplog.set_level(logging.INFO, logger="exist_bridge")
+    household = start_bridge(
+        parse_config(household_config(mock_exist, mosquitto.port, state, bob_token))
+    )
+    try:
+        assert any(
+            "now belongs to account alice, the first in exist.accounts" in r.getMessage()
+            for r in caplog.records
+        )
+        pub.publish("meter/kitchen", {"cups": 53})  # alice: +3 over the kept baseline 50
+        pub.publish("meter/kitchen", {"cups": 54})  # alice +1; bob: baseline 53, +1
+        committed(household, 2)
+        flush_all(household)
+        # the 4 presses pending since the single-account bridge, and 3 + 1 from the meter
+        assert mock_exist.state.value("coffees", today("UTC"), username=me(mock_exist)) == 8
+        assert mock_exist.state.value("coffees", today("UTC"), username="bob") == 1
+    finally:
+        pub.close()
+        household.stop()
