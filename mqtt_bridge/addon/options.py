@@ -10,13 +10,13 @@ message naming the option.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import ConfigError
 from ..config.model import Problem, short
+from ..config.validators import ACCOUNT_NAME
 
 
 class AddonError(Exception):
@@ -34,6 +34,14 @@ class SettingsError(AddonError):
 
 
 GENERATED_SECTIONS = ("exist", "mqtt", "bridge", "http")  # what the add-on writes, never the file
+# The configuration's words for what, in the add-on, its options are (a mapping's `account:`)
+IN_ADDON_WORDS = {
+    "there is no exist.accounts: list the accounts there (name and token each)": (
+        "the add-on lists no other accounts: add theirs (name and token) to the option "
+        "`accounts` in its Configuration tab"
+    ),
+    " in exist.accounts (": " among the add-on's accounts (options `exist_account`, `accounts`; ",
+}
 CONFIGURATION_TAB = "change it in the add-on's Configuration tab"
 
 # option -> (kind, argument) after config.yaml's schema: ("str", None), ("bool", None),
@@ -62,7 +70,6 @@ OPTION_TYPES: dict[str, tuple[str, Any]] = {
 # from their point of view. Mappings without `account:` write to it whatever it is called, so
 # most files never name it; the status lines and metrics show it (set it to a first name).
 DEFAULT_ACCOUNT = "me"
-ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")
 # an item of the `accounts` option: key -> (kind, argument), as OPTION_TYPES
 ACCOUNT_TYPES: dict[str, tuple[str, Any]] = {
     "name": ("str", None),
@@ -258,13 +265,20 @@ def split_problems(err: ConfigError, user_lines: int, origins: Mapping[str, str]
         if origin is None:
             if problem.line is not None and problem.line > user_lines:  # e.g. a missing key
                 problem = replace(problem, line=None)
-            mine.append(problem)
+            mine.append(replace(problem, message=_in_addon_words(problem.message)))
         else:
             theirs.append(f"{origin}: {problem.message}; {CONFIGURATION_TAB}")
     file_error = ConfigError(mine, err.source) if mine else None
     if not theirs:
         return file_error or err
     return SettingsError(list(dict.fromkeys(theirs)), file_error)
+
+
+def _in_addon_words(message: str) -> str:
+    """``message`` about the user's file, its words for the add-on's options replaced."""
+    for words, in_addon in IN_ADDON_WORDS.items():
+        message = message.replace(words, in_addon)
+    return message
 
 
 def _origin(problem: Problem, user_lines: int, origins: Mapping[str, str]) -> str | None:

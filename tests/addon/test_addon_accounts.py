@@ -23,6 +23,7 @@ from mqtt_bridge.addon.options import (
 )
 from mqtt_bridge.cli import run
 from mqtt_bridge.config import ConfigError
+from mqtt_bridge.diagnose.reload_command import last_reload
 
 from ..support.addon import MQTT_PASSWORD, MQTT_USER, Addon, healthz_until
 from ..support.days import today
@@ -291,6 +292,97 @@ def test_other_accounts_make_exist_accounts_with_the_tokens_through_env(tmp_path
     assert env[glue.TOKEN_VAR] == OWN
 
 
+def test_the_bridge_gets_the_accounts_and_mappings_name_them(tmp_path):
+    mappings = MAPPINGS + "  - topic: alex/steps\n    attribute: steps\n    account: alex\n"
+    options = {
+        **OPTIONS,
+        "requests_per_hour": 200,
+        "accounts": [{"name": "alex", "token": ALEX, "timezone": "Europe/Paris"}],
+    }
+    config = build_config(options, paths(tmp_path, mappings.replace("    mode: update\n", "")))
+    assert [a.name for a in config.accounts] == ["me", "alex"]
+    assert [a.token.reveal() for a in config.accounts] == [OWN, ALEX]
+    assert [a.timezone for a in config.accounts] == [None, "Europe/Paris"]
+    assert [a.requests_per_hour for a in config.accounts] == [200, 200]
+    assert config.exist.token is None
+    assert [m.account for m in config.mappings] == ["me", "alex"]
+    assert config.read.account == "me"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"accounts": [{"name": "alex", "token": ALEX, "timezone": "Mars/Base"}]},
+            "add-on option `accounts[0].timezone`: unknown time zone 'Mars/Base'",
+        ),
+        (
+            {
+                "accounts": [
+                    {"name": "alex", "token": ALEX},
+                    {"name": "kim", "token": KIM, "timezone": "Mars/Base"},
+                ]
+            },
+            "add-on option `accounts[1].timezone`: unknown time zone 'Mars/Base'",
+        ),
+        (
+            {"timezone": "Mars/Base", "accounts": [{"name": "alex", "token": ALEX}]},
+            "add-on option `timezone`: unknown time zone 'Mars/Base'",
+        ),
+    ],
+)
+def test_a_problem_of_the_generated_accounts_names_the_option(tmp_path, options, expected):
+    with pytest.raises(SettingsError) as err:
+        build_config({**OPTIONS, **options}, paths(tmp_path))
+    assert err.value.options[0].startswith(expected), err.value.options
+    assert err.value.file is None
+
+
+@pytest.mark.parametrize(
+    ("accounts", "expected"),
+    [
+        (
+            [],
+            ":7: mappings[1].account: account 'alex' is named, but the add-on lists no other "
+            "accounts: add theirs (name and token) to the option `accounts` in its "
+            "Configuration tab, or leave account out",
+        ),
+        (
+            [{"name": "kim", "token": KIM}],
+            ":7: mappings[1].account: no account 'alex' among the add-on's accounts (options "
+            "`exist_account`, `accounts`; known: me, kim)",
+        ),
+    ],
+)
+def test_a_mapping_naming_an_unknown_account_is_the_files_problem_in_addon_words(
+    tmp_path, accounts, expected
+):
+    mappings = MAPPINGS + "  - topic: alex/steps\n    attribute: steps\n    account: alex\n"
+    with pytest.raises(ConfigError) as err:
+        build_config({**OPTIONS, "accounts": accounts}, paths(tmp_path, mappings))
+    (line,) = [line for line in str(err.value).splitlines() if "account" in line]
+    assert line.endswith(expected), line
+    assert "exist.accounts" not in str(err.value)
+
+
+def test_a_changed_account_option_is_named_as_needing_a_restart(tmp_path):
+    from mqtt_bridge.config.changes import restart_needed
+
+    p = paths(tmp_path)
+    options = {**OPTIONS, "accounts": [{"name": "alex", "token": ALEX}]}
+    running = build_config(options, p)
+    (tmp_path / "config" / glue.DEFAULT_MAPPINGS_FILE).write_text(
+        "# a comment: the generated part moves down a line\n" + MAPPINGS
+    )
+    assert restart_needed(running, build_config(options, p)) == []
+    changed = {**options, "accounts": [{"name": "alex", "token": KIM}]}
+    assert restart_needed(running, build_config(changed, p)) == [
+        "the Exist accounts (add-on options `exist_token`, `exist_account` and `accounts`)"
+    ]
+    single = build_config({**OPTIONS, "exist_token": "another"}, p)
+    assert restart_needed(build_config(OPTIONS, p), single) == ["add-on option `exist_token`"]
+
+
 # ---------------------------------------------------------------- the add-on as a process
 
 HOUSEHOLD = """\
@@ -317,7 +409,8 @@ mappings:
 def test_two_tokens_write_into_two_users_of_the_mock(tmp_path):
     """``exist-bridge addon`` as a process (the fake Supervisor, a mosquitto with users, the mock
     over HTTP) with exist_token and one more account: the fridge's message counts once in each
-    account (a mapping each), alex's steps land in alex's account only."""
+    account (a mapping each), alex's steps land in alex's account only; a reload adding a
+    mapping to the first account keeps the accounts (nothing to restart for)."""
     addon = Addon(tmp_path)
     try:
         addon.mock.state.add_user("alex")
@@ -345,6 +438,21 @@ def test_two_tokens_write_into_two_users_of_the_mock(tmp_path):
             message=lambda: addon.log_text()[-3000:],
         )
         assert mock.value("steps", today()) is None  # not in exist_token's account
+
+        # a reload: the file grows (the generated accounts move down), the accounts stay
+        mine = "  - topic: me/phone/steps\n    attribute: steps\n    mode: update\n"
+        (tmp_path / "config" / glue.DEFAULT_MAPPINGS_FILE).write_text(HOUSEHOLD + mine)
+        addon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: last_reload(tmp_path / "data") is not None, timeout=30)
+        applied = last_reload(tmp_path / "data")
+        assert applied["result"] == "applied", applied
+        assert (applied["subscribed"], applied["restart_needed"]) == (["me/phone/steps"], [])
+        pub = Publisher(addon.broker.port, login=(MQTT_USER, MQTT_PASSWORD))
+        pub.publish("me/phone/steps", "1234")
+        pub.close()
+        wait_until(lambda: mock.value("steps", today()) == 1234, timeout=30)
+        assert mock.value("steps", today(), "alex") == 4321
+
         log = addon.log_text()
         assert alex_token not in log and addon.mock.token not in log
         addon.proc.send_signal(signal.SIGTERM)
