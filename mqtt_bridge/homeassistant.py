@@ -6,6 +6,7 @@ The entities read the retained ``<prefix>/availability`` and ``<prefix>/status``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -20,12 +21,15 @@ def discovery_messages(
     version: str,
     availability_topic: str,
     status_topic: str,
+    accounts: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """The discovery config topics and their payloads: connectivity, pending writes, requests
-    left, last sync. Home Assistant's conventions: every entity is ``diagnostic`` (the bridge's
-    health, not a measurement of the home), names don't repeat the device's (``has_entity_name``:
-    HA shows "Exist MQTT bridge Pending writes"), counts have a unit and ``state_class:
-    measurement``, the last sync is a ``timestamp``."""
+    left, last sync; with several Exist ``accounts`` (their names), each account's pending
+    writes, requests left and whether Exist refuses its token (from the status's ``accounts``).
+    Home Assistant's conventions: every entity is ``diagnostic`` (the bridge's health, not a
+    measurement of the home), names don't repeat the device's (``has_entity_name``: HA shows
+    "Exist MQTT bridge Pending writes"), counts have a unit and ``state_class: measurement``,
+    the last sync is a ``timestamp``."""
     device = {
         "identifiers": [node],
         "name": "Exist MQTT bridge",
@@ -34,7 +38,7 @@ def discovery_messages(
     }
     common = {"device": device, "entity_category": "diagnostic", "has_entity_name": True}
     availability = {"availability_topic": availability_topic}
-    return {
+    messages = {
         f"{discovery_prefix}/binary_sensor/{node}/connected/config": {
             "name": "Connection",
             "unique_id": f"{node}_connected",
@@ -75,5 +79,44 @@ def discovery_messages(
             "device_class": "timestamp",
             **common,
             **availability,
+        },
+    }
+    for name in accounts:
+        messages.update(_account_messages(discovery_prefix, node, name, status_topic, common))
+    return messages
+
+
+def _account_messages(
+    prefix: str, node: str, name: str, status_topic: str, common: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """One account's entities: its pending writes, requests left and refused token."""
+    slug = "".join(c if c.isalnum() else "_" for c in name)
+    value = f"value_json.accounts[{name!r}]"
+    shared = {"state_topic": status_topic, **common}
+    return {
+        f"{prefix}/sensor/{node}/pending_{slug}/config": {
+            "name": f"Pending writes {name}",
+            "unique_id": f"{node}_pending_{slug}",
+            "value_template": f"{{{{ {value}.pending_rows }}}}",
+            "unit_of_measurement": "totals",
+            "state_class": "measurement",
+            "icon": "mdi:upload-multiple",
+            **shared,
+        },
+        f"{prefix}/sensor/{node}/budget_{slug}/config": {
+            "name": f"Requests left this hour {name}",
+            "unique_id": f"{node}_budget_{slug}",
+            "value_template": f"{{{{ {value}.budget_left }}}}",
+            "unit_of_measurement": "requests",
+            "state_class": "measurement",
+            "icon": "mdi:counter",
+            **shared,
+        },
+        f"{prefix}/binary_sensor/{node}/token_{slug}/config": {
+            "name": f"Exist token refused {name}",
+            "unique_id": f"{node}_token_{slug}",
+            "device_class": "problem",
+            "value_template": f"{{{{ 'ON' if {value}.token_refused else 'OFF' }}}}",
+            **shared,
         },
     }

@@ -308,6 +308,7 @@ class Bridge:
             clock=self.clock,
             status_stale_after=max(900.0, 3 * self.config.longest_delay),  # flushes' spacing
             prefix_key=self.config.name_of("mqtt.topic_prefix"),
+            accounts=[a.name for a in self.accounts.values() if a.name],
         )
         self.link.status_source = self.status
         self.writer.start()

@@ -3,6 +3,7 @@ account, each account's requests within its own budget (real mosquitto, the mock
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -14,7 +15,7 @@ from mqtt_bridge.state_dir import BUDGET_FILE
 from ..support.bridge import start_bridge
 from ..support.config import bridge_config
 from ..support.days import today
-from ..support.mqtt import Publisher
+from ..support.mqtt import Publisher, Watcher
 from ..support.waiting import wait_until
 from .household import ATTRIBUTES, MAPPINGS, add_bob, household_config, requests_of
 
@@ -179,3 +180,46 @@ def test_a_single_account_bridge_becomes_a_household_without_losing_a_total(
     finally:
         pub.close()
         household.stop()
+
+
+def test_home_assistant_discovery_has_each_accounts_entities(mock_exist, mosquitto, tmp_path):
+    """Per account: pending writes, requests left and a refused-token problem sensor, reading the
+    status topic's ``accounts``; their templates give the status's values."""
+    from jinja2 import Template
+
+    bob_token = add_bob(mock_exist)
+    text = household_config(mock_exist, mosquitto.port, tmp_path / "state", bob_token)
+    config = parse_config(text)
+    config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, discovery=True))
+    watcher = Watcher(mosquitto.port, ["homeassistant/#", "exist-bridge/#"])
+    bridge = start_bridge(config)
+    pub = Publisher(mosquitto.port)
+    try:
+        pub.publish("button/bob", "press")
+        committed(bridge, 1)
+        bridge.link.publish_status(bridge.status())
+        node = bridge.link.node_id
+        topics = {
+            f"homeassistant/sensor/{node}/pending_bob/config",
+            f"homeassistant/sensor/{node}/budget_alice/config",
+            f"homeassistant/binary_sensor/{node}/token_bob/config",
+        }
+        wait_until(lambda: topics <= set(watcher.last))
+        pending = json.loads(watcher.payload(f"homeassistant/sensor/{node}/pending_bob/config"))
+
+        def status() -> dict:
+            payload = watcher.payload(pending["state_topic"])
+            return json.loads(payload) if payload else {}
+
+        # the status published after the commit: bob's coffee waits (the delay is an hour)
+        wait_until(lambda: status().get("accounts", {}).get("bob", {}).get("pending_rows") == 1)
+        assert Template(pending["value_template"]).render(value_json=status()) == "1"
+        token = json.loads(watcher.payload(f"homeassistant/binary_sensor/{node}/token_bob/config"))
+        assert Template(token["value_template"]).render(value_json=status()) == "OFF"
+        budget = json.loads(watcher.payload(f"homeassistant/sensor/{node}/budget_alice/config"))
+        left = Template(budget["value_template"]).render(value_json=status())
+        assert left == str(bridge.accounts["alice"].exist.budget_left())
+    finally:
+        pub.close()
+        watcher.close()
+        bridge.stop()

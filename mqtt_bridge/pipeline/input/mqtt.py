@@ -20,7 +20,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import paho.mqtt.client as mqtt
@@ -61,8 +61,11 @@ class BrokerLink:
         announce: bool = True,
         status_stale_after: float = 900.0,
         prefix_key: str = "mqtt.topic_prefix",
+        accounts: Sequence[str] = (),
     ):
+        """``accounts``: the names of several Exist accounts (discovery: entities for each)."""
         self.settings = settings
+        self.accounts = tuple(accounts)
         self.prefix_key = prefix_key  # how the user sets the topic prefix, in messages
         # False for a dry run: no availability/status/discovery (they are the real bridge's)
         self.announce = announce
@@ -376,7 +379,12 @@ class BrokerLink:
     def publish_discovery(self, discovery_prefix: str, node_id: str) -> None:
         """Home Assistant MQTT discovery: the bridge's connectivity and queue depth as entities."""
         messages = homeassistant.discovery_messages(
-            discovery_prefix, node_id, self.version, self.availability_topic, self.status_topic
+            discovery_prefix,
+            node_id,
+            self.version,
+            self.availability_topic,
+            self.status_topic,
+            self.accounts,
         )
         for topic, payload in messages.items():
             self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
