@@ -68,7 +68,8 @@ OPTION_TYPES: dict[str, tuple[str, Any]] = {
 
 # The name of exist_token's account when `accounts` lists others: the installer's own account,
 # from their point of view. Mappings without `account:` write to it whatever it is called, so
-# most files never name it; the status lines and metrics show it (set it to a first name).
+# most files never name it; the log and Home Assistant's per-account entities show it (a first
+# name reads better there: exist_account).
 DEFAULT_ACCOUNT = "me"
 # an item of the `accounts` option: key -> (kind, argument), as OPTION_TYPES
 ACCOUNT_TYPES: dict[str, tuple[str, Any]] = {
