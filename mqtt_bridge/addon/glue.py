@@ -15,7 +15,15 @@ import yaml
 
 from ..config import BridgeConfig, ConfigError, parse_config
 from ..config.build import BASE_URL_VARIABLE
-from .options import AddonError, SettingsError, check_options, check_service, split_problems
+from .options import (
+    ACCOUNT_TYPES,
+    AccountOption,
+    AddonError,
+    SettingsError,
+    check_options,
+    check_service,
+    split_problems,
+)
 
 __all__ = ["AddonError", "AddonPaths", "SettingsError", "build_config", "read_options"]
 
@@ -33,6 +41,7 @@ MQTT_OPTIONS = (  # the add-on's options for the mqtt section
 )
 # Secrets reach the config through !env, never through its text.
 TOKEN_VAR = "EXIST_BRIDGE_ADDON_TOKEN"
+ACCOUNT_TOKEN_VAR = "EXIST_BRIDGE_ADDON_ACCOUNTS_{}_TOKEN"  # accounts[N].token
 MQTT_PASSWORD_VAR = "EXIST_BRIDGE_ADDON_MQTT_PASSWORD"
 
 # add-on option -> (section, key) of the bridge configuration, copied when set
@@ -235,7 +244,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     (problems are reported with that file's lines) plus what the options and the Supervisor
     give. Raises ``AddonError`` (``SettingsError`` naming each bad option) or ``ConfigError``
     (problems in the mappings file only)."""
-    token = check_options(options)
+    accounts = check_options(options)
     name = str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
     mappings_file = paths.config_dir / name
     ensure_mappings_file(mappings_file)
@@ -253,8 +262,9 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         f" as {mqtt.username}" if mqtt.username else "",
         mqtt.source,
     )
+    env = dict(os.environ)
     sections: dict[str, dict[str, Any]] = {
-        "exist": {"token": _Env(TOKEN_VAR)},
+        "exist": _exist_section(accounts, env),
         "mqtt": {"host": mqtt.host, "port": mqtt.port},
         "bridge": {
             # absolute: a relative one would be taken from the config dir
@@ -265,8 +275,6 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     }
     if paths.exist_base_url:
         sections["exist"]["base_url"] = paths.exist_base_url
-    env = dict(os.environ)
-    env[TOKEN_VAR] = token
     if paths.exist_base_url:  # the flag wins over $EXIST_BASE_URL, as in `authorize`
         env.pop(BASE_URL_VARIABLE, None)
     if mqtt.username:
@@ -287,16 +295,46 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     except ConfigError as err:
         if _no_mappings(text):  # the starter left untouched: say where its examples are
             raise AddonError(no_mappings_yet(mappings_file, text)) from None
-        origins = _origins(options, mqtt)
+        origins = _origins(options, mqtt, accounts)
         raise split_problems(err, len(user_text.splitlines()), origins) from None
     options_of = {f"{s}.{k}": f"add-on option `{o}`" for o, (s, k) in PASSED_THROUGH.items()}
+    options_of["exist.token"] = "add-on option `exist_token`"
+    options_of["exist.accounts"] = (
+        "the Exist accounts (add-on options `exist_token`, `exist_account` and `accounts`)"
+    )
     return replace(config, key_names=options_of)
 
 
-def _origins(options: dict[str, Any], mqtt: Broker) -> dict[str, str]:
+def _exist_section(accounts: list[AccountOption], env: dict[str, str]) -> dict[str, Any]:
+    """The ``exist`` section's token, or its ``accounts`` (``exist_token``'s first) when the
+    options list several; each token goes into ``env`` and the section says ``!env``."""
+    env[TOKEN_VAR] = accounts[0].token
+    if accounts[0].name is None:
+        return {"token": _Env(TOKEN_VAR)}
+    listed: list[dict[str, Any]] = [{"name": accounts[0].name, "token": _Env(TOKEN_VAR)}]
+    for index, account in enumerate(accounts[1:]):
+        var = ACCOUNT_TOKEN_VAR.format(index)
+        env[var] = account.token
+        item: dict[str, Any] = {"name": account.name, "token": _Env(var)}
+        if account.timezone is not None:
+            item["timezone"] = account.timezone
+        if account.requests_per_hour is not None:
+            item["requests_per_hour"] = account.requests_per_hour
+        listed.append(item)
+    return {"accounts": listed}
+
+
+def _origins(
+    options: dict[str, Any], mqtt: Broker, accounts: list[AccountOption]
+) -> dict[str, str]:
     """Each generated configuration key -> what set it, for messages."""
     origins = {
         "exist.token": "add-on option `exist_token`",
+        # exist.accounts[0] is exist_token's, exist.accounts[N + 1] the option's accounts[N]
+        "exist.accounts": "add-on option `accounts`",
+        "exist.accounts[0]": "add-on option `exist_token`",
+        "exist.accounts[0].name": "add-on option `exist_account`",
+        "exist.accounts[0].token": "add-on option `exist_token`",
         "exist.base_url": "--exist-base-url",
         "bridge.state_dir": "--data-dir",
         "bridge.log_level": "add-on option `log_level`",
@@ -304,6 +342,10 @@ def _origins(options: dict[str, Any], mqtt: Broker) -> dict[str, str]:
     }
     for option, (section, key) in PASSED_THROUGH.items():
         origins[f"{section}.{key}"] = f"add-on option `{option}`"
+    for position, account in enumerate(accounts[1:], 1):
+        origins[f"exist.accounts[{position}]"] = f"add-on option `{account.option}`"
+        for key in ACCOUNT_TYPES:
+            origins[f"exist.accounts[{position}].{key}"] = f"add-on option `{account.option}.{key}`"
     for key in ("host", "port", "username", "password", "tls"):
         option = f"mqtt_{key}"
         set_by_option = options.get(option) not in (None, "") or (

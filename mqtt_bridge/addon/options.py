@@ -11,11 +11,12 @@ message naming the option.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import ConfigError
 from ..config.model import Problem, short
+from ..config.validators import ACCOUNT_NAME
 
 
 class AddonError(Exception):
@@ -33,6 +34,14 @@ class SettingsError(AddonError):
 
 
 GENERATED_SECTIONS = ("exist", "mqtt", "bridge", "http")  # what the add-on writes, never the file
+# The configuration's words for what, in the add-on, its options are (a mapping's `account:`)
+IN_ADDON_WORDS = {
+    "there is no exist.accounts: list the accounts there (name and token each)": (
+        "the add-on lists no other accounts: add theirs (name and token) to the option "
+        "`accounts` in its Configuration tab"
+    ),
+    " in exist.accounts (": " among the add-on's accounts (options `exist_account`, `accounts`; ",
+}
 CONFIGURATION_TAB = "change it in the add-on's Configuration tab"
 
 # option -> (kind, argument) after config.yaml's schema: ("str", None), ("bool", None),
@@ -54,12 +63,40 @@ OPTION_TYPES: dict[str, tuple[str, Any]] = {
     "mqtt_client_id": ("str", None),
     "mqtt_topic_prefix": ("str", None),
     "accept_fresh_outbox": ("bool", None),
+    "exist_account": ("str", None),
+}
+
+# The name of exist_token's account when `accounts` lists others: the installer's own account,
+# from their point of view. Mappings without `account:` write to it whatever it is called, so
+# most files never name it; the log and Home Assistant's per-account entities show it (a first
+# name reads better there: exist_account).
+DEFAULT_ACCOUNT = "me"
+# an item of the `accounts` option: key -> (kind, argument), as OPTION_TYPES
+ACCOUNT_TYPES: dict[str, tuple[str, Any]] = {
+    "name": ("str", None),
+    "token": ("str", None),
+    "timezone": ("str", None),
+    "requests_per_hour": ("int", (1, 300)),
 }
 
 
-def _option_problem(name: str, value: Any) -> str | None:
-    """What is wrong with option ``name``'s ``value`` (None: nothing; unset is fine)."""
-    kind, arg = OPTION_TYPES[name]
+@dataclass(frozen=True)
+class AccountOption:
+    """One Exist account the options give. ``option`` is the option that lists it
+    (``accounts[0]``), None for ``exist_token``'s own; ``name`` is None when ``accounts`` is
+    empty (the single-account configuration, no names)."""
+
+    name: str | None
+    token: str = field(repr=False)
+    option: str | None = None
+    timezone: str | None = None
+    requests_per_hour: int | None = None
+
+
+def _option_problem(name: str, value: Any, types: Mapping[str, tuple[str, Any]]) -> str | None:
+    """What is wrong with option ``name``'s ``value`` after ``types`` (None: nothing; unset is
+    fine)."""
+    kind, arg = types[name]
     if value is None:
         return None
     if kind == "str" and not isinstance(value, str):
@@ -77,9 +114,10 @@ def _option_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def check_options(options: Mapping[str, Any]) -> str:
-    """Check every option's type and range; return the Exist token (stripped). Raises
-    ``SettingsError`` naming each option that is wrong."""
+def check_options(options: Mapping[str, Any]) -> list[AccountOption]:
+    """Check every option's type and range; return the Exist accounts: ``exist_token``'s
+    first (stripped), then those of ``accounts``. Raises ``SettingsError`` naming each option
+    (and item) that is wrong."""
     problems = []
     token = options.get("exist_token")
     if token is not None and not isinstance(token, str):
@@ -88,16 +126,102 @@ def check_options(options: Mapping[str, Any]) -> str:
             f"{type(token).__name__}; paste the token in the add-on's Configuration tab"
         )
     for name in OPTION_TYPES:
-        why = _option_problem(name, options.get(name))
+        why = _option_problem(name, options.get(name), OPTION_TYPES)
         if why:
             problems.append(f"add-on option `{name}`: {why}; {CONFIGURATION_TAB}")
+    others, account_problems = _accounts(options)
+    problems += [f"add-on option {line}; {CONFIGURATION_TAB}" for line in account_problems]
     if problems:
         raise SettingsError(problems)
     if not isinstance(token, str) or not token.strip():
         raise AddonError(
             "exist_token is empty: paste your Exist token in the add-on's Configuration tab"
         )
-    return token.strip()
+    if not others:
+        return [AccountOption(None, token.strip())]
+    own = str(options.get("exist_account") or "").strip() or DEFAULT_ACCOUNT
+    return [AccountOption(own, token.strip()), *others]
+
+
+def _accounts(options: Mapping[str, Any]) -> tuple[list[AccountOption], list[str]]:
+    """The accounts the ``accounts`` option lists, and its problems (one line each, starting
+    with the option's name: ``accounts[1].token``)."""
+    listed = options.get("accounts")
+    if listed is None or listed == []:
+        return [], []
+    if not isinstance(listed, list):
+        return [], [f"`accounts`: expected a list of accounts (name, token), got {short(listed)}"]
+    raw_own = options.get("exist_account")
+    own = raw_own.strip() if isinstance(raw_own, str) and raw_own.strip() else DEFAULT_ACCOUNT
+    problems = []
+    if not ACCOUNT_NAME.match(own):
+        problems.append(f"`exist_account`: {_bad_name(own)}")
+    # what is taken already, and by what (for the messages)
+    names = {own: f"your own account (option `exist_account`, default {DEFAULT_ACCOUNT!r})"}
+    own_token = options.get("exist_token")
+    tokens = {own_token.strip(): "`exist_token`"} if isinstance(own_token, str) else {}
+    found = []
+    for index, item in enumerate(listed):
+        account, mine = _account(f"accounts[{index}]", item, names, tokens)
+        problems += mine
+        if account is not None:
+            found.append(account)
+    return found, problems
+
+
+def _account(
+    where: str, item: Any, names: dict[str, str], tokens: dict[str, str]
+) -> tuple[AccountOption | None, list[str]]:
+    """Item ``where`` of the ``accounts`` option, or its problems; its name and token are
+    added to ``names`` and ``tokens`` (value: what took them)."""
+    if not isinstance(item, dict):
+        return None, [f"`{where}`: expected an account (name, token), got {short(item)}"]
+    problems = [
+        f"`{where}.{key}`: unknown key (an account has {', '.join(ACCOUNT_TYPES)})"
+        for key in item
+        if key not in ACCOUNT_TYPES
+    ]
+    for key in ACCOUNT_TYPES:
+        why = _option_problem(key, item.get(key), ACCOUNT_TYPES)
+        if why:
+            problems.append(f"`{where}.{key}`: {why}")
+    name, token, timezone = (_text(item.get(key)) for key in ("name", "token", "timezone"))
+    if name is None or name == "":
+        problems.append(f"`{where}.name`: empty: name the account (e.g. alex)")
+    elif isinstance(name, str) and not ACCOUNT_NAME.match(name):
+        problems.append(f"`{where}.name`: {_bad_name(name)}")
+    elif isinstance(name, str) and name in names:
+        problems.append(f"`{where}.name`: {name!r} is already the name of {names[name]}")
+    whose = f"{name}'s" if isinstance(name, str) and name else "the account's"
+    if token is None or token == "":
+        problems.append(f"`{where}.token`: empty: paste {whose} Exist token")
+    elif isinstance(token, str) and token in tokens:
+        problems.append(
+            f"`{where}.token`: the same token as {tokens[token]}: each account has its own "
+            f"(paste {whose} Exist token)"
+        )
+    if isinstance(name, str) and name:
+        names.setdefault(name, f"`{where}`")
+    if isinstance(token, str) and token:
+        tokens.setdefault(token, f"`{where}.token`")
+    if problems or not isinstance(name, str) or not isinstance(token, str):
+        return None, problems
+    hourly = item.get("requests_per_hour")
+    zone = timezone if isinstance(timezone, str) and timezone else None
+    return AccountOption(name, token, option=where, timezone=zone, requests_per_hour=hourly), []
+
+
+def _text(value: Any) -> Any:
+    """``value`` stripped if it is text (anything else as it is)."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _bad_name(name: str) -> str:
+    """Why ``name`` is not an account name."""
+    return (
+        f"{short(name)} is not an account name: lower-case letters, digits, '-' and '_', "
+        "starting with a letter or digit, at most 32"
+    )
 
 
 def service_port(value: Any) -> int | None:
@@ -142,13 +266,20 @@ def split_problems(err: ConfigError, user_lines: int, origins: Mapping[str, str]
         if origin is None:
             if problem.line is not None and problem.line > user_lines:  # e.g. a missing key
                 problem = replace(problem, line=None)
-            mine.append(problem)
+            mine.append(replace(problem, message=_in_addon_words(problem.message)))
         else:
             theirs.append(f"{origin}: {problem.message}; {CONFIGURATION_TAB}")
     file_error = ConfigError(mine, err.source) if mine else None
     if not theirs:
         return file_error or err
     return SettingsError(list(dict.fromkeys(theirs)), file_error)
+
+
+def _in_addon_words(message: str) -> str:
+    """``message`` about the user's file, its words for the add-on's options replaced."""
+    for words, in_addon in IN_ADDON_WORDS.items():
+        message = message.replace(words, in_addon)
+    return message
 
 
 def _origin(problem: Problem, user_lines: int, origins: Mapping[str, str]) -> str | None:

@@ -114,7 +114,8 @@ class AccountSettings:
     token_file: Path | None = None
     timezone: str | None = None
     requests_per_hour: int = 280
-    line: int | None = None
+    # where it is in the file, for messages: not part of the account (a reload compares them)
+    line: int | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:

@@ -128,3 +128,16 @@ def test_each_accounts_token_file_is_opened_by_check(tmp_path):
     with pytest.raises(ConfigError) as err:
         parse_config(text, base_dir=tmp_path, check_files=True)
     assert "exist.accounts[1].token_file: no file" in str(err.value)
+
+
+def test_an_account_moved_down_the_file_is_the_same_account_for_a_reload():
+    """A line added above ``exist`` (a comment; in the add-on, any longer mappings file, as its
+    generated part follows the file) doesn't make a reload call the accounts changed."""
+    from mqtt_bridge.config.changes import restart_needed
+
+    running = parse_config(HOUSEHOLD, "household.yaml")
+    moved = parse_config("# the household\n" + HOUSEHOLD, "household.yaml")
+    assert moved.accounts[1].line == running.accounts[1].line + 1
+    assert restart_needed(running, moved) == []
+    other = parse_config(HOUSEHOLD.replace("bob-token", "bobs-new-token"), "household.yaml")
+    assert restart_needed(running, other) == ["exist.accounts"]

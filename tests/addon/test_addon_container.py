@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from mqtt_bridge.addon import glue
-from mqtt_bridge.addon.options import OPTION_TYPES
+from mqtt_bridge.addon.options import ACCOUNT_TYPES, OPTION_TYPES
 from mqtt_bridge.config.model import BridgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +71,16 @@ def test_the_apparmor_profile_lets_python_read_what_it_needs():
 
 def test_the_option_checks_follow_config_yaml():
     schema = config_yaml()["schema"]
-    assert set(OPTION_TYPES) | {"exist_token"} == set(schema)
-    for name, (kind, arg) in OPTION_TYPES.items():
+    assert set(OPTION_TYPES) | {"exist_token", "accounts"} == set(schema)
+    check_types_follow(OPTION_TYPES, schema)
+    (account,) = schema["accounts"]  # a list of accounts, each checked by ACCOUNT_TYPES
+    assert set(ACCOUNT_TYPES) == set(account)
+    check_types_follow(ACCOUNT_TYPES, account)
+
+
+def check_types_follow(types: dict, schema: dict) -> None:
+    """Each of ``types`` (an option -> (kind, argument)) is what ``schema`` declares."""
+    for name, (kind, arg) in types.items():
         declared = str(schema[name]).rstrip("?")
         if kind == "int":
             if declared == "port":
@@ -84,7 +92,7 @@ def test_the_option_checks_follow_config_yaml():
         elif kind == "bool":
             assert declared == "bool", name
         else:
-            assert declared in ("str", "password"), name
+            assert declared in ("str", "password") or declared.startswith("match("), name
 
 
 def test_docs_tell_an_addon_user_how_to_backfill():

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from mqtt_bridge.addon import glue
+from mqtt_bridge.addon.options import ACCOUNT_NAME, ACCOUNT_TYPES
 from mqtt_bridge.exist.version import __version__
 
 from ..support.docker import stages
@@ -146,11 +147,70 @@ def test_every_option_is_understood_by_the_glue_and_translated():
     c = load("config.yaml")
     handled = {"exist_token", "log_level", "mappings_file", "accept_fresh_outbox"}
     handled |= {"mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password", "mqtt_tls"}
+    handled |= {"exist_account", "accounts"}
     handled |= set(glue.PASSED_THROUGH)
     assert set(c["schema"]) == handled
     translated = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())
     assert set(translated["configuration"]) == set(c["schema"])
     assert set(translated["network"]) == set(c["ports"])
+    # a list of accounts: each of its fields named (the Supervisor's `fields`)
+    (account,) = c["schema"]["accounts"]
+    assert set(account) == set(ACCOUNT_TYPES)
+    fields = translated["configuration"]["accounts"]["fields"]
+    assert set(fields) == set(account)
+    assert all(field["name"] and field["description"] for field in fields.values())
+
+
+# The Supervisor's grammar of a schema element (supervisor/addons/options.py, RE_SCHEMA_ELEMENT):
+# an element it can't parse makes the whole add-on vanish from the store.
+SCHEMA_ELEMENT = re.compile(
+    r"^(?:"
+    r"|bool|email|url|port"
+    r"|device(?:\((?P<filter>subsystem=[a-z]+)\))?"
+    r"|str(?:\((?P<s_min>\d+)?,(?P<s_max>\d+)?\))?"
+    r"|password(?:\((?P<p_min>\d+)?,(?P<p_max>\d+)?\))?"
+    r"|int(?:\((?P<i_min>-?\d+)?,(?P<i_max>-?\d+)?\))?"
+    r"|float(?:\((?P<f_min>-?\d*\.?\d+)?,(?P<f_max>-?\d*\.?\d+)?\))?"
+    r"|match\((?P<match>.*)\)"
+    r"|list\((?P<list>.+)\)"
+    r")\??$"
+)
+
+
+def schema_problems(schema: dict, where: str = "schema") -> list[str]:
+    """Elements of an add-on ``schema`` the Supervisor would not read: not its grammar, or a
+    list that doesn't hold exactly one element or dict of elements."""
+    problems = []
+    for key, element in schema.items():
+        if isinstance(element, list):
+            if len(element) != 1:
+                problems.append(f"{where}.{key}: a list holds one element, got {element!r}")
+                continue
+            element = element[0]
+        if isinstance(element, dict):
+            problems += schema_problems(element, f"{where}.{key}")
+        elif not isinstance(element, str) or not SCHEMA_ELEMENT.match(element):
+            problems.append(f"{where}.{key}: {element!r}")
+    return problems
+
+
+def test_every_schema_element_is_one_the_supervisor_reads():
+    c = load("config.yaml")
+    assert schema_problems(c["schema"]) == []
+    # a list's default is in options (without one the Supervisor calls it missing)
+    assert c["options"]["accounts"] == []
+    broken = {**c["schema"], "accounts": [{"name": "text", "token": "password"}]}
+    assert schema_problems(broken) == ["schema.accounts.name: 'text'"]
+    assert schema_problems({"a": ["str", "int"]})
+
+
+def test_the_account_name_pattern_is_the_checks():
+    """The schema's match() for names (the UI refuses a bad one when saving) is the same
+    pattern the add-on checks hand-written options with."""
+    c = load("config.yaml")
+    pattern = ACCOUNT_NAME.pattern.removesuffix("\\Z")
+    assert c["schema"]["accounts"][0]["name"] == f"match(^{pattern}$)"
+    assert c["schema"]["exist_account"] == f"match(^{pattern}$)?"
 
 
 def test_the_default_options_with_a_token_make_a_valid_configuration(tmp_path):
