@@ -21,8 +21,7 @@ from ..support.cli import cli as run_cli
 from ..support.cli import write_config
 from ..support.mqtt import Publisher
 from ..support.waiting import wait_until
-from .household import add_bob, household_config, requests_of
-from .test_household_e2e import committed, flush_all, me, publish_day
+from .household import add_bob, committed, flush_all, household_config, me, publish_day, requests_of
 
 pytestmark = pytest.mark.slow  # mosquitto, the mock, a browser: see pyproject
 

@@ -18,9 +18,9 @@ from mqtt_bridge.observe import AccountInfo, MappingInfo
 from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 from mqtt_bridge.state_dir import BUDGET_FILE, HEALTH_FILE, OUTBOX_FILE, lock_state_dir
 
-from ..firsthour.test_show_what_it_did import documented_status_fields
 from ..support.config import bridge_config, write_bridge_config
 from ..support.observe import running_view, serving
+from ..support.status_docs import documented_status_fields
 
 DAY = "2026-12-07"
 REFUSED = "Exist refused the token (check exist.accounts[1].token): 401: Invalid token"

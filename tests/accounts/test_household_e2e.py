@@ -17,63 +17,21 @@ from ..support.config import bridge_config
 from ..support.days import today
 from ..support.mqtt import Publisher, Watcher
 from ..support.waiting import wait_until
-from .household import ATTRIBUTES, MAPPINGS, add_bob, household_config, requests_of
+from .household import (
+    ATTRIBUTES,
+    MAPPINGS,
+    add_bob,
+    committed,
+    flush_all,
+    household_config,
+    landed,
+    me,
+    publish_day,
+    requests_of,
+    stop_without_flushing,
+)
 
 pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
-
-
-def me(mock) -> str:
-    """Alice: the mock's default user (its ``token`` is hers)."""
-    return mock.state.config.username
-
-
-def committed(bridge, n: int) -> None:
-    wait_until(lambda: bridge.outbox.counters().get("messages", 0) >= n)
-
-
-def flush_all(bridge) -> None:
-    for account in bridge.accounts.values():
-        account.flusher.flush_once()
-
-
-def stop_without_flushing(bridge) -> None:
-    """Stop ``bridge`` as a kill would, but cleanly enough to start another in its state
-    directory: what it took in is committed and stays pending (no last flush)."""
-    bridge.stopping.set()
-    bridge.link.stop()
-    bridge.writer.stop(timeout=5)
-    bridge.outbox.close()
-    bridge._lock.close()
-
-
-def publish_day(pub: Publisher) -> dict:
-    """A household's day; what each account must end with."""
-    fridge = [{"contact": c} for c in (True, False) * 7]  # 7 openings
-    for payload in fridge:
-        pub.publish("zigbee2mqtt/fridge", payload)
-    for steps in (1200, 5400, 8031):
-        pub.publish("home/alice/steps", str(steps))
-    for steps in (300, 2999):
-        pub.publish("home/bob/steps", str(steps))
-    for _ in range(3):
-        pub.publish("button/alice", "press")
-    for _ in range(5):
-        pub.publish("button/bob", "press")
-    for cups in (100, 102, 106):  # the first reading is a baseline: 6 cups for each
-        pub.publish("meter/kitchen", {"cups": cups})
-    return {
-        "alice": {"fridge_opens": 7, "steps": 8031, "coffees": 3 + 6},
-        "bob": {"fridge_opens": 7, "steps": 2999, "coffees": 5 + 6},
-        "messages": len(fridge) + 3 + 2 + 3 + 5 + 3,
-    }
-
-
-def landed(mock, username: str) -> dict:
-    day = today("UTC")
-    return {
-        name: mock.state.value(name, day, username=username)
-        for name in ("fridge_opens", "steps", "coffees")
-    }
 
 
 def test_a_households_day_lands_exactly_in_both_accounts(mock_exist, mosquitto, tmp_path):

@@ -17,6 +17,7 @@ from mqtt_bridge.config import parse_config
 from ..support.bridge import start_bridge
 from ..support.config import COFFEE_FRIDGE_ATTRIBUTES, COFFEE_FRIDGE_MAPPINGS, write_bridge_config
 from ..support.days import today
+from ..support.status_docs import documented_status_fields
 from ..support.waiting import wait_until
 
 
@@ -61,20 +62,6 @@ class Setup:
         self.pub.disconnect()
         self.pub.loop_stop()
         self.bridge.stop()
-
-
-def documented_status_fields() -> set[str]:
-    """The top-level fields the `status --json` table documents (docs/reference/status.md)."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "status.md").read_text()
-    table = text.split("| field | meaning |", 1)[1].split("\n\n", 1)[0]
-    fields: set[str] = set()
-    for line in table.splitlines()[2:]:
-        first = line.split("|")[1]
-        fields.update(re.findall(r"`([a-z_]+)`", first))
-    return fields
 
 
 def test_debug_line_per_message_and_info_per_flush(mock_exist, mosquitto, tmp_path, caplog):
