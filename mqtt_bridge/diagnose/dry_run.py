@@ -22,7 +22,12 @@ from ..exist.version import __version__
 from ..pipeline.buffer.outbox import Commit
 from ..pipeline.input.mqtt import BrokerLink
 from ..pipeline.process.processor import IncomingMessage, MessageProcessor, Outcome, summary
-from ..pipeline.process.trial import StateSnapshot, trial_mappings, user_timezone
+from ..pipeline.process.trial import (
+    StateSnapshot,
+    account_zones,
+    trial_mappings,
+    user_timezone,
+)
 from .commands import CHECKED
 
 log = logging.getLogger("exist_bridge.dry_run")
@@ -71,7 +76,9 @@ class DryRun:
         snapshot = StateSnapshot(config.bridge.state_dir)
         self.zone, self.zone_source = user_timezone(config, snapshot)
         self.mappings = trial_mappings(config)
-        self.processor = MessageProcessor(self.mappings, self.zone, snapshot)
+        self.processor = MessageProcessor(
+            self.mappings, self.zone, snapshot, zones=account_zones(config)
+        )
         self.processor.tracer = log_outcomes
         self.processor.once.hint = DRY_RUN_HINT
         self.writer = AckAtOnce()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from mqtt_bridge import cli
 from mqtt_bridge.cli import _authorize_settings, _Output
 
 CONFIG = """\
@@ -51,3 +55,33 @@ def test_authorize_names_the_accounts_when_one_is_unknown(tmp_path):
     found, err = settings(tmp_path, "carol")
     assert found is None
     assert "no account 'carol' in exist.accounts (alice, bob)" in err
+
+
+def test_exist_bridge_test_says_whose_each_effect_is_in_its_time_zone(tmp_path):
+    config = tmp_path / "house.yaml"
+    config.write_text(
+        "exist:\n"
+        "  timezone: UTC\n"
+        "  accounts:\n"
+        "    - {name: alice, token: a}\n"
+        "    - {name: bob, token: b, timezone: Pacific/Kiritimati}\n"
+        "attributes: [{template: coffees}]\n"
+        "mappings:\n"
+        "  - {topic: button/coffee, attribute: coffees}\n"
+        "  - {topic: button/coffee, attribute: coffees, account: bob}\n"
+        f"bridge: {{state_dir: {tmp_path / 'state'}}}\n"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    before = datetime.now(timezone.utc)
+    code = cli.run(["test", "-c", str(config), "-t", "button/coffee", "-m", "press"], out, err)
+    after = datetime.now(timezone.utc)
+    text = out.getvalue()
+    assert code == 0, err.getvalue()
+
+    def days(zone: str) -> set[str]:  # the run may straddle a midnight
+        return {t.astimezone(ZoneInfo(zone)).date().isoformat() for t in (before, after)}
+
+    [alice] = re.findall(r"effect: add 1 -> coffees on (\S+) \(account alice\)", text)
+    [bob] = re.findall(r"effect: add 1 -> coffees on (\S+) \(account bob\)", text)
+    assert alice in days("UTC") and bob in days("Pacific/Kiritimati")
+    assert alice != bob or days("UTC") & days("Pacific/Kiritimati")

@@ -100,12 +100,19 @@ def _amount(effect: Effect) -> str:
     return f"= {effect.value}"
 
 
+def _whose(effect: Effect) -> str:
+    """``bob: `` for a named account's effect, nothing for the single account's."""
+    return f"{effect.account}: " if effect.account else ""
+
+
 def summary(outcome: Outcome) -> str:
     """One phrase: ``coffees +1 on 2026-11-29``, ``coffees: condition false``,
     ``fridge_opens: edge: state recorded (no previous state)``, ``steps: bad input (...)``."""
     ev, mapping = outcome.evaluation, outcome.mapping
     if outcome.effects:
-        return ", ".join(f"{e.attribute} {_amount(e)} on {e.date}" for e in outcome.effects)
+        return ", ".join(
+            f"{_whose(e)}{e.attribute} {_amount(e)} on {e.date}" for e in outcome.effects
+        )
     if ev.rejected is not None:
         return f"{mapping.attribute}: bad input ({ev.rejected.kind}: {ev.rejected.detail})"
     why = ev.skipped or "no effect"

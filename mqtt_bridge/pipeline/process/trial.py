@@ -99,6 +99,12 @@ def user_timezone(config: BridgeConfig, snapshot: StateSnapshot) -> tuple[str, s
     return "UTC", "assumed: set exist.timezone, or run the bridge once to learn it"
 
 
+def account_zones(config: BridgeConfig) -> dict[str, str]:
+    """The time zones the accounts set (an account without one: the first's, see
+    ``user_timezone``)."""
+    return {a.name: a.timezone for a in config.accounts if a.timezone}
+
+
 def trial_mappings(config: BridgeConfig) -> list[Mapping]:
     """The config's mappings, checking values against the template's value type where the
     attribute is an Exist template (the running bridge learns it from Exist)."""
@@ -213,6 +219,7 @@ def describe(trial: Trial) -> list[str]:
                 verb = "add" if effect.mode == "increment" else "set the total to"
                 lines.append(
                     f"  effect: {verb} {effect.value} -> {effect.attribute} on {effect.date}"
+                    + (f" (account {effect.account})" if effect.account else "")
                 )
         elif ev.rejected is not None:
             lines.append(f"  bad input ({ev.rejected.kind}): {ev.rejected.detail}")
@@ -235,7 +242,7 @@ def try_message(
     snapshot = StateSnapshot(Path(config.bridge.state_dir))
     zone, source = user_timezone(config, snapshot)
     mappings = trial_mappings(config)
-    processor = MessageProcessor(mappings, zone, snapshot)
+    processor = MessageProcessor(mappings, zone, snapshot, zones=account_zones(config))
     received = now()
     trial = Trial(topic, payload, retained, zone, source, processor.local_date(received), mappings)
 
