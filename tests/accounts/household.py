@@ -62,6 +62,7 @@ def household_config(
     delay: float = 3600,
     client_id: str = "household",
     mappings: list[dict] | None = None,
+    attributes: list[dict] | None = None,
 ) -> str:
     """The household's configuration: accounts alice (first: the default) and bob."""
     return bridge_config(
@@ -77,7 +78,7 @@ def household_config(
                 {"name": "bob", "token": bob_token, "requests_per_hour": bob_rph},
             ]
         },
-        attributes=ATTRIBUTES,
+        attributes=ATTRIBUTES if attributes is None else attributes,
         mappings=MAPPINGS if mappings is None else mappings,
     )
 
