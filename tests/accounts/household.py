@@ -45,10 +45,10 @@ MAPPINGS = [
 ]
 
 
-def add_bob(mock) -> str:
-    """Bob as a second user of ``mock``; his token."""
-    mock.state.add_user("bob", timezone="UTC")
-    return mock.state.issue_token(username="bob")["access_token"]
+def add_bob(mock, name: str = "bob") -> str:
+    """Bob (or ``name``) as another user of ``mock``; his token."""
+    mock.state.add_user(name, timezone="UTC")
+    return mock.state.issue_token(username=name)["access_token"]
 
 
 def household_config(
@@ -63,6 +63,7 @@ def household_config(
     client_id: str = "household",
     mappings: list[dict] | None = None,
     attributes: list[dict] | None = None,
+    more_accounts: list[dict] | None = None,
 ) -> str:
     """The household's configuration: accounts alice (first: the default) and bob."""
     return bridge_config(
@@ -76,6 +77,7 @@ def household_config(
             "accounts": [
                 {"name": "alice", "token": mock.token, "requests_per_hour": alice_rph},
                 {"name": "bob", "token": bob_token, "requests_per_hour": bob_rph},
+                *(more_accounts or []),
             ]
         },
         attributes=ATTRIBUTES if attributes is None else attributes,

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from mqtt_bridge.diagnose.reload_command import last_reload
 from mqtt_bridge.pipeline.buffer.rules import PENDING
 
 from ..support.bridge import bridge_process
@@ -142,13 +143,38 @@ class KillRun:
 
     def quiet(self) -> bool:
         """Nothing pending in the outbox, for any account."""
+        return self.pending() == {}
+
+    def pending(self) -> dict[str, int]:
+        """The outbox's pending rows per account (None for each when it can't be read)."""
         db = sqlite3.connect(self.state / "outbox.sqlite")
         try:
-            return not db.execute(f"SELECT 1 FROM totals WHERE {PENDING}").fetchall()
+            sql = f"SELECT account, COUNT(*) FROM totals WHERE {PENDING} GROUP BY account"
+            return dict(db.execute(sql).fetchall())
         except sqlite3.Error:
-            return False
+            return {"?": -1}
         finally:
             db.close()
+
+    def reload(self) -> dict:
+        """SIGHUP, and the outcome the bridge recorded."""
+        asked = time.time()
+        self.bridge.send_signal(signal.SIGHUP)
+
+        def recorded() -> bool:
+            record = last_reload(self.state)
+            return record is not None and record["at"] >= asked
+
+        wait_until(recorded, timeout=30)
+        record = last_reload(self.state)
+        assert record is not None
+        return record
+
+    def restart(self) -> None:
+        """A clean stop (SIGTERM), and a start."""
+        self.stop()
+        self.bridge = self._start()
+        self.wait_up()
 
     def settle(self, done: Callable[[], bool], timeout: float = 60) -> None:
         """Until the last bridge is up and ``done()`` (then the test asserts what it wants)."""
