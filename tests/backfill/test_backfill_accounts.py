@@ -165,3 +165,34 @@ def test_account_on_a_single_account_configuration_is_refused(mock_exist, tmp_pa
     options.account = None  # the single account: as ever, no account named on the plan
     code, out, _ = run(cfg, options)
     assert code == 0 and "for account" not in out
+
+
+def test_a_single_account_bridges_progress_goes_to_the_first_account(mock_exist, tmp_path):
+    """A backfill run by a single-account bridge, then the configuration lists accounts (the
+    first with the same token): the bridge's start gives the progress to the first account, so
+    the same backfill for it sends nothing again."""
+    from mqtt_bridge.accounts import adopt_single_account
+    from mqtt_bridge.pipeline.process.mapping import build_mappings
+
+    from ..support.backfill import CONFIG, config
+
+    path = tmp_path / "days.csv"
+    write_csv(path, ["date", "attribute", "value"], [["2024-02-01", "steps", "4000"]])
+    options = BackfillOptions(start=date(2024, 2, 1), end=date(2024, 2, 1), csv=path)
+    assert run(config(mock_exist, tmp_path), options)[0] == 0
+    state = tmp_path / "state"
+    household = parse_config(
+        CONFIG.format(url=mock_exist.url, token="unused", state=state, per_hour=280).replace(
+            "  token: unused\n",
+            f"  accounts:\n    - name: alice\n      token: {mock_exist.token}\n"
+            "    - name: bob\n      token: bob-token\n",
+        )
+    )
+    box = Outbox(state / "outbox.sqlite")
+    adopt_single_account(box, state, household, build_mappings(household))
+    box.close()
+    assert (state / "accounts" / "alice" / "backfill.json").is_file()
+    code, out, _ = run(household, options)
+    assert code == 0 and "for account alice" in out
+    assert "nothing to send: every total was sent by an earlier run" in out
+    assert len(mock_exist.state.journal("/api/2/attributes/update/")) == 1

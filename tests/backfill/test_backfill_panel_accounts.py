@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -107,3 +108,49 @@ def test_an_account_the_configuration_lacks_is_refused(panel):
     assert answer.json["error"] == (
         "--account carol: exist.accounts has no account of that name (it has alice, bob)"
     )
+
+
+def test_in_a_browser_the_account_chosen_sets_the_attributes_offered_and_the_run(
+    panel, mock_exist, tmp_path
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    from werkzeug.serving import make_server
+
+    from ..support.browser import chromium, console_errors
+
+    server = make_server("127.0.0.1", 0, panel, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with chromium(tmp_path) as browser:
+            browser.get(f"http://127.0.0.1:{server.port}/backfill/")
+            wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "tr[data-entity]")) == 1)
+            row = browser.find_element(By.CSS_SELECTOR, "tr[data-entity]")
+
+            def offered() -> list[str]:
+                select = Select(row.find_element(By.CLASS_NAME, "attribute"))
+                return [o.get_attribute("value") for o in select.options]
+
+            account = Select(browser.find_element(By.ID, "account"))
+            assert account.first_selected_option.text == "alice (the default)"
+            assert offered() == ["", "steps"]
+            account.select_by_value("bob")
+            assert offered() == ["", "energy_kwh"]
+            row.find_element(By.CLASS_NAME, "use").click()
+            Select(row.find_element(By.CLASS_NAME, "attribute")).select_by_value("energy_kwh")
+            browser.execute_script(
+                "document.getElementById('from').value = '2024-01-01';"
+                "document.getElementById('to').value = '2024-01-02';"
+            )
+            browser.find_element(By.ID, "run").click()
+            state = browser.find_element(By.ID, "state")
+            wait_until(lambda: state.text == "done", timeout=30, message=lambda: state.text)
+            assert "for account bob" in browser.find_element(By.ID, "plan").text
+            assert console_errors(browser) == []
+    finally:
+        server.shutdown()
+    assert mock_exist.state.values("energy_kwh", username="bob") == {
+        "2024-01-01": 23.0,
+        "2024-01-02": 24.0,
+    }
