@@ -67,6 +67,11 @@ def test_an_account_removed_or_changed_is_named_with_what_changed():
         "  needs a restart (old value kept until then): exist.accounts (bob: token, "
         "requests_per_hour)"
     )
+    waiting = reload_lines({"at": 0, "result": "applied", "waiting_accounts": ["carol"]})
+    assert waiting[1] == (
+        "  account(s) carol start with the next restart: their mappings' totals wait in the "
+        "outbox until then"
+    )
 
 
 def test_accounts_only_moved_in_the_file_are_no_change():
