@@ -32,7 +32,7 @@ from .pipeline.buffer.outbox import Outbox
 from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import POSTPONED_META, Flusher, FlushReport
 from .pipeline.process.mapping import Mapping
-from .state_dir import ATTRIBUTES_FILE, BUDGET_FILE, account_dir
+from .state_dir import ATTRIBUTES_FILE, BACKFILL_FILE, BUDGET_FILE, account_dir
 
 log = logging.getLogger("exist_bridge")
 
@@ -169,11 +169,11 @@ def adopt_single_account(
 
 
 def _copy_files(state_dir: Path, account: str) -> list[str]:
-    """Copy the single account's budget and attribute files to ``account``'s folder, where it
-    has none yet; the names copied."""
+    """Copy the single account's budget, attribute and backfill progress files to
+    ``account``'s folder, where it has none yet; the names copied."""
     copied = []
     target = account_dir(state_dir, account)
-    for name in (BUDGET_FILE, ATTRIBUTES_FILE):
+    for name in (BUDGET_FILE, ATTRIBUTES_FILE, BACKFILL_FILE):
         source = state_dir / name
         if source.is_file() and not (target / name).exists():
             target.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,11 @@ stays. Then what ``config.changes`` allows is applied between two messages:
 - the subscriptions: new topics subscribed, topics no mapping reads any more unsubscribed, on the
   live MQTT session.
 
-Keys that only a restart applies are named in one warning and keep their old values. Totals
-pending in the outbox are never touched. The outcome is kept as ``Bridge.last_reload`` and written
+Keys that only a restart applies are named in one warning and keep their old values; so do the
+Exist accounts (``exist.accounts``): a mapping of an account only the new configuration lists
+counts into the outbox under that account, named in one warning per account, and its totals wait
+there until a restart starts the account (``config.changes``). Totals pending in the outbox are
+never touched. The outcome is kept as ``Bridge.last_reload`` and written
 to ``health.json`` (``RELOAD_KEY``), where ``exist-bridge reload`` and ``status`` read it.
 """
 
@@ -40,7 +43,14 @@ from .state_dir import RELOAD_KEY
 
 log = logging.getLogger("exist_bridge")
 
-__all__ = ["RELOAD_KEY", "Reloader", "apply_config", "mapping_diff", "reload_bridge"]
+__all__ = [
+    "RELOAD_KEY",
+    "Reloader",
+    "apply_config",
+    "mapping_diff",
+    "reload_bridge",
+    "waiting_accounts",
+]
 
 
 class Bridge(Protocol):
@@ -144,6 +154,16 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
         len(mappings),
         *(len(diff[k]) for k in ("added", "removed", "changed", "unchanged")),
     )
+    waiting = waiting_accounts(bridge, mappings)
+    for account, indexes in waiting.items():
+        log.warning(
+            "reload: mapping(s) %s write to account %s, which starts with the next restart "
+            "(exist.accounts changed): their events are counted and wait in the outbox under "
+            "account %s until then",
+            ", ".join(map(str, indexes)),
+            account,
+            account,
+        )
     if forgotten:
         log.info(
             "reload: forgot the per-topic state of %d topic(s) (%s): the mapping was removed or "
@@ -161,7 +181,18 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
         "unsubscribed": unsubscribed,
         "states_forgotten": len(forgotten),
         "attributes_problem": attributes_problem,
+        "waiting_accounts": sorted(waiting),
     }
+
+
+def waiting_accounts(bridge: Bridge, mappings: list[Mapping]) -> dict[str, list[int]]:
+    """The accounts ``mappings`` write to that the bridge doesn't run (only the reloaded
+    configuration lists them: a restart starts them), each with its mappings' indexes."""
+    waiting: dict[str, list[int]] = {}
+    for mapping in mappings:
+        if mapping.spec.account not in bridge.accounts:
+            waiting.setdefault(mapping.spec.account, []).append(mapping.index)
+    return waiting
 
 
 def _set_up_attributes(bridge: Bridge, config: BridgeConfig) -> str | None:

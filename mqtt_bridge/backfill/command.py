@@ -25,7 +25,7 @@ from ..pipeline.buffer.outbox import Outbox
 from ..pipeline.output.exist_output import ExistAdapter, make_client
 from ..state_dir import OUTBOX_FILE
 from . import send as sd
-from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, plan_backfill
+from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, backfill_account, plan_backfill
 
 __all__ = ["BackfillOptions", "add_backfill", "plan_backfill", "run_backfill", "send_plan"]
 
@@ -48,7 +48,8 @@ def run_backfill(
 
     state_dir = Path(config.bridge.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep)
+    account = backfill_account(config, options).name  # whose client: its token and budget
+    exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep, account=account)
     backfill = plan_backfill(config, options, exist, clock(), stderr)
     show_plan(backfill, say)
     if options.dry_run or not backfill.plan.items:  # with no items, show_plan said so
@@ -71,6 +72,7 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
     totals, plan, budget = backfill.totals, backfill.plan, backfill.budget
     say(
         f"backfill from {backfill.source}, {backfill.start} to {backfill.end} ({backfill.timezone})"
+        + (f" for account {backfill.account}" if backfill.account else "")
     )
     if totals.day_totals:
         say(f"read {totals.records} day total(s): {totals.events} in range")
@@ -99,6 +101,10 @@ def show_plan(backfill: Backfill, say: Callable[[str], None]) -> None:
         say(
             f"not sent: {name} ({days} day(s)) is neither in the configuration's attributes nor "
             "owned by this client: add it to attributes (or fix the name)"
+            if not backfill.account
+            else f"not sent: {name} ({days} day(s)) is neither an attribute of account "
+            f"{backfill.account} (one its mappings write) nor owned by this client: map it to "
+            "that account (or fix the name, or pick another --account)"
         )
     if plan.done:
         say(f"already sent by an earlier run: {plan.done} total(s)")
@@ -184,7 +190,8 @@ def send_plan(
     lost = inspect_outbox(state_dir / OUTBOX_FILE)  # claims need the live bridge's outbox
     if lost:
         raise ValueError(lost_message(lost))
-    outbox = Outbox(state_dir / OUTBOX_FILE)  # the live bridge's: claim each day just before
+    # the live bridge's, for the plan's account: claim each of its days just before sending
+    outbox = Outbox(state_dir / OUTBOX_FILE, account=backfill.account)
 
     def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return outbox.claim_backfill(keys, overwrite)
@@ -297,6 +304,12 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="also replace days the live bridge has written"
     )
+    p.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the Exist account the history goes to (a name in exist.accounts; default: the "
+        "first): its token, budget, time zone and mappings",
+    )
     p.set_defaults(handler=cmd_backfill)
 
 
@@ -332,5 +345,6 @@ def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
         statestream_prefix=args.statestream_prefix,
         dry_run=args.dry_run,
         overwrite=args.overwrite,
+        account=args.account,
     )
     return run_backfill(config, options, out.stdout, out.stderr)

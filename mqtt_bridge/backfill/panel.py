@@ -2,7 +2,8 @@
 (the Home Assistant add-on's ingress panel, under ``/backfill/``).
 
 The page lists the statistics Home Assistant has (``recorder/list_statistic_ids``); the user
-picks an attribute and a kind per statistic and a date range; the panel shows the plan (the
+picks the Exist account (when ``exist.accounts`` names several: the first is preselected), an
+attribute of that account and a kind per statistic and a date range; the panel shows the plan (the
 same ``plan_backfill`` and the same words as ``--dry-run``) and runs it in a thread of the bridge
 with ``send_plan``, the CLI's sender: the live bridge's outbox is asked before each request and
 the persisted request budget is shared. Progress is polled (``progress.json``); Stop ends the
@@ -36,12 +37,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..config.model import BridgeConfig
 from ..exist.errors import ExistError
-from ..pipeline.output.exist_output import make_client
+from ..pipeline.output.exist_output import ExistAdapter, make_client
 from . import send as sd
 from . import statistics as st
 from .command import send_plan, show_plan, show_report
 from .ha_websocket import HomeAssistantWebSocket
-from .plan import BackfillOptions, plan_backfill
+from .plan import BackfillOptions, backfill_account, plan_backfill
 from .sources import SourceError
 
 log = logging.getLogger("exist_bridge.backfill")
@@ -151,8 +152,13 @@ class BackfillPanel:
         self, path: str, environ: dict, start_response: StartResponse, method: str
     ) -> Iterable[bytes]:
         if path == "/":
+            accounts = [a.name for a in self.config.accounts]
             html = _templates.get_template("panel.html").render(
-                attributes=sorted(a.name for a in self.config.attributes),
+                accounts=[name for name in accounts if name],  # none: the single account
+                attributes={
+                    name: sorted(a.name for a in self.config.attributes_of(name))
+                    for name in accounts
+                },
                 kinds=st.KINDS,
                 yesterday=(self.today() - timedelta(days=1)).isoformat(),
             )
@@ -164,11 +170,12 @@ class BackfillPanel:
         return _send(start_response, 404, {"error": "not found"}, method)
 
     def today(self) -> date:
-        """Today in the bridge's time zone, as the plan counts days (``exist.timezone``, else
-        the profile's): the machine's clock may be in UTC, hours away from the user's day."""
+        """Today in the default (first) account's time zone, as the plan counts days (its
+        ``timezone``, else the profile's): the machine's clock may be in UTC, hours away from
+        the user's day."""
         try:
             zone = (
-                self.config.exist.timezone
+                self.config.accounts[0].timezone
                 or make_client(self.config, self.state_dir).manager.timezone()
             )
             return datetime.now(ZoneInfo(zone)).date()
@@ -201,7 +208,7 @@ class BackfillPanel:
 
     def plan(self, options: BackfillOptions) -> dict[str, Any]:
         """The plan's words, as ``--dry-run`` prints them, and its request count."""
-        exist = make_client(self.config, self.state_dir)
+        exist = self._client(options)
         errors = io.StringIO()
         backfill = plan_backfill(
             self.config, self._with_home_assistant(options), exist, time.time(), errors
@@ -244,7 +251,7 @@ class BackfillPanel:
         """Plan and send, as ``exist-bridge backfill`` does (its planner and sender)."""
         errors = io.StringIO()
         try:
-            exist = make_client(self.config, self.state_dir)
+            exist = self._client(options)
             backfill = plan_backfill(self.config, options, exist, time.time(), errors)
             lines: list[str] = []
             show_plan(backfill, lines.append)
@@ -277,6 +284,11 @@ class BackfillPanel:
             log.exception("the backfill from the panel failed")
             with self.lock:
                 self.run.state, self.run.error = "failed", f"{type(err).__name__}: {err}"
+
+    def _client(self, options: BackfillOptions) -> ExistAdapter:
+        """The client of the account the page chose (``account``; none: the first)."""
+        account = backfill_account(self.config, options).name
+        return make_client(self.config, self.state_dir, account=account)
 
     def _sleep(self, seconds: float) -> None:
         """The sender's wait for the budget, cut short by Stop."""
@@ -326,8 +338,9 @@ def _json_body(environ: dict) -> dict[str, Any]:
 
 
 def _options(body: dict[str, Any]) -> BackfillOptions:
-    """A run's options from the page: ``start``, ``end`` and ``entities``
-    (``ENTITY=ATTRIBUTE:KIND`` texts)."""
+    """A run's options from the page: ``start``, ``end``, ``entities``
+    (``ENTITY=ATTRIBUTE:KIND`` texts) and ``account`` (a name in ``exist.accounts``; none or
+    empty: the first)."""
     try:
         start = date.fromisoformat(str(body.get("start")))
         end = date.fromisoformat(str(body["end"])) if body.get("end") else None
@@ -340,7 +353,13 @@ def _options(body: dict[str, Any]) -> BackfillOptions:
         choice = st.parse_choice(str(text))
         if choice.attribute is None:
             raise ValueError(f"{choice.entity}: pick an attribute")
-    return BackfillOptions(start=start, end=end, entities=[str(e) for e in entities])
+    account = body.get("account") or None
+    return BackfillOptions(
+        start=start,
+        end=end,
+        entities=[str(e) for e in entities],
+        account=None if account is None else str(account),
+    )
 
 
 def _send(

@@ -5,6 +5,7 @@ budget. The CLI (``command``) and the add-on's panel (``addon.panel``) both plan
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from ..config.model import BridgeConfig
+from ..config.model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
 from ..exist.budget import BudgetStatus, token_key
 from ..exist.domain import TEMPLATES
 from ..pipeline.output.exist_output import ExistAdapter
 from ..pipeline.process.mapping import Mapping, build_mappings
+from ..state_dir import account_dir
 from . import replay as rp
 from . import send as sd
 from . import statistics as st
@@ -42,6 +44,37 @@ class BackfillOptions:
     statestream_prefix: str = "homeassistant"
     dry_run: bool = False
     overwrite: bool = False
+    account: str | None = None  # the Exist account (exist.accounts[].name); None: the first
+
+
+def backfill_account(config: BridgeConfig, options: BackfillOptions) -> AccountSettings:
+    """The Exist account the history goes to: ``--account`` (``options.account``), else the
+    first (the single account of a configuration without ``exist.accounts``)."""
+    if options.account is None:
+        return config.accounts[0]
+    names = [a.name for a in config.accounts if a.name]
+    if not names:
+        raise ValueError(
+            f"--account {options.account}: the configuration names no accounts (exist.accounts); "
+            "leave --account out"
+        )
+    try:
+        return config.account(options.account)
+    except KeyError:
+        raise ValueError(
+            f"--account {options.account}: exist.accounts has no account of that name (it has "
+            f"{', '.join(names)})"
+        ) from None
+
+
+def for_account(config: BridgeConfig, account: str) -> BridgeConfig:
+    """``config`` as the backfill for ``account`` sees it: that account's mappings (which the
+    history is replayed through) and attributes."""
+    return dataclasses.replace(
+        config,
+        mappings=config.mappings_of(account),
+        attributes=config.attributes_of(account),
+    )
 
 
 def parse_entity(text: str) -> tuple[str, str | None, str | None]:
@@ -72,6 +105,7 @@ class Backfill:
     progress: sd.Progress
     budget: BudgetStatus
     eta: float  # seconds the plan's requests wait for the budget, beyond what it has now
+    account: str = SINGLE_ACCOUNT  # the Exist account it goes to
 
 
 # ------------------------------------------------------------------------------ plan
@@ -81,28 +115,33 @@ def plan_backfill(
     config: BridgeConfig, options: BackfillOptions, exist: ExistAdapter, now: float, stderr: TextIO
 ) -> Backfill:
     """Read the history, replay it into day totals and plan what to send (no request to Exist
-    but the profile's time zone, when the configuration has none and it was never read)."""
-    timezone = config.exist.timezone or exist.manager.timezone()
+    but the profile's time zone, when the configuration has none and it was never read).
+    ``exist``: the client of the account the history goes to (``backfill_account``): its
+    mappings, attributes, time zone, progress and the live bridge's days of that account."""
+    account = backfill_account(config, options)
+    config = for_account(config, account.name)
+    timezone = account.timezone or exist.manager.timezone()
     zone = ZoneInfo(timezone)
     end = _last_day(options, datetime.fromtimestamp(now, zone).date())
     totals, source = _replay(config, options, exist, timezone, end, stderr)
     key = token_key(exist.client.credentials.access_token())
-    e = config.exist  # whose progress: a personal token, or an OAuth2 token file (refreshed)
-    who = token_key(e.token.reveal()) if e.token else str(e.token_file)
+    # whose progress: a personal token, or an OAuth2 token file (refreshed)
+    who = token_key(account.token.reveal()) if account.token else str(account.token_file)
     state_dir = Path(config.bridge.state_dir)
-    progress = sd.Progress(state_dir, f"{e.base_url} {who}")
+    progress = sd.Progress(account_dir(state_dir, account.name), f"{config.exist.base_url} {who}")
     configured = _configured_types(config)
 
     def known(name: str) -> bool:
         """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
         return name in configured or exist.value_type(name) is not None
 
-    plan = sd.make_plan(
-        totals.values, progress, sd.written_by_bridge(state_dir), options.overwrite, known
-    )
+    written = sd.written_by_bridge(state_dir, account.name, first=account == config.accounts[0])
+    plan = sd.make_plan(totals.values, progress, written, options.overwrite, known)
     budget = exist.client.budget.status(key)
     eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
-    return Backfill(source, options.start, end, timezone, totals, plan, progress, budget, eta)
+    return Backfill(
+        source, options.start, end, timezone, totals, plan, progress, budget, eta, account.name
+    )
 
 
 def _last_day(options: BackfillOptions, today: date) -> date:

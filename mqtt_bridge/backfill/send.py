@@ -36,11 +36,12 @@ from ..state_dir import BACKFILL_FILE, OUTBOX_FILE
 
 
 class Progress:
-    """``state_dir/backfill.json``: the values Exist confirmed per (attribute, date), for one
+    """``backfill.json`` in ``folder`` (the state directory, or a named Exist account's folder
+    in it: ``state_dir.account_dir``): the values Exist confirmed per (attribute, date), for one
     token (``account``: the budget's key of it); another token starts afresh."""
 
-    def __init__(self, state_dir: Path, account: str = ""):
-        self.path = Path(state_dir) / BACKFILL_FILE
+    def __init__(self, folder: Path, account: str = ""):
+        self.path = Path(folder) / BACKFILL_FILE
         self.account = account
         self.sent: dict[str, Any] = {}
         try:
@@ -75,16 +76,26 @@ class Progress:
 _NOTHING = object()
 
 
-def written_by_bridge(state_dir: Path) -> set[tuple[str, str]]:
-    """The (attribute, date) rows of the live bridge's outbox, read-only (the bridge may be
-    running); empty when there is no outbox."""
+def written_by_bridge(
+    state_dir: Path, account: str = "", first: bool = True
+) -> set[tuple[str, str]]:
+    """The (attribute, date) rows of ``account`` in the live bridge's outbox, read-only (the
+    bridge may be running); empty when there is no outbox. The ``first`` account's include the
+    single account's (``''``), which it takes over at the bridge's next start, and every row of
+    an outbox written before totals were kept per account."""
     path = Path(state_dir) / OUTBOX_FILE
     if not path.exists():
         return set()
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            return {(a, d) for a, d in db.execute("SELECT attribute, date FROM totals")}
+            columns = {row[1] for row in db.execute("PRAGMA table_info(totals)")}
+            if "account" not in columns:  # every row is the single account's
+                rows = db.execute("SELECT attribute, date FROM totals") if first else []
+                return {(a, d) for a, d in rows}
+            accounts = {account, ""} if first else {account}
+            sql = "SELECT account, attribute, date FROM totals"
+            return {(a, d) for who, a, d in db.execute(sql) if who in accounts}
         finally:
             db.close()
     except sqlite3.Error as err:

@@ -6,6 +6,15 @@ how long their changes may wait). Every other key is held by something built onc
 broker session (``mqtt``), the Exist client and its budget (``exist``), the state directory, the
 HTTP endpoint (``http``), the Exist mirror (``read``) - so ``restart_needed`` names the ones that
 changed and ``live_config`` keeps their old values until a restart.
+
+``exist.accounts`` too: each account's client, token, budget and flusher are built at start, so
+an account added, removed or changed (token, time zone, budget, or which one is first) waits for
+a restart. The new mappings apply at once all the same: a mapping of an account that only the
+new configuration lists counts its events into the outbox under that account, where they wait
+(kept, never sent with another account's token) until the restart starts that account. A
+single-account bridge whose new configuration lists accounts for the first time keeps writing
+the first account's mappings as its single account's until the restart (the restart gives that
+account all of it, as ``accounts.adopt_single_account`` says): their per-topic states are kept.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .model import BridgeConfig
+from .model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
 
 #: the ``bridge`` keys a reload applies (the rest of the section needs a restart)
 LIVE_BRIDGE_KEYS = (
@@ -38,20 +47,50 @@ def restart_needed(running: BridgeConfig, new: BridgeConfig) -> list[str]:
         for field in dataclasses.fields(old_block):
             if section == "bridge" and field.name in LIVE_BRIDGE_KEYS:
                 continue
-            if getattr(old_block, field.name) != getattr(new_block, field.name):
+            if section == "exist" and field.name == "accounts":
+                changed.extend(_accounts_changed(running, new))
+            elif getattr(old_block, field.name) != getattr(new_block, field.name):
                 changed.append(running.name_of(f"{section}.{field.name}"))
     return changed
+
+
+def _accounts_changed(running: BridgeConfig, new: BridgeConfig) -> list[str]:
+    """What changed in ``exist.accounts`` (where in the file each is, aside): each account
+    added or removed, the keys changed of each other, and which is first (the default)."""
+    key = running.name_of("exist.accounts")
+    old = {a.name: a for a in running.exist.accounts}
+    now = {a.name: a for a in new.exist.accounts}
+    said = [f"{key} ({name} added)" for name in now if name not in old]
+    said += [f"{key} ({name} removed)" for name in old if name not in now]
+    for name in (n for n in now if n in old):
+        keys = [
+            f.name
+            for f in dataclasses.fields(AccountSettings)
+            if f.name != "line" and getattr(old[name], f.name) != getattr(now[name], f.name)
+        ]
+        if keys:
+            said.append(f"{key} ({name}: {', '.join(keys)})")
+    if old and now and list(now)[0] != list(old)[0]:  # (the order of the others: no matter)
+        said.append(f"{key} (another first account: the default)")
+    return said
 
 
 def live_config(running: BridgeConfig, new: BridgeConfig) -> BridgeConfig:
     """``new``'s mappings, attributes and live ``bridge`` keys with everything else kept from
     the running configuration (what a reload applies)."""
     live: dict[str, Any] = {key: getattr(new.bridge, key) for key in LIVE_BRIDGE_KEYS}
+    mappings = list(new.mappings)
+    if not running.exist.accounts and new.exist.accounts:  # the running single account is
+        first = new.accounts[0].name  # the first account until the restart makes it so
+        mappings = [
+            dataclasses.replace(m, account=SINGLE_ACCOUNT) if m.account == first else m
+            for m in mappings
+        ]
     return dataclasses.replace(
         running,
         bridge=dataclasses.replace(running.bridge, **live),
         attributes=list(new.attributes),
-        mappings=list(new.mappings),
+        mappings=mappings,
         warnings=list(new.warnings),
         check_errors=list(new.check_errors),
     )

@@ -137,6 +137,11 @@ def reload_lines(
         lines.append(f"  forgot the per-topic state of {record['states_forgotten']} topic(s)")
     if record.get("attributes_problem"):
         lines.append(f"  attributes not set up yet: {record['attributes_problem']}")
+    if record.get("waiting_accounts"):
+        lines.append(
+            f"  account(s) {', '.join(record['waiting_accounts'])} start with the next restart: "
+            "their mappings' totals wait in the outbox until then"
+        )
     if record.get("restart_needed"):
         lines.append(
             f"  needs a restart (old value kept until then): {', '.join(record['restart_needed'])}"

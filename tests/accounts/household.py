@@ -48,10 +48,10 @@ MAPPINGS = [
 ]
 
 
-def add_bob(mock) -> str:
-    """Bob as a second user of ``mock``; his token."""
-    mock.state.add_user("bob", timezone="UTC")
-    return mock.state.issue_token(username="bob")["access_token"]
+def add_bob(mock, name: str = "bob") -> str:
+    """Bob (or ``name``) as another user of ``mock``; his token."""
+    mock.state.add_user(name, timezone="UTC")
+    return mock.state.issue_token(username=name)["access_token"]
 
 
 def household_config(
@@ -65,6 +65,8 @@ def household_config(
     delay: float = 3600,
     client_id: str = "household",
     mappings: list[dict] | None = None,
+    attributes: list[dict] | None = None,
+    more_accounts: list[dict] | None = None,
 ) -> str:
     """The household's configuration: accounts alice (first: the default) and bob."""
     return bridge_config(
@@ -78,9 +80,10 @@ def household_config(
             "accounts": [
                 {"name": "alice", "token": mock.token, "requests_per_hour": alice_rph},
                 {"name": "bob", "token": bob_token, "requests_per_hour": bob_rph},
+                *(more_accounts or []),
             ]
         },
-        attributes=ATTRIBUTES,
+        attributes=ATTRIBUTES if attributes is None else attributes,
         mappings=MAPPINGS if mappings is None else mappings,
     )
 

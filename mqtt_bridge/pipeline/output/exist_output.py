@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...backoff import REFUSED_PAUSE, exist_outage
-from ...config.model import BridgeConfig
+from ...config.model import SINGLE_ACCOUNT, BridgeConfig
 from ...exist.attributes import AttributeManager, AttributeSpec
 from ...exist.budget import RequestBudget, token_key
 from ...exist.client import ExistClient, WriteResult
@@ -102,7 +102,9 @@ class ExistAdapter:
     def set_attributes(self, config: BridgeConfig) -> None:
         """Bootstrap ``config``'s attributes (this account's) from now on (a reload;
         ``bootstrap`` acquires or creates the new ones)."""
-        self.manager.set_specs(attribute_specs(config, self.account))
+        # the single account: the attributes of its mappings (and of none), not those of the
+        # accounts a reload's configuration lists for the next start (``config.changes``)
+        self.manager.set_specs(attribute_specs(config, self.account or SINGLE_ACCOUNT))
 
     def bootstrap(self) -> None:
         """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
