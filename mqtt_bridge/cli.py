@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .addon.command import add_addon
@@ -32,6 +33,7 @@ from .exist.errors import ExistError
 from .exist.oauth_flow import DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT, parse_scopes, run_authorize
 from .exist.tokens import DEFAULT_BASE_URL
 from .exist.version import __version__
+from .watching import WATCH_INTERVAL
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -223,6 +225,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "started. Its totals not yet sent to Exist are lost, and messages the broker redelivers "
         "may count twice. Without it, the bridge refuses to start over a lost outbox",
     )
+    p.add_argument(
+        "--watch-config",
+        action="store_true",
+        help="reload the configuration when its file changes (as SIGHUP or `exist-bridge "
+        "reload` would: checked first, refused with check's errors if it has any); the file is "
+        f"looked at every {WATCH_INTERVAL:g} seconds. Off by default",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -250,6 +259,7 @@ def cmd_run(args: argparse.Namespace, out: _Output) -> int:
             config,
             accept_fresh_outbox=args.accept_fresh_outbox,
             reload=lambda: load_config(args.config, check_files=True),
+            watch=[Path(args.config)] if args.watch_config else (),
         )
     except (OutboxError, StateDirInUse) as err:
         out.error(str(err))

@@ -40,6 +40,7 @@ from .pipeline.input.mqtt import BrokerLink
 from .pipeline.process.mapping import Mapping
 from .pipeline.process.processor import MessageProcessor
 from .state_dir import RELOAD_KEY
+from .watching import FileWatch
 
 log = logging.getLogger("exist_bridge")
 
@@ -76,16 +77,22 @@ class Reloader:
     ``asked``; the bridge's main loop calls ``apply_if_asked``). ``load`` returns the new
     configuration or raises ``ConfigError`` (or any error, whose text is the reason)."""
 
-    def __init__(self, load: Callable[[], BridgeConfig]):
+    def __init__(self, load: Callable[[], BridgeConfig], watch: FileWatch | None = None):
+        """``watch``: the configuration's files, when a change of them asks for a reload."""
         self.load = load
         self.asked = threading.Event()
+        self.watch = watch
 
     def ask(self, *_: object) -> None:
         """Ask for a reload (safe in a signal handler: it only sets an event)."""
         self.asked.set()
 
     def apply_if_asked(self, bridge: Bridge) -> dict[str, Any] | None:
-        """Reload if asked since the last time; the outcome (also in ``bridge.last_reload``)."""
+        """Reload if asked since the last time (or a watched file changed); the outcome (also
+        in ``bridge.last_reload``)."""
+        if self.watch is not None and self.watch.changed():
+            log.info("the configuration file changed (watch_config): reloading it")
+            self.asked.set()
         if not self.asked.is_set():
             return None
         self.asked.clear()

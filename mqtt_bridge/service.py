@@ -25,7 +25,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingOf
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,6 +68,7 @@ from .pipeline.process.processor import STATUS_HINT, MessageProcessor
 from .reloading import Reloader
 from .state_dir import MARKER_FILE, OUTBOX_FILE, READ_FILE, lock_state_dir
 from .timezones import StartCancelled
+from .watching import FileWatch
 
 if TYPE_CHECKING:
     from .backfill.panel import BackfillPanel
@@ -520,13 +521,14 @@ def run(
     clock: Callable[[], float] = time.time,
     panel: BackfillPanel | None = None,
     reload: Callable[[], BridgeConfig] | None = None,
+    watch: Sequence[Path] = (),
 ) -> int:
     """Run the bridge in the foreground until SIGTERM/SIGINT (or ``until()`` is true); SIGHUP
-    reloads the configuration from ``reload()`` (see ``reloading``), when given.
-    ``accept_fresh_outbox``: start afresh when the outbox was lost (see ``Bridge``); ``clock``:
-    when a message counts as received (its local date); ``panel``: the backfill panel
-    (``backfill.panel.BackfillPanel``) the HTTP endpoint serves under ``/backfill/``, stopped
-    with the bridge."""
+    reloads the configuration from ``reload()`` (see ``reloading``), when given, as does a change
+    of the files in ``watch`` (see ``watching``). ``accept_fresh_outbox``: start afresh when
+    the outbox was lost (see ``Bridge``); ``clock``: when a message counts as received (its
+    local date); ``panel``: the backfill panel (``backfill.panel.BackfillPanel``) the HTTP
+    endpoint serves under ``/backfill/``, stopped with the bridge."""
     done = threading.Event()
     started: list[Bridge] = []
 
@@ -538,7 +540,7 @@ def run(
     if install_signals:  # first, so a signal during start-up still stops cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
-    reloader = Reloader(reload) if reload is not None else None
+    reloader = Reloader(reload, FileWatch(watch) if watch else None) if reload else None
     if install_signals and reloader is not None:
         signal.signal(signal.SIGHUP, reloader.ask)  # before start-up: one during it waits
     bridge = Bridge(config, clock=clock, accept_fresh_outbox=accept_fresh_outbox)

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cli_options import BASE_URL_FLAG, add_old_name, add_verbose
-from .glue import HTTP_PORT, AddonError, AddonPaths, build_config, read_options
+from .glue import (
+    HTTP_PORT,
+    AddonError,
+    AddonPaths,
+    build_config,
+    mappings_path,
+    read_options,
+)
 from .options import SettingsError
 
 if TYPE_CHECKING:
@@ -125,6 +132,7 @@ def cmd_addon(args: argparse.Namespace, out: Any) -> int:
             accept_fresh_outbox=bool(options.get("accept_fresh_outbox")),
             panel=_backfill_panel(config, paths),
             reload=lambda: _reload_config(paths),
+            watch=[mappings_path(options, paths)] if options.get("watch_config") else (),
         )
     except OutboxLost as err:
         out.error(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -174,6 +175,11 @@ def broker(options: dict[str, Any], paths: AddonPaths) -> Broker:
     return Broker(**{**found.__dict__, **values, "source": source})
 
 
+def mappings_path(options: Mapping[str, Any], paths: AddonPaths) -> Path:
+    """The user's mappings file (option ``mappings_file``, in the add-on's config folder)."""
+    return paths.config_dir / str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
+
+
 def ensure_mappings_file(path: Path) -> bool:
     """Write the commented starter to ``path`` if there is no file yet; True if it did."""
     if path.exists():
@@ -245,8 +251,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     give. Raises ``AddonError`` (``SettingsError`` naming each bad option) or ``ConfigError``
     (problems in the mappings file only)."""
     accounts = check_options(options)
-    name = str(options.get("mappings_file") or DEFAULT_MAPPINGS_FILE)
-    mappings_file = paths.config_dir / name
+    mappings_file = mappings_path(options, paths)
     ensure_mappings_file(mappings_file)
     try:
         text = mappings_file.read_text(encoding="utf-8")

@@ -64,6 +64,7 @@ OPTION_TYPES: dict[str, tuple[str, Any]] = {
     "mqtt_topic_prefix": ("str", None),
     "accept_fresh_outbox": ("bool", None),
     "exist_account": ("str", None),
+    "watch_config": ("bool", None),
 }
 
 # The name of exist_token's account when `accounts` lists others: the installer's own account,

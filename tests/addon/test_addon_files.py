@@ -145,7 +145,7 @@ def test_the_addon_version_is_the_package_version():
 
 def test_every_option_is_understood_by_the_glue_and_translated():
     c = load("config.yaml")
-    handled = {"exist_token", "log_level", "mappings_file", "accept_fresh_outbox"}
+    handled = {"exist_token", "log_level", "mappings_file", "accept_fresh_outbox", "watch_config"}
     handled |= {"mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password", "mqtt_tls"}
     handled |= {"exist_account", "accounts"}
     handled |= set(glue.PASSED_THROUGH)

@@ -87,3 +87,38 @@ def test_the_addon_reloads_its_mappings_file_on_sighup(tmp_path):
         assert addon.proc.wait(30) == 0
     finally:
         addon.close()
+
+
+def test_with_watch_config_a_saved_mappings_file_is_applied_without_a_signal(tmp_path):
+    addon = Addon(tmp_path)
+    options_file = tmp_path / "data" / "options.json"
+    options = json.loads(options_file.read_text())
+    options_file.write_text(json.dumps({**options, "watch_config": True}))
+    mappings = tmp_path / "config" / "exist-bridge.yaml"
+    mappings.parent.mkdir()
+    mappings.write_text(FRIDGE)
+    try:
+        addon.start()
+        healthz_until(addon, 200)
+        pub = Publisher(addon.broker.port, login=(MQTT_USER, MQTT_PASSWORD))
+        mappings.write_text(WITH_STEPS.replace("mappings:", STEPS_TEMPLATE, 1))  # saved
+        wait_until(lambda: last_reload(tmp_path / "data") is not None, timeout=30)
+        applied = last_reload(tmp_path / "data")
+        assert applied["result"] == "applied", applied
+        assert applied["subscribed"] == ["sensor/steps"]
+        assert "the configuration file changed (watch_config)" in addon.log_text()
+        pub.publish("sensor/steps", "1234")
+        wait_until(lambda: addon.mock.state.value("steps", today()) == 1234, timeout=30)
+        pub.close()
+        addon.proc.send_signal(signal.SIGTERM)
+        assert addon.proc.wait(30) == 0
+    finally:
+        addon.close()
+
+
+def test_the_watch_config_option_is_checked_like_the_others():
+    from mqtt_bridge.addon.options import SettingsError, check_options
+
+    with pytest.raises(SettingsError) as err:
+        check_options({"exist_token": "t", "watch_config": "yes"})
+    assert "add-on option `watch_config`: expected true or false, got 'yes'" in str(err.value)
