@@ -172,6 +172,14 @@ def test_exist_down_then_back_delivers_everything(mock_exist, mosquitto, tmp_pat
 
 
 @pytest.mark.slow
+def heartbeat(state_dir) -> dict:
+    """The bridge's health.json (empty while it has none, or while it is being replaced)."""
+    try:
+        return json.loads((state_dir / "health.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, tmp_path):
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(button_config(mock_exist, mosquitto.port, tmp_path))  # flush every hour
@@ -191,6 +199,9 @@ def test_sigterm_sends_what_was_received_before_exiting(mock_exist, mosquitto, t
         press(pub, 3)
         pub.close()
         wait_until(lambda: committed(tmp_path / "state") == 3)  # in the bridge's outbox
+        # the heartbeat records the broker link at the main loop's next turn (every 0.5 s):
+        # a check in between reads the heartbeat written before the link came up
+        wait_until(lambda: heartbeat(tmp_path / "state").get("broker_connected") is True)
         health = status_check(cfg)  # the health check a container runs
         assert health.returncode == 0, health.stderr
         assert "health:          ok" in health.stdout
