@@ -203,10 +203,12 @@ def _check_exist(exist: Any, found: Findings) -> None:
                 "account it belongs to (exist.accounts[N]." + key + ")",
             )
     names: dict[str, int] = {}
+    tokens: dict[tuple[str, str], int] = {}
     for index, account in enumerate(accounts):
         if not isinstance(account, dict):
             continue
         _check_token(account, ("exist", "accounts", index), has_secret, found)
+        _check_token_shared(account, index, tokens, found)
         name = account.get("name")
         if isinstance(name, str) and name in names:
             found.problem(
@@ -215,6 +217,23 @@ def _check_exist(exist: Any, found: Findings) -> None:
             )
         elif isinstance(name, str):
             names[name] = index
+
+
+def _check_token_shared(
+    account: dict, index: int, tokens: dict[tuple[str, str], int], found: Findings
+) -> None:
+    """One token, one account: a token (or token file) another account has is a problem
+    (``tokens``: those seen so far, with the index of the account that has them)."""
+    for key in ("token", "token_file"):
+        value = account.get(key)
+        if isinstance(value, str) and value.strip():
+            first = tokens.setdefault((key, value.strip()), index)
+            if first != index:
+                found.problem(
+                    ("exist", "accounts", index, key),
+                    f"the same {key} as exist.accounts[{first}]: each account needs its own "
+                    "(Exist counts requests per token, and both would write to one account)",
+                )
 
 
 def _check_token(block: dict, here: tuple, has_secret: bool, found: Findings) -> None:

@@ -140,4 +140,22 @@ def test_an_account_moved_down_the_file_is_the_same_account_for_a_reload():
     assert moved.accounts[1].line == running.accounts[1].line + 1
     assert restart_needed(running, moved) == []
     other = parse_config(HOUSEHOLD.replace("bob-token", "bobs-new-token"), "household.yaml")
-    assert restart_needed(running, other) == ["exist.accounts"]
+    assert restart_needed(running, other) == ["exist.accounts (bob: token)"]
+
+
+def test_the_docs_household_example_is_a_valid_configuration():
+    """docs/how-it-works/accounts.md's first YAML block, as a user copies it."""
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "how-it-works" / "accounts.md"
+    text = page.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(text, require_secrets=False)
+    assert [a.name for a in config.accounts] == ["alice", "bob"]
+    assert config.account("bob").requests_per_hour == 150
+    assert [m.account for m in config.mappings] == ["alice", "bob", "alice", "bob"]
+    assert [a.name for a in config.attributes_of("bob")] == ["steps", "fridge_opens"]
+
+
+def test_two_accounts_with_one_token_are_refused():
+    said = problems(HOUSEHOLD.replace("bob-token", "alice-token"))
+    assert "exist.accounts[1].token: the same token as exist.accounts[0]" in said
