@@ -305,7 +305,7 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
     options_of = {f"{s}.{k}": f"add-on option `{o}`" for o, (s, k) in PASSED_THROUGH.items()}
     options_of["exist.token"] = "add-on option `exist_token`"
     options_of["exist.accounts"] = (
-        "the Exist accounts (add-on options `exist_token`, `exist_account` and `accounts`)"
+        "the Exist accounts, add-on options `exist_token`, `exist_account` and `accounts`"
     )
     return replace(config, key_names=options_of)
 

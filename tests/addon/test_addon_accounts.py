@@ -377,7 +377,8 @@ def test_a_changed_account_option_is_named_as_needing_a_restart(tmp_path):
     assert restart_needed(running, build_config(options, p)) == []
     changed = {**options, "accounts": [{"name": "alex", "token": KIM}]}
     assert restart_needed(running, build_config(changed, p)) == [
-        "the Exist accounts (add-on options `exist_token`, `exist_account` and `accounts`)"
+        "the Exist accounts, add-on options `exist_token`, `exist_account` and `accounts` "
+        "(alex: token)"
     ]
     single = build_config({**OPTIONS, "exist_token": "another"}, p)
     assert restart_needed(build_config(OPTIONS, p), single) == ["add-on option `exist_token`"]
