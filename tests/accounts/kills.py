@@ -17,6 +17,7 @@ from mqtt_bridge.pipeline.buffer.rules import PENDING
 from ..support.bridge import bridge_process
 from ..support.faults import FAULT_ATTRIBUTES
 from ..support.mqtt import Publisher
+from ..support.outbox_runs import stored_messages
 from ..support.waiting import wait_until
 from .household import household_config
 
@@ -64,21 +65,6 @@ def outbox_counters(state_dir: Path) -> dict[str, int]:
     db = sqlite3.connect(state_dir / "outbox.sqlite")
     try:
         return dict(db.execute("SELECT name, value FROM counters"))
-    finally:
-        db.close()
-
-
-def stored_messages(state_dir: Path) -> int:
-    """How many messages the bridge has committed to its outbox (acked or not yet)."""
-    try:
-        db = sqlite3.connect(f"file:{state_dir / 'outbox.sqlite'}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
-        return -1
-    try:
-        row = db.execute("SELECT value FROM counters WHERE name = 'messages'").fetchone()
-        return row[0] if row else 0
-    except sqlite3.Error:
-        return -1
     finally:
         db.close()
 

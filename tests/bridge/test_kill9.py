@@ -23,6 +23,7 @@ from mqtt_bridge.pipeline.buffer.rules import PENDING
 from ..support.bridge import bridge_process
 from ..support.config import write_bridge_config
 from ..support.faults import FAULT_ATTRIBUTES, FAULT_MAPPINGS, TOPICS
+from ..support.outbox_runs import stored_messages
 from ..support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see pyproject
@@ -31,21 +32,6 @@ pytestmark = pytest.mark.slow  # mosquitto, subprocesses or seconds of work: see
 def start_bridge(config_path, log):
     # each batch is acked 0.3 s after it is stored: a window for kills between store and ack
     return bridge_process(config_path, ack_delay=0.3, stdout=log, stderr=log)
-
-
-def stored_messages(state_dir) -> int:
-    """How many messages the bridge has committed to its outbox (acked or not yet)."""
-    try:
-        db = sqlite3.connect(f"file:{state_dir / 'outbox.sqlite'}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
-        return -1
-    try:
-        row = db.execute("SELECT value FROM counters WHERE name = 'messages'").fetchone()
-        return row[0] if row else 0
-    except sqlite3.Error:
-        return -1
-    finally:
-        db.close()
 
 
 def test_kill_9_loses_nothing_and_counts_nothing_twice(mock_exist, mosquitto, tmp_path):

@@ -92,3 +92,19 @@ def used_state_dir(mock, mosquitto, tmp_path: Path) -> tuple[Path, Path]:
     wait_until(lambda: sum(mock.state.values("coffees").values()) == 3, 30)
     assert run.stop() == 0, run.text()
     return config, state
+
+
+def stored_messages(state_dir: Path) -> int:
+    """How many messages the bridge has committed to its outbox (acked or not yet); -1 while
+    the outbox can't be read."""
+    try:
+        db = sqlite3.connect(f"file:{state_dir / 'outbox.sqlite'}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return -1
+    try:
+        row = db.execute("SELECT value FROM counters WHERE name = 'messages'").fetchone()
+        return row[0] if row else 0
+    except sqlite3.Error:
+        return -1
+    finally:
+        db.close()
