@@ -193,7 +193,8 @@ def _check_exist(exist: Any, found: Findings) -> None:
         found.problem(("exist", "client_id"), "client_secret is given, so client_id is needed")
     accounts = exist.get("accounts")
     if not isinstance(accounts, list):
-        _check_token(exist, ("exist",), has_secret, found)
+        if "accounts" not in exist:  # else not a list: the schema says so (no token asked)
+            _check_token(exist, ("exist",), has_secret, found)
         return
     for key in ("token", "token_file"):
         if key in exist:
@@ -265,6 +266,8 @@ def account_names(data: dict) -> list[str] | None:
 def _check_account_names(data: dict, found: Findings) -> None:
     """Every ``account`` a mapping or ``read`` names is one of ``exist.accounts``."""
     names = account_names(data)
+    if names is None and "accounts" in _section(data, "exist"):
+        return  # exist.accounts is there but not a list: the schema says so
     where: list[tuple] = [
         ("mappings", i)
         for i, item in enumerate(_list(data.get("mappings")))

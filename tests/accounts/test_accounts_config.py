@@ -110,6 +110,24 @@ read:
     assert "<string>:15: read.account: no account 'carol' in exist.accounts (known: alice)" in said
 
 
+@pytest.mark.parametrize(
+    "accounts",
+    ["\n    alice: {token: a}\n    bob: {token: b}", " alice", ""],
+    ids=["a mapping", "a name", "nothing"],
+)
+def test_accounts_that_are_not_a_list_are_one_problem_naming_the_key(accounts):
+    """Not also "exist.token required" or "there is no exist.accounts" for the mapping's
+    account: the accounts are there, in the wrong shape."""
+    said = problems(
+        f"exist:\n  accounts:{accounts}\nmappings:\n  - topic: a\n    attribute: steps\n"
+        "    account: bob\n"
+    )
+    lines = [x for x in said.splitlines() if x.startswith("<string>:")]
+    assert lines == [
+        "<string>:2: exist.accounts: expected a list of accounts (lines starting with '- ')"
+    ], said
+
+
 def test_an_account_without_exist_accounts_is_refused():
     said = problems(
         "exist: {token: x}\nmappings:\n  - topic: a\n    attribute: steps\n    account: bob\n"
