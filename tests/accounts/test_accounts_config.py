@@ -177,3 +177,24 @@ def test_the_docs_household_example_is_a_valid_configuration():
 def test_two_accounts_with_one_token_are_refused():
     said = problems(HOUSEHOLD.replace("bob-token", "alice-token"))
     assert "exist.accounts[1].token: the same token as exist.accounts[0]" in said
+
+
+@pytest.mark.parametrize(
+    "bobs",
+    ["./tokens/alice.json", "tokens/../tokens/alice.json", "{base}/tokens/alice.json", "link.json"],
+    ids=["./", "..", "absolute", "a link"],
+)
+def test_two_accounts_with_one_token_file_however_spelt_are_refused(tmp_path, bobs):
+    """Both would refresh and spend one token, and bob's totals would land in alice's account."""
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "link.json").symlink_to(tmp_path / "tokens" / "alice.json")
+    text = (
+        HOUSEHOLD.replace("token: alice-token", "token_file: tokens/alice.json")
+        .replace("token: bob-token", f"token_file: {bobs.format(base=tmp_path)}")
+        .replace("exist:\n", "exist:\n  client_id: c\n  client_secret: s\n")
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, base_dir=tmp_path)
+    assert "exist.accounts[1].token_file: the same token_file as exist.accounts[0]" in str(
+        err.value
+    )
