@@ -174,7 +174,8 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
     if forgotten:
         log.info(
             "reload: forgot the per-topic state of %d topic(s) (%s): the mapping was removed or "
-            "now reads differently (attribute, mode, topic, json_path or value_template changed)",
+            "now reads differently (attribute, mode, topic, json_path, value_template or account "
+            "changed)",
             len(forgotten),
             ", ".join(sorted({key.rsplit(" ", 1)[-1] for key in forgotten})),
         )

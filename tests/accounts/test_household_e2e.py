@@ -181,3 +181,47 @@ def test_home_assistant_discovery_has_each_accounts_entities(mock_exist, mosquit
         pub.close()
         watcher.close()
         bridge.stop()
+
+
+def test_a_meter_moved_from_alice_to_bob_by_a_reload_starts_from_a_baseline_for_bob(
+    mock_exist, mosquitto, tmp_path, caplog
+):
+    """Alice's counted cups stay hers; bob's count starts at the first reading after the move
+    (the reading alice's mapping kept is not his), and the log says why the state went."""
+    from mqtt_bridge.reloading import reload_bridge
+
+    meter = {"topic": "meter/kitchen", "attribute": "coffees", "mode": "counter", "json_path": "n"}
+    bob_token = add_bob(mock_exist)
+
+    def config(account: str) -> str:
+        return household_config(
+            mock_exist,
+            mosquitto.port,
+            tmp_path / "state",
+            bob_token,
+            mappings=[{**meter, "account": account}],
+        )
+
+    bridge = start_bridge(parse_config(config("alice")))
+    pub = Publisher(mosquitto.port)
+    try:
+        for n in (50, 52):
+            pub.publish("meter/kitchen", {"n": n})
+        committed(bridge, 2)
+        caplog.set_level(logging.INFO, logger="exist_bridge")
+        outcome = reload_bridge(bridge, lambda: parse_config(config("bob")))
+        assert outcome["result"] == "applied" and outcome["states_forgotten"] == 1
+        assert outcome["mappings"]["added"] == outcome["mappings"]["removed"] == 1
+        forgot = [
+            r.getMessage() for r in caplog.records if "forgot the per-topic" in r.getMessage()
+        ]
+        assert len(forgot) == 1 and "meter/kitchen" in forgot[0] and "account" in forgot[0]
+        for n in (55, 56):  # bob: 55 is his baseline, +1
+            pub.publish("meter/kitchen", {"n": n})
+        committed(bridge, 4)
+        flush_all(bridge)
+        assert mock_exist.state.value("coffees", today("UTC"), username=me(mock_exist)) == 2
+        assert mock_exist.state.value("coffees", today("UTC"), username="bob") == 1
+    finally:
+        pub.close()
+        bridge.stop()
