@@ -225,3 +225,49 @@ def test_a_meter_moved_from_alice_to_bob_by_a_reload_starts_from_a_baseline_for_
     finally:
         pub.close()
         bridge.stop()
+
+
+def test_presses_counted_while_a_reload_made_the_household_one_account_reach_alice(
+    mock_exist, mosquitto, tmp_path
+):
+    """A reload to a single-account file (alice's exist.token) counts under the single account
+    (it isn't running: it waits for a restart); a reload back, and a restart: the first account
+    adopts those totals though it has a total of the same day, and sends the sum."""
+    from mqtt_bridge.reloading import reload_bridge
+
+    button = {"topic": "button/alice", "attribute": "coffees"}
+    state = tmp_path / "state"
+    bob_token = add_bob(mock_exist)
+    household = household_config(mock_exist, mosquitto.port, state, bob_token, mappings=[button])
+    single = bridge_config(
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=state,
+        client_id="household",
+        attributes=ATTRIBUTES,
+        mappings=[button],
+    )
+    bridge = start_bridge(parse_config(household))
+    pub = Publisher(mosquitto.port)
+    try:
+        presses = 0
+        for text in (single, household):
+            for _ in range(2):
+                pub.publish("button/alice", "press")
+            presses += 2
+            committed(bridge, presses)
+            assert reload_bridge(bridge, lambda t=text: parse_config(t))["result"] == "applied"
+        pub.publish("button/alice", "press")
+        committed(bridge, presses + 1)
+        assert bridge.outbox.pending_by_account() == {"alice": 1, "": 1}
+    finally:
+        stop_without_flushing(bridge)
+    bridge = start_bridge(parse_config(household))
+    try:
+        flush_all(bridge)
+        assert mock_exist.state.value("coffees", today("UTC"), username=me(mock_exist)) == 5
+        assert bridge.outbox.pending_by_account() == {}
+    finally:
+        pub.close()
+        bridge.stop()

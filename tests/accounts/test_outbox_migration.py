@@ -9,6 +9,7 @@ import json
 import logging
 import sqlite3
 import time
+from pathlib import Path
 
 from mqtt_bridge import cli
 from mqtt_bridge.pipeline.buffer.outbox import Outbox
@@ -154,3 +155,71 @@ def test_the_first_start_moves_every_row_to_the_single_account_in_one_log_line(t
         box.close()
     Outbox(state / OUTBOX_FILE).close()  # a second start: nothing more to migrate
     assert len([r for r in caplog.records if "schema 3" in r.getMessage()]) == 1
+
+
+def test_the_first_account_adopts_unsent_totals_of_days_it_has_too(tmp_path):
+    """Totals the single account counted (a reload to a single-account file, then back) on days
+    the first account has totals of too: added to its rows when nothing of them reached Exist;
+    a total partly sent, or of another mode, stays the single account's (kept, named at start)."""
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect
+
+    box = Outbox(tmp_path / OUTBOX_FILE)
+    mine = Outbox(tmp_path / OUTBOX_FILE, account="alice")
+    single = Outbox(tmp_path / OUTBOX_FILE, account="")
+
+    def add(account: str, attribute: str, mode: str, value, date: str = DAY) -> None:
+        box.commit([Commit(effects=[Effect(attribute, date, mode, value, account=account)])])
+
+    add("alice", "coffees", "increment", 3)
+    (row,) = mine.pending()
+    mine.set_base("coffees", DAY, 10)
+    mine.mark_sent("coffees", DAY, row.version, 13)  # alice's 3 reached Exist
+    add("", "coffees", "increment", 2)  # never sent: added to alice's
+    add("alice", "money", "increment", 0.1)
+    add("", "money", "increment", 0.2)
+    add("alice", "steps", "update", 100)
+    add("", "steps", "update", 250)  # later: wins
+    add("", "weight", "update", 70)
+    add("alice", "weight", "update", 71)  # alice's is later: stays
+    add("alice", "mood", "update", 3)
+    add("", "mood", "increment", 1)  # another mode: stays the single account's
+    add("alice", "tea", "increment", 1)
+    add("", "tea", "increment", 4)
+    (tea,) = [p for p in single.pending() if p.attribute == "tea"]
+    single.set_base("tea", DAY, 0)
+    single.mark_sent("tea", DAY, tea.version, 4)
+    add("", "tea", "increment", 1)  # partly sent: stays
+    add("", "coffees", "increment", 5, date="2026-12-06")  # a day alice hasn't: moves
+    assert box.adopt_rows("", "alice") == 5
+    assert mine.totals() == {
+        ("coffees", DAY): 15,
+        ("money", DAY): 0.3,
+        ("steps", DAY): 250,
+        ("weight", DAY): 71,
+        ("mood", DAY): 3,
+        ("tea", DAY): 1,
+        ("coffees", "2026-12-06"): 5,
+    }
+    pending = {p.attribute: p for p in mine.pending() if p.date == DAY}
+    assert pending["coffees"].total == 15 and pending["coffees"].events == 2
+    assert mine.deadlines()[DAY] == 0  # due now
+    assert sorted(single.totals()) == [("mood", DAY), ("tea", DAY)]
+    for outbox in (single, mine, box):
+        outbox.close()
+
+
+def test_each_start_names_what_the_first_account_could_not_adopt(tmp_path, caplog):
+    from mqtt_bridge.accounts import warn_unlisted
+    from mqtt_bridge.config import parse_config
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect
+
+    box = Outbox(tmp_path / OUTBOX_FILE)
+    box.commit([Commit(effects=[Effect("mood", DAY, "increment", 1)])])
+    caplog.set_level(logging.WARNING, logger="exist_bridge")
+    warn_unlisted(box, parse_config(Path(config(tmp_path, household=True)).read_text()))
+    box.close()
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(
+        "1 total(s) of the single account of an earlier exist.token wait in the outbox: account "
+        "alice has totals of the same days they can't be added to"
+    ), line
