@@ -163,13 +163,14 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
     )
     waiting = waiting_accounts(bridge, mappings)
     for account, indexes in waiting.items():
+        whose = f"account {account}" if account else "the single account (exist.token)"
         log.warning(
-            "reload: mapping(s) %s write to account %s, which starts with the next restart "
+            "reload: mapping(s) %s write to %s, which starts with the next restart "
             "(exist.accounts changed): their events are counted and wait in the outbox under "
-            "account %s until then",
+            "%s until then",
             ", ".join(map(str, indexes)),
-            account,
-            account,
+            whose,
+            whose,
         )
     if forgotten:
         log.info(

@@ -228,13 +228,15 @@ def test_a_meter_moved_from_alice_to_bob_by_a_reload_starts_from_a_baseline_for_
 
 
 def test_presses_counted_while_a_reload_made_the_household_one_account_reach_alice(
-    mock_exist, mosquitto, tmp_path
+    mock_exist, mosquitto, tmp_path, caplog
 ):
     """A reload to a single-account file (alice's exist.token) counts under the single account
     (it isn't running: it waits for a restart); a reload back, and a restart: the first account
     adopts those totals though it has a total of the same day, and sends the sum."""
+    from mqtt_bridge.diagnose.reload_command import reload_lines
     from mqtt_bridge.reloading import reload_bridge
 
+    caplog.set_level(logging.INFO, logger="exist_bridge")
     button = {"topic": "button/alice", "attribute": "coffees"}
     state = tmp_path / "state"
     bob_token = add_bob(mock_exist)
@@ -257,7 +259,19 @@ def test_presses_counted_while_a_reload_made_the_household_one_account_reach_ali
                 pub.publish("button/alice", "press")
             presses += 2
             committed(bridge, presses)
-            assert reload_bridge(bridge, lambda t=text: parse_config(t))["result"] == "applied"
+            outcome = reload_bridge(bridge, lambda t=text: parse_config(t))
+            assert outcome["result"] == "applied"
+            if text == single:  # the single account waits for a restart, and is called so
+                assert outcome["waiting_accounts"] == [""]
+                assert (
+                    "  account(s) the single account (exist.token) start with the next restart: "
+                    "their mappings' totals wait in the outbox until then"
+                ) in reload_lines(outcome)
+                assert any(
+                    "write to the single account (exist.token), which starts with the next "
+                    "restart" in r.getMessage()
+                    for r in caplog.records
+                )
         pub.publish("button/alice", "press")
         committed(bridge, presses + 1)
         assert bridge.outbox.pending_by_account() == {"alice": 1, "": 1}
