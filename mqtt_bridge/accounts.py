@@ -189,7 +189,18 @@ def warn_unlisted(outbox: Outbox, config: BridgeConfig) -> None:
     waiting = {
         account: n for account, n in outbox.pending_by_account().items() if account not in listed
     }
+    heir = config.accounts[0].name
     for account, n in sorted(waiting.items()):
+        if not account and heir:  # what adopt_single_account could not give the first account
+            log.warning(
+                "%d total(s) of the single account of an earlier exist.token wait in the "
+                "outbox: account %s has totals of the same days they can't be added to (partly "
+                "sent already, or of another mode); they are kept and sent once the "
+                "configuration has that exist.token again",
+                n,
+                heir,
+            )
+            continue
         log.warning(
             "%d total(s) wait in the outbox for %s, which the configuration doesn't list: they "
             "are kept and sent once %s",

@@ -163,18 +163,20 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> dict[str, Any]:
     )
     waiting = waiting_accounts(bridge, mappings)
     for account, indexes in waiting.items():
+        whose = f"account {account}" if account else "the single account (exist.token)"
         log.warning(
-            "reload: mapping(s) %s write to account %s, which starts with the next restart "
+            "reload: mapping(s) %s write to %s, which starts with the next restart "
             "(exist.accounts changed): their events are counted and wait in the outbox under "
-            "account %s until then",
+            "%s until then",
             ", ".join(map(str, indexes)),
-            account,
-            account,
+            whose,
+            whose,
         )
     if forgotten:
         log.info(
             "reload: forgot the per-topic state of %d topic(s) (%s): the mapping was removed or "
-            "now reads differently (attribute, mode, topic, json_path or value_template changed)",
+            "now reads differently (attribute, mode, topic, json_path, value_template or account "
+            "changed)",
             len(forgotten),
             ", ".join(sorted({key.rsplit(" ", 1)[-1] for key in forgotten})),
         )

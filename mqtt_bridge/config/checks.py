@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def cross_checks(
 ) -> tuple[list[Problem], list[Problem]]:
     """Every cross-key check on the raw ``data``. Returns (problems, warnings)."""
     found = Findings(doc)
-    _check_exist(data.get("exist"), found)
+    _check_exist(data.get("exist"), found, base_dir)
     _check_mqtt(_section(data, "mqtt"), found)
     _check_bridge(_section(data, "bridge"), found)
     _check_secret_files(data, found)
@@ -185,7 +186,7 @@ def _token_file_problem(path: Path) -> tuple[str | None, str | None]:
     return None, lax
 
 
-def _check_exist(exist: Any, found: Findings) -> None:
+def _check_exist(exist: Any, found: Findings, base_dir: Path | None = None) -> None:
     if not isinstance(exist, dict):
         return  # missing or not a mapping: the schema says so
     has_secret = "client_secret" in exist or "client_secret_file" in exist
@@ -193,7 +194,8 @@ def _check_exist(exist: Any, found: Findings) -> None:
         found.problem(("exist", "client_id"), "client_secret is given, so client_id is needed")
     accounts = exist.get("accounts")
     if not isinstance(accounts, list):
-        _check_token(exist, ("exist",), has_secret, found)
+        if "accounts" not in exist:  # else not a list: the schema says so (no token asked)
+            _check_token(exist, ("exist",), has_secret, found)
         return
     for key in ("token", "token_file"):
         if key in exist:
@@ -208,7 +210,7 @@ def _check_exist(exist: Any, found: Findings) -> None:
         if not isinstance(account, dict):
             continue
         _check_token(account, ("exist", "accounts", index), has_secret, found)
-        _check_token_shared(account, index, tokens, found)
+        _check_token_shared(account, index, tokens, found, base_dir)
         name = account.get("name")
         if isinstance(name, str) and name in names:
             found.problem(
@@ -220,20 +222,34 @@ def _check_exist(exist: Any, found: Findings) -> None:
 
 
 def _check_token_shared(
-    account: dict, index: int, tokens: dict[tuple[str, str], int], found: Findings
+    account: dict,
+    index: int,
+    tokens: dict[tuple[str, str], int],
+    found: Findings,
+    base_dir: Path | None = None,
 ) -> None:
     """One token, one account: a token (or token file) another account has is a problem
-    (``tokens``: those seen so far, with the index of the account that has them)."""
+    (``tokens``: those seen so far, with the index of the account that has them). A token file
+    is the file, however its path is spelt (``bob.json``, ``./bob.json``, a link to it)."""
     for key in ("token", "token_file"):
         value = account.get(key)
         if isinstance(value, str) and value.strip():
-            first = tokens.setdefault((key, value.strip()), index)
+            same = _same_file(value.strip(), base_dir) if key == "token_file" else value.strip()
+            first = tokens.setdefault((key, same), index)
             if first != index:
                 found.problem(
                     ("exist", "accounts", index, key),
                     f"the same {key} as exist.accounts[{first}]: each account needs its own "
                     "(Exist counts requests per token, and both would write to one account)",
                 )
+
+
+def _same_file(path: str, base_dir: Path | None) -> str:
+    """``path`` (relative to ``base_dir``) as the file it names: links and ``..`` resolved."""
+    try:
+        return os.path.realpath(resolve(Path(path).expanduser(), base_dir))
+    except (RuntimeError, OSError, ValueError):  # ~nobody, a NUL: the schema says so
+        return path
 
 
 def _check_token(block: dict, here: tuple, has_secret: bool, found: Findings) -> None:
@@ -265,6 +281,8 @@ def account_names(data: dict) -> list[str] | None:
 def _check_account_names(data: dict, found: Findings) -> None:
     """Every ``account`` a mapping or ``read`` names is one of ``exist.accounts``."""
     names = account_names(data)
+    if names is None and "accounts" in _section(data, "exist"):
+        return  # exist.accounts is there but not a list: the schema says so
     where: list[tuple] = [
         ("mappings", i)
         for i, item in enumerate(_list(data.get("mappings")))

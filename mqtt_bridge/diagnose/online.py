@@ -103,14 +103,26 @@ def check_broker(config: BridgeConfig, report: Report, timeout: float = BROKER_T
 
 def check_exist(config: BridgeConfig, report: Report) -> None:
     """Each account's token (profile) and what its Exist account says about each attribute
-    its mappings write; with ``exist.accounts``, each line names the account."""
+    its mappings write; with ``exist.accounts``, each line names the account, and two tokens
+    of one Exist user are a problem (both accounts would write to that user's account)."""
+    users: dict[str, str] = {}  # Exist username -> the first account whose token is theirs
     for index, account in enumerate(config.accounts):
-        _check_account(config, index, account, report)
+        user = _check_account(config, index, account, report)
+        if user is None:
+            continue
+        first = users.setdefault(user, account.name)
+        if first != account.name:
+            report.problem(
+                f"account {account.name}: the token is Exist user {user!r}'s, as account "
+                f"{first}'s is: both would write to that one Exist account; give "
+                f"exist.accounts[{index}] {account.name}'s own token"
+            )
 
 
 def _check_account(
     config: BridgeConfig, index: int, account: AccountSettings, report: Report
-) -> None:
+) -> str | None:
+    """Check one account; the Exist username its token is for (None if unknown)."""
     e = config.exist
     where = f"Exist {e.base_url}"
     said = f"account {account.name}: " if account.name else ""
@@ -124,10 +136,11 @@ def _check_account(
         )
     except (ExistError, OSError, ValueError) as err:
         report.problem(f"{said}{where}: {err}")
-        return
+        return None
     client = ExistClient(
         credentials, base_url=e.base_url, timeout=(5.0, float(e.timeout)), max_attempts=1
     )
+    user = None
     try:
         try:
             profile = client.profile()
@@ -140,8 +153,9 @@ def _check_account(
                 )
             elif refused or not isinstance(err, PermissionDenied):
                 report.problem(f"{said}{where}: {refused or err}")
-                return
+                return None
         else:
+            user = profile.username or None
             zone = profile.timezone or "unknown"
             note = (
                 ""
@@ -154,6 +168,7 @@ def _check_account(
         _check_attributes(config, account.name, client, report)
     finally:
         client.close()
+    return user
 
 
 def _check_attributes(

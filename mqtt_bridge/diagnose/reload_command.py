@@ -138,8 +138,9 @@ def reload_lines(
     if record.get("attributes_problem"):
         lines.append(f"  attributes not set up yet: {record['attributes_problem']}")
     if record.get("waiting_accounts"):
+        names = (a or "the single account (exist.token)" for a in record["waiting_accounts"])
         lines.append(
-            f"  account(s) {', '.join(record['waiting_accounts'])} start with the next restart: "
+            f"  account(s) {', '.join(names)} start with the next restart: "
             "their mappings' totals wait in the outbox until then"
         )
     if record.get("restart_needed"):

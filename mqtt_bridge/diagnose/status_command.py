@@ -235,10 +235,11 @@ def read_status(
         if running is not None
         else bool(status["broker"] and status["broker"]["bridge_running"])
     )
+    heir = first if named and not bridge_running else None  # see status_view.unlisted
     status["totals"] = [
         {
             **r,
-            "why": status_view.unlisted(r)
+            "why": status_view.unlisted(r, heir)
             if r["account"] not in budgets and r["state"] == "pending"
             else status_view.why(
                 r,

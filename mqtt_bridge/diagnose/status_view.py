@@ -219,8 +219,15 @@ def why(
     return f"waiting for the next flush{changed}"
 
 
-def unlisted(row: dict) -> str:
-    """Why a pending row of an account the configuration doesn't list waits."""
+def unlisted(row: dict, heir: str | None = None) -> str:
+    """Why a pending row of an account the configuration doesn't list waits; ``heir``: the
+    first of ``exist.accounts`` when the bridge is not running (its next start hands it the
+    single account's rows, ``accounts.adopt_single_account``)."""
+    if heir and not row["account"]:
+        return (
+            "waiting: kept from before exist.accounts; the bridge's next start hands it to "
+            f"account {heir}, the first in exist.accounts, and sends it"
+        )
     whose = f"account {row['account']!r}" if row["account"] else "the single account"
     return f"waiting: the configuration no longer lists {whose}; kept, and sent once it does again"
 

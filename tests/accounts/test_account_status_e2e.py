@@ -190,3 +190,24 @@ def test_check_online_checks_each_accounts_token_and_attributes(mock_exist, mosq
     ), lines
     assert any(x.startswith("account alice: ") and "the token works" in x for x in lines)
     assert lines[-1] == "online: 1 problem(s)"
+
+
+def test_check_online_refuses_two_accounts_whose_tokens_are_one_exist_users(
+    mock_exist, mosquitto, tmp_path
+):
+    """A second token of alice's given as bob's (a different string, so the configuration's
+    check can't see it): Exist says whose each token is, and bob's totals would be alice's."""
+    alices_other = mock_exist.state.issue_token(username=me(mock_exist))["access_token"]
+    assert alices_other != mock_exist.token
+    path = write_config(
+        tmp_path, household_config(mock_exist, mosquitto.port, tmp_path / "state", alices_other)
+    )
+    done = run_cli("check", "-c", str(path), "--online")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        f"problem: account bob: the token is Exist user {me(mock_exist)!r}'s, as account "
+        "alice's is: both would write to that one Exist account; give exist.accounts[1] "
+        "bob's own token"
+    ) in lines, lines
+    assert lines[-1] == "online: 1 problem(s)"

@@ -110,6 +110,24 @@ read:
     assert "<string>:15: read.account: no account 'carol' in exist.accounts (known: alice)" in said
 
 
+@pytest.mark.parametrize(
+    "accounts",
+    ["\n    alice: {token: a}\n    bob: {token: b}", " alice", ""],
+    ids=["a mapping", "a name", "nothing"],
+)
+def test_accounts_that_are_not_a_list_are_one_problem_naming_the_key(accounts):
+    """Not also "exist.token required" or "there is no exist.accounts" for the mapping's
+    account: the accounts are there, in the wrong shape."""
+    said = problems(
+        f"exist:\n  accounts:{accounts}\nmappings:\n  - topic: a\n    attribute: steps\n"
+        "    account: bob\n"
+    )
+    lines = [x for x in said.splitlines() if x.startswith("<string>:")]
+    assert lines == [
+        "<string>:2: exist.accounts: expected a list of accounts (lines starting with '- ')"
+    ], said
+
+
 def test_an_account_without_exist_accounts_is_refused():
     said = problems(
         "exist: {token: x}\nmappings:\n  - topic: a\n    attribute: steps\n    account: bob\n"
@@ -159,3 +177,24 @@ def test_the_docs_household_example_is_a_valid_configuration():
 def test_two_accounts_with_one_token_are_refused():
     said = problems(HOUSEHOLD.replace("bob-token", "alice-token"))
     assert "exist.accounts[1].token: the same token as exist.accounts[0]" in said
+
+
+@pytest.mark.parametrize(
+    "bobs",
+    ["./tokens/alice.json", "tokens/../tokens/alice.json", "{base}/tokens/alice.json", "link.json"],
+    ids=["./", "..", "absolute", "a link"],
+)
+def test_two_accounts_with_one_token_file_however_spelt_are_refused(tmp_path, bobs):
+    """Both would refresh and spend one token, and bob's totals would land in alice's account."""
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "link.json").symlink_to(tmp_path / "tokens" / "alice.json")
+    text = (
+        HOUSEHOLD.replace("token: alice-token", "token_file: tokens/alice.json")
+        .replace("token: bob-token", f"token_file: {bobs.format(base=tmp_path)}")
+        .replace("exist:\n", "exist:\n  client_id: c\n  client_secret: s\n")
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, base_dir=tmp_path)
+    assert "exist.accounts[1].token_file: the same token_file as exist.accounts[0]" in str(
+        err.value
+    )

@@ -181,3 +181,107 @@ def test_home_assistant_discovery_has_each_accounts_entities(mock_exist, mosquit
         pub.close()
         watcher.close()
         bridge.stop()
+
+
+def test_a_meter_moved_from_alice_to_bob_by_a_reload_starts_from_a_baseline_for_bob(
+    mock_exist, mosquitto, tmp_path, caplog
+):
+    """Alice's counted cups stay hers; bob's count starts at the first reading after the move
+    (the reading alice's mapping kept is not his), and the log says why the state went."""
+    from mqtt_bridge.reloading import reload_bridge
+
+    meter = {"topic": "meter/kitchen", "attribute": "coffees", "mode": "counter", "json_path": "n"}
+    bob_token = add_bob(mock_exist)
+
+    def config(account: str) -> str:
+        return household_config(
+            mock_exist,
+            mosquitto.port,
+            tmp_path / "state",
+            bob_token,
+            mappings=[{**meter, "account": account}],
+        )
+
+    bridge = start_bridge(parse_config(config("alice")))
+    pub = Publisher(mosquitto.port)
+    try:
+        for n in (50, 52):
+            pub.publish("meter/kitchen", {"n": n})
+        committed(bridge, 2)
+        caplog.set_level(logging.INFO, logger="exist_bridge")
+        outcome = reload_bridge(bridge, lambda: parse_config(config("bob")))
+        assert outcome["result"] == "applied" and outcome["states_forgotten"] == 1
+        assert outcome["mappings"]["added"] == outcome["mappings"]["removed"] == 1
+        forgot = [
+            r.getMessage() for r in caplog.records if "forgot the per-topic" in r.getMessage()
+        ]
+        assert len(forgot) == 1 and "meter/kitchen" in forgot[0] and "account" in forgot[0]
+        for n in (55, 56):  # bob: 55 is his baseline, +1
+            pub.publish("meter/kitchen", {"n": n})
+        committed(bridge, 4)
+        flush_all(bridge)
+        assert mock_exist.state.value("coffees", today("UTC"), username=me(mock_exist)) == 2
+        assert mock_exist.state.value("coffees", today("UTC"), username="bob") == 1
+    finally:
+        pub.close()
+        bridge.stop()
+
+
+def test_presses_counted_while_a_reload_made_the_household_one_account_reach_alice(
+    mock_exist, mosquitto, tmp_path, caplog
+):
+    """A reload to a single-account file (alice's exist.token) counts under the single account
+    (it isn't running: it waits for a restart); a reload back, and a restart: the first account
+    adopts those totals though it has a total of the same day, and sends the sum."""
+    from mqtt_bridge.diagnose.reload_command import reload_lines
+    from mqtt_bridge.reloading import reload_bridge
+
+    caplog.set_level(logging.INFO, logger="exist_bridge")
+    button = {"topic": "button/alice", "attribute": "coffees"}
+    state = tmp_path / "state"
+    bob_token = add_bob(mock_exist)
+    household = household_config(mock_exist, mosquitto.port, state, bob_token, mappings=[button])
+    single = bridge_config(
+        url=mock_exist.url,
+        token=mock_exist.token,
+        port=mosquitto.port,
+        state_dir=state,
+        client_id="household",
+        attributes=ATTRIBUTES,
+        mappings=[button],
+    )
+    bridge = start_bridge(parse_config(household))
+    pub = Publisher(mosquitto.port)
+    try:
+        presses = 0
+        for text in (single, household):
+            for _ in range(2):
+                pub.publish("button/alice", "press")
+            presses += 2
+            committed(bridge, presses)
+            outcome = reload_bridge(bridge, lambda t=text: parse_config(t))
+            assert outcome["result"] == "applied"
+            if text == single:  # the single account waits for a restart, and is called so
+                assert outcome["waiting_accounts"] == [""]
+                assert (
+                    "  account(s) the single account (exist.token) start with the next restart: "
+                    "their mappings' totals wait in the outbox until then"
+                ) in reload_lines(outcome)
+                assert any(
+                    "write to the single account (exist.token), which starts with the next "
+                    "restart" in r.getMessage()
+                    for r in caplog.records
+                )
+        pub.publish("button/alice", "press")
+        committed(bridge, presses + 1)
+        assert bridge.outbox.pending_by_account() == {"alice": 1, "": 1}
+    finally:
+        stop_without_flushing(bridge)
+    bridge = start_bridge(parse_config(household))
+    try:
+        flush_all(bridge)
+        assert mock_exist.state.value("coffees", today("UTC"), username=me(mock_exist)) == 5
+        assert bridge.outbox.pending_by_account() == {}
+    finally:
+        pub.close()
+        bridge.stop()

@@ -127,13 +127,21 @@ def test_on_a_terminal_the_bar_redraws_in_place():
     assert out.getvalue().count("\r") == 101 and out.getvalue().count("\n") == 1
 
 
-def test_the_outbox_drops_effects_on_claimed_days_and_leaves_the_bridges_days(tmp_path):
+@pytest.mark.parametrize("oldest_sqlite", [False, True], ids=["this sqlite", "999 variables"])
+def test_the_outbox_drops_effects_on_claimed_days_and_leaves_the_bridges_days(
+    tmp_path, oldest_sqlite
+):
+    import sqlite3
     from datetime import date, timedelta
 
     from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
 
     days = [(date(2020, 1, 1) + timedelta(days=i)).isoformat() for i in range(1000)]
     box = Outbox(tmp_path / "outbox.sqlite")
+    if oldest_sqlite:  # SQLite before 3.32 takes at most 999 parameters per statement
+        if not hasattr(box.db, "setlimit"):
+            pytest.skip("sqlite3.Connection.setlimit needs Python 3.11")
+        box.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     box.commit([Commit(effects=[Effect("steps", days[3], "increment", 1)])])  # the bridge's day
     live = box.claim_backfill([("steps", d) for d in days])  # more keys than one statement takes
     assert live == {("steps", days[3])}

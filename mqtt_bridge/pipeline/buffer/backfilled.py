@@ -16,6 +16,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
+from .sql import MAX_VARIABLES
+
 TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
     account   TEXT NOT NULL DEFAULT '',
@@ -27,7 +29,8 @@ CREATE TABLE IF NOT EXISTS {name} (
 """
 SCHEMA = TABLE.format(name="backfilled")
 COUNTER = "backfilled_day"  # effects dropped because their day came from the backfill
-_CHUNK = 400  # (attribute, date) pairs per statement: 2 parameters each, under SQLite's 999
+# (account, attribute, date) keys per statement: 3 parameters each, under SQLite's lowest limit
+_CHUNK = MAX_VARIABLES // 3
 
 
 class _Keyed(Protocol):

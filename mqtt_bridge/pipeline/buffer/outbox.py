@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from . import backfilled, deadlines, schema
+from .adopt import merge_unsent
 from .rules import (
     DELIVERED,
     KEEP_EARLIEST_DUE,
@@ -362,8 +363,10 @@ class Outbox:
 
     def adopt_rows(self, old: str, new: str) -> int:
         """Give account ``old``'s rows (totals, backfilled days) to account ``new`` (see
-        ``accounts.adopt_single_account``); a day ``new`` already has stays ``old``'s. Returns
-        how many totals moved."""
+        ``accounts.adopt_single_account``). A total of a day ``new`` has too is added to
+        ``new``'s when none of it reached Exist yet (an increment's count adds up, an update's
+        later value wins; ``adopt.merge_unsent``); else it stays ``old``'s. Returns how many totals
+        moved or were added."""
         found = self.db.execute(
             "SELECT 1 FROM totals WHERE account=? UNION ALL "
             "SELECT 1 FROM backfilled WHERE account=? LIMIT 1",
@@ -372,11 +375,12 @@ class Outbox:
         if found is None:
             return 0  # nothing to do: no write
         with self.transaction() as db:
+            merged = merge_unsent(db, old, new)
             moved = db.execute(
                 "UPDATE OR IGNORE totals SET account=? WHERE account=?", (new, old)
             ).rowcount
             db.execute("UPDATE OR IGNORE backfilled SET account=? WHERE account=?", (new, old))
-            return moved
+            return moved + merged
 
     @_reads
     def pending_by_account(self) -> dict[str, int]:
