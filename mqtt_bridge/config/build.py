@@ -145,7 +145,10 @@ class _Builder:
         if edge is not None:
             edge = EdgeSpec(to=edge["to"], from_=edge.get("from"), has_from="from" in edge)
         line = self.doc.line(("mappings", index))
-        spec = self.make(MappingSpec, {"account": default, **item}, edge=edge, line=line)
+        given = "account" in item
+        spec = self.make(
+            MappingSpec, {"account": default, **item}, edge=edge, line=line, account_given=given
+        )
         return replace(spec, delay=effective_delay(spec, bridge))
 
 

@@ -12,7 +12,9 @@ an account added, removed or changed (token, time zone, budget, or which one is 
 a restart. The new mappings apply at once all the same: a mapping of an account that only the
 new configuration lists counts its events into the outbox under that account, where they wait
 (kept, never sent with another account's token) until the restart starts that account. A
-single-account bridge whose new configuration lists accounts for the first time keeps writing
+reload that makes another account the first keeps the mappings without ``account`` on the
+running first account until the restart (which account is the default is part of the accounts).
+A single-account bridge whose new configuration lists accounts for the first time keeps writing
 the first account's mappings as its single account's until the restart (the restart gives that
 account all of it, as ``accounts.adopt_single_account`` says): their per-topic states are kept.
 """
@@ -80,6 +82,13 @@ def live_config(running: BridgeConfig, new: BridgeConfig) -> BridgeConfig:
     the running configuration (what a reload applies)."""
     live: dict[str, Any] = {key: getattr(new.bridge, key) for key in LIVE_BRIDGE_KEYS}
     mappings = list(new.mappings)
+    first, now_first = running.accounts[0].name, new.accounts[0].name
+    if running.exist.accounts and new.exist.accounts and first != now_first:
+        # another account is first: the running first stays the default until the restart, so
+        # a mapping without account goes on writing to the same person meanwhile
+        mappings = [
+            m if m.account_given else dataclasses.replace(m, account=first) for m in mappings
+        ]
     if not running.exist.accounts and new.exist.accounts:  # the running single account is
         first = new.accounts[0].name  # the first account until the restart makes it so
         mappings = [

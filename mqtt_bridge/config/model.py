@@ -249,6 +249,9 @@ class MappingSpec:
     delay: float = field(default=0.0, compare=False)
     line: int | None = None
     account: str = SINGLE_ACCOUNT  # the account written to (build.py resolves the default)
+    # whether the file names the account (else it is the first's; a reload that changes which
+    # account is first keeps such mappings on the running first account until the restart)
+    account_given: bool = field(default=False, compare=False)
 
 
 def effective_delay(mapping: MappingSpec, bridge: BridgeSettings) -> float:

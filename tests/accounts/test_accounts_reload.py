@@ -106,3 +106,14 @@ def test_a_single_account_bridge_reloaded_into_a_household_keeps_writing_as_itse
     # alice (so the meter's state id, and its last reading, stay as they were); bob's wait
     assert [m.account for m in live.mappings] == [SINGLE_ACCOUNT, SINGLE_ACCOUNT, "bob"]
     assert [a.name for a in live.accounts] == [SINGLE_ACCOUNT]
+
+
+def test_another_first_account_leaves_the_default_mappings_with_the_running_first_till_restart():
+    """bob moved above alice: the default account changes at the restart, with the accounts; until
+    then a mapping without account still writes to alice, a mapping naming bob to bob."""
+    running = household([ALICE, BOB], [mapping("a"), mapping("b", "bob")])
+    new = household([BOB, ALICE], [mapping("a"), mapping("b", "bob"), mapping("c", "alice")])
+    assert "exist.accounts (another first account: the default)" in restart_needed(running, new)
+    applied = live_config(running, new)
+    assert [m.account for m in applied.mappings] == ["alice", "bob", "alice"]
+    assert [a.name for a in applied.accounts] == ["alice", "bob"]  # the running accounts
