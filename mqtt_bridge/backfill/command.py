@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from ..cli_options import CONFIG_HELP, add_verbose
 from ..config import ConfigError, load_config
-from ..config.model import BridgeConfig
+from ..config.model import SINGLE_ACCOUNT, BridgeConfig
 from ..exist.errors import ExistError
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox
@@ -192,6 +192,8 @@ def send_plan(
         raise ValueError(lost_message(lost))
     # the live bridge's, for the plan's account: claim each of its days just before sending
     outbox = Outbox(state_dir / OUTBOX_FILE, account=backfill.account)
+    if backfill.first and backfill.account:  # the single account's rows become this account's
+        outbox.claim_also = (SINGLE_ACCOUNT,)
 
     def claim(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return outbox.claim_backfill(keys, overwrite)

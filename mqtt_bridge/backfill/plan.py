@@ -106,6 +106,7 @@ class Backfill:
     budget: BudgetStatus
     eta: float  # seconds the plan's requests wait for the budget, beyond what it has now
     account: str = SINGLE_ACCOUNT  # the Exist account it goes to
+    first: bool = True  # the configuration's first account (it adopts the single account's rows)
 
 
 # ------------------------------------------------------------------------------ plan
@@ -135,12 +136,23 @@ def plan_backfill(
         """Whether the backfill may send ``name``: configured, or owned (learned from Exist)."""
         return name in configured or exist.value_type(name) is not None
 
-    written = sd.written_by_bridge(state_dir, account.name, first=account == config.accounts[0])
+    first = account == config.accounts[0]
+    written = sd.written_by_bridge(state_dir, account.name, first=first)
     plan = sd.make_plan(totals.values, progress, written, options.overwrite, known)
     budget = exist.client.budget.status(key)
     eta = sd.budget_eta(plan.requests, budget.remaining, budget.allowed, exist.client.budget.window)
     return Backfill(
-        source, options.start, end, timezone, totals, plan, progress, budget, eta, account.name
+        source,
+        options.start,
+        end,
+        timezone,
+        totals,
+        plan,
+        progress,
+        budget,
+        eta,
+        account.name,
+        first,
     )
 
 

@@ -223,3 +223,28 @@ def test_each_start_names_what_the_first_account_could_not_adopt(tmp_path, caplo
         "1 total(s) of the single account of an earlier exist.token wait in the outbox: account "
         "alice has totals of the same days they can't be added to"
     ), line
+
+
+def test_the_first_accounts_backfill_leaves_the_single_accounts_days_to_the_bridge(tmp_path):
+    """Before the household's first start, the single account's rows are the first account's to
+    be: a backfill for that account must not claim their days (the start would adopt the rows and
+    add their events on top of the history's totals)."""
+    from mqtt_bridge.pipeline.buffer.outbox import Commit, Effect, Outbox
+
+    path = tmp_path / "outbox.sqlite"
+    single = Outbox(path)
+    single.commit([Commit(effects=[Effect("coffees", "2026-12-01", "increment", 2)])])
+    keys = [("coffees", "2026-12-01"), ("coffees", "2026-12-02")]
+    alice = Outbox(path, account="alice")
+    alice.claim_also = ("",)
+    assert alice.claim_backfill(keys) == {("coffees", "2026-12-01")}  # left to the bridge
+    bob = Outbox(path, account="bob")  # another account: the single account's rows aren't his
+    assert bob.claim_backfill(keys) == set()
+    claimed = single.db.execute("SELECT account, date FROM backfilled ORDER BY account, date")
+    assert claimed.fetchall() == [
+        ("alice", "2026-12-02"),
+        ("bob", "2026-12-01"),
+        ("bob", "2026-12-02"),
+    ]
+    for box in (single, alice, bob):
+        box.close()

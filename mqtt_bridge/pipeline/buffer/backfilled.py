@@ -96,12 +96,16 @@ def claim(
     overwrite: bool,
     now: float,
     account: str = "",
+    also: tuple[str, ...] = (),
 ) -> set[tuple[str, str]]:
     """Inside the caller's transaction: the ``keys`` (attribute, date) of ``account`` the live
     bridge has a row for (left to it unless ``overwrite``), recording every other one (all with
-    ``overwrite``) as backfilled."""
+    ``overwrite``) as backfilled. A row of an account in ``also`` counts as the bridge's too (the
+    first account's backfill: the single account's rows, which that account adopts at the
+    bridge's next start)."""
     keys = list(dict.fromkeys(keys))
-    live = {(a, d) for _, a, d in _found(db, "totals", [(account, a, d) for a, d in keys])}
+    wanted = [(who, a, d) for who in (account, *also) for a, d in keys]
+    live = {(a, d) for _, a, d in _found(db, "totals", wanted)}
     mine = [k for k in keys if overwrite or k not in live]
     if mine:
         db.executemany(

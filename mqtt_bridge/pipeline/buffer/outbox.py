@@ -152,6 +152,7 @@ class Outbox:
         ``resend``, ``account_meta``) sees only that Exist account's rows; None: every row."""
         self.path = Path(path)
         self.account = account
+        self.claim_also: tuple[str, ...] = ()  # accounts whose rows a backfill leaves alone too
         self.last_due: float | None = None  # the earliest deadline the last commit proposed
         self._lock = threading.Lock()
         try:
@@ -283,11 +284,10 @@ class Outbox:
 
     def claim_backfill(self, keys: Iterable[tuple[str, str]], overwrite: bool = False) -> set:
         """For the backfill, just before it sends ``keys`` (attribute, date) to this outbox's
-        account: the ones this outbox has a row for (left to the live bridge unless
-        ``overwrite``); the others are recorded as backfilled in the same transaction (see
-        ``backfilled``)."""
+        account: see ``backfilled.claim`` (the rows of ``claim_also``'s accounts count too)."""
         with self.transaction() as db:
-            return backfilled.claim(db, keys, overwrite, time.time(), self.account or "")
+            mine = self.account or ""
+            return backfilled.claim(db, keys, overwrite, time.time(), mine, self.claim_also)
 
     def _apply(self, db: sqlite3.Connection, effects: list[Effect], now: float) -> None:
         """Apply a batch's effects in order: one read of the rows touched, one upsert.
