@@ -23,12 +23,13 @@ import logging
 import shutil
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingOf
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config.model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
 from .observe.state import AccountInfo
 from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.rules import meta_key
 from .pipeline.output.exist_output import ExistService, make_client
 from .pipeline.output.flusher import POSTPONED_META, Flusher, FlushReport
 from .pipeline.process.mapping import Mapping
@@ -49,16 +50,10 @@ class Account:
     flusher: Flusher | None = None
     last_report: FlushReport | None = None
     token_refused: str | None = None  # why Exist refuses its token, while it does
-    threads: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.settings.name
-
-    @property
-    def label(self) -> str:
-        """``default`` for the single account, else its name."""
-        return self.settings.label
 
     def said(self, text: str) -> str:
         """``text`` for a log line, naming the account when there are named ones."""
@@ -117,11 +112,6 @@ def account_info(account: Account, mappings: Iterable[Mapping]) -> AccountInfo:
         flush_problem=report.postponed.reason if report and report.postponed else None,
         token_refused=account.token_refused,
     )
-
-
-def meta_key(key: str, account: str) -> str:
-    """``key`` in the outbox's meta for ``account`` (``Outbox.account_meta``)."""
-    return f"{key}@{account}" if account else key
 
 
 def _single_state_id(mapping: Mapping) -> str:
@@ -201,13 +191,10 @@ def warn_unlisted(outbox: Outbox, config: BridgeConfig) -> None:
                 heir,
             )
             continue
-        log.warning(
-            "%d total(s) wait in the outbox for %s, which the configuration doesn't list: they "
-            "are kept and sent once %s",
+        log.warning(  # (the single account's are never unlisted here: listed, or adopted)
+            "%d total(s) wait in the outbox for account %r, which the configuration doesn't "
+            "list: they are kept and sent once exist.accounts lists %r again",
             n,
-            f"account {account!r}" if account else "the single account of an earlier exist.token",
-            f"exist.accounts lists {account!r} again"
-            if account
-            else "the configuration has that exist.token again (or lists accounts: the first "
-            "takes them)",
+            account,
+            account,
         )

@@ -30,8 +30,10 @@ def record(
     token_refused: str | None,
     last_reload: dict | None,
     link: dict | None,
+    refused: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """The heartbeat's fields (``link``: the broker link's status, when there is one)."""
+    """The heartbeat's fields (``link``: the broker link's status, when there is one;
+    ``refused``: with named accounts, each one's refused token or None)."""
     health: dict[str, Any] = {
         "pid": os.getpid(),
         "at": time.time(),
@@ -43,14 +45,13 @@ def record(
     }
     if link is not None:  # connected since / last error, for `exist-bridge status`
         health["broker"] = link
+    if refused:
+        health["accounts"] = {name: {"token_refused": why} for name, why in refused.items()}
     return health
 
 
-def write(state_dir: Path, health: dict[str, Any], refused: dict[str, str | None]) -> None:
-    """Write ``health`` (with ``refused``, each named account's refused token, when there are
-    named accounts) to ``state_dir/health.json``; a failed write is logged at debug level."""
-    if refused:
-        health["accounts"] = {name: {"token_refused": why} for name, why in refused.items()}
+def write(state_dir: Path, health: dict[str, Any]) -> None:
+    """Write ``health`` to ``state_dir/health.json``; a failed write is logged at debug level."""
     try:
         write_json_atomic(state_dir / HEALTH_FILE, health, mode=0o644)
     except OSError as err:

@@ -115,7 +115,6 @@ class Bridge:
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once messages are being taken in
         self.cancel_start = threading.Event()  # a signal during start-up: stop waiting
-        self.alarm = threading.Event()  # what the flusher sleeps on between deadlines
         self.link: BrokerLink | None = None
         self.writer: CommitWriter | None = None
         self.processor: MessageProcessor | None = None
@@ -237,7 +236,6 @@ class Bridge:
             account.exist.classify,
             on_flush=lambda report: self._flushed(account, report),
             clock=self.clock,
-            alarm=self.alarm if account is self.default else None,
             retry=self.config.retry_delay,
             longest=self.config.longest_delay,
         )
@@ -380,8 +378,10 @@ class Bridge:
         if connected is None:
             connected = bool(self.link and self.link.connected)
         refused = {a.name: a.token_refused for a in self.accounts.values() if a.name}
-        record = heartbeat.record(connected, stopped, self.token_refused, self.last_reload, link)
-        heartbeat.write(self.state_dir, record, refused)
+        record = heartbeat.record(
+            connected, stopped, self.token_refused, self.last_reload, link, refused
+        )
+        heartbeat.write(self.state_dir, record)
 
     def status(self) -> dict:
         """The retained status topic's JSON (also read by Home Assistant's entities)."""
@@ -446,7 +446,6 @@ class Bridge:
 
     def _wake_loops(self) -> None:
         """Wake the flushers and the mirror: they may be asleep until their next turn."""
-        self.alarm.set()
         for account in self.accounts.values():
             if account.flusher is not None:
                 account.flusher.wake()

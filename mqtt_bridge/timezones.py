@@ -14,9 +14,10 @@ import threading
 from typing import Protocol
 
 from . import backoff
-from .accounts import Account, meta_key
+from .accounts import Account
 from .config.model import BridgeConfig
 from .pipeline.buffer.outbox import Outbox
+from .pipeline.buffer.rules import meta_key
 from .pipeline.output.exist_output import ExistService
 
 log = logging.getLogger("exist_bridge")

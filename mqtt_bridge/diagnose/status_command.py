@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..accounts import meta_key
 from ..config import ConfigError, load_config
 from ..config.model import AccountSettings, BridgeConfig
 from ..exist.budget import RequestBudget, token_key
@@ -22,6 +21,7 @@ from ..exist.tokens import load_credentials
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox, OutboxError
 from ..pipeline.buffer.refused import forget_refused, refused_unused, unused_message
+from ..pipeline.buffer.rules import meta_key
 from ..pipeline.output.flusher import POSTPONED_META
 from ..pipeline.process.event_time import summary as event_time_summary
 from ..state_dir import (

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Protocol
 
-from .rules import CLAIMED, DUE, PENDING
+from .rules import CLAIMED, DUE, PENDING, of_account
 
 
 class _Change(Protocol):
@@ -43,11 +43,6 @@ def add_due_at(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE totals ADD COLUMN due_at REAL")
 
 
-def _mine(account: str | None) -> tuple[str, tuple[str, ...]]:
-    """The condition keeping ``account``'s rows (None: every row) and its argument."""
-    return ("", ()) if account is None else (" AND account=?", (account,))
-
-
 def earliest_due(changes: Iterable[_Change]) -> dict[tuple[str, str, str], float]:
     """Each (account, attribute, date)'s earliest ``due`` among ``changes``."""
     due: dict[tuple[str, str, str], float] = {}
@@ -60,7 +55,7 @@ def earliest_due(changes: Iterable[_Change]) -> dict[tuple[str, str, str], float
 def cap(db: sqlite3.Connection, latest: float, account: str | None = None) -> None:
     """No pending row (of ``account``; None: any) waits past ``latest`` (at start: deadlines
     stored under longer delays than the configuration now has)."""
-    mine, args = _mine(account)
+    mine, args = of_account(account)
     db.execute(
         f"UPDATE totals SET due_at=? WHERE due_at > ? AND due_at < ? AND {PENDING}{mine}",
         (latest, latest, CLAIMED, *args),
@@ -69,14 +64,14 @@ def cap(db: sqlite3.Connection, latest: float, account: str | None = None) -> No
 
 def claim(db: sqlite3.Connection, account: str | None = None) -> None:
     """Mark every pending row (of ``account``; None: any) as being sent (``CLAIMED``)."""
-    mine, args = _mine(account)
+    mine, args = of_account(account)
     db.execute(f"UPDATE totals SET due_at=? WHERE {PENDING}{mine}", (CLAIMED, *args))
 
 
 def unclaim(db: sqlite3.Connection, now: float, account: str | None = None) -> None:
     """After a flush: the rows it claimed (of ``account``; None: any) but could not deliver
     are due ``now``."""
-    mine, args = _mine(account)
+    mine, args = of_account(account)
     db.execute(
         f"UPDATE totals SET due_at=? WHERE due_at >= ? AND {PENDING}{mine}", (now, CLAIMED, *args)
     )
@@ -85,6 +80,6 @@ def unclaim(db: sqlite3.Connection, now: float, account: str | None = None) -> N
 def by_day(db: sqlite3.Connection, account: str | None = None) -> dict[str, float]:
     """The earliest deadline of the pending rows (of ``account``; None: any), per date (0 for
     a row due now)."""
-    mine, args = _mine(account)
+    mine, args = of_account(account)
     sql = f"SELECT date, MIN({DUE}) FROM totals WHERE {PENDING}{mine} GROUP BY date"
     return dict(db.execute(sql, args))

@@ -47,6 +47,8 @@ from .rules import (
     STATE,
     OutboxError,  # noqa: F401 - the outbox's error, raised by its methods
     failed,
+    meta_key,
+    of_account,
 )
 from .sql import MAX_VARIABLES, insert_rows
 
@@ -177,17 +179,13 @@ class Outbox:
 
     # ----------------------------------------------------------------- plumbing
 
-    def _mine(self, column: str = "account") -> tuple[str, tuple[str, ...]]:
-        """The SQL condition (`` AND account=?``) and its argument that keep this outbox's
-        account's rows (nothing when it has none: every row)."""
-        if self.account is None:
-            return "", ()
-        return f" AND {column}=?", (self.account,)
+    def _mine(self) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition keeping this outbox's account's rows (``rules.of_account``)."""
+        return of_account(self.account)
 
     def account_meta(self, key: str) -> str:
-        """``key`` for this outbox's account in ``meta`` (the key itself for the single account
-        and for an outbox of every account)."""
-        return f"{key}@{self.account}" if self.account else key
+        """``key`` of ``meta`` for this outbox's account (``rules.meta_key``)."""
+        return meta_key(key, self.account)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -32,6 +32,18 @@ KEEP_EARLIEST_DUE = (
 )
 
 
+def of_account(account: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (`` AND account=?``) keeping ``account``'s rows, and its argument; nothing
+    for None (every account's rows)."""
+    return ("", ()) if account is None else (" AND account=?", (account,))
+
+
+def meta_key(key: str, account: str | None) -> str:
+    """``key`` of the ``meta`` table for ``account``: ``key@name`` for a named account, ``key``
+    itself for the single account (``''``) and for every account (None)."""
+    return f"{key}@{account}" if account else key
+
+
 class OutboxError(Exception):
     """The state directory or database can't be used (unwritable, full, corrupt)."""
 

@@ -74,10 +74,10 @@ class ExistAdapter:
         manager: AttributeManager,
         backoff: float = 60.0,
         token_key: str = "exist.token / token_file",
-        account: str | None = None,
+        account: str = SINGLE_ACCOUNT,
     ):
-        """``account``: the name of the account in the configuration (its attributes); None:
-        every configured attribute."""
+        """``account``: the name of the account in the configuration (whose attributes it
+        acquires; ``''``: the single account)."""
         self.client = client
         self.manager = manager
         self.account = account
@@ -102,9 +102,9 @@ class ExistAdapter:
     def set_attributes(self, config: BridgeConfig) -> None:
         """Bootstrap ``config``'s attributes (this account's) from now on (a reload;
         ``bootstrap`` acquires or creates the new ones)."""
-        # the single account: the attributes of its mappings (and of none), not those of the
-        # accounts a reload's configuration lists for the next start (``config.changes``)
-        self.manager.set_specs(attribute_specs(config, self.account or SINGLE_ACCOUNT))
+        # the single account too: the attributes of its mappings (and of none), not those of
+        # the accounts a reload's configuration lists for the next start (``config.changes``)
+        self.manager.set_specs(attribute_specs(config, self.account))
 
     def bootstrap(self) -> None:
         """Acquire/create the configured attributes (remembered: a no-op after the first time)."""
@@ -176,11 +176,11 @@ class ExistAdapter:
             return None
 
 
-def attribute_specs(config: BridgeConfig, account: str | None = None) -> list[AttributeSpec]:
-    """The configuration's attributes (those ``account`` acquires, when given) as the
-    ``AttributeManager`` bootstraps them."""
+def attribute_specs(config: BridgeConfig, account: str) -> list[AttributeSpec]:
+    """The configuration's attributes ``account`` acquires (``BridgeConfig.attributes_of``) as
+    the ``AttributeManager`` bootstraps them."""
     specs: list[dict[str, Any]] = []
-    for a in config.attributes if account is None else config.attributes_of(account):
+    for a in config.attributes_of(account):
         if a.template:
             specs.append({"template": a.template})
         else:
@@ -219,8 +219,7 @@ def make_client(
         clock=clock,
         sleep=sleep,
     )
-    multi = len(config.accounts) > 1 or bool(which.name)
-    specs = attribute_specs(config, which.name if multi else None)
+    specs = attribute_specs(config, which.name)
     manager = AttributeManager(client, specs, files / ATTRIBUTES_FILE, invalid_items="fail")
     where = f"exist.accounts[{config.accounts.index(which)}]" if which.name else "exist"
     key = f"{where}.token" if which.token else f"{where}.token_file {which.token_file}"
@@ -229,5 +228,5 @@ def make_client(
         manager,
         backoff=config.retry_delay,
         token_key=key,
-        account=which.name if multi else None,
+        account=which.name,
     )
