@@ -304,7 +304,13 @@ def _check_account_names(data: dict, found: Findings) -> None:
         elif isinstance(name, str) and names and name not in names:
             known = [n for n in dict.fromkeys(names) if ACCOUNT_NAME.match(n)]
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "known: " + ", ".join(known)
+                if known
+                else "none of its names is valid yet"
+            )
             found.problem(here + ("account",), f"no account {name!r} in exist.accounts ({hint})")
 
 

@@ -198,3 +198,11 @@ def test_two_accounts_with_one_token_file_however_spelt_are_refused(tmp_path, bo
     assert "exist.accounts[1].token_file: the same token_file as exist.accounts[0]" in str(
         err.value
     )
+
+
+def test_an_unknown_account_among_no_valid_names_says_so():
+    said = problems(
+        "exist:\n  accounts:\n    - {name: Alice, token: a}\n"
+        "mappings:\n  - {topic: t, attribute: steps, account: bob}\n"
+    )
+    assert "mappings[0].account: no account 'bob' in exist.accounts (none of its names is " in said
