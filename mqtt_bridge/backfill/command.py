@@ -16,8 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli_options import CONFIG_HELP, add_verbose
-from ..config import ConfigError, load_config
+from ..cli_options import add_config, load_or_say
 from ..config.model import SINGLE_ACCOUNT, BridgeConfig
 from ..exist.errors import ExistError
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
@@ -238,8 +237,7 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "state_dir/backfill.json), never replacing a day the live bridge wrote unless "
         "--overwrite. Shows the plan first; --dry-run stops there.",
     )
-    p.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
-    add_verbose(p)
+    add_config(p)
     p.add_argument(
         "--from",
         dest="start",
@@ -324,11 +322,8 @@ def _day(text: str) -> date:
 
 def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
     """The ``backfill`` handler (``out``: the CLI's output, with ``stdout``/``stderr``)."""
-    try:
-        config = load_config(args.config)
-    except ConfigError as err:
-        out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
-        out.stderr.write(str(err) + "\n")
+    config = load_or_say(args.config, out)
+    if config is None:
         return 1
     token = os.environ.get(HA_TOKEN_ENV)
     if args.ha_token_file is not None:
