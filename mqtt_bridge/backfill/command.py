@@ -21,10 +21,10 @@ from ..config.model import SINGLE_ACCOUNT, BridgeConfig
 from ..exist.errors import ExistError
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox
-from ..pipeline.output.exist_output import ExistAdapter, make_client
+from ..pipeline.output.exist_output import ExistAdapter
 from ..state_dir import OUTBOX_FILE
 from . import send as sd
-from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, backfill_account, plan_backfill
+from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, backfill_client, plan_backfill
 
 __all__ = ["BackfillOptions", "add_backfill", "plan_backfill", "run_backfill", "send_plan"]
 
@@ -47,8 +47,7 @@ def run_backfill(
 
     state_dir = Path(config.bridge.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    account = backfill_account(config, options).name  # whose client: its token and budget
-    exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep, account=account)
+    exist = exist or backfill_client(config, options, state_dir, clock=clock, sleep=sleep)
     backfill = plan_backfill(config, options, exist, clock(), stderr)
     show_plan(backfill, say)
     if options.dry_run or not backfill.plan.items:  # with no items, show_plan said so
