@@ -278,9 +278,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         },
         "http": {"enabled": True, "host": paths.http_host, "port": paths.http_port},
     }
-    if paths.exist_base_url:
-        sections["exist"]["base_url"] = paths.exist_base_url
     if paths.exist_base_url:  # the flag wins over $EXIST_BASE_URL, as in `authorize`
+        sections["exist"]["base_url"] = paths.exist_base_url
         env.pop(BASE_URL_VARIABLE, None)
     if mqtt.username:
         sections["mqtt"]["username"] = mqtt.username
