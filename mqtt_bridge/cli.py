@@ -136,13 +136,9 @@ def _authorize_settings(args: argparse.Namespace, out: _Output) -> dict[str, str
     else the environment variable, else the built-in default; None when -c can't be read."""
     exist = account = None
     if args.config:
-        from .config import ConfigError, load_config
-
-        try:  # a token is what authorize is about to write: it may not be there yet
-            config = load_config(args.config, require_secrets=False)
-        except ConfigError as err:
-            out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
-            out.stderr.write(str(err) + "\n")
+        # a token is what authorize is about to write: it may not be there yet
+        config = load_or_say(args.config, out, require_secrets=False)
+        if config is None:
             return None
         exist = config.exist
         try:

@@ -19,13 +19,16 @@ def add_config(p: argparse.ArgumentParser) -> None:
     add_verbose(p)
 
 
-def load_or_say(path: str, out: Any, check_files: bool = False, also: str = "") -> Any:
+def load_or_say(
+    path: str, out: Any, check_files: bool = False, also: str = "", require_secrets: bool = True
+) -> Any:
     """The configuration in ``path`` (a ``BridgeConfig``), or None after saying its problems as
-    ``check`` does (``say_problems``; ``also`` ends the first line)."""
+    ``check`` does (``say_problems``; ``also`` ends the first line). ``check_files`` and
+    ``require_secrets``: as ``load_config``'s."""
     from .config import ConfigError, load_config
 
     try:
-        return load_config(path, check_files=check_files)
+        return load_config(path, check_files=check_files, require_secrets=require_secrets)
     except ConfigError as err:
         say_problems(out, path, len(err.problems), str(err), also)
         return None

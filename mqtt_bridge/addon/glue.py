@@ -56,6 +56,9 @@ PASSED_THROUGH = {
     "mqtt_client_id": ("mqtt", "client_id"),
     "mqtt_topic_prefix": ("mqtt", "topic_prefix"),
 }
+# configuration key -> the add-on option that sets it as it is, for messages
+OPTION_OF = {f"{s}.{k}": f"add-on option `{o}`" for o, (s, k) in PASSED_THROUGH.items()}
+OPTION_OF["exist.token"] = "add-on option `exist_token`"
 
 
 @dataclass(frozen=True)
@@ -278,9 +281,8 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
         },
         "http": {"enabled": True, "host": paths.http_host, "port": paths.http_port},
     }
-    if paths.exist_base_url:
-        sections["exist"]["base_url"] = paths.exist_base_url
     if paths.exist_base_url:  # the flag wins over $EXIST_BASE_URL, as in `authorize`
+        sections["exist"]["base_url"] = paths.exist_base_url
         env.pop(BASE_URL_VARIABLE, None)
     if mqtt.username:
         sections["mqtt"]["username"] = mqtt.username
@@ -302,11 +304,11 @@ def build_config(options: dict[str, Any], paths: AddonPaths) -> BridgeConfig:
             raise AddonError(no_mappings_yet(mappings_file, text)) from None
         origins = _origins(options, mqtt, accounts)
         raise split_problems(err, len(user_text.splitlines()), origins) from None
-    options_of = {f"{s}.{k}": f"add-on option `{o}`" for o, (s, k) in PASSED_THROUGH.items()}
-    options_of["exist.token"] = "add-on option `exist_token`"
-    options_of["exist.accounts"] = (
-        "the Exist accounts, add-on options `exist_token`, `exist_account` and `accounts`"
-    )
+    options_of = {
+        **OPTION_OF,
+        "exist.accounts": "the Exist accounts, add-on options `exist_token`, `exist_account` "
+        "and `accounts`",
+    }
     return replace(config, key_names=options_of)
 
 
@@ -334,7 +336,7 @@ def _origins(
 ) -> dict[str, str]:
     """Each generated configuration key -> what set it, for messages."""
     origins = {
-        "exist.token": "add-on option `exist_token`",
+        **OPTION_OF,
         # exist.accounts[0] is exist_token's, exist.accounts[N + 1] the option's accounts[N]
         "exist.accounts": "add-on option `accounts`",
         "exist.accounts[0]": "add-on option `exist_token`",
@@ -345,8 +347,6 @@ def _origins(
         "bridge.log_level": "add-on option `log_level`",
         "http": "--http-host/--http-port",
     }
-    for option, (section, key) in PASSED_THROUGH.items():
-        origins[f"{section}.{key}"] = f"add-on option `{option}`"
     for position, account in enumerate(accounts[1:], 1):
         origins[f"exist.accounts[{position}]"] = f"add-on option `{account.option}`"
         for key in ACCOUNT_TYPES:

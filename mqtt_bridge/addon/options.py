@@ -140,8 +140,14 @@ def check_options(options: Mapping[str, Any]) -> list[AccountOption]:
         )
     if not others:
         return [AccountOption(None, token.strip())]
-    own = str(options.get("exist_account") or "").strip() or DEFAULT_ACCOUNT
-    return [AccountOption(own, token.strip()), *others]
+    return [AccountOption(_own_name(options), token.strip()), *others]
+
+
+def _own_name(options: Mapping[str, Any]) -> str:
+    """The name of ``exist_token``'s account when ``accounts`` lists others: ``exist_account``,
+    else ``DEFAULT_ACCOUNT``."""
+    own = options.get("exist_account")
+    return own.strip() if isinstance(own, str) and own.strip() else DEFAULT_ACCOUNT
 
 
 def _accounts(options: Mapping[str, Any]) -> tuple[list[AccountOption], list[str]]:
@@ -152,8 +158,7 @@ def _accounts(options: Mapping[str, Any]) -> tuple[list[AccountOption], list[str
         return [], []
     if not isinstance(listed, list):
         return [], [f"`accounts`: expected a list of accounts (name, token), got {short(listed)}"]
-    raw_own = options.get("exist_account")
-    own = raw_own.strip() if isinstance(raw_own, str) and raw_own.strip() else DEFAULT_ACCOUNT
+    own = _own_name(options)
     problems = []
     if not ACCOUNT_NAME.match(own):
         problems.append(f"`exist_account`: {_bad_name(own)}")

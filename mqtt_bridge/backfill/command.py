@@ -16,16 +16,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli_options import CONFIG_HELP, add_verbose
-from ..config import ConfigError, load_config
+from ..cli_options import add_config, load_or_say
 from ..config.model import SINGLE_ACCOUNT, BridgeConfig
 from ..exist.errors import ExistError
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox
-from ..pipeline.output.exist_output import ExistAdapter, make_client
+from ..pipeline.output.exist_output import ExistAdapter
 from ..state_dir import OUTBOX_FILE
 from . import send as sd
-from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, backfill_account, plan_backfill
+from .plan import HA_TOKEN_ENV, Backfill, BackfillOptions, backfill_client, plan_backfill
 
 __all__ = ["BackfillOptions", "add_backfill", "plan_backfill", "run_backfill", "send_plan"]
 
@@ -48,8 +47,7 @@ def run_backfill(
 
     state_dir = Path(config.bridge.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    account = backfill_account(config, options).name  # whose client: its token and budget
-    exist = exist or make_client(config, state_dir, clock=clock, sleep=sleep, account=account)
+    exist = exist or backfill_client(config, options, state_dir, clock=clock, sleep=sleep)
     backfill = plan_backfill(config, options, exist, clock(), stderr)
     show_plan(backfill, say)
     if options.dry_run or not backfill.plan.items:  # with no items, show_plan said so
@@ -238,8 +236,7 @@ def add_backfill(sub: argparse._SubParsersAction) -> None:
         "state_dir/backfill.json), never replacing a day the live bridge wrote unless "
         "--overwrite. Shows the plan first; --dry-run stops there.",
     )
-    p.add_argument("-c", "--config", required=True, metavar="FILE", help=CONFIG_HELP)
-    add_verbose(p)
+    add_config(p)
     p.add_argument(
         "--from",
         dest="start",
@@ -324,11 +321,8 @@ def _day(text: str) -> date:
 
 def cmd_backfill(args: argparse.Namespace, out: Any) -> int:
     """The ``backfill`` handler (``out``: the CLI's output, with ``stdout``/``stderr``)."""
-    try:
-        config = load_config(args.config)
-    except ConfigError as err:
-        out.error(f"{args.config}: {len(err.problems)} problem(s) in the configuration")
-        out.stderr.write(str(err) + "\n")
+    config = load_or_say(args.config, out)
+    if config is None:
         return 1
     token = os.environ.get(HA_TOKEN_ENV)
     if args.ha_token_file is not None:

@@ -37,12 +37,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..config.model import BridgeConfig
 from ..exist.errors import ExistError
-from ..pipeline.output.exist_output import ExistAdapter, make_client
+from ..pipeline.output.exist_output import make_client
 from . import send as sd
 from . import statistics as st
 from .command import send_plan, show_plan, show_report
 from .ha_websocket import HomeAssistantWebSocket
-from .plan import BackfillOptions, backfill_account, plan_backfill
+from .plan import BackfillOptions, backfill_client, plan_backfill
 from .sources import SourceError
 
 log = logging.getLogger("exist_bridge.backfill")
@@ -208,7 +208,7 @@ class BackfillPanel:
 
     def plan(self, options: BackfillOptions) -> dict[str, Any]:
         """The plan's words, as ``--dry-run`` prints them, and its request count."""
-        exist = self._client(options)
+        exist = backfill_client(self.config, options, self.state_dir)
         errors = io.StringIO()
         backfill = plan_backfill(
             self.config, self._with_home_assistant(options), exist, time.time(), errors
@@ -251,7 +251,7 @@ class BackfillPanel:
         """Plan and send, as ``exist-bridge backfill`` does (its planner and sender)."""
         errors = io.StringIO()
         try:
-            exist = self._client(options)
+            exist = backfill_client(self.config, options, self.state_dir)
             backfill = plan_backfill(self.config, options, exist, time.time(), errors)
             lines: list[str] = []
             show_plan(backfill, lines.append)
@@ -284,11 +284,6 @@ class BackfillPanel:
             log.exception("the backfill from the panel failed")
             with self.lock:
                 self.run.state, self.run.error = "failed", f"{type(err).__name__}: {err}"
-
-    def _client(self, options: BackfillOptions) -> ExistAdapter:
-        """The client of the account the page chose (``account``; none: the first)."""
-        account = backfill_account(self.config, options).name
-        return make_client(self.config, self.state_dir, account=account)
 
     def _sleep(self, seconds: float) -> None:
         """The sender's wait for the budget, cut short by Stop."""

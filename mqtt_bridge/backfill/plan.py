@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from ..config.model import SINGLE_ACCOUNT, AccountSettings, BridgeConfig
 from ..exist.budget import BudgetStatus, token_key
 from ..exist.domain import TEMPLATES
-from ..pipeline.output.exist_output import ExistAdapter
+from ..pipeline.output.exist_output import ExistAdapter, make_client
 from ..pipeline.process.mapping import Mapping, build_mappings
 from ..state_dir import account_dir
 from . import replay as rp
@@ -65,6 +65,15 @@ def backfill_account(config: BridgeConfig, options: BackfillOptions) -> AccountS
             f"--account {options.account}: exist.accounts has no account of that name (it has "
             f"{', '.join(names)})"
         ) from None
+
+
+def backfill_client(
+    config: BridgeConfig, options: BackfillOptions, state_dir: Path, **kwargs: Any
+) -> ExistAdapter:
+    """The client of the account the history goes to (``backfill_account``): its token, budget
+    and attributes (``kwargs``: ``make_client``'s ``clock`` and ``sleep``)."""
+    account = backfill_account(config, options).name
+    return make_client(config, state_dir, account=account, **kwargs)
 
 
 def for_account(config: BridgeConfig, account: str) -> BridgeConfig:
