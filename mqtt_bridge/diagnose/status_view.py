@@ -26,13 +26,19 @@ def _ago(when: float | None, now: float) -> str:
 
 
 def heartbeat(state_dir: Path) -> dict[str, Any] | None:
-    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable); read
-    once per ``status`` and handed to what shows parts of it."""
+    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable)."""
+    return read_heartbeat(state_dir)[0]
+
+
+def read_heartbeat(state_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable) and why
+    the file can't be read (None when it could); read once per ``status`` and handed to what
+    shows parts of it."""
     try:
         health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError):
-        return None
-    return health if isinstance(health, dict) else None
+    except (OSError, ValueError) as err:
+        return None, str(err)
+    return (health if isinstance(health, dict) else None), None
 
 
 def broker_link(health: dict[str, Any] | None, max_age: float = 90.0) -> dict | None:
