@@ -330,10 +330,7 @@ def _budget_lines(budget: dict[str, Any]) -> list[str]:
     """The request budget: what is left this hour, and why it waits."""
     if "left" not in budget:
         return [f"budget:          unknown: {budget['error']}"]
-    lines = [
-        f"budget:          {budget['left']} of {budget['allowed']} requests left this hour"
-        + (f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else "")
-    ]
+    lines = [f"budget:          {status_view.budget_left(budget)}"]
     if budget.get("key"):  # on its own line: it has parentheses of its own
         lines.append(f"                 {budget['key']}")
     if budget.get("waiting_because"):
