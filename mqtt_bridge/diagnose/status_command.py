@@ -16,7 +16,6 @@ from typing import Any
 from ..config import ConfigError, load_config
 from ..config.model import AccountSettings, BridgeConfig
 from ..exist.budget import RequestBudget, token_key
-from ..exist.jsonfile import read_json
 from ..exist.tokens import load_credentials
 from ..pipeline.buffer.integrity import close_outside_bridge, inspect_outbox, lost_message
 from ..pipeline.buffer.outbox import Outbox, OutboxError
@@ -117,15 +116,19 @@ def broker_when(link: dict | None, running: bool | None) -> dict | None:
     return {**link, "connected": None, "since": None, "bridge_running": False}
 
 
-def _health_problem(state_dir: Path, max_age: float, running: bool | None) -> str | None:
-    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy. ``running`` is
-    whether a process holds the state directory's lock (None: unknown, trust the heartbeat)."""
-    try:
-        health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError) as err:
-        health = None
-        if running is not False:
-            return f"can't read {state_dir / HEALTH_FILE}: {err}"
+def _health_problem(
+    health: dict[str, Any] | None,
+    unreadable: str | None,
+    state_dir: Path,
+    max_age: float,
+    running: bool | None,
+) -> str | None:
+    """Why the bridge on ``state_dir`` is unhealthy, or None when it is healthy: ``health`` is
+    its heartbeat (``status_view.read_heartbeat``; ``unreadable``: why it can't be read).
+    ``running`` is whether a process holds the state directory's lock (None: unknown, trust
+    the heartbeat)."""
+    if unreadable is not None and running is not False:
+        return f"can't read {state_dir / HEALTH_FILE}: {unreadable}"
     if running is False:
         # The heartbeat of a SIGKILLed bridge still says running and connected; the lock is
         # released by the operating system the moment the process ends.
@@ -171,10 +174,15 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
         if forget:
             out.print(f"forgot {_forget(state_dir, forget)} refused total(s) of {forget}")
             return 0
-        status = read_status(config, state_dir, used, running, holder)
+        health, unreadable = status_view.read_heartbeat(state_dir)
+        status = read_status(config, state_dir, used, running, holder, health)
     except OutboxError as err:
         return _fail(args, out, str(err))
-    problem = _health_problem(state_dir, args.max_age, running) if args.check else None
+    problem = (
+        _health_problem(health, unreadable, state_dir, args.max_age, running)
+        if args.check
+        else None
+    )
     if args.json:
         if args.check:
             status["healthy"] = problem is None
@@ -200,12 +208,17 @@ def _forget(state_dir: Path, attribute: str) -> int:
 
 
 def read_status(
-    config: BridgeConfig, state_dir: Path, used: set[str], running: bool | None, holder: str
+    config: BridgeConfig,
+    state_dir: Path,
+    used: set[str],
+    running: bool | None,
+    holder: str,
+    health: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything ``status --json`` prints but the health check: the outbox's status (read-only:
-    never checkpoints a killed run's log), counters, lock, budget, broker link, postponement and
-    the day totals; with ``exist.accounts``, each account's under ``accounts``. ``OutboxError``
-    when the outbox can't be read."""
+    never checkpoints a killed run's log), counters, lock, budget, broker link (from ``health``,
+    the heartbeat), postponement and the day totals; with ``exist.accounts``, each account's
+    under ``accounts``. ``OutboxError`` when the outbox can't be read."""
     named = bool(config.accounts[0].name)
     box = Outbox(state_dir / OUTBOX_FILE, readonly=True)
     try:
@@ -220,7 +233,6 @@ def read_status(
     status["skipped_by_mapping"] = status_view.skipped_by_mapping(status["counters"], config)
     status["running"] = running
     status["pid"] = lock_pid(holder) if running else None
-    health = status_view.heartbeat(state_dir)
     status["reload"] = reload_record(health)
     budgets = {a.name: budget_status(config, state_dir, a) for a in config.accounts}
     postponed = {name: status_view.postponed(note) for name, note in notes.items()}
@@ -318,10 +330,7 @@ def _budget_lines(budget: dict[str, Any]) -> list[str]:
     """The request budget: what is left this hour, and why it waits."""
     if "left" not in budget:
         return [f"budget:          unknown: {budget['error']}"]
-    lines = [
-        f"budget:          {budget['left']} of {budget['allowed']} requests left this hour"
-        + (f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else "")
-    ]
+    lines = [f"budget:          {status_view.budget_left(budget)}"]
     if budget.get("key"):  # on its own line: it has parentheses of its own
         lines.append(f"                 {budget['key']}")
     if budget.get("waiting_because"):

@@ -26,13 +26,19 @@ def _ago(when: float | None, now: float) -> str:
 
 
 def heartbeat(state_dir: Path) -> dict[str, Any] | None:
-    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable); read
-    once per ``status`` and handed to what shows parts of it."""
+    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable)."""
+    return read_heartbeat(state_dir)[0]
+
+
+def read_heartbeat(state_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The heartbeat the bridge on ``state_dir`` last wrote (None: none, or unreadable) and why
+    the file can't be read (None when it could); read once per ``status`` and handed to what
+    shows parts of it."""
     try:
         health = read_json(state_dir / HEALTH_FILE)
-    except (OSError, ValueError):
-        return None
-    return health if isinstance(health, dict) else None
+    except (OSError, ValueError) as err:
+        return None, str(err)
+    return (health if isinstance(health, dict) else None), None
 
 
 def broker_link(health: dict[str, Any] | None, max_age: float = 90.0) -> dict | None:
@@ -107,12 +113,7 @@ def account_lines(accounts: dict[str, dict[str, Any]]) -> list[str]:
     for name, a in accounts.items():
         head = f"{f'account {name}:':<16} "
         budget = a["budget"]
-        if "left" in budget:
-            left = f"{budget['left']} of {budget['allowed']} requests left this hour" + (
-                f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else ""
-            )
-        else:
-            left = f"budget unknown: {budget['error']}"
+        left = budget_left(budget) if "left" in budget else f"budget unknown: {budget['error']}"
         lines.append(f"{head}{a['pending_rows']} pending total(s); {left}")
         if budget.get("key"):
             lines.append(f"{'':<17}{budget['key']}")
@@ -123,6 +124,14 @@ def account_lines(accounts: dict[str, dict[str, Any]]) -> list[str]:
         if budget.get("waiting_because"):
             lines.append(f"{head}waiting: {budget['waiting_because']}")
     return lines
+
+
+def budget_left(budget: dict[str, Any]) -> str:
+    """A known budget (``status_command.budget_status``) in words: what is left this hour, and
+    when the next request may go."""
+    return f"{budget['left']} of {budget['allowed']} requests left this hour" + (
+        f", next in {budget['wait_seconds']}s" if budget["wait_seconds"] else ""
+    )
 
 
 def broker_line(link: dict | None, now: float | None = None) -> str:

@@ -70,16 +70,15 @@ class BridgeCollector(Collector):
             "broker_connected", "1 while connected to the MQTT broker.", state.broker_connected
         )
         yield from _per_mapping(state, tally)
-        if state.accounts:  # exist.accounts: each account's, labelled
-            yield from _account_requests(tally, [a.name for a in state.accounts])
+        names = [a.name for a in state.accounts]  # exist.accounts: each account's, labelled
+        yield from _requests(tally, names)
+        if state.accounts:
             yield from _account_budgets(state.accounts)
         else:
-            yield from _requests(tally)
             yield from _budget(state)
         if state.read is not None:
             yield from _mirror(state.read)
         if status is not None:
-            names = [a.name for a in state.accounts]
             yield from _stored(status, names)
 
 
@@ -140,48 +139,35 @@ def _account_budgets(accounts: tuple[AccountInfo, ...]) -> Iterator[Metric]:
     yield allowed
 
 
-def _account_requests(tally: Tally, accounts: list[str]) -> Iterator[Metric]:
+def _requests(tally: Tally, accounts: list[str]) -> Iterator[Metric]:
+    """Answered requests to Exist and those answered 429; with several ``accounts``
+    (``exist.accounts``), labelled with the account first (each listed account's 429s from 0)."""
+    if accounts:
+        requests = tally.requests_by_account()
+        labels, by, each = ["account"], "account, ", ", by account"
+    else:  # the single account's: no account label
+        requests = {("", *key): n for key, n in tally.requests().items()}
+        labels, by, each = [], "", ""
     family = CounterMetricFamily(
         PREFIX + "exist_requests",
-        "Answered requests to Exist by account, method, endpoint and HTTP status (since the "
-        "process started).",
-        labels=["account", "method", "endpoint", "status"],
+        f"Answered requests to Exist by {by}method, endpoint and HTTP status (since the process "
+        "started).",
+        labels=[*labels, "method", "endpoint", "status"],
     )
-    limited = dict.fromkeys(accounts, 0)
-    for (account, method, endpoint, status), n in sorted(tally.requests_by_account().items()):
-        family.add_metric([account, method, endpoint, str(status)], n)
+    limited = dict.fromkeys(accounts or [""], 0)
+    for (account, method, endpoint, status), n in sorted(requests.items()):
+        family.add_metric([account][: len(labels)] + [method, endpoint, str(status)], n)
         if status == 429:
             limited[account] = limited.get(account, 0) + n
     yield family
     rate_limited = CounterMetricFamily(
         PREFIX + "exist_rate_limited",
-        "Requests Exist answered 429 Too Many Requests, by account (since the process started).",
-        labels=["account"],
+        f"Requests Exist answered 429 Too Many Requests{each} (since the process started).",
+        labels=labels,
     )
     for account, n in limited.items():
-        rate_limited.add_metric([account], n)
+        rate_limited.add_metric([account][: len(labels)], n)
     yield rate_limited
-
-
-def _requests(tally: Tally) -> Iterator[Metric]:
-    requests = tally.requests()
-    family = CounterMetricFamily(
-        PREFIX + "exist_requests",
-        "Answered requests to Exist by method, endpoint and HTTP status (since the process "
-        "started).",
-        labels=["method", "endpoint", "status"],
-    )
-    limited = 0
-    for (method, endpoint, status), n in sorted(requests.items()):
-        family.add_metric([method, endpoint, str(status)], n)
-        if status == 429:
-            limited += n
-    yield family
-    yield CounterMetricFamily(
-        PREFIX + "exist_rate_limited",
-        "Requests Exist answered 429 Too Many Requests (since the process started).",
-        value=limited,
-    )
 
 
 def _mirror(read: dict[str, Any]) -> Iterator[Metric]:
