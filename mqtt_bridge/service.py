@@ -387,10 +387,12 @@ class Bridge:
         """The retained status topic's JSON (also read by Home Assistant's entities)."""
         with self._status_lock:  # the flusher and the network thread (on connect) both ask
             st = self.outbox.status()
-        st["budget_left"] = self.exist.budget_left()
         by_account = st.pop("pending_by_account", {})
         if self.default.name:  # each named account's pending rows, budget and token
             st["accounts"] = account_status(self.accounts.values(), by_account)
+            st["budget_left"] = st["accounts"][self.default.name]["budget_left"]  # read once
+        else:
+            st["budget_left"] = self.exist.budget_left()
         st["connected"] = bool(self.link and self.link.connected)
         st["client_id"] = self.config.mqtt.client_id  # tells a shared topic_prefix apart
         st["published_at"] = time.time()  # a retained status this old is a dead bridge's
@@ -409,6 +411,7 @@ class Bridge:
         """What the HTTP endpoint shows of this bridge (``observe.BridgeView``)."""
         phase = "running" if self.ready.is_set() else "starting"
         report = self.last_report
+        named = [account_info(a, self.mappings) for a in self.accounts.values() if a.name]
         return LiveState(
             version=__version__,
             phase="stopping" if self.stopping.is_set() else phase,
@@ -419,15 +422,13 @@ class Bridge:
                 MappingInfo(m.index, m.spec.topic, m.spec.attribute, m.spec.mode, m.spec.account)
                 for m in self.mappings
             ),
-            budget_left=self.exist.budget_left(),
+            budget_left=named[0].budget_left if named else self.exist.budget_left(),
             budget_allowed=self.default.settings.requests_per_hour,
             flush_problem=report.postponed.reason if report and report.postponed else None,
             token_refused=self.token_refused,
             dead_threads=self._dead_threads(),
             read=self.mirror.status() if self.mirror is not None else None,
-            accounts=tuple(account_info(a, self.mappings) for a in self.accounts.values())
-            if self.default.name
-            else (),
+            accounts=tuple(named),
         )
 
     def _dead_threads(self) -> tuple[str, ...]:
